@@ -1,0 +1,42 @@
+# Runway's build. `make demo` is the README's first command, `make test` its second.
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/runwayhq/runway/internal/cli.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 10s
+
+.PHONY: build hello lint test fuzz demo clean docs
+
+build: hello
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runway ./cmd/runway
+
+hello:
+	cd examples/hello && $(GO) build -o bin/hello .
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+test: lint
+	$(GO) test -race -timeout 20m ./...
+	$(MAKE) fuzz
+
+# Short fuzzing runs of every fuzz target (go test -fuzz takes one target per run).
+fuzz:
+	@set -e; for spec in $$($(GO) run ./internal/tools/fuzztargets); do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+docs: build
+	$(BIN)/runway docs manifest > docs/manifest.md
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN) examples/hello/bin
