@@ -21,7 +21,9 @@ type Finding struct {
 	Message string `json:"message"`
 }
 
-func (f Finding) String() string { return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Message) }
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Message)
+}
 
 func finding(r hcl.Range, rule, format string, args ...any) Finding {
 	return Finding{File: r.Filename, Line: r.Start.Line, Rule: rule, Message: fmt.Sprintf(format, args...)}
