@@ -28,11 +28,9 @@ func init() {
 func loadWorkspace(g *Globals, paths []string) (*config.Workspace, error) {
 	ws, diags := config.Load(paths...)
 	if len(diags) > 0 {
-		files := map[string]*hcl.File{}
+		var files map[string]*hcl.File
 		if ws != nil {
 			files = ws.Files()
-		} else {
-			files = readFiles(diags)
 		}
 		if err := config.WriteDiagnostics(g.Stderr, files, diags, g.Color()); err != nil {
 			return nil, err
@@ -42,20 +40,6 @@ func loadWorkspace(g *Globals, paths []string) (*config.Workspace, error) {
 		return nil, silentError{ExitFailure}
 	}
 	return ws, nil
-}
-
-// readFiles loads the sources diagnostics point at, for rendering them.
-func readFiles(diags hcl.Diagnostics) map[string]*hcl.File {
-	files := map[string]*hcl.File{}
-	for _, d := range diags {
-		if d.Subject == nil || files[d.Subject.Filename] != nil {
-			continue
-		}
-		if b, err := os.ReadFile(d.Subject.Filename); err == nil {
-			files[d.Subject.Filename] = &hcl.File{Bytes: b}
-		}
-	}
-	return files
 }
 
 func newValidateCmd(g *Globals) *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -64,11 +65,18 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 
 // sourceLine returns the text of the line a range starts on.
 func sourceLine(files map[string]*hcl.File, r *hcl.Range) (string, bool) {
-	f := files[r.Filename]
-	if f == nil || r.Start.Line < 1 {
+	if r.Start.Line < 1 {
 		return "", false
 	}
-	lines := bytes.Split(f.Bytes, []byte("\n"))
+	var src []byte
+	if f := files[r.Filename]; f != nil {
+		src = f.Bytes
+	} else if b, err := os.ReadFile(r.Filename); err == nil {
+		src = b
+	} else {
+		return "", false
+	}
+	lines := bytes.Split(src, []byte("\n"))
 	if r.Start.Line > len(lines) {
 		return "", false
 	}

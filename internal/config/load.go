@@ -263,13 +263,14 @@ func (w *Workspace) readProject(body *hclsyntax.Body, path string) hcl.Diagnosti
 			Subject:  &fileRng,
 		})
 	}
-	if diags.HasErrors() {
+	if len(n.blocks["project"]) == 0 || len(n.blocks["environment"]) == 0 {
 		return diags
 	}
 	var pf projectFile
 	src := sources{}
-	diags = append(diags, decode(n, reflect.ValueOf(&pf).Elem(), "", src)...)
-	if diags.HasErrors() {
+	d := decode(n, reflect.ValueOf(&pf).Elem(), "", src)
+	diags = append(diags, d...)
+	if d.HasErrors() {
 		return diags
 	}
 	abs, _ := filepath.Abs(path)

@@ -123,9 +123,9 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 	process := env.Target == "local"
 	switch {
 	case process && len(s.Command) == 0:
-		c.errf("", "Missing command", "Environment %q runs processes (target local), so service %q needs a command, such as command = [\"./bin/%s\", \"--port\", \"{{PORT}}\"].", env.Name, s.Name, s.Name)
+		c.errf("", "Missing command", "Target local runs processes, so service %q needs a command in every environment with that target, such as command = [\"./bin/%s\", \"--port\", \"{{PORT}}\"].", s.Name, s.Name)
 	case process && s.Image != "":
-		c.errf("image", "image is not used by target local", "Environment %q runs processes (target local): give a command and remove image, or move image into an environment %q override for container targets.", env.Name, env.Name)
+		c.errf("image", "image is not used by target local", "Target local runs processes: give a command and remove image, or move image into the environment overrides of container targets.")
 	case !process && s.Image == "":
 		c.errf("", "Missing image", "Environment %q runs containers (target %s), so service %q needs an image, such as image = \"registry.example.com/%s:1.0.0\"; set it in an environment %q override if other environments run a command.", env.Name, env.Target, s.Name, s.Name, env.Name)
 	case !process && len(s.Command) > 0 && s.Image == "":
