@@ -98,7 +98,7 @@ zero downtime, on this machine or on real engines.`,
 	root.SetOut(g.Stdout)
 	root.SetErr(g.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 
 	for _, add := range commands {
@@ -149,7 +149,7 @@ func isCobraUsage(err error) bool {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return UsageErrorf("%s takes %d argument(s), got %d\nSee '%s --help'.", cmd.CommandPath(), n, len(args), cmd.CommandPath())
+			return UsageErrorf("%s takes %d argument(s), got %d (see '%s --help')", cmd.CommandPath(), n, len(args), cmd.CommandPath())
 		}
 		return nil
 	}

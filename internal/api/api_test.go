@@ -1,0 +1,162 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/client"
+)
+
+// recordingBackend is the API-level stand-in for the control plane: it keeps
+// what it was asked in memory. The release engine's own tests drive the real
+// backend; these check decoding, authentication and error mapping.
+type recordingBackend struct {
+	mu       sync.Mutex
+	deploys  []api.DeployRequest
+	actor    string
+	failWith error
+}
+
+func (b *recordingBackend) Deploy(_ context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failWith != nil {
+		return nil, b.failWith
+	}
+	b.deploys, b.actor = append(b.deploys, req), actor
+	return &api.Release{ID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4M", Environment: req.Environment, Service: req.Service, Version: req.Version, State: "Validate"}, nil
+}
+func (b *recordingBackend) Rollback(context.Context, api.RollbackRequest, string) (*api.Release, error) {
+	return nil, api.Problemf(http.StatusNotFound, "NotFound", "no earlier release")
+}
+func (b *recordingBackend) Halt(context.Context, string, string, string) error { return nil }
+func (b *recordingBackend) Release(_ context.Context, id string) (*api.ReleaseDetail, error) {
+	return nil, api.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+}
+func (b *recordingBackend) Releases(context.Context, api.ReleaseFilter) ([]*api.Release, error) {
+	return nil, nil
+}
+func (b *recordingBackend) Status(_ context.Context, env, svc string) (*api.ServiceStatus, error) {
+	return &api.ServiceStatus{Environment: env, Service: svc, Groups: []api.Group{}, Routes: []api.Route{}}, nil
+}
+
+const token = "test-token-0123456789"
+
+func start(t *testing.T, b api.Backend, now time.Time) *httptest.Server {
+	t.Helper()
+	h := api.New(api.Options{Backend: b, AdminTokenHash: api.HashToken(token), Now: func() time.Time { return now }})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func deployReq(now time.Time) api.DeployRequest {
+	return api.DeployRequest{Environment: "staging", Service: "web", Version: "1.2.3",
+		Manifest: json.RawMessage(`{"name":"web"}`), RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
+}
+
+func TestDeployThroughClient(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	b := &recordingBackend{}
+	srv := start(t, b, now)
+	c, _ := client.New(srv.URL, token)
+	rel, err := c.Deploy(context.Background(), deployReq(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Service != "web" || len(b.deploys) != 1 || b.actor != "admin" || string(b.deploys[0].Manifest) != `{"name":"web"}` {
+		t.Fatalf("release %+v, backend saw %+v as %q", rel, b.deploys, b.actor)
+	}
+	st, err := c.Status(context.Background(), "staging", "web")
+	if err != nil || st.Service != "web" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	b := &recordingBackend{}
+	srv := start(t, b, now)
+	good, _ := json.Marshal(deployReq(now))
+	stale := deployReq(now.Add(-10 * time.Minute))
+	staleBody, _ := json.Marshal(stale)
+	cases := []struct {
+		name, method, path, token, body string
+		status                          int
+		kind, detail                    string
+	}{
+		{"no token", "POST", "/v1/releases", "", string(good), 401, "Unauthorized", "RUNWAY_TOKEN"},
+		{"wrong token", "POST", "/v1/releases", "nope", string(good), 401, "Unauthorized", ""},
+		{"not json", "POST", "/v1/releases", token, "{", 400, "BadRequest", "not valid JSON"},
+		{"empty", "POST", "/v1/releases", token, "", 400, "BadRequest", "empty"},
+		{"unknown field", "POST", "/v1/releases", token, `{"environment":"a","servce":"b"}`, 400, "BadRequest", `unknown field "servce"`},
+		{"wrong type", "POST", "/v1/releases", token, `{"environment":1}`, 400, "BadRequest", `"environment" must be string`},
+		{"two values", "POST", "/v1/releases", token, string(good) + "{}", 400, "BadRequest", "more than one"},
+		{"bad env", "POST", "/v1/releases", token, strings.Replace(string(good), `"staging"`, `"Stag ing"`, 1), 400, "BadRequest", `"environment"`},
+		{"no manifest", "POST", "/v1/releases", token, strings.Replace(string(good), `{"name":"web"}`, `[]`, 1), 400, "BadRelease", `"manifest"`},
+		{"stale", "POST", "/v1/releases", token, string(staleBody), 400, "StaleRequest", "replay window"},
+		{"too large", "POST", "/v1/releases", token, `{"environment":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "BodyTooLarge", "larger than"},
+		{"bad limit", "GET", "/v1/releases?limit=0", token, "", 400, "BadRequest", "limit"},
+		{"bad id", "GET", "/v1/releases/xyz", token, "", 404, "NotFound", "not a release id"},
+		{"missing release", "GET", "/v1/releases/01JD3Q8Y7Z5W2X4V6T8R0P2N4M", token, "", 404, "NotFound", "no release"},
+		{"unknown path", "GET", "/v1/nope", token, "", 404, "NotFound", "no API endpoint"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var p api.Problem
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status || p.Status != tc.status || p.Kind != tc.kind || !strings.Contains(p.Detail, tc.detail) {
+				t.Errorf("got %d %+v, want %d %s containing %q", resp.StatusCode, p, tc.status, tc.kind, tc.detail)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+		})
+	}
+	if len(b.deploys) != 0 {
+		t.Fatalf("a refused request reached the backend: %+v", b.deploys)
+	}
+}
+
+func TestBackendErrorsAreNotLeaked(t *testing.T) {
+	now := time.Now()
+	b := &recordingBackend{failWith: context.DeadlineExceeded}
+	srv := start(t, b, now)
+	c, _ := client.New(srv.URL, token)
+	_, err := c.Deploy(context.Background(), deployReq(now))
+	var ce *client.Error
+	if !asErr(err, &ce) || ce.Status != 500 || strings.Contains(ce.Detail, "deadline") {
+		t.Fatalf("internal error should be a bare 500, got %v", err)
+	}
+	b.failWith = api.Problemf(http.StatusConflict, "LockExists", "a release of web in staging is running")
+	_, err = c.Deploy(context.Background(), deployReq(now))
+	if !client.IsKind(err, "LockExists") {
+		t.Fatalf("want LockExists, got %v", err)
+	}
+}
+
+func asErr(err error, target **client.Error) bool {
+	e, ok := err.(*client.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}

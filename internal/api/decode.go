@@ -1,0 +1,114 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+)
+
+// MaxBodyBytes bounds request bodies; a resolved manifest is a few KiB.
+const MaxBodyBytes = 1 << 20
+
+var (
+	nameRe      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	requestIDRe = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
+	versionRe   = regexp.MustCompile(`^[^\s/]{0,128}$`)
+)
+
+// decodeBody reads a JSON body into v: at most MaxBodyBytes, unknown fields
+// refused, exactly one value. Errors are problems naming the field.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
+		}
+		return Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON at byte %d: %v", se.Offset, err)
+		case errors.As(err, &te):
+			return Problemf(http.StatusBadRequest, "BadRequest", "field %q must be %s, not %s", te.Field, te.Type, te.Value)
+		case errors.Is(err, io.EOF):
+			return Problemf(http.StatusBadRequest, "BadRequest", "request body is empty; send a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON: it ends early")
+		}
+		return Problemf(http.StatusBadRequest, "BadRequest", "request body: %v", err)
+	}
+	if dec.More() {
+		return Problemf(http.StatusBadRequest, "BadRequest", "request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// validate checks a deploy request's fields; now and window implement replay protection.
+func (d *DeployRequest) validate(now time.Time, window time.Duration) error {
+	if err := checkTarget(d.Environment, d.Service); err != nil {
+		return err
+	}
+	if !versionRe.MatchString(d.Version) {
+		return Problemf(http.StatusBadRequest, "BadRelease", "field \"version\" may not contain spaces or slashes and is at most 128 characters")
+	}
+	if len(d.Manifest) == 0 || d.Manifest[0] != '{' {
+		return Problemf(http.StatusBadRequest, "BadRelease", "field \"manifest\" must be the resolved manifest as a JSON object (runway deploy sends it)")
+	}
+	return checkFreshness(d.RequestID, d.RequestedAt, now, window)
+}
+
+func (r *RollbackRequest) validate(now time.Time, window time.Duration) error {
+	if err := checkTarget(r.Environment, r.Service); err != nil {
+		return err
+	}
+	if r.To != "" && !requestIDRe.MatchString(r.To) {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be a release id (26 characters, such as 01JD3Q...)")
+	}
+	return checkFreshness(r.RequestID, r.RequestedAt, now, window)
+}
+
+func checkTarget(env, service string) error {
+	if !nameRe.MatchString(env) {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"environment\" must be an environment name (lower-case letters, digits, dashes), got %q", trunc(env))
+	}
+	if !nameRe.MatchString(service) {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"service\" must be a service name (lower-case letters, digits, dashes), got %q", trunc(service))
+	}
+	return nil
+}
+
+// checkFreshness refuses requests without an id or outside the replay window.
+func checkFreshness(id string, at, now time.Time, window time.Duration) error {
+	if !requestIDRe.MatchString(id) {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"request_id\" must be a ULID chosen by the client (26 characters)")
+	}
+	if at.IsZero() {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"requested_at\" is required (RFC 3339 time the request was made)")
+	}
+	if d := now.Sub(at); d > window || d < -window {
+		return Problemf(http.StatusBadRequest, "StaleRequest", "request made at %s is outside the server's %s replay window (server time %s); check the client's clock and send a new request",
+			at.UTC().Format(time.RFC3339), window, now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func trunc(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

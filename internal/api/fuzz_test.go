@@ -1,0 +1,36 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// FuzzDecodeRequests feeds arbitrary bodies to every request decoder and
+// validator: never a panic, and every refusal is a 4xx problem.
+func FuzzDecodeRequests(f *testing.F) {
+	f.Add([]byte(`{"environment":"staging","service":"web","version":"1","manifest":{"name":"web"},"request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
+	f.Add([]byte(`{"environment":"production","service":"web","to":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
+	f.Add([]byte(`{"reason":"stop"}`))
+	f.Add([]byte(`{"manifest":[1,2,{"a":null}]}`))
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, v := range []interface{ validate(time.Time, time.Duration) error }{&DeployRequest{}, &RollbackRequest{}} {
+			r := httptest.NewRequest(http.MethodPost, "/v1/releases", bytes.NewReader(body))
+			err := decodeBody(r, v)
+			if err == nil {
+				err = v.validate(now, 5*time.Minute)
+			}
+			if err != nil {
+				p, ok := err.(*Problem)
+				if !ok || p.Status < 400 || p.Status > 499 || p.Detail == "" {
+					t.Fatalf("refusal is not a 4xx problem: %#v", err)
+				}
+			}
+		}
+		var h HaltRequest
+		_ = decodeJSON(body, &h)
+	})
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backend is what the API needs from the control plane. Errors that are
+// (or wrap) *Problem reach the client as such; others become a 500.
+type Backend interface {
+	Deploy(ctx context.Context, req DeployRequest, actor string) (*Release, error)
+	Rollback(ctx context.Context, req RollbackRequest, actor string) (*Release, error)
+	Halt(ctx context.Context, releaseID, reason, actor string) error
+	Release(ctx context.Context, id string) (*ReleaseDetail, error)
+	Releases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
+	Status(ctx context.Context, environment, service string) (*ServiceStatus, error)
+}
+
+// Options configure the API handler.
+type Options struct {
+	Backend Backend
+	// AdminTokenHash is the SHA-256 of the admin token; requests must carry
+	// the token as "Authorization: Bearer <token>".
+	AdminTokenHash [32]byte
+	Logger         *slog.Logger
+	// Now and ReplayWindow implement refusal of stale requests (default 5m).
+	Now          func() time.Time
+	ReplayWindow time.Duration
+}
+
+// Handler serves /v1.
+type Handler struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New returns the API handler.
+func New(opts Options) *Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReplayWindow == 0 {
+		opts.ReplayWindow = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{opts: opts, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /v1/health", h.health)
+	h.mux.HandleFunc("POST /v1/releases", h.auth(h.deploy))
+	h.mux.HandleFunc("GET /v1/releases", h.auth(h.listReleases))
+	h.mux.HandleFunc("GET /v1/releases/{id}", h.auth(h.getRelease))
+	h.mux.HandleFunc("POST /v1/releases/{id}/halt", h.auth(h.halt))
+	h.mux.HandleFunc("POST /v1/rollbacks", h.auth(h.rollback))
+	h.mux.HandleFunc("GET /v1/environments/{env}/services/{service}", h.auth(h.status))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+	})
+	return h
+}
+
+// HashToken returns the SHA-256 of a token, as stored and compared.
+func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.opts.Logger.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeProblem(w, nil)
+		}
+	}()
+	h.mux.ServeHTTP(w, r)
+}
+
+// auth checks the bearer token in constant time.
+func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := HashToken(tok)
+		if !ok || subtle.ConstantTimeCompare(sum[:], h.opts.AdminTokenHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="runway"`)
+			writeProblem(w, Problemf(http.StatusUnauthorized, "Unauthorized", "missing or wrong API token: pass --token or set RUNWAY_TOKEN (runway up prints where the admin token is)"))
+			return
+		}
+		next(w, r, "admin")
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if _, ok := err.(*Problem); !ok {
+		h.opts.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, err)
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {
+	var req DeployRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rel, err := h.opts.Backend.Deploy(r.Context(), req, actor)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, rel)
+}
+
+func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, actor string) {
+	var req RollbackRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rel, err := h.opts.Backend.Rollback(r.Context(), req, actor)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, rel)
+}
+
+func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string) {
+	q := r.URL.Query()
+	f := ReleaseFilter{Environment: q.Get("environment"), Service: q.Get("service"), Limit: 50}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			h.fail(w, r, Problemf(http.StatusBadRequest, "BadRequest", "query parameter limit must be a whole number from 1 to 1000, got %q", trunc(s)))
+			return
+		}
+		f.Limit = n
+	}
+	for name, v := range map[string]string{"environment": f.Environment, "service": f.Service} {
+		if v != "" && !nameRe.MatchString(v) {
+			h.fail(w, r, Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
+			return
+		}
+	}
+	list, err := h.opts.Backend.Releases(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*Release{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, _ string) {
+	id := r.PathValue("id")
+	if !requestIDRe.MatchString(id) {
+		h.fail(w, r, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		return
+	}
+	rel, err := h.opts.Backend.Release(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rel)
+}
+
+func (h *Handler) halt(w http.ResponseWriter, r *http.Request, actor string) {
+	id := r.PathValue("id")
+	if !requestIDRe.MatchString(id) {
+		h.fail(w, r, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		return
+	}
+	var req HaltRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &req); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	if err := h.opts.Backend.Halt(r.Context(), id, req.Reason, actor); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "halt requested"})
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, _ string) {
+	env, svc := r.PathValue("env"), r.PathValue("service")
+	if err := checkTarget(env, svc); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	st, err := h.opts.Backend.Status(r.Context(), env, svc)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// DeployRequest asks for a new release of one service in one environment.
+type DeployRequest struct {
+	Environment string `json:"environment"`
+	Service     string `json:"service"`
+	Version     string `json:"version,omitempty"`
+	// Manifest is the resolved manifest (config.Service as JSON) the CLI
+	// computed for this environment; the server stores it verbatim in the
+	// release snapshot.
+	Manifest json.RawMessage `json:"manifest"`
+	// RequestID is chosen by the client (a ULID) so a retried or replayed
+	// request creates at most one release.
+	RequestID string `json:"request_id"`
+	// RequestedAt is when the client made the request; requests older than
+	// the server's replay window are refused.
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// RollbackRequest makes a new release from an earlier one (the previous
+// successful release when To is empty).
+type RollbackRequest struct {
+	Environment string    `json:"environment"`
+	Service     string    `json:"service"`
+	To          string    `json:"to,omitempty"`
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// HaltRequest stops a release at its next step boundary.
+type HaltRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Release is a release as the API shows it.
+type Release struct {
+	ID          string          `json:"id"`
+	Environment string          `json:"environment"`
+	Service     string          `json:"service"`
+	Version     string          `json:"version"`
+	CreatedBy   string          `json:"created_by"`
+	CreatedAt   time.Time       `json:"created_at"`
+	Digest      string          `json:"digest"`
+	State       string          `json:"state"`
+	Done        bool            `json:"done"`
+	ErrorKind   string          `json:"error_kind,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	Served      int64           `json:"served"`
+	Failed      int64           `json:"failed"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	RollbackOf  string          `json:"rollback_of,omitempty"`
+	Manifest    json.RawMessage `json:"manifest,omitempty"`
+}
+
+// Event is a timestamped step of a release.
+type Event struct {
+	At      time.Time `json:"at"`
+	State   string    `json:"state"`
+	Step    int       `json:"step"`
+	Message string    `json:"message"`
+}
+
+// ReleaseDetail is a release with its events.
+type ReleaseDetail struct {
+	Release
+	Events []Event `json:"events"`
+}
+
+// ServiceStatus is what runs for a service in an environment.
+type ServiceStatus struct {
+	Environment string   `json:"environment"`
+	Service     string   `json:"service"`
+	Current     *Release `json:"current,omitempty"`
+	InProgress  *Release `json:"in_progress,omitempty"`
+	Groups      []Group  `json:"groups"`
+	Routes      []Route  `json:"routes"`
+}
+
+// Group is the instances of one release.
+type Group struct {
+	Name      string     `json:"name"`
+	Release   string     `json:"release"`
+	Version   string     `json:"version"`
+	Desired   int        `json:"desired"`
+	Healthy   int        `json:"healthy"`
+	Starting  int        `json:"starting"`
+	Unhealthy int        `json:"unhealthy"`
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one running process or container.
+type Instance struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Address  string `json:"address,omitempty"`
+	Restarts int    `json:"restarts"`
+}
+
+// Route is a group receiving a share of a service's traffic.
+type Route struct {
+	Group  string `json:"group"`
+	Weight int    `json:"weight"`
+}
+
+// ReleaseFilter selects releases in list requests.
+type ReleaseFilter struct {
+	Environment string
+	Service     string
+	Limit       int
+}

@@ -1,0 +1,11 @@
+# The example project used by Runway's README, demo and tests.
+project "hello" {}
+
+environment "development" { target = "local" }
+environment "staging" { target = "local" }
+environment "production" {
+  target    = "local"
+  protected = true
+}
+
+notify "ops" { webhook = "https://hooks.example.com/T000/B000" }

@@ -1,0 +1,4 @@
+service "web" {
+  command = ["./bin/web"
+  port = 8080
+}
