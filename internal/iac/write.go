@@ -218,3 +218,6 @@ func inScope(rel string, scope []string) bool {
 	}
 	return false
 }
+
+// Generated reports whether b starts with Runway's generated-file header.
+func Generated(b []byte) bool { return inspect(b) != notOurs }

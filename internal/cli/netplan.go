@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/netplan"
+)
+
+func init() {
+	register(newNetplanCmd)
+	register(newDNSCmd)
+}
+
+// planOptions says how the lock file is treated.
+type planOptions struct {
+	locked bool // fail instead of recording new allocations
+}
+
+// loadPlan loads the workspace in dir, allocates the address plan against
+// runway.lock.hcl and records new allocations in it (unless locked).
+func loadPlan(g *Globals, dir string, opt planOptions) (*config.Workspace, *netplan.Plan, error) {
+	ws, err := loadWorkspace(g, []string{dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	lockPath := filepath.Join(projectDir(ws), netplan.LockFileName)
+	var lock *netplan.Lock
+	src, err := os.ReadFile(lockPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, nil, fmt.Errorf("read lock file: %w", err)
+	default:
+		if lock, err = netplan.ParseLock(src, lockPath); err != nil {
+			return nil, nil, err
+		}
+	}
+	in, err := netplan.InputFrom(ws.Project)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", ws.Project.File, err)
+	}
+	plan, err := netplan.Allocate(in, lock)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(plan.New) > 0 {
+		if opt.locked {
+			return nil, nil, fmt.Errorf("%s lacks %d allocation(s) (first: %s); run `runway netplan` and commit the lock file", lockPath, len(plan.New), plan.New[0])
+		}
+		if err := os.WriteFile(lockPath, plan.Lock.Bytes(), 0o644); err != nil {
+			return nil, nil, fmt.Errorf("write lock file: %w", err)
+		}
+		fmt.Fprintf(g.Stderr, "%s: recorded %d new allocation(s); commit it so they never move\n", displayPath(lockPath), len(plan.New))
+	}
+	return ws, plan, nil
+}
+
+func projectDir(ws *config.Workspace) string {
+	if ws.Project.Dir != "" {
+		return ws.Project.Dir
+	}
+	return filepath.Dir(ws.Project.File)
+}
+
+func checkEnv(ws *config.Workspace, env string) error {
+	if env != "" && ws.Project.Environment(env) == nil {
+		return UsageErrorf("--env %q: no such environment in %s (have %v)", env, ws.Project.File, ws.Project.EnvironmentNames())
+	}
+	return nil
+}
+
+func newNetplanCmd(g *Globals) *cobra.Command {
+	var env, dir string
+	var locked bool
+	cmd := &cobra.Command{
+		Use:   "netplan",
+		Short: "Print the address plan of the project's cloud environments",
+		Long: `Netplan allocates the network { ip_space } of runway.hcl: a block per
+environment-region, one per availability zone (plus spare blocks), and one subnet
+per tier in each zone. Allocations are recorded in runway.lock.hcl next to
+runway.hcl and never move afterwards: commit it. Reserved ranges are never used.`,
+		Example: "  runway netplan\n  runway netplan --env production --dir examples/saas\n  runway netplan --output json\n  runway netplan --locked   # in CI: fail if runway.lock.hcl is not up to date",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, plan, err := loadPlan(g, dir, planOptions{locked: locked})
+			if err != nil {
+				return err
+			}
+			if err := checkEnv(ws, env); err != nil {
+				return err
+			}
+			nets := plan.Networks[:0:0]
+			for _, n := range plan.Networks {
+				if env == "" || n.Environment == env {
+					nets = append(nets, n)
+				}
+			}
+			if g.JSON() {
+				out := *plan
+				out.Networks = nets
+				return writeJSON(g, out)
+			}
+			writePlan(g, ws.Project, plan, nets, env)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "show one environment")
+	cmd.Flags().StringVar(&dir, "dir", ".", "project directory")
+	cmd.Flags().BoolVar(&locked, "locked", false, "fail instead of recording new allocations in runway.lock.hcl")
+	return cmd
+}
+
+func writePlan(g *Globals, p *config.Project, plan *netplan.Plan, nets []*netplan.Network, env string) {
+	fmt.Fprintf(g.Stdout, "ip_space %s (%s hosts)\n", plan.Space, thousands(netplan.Hosts(plan.Space)))
+	for _, r := range plan.Reserved {
+		fmt.Fprintf(g.Stdout, "reserved %s\n", r)
+	}
+	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+	for _, n := range nets {
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "%s/%s\t%s\t(%s hosts)\n", n.Environment, n.Region, n.CIDR, thousands(n.Hosts))
+		for _, z := range n.Zones {
+			fmt.Fprintf(tw, "  %s\t%s\t(%s hosts)\n", z.Name, z.CIDR, thousands(z.Hosts))
+			for _, s := range z.Subnets {
+				fmt.Fprintf(tw, "    %s\t%s\t(%s hosts)\n", s.Tier, s.CIDR, thousands(s.Hosts))
+			}
+		}
+		for _, s := range n.Spare {
+			fmt.Fprintf(tw, "  spare\t%s\t(%s hosts)\n", s, thousands(netplan.Hosts(s)))
+		}
+	}
+	tw.Flush()
+	for _, e := range p.Environments {
+		if e.Region == "" && (env == "" || env == e.Name) {
+			fmt.Fprintf(g.Stdout, "\n%s: target %s, no cloud network\n", e.Name, e.Target)
+		}
+	}
+}
+
+// thousands formats n with comma separators: 65534 -> "65,534".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// dnsRecord is one name of `runway dns`.
+type dnsRecord struct {
+	Environment string `json:"environment"`
+	Service     string `json:"service,omitempty"`
+	Kind        string `json:"kind"` // zone, service, preview, host
+	Name        string `json:"name"`
+}
+
+func newDNSCmd(g *Globals) *cobra.Command {
+	var env, dir string
+	cmd := &cobra.Command{
+		Use:   "dns",
+		Short: "List the DNS names of environments and services",
+		Long: `DNS lists every name Runway routes: <environment>.<domain> for each
+environment, <service>.<environment>.<domain> for each service, the preview host
+<service>-preview.<environment>.<domain> of blue/green services with preview on,
+and the extra hosts of each manifest. Without a domain, names end in .localhost.`,
+		Example: "  runway dns\n  runway dns --env production --dir examples/saas\n  runway dns --output json",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := loadWorkspace(g, []string{dir})
+			if err != nil {
+				return err
+			}
+			if err := checkEnv(ws, env); err != nil {
+				return err
+			}
+			recs, err := dnsRecords(ws, env)
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, recs)
+			}
+			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ENVIRONMENT\tSERVICE\tKIND\tNAME")
+			for _, r := range recs {
+				svc := r.Service
+				if svc == "" {
+					svc = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Environment, svc, r.Kind, r.Name)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "list one environment")
+	cmd.Flags().StringVar(&dir, "dir", ".", "project directory")
+	return cmd
+}
+
+func dnsRecords(ws *config.Workspace, env string) ([]dnsRecord, error) {
+	recs := []dnsRecord{}
+	domain := ws.Project.Domain
+	for _, e := range ws.Project.Environments {
+		if env != "" && e.Name != env {
+			continue
+		}
+		recs = append(recs, dnsRecord{Environment: e.Name, Kind: "zone", Name: naming.Environment(e.Name, domain)})
+		for _, m := range ws.Services {
+			s, diags := ws.Resolve(m.Name, e.Name)
+			if diags.HasErrors() {
+				return nil, fmt.Errorf("resolve %s for %s: %s", m.Name, e.Name, diags.Error())
+			}
+			recs = append(recs, dnsRecord{Environment: e.Name, Service: s.Name, Kind: "service", Name: naming.Service(s.Name, e.Name, domain)})
+			if s.Deploy.Strategy == "blue_green" && s.Deploy.BlueGreen.Preview {
+				recs = append(recs, dnsRecord{Environment: e.Name, Service: s.Name, Kind: "preview", Name: naming.Preview(s.Name, e.Name, domain)})
+			}
+			for _, h := range s.Hosts {
+				recs = append(recs, dnsRecord{Environment: e.Name, Service: s.Name, Kind: "host", Name: h})
+			}
+		}
+	}
+	return recs, nil
+}
+
+// displayPath shows p relative to the working directory when it lies below it.
+func displayPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return rel
+}
