@@ -2,7 +2,6 @@ package iac
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/netplan"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // testInput is a project like examples/saas, built by hand so this package's
 // tests do not depend on the config loader.

@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -21,9 +20,6 @@ func expr(src string) hclwrite.Tokens {
 	}
 	return f.Body().GetAttribute("x").Expr().BuildTokens(nil)
 }
-
-// isIdent reports whether s can be written as a bare HCL identifier.
-func isIdent(s string) bool { return hclsyntax.ValidIdentifier(s) }
 
 // setExpr sets an attribute to an expression given as source.
 func setExpr(b *hclwrite.Body, name, src string) { b.SetAttributeRaw(name, expr(src)) }
