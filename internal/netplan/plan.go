@@ -184,7 +184,10 @@ func Allocate(in Input, lock *Lock) (*Plan, error) {
 		lock = &Lock{}
 	}
 	out := &Plan{Space: in.Space, Reserved: in.Reserved, Lock: lock.clone()}
-	a := &allocator{in: in, lock: out.Lock}
+	a := &allocator{in: in, lock: out.Lock, children: map[string][]netip.Prefix{}}
+	for _, k := range out.Lock.Keys() {
+		a.children[parentKey(k)] = append(a.children[parentKey(k)], out.Lock.Get(k))
+	}
 	if err := a.checkLock(); err != nil {
 		return nil, err
 	}
@@ -210,7 +213,7 @@ func Allocate(in Input, lock *Lock) (*Plan, error) {
 			}
 			nw.Zones = append(nw.Zones, zone)
 		}
-		nw.Spare = a.free(cidr, in.ZonePrefix)
+		nw.Spare = a.free(key, cidr, in.ZonePrefix)
 		out.Networks = append(out.Networks, nw)
 	}
 	out.New = a.added
@@ -259,6 +262,9 @@ type allocator struct {
 	in    Input
 	lock  *Lock
 	added []string
+	// children are the ranges allocated under each parent key ("" for the
+	// environment-regions), so finding a free block needs no scan of the lock.
+	children map[string][]netip.Prefix
 }
 
 // checkLock verifies the recorded allocations still fit the settings: inside
@@ -297,12 +303,18 @@ func (a *allocator) checkLock() error {
 			}
 		}
 	}
-	// Siblings never overlap: compare allocations of the same depth under the
-	// same parent.
-	for i, k := range keys {
-		for _, o := range keys[i+1:] {
-			if strings.Count(k, "/") == strings.Count(o, "/") && parentKey(k) == parentKey(o) && a.lock.Get(k).Overlaps(a.lock.Get(o)) {
-				return fmt.Errorf("runway.lock.hcl: %s %s overlaps %s %s", k, a.lock.Get(k), o, a.lock.Get(o))
+	// Siblings never overlap: compare allocations under the same parent.
+	byParent := map[string][]string{}
+	for _, k := range keys {
+		byParent[parentKey(k)] = append(byParent[parentKey(k)], k)
+	}
+	for _, pk := range sortedKeys(byParent) {
+		sib := byParent[pk]
+		for i, k := range sib {
+			for _, o := range sib[i+1:] {
+				if a.lock.Get(k).Overlaps(a.lock.Get(o)) {
+					return fmt.Errorf("runway.lock.hcl: %s %s overlaps %s %s", k, a.lock.Get(k), o, a.lock.Get(o))
+				}
 			}
 		}
 	}
@@ -320,17 +332,8 @@ func contains(outer, inner netip.Prefix) bool {
 	return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 }
 
-// siblings are the ranges already taken inside parent at the given size.
-func (a *allocator) siblings(key string) []netip.Prefix {
-	var out []netip.Prefix
-	pk, depth := parentKey(key), strings.Count(key, "/")
-	for _, k := range a.lock.Keys() {
-		if k != key && strings.Count(k, "/") == depth && parentKey(k) == pk {
-			out = append(out, a.lock.Get(k))
-		}
-	}
-	return out
-}
+// siblings are the ranges already taken under key's parent.
+func (a *allocator) siblings(key string) []netip.Prefix { return a.children[parentKey(key)] }
 
 // take returns the locked range of key, or allocates the lowest free aligned
 // block of the given size inside parent and records it.
@@ -357,6 +360,7 @@ func (a *allocator) take(key string, parent netip.Prefix, bits int, parentName s
 		if ok {
 			a.lock.Set(key, cand)
 			a.added = append(a.added, key)
+			a.children[parentKey(key)] = append(a.children[parentKey(key)], cand)
 			return cand, nil
 		}
 	}
@@ -367,16 +371,10 @@ func (a *allocator) take(key string, parent netip.Prefix, bits int, parentName s
 	return netip.Prefix{}, fmt.Errorf("%s; widen the range, lower the count, or release allocations in runway.lock.hcl", msg)
 }
 
-// free lists the blocks of the given size inside parent that neither an
-// allocation nor a reserved range uses.
-func (a *allocator) free(parent netip.Prefix, bits int) []netip.Prefix {
-	var used []netip.Prefix
-	for _, k := range a.lock.Keys() {
-		if p := a.lock.Get(k); p.Bits() == bits && contains(parent, p) {
-			used = append(used, p)
-		}
-	}
-	used = append(used, a.in.Reserved...)
+// free lists the blocks of the given size inside parent (the range of key)
+// that neither an allocation nor a reserved range uses.
+func (a *allocator) free(key string, parent netip.Prefix, bits int) []netip.Prefix {
+	used := append(append([]netip.Prefix(nil), a.children[key]...), a.in.Reserved...)
 	var out []netip.Prefix
 	for cand := range blocks(parent, bits) {
 		ok := true
@@ -443,6 +441,15 @@ func (l *Lock) Len() int { return len(l.m) }
 func (l *Lock) Keys() []string {
 	keys := make([]string, 0, len(l.m))
 	for k := range l.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
