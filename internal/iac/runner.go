@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 )
@@ -94,6 +95,20 @@ func (r *Runner) progress(format string, args ...any) {
 	}
 }
 
+// streamedError keeps the first line of an error whose details (the tool's
+// stderr) were already streamed to the user.
+type streamedError struct{ err error }
+
+func (e streamedError) Error() string {
+	msg := e.err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i] + " (output above)"
+	}
+	return msg
+}
+
+func (e streamedError) Unwrap() error { return e.err }
+
 func (r *Runner) one(ctx context.Context, root string, apply bool) (Summary, error) {
 	s := Summary{Root: root}
 	dir := filepath.Join(r.Dir, filepath.FromSlash(root))
@@ -114,7 +129,7 @@ func (r *Runner) one(ctx context.Context, root string, apply bool) (Summary, err
 	}
 	r.progress("==> init %s", root)
 	if err := tf.Init(ctx); err != nil {
-		return s, fmt.Errorf("init: %w", err)
+		return s, fmt.Errorf("init: %w", streamedError{err})
 	}
 	r.progress("==> plan %s", root)
 	planFile := filepath.Join(dir, ".terraform", "runway.tfplan")
@@ -122,7 +137,7 @@ func (r *Runner) one(ctx context.Context, root string, apply bool) (Summary, err
 		return s, err
 	}
 	if _, err := tf.Plan(ctx, tfexec.Out(planFile)); err != nil {
-		return s, fmt.Errorf("plan: %w", err)
+		return s, fmt.Errorf("plan: %w", streamedError{err})
 	}
 	plan, err := tf.ShowPlanFile(ctx, planFile)
 	if err != nil {
@@ -160,7 +175,7 @@ func (r *Runner) one(ctx context.Context, root string, apply bool) (Summary, err
 	}
 	r.progress("==> apply %s", root)
 	if err := tf.Apply(ctx, tfexec.DirOrPlan(planFile)); err != nil {
-		return s, fmt.Errorf("apply: %w", err)
+		return s, fmt.Errorf("apply: %w", streamedError{err})
 	}
 	s.Applied = true
 	return s, nil

@@ -2,15 +2,6 @@
 # zone delegated from the root domain, a certificate for it, a Fargate
 # cluster, and an HTTPS load balancer.
 
-terraform {
-  required_providers {
-    aws = {
-      source                = "hashicorp/aws"
-      configuration_aliases = [aws.dns]
-    }
-  }
-}
-
 resource "aws_route53_zone" "environment" {
   name    = var.zone_name
   comment = "Runway environment ${var.name}"
