@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -29,6 +30,11 @@ const (
 
 //go:embed modules
 var modulesFS embed.FS
+
+// safeName is the config's rule for environment and service names; names
+// become HCL identifiers (provider aliases, module names), so Generate
+// checks it again rather than trust its caller.
+var safeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
 // Input is what Generate needs: the project, its address plan and, for each
 // aws environment, its services resolved for that environment.
@@ -130,6 +136,18 @@ func Generate(in Input) (Tree, error) {
 		}
 		if !found {
 			return nil, fmt.Errorf("environment %q is not an aws environment of %s", in.Env, p.Name)
+		}
+	}
+	for _, e := range envs {
+		if !safeName.MatchString(e.Name) {
+			return nil, fmt.Errorf("environment name %q: want a lower-case letter, then letters, digits or dashes", e.Name)
+		}
+	}
+	for env, services := range in.Services {
+		for _, s := range services {
+			if !safeName.MatchString(s.Name) {
+				return nil, fmt.Errorf("service name %q (environment %s): want a lower-case letter, then letters, digits or dashes", s.Name, env)
+			}
 		}
 	}
 	g := &gen{in: in, tree: Tree{}, bucket: StateBucket(p), home: HomeRegion(p)}

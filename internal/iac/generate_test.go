@@ -227,8 +227,43 @@ func TestGenerateErrors(t *testing.T) {
 		t.Errorf("local env: %v", err)
 	}
 	in = testInput(t)
+	in.Project.Environments[1].Name = "1staging"
+	if _, err := Generate(in); err == nil || !strings.Contains(err.Error(), `environment name "1staging"`) {
+		t.Errorf("bad env name: %v", err)
+	}
+	in = testInput(t)
+	in.Services["staging"][0] = &config.Service{Name: "Web App"}
+	if _, err := Generate(in); err == nil || !strings.Contains(err.Error(), `service name "Web App"`) {
+		t.Errorf("bad service name: %v", err)
+	}
+	in = testInput(t)
 	in.Project.Network.Tiers = []string{"private", "data"}
 	if _, err := Generate(in); err == nil || !strings.Contains(err.Error(), `no "public" tier`) {
 		t.Errorf("no public tier: %v", err)
+	}
+}
+
+// TestReferenceCheckCatchesBrokenWiring: a root reading an output its
+// dependency does not have, and a module output that does not exist.
+func TestReferenceCheckCatchesBrokenWiring(t *testing.T) {
+	tree, err := Generate(testInput(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := tree.TFFiles()
+	p := "production/us-east-2/platform/main.runway.tf"
+	files[p] = []byte(strings.Replace(string(files[p]), "outputs.vpc_cidr", "outputs.vpc_cidr_block", 1))
+	o := "production/us-east-2/network/outputs.runway.tf"
+	files[o] = []byte(strings.Replace(string(files[o]), "module.network.vpc_id", "module.network.id", 1))
+	var got []string
+	for _, f := range CheckReferences(files) {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`production/us-east-2/network/outputs.runway.tf:3: reference: module.network has no output "id" (modules/network)`,
+		`production/us-east-2/platform/main.runway.tf:34: reference: root production/us-east-2/network has no output "vpc_cidr_block"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

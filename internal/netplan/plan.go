@@ -45,7 +45,7 @@ type NetworkRequest struct {
 // Key is the lock path of the environment-region, "production/us-east-2".
 func (r NetworkRequest) Key() string { return r.Environment + "/" + r.Region }
 
-var tierName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var tierName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // InputFrom reads the network settings and the environments that have a
 // region (cloud targets) from a project. Environments without a region run on
@@ -231,7 +231,7 @@ func validate(in Input) error {
 	seenTier := map[string]bool{}
 	for _, t := range in.Tiers {
 		if !tierName.MatchString(t) || t == "cidr" {
-			return fmt.Errorf("network.tiers: %q is not a tier name (lower-case letters, digits and underscores, not \"cidr\")", t)
+			return fmt.Errorf("network.tiers: %q is not a tier name (a lower-case letter, then letters, digits, dashes or underscores; not \"cidr\")", t)
 		}
 		if seenTier[t] {
 			return fmt.Errorf("network.tiers: %q is listed twice", t)
