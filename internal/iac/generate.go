@@ -403,9 +403,16 @@ Depends on: an AWS organization with IAM Identity Center enabled, and
 
 Every other root reads this root's outputs (account IDs).
 
-The state bucket is created here, so the first apply runs before the bucket
-exists: move versions.runway.tf's backend block aside, apply with local state,
-put it back and run `+"`tofu init -migrate-state`"+`.
+The first apply is special, once:
+
+1. The state bucket is created here, so it runs before the bucket exists:
+   move versions.runway.tf aside (keep a copy), run `+"`tofu init`"+`.
+2. The environment providers sign in to accounts this root creates: run
+   `+"`tofu apply -target=module.accounts -target=module.state_backend`"+`,
+   then `+"`tofu apply`"+`.
+3. Put versions.runway.tf back and run `+"`tofu init -migrate-state`"+`.
+
+From then on, `+"`runway infra plan|apply`"+` runs this root like any other.
 `, g.in.Project.Name, envNames(envs), g.bucket))
 }
 
@@ -618,6 +625,7 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		mb.SetAttributeValue("listener_priority", cty.NumberIntVal(int64(prios[s.Name])))
 		mb.AppendNewline()
 		setExpr(mb, "vpc_id", "data.terraform_remote_state.network.outputs.vpc_id")
+		setExpr(mb, "vpc_cidr", "data.terraform_remote_state.network.outputs.vpc_cidr")
 		setExpr(mb, "zone_id", "data.terraform_remote_state.platform.outputs.zone_id")
 		setString(mb, "zone_name", naming.Environment(e.Name, g.in.Project.Domain))
 		for _, o := range []string{"https_listener_arn", "load_balancer_dns_name", "load_balancer_zone_id", "load_balancer_security_group_id"} {

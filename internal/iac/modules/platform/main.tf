@@ -108,7 +108,7 @@ resource "aws_security_group" "load_balancer" {
 }
 
 resource "aws_lb" "this" {
-  name                       = var.name
+  name                       = substr(var.name, 0, 32)
   load_balancer_type         = "application"
   internal                   = false
   security_groups            = [aws_security_group.load_balancer.id]

@@ -105,11 +105,19 @@ resource "aws_security_group" "tasks" {
   }
 
   egress {
-    description = "Out through the NAT gateway (registries, APIs)"
+    description = "HTTPS out through the NAT gateway (registries, APIs)"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"
     cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    description = "To the VPC (databases in the data tier, other services)"
+    from_port   = 0
+    to_port     = 65535
+    protocol    = "tcp"
+    cidr_blocks = [var.vpc_cidr]
   }
 }
 
@@ -150,16 +158,20 @@ resource "aws_iam_role_policy_attachment" "execution" {
 }
 
 data "aws_iam_policy_document" "read_secrets" {
+  count = length(var.secrets) > 0 ? 1 : 0
+
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = length(var.secrets) > 0 ? [for secret in aws_secretsmanager_secret.this : secret.arn] : ["arn:aws:secretsmanager:*:*:secret:none"]
+    resources = [for secret in aws_secretsmanager_secret.this : secret.arn]
   }
 }
 
 resource "aws_iam_role_policy" "read_secrets" {
+  count = length(var.secrets) > 0 ? 1 : 0
+
   name   = "read-secrets"
   role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.read_secrets.json
+  policy = data.aws_iam_policy_document.read_secrets[0].json
 }
 
 resource "aws_iam_role" "task" {

@@ -63,6 +63,11 @@ variable "vpc_id" {
   type        = string
 }
 
+variable "vpc_cidr" {
+  description = "Address range of the VPC; tasks may reach anything in it."
+  type        = string
+}
+
 variable "zone_id" {
   description = "Route 53 zone of the environment."
   type        = string
