@@ -124,6 +124,9 @@ func TestErrors(t *testing.T) {
 		{"lock outside space", func(p *config.Project) { p.Network.IPSpace = "172.16.0.0/12" },
 			"region \"production/us-east-2\" {\n  cidr = \"10.1.0.0/16\"\n}\n",
 			[]string{"production/us-east-2 10.1.0.0/16 lies outside ip_space 172.16.0.0/12"}},
+		{"settings changed under the lock", func(p *config.Project) { p.Network.RegionPrefix = 17 },
+			"region \"production/us-east-2\" {\n  cidr = \"10.1.0.0/16\"\n}\n",
+			[]string{"production/us-east-2 is 10.1.0.0/16 but the network settings ask for /17 blocks"}},
 		{"bad space", func(p *config.Project) { p.Network.IPSpace = "10.0.0.1/8" }, "", []string{"did you mean 10.0.0.0/8"}},
 		{"ipv6", func(p *config.Project) { p.Network.IPSpace = "fd00::/8" }, "", []string{"only IPv4"}},
 		{"prefix order", func(p *config.Project) { p.Network.ZonePrefix = 16 }, "", []string{"region_prefix (/16) < zone_prefix (/16)"}},
@@ -368,5 +371,26 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs (go test -update to accept):\n%s", path, got)
+	}
+}
+
+func TestInputFromZones(t *testing.T) {
+	p := project(
+		&config.Environment{Name: "dev", Target: "local"},
+		&config.Environment{Name: "eu", Target: "aws", Region: "eu-west-1", Zones: []string{"b", "eu-west-1c"}},
+		&config.Environment{Name: "us", Target: "aws", Region: "us-east-1"},
+	)
+	p.Network.Zones = 2
+	in, err := InputFrom(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(in.Networks)
+	want := "[{eu eu-west-1 [eu-west-1b eu-west-1c]} {us us-east-1 [us-east-1a us-east-1b]}]"
+	if got != want {
+		t.Errorf("networks = %s, want %s", got, want)
+	}
+	if in.Space.String() != DefaultIPSpace || in.RegionPrefix != 16 || len(in.Tiers) != 4 {
+		t.Errorf("defaults not applied: %+v", in)
 	}
 }
