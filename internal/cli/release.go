@@ -33,7 +33,28 @@ func init() {
 }
 
 func (g *Globals) client() (*client.Client, error) {
-	return client.New(g.Server, g.Token)
+	tok := g.Token
+	if tok == "" {
+		tok = localAdminToken()
+	}
+	return client.New(g.Server, tok)
+}
+
+// localAdminToken finds the admin token of a `runway up` started in this
+// directory or a parent, so the local path needs no configuration.
+func localAdminToken() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, DefaultDataDir, "server", "admin.token")); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
 }
 
 func newRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
