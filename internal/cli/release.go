@@ -106,13 +106,9 @@ the new version serves all traffic.`,
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}
-			// The release snapshot carries absolute paths: the server resolves
-			// commands and working directories from it, not from the CLI's cwd.
-			svc.Dir, _ = filepath.Abs(svc.Dir)
-			manifest, err := json.Marshal(struct {
-				*config.Service
-				Dir string `json:"dir"`
-			}{svc, svc.Dir})
+			// The release snapshot carries the manifest's absolute directory
+			// (svc.Dir): the server resolves commands from it, not from its cwd.
+			manifest, err := json.Marshal(svc)
 			if err != nil {
 				return err
 			}

@@ -97,9 +97,10 @@ type Service struct {
 	Environment string `json:"environment,omitempty"`
 	// Project is the name of the project the service belongs to.
 	Project string `json:"project,omitempty"`
-	// File is the manifest's path; Dir its directory.
+	// File is the manifest's path; Dir its absolute directory, from which
+	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
-	Dir  string `json:"-"`
+	Dir  string `json:"dir"`
 }
 
 // Health is an instance health check.
