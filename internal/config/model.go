@@ -95,8 +95,10 @@ type Service struct {
 
 	// Environment is the environment this manifest was resolved for ("" for the base).
 	Environment string `json:"environment,omitempty"`
-	// Project is the name of the project the service belongs to.
+	// Project is the name of the project the service belongs to; Domain its
+	// domain ("" means services live under .localhost).
 	Project string `json:"project,omitempty"`
+	Domain  string `json:"domain,omitempty"`
 	// File is the manifest's path; Dir its absolute directory, from which
 	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
