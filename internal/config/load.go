@@ -442,6 +442,7 @@ func (w *Workspace) Resolve(service, env string) (*Service, hcl.Diagnostics) {
 	}
 	applyComputedDefaults(&s, n)
 	s.Environment, s.Project, s.Domain, s.File, s.Dir = env, w.Project.Name, w.Project.Domain, m.File, m.Dir
+	s.Protected = e.Protected
 	diags = append(diags, validateService(&s, w.Project, e, src)...)
 	if diags.HasErrors() {
 		return nil, diags

@@ -99,6 +99,8 @@ type Service struct {
 	// domain ("" means services live under .localhost).
 	Project string `json:"project,omitempty"`
 	Domain  string `json:"domain,omitempty"`
+	// Protected is the environment's protection (see Environment.Protected).
+	Protected bool `json:"protected,omitempty"`
 	// File is the manifest's path; Dir its absolute directory, from which
 	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
