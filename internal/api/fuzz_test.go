@@ -17,7 +17,9 @@ func FuzzDecodeRequests(f *testing.F) {
 	f.Add([]byte(`{"manifest":[1,2,{"a":null}]}`))
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, v := range []interface{ validate(time.Time, time.Duration) error }{&DeployRequest{}, &RollbackRequest{}} {
+		for _, v := range []interface {
+			validate(time.Time, time.Duration) error
+		}{&DeployRequest{}, &RollbackRequest{}} {
 			r := httptest.NewRequest(http.MethodPost, "/v1/releases", bytes.NewReader(body))
 			err := decodeBody(r, v)
 			if err == nil {

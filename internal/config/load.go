@@ -441,7 +441,8 @@ func (w *Workspace) Resolve(service, env string) (*Service, hcl.Diagnostics) {
 		return nil, diags
 	}
 	applyComputedDefaults(&s, n)
-	s.Environment, s.Project, s.File, s.Dir = env, w.Project.Name, m.File, m.Dir
+	s.Environment, s.Project, s.Domain, s.File, s.Dir = env, w.Project.Name, w.Project.Domain, m.File, m.Dir
+	s.Protected = e.Protected
 	diags = append(diags, validateService(&s, w.Project, e, src)...)
 	if diags.HasErrors() {
 		return nil, diags

@@ -95,11 +95,16 @@ type Service struct {
 
 	// Environment is the environment this manifest was resolved for ("" for the base).
 	Environment string `json:"environment,omitempty"`
-	// Project is the name of the project the service belongs to.
+	// Project is the name of the project the service belongs to; Domain its
+	// domain ("" means services live under .localhost).
 	Project string `json:"project,omitempty"`
-	// File is the manifest's path; Dir its directory.
+	Domain  string `json:"domain,omitempty"`
+	// Protected is the environment's protection (see Environment.Protected).
+	Protected bool `json:"protected,omitempty"`
+	// File is the manifest's path; Dir its absolute directory, from which
+	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
-	Dir  string `json:"-"`
+	Dir  string `json:"dir"`
 }
 
 // Health is an instance health check.

@@ -1,0 +1,543 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/config"
+)
+
+func init() {
+	register(newDeployCmd)
+	register(newStatusCmd)
+	register(newReleasesCmd)
+	register(newReleaseCmd)
+	register(newRollbackCmd)
+	register(newHaltCmd)
+}
+
+func (g *Globals) client() (*client.Client, error) {
+	tok := g.Token
+	if tok == "" {
+		tok = localAdminToken()
+	}
+	return client.New(g.Server, tok)
+}
+
+// localAdminToken finds the admin token of a `runway up` started in this
+// directory or a parent, so the local path needs no configuration.
+func localAdminToken() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, DefaultDataDir, "server", "admin.token")); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+func newRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
+
+// Final release states.
+const (
+	stateSuccess      = "Success"
+	stateFailureClean = "FailureClean"
+	stateFailureDirty = "FailureDirty"
+)
+
+func newDeployCmd(g *Globals) *cobra.Command {
+	var env, file, version string
+	var yes, wait bool
+	cmd := &cobra.Command{
+		Use:   "deploy [SERVICE] --env ENV",
+		Short: "Release a service to an environment with zero downtime",
+		Long: `Deploy resolves the service's manifest for the environment, shows what changes
+against the running release, asks for confirmation (unless --yes) and submits a
+release. With --wait it follows the release step by step and exits 0 only when
+the new version serves all traffic.`,
+		Example: `  runway deploy --env staging --yes --wait
+  runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required: name the environment, such as --env staging")
+			}
+			paths := []string{"."}
+			if file != "" {
+				paths = []string{file}
+			}
+			ws, err := loadWorkspace(g, paths)
+			if err != nil {
+				return err
+			}
+			name, err := pickService(ws, args, file)
+			if err != nil {
+				return err
+			}
+			svc, diags := ws.Resolve(name, env)
+			if diags.HasErrors() {
+				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
+				return silentError{ExitFailure}
+			}
+			if version != "" {
+				svc.Version = version
+			}
+			if svc.Version == "" {
+				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
+			}
+			// The release snapshot carries the manifest's absolute directory
+			// (svc.Dir): the server resolves commands from it, not from its cwd.
+			manifest, err := json.Marshal(svc)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := c.Status(ctx, env, name)
+			if err != nil {
+				return err
+			}
+			changes := diffManifests(st.Current, manifest)
+			if !g.JSON() {
+				printPlan(g.Stdout, env, name, svc.Version, st.Current, changes)
+			}
+			if !yes {
+				if st.Current != nil && len(changes) == 0 {
+					fmt.Fprintln(g.Stdout, "nothing changed; deploying anyway makes a new release of the same manifest")
+				}
+				ok, err := confirm(g, fmt.Sprintf("Deploy %s %s to %s?", name, svc.Version, env))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("deploy cancelled")
+				}
+			}
+			rel, err := c.Deploy(ctx, api.DeployRequest{
+				Environment: env, Service: name, Version: svc.Version, Manifest: manifest,
+				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
+			})
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if g.JSON() {
+					return writeJSON(g, rel)
+				}
+				fmt.Fprintf(g.Stdout, "release %s submitted (%s %s to %s); follow it with: runway release show %s\n", rel.ID, name, rel.Version, env, rel.ID)
+				return nil
+			}
+			return followRelease(ctx, g, c, rel.ID)
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment to deploy to (required)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "service manifest (default: the one in the current directory)")
+	cmd.Flags().StringVar(&version, "version", "", "version to release (default: the manifest's version)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
+	return cmd
+}
+
+// pickService chooses the service to deploy: the argument, or the only
+// service in the given file or current directory.
+func pickService(ws *config.Workspace, args []string, file string) (string, error) {
+	if len(args) == 1 {
+		if ws.Service(args[0]) == nil {
+			return "", fmt.Errorf("no manifest defines service %q; found %s", args[0], strings.Join(serviceNames(ws), ", "))
+		}
+		return args[0], nil
+	}
+	var local []string
+	for _, s := range ws.Services {
+		if file != "" || filepath.Dir(s.File) == "." {
+			local = append(local, s.Name)
+		}
+	}
+	if len(local) == 0 {
+		local = serviceNames(ws)
+	}
+	if len(local) != 1 {
+		return "", UsageErrorf("name the service to deploy: found %s", strings.Join(local, ", "))
+	}
+	return local[0], nil
+}
+
+// diffManifests lists changed fields between the running release's manifest
+// and the new one, as "path: old → new" lines.
+func diffManifests(current *api.Release, next []byte) []string {
+	newFlat := flatMap(next)
+	oldFlat := map[string]string{}
+	if current != nil {
+		oldFlat = flatMap(current.Manifest)
+	}
+	keys := map[string]bool{}
+	for k := range newFlat {
+		keys[k] = true
+	}
+	for k := range oldFlat {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		if k == "dir" || k == "file" {
+			continue
+		}
+		o, n := oldFlat[k], newFlat[k]
+		switch {
+		case o == n:
+		case o == "":
+			out = append(out, fmt.Sprintf("+ %s = %s", k, n))
+		case n == "":
+			out = append(out, fmt.Sprintf("- %s = %s", k, o))
+		default:
+			out = append(out, fmt.Sprintf("~ %s: %s → %s", k, o, n))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][2:] < out[j][2:] })
+	return out
+}
+
+func flatMap(b []byte) map[string]string {
+	out := map[string]string{}
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return out
+	}
+	var lines []string
+	flatten("", v, &lines)
+	for _, l := range lines {
+		k, val, _ := strings.Cut(l, " = ")
+		out[k] = val
+	}
+	return out
+}
+
+func printPlan(w io.Writer, env, name, version string, current *api.Release, changes []string) {
+	if current == nil {
+		fmt.Fprintf(w, "First release of %s to %s (version %s).\n", name, env, version)
+		return
+	}
+	fmt.Fprintf(w, "Deploying %s to %s: %s → %s (running release %s)\n", name, env, current.Version, version, current.ID)
+	if len(changes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Changes:")
+	for _, c := range changes {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+}
+
+// confirm asks a yes/no question on stdin; without a terminal it refuses so
+// scripts must pass --yes.
+func confirm(g *Globals, question string) (bool, error) {
+	if f, ok := g.Stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+			return false, UsageErrorf("%s: no terminal to confirm on; pass --yes", question)
+		}
+	}
+	fmt.Fprintf(g.Stdout, "%s [y/N] ", question)
+	line, err := bufio.NewReader(g.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return false, UsageErrorf("%s: no answer; pass --yes to skip confirmation", question)
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+// followRelease prints a release's events as they happen until it ends.
+func followRelease(ctx context.Context, g *Globals, c *client.Client, id string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	seen := 0
+	var last *api.ReleaseDetail
+	for {
+		rel, err := c.Release(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
+			}
+			return err
+		}
+		last = rel
+		if !g.JSON() {
+			for _, e := range rel.Events[seen:] {
+				fmt.Fprintf(g.Stdout, "%s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), e.State, e.Message)
+			}
+		}
+		seen = len(rel.Events)
+		if rel.Done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	if g.JSON() {
+		if err := writeJSON(g, last); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(g.Stdout, "release %s: %s; served %s requests during the release, %s failed\n",
+			last.ID, last.State, groupDigits(last.Served), groupDigits(last.Failed))
+	}
+	if last.State != stateSuccess {
+		msg := fmt.Sprintf("release %s ended in %s", last.ID, last.State)
+		if last.Error != "" {
+			msg += ": " + last.Error
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// groupDigits formats 18342 as "18,342".
+func groupDigits(n int64) string {
+	s := fmt.Sprintf("%d", n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func newStatusCmd(g *Globals) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:     "status SERVICE --env ENV",
+		Short:   "Show what runs for a service: groups, versions, health, traffic, release in progress",
+		Example: "  runway status hello --env staging\n  runway status hello --env staging --output json",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context(), env, args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, st)
+			}
+			printStatus(g.Stdout, st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	return cmd
+}
+
+func printStatus(w io.Writer, st *api.ServiceStatus) {
+	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
+	if st.Current != nil {
+		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
+	} else {
+		fmt.Fprintln(w, "  current release:  none")
+	}
+	if st.InProgress != nil {
+		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+	}
+	weights := map[string]int{}
+	total := 0
+	for _, r := range st.Routes {
+		weights[r.Group] = r.Weight
+		total += r.Weight
+	}
+	fmt.Fprintf(w, "  %-36s %-10s %-9s %-8s\n", "GROUP", "VERSION", "HEALTHY", "TRAFFIC")
+	for _, gr := range st.Groups {
+		traffic := "0%"
+		if total > 0 {
+			traffic = fmt.Sprintf("%d%%", weights[gr.Name]*100/total)
+		}
+		fmt.Fprintf(w, "  %-36s %-10s %-9s %-8s\n", gr.Name, gr.Version, fmt.Sprintf("%d/%d", gr.Healthy, gr.Desired), traffic)
+	}
+}
+
+func newReleasesCmd(g *Globals) *cobra.Command {
+	var env string
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "releases SERVICE --env ENV",
+		Short:   "List a service's releases, newest first",
+		Example: "  runway releases hello --env staging",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Environment: env, Service: args[0], Limit: limit})
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, list)
+			}
+			fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %s\n", "ID", "VERSION", "STATE", "CREATED", "SERVED/FAILED")
+			for _, r := range list {
+				fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %s/%s\n", r.ID, r.Version, r.State,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), groupDigits(r.Served), groupDigits(r.Failed))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many releases to list")
+	return cmd
+}
+
+func newReleaseCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "release", Short: "Inspect one release"}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "show ID",
+		Short:   "Show a release: its states with timings and the traffic it served",
+		Example: "  runway release show 01JD3Q8Y7Z5W2X4V6T8R0P2N4M",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, rel)
+			}
+			fmt.Fprintf(g.Stdout, "release %s: %s %s to %s by %s at %s\n", rel.ID, rel.Service, rel.Version, rel.Environment,
+				rel.CreatedBy, rel.CreatedAt.Local().Format(time.RFC3339))
+			fmt.Fprintf(g.Stdout, "state: %s", rel.State)
+			if rel.Error != "" {
+				fmt.Fprintf(g.Stdout, " (%s: %s)", rel.ErrorKind, rel.Error)
+			}
+			fmt.Fprintln(g.Stdout)
+			var prev time.Time
+			for _, e := range rel.Events {
+				took := ""
+				if !prev.IsZero() {
+					took = "+" + e.At.Sub(prev).Round(time.Millisecond).String()
+				}
+				prev = e.At
+				fmt.Fprintf(g.Stdout, "  %s %9s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), took, e.State, e.Message)
+			}
+			fmt.Fprintf(g.Stdout, "served %s requests during the release, %s failed\n", groupDigits(rel.Served), groupDigits(rel.Failed))
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newRollbackCmd(g *Globals) *cobra.Command {
+	var env, to string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:     "rollback SERVICE --env ENV [--to RELEASE]",
+		Short:   "Release an earlier version again (the previous successful release by default)",
+		Example: "  runway rollback hello --env production\n  runway rollback hello --env production --to 01JD3Q8Y7Z5W2X4V6T8R0P2N4M --wait",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+			if err != nil {
+				return err
+			}
+			if wait {
+				return followRelease(cmd.Context(), g, c, rel.ID)
+			}
+			if g.JSON() {
+				return writeJSON(g, rel)
+			}
+			fmt.Fprintf(g.Stdout, "rollback release %s submitted (%s %s in %s)\n", rel.ID, rel.Service, rel.Version, env)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	cmd.Flags().StringVar(&to, "to", "", "release id to return to (default: the previous successful release)")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
+	return cmd
+}
+
+func newHaltCmd(g *Globals) *cobra.Command {
+	var env, reason string
+	cmd := &cobra.Command{
+		Use:     "halt SERVICE --env ENV",
+		Short:   "Stop the running release of a service at its next step and roll it back",
+		Example: "  runway halt hello --env production --reason 'wrong build'",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context(), env, args[0])
+			if err != nil {
+				return err
+			}
+			if st.InProgress == nil {
+				return fmt.Errorf("no release of %s is running in %s", args[0], env)
+			}
+			if err := c.Halt(cmd.Context(), st.InProgress.ID, reason); err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, map[string]string{"id": st.InProgress.ID, "status": "halt requested"})
+			}
+			fmt.Fprintf(g.Stdout, "halt requested for release %s; it stops at its next step and rolls back\n", st.InProgress.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the release record")
+	return cmd
+}
