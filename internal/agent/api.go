@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -120,10 +119,7 @@ func (a *Agent) auth(next http.Handler) http.Handler {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "", "Content-Type %q: send application/json", ct)
-		return nil, false
-	}
+	// Any Content-Type is read as JSON: curl -d sends a form type by default.
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "body", "request body over %d bytes or unreadable: %v", maxBody, err)

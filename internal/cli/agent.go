@@ -121,13 +121,13 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 				fmt.Fprintln(g.Stdout, "no groups")
 				return nil
 			}
-			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 			for i, gr := range groups {
 				if i > 0 {
-					fmt.Fprintln(tw)
+					fmt.Fprintln(g.Stdout)
 				}
-				fmt.Fprintf(tw, "GROUP %s\t%s/%s release %s v%s\t%s\t%d/%d healthy\tlimits: %s\n", gr.Name, gr.Spec.Environment,
+				fmt.Fprintf(g.Stdout, "GROUP %s  %s/%s  release %s  version %s  %s  %d/%d healthy  limits: %s\n", gr.Name, gr.Spec.Environment,
 					gr.Spec.Service, gr.Spec.ReleaseID, gr.Spec.Version, gr.State, gr.Counts["healthy"], len(gr.Instances), gr.Limits)
+				tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  INSTANCE\tSTATE\tPID\tADDR\tRESTARTS\tCPU\tRSS\tUPTIME\tLAST")
 				for _, in := range gr.Instances {
 					state := in.State
@@ -148,8 +148,11 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 					fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", in.ID, state, in.PID, in.Addr, in.Restarts,
 						in.CPUPercent, humanBytes(in.RSSBytes), uptime, last)
 				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
-			return tw.Flush()
+			return nil
 		},
 	}
 	f := cmd.Flags()
