@@ -205,3 +205,10 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	}
 	return sc.Err()
 }
+
+// Instance returns one instance of a group.
+func (c *Client) Instance(ctx context.Context, group, id string) (supervisor.InstanceStatus, error) {
+	var st supervisor.InstanceStatus
+	_, err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id), nil, &st)
+	return st, err
+}
