@@ -303,7 +303,7 @@ func (p *logPipe) writer() (*os.File, error) {
 
 func (p *logPipe) copy(stream string, out *logFile) {
 	defer close(p.done)
-	br := bufio.NewReaderSize(p.r, 64<<10)
+	br := bufio.NewReaderSize(p.r, 4<<10) // longer lines are joined below
 	var partial []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
