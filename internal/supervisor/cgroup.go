@@ -134,3 +134,15 @@ func (c cgroups) remove(dirs []string) {
 		os.Remove(d)
 	}
 }
+
+// removeAgentDirs deletes the per-agent cgroup directories once they are
+// empty (rmdir fails harmlessly while instances still use them).
+func (c cgroups) removeAgentDirs() {
+	v1, v2, err := c.selfPaths()
+	if err != nil {
+		return
+	}
+	os.Remove(filepath.Join(c.root, "memory", v1["memory"], c.agent))
+	os.Remove(filepath.Join(c.root, "cpu", v1["cpu"], c.agent))
+	os.Remove(filepath.Join(c.root, v2, c.agent))
+}

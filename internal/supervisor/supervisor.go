@@ -869,6 +869,7 @@ func (s *Supervisor) Shutdown(ctx context.Context, stopInstances bool) error {
 		err = ctx.Err()
 	}
 	s.shutdownInstances()
+	s.cg.removeAgentDirs()
 	if perr := s.persist(); perr != nil && err == nil {
 		err = perr
 	}
