@@ -98,7 +98,8 @@ zero downtime, on this machine or on real engines.`,
 	root.SetOut(g.Stdout)
 	root.SetErr(g.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+		hint := fmt.Sprintf("\nSee '%s --help'.", c.CommandPath())
+		return usageError{fmt.Errorf("%w%s", err, hint)}
 	})
 
 	for _, add := range commands {
