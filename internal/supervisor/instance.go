@@ -81,6 +81,7 @@ type instance struct {
 	stopCancel context.CancelFunc
 	stopping   atomic.Bool
 	done       chan struct{}
+	removed    chan struct{} // closed once the instance left its group
 
 	mu           sync.Mutex
 	state        string
@@ -532,7 +533,7 @@ func (s *Supervisor) logPath(group, id string) string {
 
 func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
 	in := &instance{s: s, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
-		done: make(chan struct{}), state: StateStarting}
+		done: make(chan struct{}), removed: make(chan struct{}), state: StateStarting}
 	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
 	var err error
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {

@@ -235,7 +235,8 @@ func readLog(ctx context.Context, path string, files int, q LogQuery, emit func(
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			// Lines written just before the end (an instance's last words).
+			return readAvail()
 		case <-tick.C:
 		}
 		if err := readAvail(); err != nil {

@@ -585,6 +585,7 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 	for _, in := range victims {
 		in.closeLogs()
 		s.removeFiles(in)
+		close(in.removed)
 	}
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
@@ -735,9 +736,26 @@ func (s *Supervisor) instance(group, id string) (*instance, error) {
 }
 
 // ReadLogs emits the log lines of an instance that match q (see LogQuery).
+// Following ends when ctx ends or when the instance is removed (after its
+// last lines).
 func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
-	if _, err := s.instance(group, id); err != nil {
+	in, err := s.instance(group, id)
+	if err != nil {
 		return err
+	}
+	if q.Follow {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(s.ctx, cancel)
+		defer stop()
+		go func() {
+			select {
+			case <-in.removed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	return readLog(ctx, s.logPath(group, id), s.opts.LogFiles, q, emit)
 }

@@ -534,6 +534,21 @@ func TestLogFollow(t *testing.T) {
 	if err != nil || got < 3 {
 		t.Fatalf("follow: got %d lines, err %v", got, err)
 	}
+	// Following ends when the instance is removed.
+	ended := make(chan error, 1)
+	go func() {
+		ended <- s.ReadLogs(context.Background(), "crashy", in.ID, LogQuery{Follow: true}, func(LogLine) error { return nil })
+	}()
+	done, _ := s.DeleteGroup("crashy")
+	<-done
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("follow ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("follow did not end when the instance was removed")
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -641,4 +656,80 @@ func TestResourceLimitsReported(t *testing.T) {
 	if plain, _, _ := s.CreateGroup(helloSpec("plain", mark, 0)); plain.Limits != "none requested" {
 		t.Errorf("no limits: %q", plain.Limits)
 	}
+}
+
+func TestOrphansOfDeletedGroupsStopped(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	s1, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"keep", "gone", "deleting"} {
+		if _, _, err := s1.CreateGroup(helloSpec(name, mark, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "healthy", func() bool {
+		return allHealthy(s1, "keep", 1) && allHealthy(s1, "gone", 1) && allHealthy(s1, "deleting", 1)
+	})
+	pids := map[string]int{}
+	for _, g := range s1.Groups() {
+		pids[g.Name] = g.Instances[0].PID
+	}
+	s1.Shutdown(context.Background(), false)
+	// The state no longer lists "gone" (its process is an orphan of this
+	// agent) and "deleting" was being deleted when the agent died.
+	path := filepath.Join(opts.DataDir, StateFileName)
+	var sf stateFile
+	b, _ := os.ReadFile(path)
+	json.Unmarshal(b, &sf)
+	var groups []groupState
+	for _, g := range sf.Groups {
+		switch g.Spec.Name {
+		case "gone":
+			continue
+		case "deleting":
+			g.State = GroupDeleting
+		}
+		groups = append(groups, g)
+	}
+	sf.Groups = groups
+	b, _ = json.Marshal(sf)
+	os.WriteFile(path, b, 0o600)
+
+	s2 := openSup(t, opts)
+	waitFor(t, 10*time.Second, "orphan and deleted group stopped", func() bool {
+		return !procAlive(pids["gone"]) && !procAlive(pids["deleting"])
+	})
+	waitFor(t, 10*time.Second, "deletion finished", func() bool {
+		_, err := s2.Group("deleting")
+		return errors.Is(err, ErrNotFound)
+	})
+	if in := s2.Groups()[0].Instances[0]; in.PID != pids["keep"] || !procAlive(in.PID) {
+		t.Errorf("kept group's instance: %+v (was pid %d)", in, pids["keep"])
+	}
+}
+
+func TestTCPAndExecHealthChecks(t *testing.T) {
+	mark := testMark(t)
+	s := openSup(t, testOptions(t))
+	tcp := helloSpec("tcp", mark, 1)
+	tcp.Health = HealthCheck{Type: HealthTCP, Interval: Duration(100 * time.Millisecond)}
+	okExec := helloSpec("exec-ok", mark, 1)
+	okExec.Health = HealthCheck{Type: HealthExec, Command: []string{"sh", "-c", "test \"$RUNWAY_INSTANCE\" = {{INSTANCE_ID}}"},
+		Interval: Duration(100 * time.Millisecond)}
+	badExec := helloSpec("exec-bad", mark, 1)
+	badExec.Health = HealthCheck{Type: HealthExec, Command: []string{"false"}, Interval: Duration(100 * time.Millisecond),
+		UnhealthyThreshold: 1}
+	for _, sp := range []GroupSpec{tcp, okExec, badExec} {
+		if _, _, err := s.CreateGroup(sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "tcp and exec healthy", func() bool { return allHealthy(s, "tcp", 1) && allHealthy(s, "exec-ok", 1) })
+	waitFor(t, 10*time.Second, "failing exec check replaces the instance", func() bool {
+		in := instanceByIndex(t, s, "exec-bad", 0)
+		return in.Restarts >= 1 && in.LastHealth != nil && !in.LastHealth.OK
+	})
 }
