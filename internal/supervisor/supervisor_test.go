@@ -653,6 +653,15 @@ func TestResourceLimitsReported(t *testing.T) {
 	if !strings.Contains(string(b), "runway-"+s.AgentID()+"/"+st.Instances[0].ID) {
 		t.Errorf("instance not in its cgroup: %s", b)
 	}
+	for _, l := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && parts[1] == "memory" {
+			lim, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
+			if strings.TrimSpace(string(lim)) != strconv.Itoa(128<<20) {
+				t.Errorf("memory limit %q, want %d", lim, 128<<20)
+			}
+		}
+	}
 	if plain, _, _ := s.CreateGroup(helloSpec("plain", mark, 0)); plain.Limits != "none requested" {
 		t.Errorf("no limits: %q", plain.Limits)
 	}
@@ -732,4 +741,21 @@ func TestTCPAndExecHealthChecks(t *testing.T) {
 		in := instanceByIndex(t, s, "exec-bad", 0)
 		return in.Restarts >= 1 && in.LastHealth != nil && !in.LastHealth.OK
 	})
+}
+
+func TestResourceLimitsNotEnforcedSaysWhy(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	opts.CgroupRoot = t.TempDir() // no cgroup file system there
+	s := openSup(t, opts)
+	sp := helloSpec("limited", mark, 1)
+	sp.Limits = Limits{MemoryMB: 64}
+	st, _, err := s.CreateGroup(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Limits, "limits not enforced: ") || !strings.Contains(st.Limits, opts.CgroupRoot) {
+		t.Errorf("limits %q: want 'limits not enforced: <why>'", st.Limits)
+	}
+	waitFor(t, 10*time.Second, "healthy without limits", func() bool { return allHealthy(s, "limited", 1) })
 }
