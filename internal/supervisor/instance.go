@@ -80,6 +80,7 @@ type instance struct {
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 	stopping   atomic.Bool
+	launched   atomic.Bool
 	done       chan struct{}
 	removed    chan struct{} // closed once the instance left its group
 
@@ -290,6 +291,12 @@ func (in *instance) adopt(pid int, ticks uint64) *process {
 func (in *instance) run(p *process) {
 	defer close(in.done)
 	for {
+		if p == nil && in.stopCtx.Err() != nil {
+			if in.stopping.Load() {
+				in.setState(StateStopped)
+			}
+			return
+		}
 		if p == nil {
 			if d := in.restartDelay(); d > 0 {
 				in.mu.Lock()
@@ -512,7 +519,9 @@ func stopGroup(p *process, timeout time.Duration) {
 func (in *instance) stop() {
 	in.stopping.Store(true)
 	in.stopCancel()
-	<-in.done
+	if in.launched.Load() {
+		<-in.done
+	}
 }
 
 func (in *instance) closeLogs() {

@@ -303,6 +303,7 @@ func isGroupLeader(pid int) bool {
 }
 
 func (s *Supervisor) launch(in *instance, p *process) {
+	in.launched.Store(true)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
