@@ -262,3 +262,63 @@ func TestListenMustBeLoopback(t *testing.T) {
 		t.Errorf("non-loopback listen: %v", err)
 	}
 }
+
+func TestRoutesSurviveRestart(t *testing.T) {
+	mark := testMark(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	func() {
+		_, c := startAgentUntil(t, dir, nil)
+		defer c.stop()
+		if _, _, err := c.CreateGroup(ctx, helloSpec("hello-r1", mark, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+			Backends: []Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	fp := &fakeProxy{}
+	_, c := startAgentUntil(t, dir, fp)
+	defer c.stop()
+	rs, err := c.Routes(ctx)
+	if err != nil || len(rs) != 1 || rs[0].Backends[0].Group != "hello-r1" || rs[0].Hosts[0] != "hello.localhost" {
+		t.Fatalf("routes after restart: %+v %v", rs, err)
+	}
+	waitFor(t, 5*time.Second, "routes pushed to the proxy at start", func() bool {
+		fp.mu.Lock()
+		defer fp.mu.Unlock()
+		return len(fp.routes) == 1
+	})
+	if g, err := c.Group(ctx, "hello-r1"); err != nil || g.State != "active" {
+		t.Errorf("group after restart: %+v %v", g, err)
+	}
+}
+
+type stoppableClient struct {
+	*Client
+	stop func()
+}
+
+// startAgentUntil runs an in-process agent on dir until stop is called.
+func startAgentUntil(t *testing.T, dir string, fp *fakeProxy) (*Agent, stoppableClient) {
+	t.Helper()
+	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", StopInstances: true}
+	opts.PortMin, opts.PortMax = portRange()
+	if fp != nil {
+		opts.Drainer, opts.Routes, opts.Targets = fp, fp, fp
+	}
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return a, stoppableClient{NewClient(a.URL(), a.Token()), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	}}
+}
