@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,12 +111,14 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-var portBase atomic.Int64
+// Tests take port ranges from a random offset below the kernel's ephemeral
+// range (32768+), so concurrent test processes rarely share ports.
+var portSeq atomic.Int64
 
-func init() { portBase.Store(33000) }
+func init() { portSeq.Store(rand.Int64N(120)) }
 
 func portRange() (int, int) {
-	lo := int(portBase.Add(100)) - 100
+	lo := 20000 + int(portSeq.Add(1)%120)*100
 	return lo, lo + 99
 }
 

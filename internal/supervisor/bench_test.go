@@ -24,7 +24,6 @@ func benchSpec(name, mark string, n int) GroupSpec {
 func BenchmarkStart100Healthy(b *testing.B) {
 	mark := testMark(b)
 	opts := testOptions(b)
-	opts.PortMax = opts.PortMin + 199
 	opts.Logger = nil
 	s := openSup(b, opts)
 	for i := 0; b.Loop(); i++ {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,17 +118,24 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-var portBase atomic.Int64
+// Tests take port ranges from a random offset below the kernel's ephemeral
+// range (32768+), so concurrent test processes rarely share ports.
+var portSeq atomic.Int64
 
-func init() { portBase.Store(31000) }
+func init() { portSeq.Store(rand.Int64N(60)) }
+
+func nextPortRange() (int, int) {
+	lo := 20000 + int(portSeq.Add(1)%60)*200
+	return lo, lo + 199
+}
 
 // testOptions are fast options for tests: a data dir of the test, a port
 // range of its own, short backoff.
 func testOptions(t testing.TB) Options {
-	lo := int(portBase.Add(200)) - 200
+	lo, hi := nextPortRange()
 	return Options{
 		DataDir: t.TempDir(),
-		PortMin: lo, PortMax: lo + 199,
+		PortMin: lo, PortMax: hi,
 		Backoff:   Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 2 * time.Second},
 		AdoptPoll: 50 * time.Millisecond,
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
