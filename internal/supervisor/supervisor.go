@@ -294,6 +294,19 @@ func Open(opts Options) (*Supervisor, error) {
 			s.finishDelete(g)
 		}()
 	}
+	// Finish a scale interrupted by the previous agent's death.
+	for _, gs := range st.Groups {
+		if gs.State != GroupDeleting && len(gs.Instances) != gs.Spec.Instances {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.log.Info("finishing an interrupted scale", "group", gs.Spec.Name, "instances", len(gs.Instances), "want", gs.Spec.Instances)
+				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances); err != nil {
+					s.log.Error("finish interrupted scale", "group", gs.Spec.Name, "err", err)
+				}
+			}()
+		}
+	}
 	return s, nil
 }
 
@@ -523,6 +536,9 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupS
 		victims := pickVictims(g.instances, cur-n)
 		g.spec.Instances = n
 		s.mu.Unlock()
+		// Write-ahead: an agent killed while stopping them finishes the
+		// scale down when it starts again.
+		s.persistLogged()
 		s.stopAndRemove(ctx, g, victims)
 	default:
 		s.mu.Unlock()

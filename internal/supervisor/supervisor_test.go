@@ -759,3 +759,40 @@ func TestResourceLimitsNotEnforcedSaysWhy(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "healthy without limits", func() bool { return allHealthy(s, "limited", 1) })
 }
+
+func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	s1, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s1.CreateGroup(helloSpec("web", mark, 3)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 3) })
+	before := s1.Groups()[0].Instances
+	s1.Shutdown(context.Background(), false)
+	// The previous agent recorded "scale to 1" and died before stopping.
+	path := filepath.Join(opts.DataDir, StateFileName)
+	var sf stateFile
+	b, _ := os.ReadFile(path)
+	json.Unmarshal(b, &sf)
+	sf.Groups[0].Spec.Instances = 1
+	b, _ = json.Marshal(sf)
+	os.WriteFile(path, b, 0o600)
+
+	s2 := openSup(t, opts)
+	waitFor(t, 10*time.Second, "scaled down to 1", func() bool {
+		g, err := s2.Group("web")
+		return err == nil && len(g.Instances) == 1 && g.Counts[StateHealthy] == 1
+	})
+	if in := s2.Groups()[0].Instances[0]; in.ID != before[0].ID || in.PID != before[0].PID {
+		t.Errorf("kept %+v, want the oldest instance %s (pid %d)", in, before[0].ID, before[0].PID)
+	}
+	for _, in := range before[1:] {
+		if procAlive(in.PID) {
+			t.Errorf("instance %s (pid %d) not stopped", in.ID, in.PID)
+		}
+	}
+}
