@@ -796,3 +796,22 @@ func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
 		}
 	}
 }
+
+func TestBackoffResetsAfterHealthyPeriod(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	opts.Backoff = Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, ResetAfter: 300 * time.Millisecond}
+	s := openSup(t, opts)
+	// Healthy for about 700 ms each time, longer than ResetAfter: every crash
+	// counts as the first, so the delay stays at Initial.
+	spec := misbehaveSpec("flaky", mark, 1, "--crash-after", "700ms")
+	spec.Health = HealthCheck{Type: HealthTCP, Interval: Duration(50 * time.Millisecond)}
+	if _, _, err := s.CreateGroup(spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "3 restarts", func() bool { return instanceByIndex(t, s, "flaky", 0).Restarts >= 3 })
+	in := instanceByIndex(t, s, "flaky", 0)
+	if in.ConsecutiveFailures > 1 || in.CrashLoop {
+		t.Errorf("failures after healthy periods counted as consecutive: %+v", in)
+	}
+}
