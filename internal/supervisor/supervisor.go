@@ -245,6 +245,8 @@ func Open(opts Options) (*Supervisor, error) {
 			default:
 				if is.PID > 0 {
 					s.log.Warn("instance process gone or pid reused: starting a new one", "instance", is.ID, "old_pid", is.PID)
+					in.restarts++
+					in.lastExit = fmt.Sprintf("process %d ended while no agent was running", is.PID)
 				}
 				in.pid = 0
 			}

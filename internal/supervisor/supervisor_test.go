@@ -358,6 +358,9 @@ func TestRecycledPidNotAdopted(t *testing.T) {
 	if !procAlive(other.Process.Pid) {
 		t.Errorf("the unrelated process holding the recycled pid was killed")
 	}
+	if in.Restarts != 1 || !strings.Contains(in.LastExit, "while no agent was running") {
+		t.Errorf("replacement not reported: restarts %d, last exit %q", in.Restarts, in.LastExit)
+	}
 }
 
 func TestScaleDownStopsTheRightInstances(t *testing.T) {
