@@ -113,7 +113,22 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 		before = g.Instances
 		return err == nil && g.Counts["healthy"] == 3
 	})
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []Backend{{Group: "hello-r1", Weight: 0}, {Group: "hello-r0", Weight: 100}}}); err == nil {
+		t.Error("route to a missing group accepted")
+	}
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []Backend{{Group: "hello-r1", Weight: 0}}}); err == nil {
+		t.Error("all-zero route accepted")
+	}
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []Backend{}}); err != nil {
+		t.Fatal(err)
+	}
 	out, err := exec.Command(runwayBin, "agent", "status", "--data-dir", dir, "--agent-url", url).CombinedOutput()
+	if !strings.Contains(string(out), "ROUTE development/hello  hosts: hello.localhost  backends: (none)") {
+		t.Errorf("status lacks the route:\n%s", out)
+	}
 	if err != nil || !strings.Contains(string(out), "3/3 healthy") {
 		t.Errorf("status table: %v\n%s", err, out)
 	}

@@ -119,7 +119,6 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 			}
 			if len(groups) == 0 {
 				fmt.Fprintln(g.Stdout, "no groups")
-				return nil
 			}
 			for i, gr := range groups {
 				if i > 0 {
@@ -152,6 +151,18 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 					return err
 				}
 			}
+			routes, err := c.Routes(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range routes {
+				var bs []string
+				for _, b := range r.Backends {
+					bs = append(bs, fmt.Sprintf("%s=%d", b.Group, b.Weight))
+				}
+				fmt.Fprintf(g.Stdout, "\nROUTE %s/%s  hosts: %s  backends: %s\n", r.Environment, r.Service,
+					orNone(strings.Join(r.Hosts, ", ")), orNone(strings.Join(bs, ", ")))
+			}
 			return nil
 		},
 	}
@@ -172,4 +183,11 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.0fKiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
