@@ -1,0 +1,405 @@
+package agent
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/runwayhq/runway/internal/supervisor"
+)
+
+// Problem is an RFC 9457 problem+json error body.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Field is the JSON path of the request field at fault, when there is one.
+	Field string `json:"field,omitempty"`
+}
+
+const problemBase = "https://runway.dev/problems/"
+
+func writeProblem(w http.ResponseWriter, status int, slug, field, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Problem{Type: problemBase + slug, Title: http.StatusText(status), Status: status,
+		Detail: fmt.Sprintf(format, args...), Field: field})
+}
+
+// writeError maps supervisor and agent errors to problems.
+func writeError(w http.ResponseWriter, err error) {
+	var fe *supervisor.FieldError
+	var ce *supervisor.ConflictError
+	switch {
+	case errors.As(err, &fe):
+		writeProblem(w, http.StatusBadRequest, "invalid-request", fe.Field, "%s", fe.Error())
+	case errors.As(err, &ce):
+		writeProblem(w, http.StatusConflict, "group-exists", ce.Field, "%s", ce.Error())
+	case errors.Is(err, supervisor.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "not-found", "", "%s", err.Error())
+	case errors.Is(err, supervisor.ErrDeleting):
+		writeProblem(w, http.StatusConflict, "group-deleting", "", "%s", err.Error())
+	case errors.Is(err, supervisor.ErrPortsExhausted):
+		writeProblem(w, http.StatusServiceUnavailable, "ports-exhausted", "instances", "%s", err.Error())
+	default:
+		var rc *routeConflict
+		if errors.As(err, &rc) {
+			writeProblem(w, http.StatusConflict, "route-conflict", rc.field, "%s", rc.msg)
+			return
+		}
+		writeProblem(w, http.StatusInternalServerError, "internal", "", "%s", err.Error())
+	}
+}
+
+type routeConflict struct{ field, msg string }
+
+func (e *routeConflict) Error() string { return e.msg }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	Status    string `json:"status"`
+	AgentID   string `json:"agent_id"`
+	Version   string `json:"version"`
+	DataDir   string `json:"data_dir"`
+	Groups    int    `json:"groups"`
+	Instances int    `json:"instances"`
+}
+
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", a.health)
+	mux.HandleFunc("GET /v1/groups", a.listGroups)
+	mux.HandleFunc("POST /v1/groups", a.createGroup)
+	mux.HandleFunc("GET /v1/groups/{name}", a.getGroup)
+	mux.HandleFunc("DELETE /v1/groups/{name}", a.deleteGroup)
+	mux.HandleFunc("PUT /v1/groups/{name}/scale", a.scaleGroup)
+	mux.HandleFunc("GET /v1/groups/{name}/instances", a.listInstances)
+	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}", a.getInstance)
+	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}/logs", a.logs)
+	mux.HandleFunc("GET /v1/targets", a.targets)
+	mux.HandleFunc("GET /v1/routes", a.listRoutes)
+	mux.HandleFunc("GET /v1/routes/{environment}/{service}", a.getRoute)
+	mux.HandleFunc("PUT /v1/routes/{environment}/{service}", a.putRoute)
+	mux.HandleFunc("DELETE /v1/routes/{environment}/{service}", a.deleteRoute)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no endpoint %s %s (see docs/agent-api.md)", r.Method, r.URL.Path)
+	})
+	return a.auth(mux)
+}
+
+// auth requires the bearer token everywhere except GET /v1/health.
+func (a *Agent) auth(next http.Handler) http.Handler {
+	want := []byte("Bearer " + a.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/health" {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="runway-agent"`)
+				writeProblem(w, http.StatusUnauthorized, "unauthorized", "",
+					"missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token from %s", a.opts.DataDir+"/"+TokenFileName)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	// Any Content-Type is read as JSON: curl -d sends a form type by default.
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "body", "request body over %d bytes or unreadable: %v", maxBody, err)
+		return nil, false
+	}
+	return b, true
+}
+
+func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir()}
+	for _, g := range a.sup.Groups() {
+		h.Groups++
+		h.Instances += len(g.Instances)
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (a *Agent) listGroups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.sup.Groups())
+}
+
+func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	spec, err := DecodeGroupSpec(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, created, err := a.sup.CreateGroup(spec)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/groups/"+st.Name)
+	if created {
+		writeJSON(w, http.StatusCreated, st)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *Agent) getGroup(w http.ResponseWriter, r *http.Request) {
+	st, err := a.sup.Group(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	n, err := DecodeScale(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := a.checkUnrouted(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	done, err := a.sup.DeleteGroup(name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if wait := r.URL.Query().Get("wait"); wait == "true" || wait == "1" {
+		select {
+		case <-done:
+		case <-r.Context().Done():
+			return
+		}
+		if _, err := a.sup.Group(name); errors.Is(err, supervisor.ErrNotFound) {
+			writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": "deleted"})
+			return
+		}
+	}
+	st, err := a.sup.Group(name)
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": "deleted"})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, st)
+}
+
+// checkUnrouted refuses to delete a group that still has weight in a route.
+func (a *Agent) checkUnrouted(group string) error {
+	a.routesMu.Lock()
+	defer a.routesMu.Unlock()
+	for _, rt := range sortedRoutes(a.routes) {
+		for _, b := range rt.Backends {
+			if b.Group == group && b.Weight > 0 {
+				return &routeConflict{field: "group", msg: fmt.Sprintf("group %q still receives traffic in route %s (weight %d): shift its weight to 0 (PUT /v1/routes/%s) before deleting it", group, rt.key(), b.Weight, rt.key())}
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Agent) listInstances(w http.ResponseWriter, r *http.Request) {
+	st, err := a.sup.Group(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st.Instances)
+}
+
+func (a *Agent) getInstance(w http.ResponseWriter, r *http.Request) {
+	st, err := a.sup.Instance(r.PathValue("name"), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
+	q, format, err := ParseLogQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	group, id := r.PathValue("name"), r.PathValue("id")
+	if _, err := a.sup.Instance(group, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	if format == "json" {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	bw := bufio.NewWriter(w)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(bw)
+	emit := func(l supervisor.LogLine) error {
+		var err error
+		if format == "json" {
+			err = enc.Encode(l)
+		} else {
+			_, err = fmt.Fprintf(bw, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, l.Text)
+		}
+		if err == nil && q.Follow && bw.Buffered() > 0 {
+			err = bw.Flush()
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		return err
+	}
+	ctx := r.Context()
+	if q.Follow {
+		w.WriteHeader(http.StatusOK)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	if err := a.sup.ReadLogs(ctx, group, id, q, emit); err != nil {
+		a.log.Debug("read logs", "err", err)
+	}
+	bw.Flush()
+}
+
+func (a *Agent) targets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.sup.Snapshot())
+}
+
+func (a *Agent) listRoutes(w http.ResponseWriter, r *http.Request) {
+	a.routesMu.Lock()
+	rs := sortedRoutes(a.routes)
+	a.routesMu.Unlock()
+	writeJSON(w, http.StatusOK, rs)
+}
+
+func (a *Agent) getRoute(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	a.routesMu.Lock()
+	rt, ok := a.routes[key]
+	a.routesMu.Unlock()
+	if !ok {
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no route for %s", key)
+		return
+	}
+	writeJSON(w, http.StatusOK, rt)
+}
+
+func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	rt, err := DecodeRoute(r.PathValue("environment"), r.PathValue("service"), b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	for i, be := range rt.Backends {
+		g, err := a.sup.Group(be.Group)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i), "group %q does not exist on this agent", be.Group)
+			return
+		}
+		if g.State != supervisor.GroupActive {
+			writeProblem(w, http.StatusConflict, "group-deleting", fmt.Sprintf("backends[%d].group", i), "group %q is being deleted", be.Group)
+			return
+		}
+		if g.Spec.Environment != rt.Environment || g.Spec.Service != rt.Service {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i),
+				"group %q runs service %s in %s, not %s in %s", be.Group, g.Spec.Service, g.Spec.Environment, rt.Service, rt.Environment)
+			return
+		}
+	}
+	rt.UpdatedAt = time.Now().UTC()
+	a.routesMu.Lock()
+	for _, other := range a.routes {
+		if other.key() == rt.key() {
+			continue
+		}
+		for i, h := range rt.Hosts {
+			for _, oh := range other.Hosts {
+				if h == oh {
+					a.routesMu.Unlock()
+					writeError(w, &routeConflict{field: fmt.Sprintf("hosts[%d]", i), msg: fmt.Sprintf("host %q already routes to %s", h, other.key())})
+					return
+				}
+			}
+		}
+	}
+	prev, had := a.routes[rt.key()]
+	a.routes[rt.key()] = rt
+	if err := saveRoutes(a.routesPath, a.routes); err != nil {
+		if had {
+			a.routes[rt.key()] = prev
+		} else {
+			delete(a.routes, rt.key())
+		}
+		a.routesMu.Unlock()
+		writeError(w, fmt.Errorf("write routes file: %w", err))
+		return
+	}
+	a.routesMu.Unlock()
+	a.pushRoutes()
+	writeJSON(w, http.StatusOK, rt)
+}
+
+func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	a.routesMu.Lock()
+	prev, ok := a.routes[key]
+	if !ok {
+		a.routesMu.Unlock()
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no route for %s", key)
+		return
+	}
+	delete(a.routes, key)
+	if err := saveRoutes(a.routesPath, a.routes); err != nil {
+		a.routes[key] = prev
+		a.routesMu.Unlock()
+		writeError(w, fmt.Errorf("write routes file: %w", err))
+		return
+	}
+	a.routesMu.Unlock()
+	a.pushRoutes()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/supervisor"
+)
+
+func FuzzDecodeGroupSpec(f *testing.F) {
+	f.Add([]byte(`{"name":"hello-r1","service":"hello","environment":"development","release_id":"r1","version":"1.0.0","command":["sh","-c","echo {{PORT}}"],"env":{"A":"{{INSTANCE_ID}}"},"instances":3,"health":{"type":"http","path":"/healthz","interval":"1s","timeout":"500ms","start_period":"5s","healthy_threshold":1,"unhealthy_threshold":3},"stop_timeout":"30s","limits":{"cpu":0.5,"memory_mb":128}}`))
+	f.Add([]byte(`{"name":"x","instances":"two"}`))
+	f.Add([]byte(`{"name":"x","health":{"interval":12}}`))
+	f.Add([]byte(`{"name":"x"} {}`))
+	f.Add([]byte(`{"name":"x","env":{"{{PORT}}":"\u0000"}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		spec, err := DecodeGroupSpec(b)
+		if err != nil {
+			if _, ok := err.(*supervisor.FieldError); !ok {
+				t.Fatalf("error %T %v: want a *FieldError", err, err)
+			}
+			return
+		}
+		if err := spec.Normalize(); err != nil {
+			if _, ok := err.(*supervisor.FieldError); !ok {
+				t.Fatalf("Normalize error %T %v: want a *FieldError", err, err)
+			}
+			return
+		}
+		// A normalized spec survives a JSON round trip unchanged.
+		enc, err := json.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeGroupSpec(enc)
+		if err != nil {
+			t.Fatalf("re-decode %s: %v", enc, err)
+		}
+		if err := again.Normalize(); err != nil {
+			t.Fatalf("re-normalize %s: %v", enc, err)
+		}
+		if f := supervisor.DiffField(spec, again); f != "" {
+			t.Fatalf("round trip changed %s: %s", f, enc)
+		}
+	})
+}
+
+func FuzzDecodeScale(f *testing.F) {
+	f.Add([]byte(`{"instances":3}`))
+	f.Add([]byte(`{"instances":-1}`))
+	f.Add([]byte(`{"instances":1e9}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := DecodeScale(b)
+		if err == nil && (n < 0 || n > supervisor.MaxInstances) {
+			t.Fatalf("accepted %d", n)
+		}
+	})
+}
+
+func FuzzDecodeRoute(f *testing.F) {
+	f.Add("production", "hello", []byte(`{"hosts":["hello.example.test","*.hello.test"],"backends":[{"group":"hello-r1","weight":90},{"group":"hello-r2","weight":10}]}`))
+	f.Add("production", "hello", []byte(`{"backends":[{"group":"a","weight":0}]}`))
+	f.Add("staging", "web", []byte(`{"environment":"production"}`))
+	f.Add("x", "y", []byte(`{"hosts":["A..b"]}`))
+	f.Fuzz(func(t *testing.T, env, svc string, b []byte) {
+		r, err := DecodeRoute(env, svc, b)
+		if err != nil {
+			return
+		}
+		if r.Environment != env || r.Service != svc {
+			t.Fatalf("route %s/%s accepted for URL %s/%s", r.Environment, r.Service, env, svc)
+		}
+		total := 0
+		for _, be := range r.Backends {
+			if be.Weight < 0 || be.Group == "" {
+				t.Fatalf("bad backend accepted: %+v", be)
+			}
+			total += be.Weight
+		}
+		if len(r.Backends) > 0 && total == 0 {
+			t.Fatal("all-zero weights accepted")
+		}
+	})
+}
+
+func FuzzParseLogQuery(f *testing.F) {
+	f.Add("since=5m&filter=error&stream=stderr&tail=10&follow=true&format=json")
+	f.Add("since=2026-01-02T15:04:05Z")
+	f.Add("tail=-3&follow=maybe")
+	f.Add("since=-5m")
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		q, format, err := ParseLogQuery(v, now)
+		if err != nil {
+			return
+		}
+		if q.Tail < 0 || (format != "text" && format != "json") || (q.Stream != "" && q.Stream != "stdout" && q.Stream != "stderr") {
+			t.Fatalf("bad query accepted: %+v %s", q, format)
+		}
+		if q.Since.After(now) && v.Get("since") != "" {
+			if _, perr := time.Parse(time.RFC3339Nano, v.Get("since")); perr != nil {
+				t.Fatalf("duration since %q is in the future", v.Get("since"))
+			}
+		}
+	})
+}

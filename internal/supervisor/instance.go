@@ -1,0 +1,578 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Instance states.
+const (
+	StateStarting  = "starting"
+	StateHealthy   = "healthy"
+	StateUnhealthy = "unhealthy"
+	StateStopping  = "stopping"
+	StateExited    = "exited"
+	StateStopped   = "stopped"
+)
+
+// InstanceStatus is the observed state of one instance.
+type InstanceStatus struct {
+	ID                  string        `json:"id"`
+	Group               string        `json:"group"`
+	Index               int           `json:"index"`
+	State               string        `json:"state"`
+	PID                 int           `json:"pid,omitempty"`
+	Port                int           `json:"port"`
+	Addr                string        `json:"addr"`
+	Adopted             bool          `json:"adopted,omitempty"`
+	Restarts            int           `json:"restarts"`
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	CrashLoop           bool          `json:"crash_loop"`
+	StartedAt           time.Time     `json:"started_at,omitzero"`
+	LastExit            string        `json:"last_exit,omitempty"`
+	NextRestartAt       time.Time     `json:"next_restart_at,omitzero"`
+	LastHealth          *HealthResult `json:"last_health,omitempty"`
+	CPUPercent          float64       `json:"cpu_percent"`
+	RSSBytes            int64         `json:"rss_bytes"`
+}
+
+// process is a running instance process: a child of this agent, or one
+// adopted from a previous agent (not our child: watched through /proc).
+type process struct {
+	pid        int
+	startTicks uint64
+	adopted    bool
+	exited     chan struct{}
+	exitMsg    string
+}
+
+type outcome int
+
+const (
+	outExited outcome = iota
+	outUnhealthy
+	outStop
+	outDetach
+)
+
+type instance struct {
+	s     *Supervisor
+	spec  *GroupSpec
+	group string
+	id    string
+	index int
+	port  int
+
+	logs     *logFile
+	out, err *logPipe
+
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	stopping   atomic.Bool
+	launched   atomic.Bool
+	done       chan struct{}
+	removed    chan struct{} // closed once the instance left its group
+
+	mu           sync.Mutex
+	state        string
+	draining     bool
+	pid          int
+	startTicks   uint64
+	startedAt    time.Time
+	adopted      bool
+	restarts     int
+	consec       int
+	lastExit     string
+	lastHealth   *HealthResult
+	nextRestart  time.Time
+	healthySince time.Time
+	cpu          float64
+	rss          int64
+	lastUsage    usage
+	cgroups      []string
+}
+
+func (in *instance) status() InstanceStatus {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	st := InstanceStatus{
+		ID: in.id, Group: in.group, Index: in.index, State: in.state, PID: in.pid, Port: in.port,
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port)), Adopted: in.adopted,
+		Restarts: in.restarts, ConsecutiveFailures: in.consec,
+		CrashLoop: in.consec >= in.s.opts.CrashLoopThreshold, StartedAt: in.startedAt,
+		LastExit: in.lastExit, NextRestartAt: in.nextRestart, CPUPercent: in.cpu, RSSBytes: in.rss,
+	}
+	if in.lastHealth != nil {
+		h := *in.lastHealth
+		st.LastHealth = &h
+	}
+	return st
+}
+
+func (in *instance) persistent() instanceState {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups}
+}
+
+func (in *instance) routable() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.state == StateHealthy && !in.draining
+}
+
+// values are the template values of this instance.
+func (in *instance) values() map[string]string {
+	return map[string]string{
+		"PORT": strconv.Itoa(in.port), "RELEASE_ID": in.spec.ReleaseID, "VERSION": in.spec.Version,
+		"SERVICE_NAME": in.spec.Service, "ENVIRONMENT": in.spec.Environment, "PROJECT": in.spec.Project,
+		"INSTANCE_ID": in.id,
+	}
+}
+
+// env is the environment of the instance: a few variables of the agent's
+// own environment, the spec's env with templates substituted, then PORT and
+// the RUNWAY_* metadata.
+func (in *instance) env() []string {
+	vals := in.values()
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	keys := make([]string, 0, len(in.spec.Env))
+	for k := range in.spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+expand(in.spec.Env[k], vals))
+	}
+	return append(env,
+		"PORT="+vals["PORT"],
+		"RUNWAY_PROJECT="+in.spec.Project,
+		"RUNWAY_SERVICE="+in.spec.Service,
+		"RUNWAY_ENVIRONMENT="+in.spec.Environment,
+		"RUNWAY_RELEASE="+in.spec.ReleaseID,
+		"RUNWAY_VERSION="+in.spec.Version,
+		"RUNWAY_INSTANCE="+in.id,
+		"RUNWAY_GROUP="+in.group,
+		"RUNWAY_AGENT_ID="+in.s.agentID,
+	)
+}
+
+func (in *instance) setState(st string) {
+	in.mu.Lock()
+	changed := in.state != st
+	in.state = st
+	in.mu.Unlock()
+	if changed {
+		in.s.notify()
+	}
+}
+
+// start launches the instance's process in its own process group.
+func (in *instance) start() (*process, error) {
+	vals := in.values()
+	args := make([]string, len(in.spec.Command))
+	for i, a := range in.spec.Command {
+		args[i] = expand(a, vals)
+	}
+	prog, err := resolveCommand(args[0], in.spec.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	outW, err := in.out.writer()
+	if err != nil {
+		return nil, err
+	}
+	defer outW.Close()
+	errW, err := in.err.writer()
+	if err != nil {
+		return nil, err
+	}
+	defer errW.Close()
+	cmd := exec.Command(prog, args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Dir = in.spec.WorkDir
+	cmd.Env = in.env()
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var cgs []string
+	if lim := in.spec.Limits; lim != (Limits{}) && in.s.limitsEnforced(in.group) {
+		dirs, _, err := in.s.cg.create(in.id, lim)
+		if err != nil {
+			in.s.limitsFailed(in.group, err)
+		} else {
+			cgs = dirs
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		in.s.cg.remove(cgs)
+		return nil, err
+	}
+	pid := cmd.Process.Pid
+	if len(cgs) > 0 {
+		if err := in.s.cg.attach(cgs, pid); err != nil {
+			in.s.limitsFailed(in.group, err)
+		}
+	}
+	ticks, _ := ProcessStartTicks(pid)
+	p := &process{pid: pid, startTicks: ticks, exited: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		if err == nil {
+			p.exitMsg = "exit status 0"
+		} else {
+			p.exitMsg = err.Error()
+		}
+		close(p.exited)
+	}()
+	in.mu.Lock()
+	in.pid, in.startTicks, in.startedAt, in.adopted = pid, ticks, time.Now(), false
+	in.cgroups = cgs
+	in.state = StateStarting
+	in.lastHealth, in.healthySince, in.nextRestart = nil, time.Time{}, time.Time{}
+	in.cpu, in.rss, in.lastUsage = 0, 0, usage{}
+	in.mu.Unlock()
+	in.s.persistLogged()
+	in.s.log.Info("instance started", "group", in.group, "instance", in.id, "pid", pid, "port", in.port)
+	return p, nil
+}
+
+// adopt watches a process started by a previous agent.
+func (in *instance) adopt(pid int, ticks uint64) *process {
+	p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
+	in.s.wg.Add(1)
+	go func() {
+		defer in.s.wg.Done()
+		t := time.NewTicker(in.s.opts.AdoptPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-in.s.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !ProcessAlive(pid, ticks) {
+				p.exitMsg = "exited (adopted process: exit status unknown)"
+				close(p.exited)
+				return
+			}
+		}
+	}()
+	in.mu.Lock()
+	in.pid, in.startTicks, in.adopted = pid, ticks, true
+	in.state = StateStarting
+	if in.startedAt.IsZero() && !bootTime.IsZero() {
+		in.startedAt = bootTime.Add(time.Duration(ticks) * time.Second / clockTicks)
+	}
+	in.mu.Unlock()
+	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port)
+	return p
+}
+
+// run owns the instance's process: it starts it, checks it, restarts it
+// with backoff, and stops it when asked. It returns without touching the
+// process when the supervisor detaches.
+func (in *instance) run(p *process) {
+	defer close(in.done)
+	for {
+		if p == nil && in.stopCtx.Err() != nil {
+			if in.stopping.Load() {
+				in.setState(StateStopped)
+			}
+			return
+		}
+		if p == nil {
+			if d := in.restartDelay(); d > 0 {
+				in.mu.Lock()
+				in.nextRestart = time.Now().Add(d)
+				in.mu.Unlock()
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-in.stopCtx.Done():
+					t.Stop()
+					if in.stopping.Load() {
+						in.setState(StateStopped)
+					}
+					return
+				}
+			}
+			var err error
+			if p, err = in.start(); err != nil {
+				in.failed("start: " + err.Error())
+				continue
+			}
+		}
+		switch in.monitor(p) {
+		case outDetach:
+			return
+		case outStop:
+			in.stopProcess(p)
+			in.setState(StateStopped)
+			return
+		case outUnhealthy:
+			in.stopProcess(p)
+			in.failed("unhealthy: " + in.lastHealthDetail())
+		case outExited:
+			// Children the leader left behind in its group go with it.
+			if len(groupMembers(p.pid)) > 0 {
+				stopGroup(p, in.spec.StopTimeout.D())
+			}
+			in.failed(p.exitMsg)
+		}
+		p = nil
+	}
+}
+
+func (in *instance) lastHealthDetail() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.lastHealth == nil {
+		return ""
+	}
+	return in.lastHealth.Detail
+}
+
+func (in *instance) restartDelay() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.consec == 0 {
+		return 0
+	}
+	b := in.s.opts.Backoff
+	d := b.Initial
+	for i := 1; i < in.consec && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// failed records an exit or an unhealthy replacement.
+func (in *instance) failed(why string) {
+	in.mu.Lock()
+	if !in.healthySince.IsZero() && time.Since(in.healthySince) >= in.s.opts.Backoff.ResetAfter {
+		in.consec = 0
+	}
+	in.consec++
+	in.restarts++
+	in.lastExit = why
+	in.state = StateExited
+	in.pid, in.startTicks, in.adopted = 0, 0, false
+	in.healthySince = time.Time{}
+	cgs := in.cgroups
+	in.cgroups = nil
+	in.mu.Unlock()
+	in.s.cg.remove(cgs)
+	in.s.log.Warn("instance exited", "group", in.group, "instance", in.id, "reason", why)
+	in.s.notify()
+	in.s.persistLogged()
+}
+
+func (in *instance) monitor(p *process) outcome {
+	h := in.spec.Health
+	first := min(h.Interval.D(), 100*time.Millisecond)
+	if h.Type == HealthNone {
+		first = 0
+	}
+	timer := time.NewTimer(first)
+	defer timer.Stop()
+	succ, fail := 0, 0
+	env := in.env()
+	vals := in.values()
+	for {
+		select {
+		case <-p.exited:
+			return outExited
+		case <-in.stopCtx.Done():
+			if in.stopping.Load() {
+				return outStop
+			}
+			return outDetach
+		case <-timer.C:
+		}
+		in.sample(p.pid)
+		res := check(in.stopCtx, h, in.port, in.spec.WorkDir, env, vals)
+		if in.stopCtx.Err() != nil {
+			continue
+		}
+		select {
+		case <-p.exited:
+			return outExited
+		default:
+		}
+		now := time.Now()
+		in.mu.Lock()
+		prev := in.state
+		in.lastHealth = &res
+		if res.OK {
+			succ, fail = succ+1, 0
+			if in.state != StateHealthy && succ >= h.HealthyThreshold {
+				in.state, in.healthySince = StateHealthy, now
+			}
+		} else {
+			succ, fail = 0, fail+1
+			inStart := now.Before(in.startedAt.Add(h.StartPeriod.D()))
+			if (in.state == StateHealthy || !inStart) && fail >= h.UnhealthyThreshold {
+				in.state = StateUnhealthy
+			}
+		}
+		if in.state == StateHealthy && in.consec > 0 && now.Sub(in.healthySince) >= in.s.opts.Backoff.ResetAfter {
+			in.consec = 0
+		}
+		st := in.state
+		in.mu.Unlock()
+		if st != prev {
+			in.s.log.Info("instance health changed", "group", in.group, "instance", in.id, "state", st, "detail", res.Detail)
+			in.s.notify()
+		}
+		if st == StateUnhealthy {
+			return outUnhealthy
+		}
+		timer.Reset(h.Interval.D())
+	}
+}
+
+// sample updates CPU % and RSS from /proc.
+func (in *instance) sample(pid int) {
+	ticks, rss, err := sampleUsage(pid)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.lastUsage.at.IsZero() {
+		if dt := now.Sub(in.lastUsage.at).Seconds(); dt > 0 && ticks >= in.lastUsage.ticks {
+			in.cpu = float64(ticks-in.lastUsage.ticks) / clockTicks / dt * 100
+		}
+	}
+	in.lastUsage = usage{at: now, ticks: ticks}
+	in.rss = rss
+}
+
+// stopProcess stops the process group gracefully: SIGTERM, stop_timeout,
+// SIGKILL; it returns once the leader and every other member are gone.
+func (in *instance) stopProcess(p *process) {
+	in.setState(StateStopping)
+	stopGroup(p, in.spec.StopTimeout.D())
+	in.mu.Lock()
+	in.pid, in.startTicks = 0, 0
+	cgs := in.cgroups
+	in.cgroups = nil
+	in.mu.Unlock()
+	in.s.cg.remove(cgs)
+}
+
+func stopGroup(p *process, timeout time.Duration) {
+	// A process that exited on its own may have left its group behind.
+	signalGroup(p.pid, syscall.SIGTERM)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	killed := false
+	var giveUp <-chan time.Time
+	for {
+		leaderGone := false
+		select {
+		case <-p.exited:
+			leaderGone = true
+		default:
+		}
+		if leaderGone && len(groupMembers(p.pid)) == 0 {
+			return
+		}
+		select {
+		case <-deadline.C:
+			signalGroup(p.pid, syscall.SIGKILL)
+			killed = true
+			giveUp = time.After(10 * time.Second)
+		case <-giveUp:
+			// Unkillable (uninterruptible sleep): nothing more to do.
+			return
+		case <-tick.C:
+			if killed {
+				// Late members (forked during the kill) get SIGKILL too.
+				signalGroup(p.pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// Stop asks the instance to stop and waits until its processes are gone.
+func (in *instance) stop() {
+	in.stopping.Store(true)
+	in.stopCancel()
+	if in.launched.Load() {
+		<-in.done
+	}
+}
+
+func (in *instance) closeLogs() {
+	if in.out != nil {
+		in.out.close()
+	}
+	if in.err != nil {
+		in.err.close()
+	}
+	if in.logs != nil {
+		in.logs.close()
+	}
+}
+
+func (s *Supervisor) logPath(group, id string) string {
+	return filepath.Join(s.opts.DataDir, "logs", group, id+".log")
+}
+
+func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
+	in := &instance{s: s, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
+		done: make(chan struct{}), removed: make(chan struct{}), state: StateStarting}
+	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
+	var err error
+	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {
+		return nil, fmt.Errorf("open log of instance %s: %w", id, err)
+	}
+	runDir := filepath.Join(s.opts.DataDir, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		in.logs.close()
+		return nil, err
+	}
+	if in.out, err = openLogPipe(filepath.Join(runDir, id+".stdout"), "stdout", in.logs); err != nil {
+		in.logs.close()
+		return nil, err
+	}
+	if in.err, err = openLogPipe(filepath.Join(runDir, id+".stderr"), "stderr", in.logs); err != nil {
+		in.out.close()
+		in.logs.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// removeFiles deletes the log files and pipes of a removed instance.
+func (s *Supervisor) removeFiles(in *instance) {
+	for _, p := range logFiles(s.logPath(in.group, in.id), s.opts.LogFiles) {
+		os.Remove(p)
+	}
+	runDir := filepath.Join(s.opts.DataDir, "run")
+	os.Remove(filepath.Join(runDir, in.id+".stdout"))
+	os.Remove(filepath.Join(runDir, in.id+".stderr"))
+}
+
+var errStopped = errors.New("supervisor is shut down")

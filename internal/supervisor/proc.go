@@ -1,0 +1,183 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// procStat is the part of /proc/<pid>/stat the supervisor uses.
+type procStat struct {
+	State      byte
+	PPID       int
+	PGID       int
+	UTime      uint64 // clock ticks
+	STime      uint64
+	StartTicks uint64 // start time after boot, in clock ticks
+	RSSPages   int64
+}
+
+// clockTicks is USER_HZ, 100 on every Linux the agent targets.
+const clockTicks = 100
+
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseProcStat(b)
+}
+
+func parseProcStat(b []byte) (procStat, error) {
+	// The command name (field 2) is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return procStat{}, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 22 {
+		return procStat{}, errors.New("short /proc stat")
+	}
+	var st procStat
+	st.State = f[0][0]
+	st.PPID, _ = strconv.Atoi(f[1])
+	st.PGID, _ = strconv.Atoi(f[2])
+	st.UTime, _ = strconv.ParseUint(f[11], 10, 64)
+	st.STime, _ = strconv.ParseUint(f[12], 10, 64)
+	st.StartTicks, _ = strconv.ParseUint(f[19], 10, 64)
+	st.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
+	return st, nil
+}
+
+// ProcessAlive reports whether pid is a live (non-zombie) process that
+// started at startTicks: a recycled pid has another start time.
+func ProcessAlive(pid int, startTicks uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := readProcStat(pid)
+	if err != nil {
+		return false
+	}
+	return st.State != 'Z' && st.State != 'X' && st.StartTicks == startTicks
+}
+
+// ProcessStartTicks returns the start time of pid in clock ticks after boot.
+func ProcessStartTicks(pid int) (uint64, error) {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return st.StartTicks, nil
+}
+
+// bootTime is when the machine booted, to turn start ticks into times.
+var bootTime = func() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return time.Unix(n, 0)
+		}
+	}
+	return time.Time{}
+}()
+
+// groupMembers lists the live (non-zombie) processes of process group pgid.
+func groupMembers(pgid int) []int {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readProcStat(pid)
+		if err != nil || st.PGID != pgid || st.State == 'Z' || st.State == 'X' {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+// procEnv reads the initial environment of pid.
+func procEnv(pid int) map[string]string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// findAgentProcesses returns the process-group leaders whose environment
+// says they were started by the agent agentID, keyed by instance id.
+func findAgentProcesses(agentID string) map[string]int {
+	out := map[string]int{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		st, err := readProcStat(pid)
+		if err != nil || st.PGID != pid || st.State == 'Z' {
+			continue
+		}
+		env := procEnv(pid)
+		if env["RUNWAY_AGENT_ID"] != agentID || env["RUNWAY_INSTANCE"] == "" {
+			continue
+		}
+		out[env["RUNWAY_INSTANCE"]] = pid
+	}
+	return out
+}
+
+// usage is a CPU and memory sample of one process.
+type usage struct {
+	at    time.Time
+	ticks uint64
+}
+
+func sampleUsage(pid int) (ticks uint64, rss int64, err error) {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.UTime + st.STime, st.RSSPages * int64(os.Getpagesize()), nil
+}
+
+func signalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return fmt.Errorf("refusing to signal process group %d", pgid)
+	}
+	err := syscall.Kill(-pgid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,387 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Health check types.
+const (
+	HealthHTTP = "http"
+	HealthTCP  = "tcp"
+	HealthExec = "exec"
+	HealthNone = "none"
+)
+
+// Defaults applied by GroupSpec.Normalize.
+const (
+	DefaultStopTimeout = 30 * time.Second
+	DefaultInterval    = 2 * time.Second
+	DefaultTimeout     = time.Second
+	MaxInstances       = 1000
+)
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("1.5s"); a JSON number is taken as nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON accepts "30s" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: want a Go duration such as 2s or 500ms", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration %s: want a string such as \"2s\"", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// HealthCheck says how the supervisor decides an instance is healthy.
+type HealthCheck struct {
+	// Type is http, tcp, exec or none (the default: running means healthy).
+	Type string `json:"type,omitempty"`
+	// Path is the URL path of an http check ("/healthz").
+	Path string `json:"path,omitempty"`
+	// Command is the argv of an exec check; templates are substituted.
+	Command            []string `json:"command,omitempty"`
+	Interval           Duration `json:"interval,omitempty"`
+	Timeout            Duration `json:"timeout,omitempty"`
+	StartPeriod        Duration `json:"start_period,omitempty"`
+	HealthyThreshold   int      `json:"healthy_threshold,omitempty"`
+	UnhealthyThreshold int      `json:"unhealthy_threshold,omitempty"`
+}
+
+// Limits are the resources an instance may use; zero means unlimited.
+type Limits struct {
+	// CPU is a number of cores (0.5 = half a core).
+	CPU float64 `json:"cpu,omitempty"`
+	// MemoryMB is the memory limit in MiB.
+	MemoryMB int64 `json:"memory_mb,omitempty"`
+}
+
+// GroupSpec describes a group: the instances of one service at one release.
+type GroupSpec struct {
+	// Name identifies the group; creating a group is idempotent by name.
+	Name        string            `json:"name"`
+	Project     string            `json:"project,omitempty"`
+	Service     string            `json:"service"`
+	Environment string            `json:"environment"`
+	ReleaseID   string            `json:"release_id"`
+	Version     string            `json:"version,omitempty"`
+	Command     []string          `json:"command"`
+	WorkDir     string            `json:"work_dir,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Instances   int               `json:"instances"`
+	Health      HealthCheck       `json:"health"`
+	StopTimeout Duration          `json:"stop_timeout,omitempty"`
+	Limits      Limits            `json:"limits"`
+}
+
+// FieldError is a validation error about one field of a request; Field is
+// its JSON path ("health.path", "command[0]").
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	templRE   = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+	templKeys = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "ENVIRONMENT", "PROJECT", "INSTANCE_ID"}
+)
+
+// Normalize fills defaults and validates the spec. It checks that the
+// command exists and is executable, so a group is never half-created.
+func (s *GroupSpec) Normalize() error {
+	if !nameRE.MatchString(s.Name) {
+		return fieldErr("name", "%q is not a valid group name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
+	}
+	for _, f := range []struct{ name, v string }{{"service", s.Service}, {"environment", s.Environment}, {"release_id", s.ReleaseID}} {
+		if f.v == "" {
+			return fieldErr(f.name, "is required")
+		}
+		if !nameRE.MatchString(strings.ToLower(f.v)) {
+			return fieldErr(f.name, "%q: use letters, digits, '.', '_' or '-' (at most 63)", f.v)
+		}
+	}
+	if s.Instances < 0 || s.Instances > MaxInstances {
+		return fieldErr("instances", "%d: want 0 to %d", s.Instances, MaxInstances)
+	}
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return fieldErr("command", "is required: the program and its arguments, e.g. [\"./bin/hello\", \"--port\", \"{{PORT}}\"]")
+	}
+	for i, a := range s.Command {
+		if err := checkTemplates(a); err != nil {
+			return fieldErr(fmt.Sprintf("command[%d]", i), "%v", err)
+		}
+		if strings.IndexByte(a, 0) >= 0 {
+			return fieldErr(fmt.Sprintf("command[%d]", i), "contains a NUL byte")
+		}
+	}
+	for k, v := range s.Env {
+		if !envKeyRE.MatchString(k) {
+			return fieldErr("env", "%q is not a valid variable name", k)
+		}
+		if k == "PORT" || strings.HasPrefix(k, "RUNWAY_") {
+			return fieldErr("env."+k, "is set by the agent and cannot be overridden")
+		}
+		if err := checkTemplates(v); err != nil {
+			return fieldErr("env."+k, "%v", err)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fieldErr("env."+k, "contains a NUL byte")
+		}
+	}
+	if s.WorkDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fieldErr("work_dir", "not set and the agent's directory is unknown: %v", err)
+		}
+		s.WorkDir = wd
+	}
+	if !filepath.IsAbs(s.WorkDir) {
+		return fieldErr("work_dir", "%q must be an absolute path", s.WorkDir)
+	}
+	s.WorkDir = filepath.Clean(s.WorkDir)
+	if st, err := os.Stat(s.WorkDir); err != nil || !st.IsDir() {
+		return fieldErr("work_dir", "%q is not a directory on this machine", s.WorkDir)
+	}
+	if _, err := resolveCommand(s.Command[0], s.WorkDir); err != nil {
+		return fieldErr("command[0]", "%v", err)
+	}
+	if s.StopTimeout == 0 {
+		s.StopTimeout = Duration(DefaultStopTimeout)
+	}
+	if s.StopTimeout < 0 || s.StopTimeout.D() > time.Hour {
+		return fieldErr("stop_timeout", "%s: want between 0s and 1h", s.StopTimeout.D())
+	}
+	if s.Limits.CPU < 0 || s.Limits.CPU > 1024 {
+		return fieldErr("limits.cpu", "%v: want a number of cores between 0 and 1024", s.Limits.CPU)
+	}
+	if s.Limits.MemoryMB < 0 || s.Limits.MemoryMB > 1<<30 {
+		return fieldErr("limits.memory_mb", "%d: want a positive number of MiB", s.Limits.MemoryMB)
+	}
+	return s.Health.normalize()
+}
+
+func (h *HealthCheck) normalize() error {
+	if h.Type == "" {
+		h.Type = HealthNone
+	}
+	switch h.Type {
+	case HealthHTTP:
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \r\n\x00") {
+			return fieldErr("health.path", "%q: want a URL path starting with /", h.Path)
+		}
+	case HealthExec:
+		if len(h.Command) == 0 || h.Command[0] == "" {
+			return fieldErr("health.command", "is required for an exec check")
+		}
+		for i, a := range h.Command {
+			if err := checkTemplates(a); err != nil {
+				return fieldErr(fmt.Sprintf("health.command[%d]", i), "%v", err)
+			}
+			if strings.IndexByte(a, 0) >= 0 {
+				return fieldErr(fmt.Sprintf("health.command[%d]", i), "contains a NUL byte")
+			}
+		}
+	case HealthTCP, HealthNone:
+	default:
+		return fieldErr("health.type", "%q: want http, tcp, exec or none", h.Type)
+	}
+	if h.Interval == 0 {
+		h.Interval = Duration(DefaultInterval)
+	}
+	if h.Timeout == 0 {
+		h.Timeout = Duration(DefaultTimeout)
+	}
+	if h.HealthyThreshold == 0 {
+		h.HealthyThreshold = 1
+	}
+	if h.UnhealthyThreshold == 0 {
+		h.UnhealthyThreshold = 3
+	}
+	switch {
+	case h.Interval.D() < 10*time.Millisecond || h.Interval.D() > time.Hour:
+		return fieldErr("health.interval", "%s: want between 10ms and 1h", h.Interval.D())
+	case h.Timeout.D() < time.Millisecond || h.Timeout.D() > time.Hour:
+		return fieldErr("health.timeout", "%s: want between 1ms and 1h", h.Timeout.D())
+	case h.StartPeriod < 0 || h.StartPeriod.D() > 24*time.Hour:
+		return fieldErr("health.start_period", "%s: want between 0s and 24h", h.StartPeriod.D())
+	case h.HealthyThreshold < 1 || h.HealthyThreshold > 100:
+		return fieldErr("health.healthy_threshold", "%d: want 1 to 100", h.HealthyThreshold)
+	case h.UnhealthyThreshold < 1 || h.UnhealthyThreshold > 100:
+		return fieldErr("health.unhealthy_threshold", "%d: want 1 to 100", h.UnhealthyThreshold)
+	}
+	return nil
+}
+
+func checkTemplates(s string) error {
+	for _, m := range templRE.FindAllStringSubmatch(s, -1) {
+		if !slices.Contains(templKeys, m[1]) {
+			return fmt.Errorf("unknown template value {{%s}}: known values are {{%s}}", m[1], strings.Join(templKeys, "}}, {{"))
+		}
+	}
+	return nil
+}
+
+// expand substitutes template values such as {{PORT}} in s.
+func expand(s string, vals map[string]string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	return templRE.ReplaceAllStringFunc(s, func(m string) string {
+		k := templRE.FindStringSubmatch(m)[1]
+		if v, ok := vals[k]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// resolveCommand finds the program of a command: a path containing '/' is
+// taken relative to dir, a bare name is looked up in PATH.
+func resolveCommand(prog, dir string) (string, error) {
+	var p string
+	if strings.ContainsRune(prog, '/') {
+		p = prog
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+	} else {
+		lp, err := lookPath(prog)
+		if err != nil {
+			return "", fmt.Errorf("%q not found in PATH (%s)", prog, os.Getenv("PATH"))
+		}
+		p = lp
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%q does not exist (looked at %s)", prog, p)
+		}
+		return "", fmt.Errorf("%q: %v", prog, err)
+	}
+	if st.IsDir() {
+		return "", fmt.Errorf("%q is a directory, not a program", prog)
+	}
+	if st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%q is not executable (mode %s): chmod +x %s", prog, st.Mode().Perm(), p)
+	}
+	return p, nil
+}
+
+func lookPath(prog string) (string, error) {
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, prog)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+// DiffField returns the JSON path of the first field in which two
+// normalized specs differ, ignoring the instance count (changed by scaling),
+// or "" when they are the same.
+func DiffField(a, b GroupSpec) string {
+	switch {
+	case a.Name != b.Name:
+		return "name"
+	case a.Project != b.Project:
+		return "project"
+	case a.Service != b.Service:
+		return "service"
+	case a.Environment != b.Environment:
+		return "environment"
+	case a.ReleaseID != b.ReleaseID:
+		return "release_id"
+	case a.Version != b.Version:
+		return "version"
+	case !slices.Equal(a.Command, b.Command):
+		return "command"
+	case a.WorkDir != b.WorkDir:
+		return "work_dir"
+	case a.StopTimeout != b.StopTimeout:
+		return "stop_timeout"
+	case a.Limits != b.Limits:
+		if a.Limits.CPU != b.Limits.CPU {
+			return "limits.cpu"
+		}
+		return "limits.memory_mb"
+	}
+	keys := map[string]bool{}
+	for k := range a.Env {
+		keys[k] = true
+	}
+	for k := range b.Env {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		va, oka := a.Env[k]
+		vb, okb := b.Env[k]
+		if va != vb || oka != okb {
+			return "env." + k
+		}
+	}
+	ha, hb := a.Health, b.Health
+	switch {
+	case ha.Type != hb.Type:
+		return "health.type"
+	case ha.Path != hb.Path:
+		return "health.path"
+	case !slices.Equal(ha.Command, hb.Command):
+		return "health.command"
+	case ha.Interval != hb.Interval:
+		return "health.interval"
+	case ha.Timeout != hb.Timeout:
+		return "health.timeout"
+	case ha.StartPeriod != hb.StartPeriod:
+		return "health.start_period"
+	case ha.HealthyThreshold != hb.HealthyThreshold:
+		return "health.healthy_threshold"
+	case ha.UnhealthyThreshold != hb.UnhealthyThreshold:
+		return "health.unhealthy_threshold"
+	}
+	return ""
+}

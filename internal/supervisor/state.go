@@ -1,0 +1,152 @@
+package supervisor
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateFormat is the format tag of the agent's state file.
+const StateFormat = "runway-agent-state/1"
+
+// StateFileName is the name of the state file in the data directory.
+const StateFileName = "state.json"
+
+// stateFile is what the supervisor persists: the desired groups and the
+// processes it runs for them (pid and start time, to re-adopt them).
+type stateFile struct {
+	Format  string       `json:"format"`
+	AgentID string       `json:"agent_id"`
+	Groups  []groupState `json:"groups"`
+}
+
+type groupState struct {
+	Spec      GroupSpec       `json:"spec"`
+	State     string          `json:"state"`
+	CreatedAt time.Time       `json:"created_at"`
+	Limits    string          `json:"limits"`
+	NextIndex int             `json:"next_index"`
+	Instances []instanceState `json:"instances"`
+}
+
+type instanceState struct {
+	ID         string    `json:"id"`
+	Index      int       `json:"index"`
+	Port       int       `json:"port"`
+	PID        int       `json:"pid,omitempty"`
+	StartTicks uint64    `json:"start_ticks,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	Restarts   int       `json:"restarts"`
+	Cgroups    []string  `json:"cgroups,omitempty"`
+}
+
+// StateError means the state file exists but cannot be used; the agent
+// refuses to start rather than forget the instances it lists.
+type StateError struct {
+	Path string
+	Err  error
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("state file %s is unreadable: %v.\n"+
+		"The agent refuses to start so that the instances it lists are not forgotten. "+
+		"To recover: fix the file by hand (it is JSON, see docs/agent-api.md), or move it away "+
+		"(mv %s %s.bad) and start the agent again with no groups; the processes listed in the "+
+		"old file keep running and must then be stopped by hand (kill -TERM -<pid>).",
+		e.Path, e.Err, e.Path, e.Path)
+}
+
+func (e *StateError) Unwrap() error { return e.Err }
+
+func loadState(path string) (*stateFile, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &StateError{Path: path, Err: err}
+	}
+	var st stateFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, &StateError{Path: path, Err: fmt.Errorf("invalid JSON: %w", err)}
+	}
+	if st.Format != StateFormat {
+		return nil, &StateError{Path: path, Err: fmt.Errorf("format %q, want %q", st.Format, StateFormat)}
+	}
+	if st.AgentID == "" {
+		return nil, &StateError{Path: path, Err: errors.New("agent_id is empty")}
+	}
+	seen := map[string]bool{}
+	for _, g := range st.Groups {
+		if g.Spec.Name == "" || seen[g.Spec.Name] {
+			return nil, &StateError{Path: path, Err: fmt.Errorf("group name %q is empty or repeated", g.Spec.Name)}
+		}
+		seen[g.Spec.Name] = true
+		for _, in := range g.Instances {
+			if in.ID == "" || seen["i/"+in.ID] || in.Port <= 0 || in.Port > 65535 || in.PID < 0 {
+				return nil, &StateError{Path: path, Err: fmt.Errorf("group %q: instance %q is invalid (empty or repeated id, bad port or pid)", g.Spec.Name, in.ID)}
+			}
+			seen["i/"+in.ID] = true
+		}
+	}
+	return &st, nil
+}
+
+// writeFileAtomic replaces path with b: a temporary file in the same
+// directory, fsync, rename, fsync of the directory. A crash leaves either
+// the old or the new content, never a mix.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WriteFileAtomic is writeFileAtomic for the agent's other files (routes).
+func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
+	return writeFileAtomic(path, b, mode)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,927 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Backoff configures restarts: the delay starts at Initial and doubles up
+// to Max; it goes back to Initial once an instance has been healthy for
+// ResetAfter.
+type Backoff struct {
+	Initial    time.Duration
+	Max        time.Duration
+	ResetAfter time.Duration
+}
+
+// DefaultBackoff is 1 s doubling to 30 s, reset after 60 s healthy.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second, ResetAfter: time.Minute}
+
+// Options configure a Supervisor.
+type Options struct {
+	// DataDir holds the state file, logs and log pipes.
+	DataDir string
+	// PortMin and PortMax bound the ports given to instances (inclusive).
+	PortMin, PortMax int
+	Backoff          Backoff
+	// LogMaxBytes and LogFiles cap each instance's logs (default 10 MiB x 3).
+	LogMaxBytes int64
+	LogFiles    int
+	// CrashLoopThreshold is the number of consecutive failures after which an
+	// instance is reported as crash looping (default 3).
+	CrashLoopThreshold int
+	// AdoptPoll is how often adopted processes are checked for exit.
+	AdoptPoll time.Duration
+	// CgroupRoot is where cgroup file systems are mounted (/sys/fs/cgroup).
+	CgroupRoot string
+	// BeforeStop is called before instances are stopped by a scale down or a
+	// group deletion (not on restarts), after they left the routable
+	// snapshot: the agent drains them in the proxy there. An error is
+	// logged and the stop goes on.
+	BeforeStop func(ctx context.Context, group string, instanceIDs []string) error
+	Logger     *slog.Logger
+}
+
+// Errors a caller decides on.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrPortsExhausted = errors.New("port range exhausted")
+	ErrDeleting       = errors.New("group is being deleted")
+)
+
+// ConflictError means a group of that name exists with another spec.
+type ConflictError struct {
+	Group string
+	Field string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("group %q already exists with a different %s: a group is immutable apart from its instance count; create a group with another name (one per release)", e.Group, e.Field)
+}
+
+// Target is a routable instance.
+type Target struct {
+	InstanceID string `json:"instance_id"`
+	Addr       string `json:"addr"`
+}
+
+// GroupTargets are the routable instances of one group.
+type GroupTargets struct {
+	Group       string   `json:"group"`
+	Service     string   `json:"service"`
+	Environment string   `json:"environment"`
+	ReleaseID   string   `json:"release_id"`
+	Targets     []Target `json:"targets"`
+}
+
+// GroupStatus is the observed state of a group.
+type GroupStatus struct {
+	Name      string    `json:"name"`
+	Spec      GroupSpec `json:"spec"`
+	State     string    `json:"state"` // active or deleting
+	CreatedAt time.Time `json:"created_at"`
+	// Limits says whether resource limits are enforced, and if not why.
+	Limits    string           `json:"limits"`
+	Counts    map[string]int   `json:"counts"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// Group states.
+const (
+	GroupActive   = "active"
+	GroupDeleting = "deleting"
+)
+
+type group struct {
+	spec      GroupSpec
+	state     string
+	createdAt time.Time
+	limits    string
+	nextIndex int
+	instances []*instance
+	opMu      sync.Mutex    // serialises scale and delete
+	deleted   chan struct{} // closed once deleted
+}
+
+// Supervisor runs groups of instances. Create it with Open.
+type Supervisor struct {
+	opts      Options
+	log       *slog.Logger
+	agentID   string
+	statePath string
+	cg        cgroups
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	groups   map[string]*group
+	ports    map[int]bool
+	nextPort int
+	closed   bool
+
+	persistMu sync.Mutex
+	subMu     sync.Mutex
+	subs      map[chan struct{}]struct{}
+}
+
+func (o *Options) defaults() {
+	if o.PortMin == 0 && o.PortMax == 0 {
+		o.PortMin, o.PortMax = 20000, 29999
+	}
+	if o.Backoff == (Backoff{}) {
+		o.Backoff = DefaultBackoff
+	}
+	if o.LogMaxBytes <= 0 {
+		o.LogMaxBytes = DefaultLogMaxBytes
+	}
+	if o.LogFiles <= 0 {
+		o.LogFiles = DefaultLogFiles
+	}
+	if o.CrashLoopThreshold <= 0 {
+		o.CrashLoopThreshold = 3
+	}
+	if o.AdoptPoll <= 0 {
+		o.AdoptPoll = 250 * time.Millisecond
+	}
+	if o.CgroupRoot == "" {
+		o.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Open loads the state in opts.DataDir, re-adopts the instances still
+// running (same pid and start time), restarts the others, stops processes
+// of this agent that no longer belong to any group, and resumes unfinished
+// deletions. A corrupt state file is a *StateError.
+func Open(opts Options) (*Supervisor, error) {
+	opts.defaults()
+	if opts.PortMin < 1 || opts.PortMax > 65535 || opts.PortMin > opts.PortMax {
+		return nil, fmt.Errorf("port range %d-%d: want 1 <= min <= max <= 65535", opts.PortMin, opts.PortMax)
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("data dir is required")
+	}
+	abs, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.DataDir = abs
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s cannot be created: %w", opts.DataDir, err)
+	}
+	probe, err := os.CreateTemp(opts.DataDir, ".write-test-*")
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is not writable: %w (choose another --data-dir or fix its permissions)", opts.DataDir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	statePath := filepath.Join(opts.DataDir, StateFileName)
+	st, err := loadState(statePath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{opts: opts, log: opts.Logger, statePath: statePath, groups: map[string]*group{},
+		ports: map[int]bool{}, nextPort: opts.PortMin, subs: map[chan struct{}]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if st == nil {
+		st = &stateFile{Format: StateFormat, AgentID: randomHex(8)}
+	}
+	s.agentID = st.AgentID
+	s.cg = cgroups{root: opts.CgroupRoot, agent: "runway-" + s.agentID}
+
+	running := findAgentProcesses(s.agentID)
+	type launch struct {
+		in *instance
+		p  *process
+	}
+	var launches []launch
+	var deleting []*group
+	known := map[string]bool{}
+	for _, gs := range st.Groups {
+		g := &group{spec: gs.Spec, state: gs.State, createdAt: gs.CreatedAt, limits: gs.Limits,
+			nextIndex: gs.NextIndex, deleted: make(chan struct{})}
+		if g.state != GroupDeleting {
+			g.state = GroupActive
+		}
+		s.groups[g.spec.Name] = g
+		for _, is := range gs.Instances {
+			known[is.ID] = true
+			in, err := s.newInstance(g, is.ID, is.Index, is.Port)
+			if err != nil {
+				s.shutdownInstances()
+				return nil, err
+			}
+			in.restarts, in.startedAt, in.cgroups = is.Restarts, is.StartedAt, is.Cgroups
+			s.ports[is.Port] = true
+			g.instances = append(g.instances, in)
+			var p *process
+			switch {
+			case is.PID > 0 && ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
+				p = in.adopt(is.PID, is.StartTicks)
+			case running[is.ID] > 0:
+				// Started but not yet recorded when the previous agent died.
+				pid := running[is.ID]
+				if ticks, err := ProcessStartTicks(pid); err == nil {
+					in.startedAt = time.Time{}
+					p = in.adopt(pid, ticks)
+				}
+			default:
+				if is.PID > 0 {
+					s.log.Warn("instance process gone or pid reused: starting a new one", "instance", is.ID, "old_pid", is.PID)
+					in.restarts++
+					in.lastExit = fmt.Sprintf("process %d ended while no agent was running", is.PID)
+				}
+				in.pid = 0
+			}
+			launches = append(launches, launch{in, p})
+		}
+		if g.state == GroupDeleting {
+			deleting = append(deleting, g)
+		}
+	}
+	if err := s.persist(); err != nil {
+		s.shutdownInstances()
+		return nil, fmt.Errorf("write state file %s: %w", statePath, err)
+	}
+	for id, pid := range running {
+		if known[id] {
+			continue
+		}
+		ticks, err := ProcessStartTicks(pid)
+		if err != nil {
+			continue
+		}
+		s.log.Warn("stopping orphan instance of a deleted group", "instance", id, "pid", pid)
+		p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			go func() {
+				for ProcessAlive(pid, ticks) {
+					select {
+					case <-s.ctx.Done():
+						return
+					case <-time.After(opts.AdoptPoll):
+					}
+				}
+				close(p.exited)
+			}()
+			stopGroup(p, DefaultStopTimeout)
+		}()
+	}
+	for _, l := range launches {
+		s.launch(l.in, l.p)
+	}
+	for _, g := range deleting {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.finishDelete(g)
+		}()
+	}
+	// Finish a scale interrupted by the previous agent's death.
+	for _, gs := range st.Groups {
+		if gs.State != GroupDeleting && len(gs.Instances) != gs.Spec.Instances {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.log.Info("finishing an interrupted scale", "group", gs.Spec.Name, "instances", len(gs.Instances), "want", gs.Spec.Instances)
+				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances); err != nil {
+					s.log.Error("finish interrupted scale", "group", gs.Spec.Name, "err", err)
+				}
+			}()
+		}
+	}
+	return s, nil
+}
+
+func isGroupLeader(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.PGID == pid
+}
+
+func (s *Supervisor) launch(in *instance, p *process) {
+	in.launched.Store(true)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		in.run(p)
+	}()
+}
+
+// AgentID identifies this agent's processes (RUNWAY_AGENT_ID); it is kept
+// in the state file.
+func (s *Supervisor) AgentID() string { return s.agentID }
+
+// DataDir is the absolute data directory.
+func (s *Supervisor) DataDir() string { return s.opts.DataDir }
+
+func (s *Supervisor) allocPorts(n int) ([]int, error) {
+	var out []int
+	size := s.opts.PortMax - s.opts.PortMin + 1
+	p := s.nextPort
+	for tried := 0; tried < size && len(out) < n; tried++ {
+		if p > s.opts.PortMax {
+			p = s.opts.PortMin
+		}
+		cand := p
+		p++
+		if s.ports[cand] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cand)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		s.ports[cand] = true
+		out = append(out, cand)
+	}
+	s.nextPort = p
+	if len(out) < n {
+		for _, q := range out {
+			delete(s.ports, q)
+		}
+		return nil, fmt.Errorf("%w: %d free port(s) needed, none left in %d-%d (%d in use by instances); widen --port-range or stop groups",
+			ErrPortsExhausted, n, s.opts.PortMin, s.opts.PortMax, len(s.ports))
+	}
+	return out, nil
+}
+
+func (s *Supervisor) newID() string {
+	for {
+		id := randomHex(4)
+		if !s.hasInstance(id) {
+			return id
+		}
+	}
+}
+
+func (s *Supervisor) hasInstance(id string) bool {
+	for _, g := range s.groups {
+		for _, in := range g.instances {
+			if in.id == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addInstances creates n instances in g (s.mu held); all or none.
+func (s *Supervisor) addInstances(g *group, n int) ([]*instance, error) {
+	ports, err := s.allocPorts(n)
+	if err != nil {
+		return nil, err
+	}
+	var out []*instance
+	for i := 0; i < n; i++ {
+		in, err := s.newInstance(g, s.newID(), g.nextIndex, ports[i])
+		if err != nil {
+			for _, in := range out {
+				in.stopCancel()
+				in.closeLogs()
+				s.removeFiles(in)
+			}
+			for _, p := range ports {
+				delete(s.ports, p)
+			}
+			return nil, err
+		}
+		g.nextIndex++
+		out = append(out, in)
+		g.instances = append(g.instances, in)
+	}
+	return out, nil
+}
+
+// CreateGroup creates a group and starts its instances. It is idempotent by
+// name: the same spec returns the existing group (created false; the
+// instance count is ignored, use ScaleGroup); another spec is a
+// *ConflictError naming the first differing field. Invalid specs are
+// *FieldError; nothing is created on error.
+func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
+	if err := spec.Normalize(); err != nil {
+		return GroupStatus{}, false, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return GroupStatus{}, false, errStopped
+	}
+	if g, ok := s.groups[spec.Name]; ok {
+		s.mu.Unlock()
+		if g.state == GroupDeleting {
+			return GroupStatus{}, false, fmt.Errorf("group %q: %w; wait until it is gone", spec.Name, ErrDeleting)
+		}
+		if f := DiffField(g.spec, spec); f != "" {
+			return GroupStatus{}, false, &ConflictError{Group: spec.Name, Field: f}
+		}
+		st, err := s.Group(spec.Name)
+		return st, false, err
+	}
+	g := &group{spec: spec, state: GroupActive, createdAt: time.Now().UTC(), deleted: make(chan struct{})}
+	g.limits = s.probeLimits(spec)
+	ins, err := s.addInstances(g, spec.Instances)
+	if err != nil {
+		s.mu.Unlock()
+		return GroupStatus{}, false, err
+	}
+	s.groups[spec.Name] = g
+	s.mu.Unlock()
+	if err := s.persist(); err != nil {
+		s.mu.Lock()
+		delete(s.groups, spec.Name)
+		for _, in := range ins {
+			delete(s.ports, in.port)
+		}
+		s.mu.Unlock()
+		for _, in := range ins {
+			in.stopCancel()
+			in.closeLogs()
+			s.removeFiles(in)
+		}
+		return GroupStatus{}, false, fmt.Errorf("write state file: %w", err)
+	}
+	s.log.Info("group created", "group", spec.Name, "instances", spec.Instances, "limits", g.limits)
+	for _, in := range ins {
+		s.launch(in, nil)
+	}
+	s.notify()
+	st, err := s.Group(spec.Name)
+	return st, true, err
+}
+
+func (s *Supervisor) probeLimits(spec GroupSpec) string {
+	if spec.Limits == (Limits{}) {
+		return "none requested"
+	}
+	dirs, desc, err := s.cg.create("probe-"+randomHex(4), spec.Limits)
+	if err != nil {
+		return "limits not enforced: " + err.Error()
+	}
+	s.cg.remove(dirs)
+	return desc
+}
+
+func (s *Supervisor) limitsEnforced(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[name]
+	return g != nil && strings.HasPrefix(g.limits, "enforced")
+}
+
+func (s *Supervisor) limitsFailed(name string, err error) {
+	s.log.Warn("resource limits not enforced", "group", name, "err", err)
+	s.mu.Lock()
+	if g := s.groups[name]; g != nil {
+		g.limits = "limits not enforced: " + err.Error()
+	}
+	s.mu.Unlock()
+}
+
+// ScaleGroup changes the number of instances of a group. Scaling down
+// stops, in this order, instances that are not healthy, then the newest;
+// they leave the routable snapshot and go through BeforeStop first. It
+// returns once the stopped instances are gone.
+func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupStatus, error) {
+	if n < 0 || n > MaxInstances {
+		return GroupStatus{}, &FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", n, MaxInstances)}
+	}
+	s.mu.Lock()
+	g, ok := s.groups[name]
+	s.mu.Unlock()
+	if !ok {
+		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
+	}
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	s.mu.Lock()
+	if g.state == GroupDeleting || s.closed {
+		s.mu.Unlock()
+		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrDeleting)
+	}
+	cur := len(g.instances)
+	switch {
+	case n > cur:
+		ins, err := s.addInstances(g, n-cur)
+		if err != nil {
+			s.mu.Unlock()
+			return GroupStatus{}, err
+		}
+		g.spec.Instances = n
+		s.mu.Unlock()
+		if err := s.persist(); err != nil {
+			s.log.Error("write state file", "err", err)
+		}
+		for _, in := range ins {
+			s.launch(in, nil)
+		}
+	case n < cur:
+		victims := pickVictims(g.instances, cur-n)
+		g.spec.Instances = n
+		s.mu.Unlock()
+		// Write-ahead: an agent killed while stopping them finishes the
+		// scale down when it starts again.
+		s.persistLogged()
+		s.stopAndRemove(ctx, g, victims)
+	default:
+		s.mu.Unlock()
+	}
+	return s.Group(name)
+}
+
+// pickVictims chooses k instances to stop: not healthy first, then newest.
+func pickVictims(ins []*instance, k int) []*instance {
+	c := append([]*instance(nil), ins...)
+	sort.SliceStable(c, func(i, j int) bool {
+		hi, hj := c[i].routable(), c[j].routable()
+		if hi != hj {
+			return !hi
+		}
+		return c[i].index > c[j].index
+	})
+	return c[:k]
+}
+
+// stopAndRemove takes instances out of routing, calls BeforeStop, stops them
+// and removes them from the group and the state.
+func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*instance) {
+	if len(victims) == 0 {
+		return
+	}
+	ids := make([]string, len(victims))
+	for i, in := range victims {
+		ids[i] = in.id
+		in.mu.Lock()
+		in.draining = true
+		in.mu.Unlock()
+	}
+	s.notify()
+	if s.opts.BeforeStop != nil {
+		if err := s.opts.BeforeStop(ctx, g.spec.Name, ids); err != nil {
+			s.log.Warn("drain before stop failed; stopping anyway", "group", g.spec.Name, "instances", ids, "err", err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, in := range victims {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.stop()
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	keep := g.instances[:0:0]
+	for _, in := range g.instances {
+		if !contains(victims, in) {
+			keep = append(keep, in)
+		}
+	}
+	g.instances = keep
+	for _, in := range victims {
+		delete(s.ports, in.port)
+	}
+	s.mu.Unlock()
+	for _, in := range victims {
+		in.closeLogs()
+		s.removeFiles(in)
+		close(in.removed)
+	}
+	if err := s.persist(); err != nil {
+		s.log.Error("write state file", "err", err)
+	}
+	s.notify()
+}
+
+func contains(list []*instance, in *instance) bool {
+	for _, x := range list {
+		if x == in {
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteGroup starts deleting a group (persisted first, so a restarted
+// agent finishes it): its instances leave routing, go through BeforeStop,
+// and are stopped. The returned channel is closed once the group is gone.
+// Deleting a group that is already being deleted returns the same channel.
+func (s *Supervisor) DeleteGroup(name string) (<-chan struct{}, error) {
+	s.mu.Lock()
+	g, ok := s.groups[name]
+	if !ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("group %q: %w", name, ErrNotFound)
+	}
+	if g.state == GroupDeleting {
+		s.mu.Unlock()
+		return g.deleted, nil
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errStopped
+	}
+	g.state = GroupDeleting
+	s.mu.Unlock()
+	if err := s.persist(); err != nil {
+		s.log.Error("write state file", "err", err)
+	}
+	s.notify()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.finishDelete(g)
+	}()
+	return g.deleted, nil
+}
+
+func (s *Supervisor) finishDelete(g *group) {
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	s.mu.Lock()
+	victims := append([]*instance(nil), g.instances...)
+	s.mu.Unlock()
+	s.stopAndRemove(s.ctx, g, victims)
+	if s.ctx.Err() != nil {
+		return // detached: the next agent finishes the deletion
+	}
+	s.mu.Lock()
+	delete(s.groups, g.spec.Name)
+	s.mu.Unlock()
+	os.Remove(filepath.Join(s.opts.DataDir, "logs", g.spec.Name))
+	if err := s.persist(); err != nil {
+		s.log.Error("write state file", "err", err)
+	}
+	s.log.Info("group deleted", "group", g.spec.Name)
+	s.notify()
+	close(g.deleted)
+}
+
+// Group returns the state of one group.
+func (s *Supervisor) Group(name string) (GroupStatus, error) {
+	s.mu.Lock()
+	g, ok := s.groups[name]
+	s.mu.Unlock()
+	if !ok {
+		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
+	}
+	return s.groupStatus(g), nil
+}
+
+func (s *Supervisor) groupStatus(g *group) GroupStatus {
+	s.mu.Lock()
+	st := GroupStatus{Name: g.spec.Name, Spec: g.spec, State: g.state, CreatedAt: g.createdAt, Limits: g.limits,
+		Counts: map[string]int{}}
+	st.Spec.Env = copyMap(g.spec.Env)
+	ins := append([]*instance(nil), g.instances...)
+	s.mu.Unlock()
+	st.Instances = make([]InstanceStatus, 0, len(ins))
+	for _, in := range ins {
+		is := in.status()
+		st.Instances = append(st.Instances, is)
+		st.Counts[is.State]++
+	}
+	return st
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Groups returns every group, sorted by name.
+func (s *Supervisor) Groups() []GroupStatus {
+	s.mu.Lock()
+	gs := make([]*group, 0, len(s.groups))
+	for _, g := range s.groups {
+		gs = append(gs, g)
+	}
+	s.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].spec.Name < gs[j].spec.Name })
+	out := make([]GroupStatus, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, s.groupStatus(g))
+	}
+	return out
+}
+
+// Instance returns the state of one instance of a group.
+func (s *Supervisor) Instance(group, id string) (InstanceStatus, error) {
+	in, err := s.instance(group, id)
+	if err != nil {
+		return InstanceStatus{}, err
+	}
+	return in.status(), nil
+}
+
+func (s *Supervisor) instance(group, id string) (*instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return nil, fmt.Errorf("group %q: %w", group, ErrNotFound)
+	}
+	for _, in := range g.instances {
+		if in.id == id {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("instance %q of group %q: %w", id, group, ErrNotFound)
+}
+
+// ReadLogs emits the log lines of an instance that match q (see LogQuery).
+// Following ends when ctx ends or when the instance is removed (after its
+// last lines).
+func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
+	in, err := s.instance(group, id)
+	if err != nil {
+		return err
+	}
+	if q.Follow {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(s.ctx, cancel)
+		defer stop()
+		go func() {
+			select {
+			case <-in.removed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return readLog(ctx, s.logPath(group, id), s.opts.LogFiles, q, emit)
+}
+
+// Snapshot returns the routable (healthy, not draining) instances of every
+// active group: what the proxy may send traffic to.
+func (s *Supervisor) Snapshot() []GroupTargets {
+	s.mu.Lock()
+	gs := make([]*group, 0, len(s.groups))
+	for _, g := range s.groups {
+		if g.state == GroupActive {
+			gs = append(gs, g)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].spec.Name < gs[j].spec.Name })
+	out := make([]GroupTargets, 0, len(gs))
+	for _, g := range gs {
+		s.mu.Lock()
+		gt := GroupTargets{Group: g.spec.Name, Service: g.spec.Service, Environment: g.spec.Environment,
+			ReleaseID: g.spec.ReleaseID, Targets: []Target{}}
+		ins := append([]*instance(nil), g.instances...)
+		s.mu.Unlock()
+		for _, in := range ins {
+			if in.routable() {
+				gt.Targets = append(gt.Targets, Target{InstanceID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))})
+			}
+		}
+		out = append(out, gt)
+	}
+	return out
+}
+
+// Subscribe returns a channel that receives a value (coalesced) whenever
+// the routable set or the groups may have changed; call Snapshot then.
+// The returned function unsubscribes.
+func (s *Supervisor) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	s.subs[ch] = struct{}{}
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		delete(s.subs, ch)
+		s.subMu.Unlock()
+	}
+}
+
+func (s *Supervisor) notify() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Supervisor) persistLogged() {
+	if err := s.persist(); err != nil {
+		s.log.Error("write state file", "path", s.statePath, "err", err)
+	}
+}
+
+func (s *Supervisor) persist() error {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	st := stateFile{Format: StateFormat, AgentID: s.agentID, Groups: []groupState{}}
+	s.mu.Lock()
+	gs := make([]*group, 0, len(s.groups))
+	for _, g := range s.groups {
+		gs = append(gs, g)
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].spec.Name < gs[j].spec.Name })
+	for _, g := range gs {
+		gst := groupState{Spec: g.spec, State: g.state, CreatedAt: g.createdAt, Limits: g.limits,
+			NextIndex: g.nextIndex, Instances: []instanceState{}}
+		for _, in := range g.instances {
+			gst.Instances = append(gst.Instances, in.persistent())
+		}
+		st.Groups = append(st.Groups, gst)
+	}
+	s.mu.Unlock()
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.statePath, append(b, '\n'), 0o600)
+}
+
+// Shutdown stops supervising. With stopInstances every instance is stopped
+// gracefully (the groups stay in the state and start again with the next
+// agent); without, instances keep running to be re-adopted by the next
+// agent. It waits for the supervisor's goroutines until ctx ends.
+func (s *Supervisor) Shutdown(ctx context.Context, stopInstances bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var all []*instance
+	for _, g := range s.groups {
+		all = append(all, g.instances...)
+	}
+	s.mu.Unlock()
+	if stopInstances {
+		var wg sync.WaitGroup
+		for _, in := range all {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.stop()
+			}()
+		}
+		wg.Wait()
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.shutdownInstances()
+	s.cg.removeAgentDirs()
+	if perr := s.persist(); perr != nil && err == nil {
+		err = perr
+	}
+	return err
+}
+
+func (s *Supervisor) shutdownInstances() {
+	s.cancel()
+	s.mu.Lock()
+	var all []*instance
+	for _, g := range s.groups {
+		all = append(all, g.instances...)
+	}
+	s.mu.Unlock()
+	for _, in := range all {
+		in.closeLogs()
+	}
+}
