@@ -130,6 +130,13 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 		return StateLock, nil
 
 	case StateLock:
+		// Nothing is held or changed yet: a halt or timeout ends it here.
+		if err := r.interrupted(ctx, r.rel.Deadline); err != nil {
+			if errors.Is(err, errStop) {
+				return "", err
+			}
+			return StateFailureClean, err
+		}
 		_, err := e.st.AcquireLock(ctx, lockKey(r.ref), r.rel.ID, e.opts.LockTTL)
 		var held *store.LockHeldError
 		if errors.As(err, &held) {
