@@ -176,7 +176,7 @@ func TestStrategiesReplaceTheRelease(t *testing.T) {
 			if name != strategy.Recreate && v2.Failed != 0 {
 				t.Errorf("%d requests failed during a %s release", v2.Failed, name)
 			}
-			if v2.Served == 0 {
+			if name != strategy.Recreate && v2.Served == 0 {
 				t.Error("no request counted during the release")
 			}
 			if v2.Version != "v2" || !strings.HasPrefix(v2.Digest, "sha256:") || v2.FinishedAt.IsZero() {

@@ -66,8 +66,11 @@ func (e *Engine) run(ctx context.Context, id string) {
 	work, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 	defer r.renewStop()
+	if State(rel.State) != StateValidate || rel.Step > 0 {
+		e.event(base, id, State(rel.State), rel.Step, "resumed", nil)
+	}
 	if State(rel.State).holdsLock() {
-		if _, err := e.st.AcquireLock(work, lockKey(r.ref), rel.ID, e.opts.LockTTL); err != nil {
+		if err := r.retakeLock(work); err != nil {
 			if base.Err() != nil {
 				return
 			}
@@ -103,6 +106,22 @@ func (e *Engine) run(ctx context.Context, id string) {
 		if err := r.transition(base, next, ferr); err != nil {
 			e.log.Error("persist release state; it resumes on restart", "release", id, "err", err)
 			return
+		}
+	}
+}
+
+// retakeLock takes back the lease of a resumed release that held it. It is
+// the release's own (same owner) unless it expired and another release took
+// it; a store error is retried until that is known.
+func (r *run) retakeLock(ctx context.Context) error {
+	for {
+		_, err := r.e.st.AcquireLock(ctx, lockKey(r.ref), r.rel.ID, r.e.opts.LockTTL)
+		if err == nil || errors.Is(err, store.ErrLockHeld) {
+			return err
+		}
+		r.e.log.Warn("take back service lock", "release", r.rel.ID, "err", err)
+		if !r.sleep(ctx, r.e.opts.PollInterval) {
+			return ctx.Err()
 		}
 	}
 }
@@ -162,6 +181,9 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 		return StateDeploy, nil
 
 	case StateDeploy, StateCheckHealthy:
+		if r.data.Plan == nil {
+			return StateCleanUpFailure, newError(ErrDeploy, "the release's plan is missing from its record")
+		}
 		steps := r.data.Plan.Deploy
 		next := StateCheckHealthy
 		if s == StateCheckHealthy {
@@ -175,6 +197,10 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 
 	case StateCleanUpSuccess:
 		p := r.data.Plan
+		if p == nil {
+			r.markDirty("the release's plan is missing from its record")
+			return StateReleaseLockFailure, newError(ErrDeploy, "the release's plan is missing from its record")
+		}
 		err := r.steps(ctx, s, p.Success, e.opts.Now().Add(e.opts.CleanupTimeout), p.RollbackWindow, true)
 		if errors.Is(err, ErrHalted) {
 			// Still inside scale_down_delay: switch back to the old groups.

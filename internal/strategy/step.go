@@ -96,7 +96,8 @@ type Pause struct {
 }
 
 // Analyze compares the canary group with the stable groups on the proxy's
-// window statistics; see Judge.
+// window statistics over the last Window (the canary step's pause; 0 means
+// the driver's default window); see Judge.
 type Analyze struct {
 	Canary               string        `json:"canary"`
 	Stable               []string      `json:"stable"`
