@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,8 @@ func crashScenarios() []crashScenario {
 		{"rolling", func() config.Service { return service(strategy.Rolling, "v2") }, StateSuccess},
 		{"blue_green never healthy", func() config.Service {
 			s := service(strategy.BlueGreen, "v2", "SIM_HEALTH", "never")
-			s.Deploy.Timeout = dur(150 * time.Millisecond)
+			// Long enough to reach Deploy on a loaded machine.
+			s.Deploy.Timeout = dur(500 * time.Millisecond)
 			return s
 		}, StateFailureClean},
 		{"canary failing analysis", func() config.Service {
@@ -98,7 +100,8 @@ func TestResumeAfterCrashAtEveryBoundary(t *testing.T) {
 						deadline := time.Now().Add(20 * time.Second)
 						for !crashed.Load() {
 							if time.Now().After(deadline) {
-								t.Fatalf("never reached %s", b)
+								end, _ := h.st.GetRelease(context.Background(), r.ID)
+								t.Fatalf("never reached %s: release is %s (%s)", b, end.State, end.Error)
 							}
 							time.Sleep(time.Millisecond)
 						}

@@ -344,15 +344,15 @@ func (r *run) transition(ctx context.Context, next State, ferr error) error {
 			}
 		}
 	}
-	if err := r.e.st.SaveProgress(ctx, r.rel.ID, p); err != nil {
-		return err
-	}
-	r.rel.Progress = p
 	msg := fmt.Sprintf("%s → %s", from, next)
 	if ferr != nil {
 		msg += ": " + asError(ferr).Error()
 	}
-	r.e.event(ctx, r.rel.ID, next, -1, msg, nil)
+	ev := &store.Event{At: r.e.opts.Now(), State: string(next), Step: -1, Message: msg}
+	if err := r.e.st.SaveProgress(ctx, r.rel.ID, p, ev); err != nil {
+		return err
+	}
+	r.rel.Progress = p
 	if next == StateFailureDirty {
 		r.e.log.Error("release ended FailureDirty: the target needs attention", "release", r.rel.ID, "service", r.ref.String(), "error", p.Error)
 	}
@@ -360,10 +360,11 @@ func (r *run) transition(ctx context.Context, next State, ferr error) error {
 }
 
 // saveStep persists that step i of the current state starts now.
-func (r *run) saveStep(ctx context.Context, i int) error {
+func (r *run) saveStep(ctx context.Context, i int, what string) error {
 	p := r.rel.Progress
 	p.Step, p.StepStartedAt = i, r.e.opts.Now()
-	if err := r.e.st.SaveProgress(ctx, r.rel.ID, p); err != nil {
+	ev := &store.Event{At: p.StepStartedAt, State: p.State, Step: i, Message: what}
+	if err := r.e.st.SaveProgress(ctx, r.rel.ID, p, ev); err != nil {
 		return err
 	}
 	r.rel.Progress = p

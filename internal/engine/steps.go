@@ -21,11 +21,10 @@ import (
 func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline time.Time, interruptible func(int) bool, retry bool) error {
 	for i := r.rel.Step; i < len(steps); i++ {
 		if i != r.rel.Step || r.rel.StepStartedAt.IsZero() {
-			if err := r.saveStep(ctx, i); err != nil {
+			if err := r.saveStep(ctx, i, steps[i].String()); err != nil {
 				r.e.log.Error("persist release step; it resumes on restart", "release", r.rel.ID, "err", err)
 				return errStop
 			}
-			r.e.event(ctx, r.rel.ID, s, i, steps[i].String(), nil)
 		}
 		if r.crash(s, i, false) {
 			return errStop

@@ -211,7 +211,7 @@ func (s *SQLite) ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release,
 }
 
 // SaveProgress implements Store.
-func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress) error {
+func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error {
 	now := s.now()
 	finished := int64(0)
 	if p.Done {
@@ -220,7 +220,12 @@ func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress) error 
 			finished = nanos(p.FinishedAt)
 		}
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE releases SET
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save progress of release %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE releases SET
 		state = ?, step = ?, step_started_at = ?, plan = ?, error_kind = ?, error = ?, deadline = ?,
 		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?
 		WHERE id = ? AND done = 0`,
@@ -229,13 +234,23 @@ func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress) error 
 	if err != nil {
 		return fmt.Errorf("save progress of release %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+	if n, _ := res.RowsAffected(); n != 1 {
+		tx.Rollback()
+		if _, err := s.GetRelease(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("save progress of release %s: %w", id, ErrFinished)
 	}
-	if _, err := s.GetRelease(ctx, id); err != nil {
-		return err
+	for _, e := range events {
+		e.ReleaseID = id
+		if err := s.insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
 	}
-	return fmt.Errorf("save progress of release %s: %w", id, ErrFinished)
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save progress of release %s: %w", id, err)
+	}
+	return nil
 }
 
 // RequestHalt implements Store.
@@ -255,13 +270,21 @@ func (s *SQLite) RequestHalt(ctx context.Context, id, reason string) error {
 
 // AppendEvent implements Store.
 func (s *SQLite) AppendEvent(ctx context.Context, e *Event) error {
+	return s.insertEvent(ctx, s.db, e)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *SQLite) insertEvent(ctx context.Context, db execer, e *Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
 	if e.ID == "" {
 		e.ID = NewID(e.At)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
+	_, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
 		e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data)
 	if err != nil {
 		if strings.Contains(err.Error(), "FOREIGN KEY") {

@@ -166,6 +166,19 @@ func TestEvents(t *testing.T) {
 	if err := s.AppendEvent(ctx, &Event{ReleaseID: "nope", State: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("event of missing release: %v", err)
 	}
+
+	// Progress and its events are written together, or not at all.
+	done := Progress{State: "Success", Done: true}
+	if err := s.SaveProgress(ctx, r.ID, done, &Event{State: "Success", Step: -1, Message: "→ Success"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveProgress(ctx, r.ID, done, &Event{State: "Success", Step: -1, Message: "again"}); !errors.Is(err, ErrFinished) {
+		t.Fatalf("progress after finish: %v", err)
+	}
+	evs, _ = s.ListEvents(ctx, r.ID)
+	if len(evs) != 21 || evs[20].Message != "→ Success" || evs[20].ReleaseID != r.ID {
+		t.Errorf("events after progress: %d, last %+v", len(evs), evs[len(evs)-1])
+	}
 }
 
 func TestLeases(t *testing.T) {

@@ -39,8 +39,10 @@ type Store interface {
 	GetRelease(ctx context.Context, id string) (*Release, error)
 	// ListReleases returns releases newest first.
 	ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
-	// SaveProgress replaces the progress of an unfinished release.
-	SaveProgress(ctx context.Context, id string, p Progress) error
+	// SaveProgress replaces the progress of an unfinished release and, in the
+	// same transaction, appends the events given (so the event log never
+	// misses or invents a state the release was recorded in).
+	SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error
 	// RequestHalt marks a release to stop at its next step boundary.
 	RequestHalt(ctx context.Context, id, reason string) error
 
