@@ -230,6 +230,10 @@ func TestFailuresEndClean(t *testing.T) {
 			s.Env["SIM_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
+		{"never healthy, recreate brings the old release back", strategy.Recreate, func(s *config.Service) {
+			s.Env["SIM_HEALTH"] = "never"
+			s.Deploy.Timeout = dur(150 * time.Millisecond)
+		}, ErrTimeout},
 		{"crashing instances reach max_terms", strategy.BlueGreen, func(s *config.Service) {
 			s.Env["SIM_HEALTH"] = "crash"
 			s.Scale.MaxTerms = 3
@@ -268,7 +272,7 @@ func TestFailuresEndClean(t *testing.T) {
 			end := h.wait(r.ID)
 			assertEnd(t, end, StateFailureClean, tt.kind)
 			h.assertServing(groupOf(v1), 2)
-			if !strings.Contains(tt.name, "errors") && end.Failed != 0 {
+			if tt.strategy != strategy.Recreate && !strings.Contains(tt.name, "errors") && end.Failed != 0 {
 				t.Errorf("%d requests failed", end.Failed)
 			}
 			e := errorFromRecord(end.ErrorKind, end.Error)
@@ -492,4 +496,66 @@ func TestErrorKinds(t *testing.T) {
 	if e := errorFromRecord("Unheard", "x"); !errors.Is(e, ErrDeploy) {
 		t.Errorf("unknown kind: %v", e)
 	}
+}
+
+var _ Driver = (*simTarget)(nil)
+
+// releaseMany deploys v1 then v2 of n services at once and checks every
+// release succeeded.
+func releaseMany(tb testing.TB, h *harness, n int) {
+	for _, version := range []string{"v1", "v2"} {
+		var ids []string
+		for i := range n {
+			svc := service(strategy.BlueGreen, version)
+			svc.Name = fmt.Sprintf("svc-%03d", i)
+			svc.Deploy.ScaleDownDelay = dur(0)
+			r, err := h.eng.Submit(context.Background(), Request{Environment: "staging", Service: svc})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			r, err := h.eng.Wait(ctx, id)
+			cancel()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if State(r.State) != StateSuccess {
+				tb.Fatalf("release %s of %s ended %s: %s", id, r.Service, r.State, r.Error)
+			}
+		}
+	}
+}
+
+// TestManyServicesConcurrently releases 25 services at once through one
+// SQLite file: no lock contention between services, no busy errors.
+func TestManyServicesConcurrently(t *testing.T) {
+	h := newHarness(t)
+	releaseMany(t, h, 25)
+	h.assertNoLocks()
+}
+
+// BenchmarkConcurrentReleases is the engine-throughput figure of issue 5:
+// 100 services released (v1 then v2, blue_green) concurrently against the
+// stand-in target.
+func BenchmarkConcurrentReleases(b *testing.B) {
+	for range b.N {
+		h := newBenchHarness(b)
+		releaseMany(b, h, 100)
+		h.eng.Close()
+	}
+}
+
+func newBenchHarness(b *testing.B) *harness {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "runway.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	sim := newSimTarget(b)
+	h := &harness{st: st, sim: sim, ref: ServiceRef{Environment: "staging", Service: "web"}}
+	h.eng = New(st, sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: time.Second})
+	return h
 }

@@ -69,7 +69,7 @@ type simInstance struct {
 	stop    context.CancelFunc
 }
 
-func newSimTarget(t *testing.T) *simTarget {
+func newSimTarget(t testing.TB) *simTarget {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &simTarget{
 		startDelay: 3 * time.Millisecond,
