@@ -398,6 +398,10 @@ func (r *run) ctxError(ctx context.Context, err error) error {
 		return errStop
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
+		switch State(r.rel.State) {
+		case StateCleanUpSuccess, StateCleanUpFailure:
+			return newError(ErrTimeout, "clean-up did not finish within %s", r.e.opts.CleanupTimeout)
+		}
 		return newError(ErrTimeout, "the release passed deploy.timeout (%s)", r.spec.Service.Deploy.Timeout)
 	}
 	return err
