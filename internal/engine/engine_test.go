@@ -374,6 +374,16 @@ func TestLocks(t *testing.T) {
 			t.Errorf("groups created without the lock: %v", groups)
 		}
 	})
+	t.Run("an expired lease of a dead release is taken over", func(t *testing.T) {
+		h := newHarness(t)
+		if _, err := h.st.AcquireLock(context.Background(), lockKey(h.ref), "01DEAD", time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		end := h.deploy(service(strategy.BlueGreen, "v1"))
+		assertEnd(t, end, StateSuccess, nil)
+		h.assertServing(groupOf(end), 2)
+	})
 	t.Run("second deploy of a service, other services concurrently", func(t *testing.T) {
 		h := newHarness(t)
 		slow := service(strategy.Canary, "v1")
