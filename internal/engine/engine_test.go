@@ -453,6 +453,17 @@ func TestCleanUp(t *testing.T) {
 		}
 		h.assertNoLocks()
 	})
+	t.Run("scale_down_delay longer than the clean-up timeout", func(t *testing.T) {
+		h := newHarness(t)
+		h.eng.Close()
+		h.eng = New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond})
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2")
+		svc.Deploy.ScaleDownDelay = dur(200 * time.Millisecond)
+		end := h.deploy(svc)
+		assertEnd(t, end, StateSuccess, nil)
+		h.assertServing(groupOf(end), 2)
+	})
 	t.Run("retiring the old group fails after the switch", func(t *testing.T) {
 		h := newHarness(t)
 		h.eng.Close()

@@ -201,7 +201,14 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 			r.markDirty("the release's plan is missing from its record")
 			return StateReleaseLockFailure, newError(ErrDeploy, "the release's plan is missing from its record")
 		}
-		err := r.steps(ctx, s, p.Success, e.opts.Now().Add(e.opts.CleanupTimeout), p.RollbackWindow, true)
+		// The clean-up bound comes on top of scale_down_delay.
+		deadline := e.opts.Now().Add(e.opts.CleanupTimeout)
+		for _, st := range p.Success[min(r.rel.Step, len(p.Success)):] {
+			if pause, ok := st.(strategy.Pause); ok {
+				deadline = deadline.Add(pause.Duration)
+			}
+		}
+		err := r.steps(ctx, s, p.Success, deadline, p.RollbackWindow, true)
 		if errors.Is(err, ErrHalted) {
 			// Still inside scale_down_delay: switch back to the old groups.
 			return StateCleanUpFailure, err

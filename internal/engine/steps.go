@@ -31,7 +31,13 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 		}
 		check := func() error { return nil }
 		if interruptible(i) {
-			check = func() error { return r.interrupted(ctx, deadline) }
+			// In clean-up (retry) the deadline bounds the retries, not the
+			// release: only a halt interrupts it.
+			timeout := deadline
+			if retry {
+				timeout = time.Time{}
+			}
+			check = func() error { return r.interrupted(ctx, timeout) }
 		}
 		if err := check(); err != nil {
 			return err

@@ -285,6 +285,13 @@ func planCanary(in Input, p *Plan) error {
 		}
 		prev = st.Weight
 	}
+	var paused time.Duration
+	for _, st := range c.Steps {
+		paused += st.Pause.Duration
+	}
+	if t := in.Deploy.Timeout.Duration; t > 0 && paused >= t {
+		return fmt.Errorf("%w: the canary pauses add up to %s, which deploy.timeout (%s) does not leave time for; raise the timeout or shorten the pauses", ErrInvalid, paused, t)
+	}
 	a := c.Analysis
 	if a.MinRequests < 0 || a.MaxErrorRateIncrease < 0 || a.MaxLatencyP99Ratio < 0 {
 		return fmt.Errorf("%w: canary analysis thresholds must not be negative", ErrInvalid)

@@ -125,6 +125,10 @@ func TestMakeErrors(t *testing.T) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 5, Pause: dur(-time.Second)}}
 		}, "negative"},
+		{"canary pauses exceed the timeout", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Timeout = dur(3 * time.Minute) // pauses are 1m + 2m
+		}, "pauses add up to 3m0s"},
 		{"canary negative threshold", func(in *Input) { in.Deploy.Strategy = Canary; in.Deploy.Canary.Analysis.MinRequests = -1 }, "negative"},
 	}
 	for _, tt := range tests {
