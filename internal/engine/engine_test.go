@@ -310,6 +310,7 @@ func TestHalt(t *testing.T) {
 		v1 := h.deploy(service(strategy.Canary, "v1"))
 		svc := service(strategy.Canary, "v2")
 		svc.Deploy.Canary.Steps[0].Pause = dur(time.Hour)
+		svc.Deploy.Timeout = dur(2 * time.Hour)
 		r := h.submit(svc)
 		h.waitState(r.ID, StateDeploy)
 		// Wait until the canary takes traffic, then halt.
