@@ -389,7 +389,7 @@ func TestLocks(t *testing.T) {
 		h := newHarness(t)
 		slow := service(strategy.Canary, "v1")
 		slow.Deploy.Strategy = strategy.BlueGreen
-		slow.Deploy.ScaleDownDelay = dur(300 * time.Millisecond)
+		slow.Deploy.ScaleDownDelay = dur(time.Second)
 		first := h.deploy(service(strategy.BlueGreen, "v0"))
 		a := h.submit(slow)
 		h.waitState(a.ID, StateCleanUpSuccess)
