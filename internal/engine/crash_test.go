@@ -65,14 +65,14 @@ func (sc crashScenario) expectsFailedRequests() bool {
 
 // boundaries runs the scenario once and returns every boundary its v2
 // release passed.
-func (sc crashScenario) boundaries(t *testing.T) []Boundary {
+func (sc crashScenario) boundaries(t *testing.T) []boundary {
 	h := newHarness(t)
 	h.deploy(service(strategy.BlueGreen, "v1"))
 	var (
 		mu  sync.Mutex
-		out []Boundary
+		out []boundary
 	)
-	h.restart(func(_ string, b Boundary) bool {
+	h.restart(func(_ string, b boundary) bool {
 		mu.Lock()
 		out = append(out, b)
 		mu.Unlock()
@@ -114,7 +114,7 @@ func TestResumeAfterCrashAtEveryBoundary(t *testing.T) {
 						h := newHarness(t)
 						v1 := h.deploy(service(strategy.BlueGreen, "v1"))
 						var crashed atomic.Bool
-						h.restart(func(_ string, at Boundary) bool {
+						h.restart(func(_ string, at boundary) bool {
 							return at == b && crashed.CompareAndSwap(false, true)
 						})
 						r := h.submit(sc.v2())

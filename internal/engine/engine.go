@@ -101,18 +101,18 @@ type Engine struct {
 	// fault, set only by tests, is called at every state and step boundary;
 	// returning true makes the release's runner stop there at once, as if
 	// the server had been killed.
-	fault func(id string, p Boundary) bool
+	fault func(id string, p boundary) bool
 }
 
-// Boundary is a point in a release's run: entering (After false) or leaving
+// boundary is a point in a release's run: entering (After false) or leaving
 // (After true) a state (Step -1) or one of its steps.
-type Boundary struct {
+type boundary struct {
 	State State
 	Step  int
 	After bool
 }
 
-func (b Boundary) String() string {
+func (b boundary) String() string {
 	w := "before"
 	if b.After {
 		w = "after"

@@ -39,7 +39,7 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) newEngine(fault func(string, Boundary) bool) *Engine {
+func (h *harness) newEngine(fault func(string, boundary) bool) *Engine {
 	e := New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 3 * time.Second})
 	e.fault = fault
 	return e
@@ -47,7 +47,7 @@ func (h *harness) newEngine(fault func(string, Boundary) bool) *Engine {
 
 // restart stops the engine (as a crash would) and starts a new one on the
 // same store and target, which resumes unfinished releases.
-func (h *harness) restart(fault func(string, Boundary) bool) {
+func (h *harness) restart(fault func(string, boundary) bool) {
 	h.t.Helper()
 	h.eng.Close()
 	h.eng = h.newEngine(fault)

@@ -127,7 +127,7 @@ func (r *run) retakeLock(ctx context.Context) error {
 }
 
 func (r *run) crash(s State, step int, after bool) bool {
-	return r.e.fault != nil && r.e.fault(r.rel.ID, Boundary{State: s, Step: step, After: after})
+	return r.e.fault != nil && r.e.fault(r.rel.ID, boundary{State: s, Step: step, After: after})
 }
 
 func (r *run) markDirty(reason string) {
