@@ -153,8 +153,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume releases: %w", err)
 	}
-	// Oldest first, so an older release of a service takes its lock back
-	// before a newer one asks for it.
+	// Releases that held their service's lock take it back before any
+	// runner starts: after an outage longer than the lease, a newer release
+	// of the service must not grab the lock of one that is half done.
+	for _, r := range rs {
+		if State(r.State).holdsLock() {
+			ref := ServiceRef{Environment: r.Environment, Service: r.Service}
+			if _, err := e.st.AcquireLock(ctx, lockKey(ref), r.ID, e.opts.LockTTL); err != nil {
+				e.log.Warn("take back service lock", "release", r.ID, "err", err)
+			}
+		}
+	}
 	for i := len(rs) - 1; i >= 0; i-- {
 		e.log.Info("resuming release", "release", rs[i].ID, "service", rs[i].Service, "environment", rs[i].Environment, "state", rs[i].State, "step", rs[i].Step)
 		e.launch(rs[i].ID)

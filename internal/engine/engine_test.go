@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -496,6 +497,37 @@ func TestCloseAndResumeMidPause(t *testing.T) {
 	// one scale_down_delay, not two.
 	if took := end.FinishedAt.Sub(end.CreatedAt); took > 550*time.Millisecond {
 		t.Logf("release took %s (pause may have restarted; timing only logged)", took)
+	}
+}
+
+// TestResumeAfterLeaseExpired: the server was down longer than the lease;
+// on start the half-done release takes its lock back before a newer
+// release of the same service, recorded meanwhile, can take it.
+func TestResumeAfterLeaseExpired(t *testing.T) {
+	for range 3 {
+		h := newHarness(t)
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		var crashed atomic.Bool
+		h.restart(func(_ string, b boundary) bool {
+			return b == (boundary{State: StateDeploy, Step: 1}) && crashed.CompareAndSwap(false, true)
+		})
+		v2 := h.submit(service(strategy.BlueGreen, "v2"))
+		for !crashed.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		h.eng.Close()
+		time.Sleep(400 * time.Millisecond) // the 300 ms lease expires
+		// v3 is recorded while no engine runs (as by another replica's API).
+		recorder := h.newEngine(nil)
+		recorder.Close() // records, runs nothing
+		v3, err := recorder.Submit(context.Background(), Request{Environment: "staging", Service: service(strategy.BlueGreen, "v3")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.restart(nil)
+		assertEnd(t, h.wait(v2.ID), StateSuccess, nil)
+		assertEnd(t, h.wait(v3.ID), StateFailureClean, ErrLockExists)
+		h.assertServing(groupOf(v2), 2)
 	}
 }
 
