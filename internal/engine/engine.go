@@ -171,8 +171,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Submit records a new release and starts running it. The release's outcome
-// is in its record (Wait); Submit fails only if it cannot be recorded.
+// Submit records a new release and starts running it (a closed engine only
+// records it; the next Start runs it). The release's outcome is in its
+// record (Wait); Submit fails only if it cannot be recorded.
 func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error) {
 	if req.Version != "" {
 		req.Service.Version = req.Version
