@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/strategy"
+)
+
+// ErrUnsupported is returned (wrapped) by a driver for a capability its
+// target lacks; the engine reports it rather than pretending.
+var ErrUnsupported = errors.New("not supported by this target")
+
+// ServiceRef names a service in an environment.
+type ServiceRef struct {
+	Environment string `json:"environment"`
+	Service     string `json:"service"`
+}
+
+func (r ServiceRef) String() string { return r.Environment + "/" + r.Service }
+
+// GroupSpec is what a driver needs to run a group: the release's resolved
+// manifest and the instance count.
+type GroupSpec struct {
+	Ref     ServiceRef
+	Group   string // deterministic: strategy.GroupName(service, release)
+	Release string
+	// Spec is the release's manifest; nil when the release is unknown to
+	// this server (a driver may still scale an existing group).
+	Spec  *config.Service
+	Count int
+}
+
+// GroupStatus is an observation of a group's instances.
+type GroupStatus struct {
+	Exists    bool
+	Desired   int
+	Healthy   int
+	Starting  int
+	Unhealthy int
+	// Terminated counts instances that crashed or were terminated since the
+	// group was created (blue/green halts at max_terms).
+	Terminated int
+}
+
+// GroupInfo is one group of a service.
+type GroupInfo struct {
+	Name    string
+	Release string
+	Status  GroupStatus
+}
+
+// Counters are the requests a service's proxy served and failed (5xx of the
+// proxy itself, connection errors, no healthy target) since it started.
+type Counters struct {
+	Served int64 `json:"served"`
+	Failed int64 `json:"failed"`
+}
+
+// Task is a one-off command run with a release's environment.
+type Task struct {
+	// ID is deterministic per release and task; a driver that can should
+	// run a task with a given ID at most once.
+	ID      string
+	Name    string
+	Ref     ServiceRef
+	Release string
+	Spec    *config.Service
+	Command []string
+	// PreviewGroup, when set, means the task gets PREVIEW_URL: the preview
+	// route of that group.
+	PreviewGroup string
+}
+
+// TaskResult is how a task ended.
+type TaskResult struct {
+	ExitCode int
+	Output   string // the tail of its output, for the release's events
+}
+
+// Driver is what the engine needs from a target. Every method is idempotent:
+// the engine calls it again after a crash with the same arguments.
+type Driver interface {
+	// Validate checks that what the release refers to exists (command or
+	// image, secrets, ports, ...) and reports every problem at once.
+	Validate(ctx context.Context, ref ServiceRef, spec *config.Service) error
+	// EnsureGroup creates the group if missing and sets its instance count.
+	EnsureGroup(ctx context.Context, g GroupSpec) error
+	// ScaleGroup sets an existing group's count; instances removed stop after
+	// their requests finish or drain passes. A missing group scaled to 0 is
+	// not an error.
+	ScaleGroup(ctx context.Context, ref ServiceRef, group string, count int, drain time.Duration) error
+	// ObserveGroup reports the group's instances; Exists is false if missing.
+	ObserveGroup(ctx context.Context, ref ServiceRef, group string) (GroupStatus, error)
+	// DeleteGroup removes the group from the routes, waits for its requests
+	// in flight (at most drain) and deletes it. Missing is not an error.
+	DeleteGroup(ctx context.Context, ref ServiceRef, group string, drain time.Duration) error
+	// ListGroups returns the service's groups.
+	ListGroups(ctx context.Context, ref ServiceRef) ([]GroupInfo, error)
+	// Routes returns the service's routes; SetRoutes replaces them atomically.
+	Routes(ctx context.Context, ref ServiceRef) ([]strategy.Route, error)
+	SetRoutes(ctx context.Context, ref ServiceRef, routes []strategy.Route) error
+	// SetPreview routes the service's preview host to group ("" removes it).
+	SetPreview(ctx context.Context, ref ServiceRef, group string) error
+	// WindowStats are the group's proxy statistics over the last window.
+	WindowStats(ctx context.Context, ref ServiceRef, group string, window time.Duration) (strategy.WindowStats, error)
+	// Counters are the service's served and failed request totals.
+	Counters(ctx context.Context, ref ServiceRef) (Counters, error)
+	// RunTask runs a one-off task to completion.
+	RunTask(ctx context.Context, t Task) (TaskResult, error)
+}

@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/store"
+)
+
+// State is a state of the release state machine.
+type State string
+
+// The states, in the order a successful release passes them, then the
+// failure path.
+const (
+	StateValidate           State = "Validate"
+	StateLock               State = "Lock"
+	StateValidateResources  State = "ValidateResources"
+	StateDeploy             State = "Deploy"
+	StateCheckHealthy       State = "CheckHealthy"
+	StateCleanUpSuccess     State = "CleanUpSuccess"
+	StateReleaseLock        State = "ReleaseLock"
+	StateSuccess            State = "Success"
+	StateCleanUpFailure     State = "CleanUpFailure"
+	StateReleaseLockFailure State = "ReleaseLockFailure"
+	StateFailureClean       State = "FailureClean"
+	StateFailureDirty       State = "FailureDirty"
+)
+
+// Final reports whether s is an end state.
+func (s State) Final() bool {
+	return s == StateSuccess || s == StateFailureClean || s == StateFailureDirty
+}
+
+// holdsLock reports whether a release in state s owns its service's lock.
+func (s State) holdsLock() bool {
+	switch s {
+	case StateValidateResources, StateDeploy, StateCheckHealthy, StateCleanUpSuccess, StateCleanUpFailure:
+		return true
+	}
+	return false
+}
+
+// Options tune an Engine; zero values are sensible defaults.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// PollInterval is how often waits look at the target and at halt
+	// requests; 500 ms by default.
+	PollInterval time.Duration
+	// LockTTL is the lease of a service lock, renewed every third of it
+	// while a release runs; 30 s by default.
+	LockTTL time.Duration
+	// CleanupTimeout bounds each clean-up state: its steps are retried until
+	// then, after which the release ends FailureDirty; 10 min by default.
+	CleanupTimeout time.Duration
+}
+
+// Request asks for a release of a service to an environment.
+type Request struct {
+	Environment string
+	// Protected environments refuse the recreate strategy.
+	Protected bool
+	// Service is the manifest resolved for the environment.
+	Service   config.Service
+	Version   string // overrides Service.Version when set
+	CreatedBy string
+}
+
+// releaseSpec is the immutable snapshot stored as a release's Spec.
+type releaseSpec struct {
+	Environment string         `json:"environment"`
+	Protected   bool           `json:"protected"`
+	Service     config.Service `json:"service"`
+}
+
+// Engine runs releases. It is safe for concurrent use.
+type Engine struct {
+	st   store.Store
+	drv  Driver
+	log  *slog.Logger
+	opts Options
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[string]bool
+	closed  bool
+
+	// fault, set only by tests, is called at every state and step boundary;
+	// returning true makes the release's runner stop there at once, as if
+	// the server had been killed.
+	fault func(id string, p boundary) bool
+}
+
+// boundary is a point in a release's run: entering (After false) or leaving
+// (After true) a state (Step -1) or one of its steps.
+type boundary struct {
+	State State
+	Step  int
+	After bool
+}
+
+func (b boundary) String() string {
+	w := "before"
+	if b.After {
+		w = "after"
+	}
+	if b.Step < 0 {
+		return fmt.Sprintf("%s %s", w, b.State)
+	}
+	return fmt.Sprintf("%s %s step %d", w, b.State, b.Step)
+}
+
+var errClosing = errors.New("engine closing")
+
+// New returns an engine that keeps releases in st and acts through drv. Call
+// Start to resume unfinished releases and Close to stop.
+func New(st store.Store, drv Driver, opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 500 * time.Millisecond
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 30 * time.Second
+	}
+	if opts.CleanupTimeout <= 0 {
+		opts.CleanupTimeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}}
+}
+
+// Start resumes every unfinished release from its last persisted step.
+func (e *Engine) Start(ctx context.Context) error {
+	rs, err := e.st.ListReleases(ctx, store.ReleaseFilter{Unfinished: true})
+	if err != nil {
+		return fmt.Errorf("resume releases: %w", err)
+	}
+	// Releases that held their service's lock take it back before any
+	// runner starts: after an outage longer than the lease, a newer release
+	// of the service must not grab the lock of one that is half done.
+	for _, r := range rs {
+		if State(r.State).holdsLock() {
+			ref := ServiceRef{Environment: r.Environment, Service: r.Service}
+			if _, err := e.st.AcquireLock(ctx, lockKey(ref), r.ID, e.opts.LockTTL); err != nil {
+				e.log.Warn("take back service lock", "release", r.ID, "err", err)
+			}
+		}
+	}
+	for i := len(rs) - 1; i >= 0; i-- {
+		e.log.Info("resuming release", "release", rs[i].ID, "service", rs[i].Service, "environment", rs[i].Environment, "state", rs[i].State, "step", rs[i].Step)
+		e.launch(rs[i].ID)
+	}
+	return nil
+}
+
+// Submit records a new release and starts running it (a closed engine only
+// records it; the next Start runs it). The release's outcome is in its
+// record (Wait); Submit fails only if it cannot be recorded.
+func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error) {
+	if req.Version != "" {
+		req.Service.Version = req.Version
+	}
+	spec, err := json.Marshal(releaseSpec{Environment: req.Environment, Protected: req.Protected, Service: req.Service})
+	if err != nil {
+		return nil, fmt.Errorf("encode release: %w", err)
+	}
+	sum := sha256.Sum256(spec)
+	now := e.opts.Now()
+	r := &store.Release{
+		ID: store.NewID(now), Environment: req.Environment, Service: req.Service.Name,
+		Version: req.Service.Version, CreatedBy: req.CreatedBy, CreatedAt: now,
+		Digest: "sha256:" + hex.EncodeToString(sum[:]), Spec: spec,
+		Progress: store.Progress{State: string(StateValidate)},
+	}
+	if err := e.st.CreateRelease(ctx, r); err != nil {
+		return nil, fmt.Errorf("record release: %w", err)
+	}
+	e.event(ctx, r.ID, StateValidate, -1, "release submitted", nil)
+	e.launch(r.ID)
+	return r, nil
+}
+
+// Halt asks a release to stop at its next step boundary and clean up.
+func (e *Engine) Halt(ctx context.Context, id, reason string) error {
+	if reason == "" {
+		reason = "halt requested"
+	}
+	if err := e.st.RequestHalt(ctx, id, reason); err != nil {
+		return fmt.Errorf("halt release %s: %w", id, err)
+	}
+	return nil
+}
+
+// Wait returns the release's record once it has reached an end state.
+func (e *Engine) Wait(ctx context.Context, id string) (*store.Release, error) {
+	t := time.NewTicker(e.opts.PollInterval)
+	defer t.Stop()
+	for {
+		r, err := e.st.GetRelease(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if r.Done {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops every runner at its current step without recording anything,
+// as a crash would; Start on a new engine resumes them.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel(errClosing)
+	e.wg.Wait()
+}
+
+func (e *Engine) launch(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.running[id] {
+		return
+	}
+	e.running[id] = true
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.running, id)
+			e.mu.Unlock()
+		}()
+		e.run(e.ctx, id)
+	}()
+}
+
+// event records a fact about a release. Events are informative: the
+// progress record is what resumes, so a failed append is only logged.
+func (e *Engine) event(ctx context.Context, id string, s State, step int, msg string, data any) {
+	var b []byte
+	if data != nil {
+		b, _ = json.Marshal(data)
+	}
+	if err := e.st.AppendEvent(ctx, &store.Event{ReleaseID: id, At: e.opts.Now(), State: string(s), Step: step, Message: msg, Data: b}); err != nil {
+		e.log.Warn("record release event", "release", id, "err", err)
+	}
+}
+
+func lockKey(ref ServiceRef) string { return "service/" + ref.Environment + "/" + ref.Service }

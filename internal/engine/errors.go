@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of release failure; test with errors.Is.
+var (
+	ErrBadRelease     = errors.New("BadRelease")
+	ErrLockExists     = errors.New("LockExists")
+	ErrDeploy         = errors.New("DeployError")
+	ErrHalted         = errors.New("Halted")
+	ErrTimeout        = errors.New("Timeout")
+	ErrAnalysisFailed = errors.New("AnalysisFailed")
+)
+
+var kinds = map[string]error{}
+
+func init() {
+	for _, k := range []error{ErrBadRelease, ErrLockExists, ErrDeploy, ErrHalted, ErrTimeout, ErrAnalysisFailed} {
+		kinds[k.Error()] = k
+	}
+}
+
+// Error is why a release failed: a Kind (one of the Err values above) and a
+// message for people. errors.Is(err, ErrHalted) and the like work on it.
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Kind.Error() + ": " + e.Msg }
+
+// Unwrap returns the kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+func newError(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// asError classifies err: a *Error keeps its kind, anything else is a
+// DeployError.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: ErrDeploy, Msg: err.Error()}
+}
+
+// errorFromRecord rebuilds a persisted error.
+func errorFromRecord(kind, msg string) *Error {
+	if kind == "" {
+		return nil
+	}
+	k, ok := kinds[kind]
+	if !ok {
+		k = ErrDeploy
+	}
+	return &Error{Kind: k, Msg: msg}
+}

@@ -1,0 +1,464 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune a SQLite store.
+type Options struct {
+	// Now is the clock for timestamps and lease expiry; time.Now by default.
+	Now func() time.Time
+	// BusyTimeout is how long a write waits for another writer; 10 s by default.
+	BusyTimeout time.Duration
+}
+
+// SQLite is the Store in one SQLite file, in WAL mode so readers never wait
+// for the writer.
+type SQLite struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating it and its directory if needed) the database at
+// path and migrates it to the current schema.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// Write transactions take the write lock at BEGIN, so two of them never
+	// deadlock upgrading from a read lock.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+	}
+	return &SQLite{db: db, now: opts.Now}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// CreateRelease implements Store.
+func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
+	if r.ID == "" {
+		return errors.New("create release: id is empty")
+	}
+	now := s.now()
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	r.UpdatedAt = now
+	spec := r.Spec
+	if spec == nil {
+		spec = []byte("null")
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO releases
+		(id, environment, service, version, created_by, created_at, digest, spec,
+		 state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done, updated_at, finished_at)
+		VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Environment, r.Service, r.Version, r.CreatedBy, nanos(r.CreatedAt), r.Digest, spec,
+		r.State, r.Step, nanos(r.StepStartedAt), r.Plan, r.ErrorKind, r.Error, nanos(r.Deadline),
+		r.Served, r.Failed, r.Done, nanos(r.UpdatedAt), nanos(r.FinishedAt))
+	if isUnique(err) {
+		return fmt.Errorf("create release %s: %w", r.ID, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create release %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+const releaseColumns = `id, environment, service, version, created_by, created_at, digest, spec,
+	state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done,
+	updated_at, finished_at, halt_requested, halt_reason`
+
+func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
+	var (
+		r                                                 Release
+		created, stepStarted, deadline, updated, finished int64
+	)
+	err := sc.Scan(&r.ID, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
+		&r.State, &r.Step, &stepStarted, &r.Plan, &r.ErrorKind, &r.Error, &deadline, &r.Served, &r.Failed, &r.Done,
+		&updated, &finished, &r.HaltRequested, &r.HaltReason)
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.StepStartedAt, r.Deadline = fromNanos(created), fromNanos(stepStarted), fromNanos(deadline)
+	r.UpdatedAt, r.FinishedAt = fromNanos(updated), fromNanos(finished)
+	return &r, nil
+}
+
+// GetRelease implements Store.
+func (s *SQLite) GetRelease(ctx context.Context, id string) (*Release, error) {
+	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("release %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get release %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// ListReleases implements Store.
+func (s *SQLite) ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Environment != "" {
+		where, args = append(where, "environment = ?"), append(args, f.Environment)
+	}
+	if f.Service != "" {
+		where, args = append(where, "service = ?"), append(args, f.Service)
+	}
+	if f.Unfinished {
+		where = append(where, "done = 0")
+	}
+	q := `SELECT ` + releaseColumns + ` FROM releases`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	defer rows.Close()
+	var out []*Release
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list releases: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	return out, nil
+}
+
+// SaveProgress implements Store.
+func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error {
+	now := s.now()
+	finished := int64(0)
+	if p.Done {
+		finished = nanos(now)
+		if !p.FinishedAt.IsZero() {
+			finished = nanos(p.FinishedAt)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save progress of release %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE releases SET
+		state = ?, step = ?, step_started_at = ?, plan = ?, error_kind = ?, error = ?, deadline = ?,
+		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?
+		WHERE id = ? AND done = 0`,
+		p.State, p.Step, nanos(p.StepStartedAt), p.Plan, p.ErrorKind, p.Error, nanos(p.Deadline),
+		p.Served, p.Failed, p.Done, nanos(now), finished, id)
+	if err != nil {
+		return fmt.Errorf("save progress of release %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		tx.Rollback()
+		if _, err := s.GetRelease(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("save progress of release %s: %w", id, ErrFinished)
+	}
+	for _, e := range events {
+		e.ReleaseID = id
+		if err := s.insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save progress of release %s: %w", id, err)
+	}
+	return nil
+}
+
+// RequestHalt implements Store.
+func (s *SQLite) RequestHalt(ctx context.Context, id, reason string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE releases SET halt_requested = 1, halt_reason = ? WHERE id = ? AND done = 0`, reason, id)
+	if err != nil {
+		return fmt.Errorf("halt release %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := s.GetRelease(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("halt release %s: %w", id, ErrFinished)
+}
+
+// AppendEvent implements Store.
+func (s *SQLite) AppendEvent(ctx context.Context, e *Event) error {
+	return s.insertEvent(ctx, s.db, e)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *SQLite) insertEvent(ctx context.Context, db execer, e *Event) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if e.ID == "" {
+		e.ID = NewID(e.At)
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
+		e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data)
+	if err != nil {
+		if strings.Contains(err.Error(), "FOREIGN KEY") {
+			return fmt.Errorf("append event to release %s: %w", e.ReleaseID, ErrNotFound)
+		}
+		return fmt.Errorf("append event to release %s: %w", e.ReleaseID, err)
+	}
+	return nil
+}
+
+// ListEvents implements Store.
+func (s *SQLite) ListEvents(ctx context.Context, releaseID string) ([]*Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, release_id, at, state, step, message, data FROM release_events WHERE release_id = ? ORDER BY id`, releaseID)
+	if err != nil {
+		return nil, fmt.Errorf("list events of release %s: %w", releaseID, err)
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		var (
+			e  Event
+			at int64
+		)
+		if err := rows.Scan(&e.ID, &e.ReleaseID, &at, &e.State, &e.Step, &e.Message, &e.Data); err != nil {
+			return nil, fmt.Errorf("list events of release %s: %w", releaseID, err)
+		}
+		e.At = fromNanos(at)
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+// AcquireLock implements Store.
+func (s *SQLite) AcquireLock(ctx context.Context, key, owner string, ttl time.Duration) (Lease, error) {
+	if key == "" || owner == "" || ttl <= 0 {
+		return Lease{}, fmt.Errorf("acquire lock: key, owner and a positive ttl are required")
+	}
+	for {
+		l, err := s.acquire(ctx, key, owner, ttl)
+		// The holder can release between the attempt and the look-up.
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		return l, err
+	}
+}
+
+var errRetry = errors.New("retry")
+
+func (s *SQLite) acquire(ctx context.Context, key, owner string, ttl time.Duration) (Lease, error) {
+	now := s.now()
+	// One statement, so two acquirers can never both win: the row is
+	// inserted, or taken over when expired, or renewed by its owner; the
+	// update is skipped (and nothing returned) when another owner holds it.
+	var acq, exp int64
+	err := s.db.QueryRowContext(ctx, `INSERT INTO leases (key, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			acquired_at = CASE WHEN leases.owner = excluded.owner THEN leases.acquired_at ELSE excluded.acquired_at END,
+			owner = excluded.owner,
+			expires_at = excluded.expires_at
+		WHERE leases.owner = excluded.owner OR leases.expires_at <= ?
+		RETURNING acquired_at, expires_at`,
+		key, owner, nanos(now), nanos(now.Add(ttl)), nanos(now)).Scan(&acq, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		held, gerr := s.GetLock(ctx, key)
+		if errors.Is(gerr, ErrNotFound) {
+			return Lease{}, errRetry
+		}
+		if gerr != nil {
+			return Lease{}, fmt.Errorf("acquire lock %s: %w", key, gerr)
+		}
+		return Lease{}, &LockHeldError{Lease: held}
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("acquire lock %s: %w", key, err)
+	}
+	return Lease{Key: key, Owner: owner, AcquiredAt: fromNanos(acq), ExpiresAt: fromNanos(exp)}, nil
+}
+
+// RenewLock implements Store.
+func (s *SQLite) RenewLock(ctx context.Context, key, owner string, ttl time.Duration) (Lease, error) {
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE key = ? AND owner = ?`, nanos(now.Add(ttl)), key, owner)
+	if err != nil {
+		return Lease{}, fmt.Errorf("renew lock %s: %w", key, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return Lease{}, fmt.Errorf("renew lock %s for %s: %w", key, owner, ErrNotOwner)
+	}
+	return s.GetLock(ctx, key)
+}
+
+// ReleaseLock implements Store.
+func (s *SQLite) ReleaseLock(ctx context.Context, key, owner string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE key = ? AND owner = ?`, key, owner)
+	if err != nil {
+		return fmt.Errorf("release lock %s: %w", key, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("release lock %s for %s: %w", key, owner, ErrNotOwner)
+	}
+	return nil
+}
+
+// GetLock implements Store.
+func (s *SQLite) GetLock(ctx context.Context, key string) (Lease, error) {
+	var (
+		l        Lease
+		acq, exp int64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT key, owner, acquired_at, expires_at FROM leases WHERE key = ?`, key).Scan(&l.Key, &l.Owner, &acq, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, fmt.Errorf("lock %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("get lock %s: %w", key, err)
+	}
+	l.AcquiredAt, l.ExpiresAt = fromNanos(acq), fromNanos(exp)
+	return l, nil
+}
+
+// ListLocks implements Store.
+func (s *SQLite) ListLocks(ctx context.Context) ([]Lease, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, owner, acquired_at, expires_at FROM leases ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("list locks: %w", err)
+	}
+	defer rows.Close()
+	var out []Lease
+	for rows.Next() {
+		var (
+			l        Lease
+			acq, exp int64
+		)
+		if err := rows.Scan(&l.Key, &l.Owner, &acq, &exp); err != nil {
+			return nil, fmt.Errorf("list locks: %w", err)
+		}
+		l.AcquiredAt, l.ExpiresAt = fromNanos(acq), fromNanos(exp)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Get implements Store.
+func (s *SQLite) Get(ctx context.Context, namespace, key string) ([]byte, error) {
+	var v []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM kv WHERE namespace = ? AND key = ?`, namespace, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s/%s: %w", namespace, key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%s: %w", namespace, key, err)
+	}
+	return v, nil
+}
+
+// Put implements Store.
+func (s *SQLite) Put(ctx context.Context, namespace, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		namespace, key, value, nanos(s.now()))
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", namespace, key, err)
+	}
+	return nil
+}
+
+// Delete implements Store; deleting a missing key is not an error.
+func (s *SQLite) Delete(ctx context.Context, namespace, key string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM kv WHERE namespace = ? AND key = ?`, namespace, key); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", namespace, key, err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package store persists Runway's control-plane state: releases and their
+// events, leases (locks with an owner and an expiry), and a small key/value
+// table for everything else. Store is the narrow interface the rest of Runway
+// uses; SQLite is its embedded implementation, and the interface uses nothing
+// a PostgreSQL implementation could not provide.
+//
+// It is a leaf package: it imports nothing of Runway's.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Errors callers decide on.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrLockHeld: another owner holds an unexpired lease. Returned wrapped in
+	// a *LockHeldError that names the holder.
+	ErrLockHeld = errors.New("lock held by another owner")
+	// ErrNotOwner: the lease is not (or no longer) held by the caller.
+	ErrNotOwner = errors.New("lock not held by this owner")
+	// ErrFinished: a finished release's progress cannot change.
+	ErrFinished = errors.New("release already finished")
+	// ErrExists: a record with this id already exists.
+	ErrExists = errors.New("already exists")
+)
+
+// Store is Runway's persistence. Every method is safe for concurrent use.
+type Store interface {
+	// CreateRelease stores a new release; r.ID must be set (NewID).
+	CreateRelease(ctx context.Context, r *Release) error
+	GetRelease(ctx context.Context, id string) (*Release, error)
+	// ListReleases returns releases newest first.
+	ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
+	// SaveProgress replaces the progress of an unfinished release and, in the
+	// same transaction, appends the events given (so the event log never
+	// misses or invents a state the release was recorded in).
+	SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error
+	// RequestHalt marks a release to stop at its next step boundary.
+	RequestHalt(ctx context.Context, id, reason string) error
+
+	AppendEvent(ctx context.Context, e *Event) error
+	// ListEvents returns a release's events in the order they were appended.
+	ListEvents(ctx context.Context, releaseID string) ([]*Event, error)
+
+	// AcquireLock takes the lease on key for owner until now+ttl. It succeeds
+	// when the lease is free, expired, or already the owner's (then it is
+	// renewed); otherwise it returns a *LockHeldError.
+	AcquireLock(ctx context.Context, key, owner string, ttl time.Duration) (Lease, error)
+	// RenewLock extends the owner's lease to now+ttl; ErrNotOwner when
+	// another owner has it or it was released. An expired lease nobody took
+	// is still the owner's.
+	RenewLock(ctx context.Context, key, owner string, ttl time.Duration) (Lease, error)
+	// ReleaseLock frees the owner's lease; ErrNotOwner otherwise.
+	ReleaseLock(ctx context.Context, key, owner string) error
+	GetLock(ctx context.Context, key string) (Lease, error)
+	// ListLocks returns every lease, expired ones included.
+	ListLocks(ctx context.Context) ([]Lease, error)
+
+	// Get, Put and Delete a value in a namespace of the key/value table.
+	Get(ctx context.Context, namespace, key string) ([]byte, error)
+	Put(ctx context.Context, namespace, key string, value []byte) error
+	Delete(ctx context.Context, namespace, key string) error
+
+	Close() error
+}
+
+// Release is an immutable snapshot of what to deploy plus the engine's
+// progress in deploying it.
+type Release struct {
+	ID          string
+	Environment string
+	Service     string
+	Version     string
+	CreatedBy   string
+	CreatedAt   time.Time
+	Digest      string
+	Spec        []byte // the resolved manifest, JSON; never changes
+
+	Progress
+	HaltRequested bool
+	HaltReason    string
+}
+
+// Progress is the part of a release the engine rewrites, before every action.
+type Progress struct {
+	State         string
+	Step          int       // index of the current step in the state's phase
+	StepStartedAt time.Time // when the current step first started
+	Plan          []byte    // the strategy's plan, JSON, written once
+	ErrorKind     string
+	Error         string
+	Deadline      time.Time
+	Served        int64
+	Failed        int64
+	Done          bool // a final state was reached; progress is frozen
+	UpdatedAt     time.Time
+	FinishedAt    time.Time
+}
+
+// ReleaseFilter selects releases; zero fields match everything.
+type ReleaseFilter struct {
+	Environment string
+	Service     string
+	Unfinished  bool
+	Limit       int
+}
+
+// Event is a timestamped fact about a release: a state entered, a step
+// started or finished, an observation.
+type Event struct {
+	ID        string
+	ReleaseID string
+	At        time.Time
+	State     string
+	Step      int
+	Message   string
+	Data      []byte // optional JSON
+}
+
+// Lease is a lock held by Owner until ExpiresAt.
+type Lease struct {
+	Key        string
+	Owner      string
+	AcquiredAt time.Time
+	ExpiresAt  time.Time
+}
+
+// LockHeldError names who holds a lease. errors.Is(err, ErrLockHeld) is true.
+type LockHeldError struct{ Lease Lease }
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("lock %s is held by %s until %s", e.Lease.Key, e.Lease.Owner, e.Lease.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrLockHeld) true.
+func (e *LockHeldError) Unwrap() error { return ErrLockHeld }
+
+var (
+	idMu      sync.Mutex
+	idEntropy = ulid.Monotonic(rand.Reader, 0)
+)
+
+// NewID returns a new ULID; ids made by one process sort in creation order.
+func NewID(now time.Time) string {
+	idMu.Lock()
+	defer idMu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(now), idEntropy).String()
+}

@@ -1,0 +1,372 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/runwayhq/runway/internal/config"
+)
+
+// The strategy names of config.Deploy.Strategy.
+const (
+	Recreate  = "recreate"
+	Rolling   = "rolling"
+	BlueGreen = "blue_green"
+	Canary    = "canary"
+)
+
+// ErrInvalid is wrapped by every error about a policy that cannot be planned;
+// the engine reports it as a bad release.
+var ErrInvalid = errors.New("invalid deploy policy")
+
+// ErrRecreateProtected is returned for the recreate strategy in a protected
+// environment. It wraps ErrInvalid.
+var ErrRecreateProtected = fmt.Errorf("%w: recreate has downtime and is refused in protected environments; use rolling, blue_green or canary", ErrInvalid)
+
+// DefaultLatencySlack is the p99 difference under which canary latency is not
+// judged (see Analyze.LatencySlack).
+const DefaultLatencySlack = 10 * time.Millisecond
+
+// Group is a group of the service as observed before the release.
+type Group struct {
+	Name    string `json:"name"`
+	Release string `json:"release"`
+	// Count is the group's running instances (healthy or starting).
+	Count int `json:"count"`
+	// Healthy is how many of them were healthy.
+	Healthy int `json:"healthy"`
+	// Weight is the group's route weight; 0 when it receives no traffic.
+	Weight int `json:"weight"`
+}
+
+// Input is everything a strategy needs: the release, the policy and what runs.
+type Input struct {
+	Service     string
+	Environment string
+	Protected   bool
+	Release     string // release id
+	Scale       config.Scale
+	Deploy      config.Deploy
+	PreDeploy   []string
+	// Current are the service's groups before the release, in any order
+	// except that they must not include the release's own group.
+	Current []Group
+}
+
+// Plan is a release's steps by engine phase.
+type Plan struct {
+	Strategy string `json:"strategy"`
+	Group    string `json:"group"`   // the new release's group
+	Desired  int    `json:"desired"` // its steady-state instance count
+	// Deploy runs in the Deploy state: it ends with the new group serving.
+	Deploy Steps `json:"deploy"`
+	// Check runs in CheckHealthy.
+	Check Steps `json:"check"`
+	// Success runs in CleanUpSuccess. While its leading Pause steps run, the
+	// previous groups are intact and a halt still rolls back (RollbackWindow).
+	Success Steps `json:"success"`
+	// Failure runs in CleanUpFailure: the previous groups serve all traffic
+	// again and the new group is gone. It is correct from any point of the
+	// other phases.
+	Failure Steps `json:"failure"`
+}
+
+// RollbackWindow reports whether a halt during Success step i can still roll
+// back: no step before or at i has changed the previous groups.
+func (p *Plan) RollbackWindow(i int) bool {
+	for j := 0; j <= i && j < len(p.Success); j++ {
+		if p.Success[j].Kind() != KindPause {
+			return false
+		}
+	}
+	return true
+}
+
+// GroupName is the deterministic group name of a service's release, so that
+// every driver call about it is idempotent.
+func GroupName(service, release string) string {
+	return service + "-" + strings.ToLower(release)
+}
+
+// DesiredCount is the instance count of a new release: the instances the
+// serving groups run now (so autoscaled capacity is kept), else scale.desired;
+// kept within scale.min and scale.max when those are set.
+func DesiredCount(sc config.Scale, current []Group) int {
+	n := 0
+	for _, g := range current {
+		if g.Weight > 0 {
+			n += g.Count
+		}
+	}
+	if n == 0 {
+		return sc.Desired
+	}
+	if sc.Max > 0 && n > sc.Max {
+		n = sc.Max
+	}
+	if n < sc.Min {
+		n = sc.Min
+	}
+	return n
+}
+
+// BlueGreenSizes are the blue/green launch count ceil(d×(1+spread)) and the
+// healthy count floor(d×(1−spread)) (at least 1) for desired count d.
+func BlueGreenSizes(desired int, spread float64) (launch, healthy int) {
+	// The epsilon keeps 10×1.1 = 11.000000000000002 from rounding up to 12.
+	const eps = 1e-9
+	launch = int(math.Ceil(float64(desired)*(1+spread) - eps))
+	healthy = int(math.Floor(float64(desired)*(1-spread) + eps))
+	if healthy < 1 {
+		healthy = 1
+	}
+	return launch, healthy
+}
+
+// Make plans the release described by in.
+func Make(in Input) (*Plan, error) {
+	if in.Service == "" || in.Release == "" {
+		return nil, fmt.Errorf("%w: service and release id are required", ErrInvalid)
+	}
+	newGroup := GroupName(in.Service, in.Release)
+	for _, g := range in.Current {
+		if g.Name == newGroup {
+			return nil, fmt.Errorf("%w: group %s of this release is listed as a current group", ErrInvalid, newGroup)
+		}
+	}
+	d := DesiredCount(in.Scale, in.Current)
+	if d < 1 {
+		return nil, fmt.Errorf("%w: scale.desired is %d; a release needs at least 1 instance", ErrInvalid, d)
+	}
+	p := &Plan{Strategy: in.Deploy.Strategy, Group: newGroup, Desired: d}
+	var err error
+	switch in.Deploy.Strategy {
+	case Recreate:
+		err = planRecreate(in, p)
+	case Rolling:
+		err = planRolling(in, p)
+	case BlueGreen:
+		err = planBlueGreen(in, p)
+	case Canary:
+		err = planCanary(in, p)
+	default:
+		err = fmt.Errorf("%w: unknown deploy.strategy %q (use recreate, rolling, blue_green or canary)", ErrInvalid, in.Deploy.Strategy)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(in.PreDeploy) > 0 {
+		task := RunTask{ID: in.Release + "/pre_deploy", Name: "pre_deploy", Release: in.Release, Command: in.PreDeploy}
+		p.Deploy = append(Steps{task}, p.Deploy...)
+	}
+	p.Failure = failurePlan(in, newGroup)
+	return p, nil
+}
+
+// serving are the current groups that receive traffic.
+func serving(in Input) []Group {
+	var out []Group
+	for _, g := range in.Current {
+		if g.Weight > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// deleteAll drains and deletes every current group.
+func deleteAll(in Input) Steps {
+	var out Steps
+	for _, g := range in.Current {
+		out = append(out, DeleteGroup{Group: g.Name, Drain: in.Deploy.DrainTimeout.Duration})
+	}
+	return out
+}
+
+// failurePlan restores the routes of before the release and deletes the new
+// group. It is idempotent and correct wherever the release stopped: it
+// re-creates or re-grows the previous serving groups, waits until they are as
+// healthy as they were, and only then moves the traffic back.
+func failurePlan(in Input, newGroup string) Steps {
+	var out Steps
+	var routes []Route
+	for _, g := range serving(in) {
+		out = append(out, EnsureGroup{Group: g.Name, Release: g.Release, Count: g.Count})
+	}
+	for _, g := range serving(in) {
+		if h := max(g.Healthy, 1); g.Count > 0 {
+			out = append(out, WaitHealthy{Group: g.Name, Min: min(h, g.Count)})
+		}
+		routes = append(routes, Route{Group: g.Name, Weight: g.Weight})
+	}
+	out = append(out, SetPreview{}, SetRoutes{Routes: routes})
+	out = append(out, DeleteGroup{Group: newGroup, Drain: in.Deploy.DrainTimeout.Duration})
+	return out
+}
+
+func planRecreate(in Input, p *Plan) error {
+	if in.Protected {
+		return ErrRecreateProtected
+	}
+	p.Deploy = append(p.Deploy, SetRoutes{})
+	p.Deploy = append(p.Deploy, deleteAll(in)...)
+	p.Deploy = append(p.Deploy,
+		EnsureGroup{Group: p.Group, Release: in.Release, Count: p.Desired},
+		WaitHealthy{Group: p.Group, Min: p.Desired},
+		SetRoutes{Routes: []Route{{Group: p.Group, Weight: 100}}},
+	)
+	p.Check = Steps{WaitHealthy{Group: p.Group, Min: p.Desired}}
+	return nil
+}
+
+func planBlueGreen(in Input, p *Plan) error {
+	sp := in.Scale.Spread
+	if sp < 0 || sp >= 1 || math.IsNaN(sp) {
+		return fmt.Errorf("%w: scale.spread is %g; it must be at least 0 and less than 1", ErrInvalid, sp)
+	}
+	if in.Scale.MaxTerms < 0 {
+		return fmt.Errorf("%w: scale.max_terms is %d; use 0 (never halt) or more", ErrInvalid, in.Scale.MaxTerms)
+	}
+	launch, healthy := BlueGreenSizes(p.Desired, sp)
+	bg := in.Deploy.BlueGreen
+	preview := bg.Preview || len(bg.Verify) > 0
+	p.Deploy = append(p.Deploy,
+		EnsureGroup{Group: p.Group, Release: in.Release, Count: launch},
+		WaitHealthy{Group: p.Group, Min: healthy, MaxTerms: in.Scale.MaxTerms},
+	)
+	if preview {
+		p.Deploy = append(p.Deploy, SetPreview{Group: p.Group})
+	}
+	if len(bg.Verify) > 0 {
+		p.Deploy = append(p.Deploy, RunTask{
+			ID: in.Release + "/verify", Name: "verify", Release: in.Release,
+			Command: bg.Verify, Preview: true, Group: p.Group,
+		})
+	}
+	p.Deploy = append(p.Deploy, SetRoutes{Routes: []Route{{Group: p.Group, Weight: 100}}})
+	if preview {
+		p.Deploy = append(p.Deploy, SetPreview{})
+	}
+	p.Check = Steps{WaitHealthy{Group: p.Group, Min: healthy, MaxTerms: in.Scale.MaxTerms}}
+	p.Success = retire(in, p.Group, launch, p.Desired)
+	return nil
+}
+
+// retire keeps the previous groups for scale_down_delay (a halt in that
+// window switches back instantly), then drains and deletes them and, for a
+// group launched above its desired count, scales it down.
+func retire(in Input, group string, launched, desired int) Steps {
+	var out Steps
+	if len(in.Current) > 0 && in.Deploy.ScaleDownDelay.Duration > 0 {
+		out = append(out, Pause{Duration: in.Deploy.ScaleDownDelay.Duration, Reason: "scale_down_delay"})
+	}
+	out = append(out, deleteAll(in)...)
+	if launched > desired {
+		out = append(out, ScaleGroup{Group: group, Count: desired, Drain: in.Deploy.DrainTimeout.Duration})
+	}
+	return out
+}
+
+func planCanary(in Input, p *Plan) error {
+	c := in.Deploy.Canary
+	if len(c.Steps) == 0 {
+		return fmt.Errorf("%w: the canary strategy needs at least one deploy.canary.step block", ErrInvalid)
+	}
+	prev := 0
+	for i, st := range c.Steps {
+		if st == nil || st.Weight <= prev || st.Weight >= 100 {
+			return fmt.Errorf("%w: canary step %d: weights must strictly increase between 1 and 99", ErrInvalid, i+1)
+		}
+		if st.Pause.Duration < 0 {
+			return fmt.Errorf("%w: canary step %d: pause is negative", ErrInvalid, i+1)
+		}
+		prev = st.Weight
+	}
+	var paused time.Duration
+	for _, st := range c.Steps {
+		paused += st.Pause.Duration
+	}
+	if t := in.Deploy.Timeout.Duration; t > 0 && paused >= t {
+		return fmt.Errorf("%w: the canary pauses add up to %s, which deploy.timeout (%s) does not leave time for; raise the timeout or shorten the pauses", ErrInvalid, paused, t)
+	}
+	a := c.Analysis
+	if a.MinRequests < 0 || a.MaxErrorRateIncrease < 0 || a.MaxLatencyP99Ratio < 0 {
+		return fmt.Errorf("%w: canary analysis thresholds must not be negative", ErrInvalid)
+	}
+	stable := serving(in)
+	d := p.Desired
+	if len(stable) == 0 {
+		// A first release has nothing to compare with: start it whole.
+		p.Deploy = append(p.Deploy,
+			EnsureGroup{Group: p.Group, Release: in.Release, Count: d},
+			WaitHealthy{Group: p.Group, Min: d},
+			SetRoutes{Routes: []Route{{Group: p.Group, Weight: 100}}},
+		)
+		p.Check = Steps{WaitHealthy{Group: p.Group, Min: d}}
+		p.Success = retire(in, p.Group, d, d)
+		return nil
+	}
+	var names []string
+	for _, g := range stable {
+		names = append(names, g.Name)
+	}
+	for _, st := range c.Steps {
+		n := max(1, int(math.Ceil(float64(d*st.Weight)/100)))
+		p.Deploy = append(p.Deploy,
+			EnsureGroup{Group: p.Group, Release: in.Release, Count: n},
+			WaitHealthy{Group: p.Group, Min: n},
+			SetRoutes{Routes: canaryRoutes(p.Group, st.Weight, stable)},
+			Pause{Duration: st.Pause.Duration, Reason: fmt.Sprintf("canary at %d%%", st.Weight)},
+			Analyze{
+				Canary: p.Group, Stable: names, Window: st.Pause.Duration,
+				MinRequests: a.MinRequests, MaxErrorRateIncrease: a.MaxErrorRateIncrease,
+				MaxLatencyP99Ratio: a.MaxLatencyP99Ratio, LatencySlack: DefaultLatencySlack,
+			},
+		)
+	}
+	p.Deploy = append(p.Deploy,
+		EnsureGroup{Group: p.Group, Release: in.Release, Count: d},
+		WaitHealthy{Group: p.Group, Min: d},
+		SetRoutes{Routes: []Route{{Group: p.Group, Weight: 100}}},
+	)
+	p.Check = Steps{WaitHealthy{Group: p.Group, Min: d}}
+	p.Success = retire(in, p.Group, d, d)
+	return nil
+}
+
+// canaryRoutes gives the canary w% of requests and splits the rest over the
+// stable groups by their weights, in the smallest integers that do so exactly.
+func canaryRoutes(canary string, w int, stable []Group) []Route {
+	total := 0
+	for _, g := range stable {
+		total += g.Weight
+	}
+	routes := []Route{{Group: canary, Weight: w * total}}
+	for _, g := range stable {
+		routes = append(routes, Route{Group: g.Name, Weight: (100 - w) * g.Weight})
+	}
+	return reduce(routes)
+}
+
+func reduce(routes []Route) []Route {
+	d := 0
+	for _, r := range routes {
+		d = gcd(d, r.Weight)
+	}
+	if d > 1 {
+		for i := range routes {
+			routes[i].Weight /= d
+		}
+	}
+	return routes
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -1,0 +1,395 @@
+package strategy
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/config"
+)
+
+func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
+
+func input(strategy string, desired int, current ...Group) Input {
+	return Input{
+		Service: "web", Environment: "staging", Release: "R2",
+		Scale: config.Scale{Min: 1, Desired: desired},
+		Deploy: config.Deploy{
+			Strategy: strategy, Timeout: dur(10 * time.Minute),
+			ScaleDownDelay: dur(30 * time.Second), DrainTimeout: dur(5 * time.Second),
+			Rolling: config.Rolling{MaxSurge: 1},
+			Canary: config.Canary{
+				Steps:    []*config.CanaryStep{{Weight: 10, Pause: dur(time.Minute)}, {Weight: 50, Pause: dur(2 * time.Minute)}},
+				Analysis: config.Analysis{MaxErrorRateIncrease: 0.01, MaxLatencyP99Ratio: 1.5, MinRequests: 100},
+			},
+		},
+		Current: current,
+	}
+}
+
+var v1 = Group{Name: "web-r1", Release: "R1", Count: 3, Healthy: 3, Weight: 100}
+
+func TestGroupName(t *testing.T) {
+	if got := GroupName("web", "01HX7ABC"); got != "web-01hx7abc" {
+		t.Fatalf("GroupName = %q", got)
+	}
+}
+
+func TestDesiredCount(t *testing.T) {
+	tests := []struct {
+		name    string
+		scale   config.Scale
+		current []Group
+		want    int
+	}{
+		{"first release uses desired", config.Scale{Min: 1, Desired: 2}, nil, 2},
+		{"keeps running count", config.Scale{Min: 1, Desired: 2}, []Group{{Name: "a", Count: 5, Weight: 1}}, 5},
+		{"sums serving groups", config.Scale{Min: 1, Desired: 2}, []Group{{Name: "a", Count: 2, Weight: 1}, {Name: "b", Count: 3, Weight: 9}}, 5},
+		{"ignores groups without traffic", config.Scale{Min: 1, Desired: 2}, []Group{{Name: "a", Count: 7}}, 2},
+		{"clamped to max", config.Scale{Min: 1, Desired: 2, Max: 4}, []Group{{Name: "a", Count: 6, Weight: 1}}, 4},
+		{"clamped to min", config.Scale{Min: 3, Desired: 3}, []Group{{Name: "a", Count: 1, Weight: 1}}, 3},
+		{"max 0 means no cap", config.Scale{Min: 1, Desired: 2}, []Group{{Name: "a", Count: 60, Weight: 1}}, 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DesiredCount(tt.scale, tt.current); got != tt.want {
+				t.Fatalf("DesiredCount = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBlueGreenSizes(t *testing.T) {
+	tests := []struct {
+		desired        int
+		spread         float64
+		launch, health int
+	}{
+		{1, 0, 1, 1},
+		{2, 0, 2, 2},
+		{3, 0.2, 4, 2},   // 3.6 → 4, 2.4 → 2
+		{10, 0.1, 11, 9}, // 11.000000000000002 must not become 12
+		{10, 0.3, 13, 7},
+		{1, 0.5, 2, 1}, // floor(0.5) = 0, raised to 1
+		{2, 0.5, 3, 1},
+		{5, 0.99, 10, 1}, // 9.95 → 10, 0.05 → 0 → 1
+		{7, 0.25, 9, 5},  // 8.75 → 9, 5.25 → 5
+		{100, 0.07, 107, 93},
+	}
+	for _, tt := range tests {
+		l, h := BlueGreenSizes(tt.desired, tt.spread)
+		if l != tt.launch || h != tt.health {
+			t.Errorf("BlueGreenSizes(%d, %g) = %d, %d; want %d, %d", tt.desired, tt.spread, l, h, tt.launch, tt.health)
+		}
+	}
+}
+
+func TestMakeErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Input)
+		want   string
+	}{
+		{"unknown strategy", func(in *Input) { in.Deploy.Strategy = "yolo" }, "unknown deploy.strategy"},
+		{"no release id", func(in *Input) { in.Release = "" }, "release id"},
+		{"desired 0", func(in *Input) { in.Scale.Desired = 0; in.Scale.Min = 0; in.Current = nil }, "at least 1 instance"},
+		{"own group listed", func(in *Input) { in.Current = []Group{{Name: "web-r2", Count: 1, Weight: 1}} }, "listed as a current group"},
+		{"recreate protected", func(in *Input) { in.Deploy.Strategy = Recreate; in.Protected = true }, "protected"},
+		{"rolling 0/0", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling = config.Rolling{} }, "both 0"},
+		{"rolling negative surge", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxSurge = -1 }, "negative"},
+		{"rolling negative unavailable", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxUnavailable = -1 }, "negative"},
+		{"spread 1", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.Spread = 1 }, "spread"},
+		{"spread negative", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.Spread = -0.1 }, "spread"},
+		{"max_terms negative", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.MaxTerms = -1 }, "max_terms"},
+		{"canary no steps", func(in *Input) { in.Deploy.Strategy = Canary; in.Deploy.Canary.Steps = nil }, "at least one"},
+		{"canary weight 100", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 100}}
+		}, "strictly increase"},
+		{"canary weight 0", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 0}}
+		}, "strictly increase"},
+		{"canary weights not increasing", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 50}, {Weight: 50}}
+		}, "strictly increase"},
+		{"canary nil step", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Canary.Steps = []*config.CanaryStep{nil}
+		}, "strictly increase"},
+		{"canary negative pause", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 5, Pause: dur(-time.Second)}}
+		}, "negative"},
+		{"canary pauses exceed the timeout", func(in *Input) {
+			in.Deploy.Strategy = Canary
+			in.Deploy.Timeout = dur(3 * time.Minute) // pauses are 1m + 2m
+		}, "pauses add up to 3m0s"},
+		{"canary negative threshold", func(in *Input) { in.Deploy.Strategy = Canary; in.Deploy.Canary.Analysis.MinRequests = -1 }, "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(Rolling, 3, v1)
+			tt.modify(&in)
+			p, err := Make(in)
+			if err == nil {
+				t.Fatalf("Make succeeded: %+v", p)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+	in := input(Recreate, 3, v1)
+	in.Protected = true
+	if _, err := Make(in); !errors.Is(err, ErrRecreateProtected) {
+		t.Errorf("recreate in protected environment: %v", err)
+	}
+}
+
+func TestRecreate(t *testing.T) {
+	in := input(Recreate, 2, v1, Group{Name: "web-r0", Release: "R0", Count: 1})
+	p, err := Make(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := 5 * time.Second
+	want := Steps{
+		SetRoutes{},
+		DeleteGroup{Group: "web-r1", Drain: drain},
+		DeleteGroup{Group: "web-r0", Drain: drain},
+		EnsureGroup{Group: "web-r2", Release: "R2", Count: 3},
+		WaitHealthy{Group: "web-r2", Min: 3},
+		SetRoutes{Routes: []Route{{"web-r2", 100}}},
+	}
+	assertSteps(t, "deploy", p.Deploy, want)
+	if p.Desired != 3 {
+		t.Errorf("desired = %d, want the running 3", p.Desired)
+	}
+	assertSteps(t, "success", p.Success, nil)
+	// Recreate's failure plan brings the old release back.
+	assertSteps(t, "failure", p.Failure, Steps{
+		EnsureGroup{Group: "web-r1", Release: "R1", Count: 3},
+		WaitHealthy{Group: "web-r1", Min: 3},
+		SetPreview{},
+		SetRoutes{Routes: []Route{{"web-r1", 100}}},
+		DeleteGroup{Group: "web-r2", Drain: drain},
+	})
+	// Unprotected development is fine.
+	in.Protected = false
+	in.Environment = "development"
+	if _, err := Make(in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBlueGreen(t *testing.T) {
+	drain := 5 * time.Second
+	t.Run("spread, max_terms, preview and verify", func(t *testing.T) {
+		in := input(BlueGreen, 2, Group{Name: "web-r1", Release: "R1", Count: 5, Healthy: 4, Weight: 100})
+		in.Scale.Spread = 0.2
+		in.Scale.MaxTerms = 2
+		in.Deploy.BlueGreen = config.BlueGreen{Preview: true, Verify: []string{"./check", "{{PREVIEW_URL}}"}}
+		in.PreDeploy = []string{"./migrate"}
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSteps(t, "deploy", p.Deploy, Steps{
+			RunTask{ID: "R2/pre_deploy", Name: "pre_deploy", Release: "R2", Command: []string{"./migrate"}},
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 6},
+			WaitHealthy{Group: "web-r2", Min: 4, MaxTerms: 2},
+			SetPreview{Group: "web-r2"},
+			RunTask{ID: "R2/verify", Name: "verify", Release: "R2", Command: []string{"./check", "{{PREVIEW_URL}}"}, Preview: true, Group: "web-r2"},
+			SetRoutes{Routes: []Route{{"web-r2", 100}}},
+			SetPreview{},
+		})
+		assertSteps(t, "check", p.Check, Steps{WaitHealthy{Group: "web-r2", Min: 4, MaxTerms: 2}})
+		assertSteps(t, "success", p.Success, Steps{
+			Pause{Duration: 30 * time.Second, Reason: "scale_down_delay"},
+			DeleteGroup{Group: "web-r1", Drain: drain},
+			ScaleGroup{Group: "web-r2", Count: 5, Drain: drain},
+		})
+		assertSteps(t, "failure", p.Failure, Steps{
+			EnsureGroup{Group: "web-r1", Release: "R1", Count: 5},
+			WaitHealthy{Group: "web-r1", Min: 4},
+			SetPreview{},
+			SetRoutes{Routes: []Route{{"web-r1", 100}}},
+			DeleteGroup{Group: "web-r2", Drain: drain},
+		})
+		if !p.RollbackWindow(0) || p.RollbackWindow(1) {
+			t.Errorf("rollback window should be exactly the scale_down_delay pause")
+		}
+	})
+	t.Run("verify implies preview", func(t *testing.T) {
+		in := input(BlueGreen, 1, v1)
+		in.Deploy.BlueGreen.Verify = []string{"true"}
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Deploy[2] != (SetPreview{Group: "web-r2"}) {
+			t.Errorf("step 2 = %v, want the preview route", p.Deploy[2])
+		}
+	})
+	t.Run("first release, desired 1, spread 0", func(t *testing.T) {
+		in := input(BlueGreen, 1)
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSteps(t, "deploy", p.Deploy, Steps{
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1},
+			WaitHealthy{Group: "web-r2", Min: 1},
+			SetRoutes{Routes: []Route{{"web-r2", 100}}},
+		})
+		// Nothing to keep around: no scale_down_delay pause, nothing to scale.
+		assertSteps(t, "success", p.Success, nil)
+		assertSteps(t, "failure", p.Failure, Steps{SetPreview{}, SetRoutes{}, DeleteGroup{Group: "web-r2", Drain: drain}})
+	})
+	t.Run("zero scale_down_delay", func(t *testing.T) {
+		in := input(BlueGreen, 1, v1)
+		in.Deploy.ScaleDownDelay = dur(0)
+		p, _ := Make(in)
+		assertSteps(t, "success", p.Success, Steps{DeleteGroup{Group: "web-r1", Drain: drain}})
+	})
+}
+
+func TestCanary(t *testing.T) {
+	drain := 5 * time.Second
+	t.Run("steps, sizes and analysis", func(t *testing.T) {
+		in := input(Canary, 2, Group{Name: "web-r1", Release: "R1", Count: 5, Healthy: 5, Weight: 100})
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		an := func(w time.Duration) Analyze {
+			return Analyze{Canary: "web-r2", Stable: []string{"web-r1"}, Window: w, MinRequests: 100,
+				MaxErrorRateIncrease: 0.01, MaxLatencyP99Ratio: 1.5, LatencySlack: DefaultLatencySlack}
+		}
+		assertSteps(t, "deploy", p.Deploy, Steps{
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1}, // ceil(5×10%)
+			WaitHealthy{Group: "web-r2", Min: 1},
+			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 9}}},
+			Pause{Duration: time.Minute, Reason: "canary at 10%"},
+			an(time.Minute),
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 3}, // ceil(5×50%)
+			WaitHealthy{Group: "web-r2", Min: 3},
+			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 1}}},
+			Pause{Duration: 2 * time.Minute, Reason: "canary at 50%"},
+			an(2 * time.Minute),
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 5},
+			WaitHealthy{Group: "web-r2", Min: 5},
+			SetRoutes{Routes: []Route{{"web-r2", 100}}},
+		})
+		assertSteps(t, "success", p.Success, Steps{
+			Pause{Duration: 30 * time.Second, Reason: "scale_down_delay"},
+			DeleteGroup{Group: "web-r1", Drain: drain},
+		})
+	})
+	t.Run("two stable groups keep their ratio", func(t *testing.T) {
+		a := Group{Name: "web-a", Release: "A", Count: 1, Healthy: 1, Weight: 1}
+		b := Group{Name: "web-b", Release: "B", Count: 3, Healthy: 3, Weight: 3}
+		in := input(Canary, 2, a, b)
+		in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 20, Pause: dur(time.Second)}}
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// canary 20%, the other 80% split 1:3: 1/5, 1/5, 3/5.
+		assertSteps(t, "routes", Steps{p.Deploy[2]}, Steps{SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-a", 1}, {"web-b", 3}}}})
+		if got := p.Deploy[4].(Analyze).Stable; !reflect.DeepEqual(got, []string{"web-a", "web-b"}) {
+			t.Errorf("stable = %v", got)
+		}
+	})
+	t.Run("first release starts whole", func(t *testing.T) {
+		p, err := Make(input(Canary, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSteps(t, "deploy", p.Deploy, Steps{
+			EnsureGroup{Group: "web-r2", Release: "R2", Count: 3},
+			WaitHealthy{Group: "web-r2", Min: 3},
+			SetRoutes{Routes: []Route{{"web-r2", 100}}},
+		})
+	})
+	t.Run("desired 1 keeps one canary instance", func(t *testing.T) {
+		in := input(Canary, 1, Group{Name: "web-r1", Release: "R1", Count: 1, Healthy: 1, Weight: 100})
+		in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 1}, {Weight: 99}}
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range p.Deploy {
+			if e, ok := st.(EnsureGroup); ok && e.Count != 1 {
+				t.Errorf("%v: want 1 instance", e)
+			}
+		}
+	})
+}
+
+func assertSteps(t *testing.T, phase string, got, want Steps) {
+	t.Helper()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		var g, w []string
+		for _, s := range got {
+			g = append(g, s.String())
+		}
+		for _, s := range want {
+			w = append(w, s.String())
+		}
+		t.Errorf("%s steps:\n got  %q\n want %q\n(got %#v)", phase, g, w, got)
+	}
+}
+
+func TestPlanJSONRoundTrip(t *testing.T) {
+	for _, s := range []string{Recreate, Rolling, BlueGreen, Canary} {
+		in := input(s, 3, v1)
+		in.PreDeploy = []string{"migrate"}
+		in.Deploy.BlueGreen.Verify = []string{"verify"}
+		p, err := Make(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Plan
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(p, &back) {
+			t.Errorf("%s: round trip differs:\n%s", s, b)
+		}
+	}
+	var st Steps
+	if err := json.Unmarshal([]byte(`[{"kind":"teleport","args":{}}]`), &st); err == nil {
+		t.Error("unknown kind decoded")
+	}
+	if err := json.Unmarshal([]byte(`[{"kind":"pause","args":{"duration":"x"}}]`), &st); err == nil {
+		t.Error("bad args decoded")
+	}
+}
+
+func TestStepStrings(t *testing.T) {
+	// Every kind has a readable description for events and status.
+	steps := Steps{RunTask{Name: "verify"}, EnsureGroup{}, ScaleGroup{}, WaitHealthy{}, WaitHealthy{MaxTerms: 1},
+		SetRoutes{}, SetRoutes{Routes: []Route{{"a", 1}, {"b", 2}}}, SetPreview{}, SetPreview{Group: "g"},
+		Pause{}, Analyze{}, DeleteGroup{}}
+	for _, s := range steps {
+		if s.String() == "" || s.Kind() == "" {
+			t.Errorf("%#v has no description", s)
+		}
+	}
+}
