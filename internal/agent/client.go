@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -149,6 +150,19 @@ func (c *Client) PutRoute(ctx context.Context, r Route) (Route, error) {
 	var out Route
 	_, err := c.do(ctx, http.MethodPut, "/v1/routes/"+url.PathEscape(r.Environment)+"/"+url.PathEscape(r.Service), r, &out)
 	return out, err
+}
+
+// Route returns the route of one service in one environment.
+func (c *Client) Route(ctx context.Context, env, service string) (Route, error) {
+	var out Route
+	_, err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(env)+"/"+url.PathEscape(service), nil, &out)
+	return out, err
+}
+
+// IsNotFound reports whether err is the agent's 404.
+func IsNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
 // DeleteRoute removes a route.

@@ -76,11 +76,20 @@ type Request struct {
 	CreatedBy string
 }
 
-// releaseSpec is the immutable snapshot stored as a release's Spec.
-type releaseSpec struct {
+// ReleaseSpec is the immutable snapshot stored as a release's Spec.
+type ReleaseSpec struct {
 	Environment string         `json:"environment"`
 	Protected   bool           `json:"protected"`
 	Service     config.Service `json:"service"`
+}
+
+// DecodeSpec reads a release's stored Spec.
+func DecodeSpec(b []byte) (*ReleaseSpec, error) {
+	var s ReleaseSpec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode release spec: %w", err)
+	}
+	return &s, nil
 }
 
 // Engine runs releases. It is safe for concurrent use.
@@ -178,7 +187,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 	if req.Version != "" {
 		req.Service.Version = req.Version
 	}
-	spec, err := json.Marshal(releaseSpec{Environment: req.Environment, Protected: req.Protected, Service: req.Service})
+	spec, err := json.Marshal(ReleaseSpec{Environment: req.Environment, Protected: req.Protected, Service: req.Service})
 	if err != nil {
 		return nil, fmt.Errorf("encode release: %w", err)
 	}

@@ -35,7 +35,7 @@ type run struct {
 	e    *Engine
 	rel  *store.Release
 	ref  ServiceRef
-	spec *releaseSpec
+	spec *ReleaseSpec
 	data runData
 	err  *Error
 
@@ -56,7 +56,7 @@ func (e *Engine) run(ctx context.Context, id string) {
 			return
 		}
 	}
-	var spec releaseSpec
+	var spec ReleaseSpec
 	if err := json.Unmarshal(rel.Spec, &spec); err == nil {
 		r.spec = &spec
 	}

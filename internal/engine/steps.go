@@ -204,7 +204,7 @@ func (r *run) specOf(ctx context.Context, id string) (*config.Service, error) {
 		// exists, and says so if it must create it.
 		return nil, nil
 	}
-	var spec releaseSpec
+	var spec ReleaseSpec
 	if err := json.Unmarshal(rel.Spec, &spec); err != nil {
 		return nil, fmt.Errorf("decode release %s: %w", id, err)
 	}
