@@ -50,6 +50,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = st.t.addr
+	// Append to the client's X-Forwarded-For, as nginx's
+	// $proxy_add_x_forwarded_for does; Host and Proto are the proxy's own view.
+	if xff := pr.In.Header["X-Forwarded-For"]; xff != nil {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
 	pr.SetXForwarded()
 	st.requestID = pr.Out.Header.Get("X-Request-Id")
 	if st.requestID == "" {

@@ -44,6 +44,8 @@ func (p *Proxy) Paused(env, service string) bool {
 // waitPaused blocks while the service is paused. It returns false if the
 // client went away meanwhile.
 func (s *service) waitPaused(ctx context.Context) bool {
+	s.held.Add(1)
+	defer s.held.Add(-1)
 	for {
 		ps := s.pause.Load()
 		if ps == nil {

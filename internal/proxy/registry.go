@@ -27,6 +27,7 @@ type targetKey struct {
 // pause/resume and the monotonic counters a release snapshots.
 type service struct {
 	pause  atomic.Pointer[pauseState]
+	held   atomic.Int64 // requests waiting on a pause now
 	served atomic.Uint64
 	failed atomic.Uint64
 }

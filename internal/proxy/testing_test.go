@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,3 +173,5 @@ func mustUpdate(t *testing.T, p *testProxy, c Config) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
