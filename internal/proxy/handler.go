@@ -122,11 +122,6 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 		status = http.StatusOK
 	}
 	failed := st.err != nil
-	svc := st.rt.svc
-	svc.served.Add(1)
-	if failed {
-		svc.failed.Add(1)
-	}
 	m := st.t.m
 	m.byClass[statusClass(status)].Inc()
 	m.duration.Observe(d.Seconds())
@@ -149,6 +144,11 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 		}
 		p.access.write(e)
 	}
+	// Counted last: once Served moved, everything about the request is recorded.
+	if failed {
+		st.rt.svc.failed.Add(1)
+	}
+	st.rt.svc.served.Add(1)
 }
 
 // reject answers a request of a known route without forwarding it.

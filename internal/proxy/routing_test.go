@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRoutingByHostAndPath(t *testing.T) {
@@ -84,7 +85,8 @@ func TestMaintenanceMode(t *testing.T) {
 	if resp, _ := get(t, c, webURL+"/"); resp.StatusCode != 200 {
 		t.Fatalf("after maintenance: %d, want 200", resp.StatusCode)
 	}
-	if c := p.Counters("production", "web"); c.Served != 2 || c.Failed != 0 {
+	waitFor(t, "accounting", 5*time.Second, func() bool { return p.Counters("production", "web").Served == 2 })
+	if c := p.Counters("production", "web"); c.Failed != 0 {
 		t.Errorf("counters %+v, want 2 served, 0 failed", c)
 	}
 }
@@ -99,8 +101,8 @@ func TestUpdateRejectsInvalidConfigAndKeepsTable(t *testing.T) {
 		"unknown group": oneService([]Backend{{Group: "nope", Weight: 1}}, map[string][]Target{}),
 		"bad addr":      oneService([]Backend{{Group: "g1", Weight: 1}}, map[string][]Target{"g1": {{Instance: "i", Addr: "nohostport"}}}),
 		"neg weight":    oneService([]Backend{{Group: "g1", Weight: -1}}, map[string][]Target{"g1": nil}),
-		"host port": {Routes: []Route{{Environment: "e", Service: "s", Hosts: []string{"a.b:80"}}}},
-		"no hosts":  {Routes: []Route{{Environment: "e", Service: "s"}}},
+		"host port":     {Routes: []Route{{Environment: "e", Service: "s", Hosts: []string{"a.b:80"}}}},
+		"no hosts":      {Routes: []Route{{Environment: "e", Service: "s"}}},
 		"dup host": {Routes: []Route{{Environment: "e", Service: "s", Hosts: []string{"a"}},
 			{Environment: "e", Service: "t", Hosts: []string{"a"}}}},
 		"bad prefix": {Routes: []Route{{Environment: "e", Service: "s", Hosts: []string{"a"}, PathPrefix: "api/"}}},

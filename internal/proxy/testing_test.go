@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,6 +171,5 @@ func mustUpdate(t *testing.T, p *testProxy, c Config) {
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
