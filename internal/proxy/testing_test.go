@@ -171,5 +171,4 @@ func mustUpdate(t *testing.T, p *testProxy, c Config) {
 	}
 }
 
-
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
