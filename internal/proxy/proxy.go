@@ -53,8 +53,7 @@ type Proxy struct {
 	log     *slog.Logger
 	now     func() time.Time
 	table   atomic.Pointer[table]
-	updates sync.Mutex // serialises Update; never taken by requests
-	reg     *registry
+	reg     *registry // its lock serialises Update; requests never take it
 	metrics *metrics
 	ca      *localCA
 	rp      *httputil.ReverseProxy
@@ -252,8 +251,6 @@ func (p *Proxy) Update(cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("update proxy routes: %w", err)
 	}
-	p.updates.Lock()
-	defer p.updates.Unlock()
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	p.reg.swap(&cfg, func(t *table) { p.table.Store(t) })
