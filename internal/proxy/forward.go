@@ -20,16 +20,18 @@ import (
 // connections to targets, and httputil.ReverseProxy for hop-by-hop headers
 // (RFC 9110 §7.6.1), Upgrade/WebSocket tunnelling, trailers and flushing of
 // streamed responses (those without Content-Length are flushed at once).
-func (p *Proxy) newForwarder() (*http.Transport, *httputil.ReverseProxy) {
+func (p *Proxy) newForwarder() (*http.Transport, *h1Pool, *httputil.ReverseProxy) {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		return c, nil
+	}
+	pool := newH1Pool(dial)
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return c, nil
-		},
+		DialContext:           dial,
 		MaxIdleConns:          0, // no global cap: the per-target cap below bounds it
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
@@ -38,12 +40,12 @@ func (p *Proxy) newForwarder() (*http.Transport, *httputil.ReverseProxy) {
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:      rewrite,
-		Transport:    &retryTransport{p: p, base: tr},
+		Transport:    &retryTransport{p: p, base: tr, fast: pool},
 		ErrorHandler: p.upstreamError,
 		BufferPool:   bufferPool{},
 		ErrorLog:     log.New(slogWriter{p.log}, "", 0),
 	}
-	return tr, rp
+	return tr, pool, rp
 }
 
 func rewrite(pr *httputil.ProxyRequest) {
@@ -76,11 +78,19 @@ func (e *dialError) Unwrap() error { return e.err }
 type retryTransport struct {
 	p    *Proxy
 	base *http.Transport
+	fast *h1Pool
+}
+
+func (tr *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
+	if fastPathOK(req) {
+		return tr.fast.RoundTrip(req)
+	}
+	return tr.base.RoundTrip(req)
 }
 
 func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(stateKey{}).(*reqState)
-	resp, err := tr.base.RoundTrip(req)
+	resp, err := tr.roundTrip(req)
 	if st == nil {
 		return resp, err
 	}
@@ -106,7 +116,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st.g, st.t, st.retried = g, t, true
 	req2 := req.Clone(req.Context())
 	req2.URL.Host = t.addr
-	resp, err = tr.base.RoundTrip(req2)
+	resp, err = tr.roundTrip(req2)
 	if err == nil {
 		t.succeeded(now.UnixNano())
 	} else if errors.As(err, &de) && req.Context().Err() == nil {

@@ -58,6 +58,7 @@ type Proxy struct {
 	ca      *localCA
 	rp      *httputil.ReverseProxy
 	tr      *http.Transport
+	pool    *h1Pool
 	access  *accessLog
 
 	mu      sync.Mutex
@@ -104,7 +105,7 @@ func New(opts Options) (*Proxy, error) {
 	if opts.AccessLog != nil {
 		p.access = &accessLog{w: opts.AccessLog}
 	}
-	p.tr, p.rp = p.newForwarder()
+	p.tr, p.pool, p.rp = p.newForwarder()
 	return p, nil
 }
 
@@ -232,6 +233,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.wg.Wait()
 	p.tr.CloseIdleConnections()
+	p.pool.closeIdle()
 	return ctx.Err()
 }
 
@@ -254,6 +256,13 @@ func (p *Proxy) Update(cfg Config) error {
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	p.reg.swap(&cfg, func(t *table) { p.table.Store(t) })
+	addrs := map[string]bool{}
+	for _, ts := range cfg.Groups {
+		for _, t := range ts {
+			addrs[t.Addr] = true
+		}
+	}
+	p.pool.retain(func(addr string) bool { return addrs[addr] })
 	return nil
 }
 
