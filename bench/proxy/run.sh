@@ -146,6 +146,7 @@ to_ms() { # wrk latency such as 512.00us, 1.20ms, 1.01s
 }
 pid_of() { case $1 in direct) echo "$PID_backend" ;; *) eval echo "\$PID_$1" ;; esac; }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS P50 P99 CPU HP50 HP99
 TCK=$(getconf CLK_TCK)
 for name in "${ORDER[@]}"; do
@@ -181,9 +182,10 @@ for name in "${ORDER[@]}"; do
   HP99[$name]=$(median "${H99S[$name]}")
 done
 
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
-echo "## Proxy benchmark — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -r)"
+echo "## Proxy benchmark — $(date -u '+%Y-%m-%d %H:%M') UTC — $(nproc) cores, $(uname -r), load average $LOAD_START at start, $LOAD_END at end"
 echo
 echo "Saturation: wrk -t1 -c$CONNS -d$DURATION (closed loop). Half rate: $HALF req/s (half of Runway's saturation) open loop (bench/proxy/load, 32 connections, median of $ROUNDS rounds of $DURATION)."
 echo

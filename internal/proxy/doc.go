@@ -18,8 +18,18 @@
 // Request path (read in this order): handler.go (route lookup, maintenance,
 // pause, target choice) → balancer.go (smooth weighted round robin between
 // groups, power of two choices within a group) → forward.go (httputil
-// reverse proxy, one retry on a failed dial, passive ejection) → metrics.go,
-// stats.go, accesslog.go (accounting when the response is done).
+// reverse proxy, one retry on a failed dial, passive ejection; h1pool.go is
+// the goroutine-free upstream path for bodiless GET/HEAD/OPTIONS, the rest
+// uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
+// when the response is done).
+//
+// Decisions worth knowing: X-Forwarded-For is appended to (like nginx's
+// $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
+// maximum hold, then lets them through (it never fails them); passive
+// ejection takes 2 consecutive connection failures and lasts 1s, doubling per
+// ejection up to 30s; a group whose targets are all ejected gets no traffic
+// (the route falls back to its other groups, else 503); leaf certificates
+// live 30 days, are renewed 10 days before expiry, and are kept in memory.
 //
 // The routing table (table.go) is immutable and published through an
 // atomic.Pointer: requests never take a lock and Update never blocks them.
