@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Compares Runway's proxy with nginx, HAProxy and Caddy on this machine.
+#
+# One fixed-response Go backend (bench/proxy/backend) sits behind each load
+# balancer on loopback; the same load drives each in one run:
+#   1. saturation: wrk, closed loop (CONNS connections, DURATION)  -> req/s, p50, p99
+#   2. half of Runway's saturation rate, open loop (bench/proxy/load, which
+#      measures from the time each request was due)               -> p50, p99
+# plus the proxy's CPU time per request (from /proc), the fairest figure on a
+# 2-core machine where the load generator competes for the same CPUs.
+#
+# Pinning (2 cores): the proxy under test alone on PROXY_CPU (default 0);
+# wrk/load and the backend on LOAD_CPU (default 1). Every proxy gets one
+# worker: nginx worker_processes 1, HAProxy nbthread 1, Caddy and Runway
+# GOMAXPROCS=1 (Go reads the CPU affinity).
+#
+# Usage: bench/proxy/run.sh            (DURATION=10s CONNS=64 ROUNDS=3 to change;
+#        RUNWAY_CPUPROFILE=/tmp/cpu.out also profiles Runway's proxy)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+ROUNDS=${ROUNDS:-3}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+BACKEND=127.0.0.1:19000
+declare -A PORT=([direct]=19000 [runway]=19001 [nginx]=19002 [haproxy]=19003 [caddy]=19004)
+ORDER=(direct runway nginx haproxy caddy)
+
+# --- install what is missing (Debian packages) -------------------------------
+missing=()
+for pair in nginx:nginx haproxy:haproxy caddy:caddy wrk:wrk; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+go build -o "$TMP/backend" ./bench/proxy/backend
+go build -o "$TMP/runway" ./bench/proxy/runway
+go build -o "$TMP/load" ./bench/proxy/load
+
+# --- configurations ------------------------------------------------------------
+mkdir -p "$TMP/nginx"
+cat > "$TMP/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx; proxy_temp_path $TMP/nginx;
+  fastcgi_temp_path $TMP/nginx; uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
+  upstream backend { server $BACKEND; keepalive 256; }
+  server {
+    listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+CONF
+cat > "$TMP/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  option forwardfor
+frontend bench
+  bind 127.0.0.1:${PORT[haproxy]}
+  default_backend backend
+backend backend
+  http-reuse always
+  server b1 $BACKEND maxconn 1000
+CONF
+cat > "$TMP/Caddyfile" <<CONF
+{
+  admin off
+  auto_https off
+  storage file_system $TMP/caddy
+}
+http://127.0.0.1:${PORT[caddy]} {
+  bind 127.0.0.1
+  reverse_proxy $BACKEND
+}
+CONF
+
+start() { # name cpu cmd...
+  local name=$1 cpu=$2; shift 2
+  taskset -c "$cpu" "$@" >"$TMP/$name.log" 2>&1 &
+  PIDS+=($!)
+  eval "PID_$name=$!"
+}
+start backend "$LOAD_CPU" "$TMP/backend" -addr "$BACKEND"
+start runway "$PROXY_CPU" "$TMP/runway" -listen "127.0.0.1:${PORT[runway]}" -upstream "$BACKEND" -host 127.0.0.1 ${RUNWAY_CPUPROFILE:+-cpuprofile "$RUNWAY_CPUPROFILE"}
+start nginx "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+start haproxy "$PROXY_CPU" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+XDG_DATA_HOME=$TMP XDG_CONFIG_HOME=$TMP start caddy "$PROXY_CPU" caddy run --config "$TMP/Caddyfile" --adapter caddyfile
+
+for name in "${ORDER[@]}"; do
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$name]}/" 2>/dev/null && break
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$name]}/" || { echo "$name did not come up:"; cat "$TMP/$name.log"; exit 1; }
+done
+
+# CPU seconds used so far by a process and its children (nginx's worker).
+cpu_of() {
+  local pid=$1 total=0 p
+  for p in $pid $(pgrep -P "$pid" || true); do
+    read -r -a f < "/proc/$p/stat"
+    total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+to_ms() { # wrk latency such as 512.00us, 1.20ms, 1.01s
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+pid_of() { case $1 in direct) echo "$PID_backend" ;; *) eval echo "\$PID_$1" ;; esac; }
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RPS P50 P99 CPU HP50 HP99
+TCK=$(getconf CLK_TCK)
+for name in "${ORDER[@]}"; do
+  url="http://127.0.0.1:${PORT[$name]}/"
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null # warm-up
+  pid=$(pid_of "$name")
+  c0=$(cpu_of "$pid")
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url")
+  c1=$(cpu_of "$pid")
+  RPS[$name]=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")
+  P50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+  P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+  reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+  CPU[$name]=$(awk -v c=$((c1 - c0)) -v t="$TCK" -v n="$reqs" 'BEGIN { printf "%.1f", c / t * 1e6 / n }')
+  echo "saturation  $name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms, ${CPU[$name]} µs CPU/request" >&2
+done
+
+# Tail latency on a shared 2-core machine is noisy: ROUNDS rounds, the
+# targets interleaved, and the median of each figure is kept.
+HALF=$((RPS[runway] / 2))
+declare -A H50S H99S
+for round in $(seq "$ROUNDS"); do
+  for name in "${ORDER[@]}"; do
+    out=$(taskset -c "$LOAD_CPU" "$TMP/load" -url "http://127.0.0.1:${PORT[$name]}/" -rate "$HALF" -duration "$DURATION" -conns 32)
+    H50S[$name]+="$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$out") "
+    H99S[$name]+="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$out") "
+    echo "half rate   $name (round $round): $out" >&2
+  done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for name in "${ORDER[@]}"; do
+  HP50[$name]=$(median "${H50S[$name]}")
+  HP99[$name]=$(median "${H99S[$name]}")
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "## Proxy benchmark — $(date -u '+%Y-%m-%d %H:%M') UTC — $(nproc) cores, $(uname -r), load average $LOAD_START at start, $LOAD_END at end"
+echo
+echo "Saturation: wrk -t1 -c$CONNS -d$DURATION (closed loop). Half rate: $HALF req/s (half of Runway's saturation) open loop (bench/proxy/load, 32 connections, median of $ROUNDS rounds of $DURATION)."
+echo
+echo "| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | p50 ms @ $HALF/s | p99 ms @ $HALF/s |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for name in "${ORDER[@]}"; do
+  cpu=${CPU[$name]}; [ "$name" = direct ] && cpu="(backend ${CPU[$name]})"
+  echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | $cpu | ${HP50[$name]} | ${HP99[$name]} |"
+done
+echo
+echo "runway/nginx $(ratio "${RPS[runway]}" "${RPS[nginx]}") · runway/HAProxy $(ratio "${RPS[runway]}" "${RPS[haproxy]}") · runway/Caddy $(ratio "${RPS[runway]}" "${RPS[caddy]}") (throughput)"
+echo "p99 added over direct at half rate: runway $(awk -v a="${HP99[runway]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, nginx $(awk -v a="${HP99[nginx]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, HAProxy $(awk -v a="${HP99[haproxy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, Caddy $(awk -v a="${HP99[caddy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms"

@@ -1,0 +1,45 @@
+// Package proxy is the HTTP(S) load balancer of the local target's data plane:
+// it routes requests by Host and path prefix to the instances of a service,
+// splits traffic between groups by weight, drains removed targets, and
+// terminates TLS with certificates issued on demand by a local CA.
+//
+// The agent embeds it through this small contract:
+//
+//	p, err := proxy.New(proxy.Options{...})  // listeners, CA dir, drain timeout, metrics, logs
+//	err = p.Start(ctx)                        // bind HTTP and HTTPS, serve in the background
+//	err = p.Update(cfg)                       // swap the whole routing table atomically
+//	err = p.Drain(ctx, group, instances)      // wait until removed targets are idle
+//	p.Pause(env, svc, maxHold) / p.Resume(env, svc)
+//	p.Stats(env, svc, window)                 // rolling per-group statistics for canary analysis
+//	p.Counters(env, svc)                      // monotonic served/failed counts for a release summary
+//	p.CACertPath()                            // for `runway agent ca`
+//	p.Shutdown(ctx) / p.Close()
+//
+// Request path (read in this order): handler.go (route lookup, maintenance,
+// pause, target choice) → balancer.go (smooth weighted round robin between
+// groups, power of two choices within a group) → forward.go (httputil
+// reverse proxy, one retry on a failed dial, passive ejection; h1pool.go is
+// the goroutine-free upstream path for bodiless GET/HEAD/OPTIONS, the rest
+// uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
+// when the response is done).
+//
+// Decisions worth knowing: X-Forwarded-For is appended to (like nginx's
+// $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
+// maximum hold, then lets them through (it never fails them); passive
+// ejection takes 2 consecutive connection failures and lasts 1s, doubling per
+// ejection up to 30s; a group whose targets are all ejected gets no traffic
+// (the route falls back to its other groups, else 503); leaf certificates
+// live 30 days, are renewed 10 days before expiry, and are kept in memory.
+//
+// The routing table (table.go) is immutable and published through an
+// atomic.Pointer: requests never take a lock and Update never blocks them.
+// Per-target state that must survive table swaps (in-flight count, ejection,
+// metric handles) lives in target.go and is carried from one table to the
+// next by a registry that only Update, Drain and scrapes touch.
+//
+// Draining: Update removes targets from the table (no new request reaches them
+// afterwards); Drain then returns once every request that was already on them
+// — long requests, streamed responses and open WebSockets included — has
+// finished, or the drain timeout passed (ErrDrainTimeout). The agent stops the
+// processes only after Drain returns.
+package proxy

@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// h1Pool is the fast path to targets for requests without a body that can
+// safely be sent again (GET, HEAD, OPTIONS), which is most traffic: it writes
+// the request and reads the response on the request's own goroutine over a
+// pooled keep-alive connection, where http.Transport hands each request to a
+// writer and a reader goroutine per connection. Everything else (bodies,
+// Upgrade) goes through http.Transport.
+//
+// A pooled connection the target closed meanwhile is only noticed when used:
+// the request is then sent again once on a new connection (safe for these
+// methods, and what http.Transport does too).
+type h1Pool struct {
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle int
+	maxAge  time.Duration // idle connections older than this are not reused
+
+	mu   sync.Mutex
+	idle map[string][]*h1Conn
+}
+
+type h1Conn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	addr   string
+	idleAt time.Time
+}
+
+func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *h1Pool {
+	return &h1Pool{dial: dial, maxIdle: 1024, maxAge: 30 * time.Second, idle: map[string][]*h1Conn{}}
+}
+
+// fastPathOK reports whether a request can take the h1Pool.
+func fastPathOK(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	return (req.Body == nil || req.Body == http.NoBody) && req.Header["Upgrade"] == nil && req.URL.Scheme == "http"
+}
+
+func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+	now := time.Now()
+	p.mu.Lock()
+	for cs := p.idle[addr]; len(cs) > 0; cs = p.idle[addr] {
+		hc := cs[len(cs)-1]
+		p.idle[addr] = cs[:len(cs)-1]
+		if now.Sub(hc.idleAt) < p.maxAge {
+			p.mu.Unlock()
+			return hc, true, nil
+		}
+		hc.c.Close()
+	}
+	p.mu.Unlock()
+	c, err := p.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &h1Conn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
+}
+
+func (p *h1Pool) put(hc *h1Conn) {
+	hc.idleAt = time.Now()
+	p.mu.Lock()
+	if cs := p.idle[hc.addr]; len(cs) < p.maxIdle {
+		p.idle[hc.addr] = append(cs, hc)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	hc.c.Close()
+}
+
+// retain closes the idle connections to addresses no longer in the table.
+func (p *h1Pool) retain(keep func(addr string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, cs := range p.idle {
+		if keep(addr) {
+			continue
+		}
+		for _, hc := range cs {
+			hc.c.Close()
+		}
+		delete(p.idle, addr)
+	}
+}
+
+func (p *h1Pool) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, cs := range p.idle {
+		for _, hc := range cs {
+			hc.c.Close()
+		}
+		delete(p.idle, addr)
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		hc, reused, err := p.get(ctx, req.URL.Host)
+		if err != nil {
+			return nil, err
+		}
+		// A client that goes away cancels the context: unblock the I/O.
+		stop := context.AfterFunc(ctx, func() { hc.c.SetDeadline(aLongTimeAgo) })
+		resp, err := hc.roundTrip(req)
+		if err != nil {
+			stop()
+			hc.c.Close()
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			if reused && attempt == 0 && staleConnError(err) {
+				continue // the target closed this idle connection: once more on a new one
+			}
+			return nil, err
+		}
+		resp.Body = &h1Body{rc: resp.Body, hc: hc, pool: p, stop: stop, keep: !resp.Close}
+		return resp, nil
+	}
+}
+
+func (hc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Write(hc.bw); err != nil {
+		return nil, err
+	}
+	if err := hc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(hc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		// 1xx informational answers (103 Early Hints) are skipped.
+	}
+}
+
+// staleConnError is what reading or writing a pooled connection that its
+// server closed while idle looks like.
+func staleConnError(err error) bool {
+	var ne *net.OpError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
+}
+
+// h1Body returns the connection to the pool once the response was read to
+// its end, and closes it if the reader stops early.
+type h1Body struct {
+	rc   io.ReadCloser
+	hc   *h1Conn
+	pool *h1Pool
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *h1Body) finish(complete bool) {
+	b.done = true
+	b.rc.Close()
+	// stop reports false when the cancellation already poisoned the deadline.
+	if b.stop() && complete && b.keep {
+		b.pool.put(b.hc)
+		return
+	}
+	b.hc.c.Close()
+}

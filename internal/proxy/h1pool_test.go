@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A target that silently closes keep-alive connections after each response
+// (as servers with short idle timeouts do): the next request on the pooled
+// connection fails before any answer and is sent again on a new one.
+func TestFastPathResendsOnStaleConnection(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Path: %s\r\n\r\nok", req.URL.Path)
+			}()
+		}
+	}()
+	p := startProxy(t, Options{})
+	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {{Instance: "i", Addr: ln.Addr().String()}}}))
+	c := p.client(t)
+	for i := range 10 {
+		resp, body := get(t, c, fmt.Sprintf("%s/%d", webURL, i))
+		if resp.StatusCode != 200 || body != "ok" || resp.Header.Get("X-Path") != fmt.Sprintf("/%d", i) {
+			t.Fatalf("request %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
+		}
+	}
+	if n := conns.Load(); n < 10 {
+		t.Fatalf("%d connections for 10 requests to a server that closes each", n)
+	}
+}
+
+// A client that goes away while the target is still answering cancels the
+// request upstream, and the half-read connection is not pooled.
+func TestFastPathClientGoneCancelsUpstream(t *testing.T) {
+	t.Parallel()
+	cancelled, entered := make(chan struct{}), make(chan struct{})
+	b := newBackend(t, "g/1", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			close(entered)
+			<-r.Context().Done()
+			close(cancelled)
+			return
+		}
+		io.WriteString(w, "fine")
+	})
+	p := startProxy(t, Options{})
+	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {b.target()}}))
+	c := p.client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", webURL+"/hang", nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Do(req)
+		errc <- err
+	}()
+	<-entered
+	cancel()
+	<-errc
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target's request was not cancelled after the client left")
+	}
+	waitFor(t, "in-flight to reach 0", 5*time.Second, func() bool { return findTarget(p.Targets(), "g/1").InFlight == 0 })
+	if resp, body := get(t, c, webURL+"/"); resp.StatusCode != 200 || body != "fine" {
+		t.Fatalf("next request: %d %q", resp.StatusCode, body)
+	}
+	resp, err := c.Head(webURL + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

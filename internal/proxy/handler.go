@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// reqState travels with a forwarded request (in its context) so that the
+// transport can retry on another target of the same route and the handler
+// accounts the request to the target that finally served it. Only the
+// request's goroutine touches it.
+type reqState struct {
+	rt        *route
+	g         *group
+	t         *target
+	body      *countingBody
+	requestID string
+	retried   bool
+	err       error // the proxy failed the request (502/504)
+}
+
+type stateKey struct{}
+
+// ServeHTTP routes one request: host and path lookup, maintenance, pause,
+// target choice, then forwarding and accounting.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, ok := normalizeHost(r.Host)
+	var rt *route
+	if ok {
+		rt = p.table.Load().lookup(host, r.URL.Path)
+	}
+	if rt == nil {
+		p.metrics.rejected.WithLabelValues("", "", "unknown_host").Inc()
+		p.logRejected(r, http.StatusNotFound, nil)
+		writeText(w, http.StatusNotFound, fmt.Sprintf("runway: no service is routed for host %q. Check the host name; `runway status` lists the routes.\n", r.Host))
+		return
+	}
+	if rt.maintenance != "" {
+		p.reject(w, r, rt, "maintenance", http.StatusServiceUnavailable, rt.maintenance+"\n")
+		return
+	}
+	if rt.svc.pause.Load() != nil {
+		if !rt.svc.waitPaused(r.Context()) {
+			return // the client gave up while the service was paused
+		}
+		if rt = p.table.Load().lookup(host, r.URL.Path); rt == nil { // the table may have changed meanwhile
+			writeText(w, http.StatusNotFound, fmt.Sprintf("runway: no service is routed for host %q.\n", r.Host))
+			return
+		}
+	}
+	start := p.now()
+	sticky := ""
+	if rt.sticky {
+		if c, err := r.Cookie(rt.cookie); err == nil {
+			sticky = c.Value
+		}
+	}
+	g, t := p.pickAcquire(&rt, host, r.URL.Path, sticky, start.UnixNano())
+	if t == nil {
+		rt.svc.failed.Add(1)
+		w.Header().Set("Retry-After", "1")
+		p.reject(w, r, rt, "no_target", http.StatusServiceUnavailable,
+			fmt.Sprintf("runway: service %s (%s) has no healthy instance right now; retry shortly.\n", rt.service, rt.env))
+		return
+	}
+	if rt.sticky && sticky != g.id {
+		http.SetCookie(w, &http.Cookie{Name: rt.cookie, Value: g.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	p.forward(w, r, &reqState{rt: rt, g: g, t: t}, start)
+}
+
+// pickAcquire picks a target and counts the request on it. If the target was
+// retired between reading the table and counting (a concurrent Update), it
+// picks again from the new table, so no request lands on a drained target.
+func (p *Proxy) pickAcquire(rt **route, host, path, sticky string, now int64) (*group, *target) {
+	for range 4 {
+		g, t := (*rt).pick(now, sticky, nil)
+		if t == nil {
+			return nil, nil
+		}
+		if t.acquire() {
+			return g, t
+		}
+		if *rt = p.table.Load().lookup(host, path); *rt == nil {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, start time.Time) {
+	rw := &responseWriter{ResponseWriter: w}
+	r2 := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		st.body = &countingBody{rc: r.Body}
+		r2.Body = st.body
+	}
+	completed := false
+	defer func() {
+		if st.body != nil {
+			r.Body.Close() // the transport may still hold st.body; make its reads fail from now on
+		}
+		st.t.release()
+		if !completed && st.err == nil {
+			st.err = errAborted // the copy of the response broke off (ReverseProxy panics with ErrAbortHandler)
+		}
+		p.account(r, rw, st, start)
+	}()
+	p.rp.ServeHTTP(rw, r2)
+	completed = true
+}
+
+var errAborted = fmt.Errorf("response aborted")
+
+func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start time.Time) {
+	now := p.now()
+	d := now.Sub(start)
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	failed := st.err != nil
+	m := st.t.m
+	m.byClass[statusClass(status)].Inc()
+	m.duration.Observe(d.Seconds())
+	if rw.bytes > 0 {
+		m.respBytes.Add(float64(rw.bytes))
+	}
+	var in int64
+	if st.body != nil {
+		in = st.body.n.Load()
+		m.reqBytes.Add(float64(in))
+	}
+	st.g.stats.record(now, d, failed || status >= 500)
+	if p.access != nil {
+		e := &accessEntry{Time: start, RequestID: st.requestID, Remote: r.RemoteAddr, Method: r.Method, Host: r.Host,
+			Path: r.URL.Path, Proto: r.Proto, Status: status, DurationMS: float64(d.Microseconds()) / 1000,
+			BytesIn: in, BytesOut: rw.bytes, Environment: st.rt.env, Service: st.rt.service, Group: st.g.id,
+			Target: st.t.instance, Retried: st.retried}
+		if st.err != nil {
+			e.Error = st.err.Error()
+		}
+		p.access.write(e)
+	}
+	// Counted last: once Served moved, everything about the request is recorded.
+	if failed {
+		st.rt.svc.failed.Add(1)
+	}
+	st.rt.svc.served.Add(1)
+}
+
+// reject answers a request of a known route without forwarding it.
+func (p *Proxy) reject(w http.ResponseWriter, r *http.Request, rt *route, reason string, code int, msg string) {
+	rt.svc.served.Add(1)
+	p.metrics.rejected.WithLabelValues(rt.env, rt.service, reason).Inc()
+	p.logRejected(r, code, rt)
+	writeText(w, code, msg)
+}
+
+func (p *Proxy) logRejected(r *http.Request, code int, rt *route) {
+	if p.access == nil {
+		return
+	}
+	e := &accessEntry{Time: p.now(), Remote: r.RemoteAddr, Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		Proto: r.Proto, Status: code, RequestID: r.Header.Get("X-Request-Id")}
+	if rt != nil {
+		e.Environment, e.Service = rt.env, rt.service
+	}
+	p.access.write(e)
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
+}

@@ -1,0 +1,376 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Default listen addresses and drain timeout.
+const (
+	DefaultHTTPAddr     = "127.0.0.1:8080"
+	DefaultHTTPSAddr    = "127.0.0.1:8443"
+	DefaultDrainTimeout = 30 * time.Second
+	// Off disables a listener when given as its address.
+	Off = "off"
+)
+
+// Options configure a Proxy. The zero value is usable: default addresses,
+// no HTTPS (no CADir), no access log, metrics on a private registry.
+type Options struct {
+	HTTPAddr  string // default DefaultHTTPAddr; Off disables it
+	HTTPSAddr string // default DefaultHTTPSAddr; Off disables it; needs CADir
+	// CADir holds the local certificate authority (ca.crt, ca.key, mode
+	// 0600), created on first use. Empty disables HTTPS.
+	CADir string
+	// DrainTimeout bounds how long Drain waits for in-flight requests.
+	DrainTimeout time.Duration
+	// AccessLog receives one JSON object per request and line; nil is off.
+	AccessLog io.Writer
+	// Registerer receives the proxy's metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock for passive health, statistics windows and
+	// certificate lifetimes; nil is time.Now.
+	Now func() time.Time
+}
+
+// Proxy is the load balancer. Its methods are safe for concurrent use.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	table   atomic.Pointer[table]
+	reg     *registry // its lock serialises Update; requests never take it
+	metrics *metrics
+	ca      *localCA
+	rp      *httputil.ReverseProxy
+	tr      *http.Transport
+	pool    *h1Pool
+	access  *accessLog
+
+	mu      sync.Mutex
+	servers []*http.Server
+	addrs   map[string]net.Addr
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// New validates the options, loads or creates the CA when CADir is set, and
+// returns a Proxy with an empty table. It listens only once Start is called.
+func New(opts Options) (*Proxy, error) {
+	if opts.HTTPAddr == "" {
+		opts.HTTPAddr = DefaultHTTPAddr
+	}
+	if opts.HTTPSAddr == "" {
+		opts.HTTPSAddr = DefaultHTTPSAddr
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}}
+	m, err := newMetrics(opts.Registerer, p)
+	if err != nil {
+		return nil, fmt.Errorf("register proxy metrics: %w", err)
+	}
+	p.metrics = m
+	p.reg = newRegistry(m)
+	p.table.Store(&table{hosts: map[string][]*route{}})
+	if opts.CADir != "" {
+		if p.ca, err = loadOrCreateCA(opts.CADir, opts.Now); err != nil {
+			return nil, err
+		}
+	}
+	if opts.AccessLog != nil {
+		p.access = &accessLog{w: opts.AccessLog}
+	}
+	p.tr, p.pool, p.rp = p.newForwarder()
+	return p, nil
+}
+
+// CACertPath is the path of the local CA's certificate (what users add to
+// their trust store), or "" when HTTPS is disabled.
+func (p *Proxy) CACertPath() string {
+	if p.ca == nil {
+		return ""
+	}
+	return p.ca.certPath
+}
+
+// Handler serves requests as the listeners do (for tests and embedding).
+func (p *Proxy) Handler() http.Handler { return p }
+
+// Start binds the listeners and serves them in the background until ctx is
+// done or Shutdown/Close is called.
+func (p *Proxy) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		return errors.New("start proxy: already started")
+	}
+	errLog := log.New(slogWriter{p.log}, "", 0)
+	type listener struct {
+		name string
+		ln   net.Listener
+		srv  *http.Server
+	}
+	var ls []listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.ln.Close()
+		}
+	}
+	newServer := func() *http.Server {
+		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	}
+	if p.opts.HTTPAddr != Off {
+		ln, err := net.Listen("tcp", p.opts.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen HTTP on %s: %w (set another address or stop what uses it)", p.opts.HTTPAddr, err)
+		}
+		ls = append(ls, listener{"http", ln, newServer()})
+	}
+	if p.opts.HTTPSAddr != Off && p.ca != nil {
+		ln, err := net.Listen("tcp", p.opts.HTTPSAddr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+		}
+		srv := newServer()
+		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.getCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		ls = append(ls, listener{"https", ln, srv})
+	}
+	ctx, p.stop = context.WithCancel(ctx)
+	for _, l := range ls {
+		p.servers = append(p.servers, l.srv)
+		p.addrs[l.name] = l.ln.Addr()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			var err error
+			if l.srv.TLSConfig != nil {
+				err = l.srv.ServeTLS(l.ln, "", "")
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("proxy listener stopped", "listener", l.name, "err", err)
+			}
+		}()
+		p.log.Info("proxy listening", "listener", l.name, "addr", l.ln.Addr().String())
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout)
+		defer cancel()
+		p.shutdownServers(sctx)
+	}()
+	return nil
+}
+
+// HTTPAddr and HTTPSAddr return the bound addresses (useful with port 0),
+// or nil when that listener is not running.
+func (p *Proxy) HTTPAddr() net.Addr { return p.addr("http") }
+
+// HTTPSAddr is HTTPAddr for the TLS listener.
+func (p *Proxy) HTTPSAddr() net.Addr { return p.addr("https") }
+
+func (p *Proxy) addr(name string) net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addrs[name]
+}
+
+func (p *Proxy) shutdownServers(ctx context.Context) {
+	p.mu.Lock()
+	srvs := p.servers
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Shutdown stops accepting connections and waits for requests in flight
+// until ctx is done, then closes what is left.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	stop := p.stop
+	p.mu.Unlock()
+	p.shutdownServers(ctx)
+	if stop != nil {
+		stop()
+	}
+	p.wg.Wait()
+	p.tr.CloseIdleConnections()
+	p.pool.closeIdle()
+	return ctx.Err()
+}
+
+// Close stops the proxy at once, cutting requests in flight.
+func (p *Proxy) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Shutdown(ctx)
+	return nil
+}
+
+// Update validates cfg and atomically replaces the routing table. Requests
+// that start after Update returns see only the new table; targets left out
+// get no new request and can be drained with Drain. On error the table is
+// unchanged.
+func (p *Proxy) Update(cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("update proxy routes: %w", err)
+	}
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	p.reg.swap(&cfg, func(t *table) { p.table.Store(t) })
+	addrs := map[string]bool{}
+	for _, ts := range cfg.Groups {
+		for _, t := range ts {
+			addrs[t.Addr] = true
+		}
+	}
+	p.pool.retain(func(addr string) bool { return addrs[addr] })
+	return nil
+}
+
+// ErrDrainTimeout is returned by Drain when requests were still in flight
+// after the drain timeout.
+var ErrDrainTimeout = errors.New("drain timeout")
+
+// Drain waits until the given targets of a group (all of its targets when
+// instances is empty) are out of the routing table and have no request in
+// flight — long requests, streamed responses and open WebSockets included.
+// It returns nil then, ErrDrainTimeout (wrapped, with the count still in
+// flight) after Options.DrainTimeout, or ctx's error. Targets the proxy does
+// not know are already drained. Call Update without them first.
+func (p *Proxy) Drain(ctx context.Context, group string, instances []string) error {
+	want := map[string]bool{}
+	for _, i := range instances {
+		want[i] = true
+	}
+	var ts []*target
+	p.reg.mu.Lock()
+	p.reg.prune()
+	for _, t := range p.reg.targets {
+		if t.group == group && (len(want) == 0 || want[t.instance]) {
+			ts = append(ts, t)
+		}
+	}
+	for t := range p.reg.retired {
+		if t.group == group && (len(want) == 0 || want[t.instance]) {
+			ts = append(ts, t)
+		}
+	}
+	p.reg.mu.Unlock()
+	timer := time.NewTimer(p.opts.DrainTimeout)
+	defer timer.Stop()
+	for i, t := range ts {
+		select {
+		case <-t.idle:
+		case <-timer.C:
+			var busy int64
+			for _, t := range ts[i:] {
+				busy += t.inflight.Load()
+			}
+			return fmt.Errorf("drain group %s: %w after %s: %d requests still in flight", group, ErrDrainTimeout, p.opts.DrainTimeout, busy)
+		case <-ctx.Done():
+			return fmt.Errorf("drain group %s: %w", group, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Stats returns rolling statistics per group of a service over the last
+// window (at most MaxStatsWindow), for canary analysis.
+func (p *Proxy) Stats(env, service string, window time.Duration) map[string]WindowStats {
+	prefix := env + "/" + service + "/"
+	now := p.now()
+	out := map[string]WindowStats{}
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	for k, s := range p.reg.stats {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			out[k[len(prefix):]] = s.window(now, window)
+		}
+	}
+	return out
+}
+
+// ServiceCounters are monotonic counts since the proxy started; a release
+// snapshots them before and after to report what it served.
+type ServiceCounters struct {
+	Served uint64 // requests answered for the service, whatever the status
+	// Failed counts requests the proxy itself failed: no healthy target
+	// (503), connection errors to targets (502/504). Answers of the service,
+	// 5xx included, and maintenance pages are not failures of the proxy.
+	Failed uint64
+}
+
+// Counters returns the service's counters (zero for an unknown service).
+func (p *Proxy) Counters(env, service string) ServiceCounters {
+	p.reg.mu.Lock()
+	s := p.reg.services[env+"/"+service]
+	p.reg.mu.Unlock()
+	if s == nil {
+		return ServiceCounters{}
+	}
+	return ServiceCounters{Served: s.served.Load(), Failed: s.failed.Load()}
+}
+
+// Targets lists every target the proxy tracks: those in the table and those
+// drained out of it but still busy.
+func (p *Proxy) Targets() []TargetStatus {
+	now := p.now()
+	var out []TargetStatus
+	for _, t := range p.reg.allTargets() {
+		out = append(out, t.status(now))
+	}
+	return out
+}
+
+func (p *Proxy) serviceFor(env, name string) *service {
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	return p.reg.service(env, name)
+}
+
+// slogWriter adapts http.Server's error log (TLS handshake noise, mostly).
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	w.l.Debug("proxy server", "msg", string(b))
+	return len(b), nil
+}

@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// registry owns the state that outlives one table: targets (live and
+// retired-but-busy), services and group statistics. Only Update, Drain,
+// Stats and scrapes take its lock; requests reach the same objects through
+// the pointers of the published table.
+type registry struct {
+	mu       sync.Mutex
+	m        *metrics
+	targets  map[targetKey]*target
+	retired  map[*target]struct{}
+	services map[string]*service
+	stats    map[string]*groupStats // env/service/group
+}
+
+type targetKey struct {
+	env, service, group, instance, addr string
+}
+
+// service is the per-(environment, service) state outside the table:
+// pause/resume and the monotonic counters a release snapshots.
+type service struct {
+	pause  atomic.Pointer[pauseState]
+	held   atomic.Int64 // requests waiting on a pause now
+	served atomic.Uint64
+	failed atomic.Uint64
+}
+
+func newRegistry(m *metrics) *registry {
+	return &registry{m: m, targets: map[targetKey]*target{}, retired: map[*target]struct{}{},
+		services: map[string]*service{}, stats: map[string]*groupStats{}}
+}
+
+func (r *registry) service(env, name string) *service {
+	k := env + "/" + name
+	s := r.services[k]
+	if s == nil {
+		s = &service{}
+		r.services[k] = s
+	}
+	return s
+}
+
+// swap compiles c into a new table and retires the targets it no longer
+// holds. publish is called with the new table before retiring, so a request
+// that still picks a retired target from the old table is turned back by
+// target.acquire and picks again from the new one. Called with r.mu held.
+func (r *registry) swap(c *Config, publish func(*table)) {
+	used := map[targetKey]*target{}
+	usedStats := map[string]*groupStats{}
+	t := compile(c, tableBuilder{
+		service: r.service,
+		target: func(env, svc, group string, tc Target) *target {
+			k := targetKey{env, svc, group, tc.Instance, tc.Addr}
+			if t := used[k]; t != nil {
+				return t
+			}
+			t := r.targets[k]
+			if t == nil {
+				t = newTarget(env, svc, group, tc, r.m.forTarget(env, svc, group, tc.Instance))
+			}
+			used[k] = t
+			return t
+		},
+		stats: func(env, svc, group string) *groupStats {
+			k := env + "/" + svc + "/" + group
+			if s := usedStats[k]; s != nil {
+				return s
+			}
+			s := r.stats[k]
+			if s == nil {
+				s = newGroupStats()
+			}
+			usedStats[k] = s
+			return s
+		},
+	})
+	publish(t)
+	for k, old := range r.targets {
+		if _, ok := used[k]; !ok {
+			old.retire()
+			r.retired[old] = struct{}{}
+		}
+	}
+	r.targets = used
+	r.stats = usedStats
+	r.prune()
+}
+
+// prune forgets retired targets that went idle. Called with r.mu held.
+func (r *registry) prune() {
+	for t := range r.retired {
+		select {
+		case <-t.idle:
+		default:
+			continue
+		}
+		delete(r.retired, t)
+		if !r.labelsInUse(t) {
+			r.m.forget(t.env, t.service, t.group, t.instance)
+		}
+	}
+}
+
+func (r *registry) labelsInUse(t *target) bool {
+	for _, o := range r.targets {
+		if o.env == t.env && o.service == t.service && o.group == t.group && o.instance == t.instance {
+			return true
+		}
+	}
+	for o := range r.retired {
+		if o != t && o.env == t.env && o.service == t.service && o.group == t.group && o.instance == t.instance {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *registry) allTargets() []*target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prune()
+	out := make([]*target, 0, len(r.targets)+len(r.retired))
+	for _, t := range r.targets {
+		out = append(out, t)
+	}
+	for t := range r.retired {
+		out = append(out, t)
+	}
+	return out
+}
+
+// TargetStatus describes one target known to the proxy, for the agent's
+// status API and for tests.
+type TargetStatus struct {
+	Environment, Service, Group, Instance, Addr string
+	InFlight                                    int64
+	Ejected                                     bool // passive health keeps it out for now
+	Retired                                     bool // out of the table, still finishing requests
+}
+
+func (t *target) status(now time.Time) TargetStatus {
+	return TargetStatus{Environment: t.env, Service: t.service, Group: t.group, Instance: t.instance, Addr: t.addr,
+		InFlight: t.inflight.Load(), Ejected: t.ejected(now.UnixNano()), Retired: t.retired.Load()}
+}
