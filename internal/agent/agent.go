@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -34,6 +37,11 @@ type Options struct {
 	StopInstances bool
 	Version       string
 	Logger        *slog.Logger
+	// Proxy, when set, is started and stopped with the agent and receives
+	// its routes, targets and drains (Drainer, Routes and Targets are then
+	// ignored). Metrics gathers what /metrics serves.
+	Proxy   *proxy.Proxy
+	Metrics prometheus.Gatherer
 	// Drainer, Routes and Targets connect the proxy; no-ops when nil.
 	Drainer Drainer
 	Routes  RouteSink
@@ -66,6 +74,10 @@ type Agent struct {
 func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Proxy != nil {
+		sink := &proxySink{p: opts.Proxy}
+		opts.Drainer, opts.Routes, opts.Targets = sink, sink, sink
 	}
 	if opts.Drainer == nil {
 		opts.Drainer = NopDrainer{}
@@ -188,6 +200,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.feedTargets()
 	}()
 	a.pushRoutes()
+	if a.opts.Proxy != nil {
+		if err := a.opts.Proxy.Start(ctx); err != nil {
+			a.cancel()
+			a.wg.Wait()
+			a.sup.Shutdown(context.Background(), false)
+			return fmt.Errorf("start the proxy: %w", err)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
 	a.log.Info("agent listening", "addr", a.Addr(), "data_dir", a.opts.DataDir, "agent_id", a.sup.AgentID())
@@ -202,6 +222,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a.srv.Shutdown(sctx)
+	if a.opts.Proxy != nil {
+		// Requests in flight finish before instances may stop.
+		pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if perr := a.opts.Proxy.Shutdown(pctx); perr != nil {
+			a.log.Warn("proxy shutdown", "err", perr)
+		}
+		pcancel()
+	}
 	a.cancel()
 	a.wg.Wait()
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)

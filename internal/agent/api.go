@@ -95,6 +95,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/routes/{environment}/{service}", a.getRoute)
 	mux.HandleFunc("PUT /v1/routes/{environment}/{service}", a.putRoute)
 	mux.HandleFunc("DELETE /v1/routes/{environment}/{service}", a.deleteRoute)
+	a.proxyHandlers(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "", "no endpoint %s %s (see docs/agent-api.md)", r.Method, r.URL.Path)
 	})
@@ -105,7 +106,8 @@ func (a *Agent) handler() http.Handler {
 func (a *Agent) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + a.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/health" {
+		// Health and metrics are open to loopback scrapers; everything else needs the token.
+		if r.URL.Path != "/v1/health" && r.URL.Path != "/metrics" {
 			got := []byte(r.Header.Get("Authorization"))
 			if subtle.ConstantTimeCompare(got, want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="runway-agent"`)
@@ -367,6 +369,11 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	prev, had := a.routes[rt.key()]
+	if had && rt.Maintenance == "" {
+		// Maintenance is switched off only through DELETE /v1/maintenance, so a
+		// release does not end it by updating weights.
+		rt.Maintenance = prev.Maintenance
+	}
 	a.routes[rt.key()] = rt
 	if err := saveRoutes(a.routesPath, a.routes); err != nil {
 		if had {

@@ -226,3 +226,28 @@ func (c *Client) Instance(ctx context.Context, group, id string) (supervisor.Ins
 	_, err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id), nil, &st)
 	return st, err
 }
+
+// Stats returns the proxy's statistics per group of a service over the last window.
+func (c *Client) Stats(ctx context.Context, env, service string, window time.Duration) (map[string]WindowStats, error) {
+	var out map[string]WindowStats
+	_, err := c.do(ctx, http.MethodGet, "/v1/stats/"+url.PathEscape(env)+"/"+url.PathEscape(service)+"?window="+url.QueryEscape(window.String()), nil, &out)
+	return out, err
+}
+
+// Counters returns a service's served and failed request totals.
+func (c *Client) Counters(ctx context.Context, env, service string) (Counters, error) {
+	var out Counters
+	_, err := c.do(ctx, http.MethodGet, "/v1/counters/"+url.PathEscape(env)+"/"+url.PathEscape(service), nil, &out)
+	return out, err
+}
+
+// SetMaintenance turns a service's maintenance page on with message, or off when message is "".
+func (c *Client) SetMaintenance(ctx context.Context, env, service, message string) error {
+	path := "/v1/maintenance/" + url.PathEscape(env) + "/" + url.PathEscape(service)
+	if message == "" {
+		_, err := c.do(ctx, http.MethodDelete, path, nil, nil)
+		return err
+	}
+	_, err := c.do(ctx, http.MethodPut, path, map[string]string{"message": message}, nil)
+	return err
+}

@@ -34,7 +34,7 @@ func freeAddr(t *testing.T) string {
 
 func runAgentBinary(t *testing.T, mark, dir, addr, ports string, extra ...string) *agentProc {
 	t.Helper()
-	args := append([]string{"agent", "--data-dir", dir, "--listen", addr, "--port-range", ports}, extra...)
+	args := append([]string{"agent", "--data-dir", dir, "--listen", addr, "--port-range", ports, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(runwayBin, args...)
 	cmd.Env = append(os.Environ(), "TEST_MARK="+mark)
 	p := &agentProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
@@ -202,7 +202,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 	// A corrupt state file: the agent refuses to start, naming the file.
 	state := filepath.Join(dir, supervisor.StateFileName)
 	os.WriteFile(state, []byte("{not json"), 0o600)
-	cmd := exec.Command(runwayBin, "agent", "--data-dir", dir, "--listen", addr)
+	cmd := exec.Command(runwayBin, "agent", "--data-dir", dir, "--listen", addr, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "TEST_MARK="+mark)
 	out, err = cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), state) || !strings.Contains(string(out), "mv "+state) {
@@ -217,7 +217,7 @@ func TestAgentCLIUsage(t *testing.T) {
 	}
 	f := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(f, nil, 0o600)
-	out, err = exec.Command(runwayBin, "agent", "--data-dir", filepath.Join(f, "sub"), "--listen", freeAddr(t)).CombinedOutput()
+	out, err = exec.Command(runwayBin, "agent", "--data-dir", filepath.Join(f, "sub"), "--listen", freeAddr(t), "--http", "127.0.0.1:0", "--https", "127.0.0.1:0").CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "data dir") {
 		t.Errorf("unwritable data dir: %v %s", err, out)
 	}

@@ -26,6 +26,10 @@ type Route struct {
 	Service     string    `json:"service"`
 	Hosts       []string  `json:"hosts"`
 	Backends    []Backend `json:"backends"`
+	// Sticky keeps a client on the group it first reached (canaries).
+	Sticky bool `json:"sticky,omitempty"`
+	// Maintenance, when set, answers every request with 503 and this message.
+	Maintenance string    `json:"maintenance,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -14,8 +15,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/proxy"
 )
 
 func init() { register(newAgentCmd) }
@@ -30,6 +35,8 @@ func defaultAgentDir() string {
 func newAgentCmd(g *Globals) *cobra.Command {
 	var (
 		dataDir, listen, portRange, logLevel string
+		httpAddr, httpsAddr, accessLog       string
+		drainTimeout                         time.Duration
 		stopInstances                        bool
 	)
 	cmd := &cobra.Command{
@@ -56,15 +63,39 @@ next agent started on the same --data-dir re-adopts them (same pids). Use
 				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
-			a, err := agent.New(agent.Options{DataDir: dataDir, Listen: listen, PortMin: lo, PortMax: hi,
-				StopInstances: stopInstances, Version: Version, Logger: logger})
+			var access io.Writer
+			switch accessLog {
+			case "":
+			case "-":
+				access = g.Stdout
+			default:
+				f, err := os.OpenFile(accessLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				if err != nil {
+					return fmt.Errorf("open access log: %w", err)
+				}
+				defer f.Close()
+				access = f
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return fmt.Errorf("data dir %s cannot be created: %w (choose a writable --data-dir)", dataDir, err)
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			p, err := proxy.New(proxy.Options{HTTPAddr: httpAddr, HTTPSAddr: httpsAddr, CADir: filepath.Join(dataDir, "ca"),
+				DrainTimeout: drainTimeout, AccessLog: access, Registerer: reg, Logger: logger})
 			if err != nil {
+				return err
+			}
+			a, err := agent.New(agent.Options{DataDir: dataDir, Listen: listen, PortMin: lo, PortMax: hi,
+				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg})
+			if err != nil {
+				p.Close()
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			fmt.Fprintf(g.Stderr, "runway agent %s listening on %s (data dir %s, token in %s)\n",
-				Version, a.URL(), dataDir, filepath.Join(dataDir, agent.TokenFileName))
+			fmt.Fprintf(g.Stderr, "runway agent %s listening on %s (data dir %s, token in %s); proxy on http://%s and https://%s\n",
+				Version, a.URL(), dataDir, filepath.Join(dataDir, agent.TokenFileName), httpAddr, httpsAddr)
 			return a.Run(ctx)
 		},
 	}
@@ -74,7 +105,12 @@ next agent started on the same --data-dir re-adopts them (same pids). Use
 	f.StringVar(&portRange, "port-range", "20000-29999", "ports given to instances, MIN-MAX")
 	f.BoolVar(&stopInstances, "stop-instances", false, "stop every instance when the agent exits (default: leave them running)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener")
+	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
+	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic")
+	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
 	cmd.AddCommand(newAgentStatusCmd(g))
+	cmd.AddCommand(newAgentCACmd(g))
 	return cmd
 }
 
@@ -190,4 +226,36 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+func newAgentCACmd(g *Globals) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "ca",
+		Short: "Print the path of the local certificate authority's certificate, to trust it",
+		Long: `The agent's proxy serves HTTPS with certificates issued on demand by a local
+certificate authority it creates once in DATA_DIR/ca. Trust its certificate to
+reach services over https without warnings.`,
+		Example: `  runway agent ca
+  curl --cacert "$(runway agent ca)" https://hello.development.localhost:8443/
+  sudo cp "$(runway agent ca)" /usr/local/share/ca-certificates/runway.crt && sudo update-ca-certificates`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := filepath.Join(dataDir, "ca", proxy.CACertFile)
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("no CA certificate at %s: start the agent once with --data-dir %s to create it", path, dataDir)
+			}
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, map[string]string{"path": abs})
+			}
+			fmt.Fprintln(g.Stdout, abs)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultAgentDir(), "the agent's data dir (env RUNWAY_AGENT_DIR)")
+	return cmd
 }
