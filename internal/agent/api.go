@@ -346,7 +346,8 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusConflict, "group-deleting", fmt.Sprintf("backends[%d].group", i), "group %q is being deleted", be.Group)
 			return
 		}
-		if g.Spec.Environment != rt.Environment || g.Spec.Service != rt.Service {
+		// A service's preview route (<service>-preview) may send traffic to the service's groups.
+		if g.Spec.Environment != rt.Environment || (g.Spec.Service != rt.Service && g.Spec.Service+"-preview" != rt.Service) {
 			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i),
 				"group %q runs service %s in %s, not %s in %s", be.Group, g.Spec.Service, g.Spec.Environment, rt.Service, rt.Environment)
 			return
