@@ -25,7 +25,7 @@ var _ api.Backend = (*backend)(nil)
 
 // Namespaces of the key/value table.
 const (
-	nsRequests  = "requests"   // request id -> release id (replay protection)
+	nsRequests  = "requests"    // request id -> release id (replay protection)
 	nsRollbacks = "rollback_of" // release id -> the release it rolls back to
 )
 
