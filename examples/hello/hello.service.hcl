@@ -25,6 +25,22 @@ service "hello" {
     strategy         = "blue_green"
     timeout          = "10m"
     scale_down_delay = "5s"
+    # Used when strategy = "canary" (as in production below).
+    canary {
+      step {
+        weight = 10
+        pause  = "3s"
+      }
+      step {
+        weight = 50
+        pause  = "3s"
+      }
+      analysis {
+        max_error_rate_increase = 0.01
+        max_latency_p99_ratio   = 1.5
+        min_requests            = 50
+      }
+    }
   }
 
   hooks {
@@ -47,21 +63,6 @@ service "hello" {
     }
     deploy {
       strategy = "canary"
-      canary {
-        step {
-          weight = 10
-          pause  = "5s"
-        }
-        step {
-          weight = 50
-          pause  = "5s"
-        }
-        analysis {
-          max_error_rate_increase = 0.01
-          max_latency_p99_ratio   = 1.5
-          min_requests            = 100
-        }
-      }
     }
   }
 }
