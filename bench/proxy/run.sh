@@ -14,12 +14,12 @@
 # worker: nginx worker_processes 1, HAProxy nbthread 1, Caddy and Runway
 # GOMAXPROCS=1 (Go reads the CPU affinity).
 #
-# Usage: bench/proxy/run.sh            (DURATION=10s CONNS=64 ROUNDS=3 to change;
+# Usage: bench/proxy/run.sh            (DURATION=5s CONNS=64 ROUNDS=3 to change;
 #        RUNWAY_CPUPROFILE=/tmp/cpu.out also profiles Runway's proxy)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-3}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -147,33 +147,76 @@ to_ms() { # wrk latency such as 512.00us, 1.20ms, 1.01s
 pid_of() { case $1 in direct) echo "$PID_backend" ;; *) eval echo "\$PID_$1" ;; esac; }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RPS P50 P99 CPU HP50 HP99
+declare -A RPS P50 P99 CPU HP50 HP99 OTHER
 TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+# busy jiffies of the whole machine (all CPUs)
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# jiffies used by this benchmark's own long-lived processes
+ours() {
+  local total=0 p
+  for p in "$PID_backend" "$PID_runway" "$PID_nginx" "$PID_haproxy" "$PID_caddy" $(pgrep -P "$PID_nginx" || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    read -r -a f < "/proc/$p/stat"
+    total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+# This machine may be shared: wait (up to 2 minutes) until it is idle
+# before each measurement, and report how much CPU other processes took
+# during it (the "other" column; above a few % the row is disturbed).
+wait_idle() {
+  local b0 b1 i
+  for i in $(seq 120); do
+    b0=$(busy); sleep 1; b1=$(busy)
+    [ $(( (b1 - b0) * 100 / (TCK * NCPU) )) -lt 5 ] && return
+  done
+  echo "warning: the machine is busy; figures will be disturbed" >&2
+}
+# run_load OUTFILE CMD... : runs the load generator and prints the
+# percentage of the machine other processes used meanwhile.
+run_load() {
+  local out=$1; shift
+  local b0 o0 t0 b1 o1 t1 gen
+  b0=$(busy); o0=$(ours); t0=$(date +%s%N)
+  bash -c '"$@" > "'"$out"'"; read -r -a f < /proc/$$/stat; echo $((f[15] + f[16])) > "'"$out"'.cpu"' _ "$@"
+  b1=$(busy); o1=$(ours); t1=$(date +%s%N)
+  gen=$(cat "$out.cpu")
+  awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v g="$gen" -v ns=$((t1 - t0)) -v t="$TCK" -v n="$NCPU" \
+    'BEGIN { v = (b - o - g) / (ns / 1e9 * t * n) * 100; if (v < 0) v = 0; printf "%.0f", v }'
+}
+
 for name in "${ORDER[@]}"; do
   url="http://127.0.0.1:${PORT[$name]}/"
   taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null # warm-up
+  wait_idle
   pid=$(pid_of "$name")
   c0=$(cpu_of "$pid")
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url")
+  OTHER[$name]=$(run_load "$TMP/wrk.out" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url")
   c1=$(cpu_of "$pid")
+  out=$(cat "$TMP/wrk.out")
   RPS[$name]=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")
   P50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
   CPU[$name]=$(awk -v c=$((c1 - c0)) -v t="$TCK" -v n="$reqs" 'BEGIN { printf "%.1f", c / t * 1e6 / n }')
-  echo "saturation  $name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms, ${CPU[$name]} µs CPU/request" >&2
+  echo "saturation  $name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms, ${CPU[$name]} µs CPU/request, other processes ${OTHER[$name]}%" >&2
 done
 
 # Tail latency on a shared 2-core machine is noisy: ROUNDS rounds, the
 # targets interleaved, and the median of each figure is kept.
 HALF=$((RPS[runway] / 2))
-declare -A H50S H99S
+declare -A H50S H99S HOTHER
 for round in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
-    out=$(taskset -c "$LOAD_CPU" "$TMP/load" -url "http://127.0.0.1:${PORT[$name]}/" -rate "$HALF" -duration "$DURATION" -conns 32)
+    wait_idle
+    other=$(run_load "$TMP/load.out" taskset -c "$LOAD_CPU" "$TMP/load" -url "http://127.0.0.1:${PORT[$name]}/" -rate "$HALF" -duration "$DURATION" -conns 32)
+    out=$(cat "$TMP/load.out")
     H50S[$name]+="$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$out") "
     H99S[$name]+="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$out") "
-    echo "half rate   $name (round $round): $out" >&2
+    HOTHER[$name]+="$other "
+    echo "half rate   $name (round $round): $out other=$other%" >&2
   done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -189,12 +232,14 @@ echo "## Proxy benchmark — $(date -u '+%Y-%m-%d %H:%M') UTC — $(nproc) cores
 echo
 echo "Saturation: wrk -t1 -c$CONNS -d$DURATION (closed loop). Half rate: $HALF req/s (half of Runway's saturation) open loop (bench/proxy/load, 32 connections, median of $ROUNDS rounds of $DURATION)."
 echo
-echo "| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | p50 ms @ $HALF/s | p99 ms @ $HALF/s |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | other % | p50 ms @ $HALF/s | p99 ms @ $HALF/s | other % (rounds) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for name in "${ORDER[@]}"; do
   cpu=${CPU[$name]}; [ "$name" = direct ] && cpu="(backend ${CPU[$name]})"
-  echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | $cpu | ${HP50[$name]} | ${HP99[$name]} |"
+  echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | $cpu | ${OTHER[$name]} | ${HP50[$name]} | ${HP99[$name]} | ${HOTHER[$name]% } |"
 done
+echo
+echo "\"other %\": share of the machine's CPU used by processes outside the benchmark during the measurement."
 echo
 echo "runway/nginx $(ratio "${RPS[runway]}" "${RPS[nginx]}") · runway/HAProxy $(ratio "${RPS[runway]}" "${RPS[haproxy]}") · runway/Caddy $(ratio "${RPS[runway]}" "${RPS[caddy]}") (throughput)"
 echo "p99 added over direct at half rate: runway $(awk -v a="${HP99[runway]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, nginx $(awk -v a="${HP99[nginx]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, HAProxy $(awk -v a="${HP99[haproxy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, Caddy $(awk -v a="${HP99[caddy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms"

@@ -195,11 +195,15 @@ func (b *h1Body) Close() error {
 
 func (b *h1Body) finish(complete bool) {
 	b.done = true
-	b.rc.Close()
 	// stop reports false when the cancellation already poisoned the deadline.
-	if b.stop() && complete && b.keep {
+	if complete && b.keep && b.stop() {
+		b.rc.Close()
 		b.pool.put(b.hc)
 		return
 	}
+	b.stop()
+	// Close the connection before the body: closing an unfinished body would
+	// otherwise read the rest of it (an endless stream never ends).
 	b.hc.c.Close()
+	b.rc.Close()
 }

@@ -96,3 +96,40 @@ func TestFastPathClientGoneCancelsUpstream(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A client that stops reading an endless stream frees the target at once.
+func TestFastPathEndlessStreamClientLeaves(t *testing.T) {
+	t.Parallel()
+	stopped := make(chan struct{})
+	b := newBackend(t, "g/1", func(w http.ResponseWriter, r *http.Request) {
+		defer close(stopped)
+		for {
+			if _, err := io.WriteString(w, "tick\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	p := startProxy(t, Options{})
+	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {b.target()}}))
+	resp, err := p.client(t).Get(webURL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "tick\n" {
+		t.Fatalf("first event %q %v", line, err)
+	}
+	resp.Body.Close()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target kept streaming after the client left")
+	}
+	waitFor(t, "in-flight to reach 0", 5*time.Second, func() bool { return findTarget(p.Targets(), "g/1").InFlight == 0 })
+}

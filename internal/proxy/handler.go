@@ -37,10 +37,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusNotFound, fmt.Sprintf("runway: no service is routed for host %q. Check the host name; `runway status` lists the routes.\n", r.Host))
 		return
 	}
-	if rt.maintenance != "" {
-		p.reject(w, r, rt, "maintenance", http.StatusServiceUnavailable, rt.maintenance+"\n")
-		return
-	}
 	if rt.svc.pause.Load() != nil {
 		if !rt.svc.waitPaused(r.Context()) {
 			return // the client gave up while the service was paused
@@ -49,6 +45,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusNotFound, fmt.Sprintf("runway: no service is routed for host %q.\n", r.Host))
 			return
 		}
+	}
+	if rt.maintenance != "" {
+		p.reject(w, r, rt, "maintenance", http.StatusServiceUnavailable, rt.maintenance+"\n")
+		return
 	}
 	start := p.now()
 	sticky := ""
@@ -83,9 +83,11 @@ func (p *Proxy) pickAcquire(rt **route, host, path, sticky string, now int64) (*
 		if t.acquire() {
 			return g, t
 		}
-		if *rt = p.table.Load().lookup(host, path); *rt == nil {
-			return nil, nil
+		next := p.table.Load().lookup(host, path)
+		if next == nil {
+			return nil, nil // the route went away: answer from the one the request had
 		}
+		*rt = next
 	}
 	return nil, nil
 }

@@ -138,6 +138,9 @@ func TestWebSocketThroughProxy(t *testing.T) {
 	if n := findTarget(p.Targets(), "g/1").InFlight; n != 1 {
 		t.Errorf("open WebSocket counts %d in flight, want 1", n)
 	}
+	if g := counterValue(t, p.reg, "runway_proxy_in_flight_requests", "g/1"); g != 1 {
+		t.Errorf("in-flight gauge %v with an open WebSocket, want 1", g)
+	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	waitFor(t, "the WebSocket to leave the in-flight count", 5e9, func() bool { return findTarget(p.Targets(), "g/1").InFlight == 0 })
 }

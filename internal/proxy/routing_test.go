@@ -170,3 +170,23 @@ func FuzzRouting(f *testing.F) {
 		}
 	})
 }
+
+// A request that read the table just before an Update removed its whole
+// route gets a 503 from the route it had, not a crash.
+func TestPickAfterRouteRemoved(t *testing.T) {
+	p, err := New(Options{HTTPAddr: Off, HTTPSAddr: Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Update(oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {{Instance: "i", Addr: "127.0.0.1:1"}}})); err != nil {
+		t.Fatal(err)
+	}
+	rt := p.table.Load().lookup("web.production.localhost", "/")
+	if err := p.Update(Config{}); err != nil {
+		t.Fatal(err)
+	}
+	g, tg := p.pickAcquire(&rt, "web.production.localhost", "/", "", 0)
+	if g != nil || tg != nil || rt == nil {
+		t.Fatalf("pickAcquire = %v, %v with route %v; want nothing picked and the old route kept", g, tg, rt)
+	}
+}
