@@ -591,6 +591,9 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		total := last.Sub(t0)
+		if err := breakdown(u.client, ids); err != nil {
+			return nil, err
+		}
 		rows = append(rows, row{
 			fmt.Sprintf("engine throughput: %d services released concurrently, %s", o.services, what),
 			fmt.Sprintf("%s total, %.1f releases/s", ms(total), float64(o.services)/total.Seconds()),
@@ -600,6 +603,43 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		fmt.Fprintf(os.Stderr, "throughput round %d (%s): %s\n", round+1, what, rows[len(rows)-1].figure)
 	}
 	return rows, nil
+}
+
+// breakdown prints, to stderr, where the releases spent their time: the
+// median and max time from each kind of event to the next.
+func breakdown(c *client.Client, ids []string) error {
+	spent := map[string][]time.Duration{}
+	var order []string
+	for _, id := range ids {
+		d, err := c.Release(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(d.Events); i++ {
+			k := d.Events[i].State + ": " + eventKind(d.Events[i].Message)
+			if _, ok := spent[k]; !ok {
+				order = append(order, k)
+			}
+			spent[k] = append(spent[k], d.Events[i+1].At.Sub(d.Events[i].At))
+		}
+	}
+	fmt.Fprintln(os.Stderr, "  time from each event to the next (median / max over the releases):")
+	for _, k := range order {
+		fmt.Fprintf(os.Stderr, "    %-55s %8s / %8s\n", k, ms(percentile(spent[k], 0.5)), ms(percentile(spent[k], 1)))
+	}
+	return nil
+}
+
+// eventKind drops the names and numbers from an event message.
+func eventKind(msg string) string {
+	var out []string
+	for _, w := range strings.Fields(msg) {
+		if strings.ContainsAny(w, "0123456789") {
+			w = "…"
+		}
+		out = append(out, w)
+	}
+	return strings.Join(out, " ")
 }
 
 // --- helpers -----------------------------------------------------------------
