@@ -256,7 +256,7 @@ func printPlan(w io.Writer, env, name, version string, current *api.Release, cha
 func confirm(g *Globals, question string) (bool, error) {
 	if f, ok := g.Stdin.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-			return false, UsageErrorf("%s: no terminal to confirm on; pass --yes", question)
+			return false, UsageErrorf("cannot ask %q without a terminal; pass --yes to go ahead without confirmation", question)
 		}
 	}
 	fmt.Fprintf(g.Stdout, "%s [y/N] ", question)
@@ -279,7 +279,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		rel, err := c.Release(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
+				stoppedFollowing(g, id, last)
 			}
 			return err
 		}
@@ -304,7 +304,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
+			stoppedFollowing(g, id, last)
 			return ctx.Err()
 		case <-time.After(300 * time.Millisecond):
 		}
@@ -325,6 +325,16 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// stoppedFollowing tells what goes on after Ctrl-C ends a follow: the
+// release does, and how to halt or follow it again.
+func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
+	halt := "runway halt SERVICE --env ENV"
+	if last != nil {
+		halt = fmt.Sprintf("runway halt %s --env %s", last.Service, last.Environment)
+	}
+	fmt.Fprintf(g.Stderr, "stopped following; release %s goes on. Follow it again with: runway release show %s --wait; halt it with: %s\n", id, id, halt)
 }
 
 // progressLine sums up a service's groups and traffic split, such as
@@ -425,6 +435,10 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 	}
 	if st.InProgress != nil {
 		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+	}
+	if st.Current == nil && st.InProgress == nil && len(st.Groups) == 0 {
+		fmt.Fprintf(w, "  nothing runs; release it with: runway deploy %s --env %s\n", st.Service, st.Environment)
+		return
 	}
 	weights := map[string]int{}
 	total := 0
