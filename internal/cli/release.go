@@ -280,6 +280,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		if err != nil {
 			if ctx.Err() != nil {
 				stoppedFollowing(g, id, last)
+				return silentError{ExitFailure}
 			}
 			return err
 		}
@@ -290,10 +291,12 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 			}
 			// Live progress: what runs and where traffic goes, printed
 			// when it changes. Status is best effort: a failure to read
-			// it must not end the follow.
+			// it must not end the follow. No timestamp: it is when the
+			// CLI looked, not when the release did something, and would
+			// interleave out of order with the events' times.
 			if st, err := c.Status(ctx, rel.Environment, rel.Service); err == nil {
 				if p := progressLine(st); p != lastProgress {
-					fmt.Fprintf(g.Stdout, "%s  %-18s %s\n", time.Now().Local().Format("15:04:05.000"), rel.State, p)
+					fmt.Fprintf(g.Stdout, "%12s  %-18s %s\n", "", rel.State, p)
 					lastProgress = p
 				}
 			}
@@ -305,7 +308,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		select {
 		case <-ctx.Done():
 			stoppedFollowing(g, id, last)
-			return ctx.Err()
+			return silentError{ExitFailure}
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
