@@ -616,6 +616,9 @@ func breakdown(c *client.Client, ids []string) error {
 			return err
 		}
 		for i := 0; i+1 < len(d.Events); i++ {
+			if d.Events[i+1].At.Before(d.Events[i].At) {
+				continue // an event recorded late, out of time order: not a step
+			}
 			k := d.Events[i].State + ": " + eventKind(d.Events[i].Message)
 			if _, ok := spent[k]; !ok {
 				order = append(order, k)
