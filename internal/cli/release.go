@@ -148,7 +148,7 @@ the new version serves all traffic.`,
 				if g.JSON() {
 					return writeJSON(g, rel)
 				}
-				fmt.Fprintf(g.Stdout, "release %s submitted (%s %s to %s); follow it with: runway release show %s\n", rel.ID, name, rel.Version, env, rel.ID)
+				fmt.Fprintf(g.Stdout, "release %s submitted (%s %s to %s); follow it with: runway release show %s --wait\n", rel.ID, name, rel.Version, env, rel.ID)
 				return nil
 			}
 			return followRelease(ctx, g, c, rel.ID)
@@ -256,7 +256,7 @@ func printPlan(w io.Writer, env, name, version string, current *api.Release, cha
 func confirm(g *Globals, question string) (bool, error) {
 	if f, ok := g.Stdin.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-			return false, UsageErrorf("%s: no terminal to confirm on; pass --yes", question)
+			return false, UsageErrorf("cannot ask %q without a terminal; pass --yes to go ahead without confirmation", question)
 		}
 	}
 	fmt.Fprintf(g.Stdout, "%s [y/N] ", question)
@@ -274,11 +274,13 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 	defer stop()
 	seen := 0
 	var last *api.ReleaseDetail
+	lastProgress := ""
 	for {
 		rel, err := c.Release(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
+				stoppedFollowing(g, id, last)
+				return silentError{ExitFailure}
 			}
 			return err
 		}
@@ -287,6 +289,17 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 			for _, e := range rel.Events[seen:] {
 				fmt.Fprintf(g.Stdout, "%s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), e.State, e.Message)
 			}
+			// Live progress: what runs and where traffic goes, printed
+			// when it changes. Status is best effort: a failure to read
+			// it must not end the follow. No timestamp: it is when the
+			// CLI looked, not when the release did something, and would
+			// interleave out of order with the events' times.
+			if st, err := c.Status(ctx, rel.Environment, rel.Service); err == nil {
+				if p := progressLine(st); p != lastProgress {
+					fmt.Fprintf(g.Stdout, "%12s  %-18s %s\n", "", rel.State, p)
+					lastProgress = p
+				}
+			}
 		}
 		seen = len(rel.Events)
 		if rel.Done {
@@ -294,8 +307,8 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(g.Stderr, "stopped following; the release goes on. Halt it with: runway halt %s\n", id)
-			return ctx.Err()
+			stoppedFollowing(g, id, last)
+			return silentError{ExitFailure}
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
@@ -315,6 +328,57 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// stoppedFollowing tells what goes on after Ctrl-C ends a follow: the
+// release does, and how to halt or follow it again.
+func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
+	halt := "runway halt SERVICE --env ENV"
+	if last != nil {
+		halt = fmt.Sprintf("runway halt %s --env %s", last.Service, last.Environment)
+	}
+	fmt.Fprintf(g.Stderr, "stopped following; release %s goes on. Follow it again with: runway release show %s --wait; halt it with: %s\n", id, id, halt)
+}
+
+// progressLine sums up a service's groups and traffic split, such as
+// "instances: v2 3/4 healthy, v1 3/3 healthy · traffic: v2 100%".
+func progressLine(st *api.ServiceStatus) string {
+	count := map[string]int{}
+	for _, gr := range st.Groups {
+		count[gr.Version]++
+	}
+	label := map[string]string{}
+	var inst []string
+	for _, gr := range st.Groups {
+		l := "v" + gr.Version
+		if count[gr.Version] > 1 {
+			l += " (" + gr.Name + ")"
+		}
+		label[gr.Name] = l
+		inst = append(inst, fmt.Sprintf("%s %d/%d healthy", l, gr.Healthy, gr.Desired))
+	}
+	if len(inst) == 0 {
+		inst = []string{"none"}
+	}
+	total := 0
+	for _, r := range st.Routes {
+		total += r.Weight
+	}
+	var traffic []string
+	for _, r := range st.Routes {
+		if r.Weight == 0 || total == 0 {
+			continue
+		}
+		l, ok := label[r.Group]
+		if !ok {
+			l = r.Group
+		}
+		traffic = append(traffic, fmt.Sprintf("%s %d%%", l, r.Weight*100/total))
+	}
+	if len(traffic) == 0 {
+		traffic = []string{"none"}
+	}
+	return "instances: " + strings.Join(inst, ", ") + " · traffic: " + strings.Join(traffic, ", ")
 }
 
 // groupDigits formats 18342 as "18,342".
@@ -409,6 +473,10 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 	if st.InProgress != nil {
 		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
 	}
+	if st.Current == nil && st.InProgress == nil && len(st.Groups) == 0 {
+		fmt.Fprintf(w, "  nothing runs; release it with: runway deploy %s --env %s\n", st.Service, st.Environment)
+		return
+	}
 	weights := map[string]int{}
 	total := 0
 	for _, r := range st.Routes {
@@ -462,16 +530,24 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 }
 
 func newReleaseCmd(g *Globals) *cobra.Command {
+	var wait bool
 	cmd := &cobra.Command{Use: "release", Short: "Inspect one release"}
-	cmd.AddCommand(&cobra.Command{
-		Use:     "show ID",
-		Short:   "Show a release: its states with timings and the traffic it served",
-		Example: "  runway release show 01JD3Q8Y7Z5W2X4V6T8R0P2N4M",
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a release: its states with timings and the traffic it served",
+		Long: `Show prints a release's record: who released what and when, its states with
+timings and the requests served and failed while it ran. With --wait it
+follows a release still running, as "runway deploy --wait" does, and exits 0
+only if it succeeds.`,
+		Example: "  runway release show 01JD3Q8Y7Z5W2X4V6T8R0P2N4M\n  runway release show 01JD3Q8Y7Z5W2X4V6T8R0P2N4M --wait",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			if wait {
+				return followRelease(cmd.Context(), g, c, args[0])
 			}
 			rel, err := c.Release(cmd.Context(), args[0])
 			if err != nil {
@@ -499,7 +575,9 @@ func newReleaseCmd(g *Globals) *cobra.Command {
 			fmt.Fprintf(g.Stdout, "served %s requests during the release, %s failed\n", groupDigits(rel.Served), groupDigits(rel.Failed))
 			return nil
 		},
-	})
+	}
+	show.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release until it ends; exit 0 only on success")
+	cmd.AddCommand(show)
 	return cmd
 }
 

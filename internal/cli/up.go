@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/proxy"
 )
 
 func init() { register(newUpCmd) }
@@ -22,8 +25,7 @@ func init() { register(newUpCmd) }
 const DefaultDataDir = ".runway"
 
 func newUpCmd(g *Globals) *cobra.Command {
-	var dataDir, serverListen, agentListen string
-	var keep bool
+	var o upOptions
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a Runway server and agent on this machine (zero configuration)",
@@ -35,15 +37,24 @@ unless --keep.`,
 		Example: "  runway up\n  runway up --data-dir /var/lib/runway --keep",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runUp(cmd.Context(), g, dataDir, serverListen, agentListen, keep)
+			return runUp(cmd.Context(), g, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", DefaultDataDir, "directory for the server's and agent's state")
-	f.StringVar(&serverListen, "listen", "127.0.0.1:7040", "address of the server API")
-	f.StringVar(&agentListen, "agent-listen", "127.0.0.1:7041", "address of the agent API")
-	f.BoolVar(&keep, "keep", false, "leave instances running when stopping")
+	f.StringVar(&o.dataDir, "data-dir", DefaultDataDir, "directory for the server's and agent's state")
+	f.StringVar(&o.serverListen, "listen", "127.0.0.1:7040", "address of the server API")
+	f.StringVar(&o.agentListen, "agent-listen", "127.0.0.1:7041", "address of the agent API")
+	f.StringVar(&o.httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener (passed to the agent)")
+	f.StringVar(&o.httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (passed to the agent)")
+	f.BoolVar(&o.keep, "keep", false, "leave instances running when stopping")
 	return cmd
+}
+
+// upOptions are the flags of `runway up`.
+type upOptions struct {
+	dataDir, serverListen, agentListen string
+	httpAddr, httpsAddr                string
+	keep                               bool
 }
 
 // child is a process started by up.
@@ -83,8 +94,8 @@ func (c *child) stop(grace time.Duration) error {
 	}
 }
 
-func runUp(ctx context.Context, g *Globals, dataDir, serverListen, agentListen string, keep bool) error {
-	abs, err := filepath.Abs(dataDir)
+func runUp(ctx context.Context, g *Globals, o upOptions) error {
+	abs, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return err
 	}
@@ -96,26 +107,27 @@ func runUp(ctx context.Context, g *Globals, dataDir, serverListen, agentListen s
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	agentArgs := []string{"agent", "--data-dir", filepath.Join(abs, "agent"), "--listen", agentListen}
-	if !keep {
+	agentArgs := []string{"agent", "--data-dir", filepath.Join(abs, "agent"), "--listen", o.agentListen,
+		"--http", o.httpAddr, "--https", o.httpsAddr}
+	if !o.keep {
 		agentArgs = append(agentArgs, "--stop-instances")
 	}
 	agent, err := startChild(g, "agent", agentArgs...)
 	if err != nil {
 		return err
 	}
-	agentURL := "http://" + agentListen
+	agentURL := "http://" + o.agentListen
 	if err := waitHealthy(ctx, agent, agentURL+"/v1/health", 20*time.Second); err != nil {
 		_ = agent.stop(10 * time.Second)
 		return err
 	}
-	server, err := startChild(g, "server", "server", "--data-dir", filepath.Join(abs, "server"), "--listen", serverListen,
-		"--agent-url", agentURL, "--agent-token-file", filepath.Join(abs, "agent", "agent.token"))
+	server, err := startChild(g, "server", "server", "--data-dir", filepath.Join(abs, "server"), "--listen", o.serverListen,
+		"--agent-url", agentURL, "--agent-token-file", filepath.Join(abs, "agent", "agent.token"), "--proxy-http", o.httpAddr)
 	if err != nil {
 		_ = agent.stop(10 * time.Second)
 		return err
 	}
-	serverURL := "http://" + serverListen
+	serverURL := "http://" + o.serverListen
 	if err := waitHealthy(ctx, server, serverURL+"/v1/health", 20*time.Second); err != nil {
 		_ = server.stop(10 * time.Second)
 		_ = agent.stop(10 * time.Second)
@@ -131,12 +143,13 @@ func runUp(ctx context.Context, g *Globals, dataDir, serverListen, agentListen s
 	fmt.Fprintf(g.Stdout, `Runway is up (data in %s)
   server API:  %s   admin token in %s
   agent API:   %s   token in %s
-  services:    http://<service>.<environment>.localhost:8080 and https://...:8443 (CA: runway agent ca --data-dir %s)
+  services:    http://<service>.<environment>.localhost:%s and https://...:%s (CA: runway agent ca --data-dir %s)
 To use it from another shell:
   export RUNWAY_SERVER=%s RUNWAY_TOKEN=$(cat %s)
 Ctrl-C stops the server and the agent%s.
-`, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(abs, "agent", "agent.token")), rel(filepath.Join(abs, "agent")),
-		serverURL, tokenFile, map[bool]string{true: " (instances keep running: --keep)", false: " and every instance"}[keep])
+`, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(abs, "agent", "agent.token")),
+		portOf(o.httpAddr), portOf(o.httpsAddr), rel(filepath.Join(abs, "agent")),
+		serverURL, tokenFile, map[bool]string{true: " (instances keep running: --keep)", false: " and every instance"}[o.keep])
 
 	var exitErr error
 	select {
@@ -156,6 +169,14 @@ Ctrl-C stops the server and the agent%s.
 		exitErr = fmt.Errorf("agent: %w", err)
 	}
 	return exitErr
+}
+
+// portOf returns the port of a host:port address (the address itself if it has none).
+func portOf(addr string) string {
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		return p
+	}
+	return addr
 }
 
 func isSignalExit(err error) bool {

@@ -171,10 +171,11 @@ func previewGroup(s strategy.RunTask) string {
 	return ""
 }
 
-// poll calls cond every PollInterval until it is done or fails, calling
-// check (halt, deadline) in between. When ctx's deadline passes, it returns
-// onDeadline's error (a Timeout) if given.
+// poll calls cond until it is done or fails, calling check (halt, deadline)
+// in between: soon at first, then every PollInterval (see nextPoll). When
+// ctx's deadline passes, it returns onDeadline's error (a Timeout) if given.
 func (r *run) poll(ctx context.Context, check func() error, cond func() (bool, error), onDeadline func() error) error {
+	var wait time.Duration
 	for {
 		if err := check(); err != nil {
 			return err
@@ -183,13 +184,29 @@ func (r *run) poll(ctx context.Context, check func() error, cond func() (bool, e
 		if err != nil || done {
 			return err
 		}
-		if !r.sleep(ctx, r.e.opts.PollInterval) {
+		wait = nextPoll(wait, r.e.opts.PollInterval)
+		if !r.sleep(ctx, wait) {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && context.Cause(ctx) == context.DeadlineExceeded && onDeadline != nil {
 				return onDeadline()
 			}
 			return r.ctxError(ctx, ctx.Err())
 		}
 	}
+}
+
+// firstPoll is the first wait of a poll. A new group is usually healthy at
+// its first health check, 100 ms after its processes start, so looking only
+// a whole PollInterval after creating it made every deploy wait that long
+// (bench/README.md, Releases).
+const firstPoll = 50 * time.Millisecond
+
+// nextPoll returns the wait after prev (0 for the first): firstPoll, then
+// doubling up to max.
+func nextPoll(prev, max time.Duration) time.Duration {
+	if prev <= 0 {
+		return min(firstPoll, max)
+	}
+	return min(2*prev, max)
 }
 
 // specOf returns the manifest of release id: this release's own, or an
