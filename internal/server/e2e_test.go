@@ -1,8 +1,17 @@
 package server_test
 
 import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/server"
 )
 
 // TestStrategies releases v1 then v2 with each strategy under steady load:
@@ -57,4 +66,271 @@ func TestStrategies(t *testing.T) {
 			c.servingGroup(service)
 		})
 	}
+}
+
+const canarySteps = `
+      step {
+        weight = 30
+        pause  = "1500ms"
+      }
+      analysis {
+        max_error_rate_increase = 0.05
+        min_requests            = 20
+      }`
+
+// failedRelease checks what every failed release must leave: FailureClean
+// with the given error kind, v1 (the same group, the same processes) serving
+// all traffic alone, and no request failed.
+func (c *cluster) failedRelease(rel *api.ReleaseDetail, kind, group string, pids []int) {
+	t := c.t
+	t.Helper()
+	mustState(t, rel, "FailureClean")
+	if rel.ErrorKind != kind {
+		t.Errorf("release ended with %s (%s), want %s", rel.ErrorKind, rel.Error, kind)
+	}
+	if rel.Failed != 0 {
+		t.Errorf("release record: %d requests failed", rel.Failed)
+	}
+	g, now := c.servingGroup(service)
+	if g != group {
+		t.Errorf("after the failed release %s serves, want %s", g, group)
+	}
+	if !slices.Equal(now, pids) {
+		t.Errorf("v1 pids are %v, were %v", now, pids)
+	}
+	c.onlyVersion(service, "1")
+}
+
+// TestNeverHealthy releases a v2 that never turns healthy: the release ends
+// FailureClean by its timeout while v1 keeps serving every request.
+func TestNeverHealthy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v2   manifest
+	}{
+		// FAIL_RATE=1 makes / answer 500, and / is the health path.
+		{"health check fails", manifest{HealthPath: "/", Env: map[string]string{"FAIL_RATE": "1"}}},
+		{"boot delay beyond timeout", manifest{Env: map[string]string{"BOOT_DELAY": "60s"}}},
+		{"rolling boot delay beyond timeout", manifest{Strategy: "rolling", Env: map[string]string{"BOOT_DELAY": "60s"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := startCluster(t)
+			c.writeManifest(manifest{Strategy: tc.v2.Strategy})
+			mustState(t, c.deploy(service, "1"), "Success")
+			group, pids := c.servingGroup(service)
+			tc.v2.Timeout = "3s"
+			c.writeManifest(tc.v2)
+			stop := c.load(service)
+			rel := c.deploy(service, "2")
+			noFailures(t, tc.name, stop())
+			c.failedRelease(rel, "Timeout", group, pids)
+		})
+	}
+}
+
+// TestCanaryAnalysisFailed releases a canary v2 that fails a fifth of its
+// requests: the analysis rejects it and v1 serves everything again.
+func TestCanaryAnalysisFailed(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Strategy: "canary", Canary: canarySteps})
+	mustState(t, c.deploy(service, "1"), "Success")
+	group, pids := c.servingGroup(service)
+	c.writeManifest(manifest{Strategy: "canary", Canary: canarySteps, Env: map[string]string{"FAIL_RATE": "0.2"}})
+	stop := c.load(service)
+	rel := c.deploy(service, "2")
+	res := stop()
+	t.Logf("canary with FAIL_RATE=0.2: %s", res)
+	// The canary's own 500s are the only failures: the proxy failed none.
+	for _, f := range res.Failures {
+		if f.Status != http.StatusInternalServerError || !strings.Contains(f.Err, "injected failure") {
+			t.Errorf("a request failed other than by FAIL_RATE: %+v", f)
+		}
+	}
+	if _, _, versions := res.Snapshot(); versions["2"] == 0 {
+		t.Errorf("the canary answered no request: %s", res)
+	}
+	c.failedRelease(rel, "AnalysisFailed", group, pids)
+}
+
+// TestHalt halts a canary while it takes 30 % of the traffic: the release
+// ends FailureClean and v1 alone is routed again.
+func TestHalt(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	long := strings.Replace(canarySteps, "1500ms", "60s", 1)
+	c.writeManifest(manifest{Strategy: "canary", Canary: long, Timeout: "120s"})
+	mustState(t, c.deploy(service, "1"), "Success")
+	group, pids := c.servingGroup(service)
+	stop := c.load(service)
+	rel := c.submit(service, "2")
+	waitFor(t, 30*time.Second, "the canary to take traffic", func() bool {
+		st, err := c.api.Status(context.Background(), env, service)
+		return err == nil && len(st.Routes) == 2
+	})
+	if out, err := c.cli("halt", service, "--env", env, "--reason", "e2e halt"); err != nil {
+		t.Fatalf("runway halt: %v\n%s", err, out)
+	}
+	done := c.wait(rel.ID, 30*time.Second)
+	noFailures(t, "halted canary", stop())
+	c.failedRelease(done, "Halted", group, pids)
+	if !strings.Contains(done.Error, "e2e halt") {
+		t.Errorf("release error %q does not give the halt's reason", done.Error)
+	}
+}
+
+// TestCrashSafety kills the server (SIGKILL, at a precise point through the
+// test-only RUNWAY_TEST_FAULT) at each state boundary of a blue_green
+// release in turn, and restarts it on the same data dir: every release ends
+// Success, only its group is left, the lock is free (the next release takes
+// it), and the agent served every request throughout.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{})
+	mustState(t, c.deploy(service, "1"), "Success")
+	stop := c.load(service)
+	// Blue/green without preview: Deploy is 0 ensure group, 1 wait healthy,
+	// 2 route; CleanUpSuccess is 0 pause (scale_down_delay), 1 delete old.
+	points := []string{
+		"Lock", "ValidateResources", "Deploy:0", "Deploy:1", "Deploy:1:after", "Deploy:2:after",
+		"CheckHealthy", "CleanUpSuccess:0", "CleanUpSuccess:1", "CleanUpSuccess:1:after", "ReleaseLock",
+	}
+	for i, point := range points {
+		version := strconv.Itoa(i + 2)
+		c.server.stop(t, syscall.SIGTERM)
+		c.serverEnv = []string{server.TestFaultEnv + "=" + point}
+		c.startServer()
+		rel := c.submit(service, version)
+		select {
+		case <-c.server.done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("the server did not kill itself at %s", point)
+		}
+		if !strings.Contains(c.server.out.String(), "killing the server at "+point) {
+			t.Fatalf("the server ended otherwise than at %s:\n%s", point, c.server.out)
+		}
+		c.serverEnv = nil
+		c.startServer()
+		done := c.wait(rel.ID, 60*time.Second)
+		mustState(t, done, "Success")
+		c.onlyVersion(service, version)
+		waitFor(t, 20*time.Second, "only the release's group to be left", func() bool {
+			return len(c.groups(service)) == 1
+		})
+		g, _ := c.servingGroup(service)
+		if want := "hello-" + strings.ToLower(rel.ID); g != want {
+			t.Fatalf("after the crash at %s, %s serves, want %s", point, g, want)
+		}
+		t.Logf("killed at %s: release %s resumed to %s", point, rel.ID, done.State)
+	}
+	// The lock is free: one more release takes it and succeeds.
+	mustState(t, c.deploy(service, "final"), "Success")
+	noFailures(t, "crashes", stop())
+	c.onlyVersion(service, "final")
+}
+
+// TestLocks submits two releases of one service at once: the second ends
+// with LockExists while the first succeeds. Releases of two services run
+// side by side and both succeed.
+func TestLocks(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{})
+	c.writeManifest(manifest{Service: "world"})
+	mustState(t, c.deploy(service, "1"), "Success")
+	mustState(t, c.deploy("world", "1"), "Success")
+
+	stopHello, stopWorld := c.load(service), c.load("world")
+	// v2 boots slowly, so the first release holds the lock for a while.
+	c.writeManifest(manifest{Env: map[string]string{"BOOT_DELAY": "1s"}})
+	first := c.submit(service, "2")
+	waitFor(t, 20*time.Second, "the first release to hold the lock", func() bool {
+		r, err := c.api.Release(context.Background(), first.ID)
+		return err == nil && r.State == "Deploy"
+	})
+	second := c.deploy(service, "3")
+	mustState(t, second, "FailureClean")
+	if second.ErrorKind != "LockExists" {
+		t.Errorf("second release: %s (%s), want LockExists", second.ErrorKind, second.Error)
+	}
+	mustState(t, c.wait(first.ID, 60*time.Second), "Success")
+	c.onlyVersion(service, "2")
+
+	// Two services at once.
+	c.writeManifest(manifest{})
+	c.writeManifest(manifest{Service: "world"})
+	a, b := c.submit(service, "4"), c.submit("world", "4")
+	ra, rb := c.wait(a.ID, 60*time.Second), c.wait(b.ID, 60*time.Second)
+	mustState(t, ra, "Success")
+	mustState(t, rb, "Success")
+	if ra.CreatedAt.After(*rb.FinishedAt) || rb.CreatedAt.After(*ra.FinishedAt) {
+		t.Errorf("the releases of hello and world did not overlap")
+	}
+	noFailures(t, "hello", stopHello())
+	noFailures(t, "world", stopWorld())
+	c.onlyVersion(service, "4")
+	c.onlyVersion("world", "4")
+}
+
+// TestRollback rolls back inside scale_down_delay (the previous group still
+// runs: traffic switches straight back to it) and after it (a new release of
+// the previous version).
+func TestRollback(t *testing.T) {
+	t.Run("after scale_down_delay", func(t *testing.T) {
+		t.Parallel()
+		c := startCluster(t)
+		c.writeManifest(manifest{})
+		v1 := c.deploy(service, "1")
+		mustState(t, v1, "Success")
+		mustState(t, c.deploy(service, "2"), "Success")
+		oldGroup, oldPids := c.servingGroup(service)
+		stop := c.load(service)
+		out, err := c.cli("rollback", service, "--env", env, "--wait")
+		if err != nil {
+			t.Fatalf("runway rollback: %v\n%s", err, out)
+		}
+		noFailures(t, "rollback", stop())
+		list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := list[0]; r.Version != "1" || r.RollbackOf != v1.ID || r.State != "Success" {
+			t.Errorf("the rollback release is %s v%s (rollback of %q), want a Success of v1 rolling back to %s", r.State, r.Version, r.RollbackOf, v1.ID)
+		}
+		c.onlyVersion(service, "1")
+		c.gone(service, oldGroup, oldPids)
+	})
+	t.Run("inside scale_down_delay", func(t *testing.T) {
+		t.Parallel()
+		c := startCluster(t)
+		c.writeManifest(manifest{ScaleDownDelay: "60s", Timeout: "120s"})
+		mustState(t, c.deploy(service, "1"), "Success")
+		group, pids := c.servingGroup(service)
+		stop := c.load(service)
+		rel := c.submit(service, "2")
+		waitFor(t, 30*time.Second, "v2 to serve inside scale_down_delay", func() bool {
+			r, err := c.api.Release(context.Background(), rel.ID)
+			return err == nil && r.State == "CleanUpSuccess"
+		})
+		c.onlyVersion(service, "2")
+		start := time.Now()
+		out, err := c.cli("rollback", service, "--env", env, "--wait")
+		if err != nil {
+			t.Fatalf("runway rollback: %v\n%s", err, out)
+		}
+		took := time.Since(start)
+		t.Logf("rollback inside scale_down_delay took %s:\n%s", took.Round(time.Millisecond), out)
+		if took > 30*time.Second {
+			t.Errorf("the rollback took %s: it waited for scale_down_delay instead of switching back", took)
+		}
+		noFailures(t, "rollback inside scale_down_delay", stop())
+		// The same v1 processes serve again: nothing was restarted.
+		g, now := c.servingGroup(service)
+		if g != group || !slices.Equal(now, pids) {
+			t.Errorf("after the rollback %s %v serves, want the v1 group %s %v", g, now, group, pids)
+		}
+		c.onlyVersion(service, "1")
+	})
 }
