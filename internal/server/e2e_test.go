@@ -88,8 +88,8 @@ func (c *cluster) failedRelease(rel *api.ReleaseDetail, kind, group string, pids
 	if rel.ErrorKind != kind {
 		t.Errorf("release ended with %s (%s), want %s", rel.ErrorKind, rel.Error, kind)
 	}
-	if rel.Failed != 0 {
-		t.Errorf("release record: %d requests failed", rel.Failed)
+	if rel.Failed != 0 || rel.Served == 0 {
+		t.Errorf("release record: served %d, failed %d; want served > 0, failed 0", rel.Served, rel.Failed)
 	}
 	g, now := c.servingGroup(service)
 	if g != group {
@@ -193,39 +193,61 @@ func TestCrashSafety(t *testing.T) {
 	stop := c.load(service)
 	// Blue/green without preview: Deploy is 0 ensure group, 1 wait healthy,
 	// 2 route; CleanUpSuccess is 0 pause (scale_down_delay), 1 delete old.
-	points := []string{
+	// A failing v2 (its health check answers 500) takes the failure path,
+	// CleanUpFailure: 0 ensure the old group, 1 wait healthy, 2 remove the
+	// preview, 3 route back, 4 delete the new group.
+	type crashPoint struct {
+		at   string
+		fail bool
+	}
+	var points []crashPoint
+	for _, p := range []string{
 		"Lock", "ValidateResources", "Deploy:0", "Deploy:1", "Deploy:1:after", "Deploy:2:after",
 		"CheckHealthy", "CleanUpSuccess:0", "CleanUpSuccess:1", "CleanUpSuccess:1:after", "ReleaseLock",
+	} {
+		points = append(points, crashPoint{at: p})
 	}
+	for _, p := range []string{"CleanUpFailure", "CleanUpFailure:3", "CleanUpFailure:4", "ReleaseLockFailure"} {
+		points = append(points, crashPoint{at: p, fail: true})
+	}
+	serving := "1"
 	for i, point := range points {
 		version := strconv.Itoa(i + 2)
+		want := "Success"
+		if point.fail {
+			want = "FailureClean"
+			c.writeManifest(manifest{HealthPath: "/", Timeout: "2s", Env: map[string]string{"FAIL_RATE": "1"}})
+		} else {
+			c.writeManifest(manifest{})
+		}
 		c.server.stop(t, syscall.SIGTERM)
-		c.serverEnv = []string{server.TestFaultEnv + "=" + point}
+		c.serverEnv = []string{server.TestFaultEnv + "=" + point.at}
 		c.startServer()
 		rel := c.submit(service, version)
 		select {
 		case <-c.server.done:
 		case <-time.After(60 * time.Second):
-			t.Fatalf("the server did not kill itself at %s", point)
+			t.Fatalf("the server did not kill itself at %s", point.at)
 		}
-		if !strings.Contains(c.server.out.String(), "killing the server at "+point) {
-			t.Fatalf("the server ended otherwise than at %s:\n%s", point, c.server.out)
+		if !strings.Contains(c.server.out.String(), "killing the server at "+point.at) {
+			t.Fatalf("the server ended otherwise than at %s:\n%s", point.at, c.server.out)
 		}
 		c.serverEnv = nil
 		c.startServer()
 		done := c.wait(rel.ID, 60*time.Second)
-		mustState(t, done, "Success")
-		c.onlyVersion(service, version)
-		waitFor(t, 20*time.Second, "only the release's group to be left", func() bool {
+		mustState(t, done, want)
+		if want == "Success" {
+			serving = version
+		}
+		c.onlyVersion(service, serving)
+		waitFor(t, 20*time.Second, "only the serving group to be left", func() bool {
 			return len(c.groups(service)) == 1
 		})
-		g, _ := c.servingGroup(service)
-		if want := "hello-" + strings.ToLower(rel.ID); g != want {
-			t.Fatalf("after the crash at %s, %s serves, want %s", point, g, want)
-		}
-		t.Logf("killed at %s: release %s resumed to %s", point, rel.ID, done.State)
+		c.servingGroup(service)
+		t.Logf("killed at %s: release %s resumed to %s", point.at, rel.ID, done.State)
 	}
 	// The lock is free: one more release takes it and succeeds.
+	c.writeManifest(manifest{})
 	mustState(t, c.deploy(service, "final"), "Success")
 	noFailures(t, "crashes", stop())
 	c.onlyVersion(service, "final")
@@ -333,4 +355,35 @@ func TestRollback(t *testing.T) {
 		}
 		c.onlyVersion(service, "1")
 	})
+}
+
+// TestCrashObserved kills the server with SIGKILL, without any hook, when
+// it observes a rolling or canary release with both versions routed, and
+// restarts it: the release resumes to Success and no request fails.
+func TestCrashObserved(t *testing.T) {
+	for _, strategy := range []string{"rolling", "canary"} {
+		t.Run(strategy, func(t *testing.T) {
+			t.Parallel()
+			c := startCluster(t)
+			m := manifest{Strategy: strategy, Desired: 3}
+			if strategy == "canary" {
+				m.Canary = canarySteps
+			}
+			c.writeManifest(m)
+			mustState(t, c.deploy(service, "1"), "Success")
+			stop := c.load(service)
+			rel := c.submit(service, "2")
+			waitFor(t, 30*time.Second, "both versions to be routed", func() bool {
+				st, err := c.api.Status(context.Background(), env, service)
+				return err == nil && len(st.Routes) == 2
+			})
+			c.killServer()
+			c.startServer()
+			done := c.wait(rel.ID, 60*time.Second)
+			noFailures(t, strategy+" killed mid-release", stop())
+			mustState(t, done, "Success")
+			c.onlyVersion(service, "2")
+			c.servingGroup(service)
+		})
+	}
 }
