@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,8 +51,23 @@ func TestStrategies(t *testing.T) {
 
 			stop := c.load(service)
 			start := time.Now()
-			rel := c.deploy(service, "2")
+			// The CLI path a person takes: deploy --wait exits 0 only on Success.
+			out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "2", "--yes", "--wait")
 			res := stop()
+			if err != nil {
+				t.Fatalf("runway deploy --wait: %v\n%s", err, out)
+			}
+			list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := c.api.Release(context.Background(), list[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("served %s requests during the release, %s failed", groupDigits(rel.Served), groupDigits(rel.Failed)); !strings.Contains(out, want) {
+				t.Errorf("runway deploy --wait does not report %q:\n%s", want, out)
+			}
 			t.Logf("%s v1→v2 took %s", strategy, time.Since(start).Round(time.Millisecond))
 			mustState(t, rel, "Success")
 			if strategy != "recreate" {
@@ -386,4 +403,17 @@ func TestCrashObserved(t *testing.T) {
 			c.servingGroup(service)
 		})
 	}
+}
+
+// groupDigits formats 18342 as "18,342", as the CLI prints counts.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
