@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,11 +23,18 @@ import (
 // answers afterwards, the release record counted the traffic, and the old
 // group's processes are gone.
 func TestStrategies(t *testing.T) {
-	for _, strategy := range []string{"recreate", "rolling", "blue_green", "canary"} {
-		t.Run(strategy, func(t *testing.T) {
+	for _, name := range []string{"recreate", "rolling", "blue_green", "blue_green_spread", "canary"} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			c := startCluster(t)
+			strategy := strings.TrimSuffix(name, "_spread")
 			m := manifest{Strategy: strategy}
+			if name == "blue_green_spread" {
+				// Launch ceil(2×1.5) = 3, switch when 1 is healthy, keep 2;
+				// with a pre_deploy hook that succeeds.
+				m.Spread = 0.5
+				m.PreDeploy = true
+			}
 			if strategy == "canary" {
 				m.Canary = `
       step {
@@ -68,10 +77,10 @@ func TestStrategies(t *testing.T) {
 			if want := fmt.Sprintf("served %s requests during the release, %s failed", groupDigits(rel.Served), groupDigits(rel.Failed)); !strings.Contains(out, want) {
 				t.Errorf("runway deploy --wait does not report %q:\n%s", want, out)
 			}
-			t.Logf("%s v1→v2 took %s", strategy, time.Since(start).Round(time.Millisecond))
+			t.Logf("%s v1→v2 took %s", name, time.Since(start).Round(time.Millisecond))
 			mustState(t, rel, "Success")
 			if strategy != "recreate" {
-				noFailures(t, strategy+" v1→v2", res)
+				noFailures(t, name+" v1→v2", res)
 				if rel.Failed != 0 || rel.Served == 0 {
 					t.Errorf("release record: served %d, failed %d; want served > 0, failed 0", rel.Served, rel.Failed)
 				}
@@ -80,7 +89,22 @@ func TestStrategies(t *testing.T) {
 			}
 			c.onlyVersion(service, "2")
 			c.gone(service, oldGroup, oldPids)
-			c.servingGroup(service)
+			group, pids := c.servingGroup(service)
+			// The new group ends at the desired count (spread: scaled down
+			// from 3) and runs no more processes than that.
+			waitFor(t, 20*time.Second, "the new group to run 2 instances", func() bool {
+				gs := c.groups(service)
+				live := 0
+				for _, in := range gs[0].Instances {
+					if alive(in.PID) {
+						live++
+					}
+				}
+				return len(gs) == 1 && gs[0].Name == group && len(gs[0].Instances) == 2 && live == 2
+			})
+			if len(pids) < 2 {
+				t.Errorf("the new group had pids %v", pids)
+			}
 		})
 	}
 }
@@ -105,7 +129,9 @@ func (c *cluster) failedRelease(rel *api.ReleaseDetail, kind, group string, pids
 	if rel.ErrorKind != kind {
 		t.Errorf("release ended with %s (%s), want %s", rel.ErrorKind, rel.Error, kind)
 	}
-	if rel.Failed != 0 || rel.Served == 0 {
+	// A release failing in its first step (pre_deploy) may end before the
+	// proxy served any request; every other one runs for seconds.
+	if rel.Failed != 0 || (rel.Served == 0 && kind != "DeployError") {
 		t.Errorf("release record: served %d, failed %d; want served > 0, failed 0", rel.Served, rel.Failed)
 	}
 	g, now := c.servingGroup(service)
@@ -124,11 +150,15 @@ func TestNeverHealthy(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		v2   manifest
+		kind string // default Timeout
 	}{
+		// An invalid BOOT_DELAY makes hello exit 1 at once, again and again.
+		{"crashing v2 stops at max_terms", manifest{MaxTerms: 2, Env: map[string]string{"BOOT_DELAY": "soon"}}, "Halted"},
+		{"pre_deploy hook fails", manifest{PreDeploy: true, Env: map[string]string{"MIGRATE_FAIL": "1"}}, "DeployError"},
 		// FAIL_RATE=1 makes / answer 500, and / is the health path.
-		{"health check fails", manifest{HealthPath: "/", Env: map[string]string{"FAIL_RATE": "1"}}},
-		{"boot delay beyond timeout", manifest{Env: map[string]string{"BOOT_DELAY": "60s"}}},
-		{"rolling boot delay beyond timeout", manifest{Strategy: "rolling", Env: map[string]string{"BOOT_DELAY": "60s"}}},
+		{"health check fails", manifest{HealthPath: "/", Env: map[string]string{"FAIL_RATE": "1"}}, ""},
+		{"boot delay beyond timeout", manifest{Env: map[string]string{"BOOT_DELAY": "60s"}}, ""},
+		{"rolling boot delay beyond timeout", manifest{Strategy: "rolling", Env: map[string]string{"BOOT_DELAY": "60s"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -137,11 +167,15 @@ func TestNeverHealthy(t *testing.T) {
 			mustState(t, c.deploy(service, "1"), "Success")
 			group, pids := c.servingGroup(service)
 			tc.v2.Timeout = "3s"
+			if tc.kind == "" {
+				tc.kind = "Timeout"
+			}
 			c.writeManifest(tc.v2)
 			stop := c.load(service)
 			rel := c.deploy(service, "2")
 			noFailures(t, tc.name, stop())
-			c.failedRelease(rel, "Timeout", group, pids)
+			c.failedRelease(rel, tc.kind, group, pids)
+			t.Logf("%s: %s", rel.ErrorKind, rel.Error)
 		})
 	}
 }
@@ -195,6 +229,28 @@ func TestHalt(t *testing.T) {
 	if !strings.Contains(done.Error, "e2e halt") {
 		t.Errorf("release error %q does not give the halt's reason", done.Error)
 	}
+}
+
+// TestTimeoutHalfRouted lets a canary run out of deploy.timeout while it
+// takes 30 % of the traffic (its analysis never gets the requests it needs):
+// the release ends FailureClean with v1 alone routed again.
+func TestTimeoutHalfRouted(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	undecided := strings.Replace(canarySteps, "min_requests            = 20", "min_requests            = 1000000", 1)
+	c.writeManifest(manifest{Strategy: "canary", Canary: undecided, Timeout: "4s"})
+	// v1 is the first release: no stable group to compare with, no analysis.
+	mustState(t, c.deploy(service, "1"), "Success")
+	group, pids := c.servingGroup(service)
+	stop := c.load(service)
+	rel := c.submit(service, "2")
+	waitFor(t, 30*time.Second, "the canary to take traffic", func() bool {
+		st, err := c.api.Status(context.Background(), env, service)
+		return err == nil && len(st.Routes) == 2
+	})
+	done := c.wait(rel.ID, 30*time.Second)
+	noFailures(t, "canary past its timeout", stop())
+	c.failedRelease(done, "Timeout", group, pids)
 }
 
 // TestCrashSafety kills the server (SIGKILL, at a precise point through the
@@ -296,6 +352,38 @@ func TestLocks(t *testing.T) {
 	}
 	mustState(t, c.wait(first.ID, 60*time.Second), "Success")
 	c.onlyVersion(service, "2")
+
+	// Two releases of one service submitted at the same moment: exactly one
+	// takes the lock.
+	c.writeManifest(manifest{})
+	var wg sync.WaitGroup
+	ids := make([]string, 2)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "3", "--yes", "--output", "json")
+			var r api.Release
+			if err != nil || json.Unmarshal([]byte(out), &r) != nil {
+				t.Errorf("runway deploy: %v\n%s", err, out)
+				return
+			}
+			ids[i] = r.ID
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	kinds := map[string]int{}
+	for _, id := range ids {
+		r := c.wait(id, 60*time.Second)
+		kinds[r.State+"/"+r.ErrorKind]++
+	}
+	if kinds["Success/"] != 1 || kinds["FailureClean/LockExists"] != 1 {
+		t.Errorf("two simultaneous releases ended %v, want one Success and one LockExists", kinds)
+	}
+	c.onlyVersion(service, "3")
 
 	// Two services at once.
 	c.writeManifest(manifest{})

@@ -320,7 +320,11 @@ type manifest struct {
 	HealthPath     string // default /healthz
 	Env            map[string]string
 	// Canary holds the deploy.canary block's body.
-	Canary string
+	Canary   string
+	MaxTerms int
+	// PreDeploy adds hooks.pre_deploy = hello migrate (MIGRATE_FAIL in Env
+	// makes it fail).
+	PreDeploy bool
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -353,6 +357,10 @@ func (c *cluster) writeManifest(m manifest) {
 	for k, v := range envs {
 		fmt.Fprintf(&envHCL, "    %s = %q\n", k, v)
 	}
+	preDeploy := ""
+	if m.PreDeploy {
+		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
+	}
 	project := `project "e2e" {}
 environment "dev" { target = "local" }
 `
@@ -374,6 +382,7 @@ environment "dev" { target = "local" }
     desired = %d
     max     = 10
     spread  = %g
+    max_terms = %d
   }
   deploy {
     strategy         = %q
@@ -390,9 +399,10 @@ environment "dev" { target = "local" }
   }
   hooks {
     stop_timeout = "5s"
+    %s
   }
 }
-`, m.Service, helloBin, envHCL.String(), m.HealthPath, m.Desired, m.Spread, m.Strategy, m.Timeout, m.ScaleDownDelay, m.Canary)
+`, m.Service, helloBin, envHCL.String(), m.HealthPath, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.Canary, preDeploy)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)
