@@ -109,6 +109,9 @@ func TestStrategies(t *testing.T) {
 	}
 }
 
+// canarySteps is one canary step judged on errors (the latency ratio is set
+// out of reach): the p99 of the hundred-odd requests a canary gets in a test
+// is noise on a loaded machine (a server restart alone added 30 ms to one).
 const canarySteps = `
       step {
         weight = 30
@@ -116,6 +119,7 @@ const canarySteps = `
       }
       analysis {
         max_error_rate_increase = 0.05
+        max_latency_p99_ratio   = 1000
         min_requests            = 20
       }`
 
@@ -293,20 +297,7 @@ func TestCrashSafety(t *testing.T) {
 		} else {
 			c.writeManifest(manifest{})
 		}
-		c.server.stop(t, syscall.SIGTERM)
-		c.serverEnv = []string{server.TestFaultEnv + "=" + point.at}
-		c.startServer()
-		rel := c.submit(service, version)
-		select {
-		case <-c.server.done:
-		case <-time.After(60 * time.Second):
-			t.Fatalf("the server did not kill itself at %s", point.at)
-		}
-		if !strings.Contains(c.server.out.String(), "killing the server at "+point.at) {
-			t.Fatalf("the server ended otherwise than at %s:\n%s", point.at, c.server.out)
-		}
-		c.serverEnv = nil
-		c.startServer()
+		rel := c.crashAt(point.at, version, nil)
 		done := c.wait(rel.ID, 60*time.Second)
 		mustState(t, done, want)
 		if want == "Success" {
@@ -324,6 +315,101 @@ func TestCrashSafety(t *testing.T) {
 	mustState(t, c.deploy(service, "final"), "Success")
 	noFailures(t, "crashes", stop())
 	c.onlyVersion(service, "final")
+}
+
+// crashAt restarts the server with RUNWAY_TEST_FAULT=point, submits a
+// release of version, waits for the server to kill itself there, calls
+// whileDown (if any) and starts the server again.
+func (c *cluster) crashAt(point, version string, whileDown func(*api.Release)) *api.Release {
+	t := c.t
+	t.Helper()
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverEnv = []string{server.TestFaultEnv + "=" + point}
+	c.startServer()
+	rel := c.submit(service, version)
+	select {
+	case <-c.server.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the server did not kill itself at %s", point)
+	}
+	if !strings.Contains(c.server.out.String(), "killing the server at "+point) {
+		t.Fatalf("the server ended otherwise than at %s:\n%s", point, c.server.out)
+	}
+	if whileDown != nil {
+		whileDown(rel)
+	}
+	c.serverEnv = nil
+	c.startServer()
+	return rel
+}
+
+// TestCrashSafetyStrategies kills the server inside rolling and canary
+// releases: while the old group is shrunk, during a canary pause and
+// analysis, after the last step; and lets deploy.timeout pass while the
+// server is down, so the restarted server rolls back from there (re-growing a
+// shrunk old group).
+func TestCrashSafetyStrategies(t *testing.T) {
+	type crashPoint struct {
+		at string
+		// expire: the server stays down past deploy.timeout (3s), so the
+		// release resumes into a rollback.
+		expire bool
+	}
+	for _, tc := range []struct {
+		strategy string
+		points   []crashPoint
+	}{
+		// Rolling, desired 2, surge 1: Deploy 0 ensure new 1, 1 wait, 2-3
+		// routes, 4 shrink old to 1, 5 grow new to 2, 6 wait, 7-8 routes,
+		// 9 shrink old to 0.
+		{"rolling", []crashPoint{{"Deploy:4:after", false}, {"Deploy:6", false}, {"Deploy:9:after", false},
+			{"Deploy:4:after", true}, {"Deploy:8:after", true}}},
+		// Canary: Deploy 0 ensure, 1 wait, 2 route 30 %, 3 pause, 4 analyze,
+		// 5 grow, 6 wait, 7 route 100 %; CleanUpSuccess 0 pause, 1 delete old.
+		{"canary", []crashPoint{{"Deploy:3", false}, {"Deploy:4", false}, {"Deploy:7:after", false},
+			{"Deploy:3", true}}},
+	} {
+		t.Run(tc.strategy, func(t *testing.T) {
+			t.Parallel()
+			c := startCluster(t)
+			c.writeManifest(manifest{Strategy: tc.strategy, Canary: canarySteps})
+			mustState(t, c.deploy(service, "1"), "Success")
+			stop := c.load(service)
+			serving := "1"
+			for i, p := range tc.points {
+				version := strconv.Itoa(i + 2)
+				timeout := "60s"
+				if p.expire {
+					timeout = "3s"
+				}
+				c.writeManifest(manifest{Strategy: tc.strategy, Canary: canarySteps, Timeout: timeout})
+				rel := c.crashAt(p.at, version, func(rel *api.Release) {
+					if p.expire {
+						deadline := rel.CreatedAt.Add(3 * time.Second)
+						waitFor(t, 10*time.Second, "deploy.timeout to pass", func() bool { return time.Now().After(deadline) })
+					}
+				})
+				done := c.wait(rel.ID, 60*time.Second)
+				want := "Success"
+				if p.expire {
+					want = "FailureClean"
+				} else {
+					serving = version
+				}
+				mustState(t, done, want)
+				c.onlyVersion(service, serving)
+				waitFor(t, 20*time.Second, "only the serving group to be left", func() bool {
+					return len(c.groups(service)) == 1
+				})
+				_, pids := c.servingGroup(service)
+				if len(pids) != 2 {
+					t.Errorf("after the crash at %s the serving group runs %d instances, want 2", p.at, len(pids))
+				}
+				t.Logf("killed at %s (timeout passed while down: %v): release %s resumed to %s %s", p.at, p.expire, rel.ID, done.State, done.ErrorKind)
+			}
+			noFailures(t, tc.strategy+" crashes", stop())
+		})
+	}
 }
 
 // TestLocks submits two releases of one service at once: the second ends
