@@ -47,6 +47,7 @@ func TestStrategies(t *testing.T) {
       }
       analysis {
         max_error_rate_increase = 0.05
+        max_latency_p99_ratio   = 1000
         min_requests            = 20
       }`
 			}
