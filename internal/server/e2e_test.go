@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/server"
 )
@@ -60,10 +62,13 @@ func TestStrategies(t *testing.T) {
 			}
 
 			stop := c.load(service)
+			// Slow requests too, longer than scale_down_delay: instances taken
+			// out of traffic must finish them before they stop.
+			stopSlow := c.loadPath(service, "/slow?ms=1500", 2, 0)
 			start := time.Now()
 			// The CLI path a person takes: deploy --wait exits 0 only on Success.
 			out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "2", "--yes", "--wait")
-			res := stop()
+			res, slow := stop(), stopSlow()
 			if err != nil {
 				t.Fatalf("runway deploy --wait: %v\n%s", err, out)
 			}
@@ -82,6 +87,7 @@ func TestStrategies(t *testing.T) {
 			mustState(t, rel, "Success")
 			if strategy != "recreate" {
 				noFailures(t, name+" v1→v2", res)
+				noFailures(t, name+" v1→v2, slow requests", slow)
 				if rel.Failed != 0 || rel.Served == 0 {
 					t.Errorf("release record: served %d, failed %d; want served > 0, failed 0", rel.Served, rel.Failed)
 				}
@@ -301,6 +307,9 @@ func TestCrashSafety(t *testing.T) {
 		rel := c.crashAt(point.at, version, nil)
 		done := c.wait(rel.ID, 60*time.Second)
 		mustState(t, done, want)
+		if done.Failed != 0 || done.Served == 0 {
+			t.Errorf("after the crash at %s the release record says served %d, failed %d", point.at, done.Served, done.Failed)
+		}
 		if want == "Success" {
 			serving = version
 		}
@@ -398,6 +407,9 @@ func TestCrashSafetyStrategies(t *testing.T) {
 					serving = version
 				}
 				mustState(t, done, want)
+				if done.Failed != 0 || done.Served == 0 {
+					t.Errorf("after the crash at %s the release record says served %d, failed %d", p.at, done.Served, done.Failed)
+				}
 				c.onlyVersion(service, serving)
 				waitFor(t, 20*time.Second, "only the serving group to be left", func() bool {
 					return len(c.groups(service)) == 1
@@ -591,4 +603,42 @@ func groupDigits(n int64) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// TestRecreateProtected: a protected environment refuses the recreate
+// strategy (it has downtime): the CLI with a diagnostic, and the server too
+// for a client that sends the manifest anyway, before anything runs.
+func TestRecreateProtected(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Strategy: "recreate", Protected: true})
+	out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "1", "--yes")
+	if err == nil || !strings.Contains(out, "recreate is refused in a protected environment") {
+		t.Fatalf("runway deploy of recreate to a protected environment: %v\n%s", err, out)
+	}
+
+	c.writeManifest(manifest{Protected: true})
+	v1 := c.deploy(service, "1")
+	mustState(t, v1, "Success")
+	group, pids := c.servingGroup(service)
+	var m map[string]any
+	if err := json.Unmarshal(v1.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["deploy"].(map[string]any)["strategy"] = "recreate"
+	raw, _ := json.Marshal(m)
+	sub, err := c.api.Deploy(context.Background(), api.DeployRequest{Environment: env, Service: service, Version: "2",
+		Manifest: raw, RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := c.wait(sub.ID, 30*time.Second)
+	mustState(t, rel, "FailureClean")
+	if rel.ErrorKind != "BadRelease" || !strings.Contains(rel.Error, "protected") {
+		t.Errorf("release ended %s (%s), want BadRelease about the protected environment", rel.ErrorKind, rel.Error)
+	}
+	g, now := c.servingGroup(service)
+	if g != group || !slices.Equal(now, pids) {
+		t.Errorf("after the refused release %s %v serves, want %s %v", g, now, group, pids)
+	}
 }

@@ -322,6 +322,8 @@ type manifest struct {
 	// Canary holds the deploy.canary block's body.
 	Canary   string
 	MaxTerms int
+	// Protected makes the dev environment protected.
+	Protected bool
 	// PreDeploy adds hooks.pre_deploy = hello migrate (MIGRATE_FAIL in Env
 	// makes it fail).
 	PreDeploy bool
@@ -361,9 +363,12 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.PreDeploy {
 		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
 	}
-	project := `project "e2e" {}
-environment "dev" { target = "local" }
-`
+	project := fmt.Sprintf(`project "e2e" {}
+environment "dev" {
+  target    = "local"
+  protected = %t
+}
+`, m.Protected)
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
@@ -479,8 +484,13 @@ func host(svc string) string { return svc + "." + env + ".localhost" }
 // load starts steady traffic at svc through the proxy; stop ends it and
 // returns the counts.
 func (c *cluster) load(svc string) (stop func() *loadtest.Result) {
+	return c.loadPath(svc, "/", 2, 5*time.Millisecond)
+}
+
+// loadPath is load at path with n clients waiting interval between requests.
+func (c *cluster) loadPath(svc, path string, n int, interval time.Duration) (stop func() *loadtest.Result) {
 	ctx, cancel := context.WithCancel(context.Background())
-	run := loadtest.Start(ctx, loadtest.Options{URL: "http://" + c.proxyHTTP + "/", Host: host(svc), Concurrency: 2, Interval: 5 * time.Millisecond})
+	run := loadtest.Start(ctx, loadtest.Options{URL: "http://" + c.proxyHTTP + path, Host: host(svc), Concurrency: n, Interval: interval})
 	var once sync.Once
 	var res *loadtest.Result
 	stop = func() *loadtest.Result {
