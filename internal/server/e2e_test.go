@@ -242,6 +242,43 @@ func TestHalt(t *testing.T) {
 	}
 }
 
+// TestHaltRolling halts a rolling release once the old group has shrunk:
+// the old group grows back (new processes) before the traffic returns to it,
+// and v1 alone serves, at its full count, with no failed request.
+func TestHaltRolling(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Strategy: "rolling", Desired: 3})
+	mustState(t, c.deploy(service, "1"), "Success")
+	group, _ := c.servingGroup(service)
+	// Each new instance takes a second to boot, so the release is slow.
+	c.writeManifest(manifest{Strategy: "rolling", Desired: 3, Env: map[string]string{"BOOT_DELAY": "1s"}})
+	stop := c.load(service)
+	rel := c.submit(service, "2")
+	waitFor(t, 30*time.Second, "the old group to shrink", func() bool {
+		for _, g := range c.groups(service) {
+			if g.Name == group && g.Spec.Instances < 3 {
+				return true
+			}
+		}
+		return false
+	})
+	if out, err := c.cli("halt", service, "--env", env); err != nil {
+		t.Fatalf("runway halt: %v\n%s", err, out)
+	}
+	done := c.wait(rel.ID, 30*time.Second)
+	noFailures(t, "halted rolling", stop())
+	mustState(t, done, "FailureClean")
+	if done.ErrorKind != "Halted" || done.Failed != 0 {
+		t.Errorf("release ended %s (%s), failed %d; want Halted, 0 failed", done.ErrorKind, done.Error, done.Failed)
+	}
+	g, pids := c.servingGroup(service)
+	if g != group || len(pids) != 3 {
+		t.Errorf("after the halt %s serves with %d instances, want %s with 3", g, len(pids), group)
+	}
+	c.onlyVersion(service, "1")
+}
+
 // TestTimeoutHalfRouted lets a canary run out of deploy.timeout while it
 // takes 30 % of the traffic (its analysis never gets the requests it needs):
 // the release ends FailureClean with v1 alone routed again.
