@@ -39,22 +39,26 @@ type HaltRequest struct {
 
 // Release is a release as the API shows it.
 type Release struct {
-	ID          string          `json:"id"`
-	Environment string          `json:"environment"`
-	Service     string          `json:"service"`
-	Version     string          `json:"version"`
-	CreatedBy   string          `json:"created_by"`
-	CreatedAt   time.Time       `json:"created_at"`
-	Digest      string          `json:"digest"`
-	State       string          `json:"state"`
-	Done        bool            `json:"done"`
-	ErrorKind   string          `json:"error_kind,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	Served      int64           `json:"served"`
-	Failed      int64           `json:"failed"`
-	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	RollbackOf  string          `json:"rollback_of,omitempty"`
-	Manifest    json.RawMessage `json:"manifest,omitempty"`
+	ID          string     `json:"id"`
+	Environment string     `json:"environment"`
+	Service     string     `json:"service"`
+	Version     string     `json:"version"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Digest      string     `json:"digest"`
+	State       string     `json:"state"`
+	Done        bool       `json:"done"`
+	ErrorKind   string     `json:"error_kind,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	Served      int64      `json:"served"`
+	Failed      int64      `json:"failed"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	RollbackOf  string     `json:"rollback_of,omitempty"`
+	// SwitchBack is set on the answer of a rollback that, instead of making
+	// a new release, halted this one inside its scale_down_delay: it ends
+	// FailureClean (Halted) with RollbackOf serving again.
+	SwitchBack bool            `json:"switch_back,omitempty"`
+	Manifest   json.RawMessage `json:"manifest,omitempty"`
 }
 
 // Event is a timestamped step of a release.

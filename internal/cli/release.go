@@ -601,6 +601,9 @@ func newRollbackCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if rel.SwitchBack {
+				return followSwitchBack(cmd.Context(), g, c, rel, wait)
+			}
 			if wait {
 				return followRelease(cmd.Context(), g, c, rel.ID)
 			}
@@ -652,4 +655,34 @@ func newHaltCmd(g *Globals) *cobra.Command {
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the release record")
 	return cmd
+}
+
+// followSwitchBack reports an instant rollback: release rel was halted inside
+// its scale_down_delay, which switches the traffic back to the release that
+// served before it (rel.RollbackOf).
+func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *api.Release, wait bool) error {
+	if !wait {
+		if g.JSON() {
+			return writeJSON(g, rel)
+		}
+		fmt.Fprintf(g.Stdout, "release %s is inside its scale_down_delay: switching back to release %s; follow it with: runway release show %s\n", rel.ID, rel.RollbackOf, rel.ID)
+		return nil
+	}
+	err := followRelease(ctx, g, c, rel.ID)
+	if err == nil {
+		// The halt came after the window closed: the release retired the
+		// previous version and ended Success.
+		return fmt.Errorf("release %s had already retired release %s when the rollback arrived; run runway rollback again to release it anew", rel.ID, rel.RollbackOf)
+	}
+	last, gerr := c.Release(ctx, rel.ID)
+	if gerr != nil {
+		return gerr
+	}
+	if last.State != stateFailureClean || last.ErrorKind != "Halted" {
+		return err
+	}
+	if !g.JSON() {
+		fmt.Fprintf(g.Stdout, "rolled back: release %s serves again\n", rel.RollbackOf)
+	}
+	return nil
 }

@@ -63,6 +63,11 @@ type Options struct {
 	// CleanupTimeout bounds each clean-up state: its steps are retried until
 	// then, after which the release ends FailureDirty; 10 min by default.
 	CleanupTimeout time.Duration
+	// TestFault is for tests only: called at every state boundary (step -1)
+	// and step boundary, before (after false) and after it acts; returning
+	// true stops the release's runner there at once, as if the server had
+	// been killed. Production code leaves it nil.
+	TestFault func(release string, state State, step int, after bool) bool
 }
 
 // Request asks for a release of a service to an environment.
@@ -153,7 +158,11 @@ func New(st store.Store, drv Driver, opts Options) *Engine {
 		opts.CleanupTimeout = 10 * time.Minute
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}}
+	e := &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}}
+	if f := opts.TestFault; f != nil {
+		e.fault = func(id string, b boundary) bool { return f(id, b.State, b.Step, b.After) }
+	}
+	return e
 }
 
 // Start resumes every unfinished release from its last persisted step.

@@ -83,6 +83,9 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 	if err != nil {
 		return nil, err
 	}
+	if rel, ok, err := b.switchBack(ctx, req, list, actor); ok || err != nil {
+		return rel, err
+	}
 	var target *store.Release
 	if req.To != "" {
 		for _, r := range list {
@@ -115,6 +118,45 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 		return nil, err
 	}
 	return b.submit(ctx, req.RequestID, engine.Request{Environment: spec.Environment, Protected: spec.Protected, Service: spec.Service, CreatedBy: actor}, target.ID)
+}
+
+// switchBack is the instant rollback: while the newest release of the
+// service is in CleanUpSuccess, its scale_down_delay may still keep the
+// previous groups; halting it then switches the traffic straight back to them
+// (the engine ignores the halt once the window has closed, and the release
+// ends Success). It applies when no target is named or the target is the
+// release that served before. list is newest first.
+func (b *backend) switchBack(ctx context.Context, req api.RollbackRequest, list []*store.Release, actor string) (*api.Release, bool, error) {
+	var cur, prev *store.Release
+	for _, r := range list {
+		switch {
+		case cur == nil && !r.Done:
+			if r.State != string(engine.StateCleanUpSuccess) {
+				return nil, false, nil
+			}
+			cur = r
+		case cur != nil && r.State == string(engine.StateSuccess):
+			prev = r
+		}
+		if prev != nil {
+			break
+		}
+	}
+	if cur == nil || prev == nil || (req.To != "" && req.To != prev.ID) {
+		return nil, false, nil
+	}
+	if err := b.eng.Halt(ctx, cur.ID, fmt.Sprintf("rolled back by %s: switching back to release %s", actor, prev.ID)); err != nil {
+		return nil, false, err
+	}
+	if err := b.st.Put(ctx, nsRollbacks, cur.ID, []byte(prev.ID)); err != nil {
+		return nil, false, err
+	}
+	if err := b.st.Put(ctx, nsRequests, req.RequestID, []byte(cur.ID)); err != nil {
+		return nil, false, err
+	}
+	out := b.toAPI(ctx, cur, false)
+	out.SwitchBack = true
+	return out, true, nil
 }
 
 func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {

@@ -85,6 +85,14 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
 	eo := opts.Engine
 	eo.Logger = opts.Logger
+	if eo.TestFault == nil {
+		fault, err := testFault(os.Getenv(TestFaultEnv))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		eo.TestFault = fault
+	}
 	eng := engine.New(st, drv, eo)
 	b := &backend{st: st, eng: eng, drv: drv}
 	h := api.New(api.Options{Backend: b, AdminTokenHash: api.HashToken(token), Logger: opts.Logger})
