@@ -20,7 +20,8 @@ import (
 //
 // A pooled connection the target closed meanwhile is only noticed when used:
 // the request is then sent again once on a new connection (safe for these
-// methods, and what http.Transport does too).
+// methods, and what http.Transport does too), and the other idle connections
+// to that target are dropped.
 type h1Pool struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle int
@@ -52,10 +53,10 @@ func fastPathOK(req *http.Request) bool {
 	return (req.Body == nil || req.Body == http.NoBody) && req.Header["Upgrade"] == nil && req.URL.Scheme == "http"
 }
 
-func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, bool, error) {
 	now := time.Now()
 	p.mu.Lock()
-	for cs := p.idle[addr]; len(cs) > 0; cs = p.idle[addr] {
+	for cs := p.idle[addr]; len(cs) > 0 && !fresh; cs = p.idle[addr] {
 		hc := cs[len(cs)-1]
 		p.idle[addr] = cs[:len(cs)-1]
 		if now.Sub(hc.idleAt) < p.maxAge {
@@ -115,7 +116,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		hc, reused, err := p.get(ctx, req.URL.Host)
+		hc, reused, err := p.get(ctx, req.URL.Host, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +130,11 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, ctxErr
 			}
 			if reused && attempt == 0 && staleConnError(err) {
-				continue // the target closed this idle connection: once more on a new one
+				// The target closed this idle connection, and likely the
+				// others it had with us (it restarted or died): drop them
+				// and send once more on a new connection.
+				p.retain(func(addr string) bool { return addr != req.URL.Host })
+				continue
 			}
 			return nil, err
 		}
