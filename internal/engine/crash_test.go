@@ -32,8 +32,8 @@ func crashScenarios() []crashScenario {
 		{"rolling", func() config.Service { return service(strategy.Rolling, "v2") }, StateSuccess},
 		{"blue_green never healthy", func() config.Service {
 			s := service(strategy.BlueGreen, "v2", "SIM_HEALTH", "never")
-			// Long enough to reach Deploy on a loaded machine.
-			s.Deploy.Timeout = dur(500 * time.Millisecond)
+			// Long enough to reach Deploy on a loaded machine (500 ms was not, once).
+			s.Deploy.Timeout = dur(time.Second)
 			return s
 		}, StateFailureClean},
 		{"rolling surge 0 unavailable 1 never healthy", func() config.Service {
@@ -41,14 +41,14 @@ func crashScenarios() []crashScenario {
 			// must grow it back before moving traffic.
 			s := service(strategy.Rolling, "v2", "SIM_HEALTH", "never")
 			s.Deploy.Rolling = config.Rolling{MaxSurge: 0, MaxUnavailable: 1}
-			s.Deploy.Timeout = dur(500 * time.Millisecond)
+			s.Deploy.Timeout = dur(time.Second)
 			return s
 		}, StateFailureClean},
 		{"recreate never healthy", func() config.Service {
 			// The old group is deleted first: rollback re-creates it from
 			// the old release's record.
 			s := service(strategy.Recreate, "v2", "SIM_HEALTH", "never")
-			s.Deploy.Timeout = dur(500 * time.Millisecond)
+			s.Deploy.Timeout = dur(time.Second)
 			return s
 		}, StateFailureClean},
 		{"canary failing analysis", func() config.Service {
