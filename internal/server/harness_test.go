@@ -25,9 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/loadtest"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -444,6 +447,27 @@ func (c *cluster) submit(svc, version string) *api.Release {
 		c.t.Fatalf("runway deploy output: %v\n%s", err, out)
 	}
 	return &rel
+}
+
+// deployRequest resolves the manifest of svc as runway deploy does and makes
+// the API request of a release of version.
+func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
+	c.t.Helper()
+	ws, diags := config.Load(filepath.Join(c.dir, "project"))
+	if diags.HasErrors() {
+		c.t.Fatalf("load the manifest: %v", diags)
+	}
+	m, diags := ws.Resolve(svc, env)
+	if diags.HasErrors() {
+		c.t.Fatalf("resolve the manifest: %v", diags)
+	}
+	m.Version = version
+	raw, err := json.Marshal(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return api.DeployRequest{Environment: env, Service: svc, Version: version, Manifest: raw,
+		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
 
 // wait returns the release once it has ended.
