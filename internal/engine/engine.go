@@ -79,6 +79,12 @@ type Request struct {
 	Service   config.Service
 	Version   string // overrides Service.Version when set
 	CreatedBy string
+	// ID is the release's id when the caller must know it before the
+	// release is recorded (the API maps request ids to it first, so a
+	// request retried after a crash finds or finishes its release); empty
+	// means a new store.NewID. Submitting an id that exists fails with
+	// store.ErrExists.
+	ID string
 }
 
 // ReleaseSpec is the immutable snapshot stored as a release's Spec.
@@ -202,8 +208,12 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 	}
 	sum := sha256.Sum256(spec)
 	now := e.opts.Now()
+	id := req.ID
+	if id == "" {
+		id = store.NewID(now)
+	}
 	r := &store.Release{
-		ID: store.NewID(now), Environment: req.Environment, Service: req.Service.Name,
+		ID: id, Environment: req.Environment, Service: req.Service.Name,
 		Version: req.Service.Version, CreatedBy: req.CreatedBy, CreatedAt: now,
 		Digest: "sha256:" + hex.EncodeToString(sum[:]), Spec: spec,
 		Progress: store.Progress{State: string(StateValidate)},

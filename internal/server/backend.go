@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/config"
@@ -30,7 +31,8 @@ const (
 )
 
 func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
-	if rel, ok, err := b.replayed(ctx, req.RequestID); ok || err != nil {
+	rel, id, err := b.replayed(ctx, req.RequestID)
+	if rel != nil || err != nil {
 		return rel, err
 	}
 	var svc config.Service
@@ -40,43 +42,65 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 	if svc.Name != req.Service || svc.Environment != req.Environment {
 		return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "the manifest is for service %q in environment %q, not %q in %q", svc.Name, svc.Environment, req.Service, req.Environment)
 	}
-	return b.submit(ctx, req.RequestID, engine.Request{Environment: req.Environment, Protected: svc.Protected, Service: svc, Version: req.Version, CreatedBy: actor}, "")
+	return b.submit(ctx, req.RequestID, id, engine.Request{Environment: req.Environment, Protected: svc.Protected, Service: svc, Version: req.Version, CreatedBy: actor}, "")
 }
 
-func (b *backend) submit(ctx context.Context, requestID string, req engine.Request, rollbackOf string) (*api.Release, error) {
-	r, err := b.eng.Submit(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.st.Put(ctx, nsRequests, requestID, []byte(r.ID)); err != nil {
-		return nil, err
-	}
-	if rollbackOf != "" {
-		if err := b.st.Put(ctx, nsRollbacks, r.ID, []byte(rollbackOf)); err != nil {
+// submit records and starts a release. Its id is chosen and mapped to the
+// request id (and to the release it rolls back to) before the release is
+// recorded: a server killed in between leaves a mapping without a release,
+// which the retried request (same request id) completes, never a release the
+// retry cannot find and would duplicate. id is the id a previous attempt of
+// the request chose, or empty.
+func (b *backend) submit(ctx context.Context, requestID, id string, req engine.Request, rollbackOf string) (*api.Release, error) {
+	if id == "" {
+		id = store.NewID(time.Now())
+		if err := b.st.Put(ctx, nsRequests, requestID, []byte(id)); err != nil {
 			return nil, err
 		}
+	}
+	if rollbackOf != "" {
+		if err := b.st.Put(ctx, nsRollbacks, id, []byte(rollbackOf)); err != nil {
+			return nil, err
+		}
+	}
+	req.ID = id
+	r, err := b.eng.Submit(ctx, req)
+	if errors.Is(err, store.ErrExists) {
+		// A concurrent retry of the same request recorded it first.
+		if r, err = b.st.GetRelease(ctx, id); err == nil {
+			return b.toAPI(ctx, r, false), nil
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return b.toAPI(ctx, r, false), nil
 }
 
-// replayed returns the release a request id already created, if any.
-func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release, bool, error) {
+// replayed returns the release a request id already created, or, when an
+// earlier attempt of the request chose an id but did not record its release
+// (the server died in between), that id to record it under.
+func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release, string, error) {
 	id, err := b.st.Get(ctx, nsRequests, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	r, err := b.st.GetRelease(ctx, string(id))
-	if err != nil {
-		return nil, false, err
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, string(id), nil
 	}
-	return b.toAPI(ctx, r, false), true, nil
+	if err != nil {
+		return nil, "", err
+	}
+	return b.toAPI(ctx, r, false), "", nil
 }
 
 func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor string) (*api.Release, error) {
-	if rel, ok, err := b.replayed(ctx, req.RequestID); ok || err != nil {
+	rel, id, err := b.replayed(ctx, req.RequestID)
+	if rel != nil || err != nil {
 		return rel, err
 	}
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Environment: req.Environment, Service: req.Service, Limit: 200})
@@ -117,7 +141,7 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 	if err != nil {
 		return nil, err
 	}
-	return b.submit(ctx, req.RequestID, engine.Request{Environment: spec.Environment, Protected: spec.Protected, Service: spec.Service, CreatedBy: actor}, target.ID)
+	return b.submit(ctx, req.RequestID, id, engine.Request{Environment: spec.Environment, Protected: spec.Protected, Service: spec.Service, CreatedBy: actor}, target.ID)
 }
 
 // switchBack is the instant rollback: while the newest release of the

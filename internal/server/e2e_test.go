@@ -365,15 +365,19 @@ func TestCrashSafety(t *testing.T) {
 }
 
 // crashAt restarts the server with RUNWAY_TEST_FAULT=point, submits a
-// release of version, waits for the server to kill itself there, calls
-// whileDown (if any) and starts the server again.
-func (c *cluster) crashAt(point, version string, whileDown func(*api.Release)) *api.Release {
+// release of version through the API, waits for the server to kill itself
+// there, calls whileDown (if any) and starts the server again. The server
+// may die before it answers the request; the client then does what a client
+// should, and sends the same request (same request id) again, which must
+// find or finish the one release it made.
+func (c *cluster) crashAt(point, version string, whileDown func(created time.Time)) *api.Release {
 	t := c.t
 	t.Helper()
 	c.server.stop(t, syscall.SIGTERM)
 	c.serverEnv = []string{server.TestFaultEnv + "=" + point}
 	c.startServer()
-	rel := c.submit(service, version)
+	req := c.deployRequest(service, version)
+	first, firstErr := c.api.Deploy(context.Background(), req)
 	select {
 	case <-c.server.done:
 	case <-time.After(60 * time.Second):
@@ -383,11 +387,28 @@ func (c *cluster) crashAt(point, version string, whileDown func(*api.Release)) *
 		t.Fatalf("the server ended otherwise than at %s:\n%s", point, c.server.out)
 	}
 	if whileDown != nil {
-		whileDown(rel)
+		whileDown(req.RequestedAt)
 	}
 	c.serverEnv = nil
 	c.startServer()
-	return rel
+	again, err := c.api.Deploy(context.Background(), req)
+	if err != nil {
+		t.Fatalf("the request retried after the crash at %s: %v", point, err)
+	}
+	if firstErr == nil && again.ID != first.ID {
+		t.Fatalf("the retried request made release %s, the first made %s", again.ID, first.ID)
+	}
+	if firstErr != nil {
+		t.Logf("the server died before answering (%v); the retry found release %s", firstErr, again.ID)
+	}
+	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list[0].ID != again.ID || (len(list) > 1 && list[1].Version == version) {
+		t.Fatalf("the crash and the retry left releases %s v%s and %s v%s, want one release of v%s", list[0].ID, list[0].Version, list[1].ID, list[1].Version, version)
+	}
+	return again
 }
 
 // TestCrashSafetyStrategies kills the server inside rolling and canary
@@ -430,9 +451,9 @@ func TestCrashSafetyStrategies(t *testing.T) {
 					timeout = "3s"
 				}
 				c.writeManifest(manifest{Strategy: tc.strategy, Canary: canarySteps, Timeout: timeout})
-				rel := c.crashAt(p.at, version, func(rel *api.Release) {
+				rel := c.crashAt(p.at, version, func(created time.Time) {
 					if p.expire {
-						deadline := rel.CreatedAt.Add(3 * time.Second)
+						deadline := created.Add(3 * time.Second)
 						waitFor(t, 10*time.Second, "deploy.timeout to pass", func() bool { return time.Now().After(deadline) })
 					}
 				})

@@ -25,9 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/loadtest"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -77,14 +80,20 @@ func portRange() string {
 	return fmt.Sprintf("%d-%d", lo, lo+99)
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free loopback addresses: all are held open
+// until every one is chosen, so none is returned twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // waitFor polls cond every 20 ms until it holds or timeout passes.
@@ -190,14 +199,13 @@ func startCluster(t *testing.T) *cluster {
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, mark: fmt.Sprintf("e2e-%d-%d", os.Getpid(), markSeq.Add(1)),
 		agentDir: filepath.Join(dir, "agent"), serverDir: filepath.Join(dir, "server")}
-	c.agentAddr = freeAddr(t)
-	c.proxyHTTP = freeAddr(t)
-	c.serverAddr = freeAddr(t)
+	addrs := freeAddrs(t, 4)
+	c.agentAddr, c.proxyHTTP, c.serverAddr = addrs[0], addrs[1], addrs[2]
 	if err := os.MkdirAll(filepath.Join(dir, "project"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	c.agent = startProc(t, "agent", []string{"TEST_MARK=" + c.mark}, "agent", "--data-dir", c.agentDir, "--listen", c.agentAddr,
-		"--port-range", portRange(), "--http", c.proxyHTTP, "--https", freeAddr(t), "--stop-instances", "--drain-timeout", "5s")
+		"--port-range", portRange(), "--http", c.proxyHTTP, "--https", addrs[3], "--stop-instances", "--drain-timeout", "5s")
 	t.Cleanup(func() { c.shutdown() })
 	tokenFile := filepath.Join(c.agentDir, agent.TokenFileName)
 	waitFor(t, 30*time.Second, "the agent's token", func() bool {
@@ -217,17 +225,35 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // startServer starts (or restarts) the server on the cluster's data dir and
-// address, with c.serverEnv added to its environment.
+// address, with c.serverEnv added to its environment. A restart whose
+// address was taken meanwhile (by another test) moves to a new one.
 func (c *cluster) startServer() {
+	t := c.t
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		err := c.tryStartServer()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		c.serverAddr = freeAddrs(t, 1)[0]
+	}
+}
+
+func (c *cluster) tryStartServer() error {
 	t := c.t
 	t.Helper()
 	c.server = startProc(t, "server", append([]string{"TEST_MARK=" + c.mark}, c.serverEnv...), "server", "--data-dir", c.serverDir,
 		"--listen", c.serverAddr, "--agent-url", "http://"+c.agentAddr,
 		"--agent-token-file", filepath.Join(c.agentDir, agent.TokenFileName), "--proxy-http", c.proxyHTTP)
 	srv := c.server
+	var exitErr error
 	waitFor(t, 30*time.Second, "the server", func() bool {
 		if srv.exited() {
-			t.Fatalf("server exited: %v\n%s", srv.err, srv.out)
+			exitErr = fmt.Errorf("server exited: %v\n%s", srv.err, srv.out)
+			return true
 		}
 		b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
 		if err != nil {
@@ -243,6 +269,7 @@ func (c *cluster) startServer() {
 		c.api = cl
 		return true
 	})
+	return exitErr
 }
 
 // killServer ends the server with SIGKILL, as a crash would.
@@ -444,6 +471,27 @@ func (c *cluster) submit(svc, version string) *api.Release {
 		c.t.Fatalf("runway deploy output: %v\n%s", err, out)
 	}
 	return &rel
+}
+
+// deployRequest resolves the manifest of svc as runway deploy does and makes
+// the API request of a release of version.
+func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
+	c.t.Helper()
+	ws, diags := config.Load(filepath.Join(c.dir, "project"))
+	if diags.HasErrors() {
+		c.t.Fatalf("load the manifest: %v", diags)
+	}
+	m, diags := ws.Resolve(svc, env)
+	if diags.HasErrors() {
+		c.t.Fatalf("resolve the manifest: %v", diags)
+	}
+	m.Version = version
+	raw, err := json.Marshal(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return api.DeployRequest{Environment: env, Service: svc, Version: version, Manifest: raw,
+		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
 
 // wait returns the release once it has ended.
