@@ -361,9 +361,9 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, h := range rt.Hosts {
 			for _, oh := range other.Hosts {
-				if h == oh {
+				if h == oh && rt.PathPrefix == other.PathPrefix {
 					a.routesMu.Unlock()
-					writeError(w, &routeConflict{field: fmt.Sprintf("hosts[%d]", i), msg: fmt.Sprintf("host %q already routes to %s", h, other.key())})
+					writeError(w, &routeConflict{field: fmt.Sprintf("hosts[%d]", i), msg: fmt.Sprintf("host %q (path prefix %q) already routes to %s", h, rt.PathPrefix, other.key())})
 					return
 				}
 			}

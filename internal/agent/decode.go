@@ -130,6 +130,9 @@ func (r *Route) validate() error {
 		}
 		seen[h] = true
 	}
+	if r.PathPrefix != "" && (!strings.HasPrefix(r.PathPrefix, "/") || len(r.PathPrefix) > 1 && strings.HasSuffix(r.PathPrefix, "/") || len(r.PathPrefix) > 256 || strings.ContainsAny(r.PathPrefix, "?# \t")) {
+		return &supervisor.FieldError{Field: "path_prefix", Msg: fmt.Sprintf("%q: start with / and do not end with one, such as /api", r.PathPrefix)}
+	}
 	if len(r.Backends) > 100 {
 		return &supervisor.FieldError{Field: "backends", Msg: "at most 100 backends"}
 	}

@@ -61,7 +61,7 @@ func (s *proxySink) pushLocked() error {
 	}
 	for _, r := range s.routes {
 		pr := proxy.Route{Environment: r.Environment, Service: r.Service, Hosts: r.Hosts,
-			Sticky: r.Sticky, Maintenance: r.Maintenance}
+			PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
 		if len(pr.Hosts) == 0 {
 			pr.Hosts = []string{proxy.DefaultHost(r.Service, r.Environment, "")}
 		}
@@ -123,8 +123,8 @@ func (a *Agent) stats(w http.ResponseWriter, r *http.Request) {
 	window := 30 * time.Second
 	if s := r.URL.Query().Get("window"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d > time.Hour {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from 1s to 1h, such as 30s", s)
+		if err != nil || d < time.Second || d > proxy.MaxStatsWindow {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from 1s to %s, such as 30s", s, proxy.MaxStatsWindow)
 			return
 		}
 		window = d

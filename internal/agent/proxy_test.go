@@ -161,3 +161,82 @@ func TestDrainBeforeStop(t *testing.T) {
 		}
 	}
 }
+
+// TestPathPrefixAndMaintenance routes one host's /api to another service
+// through the agent API, then puts a service in maintenance and out again.
+func TestPathPrefixAndMaintenance(t *testing.T) {
+	mark := testMark(t)
+	_, c, proxyURL := startAgentWithProxy(t, 5*time.Second)
+	ctx := context.Background()
+	const host = "hello.development.localhost"
+	web := helloSpec("web-a", mark, 1)
+	web.Service = "web"
+	api := helloSpec("api-a", mark, 1)
+	api.Service, api.Version = "api", "9.0.0"
+	for _, s := range []string{"web-a", "api-a"} {
+		spec := web
+		if s == "api-a" {
+			spec = api
+		}
+		if _, _, err := c.CreateGroup(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 15*time.Second, s+" healthy", func() bool {
+			g, err := c.Group(ctx, s)
+			return err == nil && g.Counts["healthy"] == 1
+		})
+	}
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []Backend{{Group: "web-a", Weight: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/slow",
+		Backends: []Backend{{Group: "api-a", Weight: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "slow"}); err == nil {
+		t.Fatal("a path prefix without a leading / was accepted")
+	}
+	waitFor(t, 5*time.Second, "both routes", func() bool {
+		_, a, _ := proxyGet(proxyURL+"/", host)
+		_, b, _ := proxyGet(proxyURL+"/slow?ms=1", host)
+		return strings.Contains(a, "v1.0.0") && strings.Contains(b, "v9.0.0")
+	})
+
+	if err := c.SetMaintenance(ctx, "development", "web", "back at ten"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "maintenance page", func() bool {
+		code, body, _ := proxyGet(proxyURL+"/", host)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "back at ten")
+	})
+	// A route update (as a release makes) keeps the maintenance page on.
+	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []Backend{{Group: "web-a", Weight: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := proxyGet(proxyURL+"/", host); code != http.StatusServiceUnavailable {
+		t.Fatalf("a route update ended maintenance: %d", code)
+	}
+	if code, body, _ := proxyGet(proxyURL+"/slow?ms=1", host); code != 200 || !strings.Contains(body, "v9.0.0") {
+		t.Fatalf("maintenance of web reached api: %d %q", code, body)
+	}
+	if err := c.SetMaintenance(ctx, "development", "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "maintenance off", func() bool {
+		code, body, _ := proxyGet(proxyURL+"/", host)
+		return code == 200 && strings.Contains(body, "v1.0.0")
+	})
+	st, err := c.Stats(ctx, "development", "web", 30*time.Second)
+	if err != nil || st["web-a"].Requests == 0 {
+		t.Fatalf("stats of web: %+v %v", st, err)
+	}
+	if _, err := c.Stats(ctx, "development", "web", 2*time.Hour); err == nil {
+		t.Fatal("a stats window longer than the proxy keeps was accepted")
+	}
+	cnt, err := c.Counters(ctx, "development", "web")
+	if err != nil || cnt.Served == 0 {
+		t.Fatalf("counters of web: %+v %v", cnt, err)
+	}
+}

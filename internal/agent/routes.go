@@ -26,6 +26,8 @@ type Route struct {
 	Service     string    `json:"service"`
 	Hosts       []string  `json:"hosts"`
 	Backends    []Backend `json:"backends"`
+	// PathPrefix limits the route to a path and the paths below it ("/api").
+	PathPrefix string `json:"path_prefix,omitempty"`
 	// Sticky keeps a client on the group it first reached (canaries).
 	Sticky bool `json:"sticky,omitempty"`
 	// Maintenance, when set, answers every request with 503 and this message.
