@@ -46,6 +46,7 @@ unless --keep.`,
 	f.StringVar(&o.agentListen, "agent-listen", "127.0.0.1:7041", "address of the agent API")
 	f.StringVar(&o.httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener (passed to the agent)")
 	f.StringVar(&o.httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (passed to the agent)")
+	f.StringVar(&o.portRange, "port-range", "20000-29999", "ports given to instances, MIN-MAX (passed to the agent)")
 	f.BoolVar(&o.keep, "keep", false, "leave instances running when stopping")
 	return cmd
 }
@@ -53,7 +54,7 @@ unless --keep.`,
 // upOptions are the flags of `runway up`.
 type upOptions struct {
 	dataDir, serverListen, agentListen string
-	httpAddr, httpsAddr                string
+	httpAddr, httpsAddr, portRange     string
 	keep                               bool
 }
 
@@ -104,11 +105,14 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 			return fmt.Errorf("create data directory: %w", err)
 		}
 	}
+	if _, _, err := parsePortRange(o.portRange); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	agentArgs := []string{"agent", "--data-dir", filepath.Join(abs, "agent"), "--listen", o.agentListen,
-		"--http", o.httpAddr, "--https", o.httpsAddr}
+		"--http", o.httpAddr, "--https", o.httpsAddr, "--port-range", o.portRange}
 	if !o.keep {
 		agentArgs = append(agentArgs, "--stop-instances")
 	}
