@@ -127,6 +127,12 @@ func (in *instance) persistent() instanceState {
 		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups}
 }
 
+func (in *instance) currentState() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.state
+}
+
 func (in *instance) routable() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -410,6 +416,14 @@ func (in *instance) monitor(p *process) outcome {
 		res := check(in.stopCtx, h, in.port, in.spec.WorkDir, env, vals)
 		if in.stopCtx.Err() != nil {
 			continue
+		}
+		if res.OK && (h.Type == HealthHTTP || h.Type == HealthTCP) && in.currentState() != StateHealthy {
+			// Something answers on the port: make sure it is this instance
+			// before it may receive traffic.
+			if held, err := portHeldByGroup(in.port, p.pid); err == nil && !held {
+				res.OK = false
+				res.Detail = fmt.Sprintf("port %d answers, but no process of this instance listens on it (another program holds the port)", in.port)
+			}
 		}
 		select {
 		case <-p.exited:

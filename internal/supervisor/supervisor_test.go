@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -817,4 +819,35 @@ func TestBackoffResetsAfterHealthyPeriod(t *testing.T) {
 	if in.ConsecutiveFailures > 1 || in.CrashLoop {
 		t.Errorf("failures after healthy periods counted as consecutive: %+v", in)
 	}
+}
+
+// TestForeignListenerIsNotHealthy: another program takes an instance's port
+// while the instance is still booting and answers its health check. The
+// instance must not count as healthy (it would receive traffic meant for it)
+// until it listens itself.
+func TestForeignListenerIsNotHealthy(t *testing.T) {
+	mark := testMark(t)
+	s := openSup(t, testOptions(t))
+	sp := helloSpec("booting", mark, 1)
+	sp.Env["BOOT_DELAY"] = "2s"
+	if _, _, err := s.CreateGroup(sp); err != nil {
+		t.Fatal(err)
+	}
+	in := instanceByIndex(t, s, "booting", 0)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port)))
+	if err != nil {
+		t.Fatalf("take the instance's port %d: %v", in.Port, err)
+	}
+	foreign := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })}
+	go foreign.Serve(ln)
+	waitFor(t, 10*time.Second, "the foreign listener detected", func() bool {
+		cur := instanceByIndex(t, s, "booting", 0)
+		return cur.LastHealth != nil && strings.Contains(cur.LastHealth.Detail, "another program holds the port")
+	})
+	if cur := instanceByIndex(t, s, "booting", 0); cur.State == StateHealthy {
+		t.Fatalf("instance healthy while another program answers on its port: %+v", cur)
+	}
+	foreign.Close()
+	// Once the port is free the instance binds it after its boot delay and turns healthy.
+	waitFor(t, 15*time.Second, "instance healthy on its own port", func() bool { return allHealthy(s, "booting", 1) })
 }
