@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/runwayhq/runway/internal/config"
 )
 
 // Health check types.
@@ -113,10 +115,12 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
-	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	templRE   = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
-	templKeys = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "ENVIRONMENT", "PROJECT", "INSTANCE_ID"}
+	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	templRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+	// templKeys are the manifest's template values; one list for the
+	// manifest validator and the supervisor.
+	templKeys = config.TemplateValues
 )
 
 // Normalize fills defaults and validates the spec. It checks that the
