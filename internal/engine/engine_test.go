@@ -41,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) newEngine(fault func(string, boundary) bool) *Engine {
-	e := New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 3 * time.Second})
+	e := New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: testLockTTL, CleanupTimeout: 3 * time.Second})
 	e.fault = fault
 	return e
 }
@@ -503,6 +503,11 @@ func TestCloseAndResumeMidPause(t *testing.T) {
 // TestResumeAfterLeaseExpired: the server was down longer than the lease;
 // on start the half-done release takes its lock back before a newer
 // release of the same service, recorded meanwhile, can take it.
+// testLockTTL is the lease of the harness's engines: long enough that a
+// runner starved by a loaded machine (-race, parallel packages) still renews
+// it in time, short enough for the lease-expiry tests.
+const testLockTTL = time.Second
+
 func TestResumeAfterLeaseExpired(t *testing.T) {
 	for range 3 {
 		h := newHarness(t)
@@ -516,7 +521,18 @@ func TestResumeAfterLeaseExpired(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		h.eng.Close()
-		time.Sleep(400 * time.Millisecond) // the 300 ms lease expires
+		// Wait until v2's lease has expired (no engine renews it now).
+		ref := ServiceRef{Environment: "staging", Service: v2.Service}
+		for deadline := time.Now().Add(10 * testLockTTL); ; {
+			l, err := h.st.GetLock(context.Background(), lockKey(ref))
+			if err != nil || time.Now().After(l.ExpiresAt) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lease of %s never expired: %+v", v2.ID, l)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		// v3 is recorded while no engine runs (as by another replica's API).
 		recorder := h.newEngine(nil)
 		recorder.Close() // records, runs nothing
