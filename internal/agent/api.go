@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/supervisor"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // Problem is an RFC 9457 problem+json error body.
@@ -347,7 +349,7 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// A service's preview route (<service>-preview) may send traffic to the service's groups.
-		if g.Spec.Environment != rt.Environment || (g.Spec.Service != rt.Service && g.Spec.Service+"-preview" != rt.Service) {
+		if g.Spec.Environment != rt.Environment || (g.Spec.Service != rt.Service && g.Spec.Service+naming.PreviewSuffix != rt.Service) {
 			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i),
 				"group %q runs service %s in %s, not %s in %s", be.Group, g.Spec.Service, g.Spec.Environment, rt.Service, rt.Environment)
 			return

@@ -14,6 +14,8 @@ import (
 
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // proxySink connects the agent to its embedded proxy: it merges the routes
@@ -63,7 +65,7 @@ func (s *proxySink) pushLocked() error {
 		pr := proxy.Route{Environment: r.Environment, Service: r.Service, Hosts: r.Hosts,
 			PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
 		if len(pr.Hosts) == 0 {
-			pr.Hosts = []string{proxy.DefaultHost(r.Service, r.Environment, "")}
+			pr.Hosts = []string{naming.Service(r.Service, r.Environment, "")}
 		}
 		for _, b := range r.Backends {
 			if _, ok := cfg.Groups[b.Group]; !ok {

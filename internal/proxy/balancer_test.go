@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 func TestSmoothWeightedSequenceIsExactAndSpread(t *testing.T) {
@@ -241,7 +243,7 @@ func BenchmarkRoutePick(b *testing.B) {
 func BenchmarkLookup(b *testing.B) {
 	cfg := Config{Groups: map[string][]Target{}}
 	for _, s := range []string{"web", "api", "admin", "docs", "shop"} {
-		cfg.Routes = append(cfg.Routes, Route{Environment: "production", Service: s, Hosts: []string{DefaultHost(s, "production", "")}})
+		cfg.Routes = append(cfg.Routes, Route{Environment: "production", Service: s, Hosts: []string{naming.Service(s, "production", "")}})
 	}
 	cfg.Routes = append(cfg.Routes, Route{Environment: "production", Service: "v2", Hosts: []string{"api.production.localhost"}, PathPrefix: "/v2"})
 	reg := newRegistry(nil)

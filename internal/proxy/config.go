@@ -23,7 +23,7 @@ type Route struct {
 	Environment string
 	Service     string
 	// Hosts are the host names served, without port: usually
-	// DefaultHost(service, environment, domain) plus the manifest's extra hosts.
+	// naming.Service(service, environment, domain) plus the manifest's extra hosts.
 	Hosts []string
 	// PathPrefix, if set, limits the route to that path and the paths below it
 	// ("/api" matches "/api" and "/api/x", not "/apix"). The longest prefix wins.
@@ -50,15 +50,6 @@ type Target struct {
 	Addr     string // host:port of the instance, reached over plain HTTP/1.1
 }
 
-// DefaultHost is the host name a service gets without configuration:
-// <service>.<environment>.localhost, or <service>.<environment>.<domain>.
-func DefaultHost(service, environment, domain string) string {
-	if domain == "" {
-		domain = "localhost"
-	}
-	return strings.ToLower(service + "." + environment + "." + strings.TrimSuffix(domain, "."))
-}
-
 // maxWeightSum bounds the length of the precomputed round-robin sequence.
 const maxWeightSum = 100000
 
@@ -78,7 +69,7 @@ func (c *Config) validate() error {
 		}
 		services[key] = true
 		if len(r.Hosts) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no hosts; use DefaultHost(service, environment, domain)", where))
+			errs = append(errs, fmt.Errorf("%s: no hosts; use naming.Service(service, environment, domain)", where))
 		}
 		if r.PathPrefix != "" && (!strings.HasPrefix(r.PathPrefix, "/") || strings.HasSuffix(r.PathPrefix, "/") && r.PathPrefix != "/") {
 			errs = append(errs, fmt.Errorf("%s: path prefix %q must start with / and not end with one", where, r.PathPrefix))

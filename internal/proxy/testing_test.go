@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // Shared helpers of the proxy tests: a started proxy on free loopback ports,
@@ -131,7 +133,7 @@ func (b *backend) target() Target {
 func oneService(backends []Backend, groups map[string][]Target) Config {
 	return Config{
 		Routes: []Route{{Environment: "production", Service: "web",
-			Hosts: []string{DefaultHost("web", "production", "")}, Backends: backends}},
+			Hosts: []string{naming.Service("web", "production", "")}, Backends: backends}},
 		Groups: groups,
 	}
 }

@@ -282,7 +282,7 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 
 // SetPreview routes <service>-preview.<environment>... to group.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
-	name := ref.Service + "-preview"
+	name := ref.Service + naming.PreviewSuffix
 	if group == "" {
 		err := d.agent.DeleteRoute(ctx, ref.Environment, name)
 		if agent.IsNotFound(err) {
