@@ -78,6 +78,13 @@ func (s *proxySink) pushLocked() error {
 	return s.p.Update(cfg)
 }
 
+// The statistics windows GET /v1/stats answers for: the proxy keeps one
+// slot a second for MaxStatsWindow.
+const (
+	MinStatsWindow = time.Second
+	MaxStatsWindow = proxy.MaxStatsWindow
+)
+
 // WindowStats is a group's traffic over a recent window, as the agent API returns it.
 type WindowStats struct {
 	Requests  uint64        `json:"requests"`
@@ -125,8 +132,8 @@ func (a *Agent) stats(w http.ResponseWriter, r *http.Request) {
 	window := 30 * time.Second
 	if s := r.URL.Query().Get("window"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second || d > proxy.MaxStatsWindow {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from 1s to %s, such as 30s", s, proxy.MaxStatsWindow)
+		if err != nil || d < MinStatsWindow || d > MaxStatsWindow {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from %s to %s, such as 30s", s, MinStatsWindow, MaxStatsWindow)
 			return
 		}
 		window = d

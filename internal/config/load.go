@@ -215,6 +215,10 @@ func findServiceFiles(dir string) ([]string, error) {
 	return out, err
 }
 
+// FindProjectFile returns the path of runway.hcl in dir or its nearest
+// parent, or "" when there is none.
+func FindProjectFile(dir string) string { return findProjectFile(dir) }
+
 // findProjectFile returns runway.hcl in dir or its nearest parent, or "".
 func findProjectFile(dir string) string {
 	abs, err := filepath.Abs(dir)

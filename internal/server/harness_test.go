@@ -30,7 +30,6 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
-	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/loadtest"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -65,8 +64,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	env     = "dev"
-	service = "hello"
+	projectName = "e2e"
+	env         = "dev"
+	service     = "hello"
 )
 
 // Port ranges of instances start at a random offset below the kernel's
@@ -390,12 +390,12 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.PreDeploy {
 		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
 	}
-	project := fmt.Sprintf(`project "e2e" {}
+	project := fmt.Sprintf(`project %q {}
 environment "dev" {
   target    = "local"
   protected = %t
 }
-`, m.Protected)
+`, projectName, m.Protected)
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
@@ -442,6 +442,7 @@ environment "dev" {
 	if err := os.WriteFile(filepath.Join(dir, m.Service+".service.hcl"), []byte(svc), 0o644); err != nil {
 		c.t.Fatal(err)
 	}
+	c.applyProject()
 }
 
 // cli runs the runway CLI against the cluster's server.
@@ -473,25 +474,32 @@ func (c *cluster) submit(svc, version string) *api.Release {
 	return &rel
 }
 
-// deployRequest resolves the manifest of svc as runway deploy does and makes
-// the API request of a release of version.
+// deployRequest makes the API request runway deploy makes for a release
+// of svc at version: the manifest file as written, the project's runway.hcl
+// and the directory commands live in.
 func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
 	c.t.Helper()
-	ws, diags := config.Load(filepath.Join(c.dir, "project"))
-	if diags.HasErrors() {
-		c.t.Fatalf("load the manifest: %v", diags)
-	}
-	m, diags := ws.Resolve(svc, env)
-	if diags.HasErrors() {
-		c.t.Fatalf("resolve the manifest: %v", diags)
-	}
-	m.Version = version
-	raw, err := json.Marshal(m)
+	dir := filepath.Join(c.dir, "project")
+	src, err := os.ReadFile(filepath.Join(dir, svc+".service.hcl"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return api.DeployRequest{Environment: env, Service: svc, Version: version, Manifest: raw,
-		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
+	project, err := os.ReadFile(filepath.Join(dir, "runway.hcl"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return api.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
+		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
+		ProjectSource: string(project), Dir: dir,
+		RequestID:     ulid.Make().String(), RequestedAt: time.Now().UTC()}
+}
+
+// applyProject registers (or updates) the project's runway.hcl on the server.
+func (c *cluster) applyProject() {
+	c.t.Helper()
+	if out, err := c.cli("project", "apply", "--dir", filepath.Join(c.dir, "project"), "--yes"); err != nil {
+		c.t.Fatalf("runway project apply: %v\n%s", err, out)
+	}
 }
 
 // wait returns the release once it has ended.
@@ -635,7 +643,7 @@ func (c *cluster) servingGroup(svc string) (string, []int) {
 			pids = append(pids, in.PID)
 		}
 	}
-	st, err := c.api.Status(context.Background(), env, svc)
+	st, err := c.api.Status(context.Background(), projectName, env, svc)
 	if err != nil {
 		c.t.Fatal(err)
 	}
