@@ -68,7 +68,7 @@ func deployReq(now time.Time) api.DeployRequest {
 	return api.DeployRequest{Project: "acme", Environment: "staging", Service: "web", Version: "1.2.3",
 		Sources:       []api.SourceFile{{Name: "web/web.service.hcl", Content: `service "web" {}`}},
 		ProjectSource: `project "acme" {}`, Dir: "/srv/acme/web",
-		RequestID:     "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
+		RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
 }
 
 func TestDeployThroughClient(t *testing.T) {

@@ -491,7 +491,7 @@ func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
 	return api.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
 		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
 		ProjectSource: string(project), Dir: dir,
-		RequestID:     ulid.Make().String(), RequestedAt: time.Now().UTC()}
+		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
 
 // applyProject registers (or updates) the project's runway.hcl on the server.
