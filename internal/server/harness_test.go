@@ -445,15 +445,21 @@ environment "dev" {
 	c.applyProject()
 }
 
-// cli runs the runway CLI against the cluster's server.
+// cli runs the runway CLI against the cluster's server, in the project directory.
 func (c *cluster) cli(args ...string) (string, error) {
+	c.t.Helper()
+	return c.cliIn(filepath.Join(c.dir, "project"), args...)
+}
+
+// cliIn runs the runway CLI against the cluster's server in dir.
+func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 	c.t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
-	cmd.Dir = filepath.Join(c.dir, "project")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -573,11 +579,17 @@ func noFailures(t *testing.T, what string, res *loadtest.Result) {
 // versions asks the proxy n times and counts the answering versions.
 func (c *cluster) versions(svc string, n int) map[string]int {
 	c.t.Helper()
+	return c.versionsAt(host(svc), n)
+}
+
+// versionsAt asks the proxy for host n times and counts the answering versions.
+func (c *cluster) versionsAt(hostName string, n int) map[string]int {
+	c.t.Helper()
 	out := map[string]int{}
 	cl := &http.Client{Timeout: 5 * time.Second}
 	for i := 0; i < n; i++ {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+c.proxyHTTP+"/", nil)
-		req.Host = host(svc)
+		req.Host = hostName
 		resp, err := cl.Do(req)
 		if err != nil {
 			out["error"]++

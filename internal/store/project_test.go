@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"io/fs"
 	"testing"
+
+	"github.com/pressly/goose/v3"
 )
 
 func TestProjects(t *testing.T) {
@@ -74,5 +78,38 @@ func TestReleasesByProject(t *testing.T) {
 	}
 	if len(live) != 2 || ids["a"] != a1 || ids["b"] != b1 {
 		t.Fatalf("live releases %v, want a=%s (its FailureClean one skipped) and b=%s", ids, a1, b1)
+	}
+}
+
+// TestMigrationFillsProjects: releases recorded before projects existed
+// (a database at migration 1) take the project their manifest names when
+// the store upgrades it.
+func TestMigrationFillsProjects(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/runway.db"
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO releases (id, environment, service, created_at, spec, state, updated_at)
+		VALUES ('01JD3Q8Y7Z5W2X4V6T8R0P2N4A', 'dev', 'web', 1, '{"service":{"name":"web","project":"acme"}}', 'Success', 1),
+		       ('01JD3Q8Y7Z5W2X4V6T8R0P2N4B', 'dev', 'old', 1, 'not json', 'Success', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := open(t, path, nil)
+	for id, want := range map[string]string{"01JD3Q8Y7Z5W2X4V6T8R0P2N4A": "acme", "01JD3Q8Y7Z5W2X4V6T8R0P2N4B": ""} {
+		got, err := s.GetRelease(ctx, id)
+		if err != nil || got.Project != want {
+			t.Fatalf("release %s: project %q (%v), want %q", id, got.Project, err, want)
+		}
 	}
 }

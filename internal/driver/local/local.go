@@ -218,7 +218,7 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 	}
 	var out []engine.GroupInfo
 	for _, g := range all {
-		if g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
+		if g.Spec.Project == ref.Project && g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
 			out = append(out, engine.GroupInfo{Name: g.Name, Release: g.Spec.ReleaseID, Status: observe(g)})
 		}
 	}

@@ -1,9 +1,12 @@
 -- Projects are held by the server (runway project apply): a release belongs
 -- to a project, and two projects never share a release, lock or route.
--- Releases recorded before projects existed keep project ''.
+-- Releases recorded before projects existed take the project their
+-- resolved manifest names (their groups on the agent carry it too).
 
 -- +goose Up
 ALTER TABLE releases ADD COLUMN project TEXT NOT NULL DEFAULT '';
+UPDATE releases SET project = COALESCE(json_extract(CAST(spec AS TEXT), '$.service.project'), '')
+    WHERE project = '' AND json_valid(CAST(spec AS TEXT));
 DROP INDEX releases_by_service;
 CREATE INDEX releases_by_service ON releases (project, environment, service, id);
 
