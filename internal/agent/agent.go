@@ -62,7 +62,7 @@ type Agent struct {
 
 	routesPath string
 	routesMu   sync.Mutex
-	routes     map[string]Route
+	routes     map[RouteKey]Route
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,7 +76,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Proxy != nil {
-		sink := &proxySink{p: opts.Proxy}
+		sink := &proxySink{p: opts.Proxy, log: opts.Logger}
 		opts.Drainer, opts.Routes, opts.Targets = sink, sink, sink
 	}
 	if opts.Drainer == nil {

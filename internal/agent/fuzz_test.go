@@ -62,12 +62,12 @@ func FuzzDecodeScale(f *testing.F) {
 }
 
 func FuzzDecodeRoute(f *testing.F) {
-	f.Add("production", "hello", []byte(`{"hosts":["hello.example.test","*.hello.test"],"backends":[{"group":"hello-r1","weight":90},{"group":"hello-r2","weight":10}]}`))
+	f.Add("production", "hello", []byte(`{"hosts":["hello.example.test","www.hello.test"],"backends":[{"group":"hello-r1","weight":90},{"group":"hello-r2","weight":10}]}`))
 	f.Add("production", "hello", []byte(`{"backends":[{"group":"a","weight":0}]}`))
 	f.Add("staging", "web", []byte(`{"environment":"production"}`))
 	f.Add("x", "y", []byte(`{"hosts":["A..b"]}`))
 	f.Fuzz(func(t *testing.T, env, svc string, b []byte) {
-		r, err := DecodeRoute(env, svc, b)
+		r, err := DecodeRoute(RouteKey{Environment: env, Service: svc}, b)
 		if err != nil {
 			return
 		}

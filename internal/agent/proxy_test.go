@@ -43,6 +43,9 @@ func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Clie
 	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String()
 }
 
+// webDev is the route key of service web in development, without a project.
+var webDev = RouteKey{Environment: "development", Service: "web"}
+
 func proxyGet(url, host string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Host = host
@@ -203,7 +206,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 		return strings.Contains(a, "v1.0.0") && strings.Contains(b, "v9.0.0")
 	})
 
-	if err := c.SetMaintenance(ctx, "development", "web", "back at ten"); err != nil {
+	if err := c.SetMaintenance(ctx, webDev, "back at ten"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "maintenance page", func() bool {
@@ -221,21 +224,21 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 	if code, body, _ := proxyGet(proxyURL+"/slow?ms=1", host); code != 200 || !strings.Contains(body, "v9.0.0") {
 		t.Fatalf("maintenance of web reached api: %d %q", code, body)
 	}
-	if err := c.SetMaintenance(ctx, "development", "web", ""); err != nil {
+	if err := c.SetMaintenance(ctx, webDev, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "maintenance off", func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == 200 && strings.Contains(body, "v1.0.0")
 	})
-	st, err := c.Stats(ctx, "development", "web", 30*time.Second)
+	st, err := c.Stats(ctx, webDev, 30*time.Second)
 	if err != nil || st["web-a"].Requests == 0 {
 		t.Fatalf("stats of web: %+v %v", st, err)
 	}
-	if _, err := c.Stats(ctx, "development", "web", 2*time.Hour); err == nil {
+	if _, err := c.Stats(ctx, webDev, 2*time.Hour); err == nil {
 		t.Fatal("a stats window longer than the proxy keeps was accepted")
 	}
-	cnt, err := c.Counters(ctx, "development", "web")
+	cnt, err := c.Counters(ctx, webDev)
 	if err != nil || cnt.Served == 0 {
 		t.Fatalf("counters of web: %+v %v", cnt, err)
 	}

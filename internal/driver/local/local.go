@@ -217,9 +217,49 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 	return out, nil
 }
 
+// routeKey is the agent's key of ref's route (or of its preview route).
+// engine.ServiceRef carries no project yet, so the project is the one the
+// service's groups on the agent carry (groupSpec gives them the manifest's
+// project), else the one of its existing route, else "".
+func (d *Driver) routeKey(ctx context.Context, ref engine.ServiceRef, preview bool) (agent.RouteKey, error) {
+	k := agent.RouteKey{Environment: ref.Environment, Service: ref.Service, Preview: preview}
+	projects := map[string]bool{}
+	gs, err := d.agent.Groups(ctx)
+	if err != nil {
+		return k, err
+	}
+	for _, g := range gs {
+		if g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service {
+			projects[g.Spec.Project] = true
+		}
+	}
+	if len(projects) == 0 {
+		rs, err := d.agent.Routes(ctx)
+		if err != nil {
+			return k, err
+		}
+		for _, r := range rs {
+			if r.Environment == ref.Environment && r.Service == ref.Service {
+				projects[r.Project] = true
+			}
+		}
+	}
+	if len(projects) > 1 {
+		return k, fmt.Errorf("service %s runs on the agent for several projects; the local driver cannot tell them apart yet", ref)
+	}
+	for p := range projects {
+		k.Project = p
+	}
+	return k, nil
+}
+
 // Routes returns the service's weighted groups.
 func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.Route, error) {
-	r, err := d.agent.Route(ctx, ref.Environment, ref.Service)
+	key, err := d.routeKey(ctx, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.agent.Route(ctx, key)
 	if agent.IsNotFound(err) {
 		return nil, nil
 	}
@@ -236,7 +276,11 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
-	r := agent.Route{Environment: ref.Environment, Service: ref.Service}
+	key, err := d.routeKey(ctx, ref, false)
+	if err != nil {
+		return err
+	}
+	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
 	for _, x := range routes {
@@ -280,11 +324,15 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 	return append([]string{naming.Service(ref.Service, ref.Environment, domain)}, extra...), nil
 }
 
-// SetPreview routes <service>-preview.<environment>... to group.
+// SetPreview routes <service>-preview.<environment>... to group, through
+// the service's preview route.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
-	name := ref.Service + naming.PreviewSuffix
+	key, err := d.routeKey(ctx, ref, true)
+	if err != nil {
+		return err
+	}
 	if group == "" {
-		err := d.agent.DeleteRoute(ctx, ref.Environment, name)
+		err := d.agent.DeleteRoute(ctx, key)
 		if agent.IsNotFound(err) {
 			return nil
 		}
@@ -294,14 +342,18 @@ func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group st
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(ctx, agent.Route{Environment: ref.Environment, Service: name, Hosts: hosts,
-		Backends: []agent.Backend{{Group: group, Weight: 100}}})
+	_, err = d.agent.PutRoute(ctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
 	return err
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
 func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
-	all, err := d.agent.Stats(ctx, ref.Environment, ref.Service, window)
+	key, err := d.routeKey(ctx, ref, false)
+	if err != nil {
+		return strategy.WindowStats{}, err
+	}
+	all, err := d.agent.Stats(ctx, key, window)
 	if err != nil {
 		return strategy.WindowStats{}, err
 	}
@@ -311,7 +363,11 @@ func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group s
 
 // Counters reads the proxy's served/failed totals of a service.
 func (d *Driver) Counters(ctx context.Context, ref engine.ServiceRef) (engine.Counters, error) {
-	c, err := d.agent.Counters(ctx, ref.Environment, ref.Service)
+	key, err := d.routeKey(ctx, ref, false)
+	if err != nil {
+		return engine.Counters{}, err
+	}
+	c, err := d.agent.Counters(ctx, key)
 	if err != nil {
 		return engine.Counters{}, err
 	}
