@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -19,12 +20,21 @@ import (
 // free loopback ports; it returns the agent, a client and the proxy's URL.
 func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Client, string) {
 	t.Helper()
-	dir := t.TempDir()
+	p, c, url, stop := runAgentWithProxy(t, t.TempDir(), drain)
+	t.Cleanup(stop)
+	return p, c, url
+}
+
+// runAgentWithProxy is startAgentWithProxy on data dir dir until stop is
+// called (which stops the instances too).
+func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Proxy, *Client, string, func()) {
+	t.Helper()
 	p, err := proxy.New(proxy.Options{HTTPAddr: "127.0.0.1:0", HTTPSAddr: proxy.Off, DrainTimeout: drain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", StopInstances: true, Proxy: p}
+	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", StopInstances: true, Proxy: p,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	opts.PortMin, opts.PortMax = portRange()
 	a, err := New(opts)
 	if err != nil {
@@ -33,14 +43,17 @@ func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Clie
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent Run: %v", err)
+			}
+		})
+	}
 	waitFor(t, 5*time.Second, "proxy listening", func() bool { return p.HTTPAddr() != nil })
-	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String()
+	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String(), stop
 }
 
 // webDev is the route key of service web in development, without a project.
