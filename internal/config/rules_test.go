@@ -87,6 +87,7 @@ func TestRules(t *testing.T) {
 		{"autoscale nothing", svc("  scale {\n    min = 2\n    max = 2\n  }\n  autoscale {\n    metric = \"cpu\"\n    target = 60\n  }"), "Nothing to autoscale", "7:3", ""},
 		{"autoscale metric", svc("  scale {\n    max = 4\n  }\n  autoscale {\n    metric = \"cpus\"\n    target = 60\n  }"), "Invalid metric", "7:14", `Did you mean "cpu"?`},
 		{"host", svc(`  hosts = ["https://www.acme.test"]`), "Invalid host name", "3:12", ""},
+		{"wildcard host", svc(`  hosts = ["www.acme.test", "*.acme.test"]`), "Invalid host name", "3:29", "wildcard host names are not supported"},
 		{"duplicate block", svc("  health {\n  }\n  health {\n  }"), "Duplicate health block", "5:3", "already defined"},
 		{"duplicate alarm", svc("  alarm \"e\" {\n    metric = \"cpu\"\n    threshold = 1\n  }\n  alarm \"e\" {\n    metric = \"cpu\"\n    threshold = 1\n  }"), `Duplicate alarm "e" block`, "7:3", ""},
 		{"label on unlabelled", svc("  health \"x\" {\n  }"), "Unexpected label on health block", "3:10", ""},

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/robfig/cron/v3"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 var (
@@ -161,8 +163,8 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 		}
 	}
 	for i, h := range s.Hosts {
-		if !hostRe.MatchString(h) {
-			c.errf(fmt.Sprintf("hosts[%d]", i), "Invalid host name", "%q is not a host name; write one such as \"www.acme.com\" (lower case, no scheme, port or path).", h)
+		if err := naming.CheckHost(h); err != nil {
+			c.errf(fmt.Sprintf("hosts[%d]", i), "Invalid host name", "Host %s.", err)
 		}
 	}
 	checkCommand(c, "command", s.Command)
