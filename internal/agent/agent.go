@@ -119,6 +119,10 @@ func New(opts Options) (*Agent, error) {
 	if a.sup, err = supervisor.Open(so); err != nil {
 		return nil, err
 	}
+	if err := a.migratePreviewRoutes(); err != nil {
+		a.sup.Shutdown(context.Background(), false)
+		return nil, err
+	}
 	a.ln, err = net.Listen("tcp", opts.Listen)
 	if err != nil {
 		a.sup.Shutdown(context.Background(), false)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/naming"
@@ -160,6 +161,45 @@ func loadRoutes(path string) (map[RouteKey]Route, error) {
 		return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("%w (remove or fix the route in the file)", err)}
 	}
 	return out, nil
+}
+
+// migratePreviewRoutes turns the preview routes of agents before route keys
+// had a preview (stored as the route of service <service>-preview, sending
+// traffic to <service>'s groups) into preview routes of <service>. A route
+// of a service really named <service>-preview routes that service's own
+// groups, so it is never taken for one.
+func (a *Agent) migratePreviewRoutes() error {
+	changed := false
+	for k, r := range a.routes {
+		svc, ok := strings.CutSuffix(r.Service, naming.PreviewSuffix)
+		if r.Preview || !ok || svc == "" || len(r.Backends) == 0 {
+			continue
+		}
+		ownedBySvc := true
+		for _, b := range r.Backends {
+			g, err := a.sup.Group(b.Group)
+			if err != nil || g.Spec.Project != r.Project || g.Spec.Environment != r.Environment || g.Spec.Service != svc {
+				ownedBySvc = false
+				break
+			}
+		}
+		nr := r
+		nr.Service, nr.Preview = svc, true
+		if _, taken := a.routes[nr.Key()]; !ownedBySvc || taken || proxy.CheckKey(nr.Key()) != nil {
+			continue
+		}
+		delete(a.routes, k)
+		a.routes[nr.Key()] = nr
+		changed = true
+		a.log.Info("routes file: an old preview route is now the preview route of its service", "was", k.String(), "now", nr.Key().String())
+	}
+	if !changed {
+		return nil
+	}
+	if err := saveRoutes(a.routesPath, a.routes); err != nil {
+		return fmt.Errorf("write routes file: %w", err)
+	}
+	return nil
 }
 
 func saveRoutes(path string, routes map[RouteKey]Route) error {

@@ -298,3 +298,41 @@ func TestOldRoutesFileLoads(t *testing.T) {
 		t.Errorf("the route of a service named hello-preview is gone: %+v", routes)
 	}
 }
+
+// An old agent stored a service's preview as the route of
+// <service>-preview to the service's groups: the next agent makes it the
+// service's preview route, and leaves a service really named so alone.
+func TestOldPreviewRouteMigrates(t *testing.T) {
+	mark := testMark(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, c := startAgentUntil(t, dir, nil)
+	for _, s := range []supervisor.GroupSpec{serviceSpec("hello-r2", mark, "", "hello", "1.0.0"), serviceSpec("pvp-r1", mark, "", "pv-preview", "1.0.0")} {
+		s.Instances = 0
+		if _, _, err := c.CreateGroup(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.stop()
+	old := `{"format": "runway-agent-routes/1", "routes": [
+  {"environment": "development", "service": "hello-preview", "hosts": ["hello-preview.development.localhost"], "backends": [{"group": "hello-r2", "weight": 100}]},
+  {"environment": "development", "service": "pv-preview", "hosts": ["pv-preview.development.localhost"], "backends": [{"group": "pvp-r1", "weight": 100}]}
+]}`
+	if err := os.WriteFile(filepath.Join(dir, "routes.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, c = startAgentUntil(t, dir, nil)
+	defer c.stop()
+	if r, err := c.Route(ctx, RouteKey{Environment: "development", Service: "hello", Preview: true}); err != nil || r.Backends[0].Group != "hello-r2" {
+		t.Errorf("hello's preview route: %+v %v", r, err)
+	}
+	if _, err := c.Route(ctx, RouteKey{Environment: "development", Service: "hello-preview"}); !IsNotFound(err) {
+		t.Errorf("the old hello-preview route is still there: %v", err)
+	}
+	if r, err := c.Route(ctx, RouteKey{Environment: "development", Service: "pv-preview"}); err != nil || r.Preview || r.Backends[0].Group != "pvp-r1" {
+		t.Errorf("service pv-preview's route: %+v %v", r, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "routes.json")); !strings.Contains(string(b), `"preview": true`) {
+		t.Errorf("the migrated route was not saved:\n%s", b)
+	}
+}
