@@ -447,10 +447,8 @@ func (a *Agent) commitRoute(key RouteKey, rt *Route) error {
 
 // refused maps the proxy's refusal of a table holding rt to an agent error.
 func (a *Agent) refused(err error, key RouteKey, rt *Route) error {
-	if rt != nil {
-		if fe := routeFieldError(err, *rt); routeErrorFor(err, key) != nil {
-			return fe
-		}
+	if rt != nil && routeErrorFor(err, key) != nil {
+		return routeFieldError(err, *rt)
 	}
 	return fmt.Errorf("the proxy refused the routing table, which is unchanged: %w", err)
 }
