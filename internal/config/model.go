@@ -85,7 +85,7 @@ type Service struct {
 	WorkingDir string            `hcl:"working_dir" json:"working_dir" default:"\".\"" doc:"Working directory of processes, relative to the manifest's directory."`
 	Env        map[string]string `hcl:"env" json:"env,omitempty" default:"{}" doc:"Environment variables; values may use template values such as {{PORT}}."`
 	Secrets    []string          `hcl:"secrets" json:"secrets,omitempty" default:"[]" doc:"Names of secrets injected as environment variables (values live in Runway's secret store)."`
-	Hosts      []string          `hcl:"hosts" json:"hosts,omitempty" default:"[]" doc:"Extra host names routed to the service, besides <service>.<environment>.<domain or localhost>."`
+	Hosts      []string          `hcl:"hosts" json:"hosts,omitempty" default:"[]" doc:"Extra host names routed to the service, besides <service>.<environment>.<domain or localhost>: exact lower-case names (wildcards such as *.acme.com are not supported)."`
 	Health     Health            `hcl:"health,block" json:"health" doc:"How Runway decides an instance may receive traffic."`
 	Resources  Resources         `hcl:"resources,block" json:"resources" doc:"Resource limits per instance."`
 	Scale      Scale             `hcl:"scale,block" json:"scale" doc:"How many instances run."`

@@ -100,7 +100,7 @@ func TestRules(t *testing.T) {
 		{"reserved PORT", svc(`  env = { PORT = "9000" }`), "Reserved variable name", "3:11", "read the port from PORT"},
 		{"shell in version", svc(`  version = "1.1;id>x;#"`), "Invalid version", "3:13", "letters, digits"},
 		{"host of another environment", svc("  environment \"development\" {\n    hosts = [\"web.production.localhost\"]\n  }"), "Host outside the environment", "4:14", "hosts_allowed"},
-		{"wildcard host", svc("  environment \"development\" {\n    hosts = [\"*.development.acme.test\"]\n  }"), "Wildcard hosts are not supported", "4:14", "exact host names"},
+		{"wildcard host", svc("  environment \"development\" {\n    hosts = [\"*.development.acme.test\"]\n  }"), "Wildcard hosts are not supported", "4:14", "wildcard host names are not supported; list each host name"},
 		{"canary pauses exceed timeout", svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1m\"\n    canary {\n      step {\n        weight = 10\n        pause = \"40s\"\n      }\n      step {\n        weight = 20\n        pause = \"30s\"\n      }\n    }\n  }"), "Canary pauses exceed the timeout", "5:15", "Raise the timeout above 1m10s"},
 		{"template in shell script", svc("  hooks {\n    pre_deploy = [\"sh\", \"-c\", \"./migrate {{VERSION}}\"]\n  }"), "Template value inside a shell script", "4:31", "$RUNWAY_VERSION"},
 	}

@@ -214,11 +214,15 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 	}
 	for i, h := range s.Hosts {
 		path := fmt.Sprintf("hosts[%d]", i)
+		if err := naming.CheckHost(h); err != nil {
+			summary := "Invalid host name"
+			if strings.Contains(h, "*") {
+				summary = "Wildcard hosts are not supported"
+			}
+			c.errf(path, summary, "Host %s.", err)
+			continue
+		}
 		switch {
-		case strings.HasPrefix(h, "*."):
-			c.errf(path, "Wildcard hosts are not supported", "%q: the proxy routes exact host names only; list each name, such as %q.", h, "www"+h[1:])
-		case !hostRe.MatchString(h):
-			c.errf(path, "Invalid host name", "%q is not a host name; write one such as \"www.acme.com\" (lower case, no scheme, port or path).", h)
 		case !hostAllowed(h, env, p.Domain):
 			zones := quoteAll(envZones(env.Name, p.Domain))
 			c.errf(path, "Host outside the environment", "Service %q in environment %q may serve names under %s; %q is outside them. Choose a name such as %q, or add it to hosts_allowed of environment %q in runway.hcl.",

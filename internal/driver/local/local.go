@@ -226,9 +226,15 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 	return out, nil
 }
 
+// routeKey is the agent's key of ref's route (or of its preview route).
+func routeKey(ref engine.ServiceRef, preview bool) agent.RouteKey {
+	return agent.RouteKey{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Preview: preview}
+}
+
 // Routes returns the service's weighted groups.
 func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.Route, error) {
-	r, err := d.agent.Route(ctx, ref.Environment, ref.Service)
+	key := routeKey(ref, false)
+	r, err := d.agent.Route(ctx, key)
 	if agent.IsNotFound(err) {
 		return nil, nil
 	}
@@ -245,7 +251,8 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
-	r := agent.Route{Environment: ref.Environment, Service: ref.Service}
+	key := routeKey(ref, false)
+	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
 	for _, x := range routes {
@@ -289,11 +296,12 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 	return append([]string{naming.Service(ref.Service, ref.Environment, domain)}, extra...), nil
 }
 
-// SetPreview routes <service>-preview.<environment>... to group.
+// SetPreview routes <service>-preview.<environment>... to group, through
+// the service's preview route.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
-	name := ref.Service + naming.PreviewSuffix
+	key := routeKey(ref, true)
 	if group == "" {
-		err := d.agent.DeleteRoute(ctx, ref.Environment, name)
+		err := d.agent.DeleteRoute(ctx, key)
 		if agent.IsNotFound(err) {
 			return nil
 		}
@@ -303,14 +311,15 @@ func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group st
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(ctx, agent.Route{Environment: ref.Environment, Service: name, Hosts: hosts,
-		Backends: []agent.Backend{{Group: group, Weight: 100}}})
+	_, err = d.agent.PutRoute(ctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
 	return err
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
 func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
-	all, err := d.agent.Stats(ctx, ref.Environment, ref.Service, window)
+	key := routeKey(ref, false)
+	all, err := d.agent.Stats(ctx, key, window)
 	if err != nil {
 		return strategy.WindowStats{}, err
 	}
@@ -320,7 +329,8 @@ func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group s
 
 // Counters reads the proxy's served/failed totals of a service.
 func (d *Driver) Counters(ctx context.Context, ref engine.ServiceRef) (engine.Counters, error) {
-	c, err := d.agent.Counters(ctx, ref.Environment, ref.Service)
+	key := routeKey(ref, false)
+	c, err := d.agent.Counters(ctx, key)
 	if err != nil {
 		return engine.Counters{}, err
 	}
