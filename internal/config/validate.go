@@ -210,6 +210,10 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 			c.errf(p, "Invalid secret name", "Secret name %q must match [A-Z][A-Z0-9_]*, such as \"DATABASE_URL\".", sec)
 		} else if slices.Index(s.Secrets, sec) != i {
 			c.errf(p, "Duplicate secret", "Secret %q is listed twice.", sec)
+		} else if process {
+			// The local target refuses a release naming secrets until
+			// Runway stores them; say so here rather than at deploy.
+			c.warnf(p, "Secrets are not stored yet", "Target local has no secret store yet, so a release of %s naming secret %s fails at deploy to an environment with target local. Remove it from secrets in those environments' overrides for now.", s.Name, sec)
 		}
 	}
 	for i, h := range s.Hosts {
@@ -233,6 +237,7 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 	}
 	checkCommand(c, "command", s.Command)
 	checkCommand(c, "hooks.pre_deploy", s.Hooks.PreDeploy)
+
 	checkCommand(c, "health.command", s.Health.Command)
 	checkCommand(c, "deploy.blue_green.verify", s.Deploy.BlueGreen.Verify)
 
