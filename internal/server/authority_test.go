@@ -349,3 +349,31 @@ func TestTasksRunConcurrentlyAndHaltAtOnce(t *testing.T) {
 		return true
 	})
 }
+
+// TestRequestIDIsExact: the same request again returns its release; the
+// same request id with another body is refused (409), naming that release.
+func TestRequestIDIsExact(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	dir := c.writeProject("idem", "project \"idem\" {}\nenvironment \"dev\" {}\n", map[string]string{"hello": ""})
+	req := deployRequestIn(t, dir, "idem", "dev", "hello", "1")
+	first, err := c.api.Deploy(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.api.Deploy(context.Background(), req)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("the same request again: %v %v, want release %s", again, err, first.ID)
+	}
+	other := req
+	other.Version = "2"
+	_, err = c.api.Deploy(context.Background(), other)
+	if !client.IsKind(err, "RequestIDReused") || !strings.Contains(err.Error(), first.ID) {
+		t.Fatalf("the request id with another version: %v", err)
+	}
+	mustState(t, c.wait(first.ID, 60*time.Second), "Success")
+	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "idem"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%d releases (%v), want 1", len(list), err)
+	}
+}
