@@ -70,24 +70,17 @@ type checker struct {
 	diags hcl.Diagnostics
 }
 
-func (c *checker) warnf(path, summary, detail string, args ...any) {
-	r := c.src.at(path)
-	c.diags = append(c.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+func (c *checker) errf(path, summary, detail string, args ...any) {
+	c.add(hcl.DiagError, path, summary, fmt.Sprintf(detail, args...))
 }
 
-func (c *checker) errf(path, summary, detail string, args ...any) {
+func (c *checker) warnf(path, summary, detail string, args ...any) {
+	c.add(hcl.DiagWarning, path, summary, fmt.Sprintf(detail, args...))
+}
+
+func (c *checker) add(sev hcl.DiagnosticSeverity, path, summary, detail string) {
 	r := c.src.at(path)
-	c.diags = append(c.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+	c.diags = append(c.diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: &r})
 }
 
 func validateProject(p *Project, src sources) hcl.Diagnostics {
