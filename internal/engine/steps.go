@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
@@ -16,9 +18,15 @@ import (
 // step, which is safe because steps are idempotent. interruptible(i) says
 // whether a halt or the deadline stops step i (checked before it and while
 // it waits). With retry, a failing step is tried again until the deadline
-// (clean-up must not give up on a transient error); without, the first
-// error ends the state.
+// (clean-up must not give up on a transient error); without, only errors the
+// target marks transient are retried, and any other ends the state. While an
+// interruptible step runs, a halt cancels it at once (watchHalt), even in the
+// middle of a driver call that does not return.
 func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline time.Time, interruptible func(int) bool, retry bool) error {
+	retryUntil := deadline
+	if retryUntil.IsZero() {
+		retryUntil = r.e.opts.Now().Add(r.e.opts.CleanupTimeout)
+	}
 	for i := r.rel.Step; i < len(steps); i++ {
 		if i != r.rel.Step || r.rel.StepStartedAt.IsZero() {
 			if err := r.saveStep(ctx, i, steps[i].String()); err != nil {
@@ -43,19 +51,36 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 			return err
 		}
 		for {
-			err := r.step(ctx, steps[i], deadline, check)
+			sctx, stop := ctx, func() {}
+			if interruptible(i) {
+				sctx, stop = r.watchHalt(ctx)
+			}
+			err := r.step(sctx, steps[i], deadline, check)
+			stop()
 			if err == nil {
 				break
 			}
-			if errors.Is(err, errStop) || !retry || permanent(err) {
+			// Clean-up retries every failure but a decision; any other
+			// state only what the target marks transient (it restarts, it
+			// is overloaded): steps are idempotent, so trying again is safe.
+			if errors.Is(err, errStop) || !(retry && !permanent(err)) && !isTransient(err) {
 				return err
 			}
-			if !r.e.opts.Now().Before(deadline) {
-				return err
+			if !r.e.opts.Now().Before(retryUntil) {
+				return r.gaveUp(err, retry)
 			}
 			r.e.event(ctx, r.rel.ID, s, i, "retrying: "+err.Error(), nil)
 			if !r.sleep(ctx, r.e.opts.PollInterval) {
 				return errStop
+			}
+			if !r.e.opts.Now().Before(retryUntil) {
+				return r.gaveUp(err, retry)
+			}
+			if cerr := check(); cerr != nil {
+				if errors.Is(cerr, ErrTimeout) {
+					return r.gaveUp(err, retry)
+				}
+				return cerr
 			}
 		}
 		if r.crash(s, i, true) {
@@ -63,6 +88,15 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 		}
 	}
 	return nil
+}
+
+// gaveUp is the error of a step retried until its deadline: in clean-up the
+// step's last error, elsewhere a timeout that says what kept failing.
+func (r *run) gaveUp(err error, cleanup bool) error {
+	if cleanup {
+		return err
+	}
+	return newError(ErrTimeout, "the release passed deploy.timeout (%s) retrying: %s", r.spec.Service.Deploy.Timeout, asError(err).Msg)
 }
 
 // permanent errors are decisions, not failures to retry.
@@ -86,7 +120,9 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		if ctx.Err() != nil {
 			return r.ctxError(ctx, err)
 		}
-		return newError(ErrDeploy, "%s: %v", st, err)
+		e := newError(ErrDeploy, "%s: %v", st, err)
+		e.transient = isTransient(err)
+		return e
 	}
 	switch s := st.(type) {
 	case strategy.RunTask:
@@ -120,8 +156,8 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 			if err != nil {
 				return false, fail(err)
 			}
-			if s.MaxTerms > 0 && g.Terminated >= s.MaxTerms {
-				return false, newError(ErrHalted, "%d instances of %s crashed or were terminated (max_terms %d)", g.Terminated, s.Group, s.MaxTerms)
+			if s.MaxTerms > 0 && g.Terminated > s.MaxTerms {
+				return false, r.crashLoop(ctx, s, g)
 			}
 			return g.Healthy >= s.Min, nil
 		}, func() error {
@@ -226,4 +262,60 @@ func (r *run) specOf(ctx context.Context, id string) (*config.Service, error) {
 		return nil, fmt.Errorf("decode release %s: %w", id, err)
 	}
 	return &spec.Service, nil
+}
+
+// crashLoop is the error of a group whose instances crashed more often than
+// its crash budget allows, with why the last one crashed when the driver can
+// tell.
+func (r *run) crashLoop(ctx context.Context, s strategy.WaitHealthy, g GroupStatus) error {
+	msg := fmt.Sprintf("group %s is crash-looping: its instances crashed or were replaced %d times, more than its crash budget of %d (scale.max_terms), before %d of them were healthy",
+		s.Group, g.Terminated, s.MaxTerms, s.Min)
+	if cr, ok := r.e.drv.(CrashReporter); ok {
+		rep, err := cr.CrashReport(ctx, r.ref, s.Group)
+		switch {
+		case err != nil:
+			msg += fmt.Sprintf("; its output could not be read: %v", err)
+		case rep.Instance != "":
+			msg += fmt.Sprintf("; instance %s ended with %q", rep.Instance, rep.Exit)
+			if len(rep.Lines) > 0 {
+				msg += "; its last output:\n  " + strings.Join(rep.Lines, "\n  ")
+			}
+		}
+	}
+	return newError(ErrDeploy, "%s", msg)
+}
+
+// watchHalt returns a context that a halt request cancels (with the halt as
+// its cause), so that a driver call outstanding at that moment, such as one
+// to an agent that stopped answering, does not hold the halt back. stop ends
+// the watch.
+func (r *run) watchHalt(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.e.opts.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+			}
+			cur, err := r.e.st.GetRelease(ctx, r.rel.ID)
+			if err == nil && cur.HaltRequested {
+				cancel(newError(ErrHalted, "%s", cur.HaltReason))
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }
