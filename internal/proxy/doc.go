@@ -23,6 +23,12 @@
 // uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
 // when the response is done).
 //
+// Limits (docs/timeouts.md): a request body must arrive within
+// Options.Limits.Body (408, not counted as a failure of the instance), a
+// target must send its response headers within ResponseHeaderTimeout (504,
+// never sent again), and a target gets at most MaxConnsPerTarget requests in
+// flight (over it another target of the route, else 503).
+//
 // Decisions worth knowing: X-Forwarded-For is appended to (like nginx's
 // $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
 // maximum hold, then lets them through (it never fails them); passive
