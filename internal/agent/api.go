@@ -127,7 +127,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	// Any Content-Type is read as JSON: curl -d sends a form type by default.
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if httplimit.IsBodyTimeout(err) {
-		writeProblem(w, http.StatusRequestTimeout, "request-timeout", "body", "%v (the agent's --body-timeout); send the body at once", err)
+		writeProblem(w, http.StatusRequestTimeout, "request-timeout", "body", "%v (the agent's --api-body-timeout); send the body at once", err)
 		return nil, false
 	}
 	if err != nil {
