@@ -198,7 +198,6 @@ func observe(g supervisor.GroupStatus) engine.GroupStatus {
 // DeleteGroup takes the group out of the service's routes and deletes it
 // once drained (the agent waits for requests in flight).
 func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group string, drain time.Duration) error {
-	ctx = d.waitCtx(ctx, group, drain)
 	routes, err := d.Routes(ctx, ref)
 	if err != nil {
 		return err
@@ -214,7 +213,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 			return err
 		}
 	}
-	err = d.agent.DeleteGroup(ctx, group, true)
+	err = d.agent.DeleteGroup(d.waitCtx(ctx, group, drain), group, true)
 	if agent.IsNotFound(err) {
 		return nil
 	}
