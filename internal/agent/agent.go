@@ -65,7 +65,7 @@ type Agent struct {
 
 	routesPath string
 	routesMu   sync.Mutex
-	routes     map[string]Route
+	routes     map[RouteKey]Route
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,7 +79,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Proxy != nil {
-		sink := &proxySink{p: opts.Proxy}
+		sink := &proxySink{p: opts.Proxy, log: opts.Logger}
 		opts.Drainer, opts.Routes, opts.Targets = sink, sink, sink
 	}
 	if opts.Drainer == nil {
@@ -120,6 +120,10 @@ func New(opts Options) (*Agent, error) {
 		return opts.Drainer.Drain(dctx, group, ids)
 	}
 	if a.sup, err = supervisor.Open(so); err != nil {
+		return nil, err
+	}
+	if err := a.migratePreviewRoutes(); err != nil {
+		a.sup.Shutdown(context.Background(), false)
 		return nil, err
 	}
 	a.ln, err = net.Listen("tcp", opts.Listen)

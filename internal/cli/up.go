@@ -144,6 +144,7 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 		return p
 	}
 	tokenFile := rel(filepath.Join(abs, "server", "admin.token"))
+	upRegisterProject(ctx, g, serverURL, filepath.Join(abs, "server", "admin.token"))
 	fmt.Fprintf(g.Stdout, `Runway is up (data in %s)
   server API:  %s   admin token in %s
   agent API:   %s   token in %s
