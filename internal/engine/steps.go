@@ -127,13 +127,11 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 	}
 	switch s := st.(type) {
 	case strategy.RunTask:
-		res, err := r.runTask(ctx, d, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
-			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)}, check)
+		// A halt or the deadline cancels ctx (watchHalt, the step's
+		// deadline), which makes the driver kill the task at once.
+		res, err := d.RunTask(ctx, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
+			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)})
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				return err // halted or past the deadline while it ran
-			}
 			return fail(err)
 		}
 		if res.ExitCode != 0 {
@@ -207,37 +205,6 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 
 // maxTaskOutput is how much of a failed task's output a release keeps.
 const maxTaskOutput = 2 << 10
-
-// runTask runs a task while watching check (halt, deadline) every poll
-// interval: a halt cancels the task's context, which makes the driver kill
-// it at once, instead of waiting for it to end.
-func (r *run) runTask(ctx context.Context, d Driver, t Task, check func() error) (TaskResult, error) {
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		res TaskResult
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := d.RunTask(tctx, t)
-		done <- result{res, err}
-	}()
-	tick := time.NewTicker(r.e.opts.PollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case out := <-done:
-			return out.res, out.err
-		case <-tick.C:
-			if err := check(); err != nil {
-				cancel()
-				<-done
-				return TaskResult{}, err
-			}
-		}
-	}
-}
 
 func previewGroup(s strategy.RunTask) string {
 	if s.Preview {
