@@ -136,7 +136,7 @@ type Scale struct {
 	Desired  int     `hcl:"desired" json:"desired" default:"2" doc:"Instances of a first release; later releases keep the running count."`
 	Max      int     `hcl:"max" json:"max" default:"0" defaultdoc:"desired" doc:"Most instances (autoscaling and schedules never go above)."`
 	Spread   float64 `hcl:"spread" json:"spread" default:"0" doc:"Blue/green: start desired × (1 + spread) new instances and accept the release when desired × (1 − spread) are healthy; 0 ≤ spread < 1."`
-	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" doc:"Blue/green: halt the release when this many new instances crashed or were terminated; 0 means never."`
+	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" defaultdoc:"the new group's size, at least 3" doc:"Crash budget, every strategy: the release fails (FailureClean, with the crashed instance's last output in its error) once the new group's instances crashed or were replaced as unhealthy more often than this; 0 means the default."`
 }
 
 // Autoscale keeps a metric near a target.
