@@ -79,6 +79,8 @@ type Health struct {
 	DataDir   string `json:"data_dir"`
 	Groups    int    `json:"groups"`
 	Instances int    `json:"instances"`
+	// Generations are the services' generations and fences (generation.go).
+	Generations []ServiceGeneration `json:"generations"`
 }
 
 func (a *Agent) handler() http.Handler {
@@ -133,7 +135,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir()}
+	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
 	for _, g := range a.sup.Groups() {
 		h.Groups++
 		h.Instances += len(g.Instances)
@@ -155,11 +157,15 @@ func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if !a.admit(w, r, spec.Environment, spec.Service) {
+		return
+	}
 	st, created, err := a.sup.CreateGroup(spec)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	a.advance(w, spec.Environment, spec.Service)
 	w.Header().Set("Location", "/v1/groups/"+st.Name)
 	if created {
 		writeJSON(w, http.StatusCreated, st)
@@ -187,16 +193,25 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	env, svc, known := a.groupScope(r.PathValue("name"))
+	if known && !a.admit(w, r, env, svc) {
+		return
+	}
 	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	a.advance(w, env, svc)
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	env, svc, known := a.groupScope(name)
+	if known && !a.admit(w, r, env, svc) {
+		return
+	}
 	if err := a.checkUnrouted(name); err != nil {
 		writeError(w, err)
 		return
@@ -206,6 +221,7 @@ func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	a.advance(w, env, svc)
 	if wait := r.URL.Query().Get("wait"); wait == "true" || wait == "1" {
 		select {
 		case <-done:
@@ -338,6 +354,9 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if !a.admit(w, r, rt.Environment, routeScope(rt.Service)) {
+		return
+	}
 	for i, be := range rt.Backends {
 		g, err := a.sup.Group(be.Group)
 		if err != nil {
@@ -390,11 +409,15 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
+	a.advance(w, rt.Environment, routeScope(rt.Service))
 	writeJSON(w, http.StatusOK, rt)
 }
 
 func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	if !a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service"))) {
+		return
+	}
 	a.routesMu.Lock()
 	prev, ok := a.routes[key]
 	if !ok {
@@ -411,5 +434,6 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
+	a.advance(w, r.PathValue("environment"), routeScope(r.PathValue("service")))
 	w.WriteHeader(http.StatusNoContent)
 }

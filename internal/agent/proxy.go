@@ -171,6 +171,9 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service"))) {
+		return
+	}
 	a.routesMu.Lock()
 	rt, ok := a.routes[key]
 	if !ok {
@@ -189,6 +192,7 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
+	a.advance(w, r.PathValue("environment"), routeScope(r.PathValue("service")))
 	writeJSON(w, http.StatusOK, rt)
 }
 
@@ -198,8 +202,12 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env, svc := r.PathValue("environment"), r.PathValue("service")
+	if !a.admit(w, r, env, routeScope(svc)) {
+		return
+	}
 	if r.URL.Path == "/v1/resume/"+env+"/"+svc {
 		a.opts.Proxy.Resume(env, svc)
+		a.advance(w, env, routeScope(svc))
 		writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": false})
 		return
 	}
@@ -213,6 +221,7 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		hold = d
 	}
 	a.opts.Proxy.Pause(env, svc, hold)
+	a.advance(w, env, routeScope(svc))
 	writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": true, "max_hold_seconds": strconv.Itoa(int(hold.Seconds()))})
 }
 
