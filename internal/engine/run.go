@@ -284,6 +284,9 @@ func (r *run) validateResources(ctx context.Context) error {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			return r.ctxError(ctx, err)
 		}
+		if errors.Is(err, ErrStoreBehind) {
+			return newError(ErrStoreBehind, "%v", err)
+		}
 		return newError(ErrBadRelease, "%v", err)
 	}
 	groups, err := d.ListGroups(ctx, r.ref)
