@@ -473,6 +473,9 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 	if st.InProgress != nil {
 		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
 	}
+	if st.StoreBehind != "" {
+		fmt.Fprintf(w, "  STORE BEHIND:     %s\n", st.StoreBehind)
+	}
 	if st.Current == nil && st.InProgress == nil && len(st.Groups) == 0 {
 		fmt.Fprintf(w, "  nothing runs; release it with: runway deploy %s --env %s\n", st.Service, st.Environment)
 		return

@@ -260,8 +260,28 @@ func (b *backend) Status(ctx context.Context, env, service string) (*api.Service
 	if err != nil {
 		return nil, err
 	}
+	lead, best := "", 0
 	for _, r := range routes {
 		st.Routes = append(st.Routes, api.Route{Group: r.Group, Weight: r.Weight})
+		if r.Weight > best {
+			lead, best = r.Group, r.Weight
+		}
+	}
+	// The current release is the one that serves: the finished release of
+	// the group with the most traffic, when the store knows it (after a
+	// restored backup the newest Success may no longer be what runs).
+	for _, g := range groups {
+		if g.Name != lead {
+			continue
+		}
+		for _, r := range list {
+			if r.ID == g.Release && r.Done {
+				st.Current = b.toAPI(ctx, r, true)
+			}
+		}
+	}
+	if msg, err := b.drv.StoreBehind(ctx, ref); err == nil {
+		st.StoreBehind = msg
 	}
 	return st, nil
 }

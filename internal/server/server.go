@@ -41,6 +41,9 @@ type Options struct {
 // AdminTokenFile is the name of the admin token file in the data dir.
 const AdminTokenFile = "admin.token"
 
+// DatabaseFile is the name of the SQLite database in the data dir.
+const DatabaseFile = "runway.db"
+
 // Server is a running control plane.
 type Server struct {
 	opts   Options
@@ -48,6 +51,8 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 	ln     net.Listener
+	agent  *agent.Client
+	drv    *local.Driver
 }
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
@@ -66,11 +71,17 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.DataDir, "runway.db"), store.Options{})
-	if err != nil {
-		return nil, err
-	}
 	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
+	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
+	if store.IsNew(dbPath) {
+		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
+	if err != nil {
+		return nil, withRecovery(err, opts.DataDir)
+	}
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
 		if err != nil {
@@ -83,6 +94,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return &spec.Service, nil
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
+	drv.Fencing(st, func(ref engine.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	if eo.TestFault == nil {
@@ -101,7 +113,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose --listen)", opts.Listen, err)
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln,
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv,
 		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 	return s, nil
 }
@@ -111,6 +123,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run resumes unfinished releases and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	s.logStoreBehind(ctx)
 	if err := s.engine.Start(ctx); err != nil {
 		return err
 	}
