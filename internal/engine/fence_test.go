@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runwayhq/runway/internal/strategy"
 )
@@ -62,6 +63,25 @@ func TestStoreBehindStopsActing(t *testing.T) {
 		groups, _ := h.sim.snapshot(h.ref)
 		if len(groups) != 1 || groups[groupOf(v1)] != 2 {
 			t.Errorf("groups %v, want only v1's", groups)
+		}
+		h.assertNoLocks()
+	})
+	t.Run("refused in clean-up after a timeout", func(t *testing.T) {
+		h := newHarness(t)
+		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2")
+		svc.Env["SIM_HEALTH"] = "never"
+		svc.Deploy.Timeout = dur(100 * time.Millisecond)
+		h.sim.setBroken("SetRoutes", behind)
+		end := h.deploy(svc)
+		// The refusal, not the timeout, is what the user must act on.
+		assertEnd(t, end, StateFailureDirty, ErrStoreBehind)
+		if !strings.Contains(end.Error, "resync") || !strings.Contains(end.Error, "Timeout") {
+			t.Errorf("error %q does not name the refusal, how to recover and the timeout before it", end.Error)
+		}
+		groups, _ := h.sim.snapshot(h.ref)
+		if groups[groupOf(v1)] != 2 {
+			t.Errorf("groups %v, want v1's kept", groups)
 		}
 		h.assertNoLocks()
 	})

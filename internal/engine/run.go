@@ -130,6 +130,20 @@ func (r *run) crash(s State, step int, after bool) bool {
 	return r.e.fault != nil && r.e.fault(r.rel.ID, boundary{State: s, Step: step, After: after})
 }
 
+// storeBehind makes a store-behind refusal (err) the release's error,
+// whatever failed before: it is what needs the user's action (resync), and
+// its message says so.
+func (r *run) storeBehind(err error) {
+	if !errors.Is(err, ErrStoreBehind) || (r.err != nil && errors.Is(r.err, ErrStoreBehind)) {
+		return
+	}
+	e := asError(err)
+	if r.err != nil {
+		e = &Error{Kind: ErrStoreBehind, Msg: fmt.Sprintf("%s (the release had failed before: %s)", e.Msg, r.err.Error())}
+	}
+	r.err = e
+}
+
 func (r *run) markDirty(reason string) {
 	r.data.Dirty = true
 	if r.data.Reason == "" {
@@ -217,6 +231,7 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 			if errors.Is(err, errStop) {
 				return "", err
 			}
+			r.storeBehind(err)
 			r.markDirty("retiring the previous groups failed: " + err.Error())
 			return StateReleaseLockFailure, newError(ErrDeploy, "the new release serves, but retiring the previous groups failed: %v", err)
 		}
@@ -245,6 +260,7 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 				return "", err
 			}
 			if err != nil {
+				r.storeBehind(err)
 				r.markDirty("rolling back failed: " + err.Error())
 			}
 		}
