@@ -73,6 +73,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
 	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
+	if err := store.CheckFiles(dbPath); err != nil {
+		return nil, withRecovery(err, opts.DataDir)
+	}
 	if store.IsNew(dbPath) {
 		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL); err != nil {
 			return nil, err

@@ -38,6 +38,10 @@ func IsNew(path string) bool {
 	return err != nil && errors.Is(err, os.ErrNotExist) || err == nil && st.Size() == 0
 }
 
+// CheckFiles refuses (ErrDamaged) a database that is missing or empty
+// while its WAL holds frames; OpenSQLite checks this first too.
+func CheckFiles(path string) error { return checkFiles(path) }
+
 // checkFiles refuses a database that is missing or empty while its WAL holds
 // frames: the WAL belongs to a database that is gone (a restore that copied
 // only one of the files, a truncated file), and SQLite would either drop it

@@ -86,8 +86,17 @@ func (d *Driver) refusal(ctx context.Context, ref engine.ServiceRef, err error) 
 		msg = fmt.Sprintf("the agent refused to act on %s: %v; %s", ref, err, d.recoverHint(ref))
 	}
 	d.log.Error("refusing to act on a service: the store is behind the agent", "service", ref.String(), "problem", msg)
-	return fmt.Errorf("%w: %s", engine.ErrStoreBehind, msg)
+	return storeBehindError(msg)
 }
+
+// storeBehindError is a refusal whose message says it all;
+// errors.Is(err, engine.ErrStoreBehind) is true.
+type storeBehindError string
+
+func (e storeBehindError) Error() string { return string(e) }
+
+// Is makes errors.Is(err, engine.ErrStoreBehind) true.
+func (e storeBehindError) Is(target error) bool { return target == engine.ErrStoreBehind }
 
 func (d *Driver) recoverHint(ref engine.ServiceRef) string {
 	if d.recover != nil {

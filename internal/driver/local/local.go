@@ -101,7 +101,7 @@ func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *conf
 		problems = append(problems, fmt.Sprintf("agent unreachable: %v", err))
 	} else if msg != "" {
 		d.log.Error("refusing to act on a service: the store is behind the agent", "service", ref.String(), "problem", msg)
-		return fmt.Errorf("%w: %s", engine.ErrStoreBehind, msg)
+		return storeBehindError(msg)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
