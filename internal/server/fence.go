@@ -26,8 +26,9 @@ func withRecovery(err error, dataDir string) error {
 	}
 	db := filepath.Join(dataDir, DatabaseFile)
 	return fmt.Errorf("%w. Nothing was changed. Restore the database from a backup (docs/operations.md, \"Restore\"): "+
-		"stop the server, copy the backup to %s and remove %s-wal and %s-shm. Without a backup, move %s, %s-wal and %s-shm aside and rebuild "+
-		"the current state from the agent with `runway server resync --data-dir %s`", err, db, db, db, db, db, db, dataDir)
+		"stop the server, copy the backup to %s and remove the %s-wal and %s-shm beside it. Without a backup, move %s, %s-wal "+
+		"and %s-shm out of %s and rebuild the current state from the agent with `runway server resync --data-dir %s`",
+		err, db, DatabaseFile, DatabaseFile, DatabaseFile, DatabaseFile, DatabaseFile, dataDir, dataDir)
 }
 
 // refuseLostHistory refuses to start on a new (missing or empty) database

@@ -269,6 +269,7 @@ func TestLostDatabaseRefusesStart(t *testing.T) {
 	}
 	before := fileSizes(t, db, db+"-wal")
 	out := c.startServerFails()
+	t.Logf("0-byte database beside its WAL:\n%s", out)
 	for _, want := range []string{"empty (0 bytes)", "runway.db-wal holds", "Nothing was changed", "Restore the database from a backup", "runway server resync --data-dir " + c.serverDir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the refusal does not say %q:\n%s", want, out)
@@ -286,6 +287,7 @@ func TestLostDatabaseRefusesStart(t *testing.T) {
 		}
 	}
 	out = c.startServerFails()
+	t.Logf("missing database, the agent holds a server's state:\n%s", out)
 	for _, want := range []string{"is new (missing or empty)", "dev/hello", "history is gone", "runway server resync --data-dir " + c.serverDir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the refusal does not say %q:\n%s", want, out)
