@@ -157,7 +157,8 @@ func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if !a.admit(w, r, spec.Environment, spec.Service) {
+	gen, ok := a.admit(w, r, spec.Environment, spec.Service)
+	if !ok {
 		return
 	}
 	st, created, err := a.sup.CreateGroup(spec)
@@ -165,7 +166,7 @@ func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	a.advance(w, spec.Environment, spec.Service)
+	generated(w, gen)
 	w.Header().Set("Location", "/v1/groups/"+st.Name)
 	if created {
 		writeJSON(w, http.StatusCreated, st)
@@ -193,24 +194,29 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	env, svc, known := a.groupScope(r.PathValue("name"))
-	if known && !a.admit(w, r, env, svc) {
-		return
+	var gen int64
+	if env, svc, known := a.groupScope(r.PathValue("name")); known {
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
 	}
 	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	a.advance(w, env, svc)
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	env, svc, known := a.groupScope(name)
-	if known && !a.admit(w, r, env, svc) {
-		return
+	var gen int64
+	if env, svc, known := a.groupScope(name); known {
+		var ok bool
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
 	}
 	if err := a.checkUnrouted(name); err != nil {
 		writeError(w, err)
@@ -221,7 +227,7 @@ func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	a.advance(w, env, svc)
+	generated(w, gen)
 	if wait := r.URL.Query().Get("wait"); wait == "true" || wait == "1" {
 		select {
 		case <-done:
@@ -354,7 +360,8 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if !a.admit(w, r, rt.Environment, routeScope(rt.Service)) {
+	gen, ok := a.admit(w, r, rt.Environment, routeScope(rt.Service))
+	if !ok {
 		return
 	}
 	for i, be := range rt.Backends {
@@ -409,13 +416,14 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
-	a.advance(w, rt.Environment, routeScope(rt.Service))
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, rt)
 }
 
 func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("environment") + "/" + r.PathValue("service")
-	if !a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service"))) {
+	gen, ok := a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service")))
+	if !ok {
 		return
 	}
 	a.routesMu.Lock()
@@ -434,6 +442,6 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
-	a.advance(w, r.PathValue("environment"), routeScope(r.PathValue("service")))
+	generated(w, gen)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -59,11 +59,53 @@ type generationsFile struct {
 }
 
 // generations is the agent's table of service generations, persisted in
-// DATA_DIR/generations.json.
+// DATA_DIR/generations.json. Writes are group-committed: a change is made
+// in memory (mu), then persist writes the whole table unless a write that
+// started after the change already did, so concurrent calls of many
+// services share fsyncs instead of queueing one each behind a lock.
 type generations struct {
 	path string
 	mu   sync.Mutex
 	m    map[string]ServiceGeneration
+	// changes counts changes to m; written is the count the file holds.
+	changes, written uint64
+
+	writeMu sync.Mutex // one file write at a time
+}
+
+// persist returns once the file holds change number n (or a later state).
+func (g *generations) persist(n uint64) error {
+	g.mu.Lock()
+	done := g.written >= n
+	g.mu.Unlock()
+	if done {
+		return nil
+	}
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+	g.mu.Lock()
+	if g.written >= n {
+		g.mu.Unlock()
+		return nil
+	}
+	f := generationsFile{Format: GenerationsFormat, Services: make([]ServiceGeneration, 0, len(g.m))}
+	for _, s := range g.m {
+		f.Services = append(f.Services, s)
+	}
+	upto := g.changes
+	g.mu.Unlock()
+	sort.Slice(f.Services, func(i, j int) bool { return f.Services[i].key() < f.Services[j].key() })
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := supervisor.WriteFileAtomic(g.path, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.written = upto
+	g.mu.Unlock()
+	return nil
 }
 
 func loadGenerations(path string) (*generations, error) {
@@ -105,19 +147,6 @@ func (g *generations) list() []ServiceGeneration {
 	return out
 }
 
-func (g *generations) saveLocked() error {
-	f := generationsFile{Format: GenerationsFormat, Services: []ServiceGeneration{}}
-	for _, s := range g.m {
-		f.Services = append(f.Services, s)
-	}
-	sort.Slice(f.Services, func(i, j int) bool { return f.Services[i].key() < f.Services[j].key() })
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	return supervisor.WriteFileAtomic(g.path, append(b, '\n'), 0o600)
-}
-
 // StoreBehindError is the refusal of a call whose expected generation is
 // below the service's fence.
 type StoreBehindError struct {
@@ -133,76 +162,63 @@ func (e *StoreBehindError) Error() string {
 		ExpectGenerationHeader, e.Expect, e.Fence, e.Environment, e.Service, e.Generation, e.Environment, e.Service)
 }
 
-// admit fences a mutating call on env/service: with a Runway-Expect-Generation
-// header it refuses (409, false) a value below the fence, and otherwise
-// raises the fence to it and persists that before the call acts, so an
-// agent killed during the call still fences older callers. Without the
-// header the call is admitted as is.
-func (a *Agent) admit(w http.ResponseWriter, r *http.Request, env, service string) bool {
-	h := r.Header.Get(ExpectGenerationHeader)
-	if h == "" {
-		return true
-	}
-	expect, err := strconv.ParseInt(h, 10, 64)
-	if err != nil || expect < 0 {
-		writeProblem(w, http.StatusBadRequest, "invalid-request", ExpectGenerationHeader, "header %s %q: want a generation, a whole number from 0", ExpectGenerationHeader, h)
-		return false
+// admit fences a mutating call on env/service and takes the service's next
+// generation for it. With a Runway-Expect-Generation header below the
+// fence it refuses the call (409, ok false) and changes nothing; otherwise
+// it raises the fence to the header's value and writes fence and new
+// generation to disk before the call acts (one write, group-committed with
+// other calls), so an agent killed during the call still fences older
+// callers and never hands out a generation twice. A call that then fails
+// has used its generation up: generations count admitted calls. Without
+// the header the call is not fenced.
+func (a *Agent) admit(w http.ResponseWriter, r *http.Request, env, service string) (generation int64, ok bool) {
+	expect := int64(-1)
+	if h := r.Header.Get(ExpectGenerationHeader); h != "" {
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || n < 0 {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", ExpectGenerationHeader, "header %s %q: want a generation, a whole number from 0", ExpectGenerationHeader, h)
+			return 0, false
+		}
+		expect = n
 	}
 	g := a.gens
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	k := ServiceGeneration{Environment: env, Service: service}
 	cur := g.m[k.key()]
-	if expect < cur.Fence {
+	if expect >= 0 && expect < cur.Fence {
+		g.mu.Unlock()
 		e := &StoreBehindError{Environment: env, Service: service, Expect: expect, Fence: cur.Fence, Generation: cur.Generation}
 		a.log.Warn("refused a call from a caller whose store is behind", "service", k.key(), "expect", expect, "fence", cur.Fence, "generation", cur.Generation,
 			"call", r.Method+" "+r.URL.Path)
 		writeProblem(w, http.StatusConflict, ProblemStoreBehind, ExpectGenerationHeader, "%s", e.Error())
-		return false
+		return 0, false
 	}
-	if expect == cur.Fence && cur.Environment != "" {
-		return true
-	}
-	next := cur
-	next.Environment, next.Service, next.Fence = env, service, expect
-	// A caller that saw more than this agent remembers (its generations file
-	// was lost or restored): generations stay monotonic for it.
-	next.Generation = max(next.Generation, expect)
-	g.m[k.key()] = next
-	if err := g.saveLocked(); err != nil {
-		if cur.Environment == "" {
-			delete(g.m, k.key())
-		} else {
-			g.m[k.key()] = cur
-		}
-		writeError(w, fmt.Errorf("write generations file: %w", err))
-		return false
-	}
-	return true
-}
-
-// advance records that a mutating call on env/service acted and sets the
-// Runway-Generation header to the service's new generation. Call it before
-// the response's status is written.
-func (a *Agent) advance(w http.ResponseWriter, env, service string) {
-	if env == "" || service == "" {
-		return // a group that was unknown when the call was admitted
-	}
-	g := a.gens
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	k := ServiceGeneration{Environment: env, Service: service}
-	cur := g.m[k.key()]
 	next := cur
 	next.Environment, next.Service = env, service
-	next.Generation++
+	next.Fence = max(next.Fence, expect)
+	// A caller that saw more than this agent remembers (its generations file
+	// was lost or restored): generations stay monotonic for it.
+	next.Generation = max(next.Generation, expect) + 1
 	g.m[k.key()] = next
-	if err := g.saveLocked(); err != nil {
-		// The call has acted: report it. The generation is persisted with
-		// the next call; the fence, which is what protects, already was.
-		a.log.Error("write generations file", "err", err)
+	g.changes++
+	n := g.changes
+	g.mu.Unlock()
+	// If the write fails the call is refused; fence and generation stay
+	// raised in memory, which only refuses more and never reuses a number.
+	if err := g.persist(n); err != nil {
+		writeError(w, fmt.Errorf("write generations file %s: %w", g.path, err))
+		return 0, false
 	}
-	w.Header().Set(GenerationHeader, strconv.FormatInt(next.Generation, 10))
+	return next.Generation, true
+}
+
+// generated sets the Runway-Generation header of a call that acted (none
+// for a call on an unknown group, which admitted nothing). Call it before
+// the response's status is written.
+func generated(w http.ResponseWriter, generation int64) {
+	if generation > 0 {
+		w.Header().Set(GenerationHeader, strconv.FormatInt(generation, 10))
+	}
 }
 
 // routeScope is the service whose generation a route belongs to: the

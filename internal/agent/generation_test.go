@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,6 +194,52 @@ func TestCorruptGenerationsFileRefused(t *testing.T) {
 		var se *supervisor.StateError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "generations.json") {
 			t.Errorf("%s: %v, want a state error naming the file", name, err)
+		}
+	}
+}
+
+// TestGenerationsConcurrent: calls on many services at once (their writes
+// are group-committed) each get their own generation, and the file holds
+// them all after a restart.
+func TestGenerationsConcurrent(t *testing.T) {
+	mark := testMark(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, c := startAgentUntil(t, dir, &fakeProxy{})
+	const services, calls = 12, 3
+	var wg sync.WaitGroup
+	fences := make([]*recordingFence, services)
+	for i := range fences {
+		fences[i] = &recordingFence{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			spec := helloSpec(fmt.Sprintf("svc%d-r1", i), mark, 0)
+			spec.Service = fmt.Sprintf("svc%d", i)
+			fctx := WithFence(ctx, fences[i])
+			if _, _, err := c.CreateGroup(fctx, spec); err != nil {
+				t.Error(err)
+				return
+			}
+			for j := 1; j < calls; j++ {
+				if _, err := c.ScaleGroup(fctx, spec.Name, 0); err != nil {
+					t.Error(err)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i, f := range fences {
+		if len(f.saw) != calls || f.saw[0] != 1 || f.saw[calls-1] != calls {
+			t.Errorf("svc%d got generations %v, want 1..%d", i, f.saw, calls)
+		}
+	}
+	c.stop()
+	_, c2 := startAgentUntil(t, dir, &fakeProxy{})
+	defer c2.stop()
+	for i := 0; i < services; i++ {
+		if g := generationOf(t, c2.Client, "development", fmt.Sprintf("svc%d", i)); g.Generation != calls || g.Fence != calls-1 {
+			t.Errorf("svc%d after a restart: %+v, want generation %d, fence %d", i, g, calls, calls-1)
 		}
 	}
 }

@@ -171,7 +171,8 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service"))) {
+	gen, ok := a.admit(w, r, r.PathValue("environment"), routeScope(r.PathValue("service")))
+	if !ok {
 		return
 	}
 	a.routesMu.Lock()
@@ -192,7 +193,7 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 	}
 	a.routesMu.Unlock()
 	a.pushRoutes()
-	a.advance(w, r.PathValue("environment"), routeScope(r.PathValue("service")))
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, rt)
 }
 
@@ -202,12 +203,13 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env, svc := r.PathValue("environment"), r.PathValue("service")
-	if !a.admit(w, r, env, routeScope(svc)) {
+	gen, ok := a.admit(w, r, env, routeScope(svc))
+	if !ok {
 		return
 	}
 	if r.URL.Path == "/v1/resume/"+env+"/"+svc {
 		a.opts.Proxy.Resume(env, svc)
-		a.advance(w, env, routeScope(svc))
+		generated(w, gen)
 		writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": false})
 		return
 	}
@@ -221,7 +223,7 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		hold = d
 	}
 	a.opts.Proxy.Pause(env, svc, hold)
-	a.advance(w, env, routeScope(svc))
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": true, "max_hold_seconds": strconv.Itoa(int(hold.Seconds()))})
 }
 
