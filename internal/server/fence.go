@@ -31,12 +31,14 @@ func withRecovery(err error, dataDir string) error {
 		err, db, DatabaseFile, DatabaseFile, DatabaseFile, DatabaseFile, DatabaseFile, dataDir, dataDir)
 }
 
-// refuseLostHistory refuses to start on a new (missing or empty) database
-// when the agent holds the state a server recorded: the server's history
-// is gone, and starting empty would hide that. An unreachable agent is not
+// refuseLostHistory refuses to start on a new (missing or empty) database,
+// or one that holds no release and no agent generation (what is left of a
+// database whose WAL was lost before its first checkpoint), when the agent
+// holds the state a server recorded: the server's history is gone, and
+// starting empty would hide that. An unreachable agent is not
 // a reason to refuse: its fence still refuses every call of this server
 // on those services.
-func refuseLostHistory(ctx context.Context, ac *agent.Client, dataDir, agentURL string) error {
+func refuseLostHistory(ctx context.Context, ac *agent.Client, dataDir, agentURL, what string) error {
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	h, err := ac.Health(hctx)
@@ -53,10 +55,10 @@ func refuseLostHistory(ctx context.Context, ac *agent.Client, dataDir, agentURL 
 		return nil
 	}
 	db := filepath.Join(dataDir, DatabaseFile)
-	return fmt.Errorf("the database %s is new (missing or empty), but the agent at %s holds the state of services a server recorded (%s): "+
+	return fmt.Errorf("the database %s %s, but the agent at %s holds the state of services a server recorded (%s): "+
 		"this server's history is gone. Nothing was changed. Restore the database from a backup (docs/operations.md, \"Restore\"), "+
 		"or rebuild the current state from the agent with `runway server resync --data-dir %s`, then start the server again",
-		db, agentURL, strings.Join(known, ", "), dataDir)
+		db, what, agentURL, strings.Join(known, ", "), dataDir)
 }
 
 // logStoreBehind logs, at start, every service the agent fences this
@@ -76,4 +78,14 @@ func (s *Server) logStoreBehind(ctx context.Context) {
 			s.opts.Logger.Error("the store is behind the agent: the server will not act on this service", "service", ref.String(), "problem", msg)
 		}
 	}
+}
+
+// emptyHistory reports whether st holds no release and no agent generation.
+func emptyHistory(ctx context.Context, st *store.SQLite) (bool, error) {
+	rs, err := st.ListReleases(ctx, store.ReleaseFilter{Limit: 1})
+	if err != nil || len(rs) > 0 {
+		return false, err
+	}
+	gs, err := st.AgentGenerations(ctx)
+	return len(gs) == 0, err
 }

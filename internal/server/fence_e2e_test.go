@@ -17,6 +17,7 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/store"
 )
 
 // runway runs the runway binary with args (no server flags) and returns its
@@ -295,6 +296,17 @@ func TestLostDatabaseRefusesStart(t *testing.T) {
 	}
 	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused start created %s: %v", db, err)
+	}
+	// What a WAL lost before the first checkpoint leaves: a database with
+	// the schema and nothing in it.
+	empty, err := store.OpenSQLite(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty.Close()
+	out = c.startServerFails()
+	if !strings.Contains(out, "holds no release and no record of the agent") || !strings.Contains(out, "history is gone") {
+		t.Errorf("an empty database beside the agent's state was not refused as such:\n%s", out)
 	}
 	out = c.resync()
 	if !strings.Contains(out, "hello in dev") || !strings.Contains(out, "recorded") {

@@ -77,13 +77,22 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, withRecovery(err, opts.DataDir)
 	}
 	if store.IsNew(dbPath) {
-		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL); err != nil {
+		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "is new (missing or empty)"); err != nil {
 			return nil, err
 		}
 	}
 	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
 	if err != nil {
 		return nil, withRecovery(err, opts.DataDir)
+	}
+	if empty, err := emptyHistory(ctx, st); err != nil || empty {
+		if err == nil {
+			err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+		}
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
