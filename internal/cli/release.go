@@ -467,6 +467,8 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
 	if st.Current != nil {
 		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
+	} else if st.InProgress == nil && len(st.Routes) > 0 {
+		fmt.Fprintln(w, "  current release:  none known to this server (the groups below serve)")
 	} else {
 		fmt.Fprintln(w, "  current release:  none")
 	}

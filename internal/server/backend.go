@@ -274,10 +274,19 @@ func (b *backend) Status(ctx context.Context, env, service string) (*api.Service
 		if g.Name != lead {
 			continue
 		}
+		known := false
 		for _, r := range list {
-			if r.ID == g.Release && r.Done {
-				st.Current = b.toAPI(ctx, r, true)
+			if r.ID == g.Release {
+				known = true
+				if r.Done {
+					st.Current = b.toAPI(ctx, r, true)
+				}
 			}
+		}
+		if !known {
+			// What serves is unknown to this server's records (they went
+			// back in time): naming an older release would be false.
+			st.Current = nil
 		}
 	}
 	if msg, err := b.drv.StoreBehind(ctx, ref); err == nil {

@@ -232,6 +232,9 @@ func TestStoreRewind(t *testing.T) {
 	if err != nil || !strings.Contains(st2.StoreBehind, "behind the agent") {
 		t.Errorf("the server on the v1 backup: status %+v %v, want store behind", st2, err)
 	}
+	if st2 != nil && st2.Current != nil {
+		t.Errorf("the server on the v1 backup names current release %s v%s; v3, which it does not know, serves", st2.Current.ID, st2.Current.Version)
+	}
 	r, err := api2.Deploy(ctx, c.deployRequest(service, "4"))
 	if err != nil {
 		t.Fatal(err)
