@@ -21,6 +21,7 @@ import (
 func TestResyncRecords(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	// A group of 0 instances: no process starts, no instance port is taken.
 	a, err := agent.New(agent.Options{DataDir: filepath.Join(dir, "agent"), Listen: "127.0.0.1:0", StopInstances: true})
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,8 @@ func TestFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Groups of 0 instances: no process starts and no instance port is
+	// taken (this package has no slice of the port space, docs/testing.md).
 	a, err := agent.New(agent.Options{DataDir: filepath.Join(dir, "agent"), Listen: "127.0.0.1:0", StopInstances: true})
 	if err != nil {
 		t.Fatal(err)
