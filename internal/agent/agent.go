@@ -66,6 +66,7 @@ type Agent struct {
 	routesPath string
 	routesMu   sync.Mutex
 	routes     map[RouteKey]Route
+	gens       *generations
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,6 +111,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	if a.routes, err = loadRoutes(a.routesPath); err != nil {
+		return nil, err
+	}
+	if a.gens, err = loadGenerations(filepath.Join(opts.DataDir, "generations.json")); err != nil {
 		return nil, err
 	}
 	so := opts.Supervisor

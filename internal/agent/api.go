@@ -79,6 +79,8 @@ type Health struct {
 	DataDir   string `json:"data_dir"`
 	Groups    int    `json:"groups"`
 	Instances int    `json:"instances"`
+	// Generations are the services' generations and fences (generation.go).
+	Generations []ServiceGeneration `json:"generations"`
 }
 
 func (a *Agent) handler() http.Handler {
@@ -137,7 +139,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir()}
+	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
 	for _, g := range a.sup.Groups() {
 		h.Groups++
 		h.Instances += len(g.Instances)
@@ -159,11 +161,16 @@ func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, spec.Environment, spec.Service)
+	if !ok {
+		return
+	}
 	st, created, err := a.sup.CreateGroup(spec)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	w.Header().Set("Location", "/v1/groups/"+st.Name)
 	if created {
 		writeJSON(w, http.StatusCreated, st)
@@ -191,16 +198,30 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var gen int64
+	if env, svc, known := a.groupScope(r.PathValue("name")); known {
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
+	}
 	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	var gen int64
+	if env, svc, known := a.groupScope(name); known {
+		var ok bool
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
+	}
 	if err := a.checkUnrouted(name); err != nil {
 		writeError(w, err)
 		return
@@ -210,6 +231,7 @@ func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	if wait := r.URL.Query().Get("wait"); wait == "true" || wait == "1" {
 		select {
 		case <-done:
@@ -351,6 +373,10 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, rt.Environment, rt.Service)
+	if !ok {
+		return
+	}
 	for i, be := range rt.Backends {
 		g, err := a.sup.Group(be.Group)
 		if err != nil {
@@ -381,6 +407,7 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, rt)
 }
 
@@ -400,6 +427,10 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, key.Environment, key.Service)
+	if !ok {
+		return
+	}
 	a.routesMu.Lock()
 	defer a.routesMu.Unlock()
 	if _, ok := a.routes[key]; !ok {
@@ -410,6 +441,7 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -134,6 +134,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	fence := fenceFrom(ctx)
+	if method == http.MethodGet {
+		fence = nil
+	}
+	if fence != nil {
+		req.Header.Set(ExpectGenerationHeader, strconv.FormatInt(fence.Expect(), 10))
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return 0, c.callErr(ctx, cctx, t, err)
@@ -141,6 +148,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
 		return resp.StatusCode, decodeProblem(resp)
+	}
+	if g, err := strconv.ParseInt(resp.Header.Get(GenerationHeader), 10, 64); fence != nil && err == nil {
+		fence.Saw(ctx, g)
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

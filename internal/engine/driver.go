@@ -124,7 +124,10 @@ type TaskResult struct {
 }
 
 // Driver is what the engine needs from a target. Every method is idempotent:
-// the engine calls it again after a crash with the same arguments.
+// the engine calls it again after a crash with the same arguments. A target
+// that fences (the local agent) refuses a server whose store is behind it
+// with an error wrapping ErrStoreBehind, from Validate or any mutating
+// call; the release then acts no more on the service.
 type Driver interface {
 	// Validate checks that what the release refers to exists (command or
 	// image, secrets, ports, ...) and reports every problem at once.

@@ -13,12 +13,17 @@ var (
 	ErrHalted         = errors.New("Halted")
 	ErrTimeout        = errors.New("Timeout")
 	ErrAnalysisFailed = errors.New("AnalysisFailed")
+	// ErrStoreBehind: the target refused to act because this server's store
+	// is older than what the target already saw (a restored backup, a lost
+	// WAL). A driver wraps it; the engine then acts no more on the service
+	// (docs/design.md, "Fencing").
+	ErrStoreBehind = errors.New("StoreBehind")
 )
 
 var kinds = map[string]error{}
 
 func init() {
-	for _, k := range []error{ErrBadRelease, ErrLockExists, ErrDeploy, ErrHalted, ErrTimeout, ErrAnalysisFailed} {
+	for _, k := range []error{ErrBadRelease, ErrLockExists, ErrDeploy, ErrHalted, ErrTimeout, ErrAnalysisFailed, ErrStoreBehind} {
 		kinds[k.Error()] = k
 	}
 }

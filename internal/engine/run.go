@@ -145,6 +145,24 @@ func (r *run) crash(s State, step int, after bool) bool {
 	return r.e.fault != nil && r.e.fault(r.rel.ID, boundary{State: s, Step: step, After: after})
 }
 
+// storeBehind reports whether err is a store-behind refusal and makes it
+// the release's error, whatever failed before: it is what needs the user's
+// action (resync), and its message says so.
+func (r *run) storeBehind(err error) bool {
+	if !errors.Is(err, ErrStoreBehind) {
+		return false
+	}
+	if r.err != nil && errors.Is(r.err, ErrStoreBehind) {
+		return true
+	}
+	e := asError(err)
+	if r.err != nil {
+		e = &Error{Kind: ErrStoreBehind, Msg: fmt.Sprintf("%s (the release had failed before: %s)", e.Msg, r.err.Error())}
+	}
+	r.err = e
+	return true
+}
+
 func (r *run) markDirty(reason string) {
 	r.data.Dirty = true
 	if r.data.Reason == "" {
@@ -256,7 +274,11 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 			if errors.Is(err, errStop) {
 				return "", err
 			}
-			r.markDirty("retiring the previous groups failed: " + err.Error())
+			if r.storeBehind(err) {
+				r.markDirty("retiring the previous groups was refused: the store is behind the target")
+			} else {
+				r.markDirty("retiring the previous groups failed: " + err.Error())
+			}
 			return StateReleaseLockFailure, newError(ErrDeploy, "the new release serves, but retiring the previous groups failed: %v", err)
 		}
 		return StateReleaseLock, nil
@@ -284,7 +306,11 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 				return "", err
 			}
 			if err != nil {
-				r.markDirty("rolling back failed: " + err.Error())
+				if r.storeBehind(err) {
+					r.markDirty("rolling back was refused: the store is behind the target")
+				} else {
+					r.markDirty("rolling back failed: " + err.Error())
+				}
 			}
 		}
 		return StateReleaseLockFailure, nil
@@ -322,6 +348,9 @@ func (r *run) validateResources(ctx context.Context) error {
 	if err := d.Validate(ctx, r.ref, &r.spec.Service); err != nil {
 		if ctx.Err() != nil {
 			return r.ctxError(ctx, err)
+		}
+		if errors.Is(err, ErrStoreBehind) {
+			return newError(ErrStoreBehind, "%v", err)
 		}
 		if isTransient(err) {
 			return driverError(err, "validate %s", r.ref)

@@ -102,7 +102,8 @@ func (r *run) gaveUp(err error, cleanup bool) error {
 
 // permanent errors are decisions, not failures to retry.
 func permanent(err error) bool {
-	return errors.Is(err, ErrHalted) || errors.Is(err, ErrAnalysisFailed) || errors.Is(err, ErrBadRelease)
+	return errors.Is(err, ErrHalted) || errors.Is(err, ErrAnalysisFailed) || errors.Is(err, ErrBadRelease) ||
+		errors.Is(err, ErrStoreBehind)
 }
 
 // step performs one step. Driver errors become DeployErrors; waits poll the
@@ -120,6 +121,9 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		}
 		if ctx.Err() != nil {
 			return r.ctxError(ctx, err)
+		}
+		if errors.Is(err, ErrStoreBehind) {
+			return newError(ErrStoreBehind, "%s: %v", st, err)
 		}
 		e := newError(ErrDeploy, "%s: %v", st, err)
 		e.transient = isTransient(err)

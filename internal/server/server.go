@@ -47,6 +47,9 @@ type Options struct {
 // AdminTokenFile is the name of the admin token file in the data dir.
 const AdminTokenFile = "admin.token"
 
+// DatabaseFile is the name of the SQLite database in the data dir.
+const DatabaseFile = "runway.db"
+
 // Server is a running control plane.
 type Server struct {
 	opts   Options
@@ -54,6 +57,8 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 	ln     net.Listener
+	agent  *agent.Client
+	drv    *local.Driver
 }
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
@@ -72,13 +77,31 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.DataDir, "runway.db"), store.Options{})
-	if err != nil {
-		return nil, err
-	}
 	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
 	if opts.AgentTimeout > 0 {
 		ac.Timeout = opts.AgentTimeout
+	}
+	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
+	if err := store.CheckFiles(dbPath); err != nil {
+		return nil, withRecovery(err, opts.DataDir)
+	}
+	if store.IsNew(dbPath) {
+		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "is new (missing or empty)"); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
+	if err != nil {
+		return nil, withRecovery(err, opts.DataDir)
+	}
+	if empty, err := emptyHistory(ctx, st); err != nil || empty {
+		if err == nil {
+			err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+		}
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
@@ -92,6 +115,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return &spec.Service, nil
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
+	drv.Fencing(st, func(ref engine.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	if eo.TestFault == nil {
@@ -116,7 +140,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, http: opts.HTTP.Server(h)}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h)}
 	return s, nil
 }
 
@@ -125,6 +149,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run resumes unfinished releases and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	s.logStoreBehind(ctx)
 	if err := s.engine.Start(ctx); err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ type Driver struct {
 	proxyHTTP string
 	// specOf returns the manifest of a release (host names of its routes).
 	specOf func(ctx context.Context, release string) (*config.Service, error)
+	// gens and recover fence a server whose store is behind (fence.go).
+	gens    Generations
+	recover func(engine.ServiceRef) string
 
 	taskMu sync.Mutex
 	tasks  map[string]*sync.Mutex // per task id
@@ -104,13 +107,16 @@ func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *conf
 			}
 		}
 	}
-	if _, err := d.agent.Health(ctx); err != nil {
+	if msg, err := d.StoreBehind(ctx, ref); err != nil {
 		if len(problems) == 0 {
 			// Only the agent is missing: a transient error the engine
 			// retries, not a bad release.
 			return fmt.Errorf("agent unreachable: %w", err)
 		}
 		problems = append(problems, fmt.Sprintf("agent unreachable: %v", err))
+	} else if msg != "" {
+		d.log.Error("refusing to act on a service: the store is behind the agent", "service", ref.String(), "problem", msg)
+		return storeBehindError(msg)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -137,6 +143,14 @@ func (d *Driver) groupSpec(g engine.GroupSpec) supervisor.GroupSpec {
 
 // EnsureGroup creates the group (idempotent by name) and sets its count.
 func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
+	fctx, err := d.fenced(ctx, g.Ref)
+	if err != nil {
+		return err
+	}
+	return d.refusal(ctx, g.Ref, d.ensureGroup(fctx, g))
+}
+
+func (d *Driver) ensureGroup(ctx context.Context, g engine.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
@@ -168,12 +182,15 @@ func (d *Driver) waitCtx(ctx context.Context, group string, drain time.Duration)
 
 // ScaleGroup sets a group's count; the agent drains instances it removes.
 func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group string, count int, drain time.Duration) error {
-	ctx = d.waitCtx(ctx, group, drain)
-	_, err := d.agent.ScaleGroup(ctx, group, count)
+	fctx, err := d.fenced(d.waitCtx(ctx, group, drain), ref)
+	if err != nil {
+		return err
+	}
+	_, err = d.agent.ScaleGroup(fctx, group, count)
 	if err != nil && count == 0 && agent.IsNotFound(err) {
 		return nil
 	}
-	return err
+	return d.refusal(ctx, ref, err)
 }
 
 // ObserveGroup counts a group's instances by state.
@@ -222,11 +239,15 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 			return err
 		}
 	}
-	err = d.agent.DeleteGroup(d.waitCtx(ctx, group, drain), group, true)
+	fctx, err := d.fenced(d.waitCtx(ctx, group, drain), ref)
+	if err != nil {
+		return err
+	}
+	err = d.agent.DeleteGroup(fctx, group, true)
 	if agent.IsNotFound(err) {
 		return nil
 	}
-	return err
+	return d.refusal(ctx, ref, err)
 }
 
 // crashLines is how many of a crashed instance's last log lines a crash
@@ -316,8 +337,12 @@ func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []
 		return err
 	}
 	r.Hosts = hosts
-	_, err = d.agent.PutRoute(ctx, r)
-	return err
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
+	_, err = d.agent.PutRoute(fctx, r)
+	return d.refusal(ctx, ref, err)
 }
 
 // hosts returns the host names of a service (or of its preview) from the
@@ -350,20 +375,24 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 // the service's preview route.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
 	key := routeKey(ref, true)
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
 	if group == "" {
-		err := d.agent.DeleteRoute(ctx, key)
+		err := d.agent.DeleteRoute(fctx, key)
 		if agent.IsNotFound(err) {
 			return nil
 		}
-		return err
+		return d.refusal(ctx, ref, err)
 	}
 	hosts, err := d.hosts(ctx, ref, group, true)
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(ctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+	_, err = d.agent.PutRoute(fctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
 		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
-	return err
+	return d.refusal(ctx, ref, err)
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
