@@ -316,6 +316,8 @@ func TestLostDatabaseRefusesStart(t *testing.T) {
 		t.Errorf("resync of every service does not report hello:\n%s", out)
 	}
 	c.startServer()
+	// The lost database lost the project too: an admin applies it again.
+	c.applyProject()
 	st, err := c.api.Status(context.Background(), projectName, env, service)
 	if err != nil {
 		t.Fatal(err)
