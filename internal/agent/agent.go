@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -59,6 +60,7 @@ type Agent struct {
 	token string
 	ln    net.Listener
 	srv   *http.Server
+	lock  *dirlock.Lock
 
 	routesPath string
 	routesMu   sync.Mutex
@@ -100,6 +102,22 @@ func New(opts Options) (*Agent, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s cannot be created: %w", opts.DataDir, err)
 	}
+	// Two agents on one data dir would both adopt, restart and stop the
+	// same instances.
+	lock, err := dirlock.Acquire(opts.DataDir, "runway agent")
+	if err != nil {
+		return nil, err
+	}
+	a, err := open(opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func open(opts Options) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger, routesPath: filepath.Join(opts.DataDir, "routes.json")}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
@@ -205,6 +223,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.cancel()
 			a.wg.Wait()
 			a.sup.Shutdown(context.Background(), false)
+			a.lock.Release()
 			return fmt.Errorf("start the proxy: %w", err)
 		}
 	}
@@ -238,6 +257,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.log.Info("agent stopped", "instances_stopped", a.opts.StopInstances)
+	a.lock.Release()
 	return err
 }
 
