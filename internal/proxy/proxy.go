@@ -32,6 +32,11 @@ const (
 type Options struct {
 	HTTPAddr  string // default DefaultHTTPAddr; Off disables it
 	HTTPSAddr string // default DefaultHTTPSAddr; Off disables it; needs CADir
+	// HTTPListener and HTTPSListener, when set, are served instead of
+	// binding HTTPAddr and HTTPSAddr: sockets passed by `runway up` or by
+	// systemd socket activation, which outlive this process. Shutdown
+	// closes them (the holder's copies stay open).
+	HTTPListener, HTTPSListener net.Listener
 	// CADir holds the local certificate authority (ca.crt, ca.key, mode
 	// 0600), created on first use. Empty disables HTTPS.
 	CADir string
@@ -144,18 +149,26 @@ func (p *Proxy) Start(ctx context.Context) error {
 	newServer := func() *http.Server {
 		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	}
-	if p.opts.HTTPAddr != Off {
+	if p.opts.HTTPSListener != nil && p.ca == nil {
+		return errors.New("start proxy: an HTTPS listener was passed but HTTPS is off (no CA directory)")
+	}
+	if ln := p.opts.HTTPListener; ln != nil {
+		ls = append(ls, listener{"http", ln, newServer()})
+	} else if p.opts.HTTPAddr != Off {
 		ln, err := net.Listen("tcp", p.opts.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen HTTP on %s: %w (set another address or stop what uses it)", p.opts.HTTPAddr, err)
 		}
 		ls = append(ls, listener{"http", ln, newServer()})
 	}
-	if p.opts.HTTPSAddr != Off && p.ca != nil {
-		ln, err := net.Listen("tcp", p.opts.HTTPSAddr)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+	if (p.opts.HTTPSAddr != Off || p.opts.HTTPSListener != nil) && p.ca != nil {
+		ln := p.opts.HTTPSListener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", p.opts.HTTPSAddr); err != nil {
+				closeAll()
+				return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+			}
 		}
 		srv := newServer()
 		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.getCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}

@@ -295,6 +295,11 @@ func TestReadoptAfterRestart(t *testing.T) {
 		}
 	}
 	s2 := openSup(t, opts)
+	// Last known health: both are routable as soon as Open returns, before
+	// any check of the new supervisor (an agent restart is no outage).
+	if snap := s2.Snapshot(); len(snap) != 1 || snap[0].Group != "web" || len(snap[0].Targets) != 2 {
+		t.Errorf("targets right after Open: %+v, want the 2 adopted instances of web", snap)
+	}
 	waitFor(t, 10*time.Second, "adopted instances healthy", func() bool { return allHealthy(s2, "web", 2) })
 	after := s2.Groups()[0].Instances
 	for i := range before {
