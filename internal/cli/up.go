@@ -32,7 +32,8 @@ func newUpCmd(g *Globals) *cobra.Command {
 		Long: `Up starts two processes and supervises them: a server (control plane, data
 in DIR/server) and an agent (data plane: instances and the proxy, data in
 DIR/agent). A server or agent that exits without being asked to is started
-again (after 0.5 s, doubling to 10 s while it keeps failing); the instances
+again (after 0.5 s, doubling to 10 s while it keeps failing, back to 0.5 s
+once it stayed up 10 s); the instances
 and their traffic never depend on the server, and an agent restart keeps
 them running.
 

@@ -24,7 +24,7 @@ import (
 const (
 	restartInitial    = 500 * time.Millisecond
 	restartMax        = 10 * time.Second
-	restartResetAfter = 30 * time.Second
+	restartResetAfter = 10 * time.Second
 	readyTimeout      = 20 * time.Second
 )
 
