@@ -33,12 +33,15 @@ const (
 // returns.
 type supervised struct {
 	name      string
+	bin       string // the runway binary (default: this process's executable)
 	args      []string
 	sockets   *activation.Files // passed to every start (the agent's), or nil
 	healthURL string            // GET answers {"pid": N} once the child is ready
 	out       io.Writer
 	log       *slog.Logger
-	cur       *child
+	// resetAfter overrides restartResetAfter (tests).
+	resetAfter time.Duration
+	cur        *child
 }
 
 // child is one run of a supervised process.
@@ -68,13 +71,17 @@ func (c *child) exitStatus() string {
 
 func (s *supervised) spawn() *child {
 	c := &child{started: time.Now(), done: make(chan struct{})}
-	self, err := os.Executable()
-	if err != nil {
-		c.err = fmt.Errorf("find the runway binary: %w", err)
-		close(c.done)
-		return c
+	bin := s.bin
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			c.err = fmt.Errorf("find the runway binary: %w", err)
+			close(c.done)
+			return c
+		}
+		bin = self
 	}
-	c.cmd = exec.Command(self, s.args...)
+	c.cmd = exec.Command(bin, s.args...)
 	c.cmd.Stdout, c.cmd.Stderr = s.out, s.out
 	// Own process group: a Ctrl-C reaches only up, which then stops the
 	// children in order (server first, then the agent).
@@ -159,6 +166,10 @@ func healthPID(ctx context.Context, hc *http.Client, url string) (int, error) {
 // supervise restarts the child whenever it exits, until ctx ends.
 func (s *supervised) supervise(ctx context.Context) {
 	delay := restartInitial
+	resetAfter := restartResetAfter
+	if s.resetAfter > 0 {
+		resetAfter = s.resetAfter
+	}
 	for {
 		c := s.cur
 		select {
@@ -167,7 +178,7 @@ func (s *supervised) supervise(ctx context.Context) {
 		case <-c.done:
 		}
 		uptime := time.Since(c.started)
-		if uptime >= restartResetAfter {
+		if uptime >= resetAfter {
 			delay = restartInitial
 		}
 		pid := 0
