@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,6 +79,28 @@ func healthPID(url string) int {
 	return h.PID
 }
 
+// inFlight sums the proxy's runway_proxy_in_flight_requests gauges.
+func (c *cluster) inFlight() int {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://" + c.agentAddr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "runway_proxy_in_flight_requests{"); ok {
+			var v float64
+			if _, val, ok := strings.Cut(rest, "} "); ok && json.Unmarshal([]byte(val), &v) == nil {
+				n += int(v)
+			}
+		}
+	}
+	return n
+}
+
 func (c *cluster) serverPID() int { return healthPID("http://" + c.serverAddr + "/v1/health") }
 func (c *cluster) agentPID() int  { return healthPID("http://" + c.agentAddr + "/v1/health") }
 
@@ -129,7 +152,8 @@ func TestUpRestartsKilledServerMidRelease(t *testing.T) {
 
 // agentRestart kills or stops the agent child of up under steady load and
 // returns the load's result; the instances must be the same processes
-// afterwards, adopted, and serving.
+// afterwards, adopted, and serving. On SIGTERM, slow requests (1.5 s) are
+// in flight too, and must all complete.
 func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	c := startUp(t)
 	c.writeManifest(manifest{})
@@ -139,7 +163,14 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	run := loadtest.Start(ctx, loadtest.Options{URL: "http://" + c.proxyHTTP + "/", Host: host(service), Concurrency: 4, Interval: 2 * time.Millisecond})
 	t.Cleanup(func() { cancel(); run.Wait() })
 	sent := func() int64 { n, _, _ := run.Result.Snapshot(); return n }
+	var stopSlow func() *loadtest.Result
+	if sig == syscall.SIGTERM {
+		stopSlow = c.loadPath(service, "/slow?ms=1500", 2, 0)
+	}
 	waitFor(t, 10*time.Second, "traffic", func() bool { return sent() > 100 })
+	if stopSlow != nil {
+		waitFor(t, 10*time.Second, "2 slow requests in flight in the agent", func() bool { return c.inFlight() >= 2 })
+	}
 	old := c.agentPID()
 	if old == 0 {
 		t.Fatal("the agent does not report its pid")
@@ -153,6 +184,13 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	waitFor(t, 20*time.Second, "traffic through the new agent", func() bool { return sent() > before+200 })
 	cancel()
 	res := run.Wait()
+	if stopSlow != nil {
+		slow := stopSlow()
+		noFailures(t, "slow requests across the graceful agent restart", slow)
+		if sent, _, _ := slow.Snapshot(); sent < 2 {
+			t.Errorf("%d slow requests completed, want at least the 2 in flight at SIGTERM", sent)
+		}
+	}
 	g2, pids2 := c.servingGroup(service)
 	if g2 != group || fmt.Sprint(pids2) != fmt.Sprint(pids) {
 		t.Errorf("after the agent restart %s serves with pids %v, want %s with the same pids %v", g2, pids2, group, pids)
