@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -117,12 +118,20 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 		agentStop = syscall.SIGINT
 	}
 
-	if err := agent.start(ctx); err != nil {
+	// Nothing is left running when up fails or is interrupted while starting.
+	startErr := func(err error) error {
+		server.stop(syscall.SIGTERM, 30*time.Second)
+		agent.stop(agentStop, 2*time.Minute)
+		if ctx.Err() != nil {
+			return errors.New("interrupted before Runway was up; the server and the agent were stopped")
+		}
 		return err
 	}
+	if err := agent.start(ctx); err != nil {
+		return startErr(err)
+	}
 	if err := server.start(ctx); err != nil {
-		agent.stop(agentStop, 2*time.Minute)
-		return err
+		return startErr(err)
 	}
 	// Steps that need a healthy server (such as registering the project)
 	// go here, before the banner.
