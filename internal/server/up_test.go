@@ -291,3 +291,48 @@ func TestSecondUpRefused(t *testing.T) {
 		t.Errorf("after the second ups the first one's agent and server are pids %d and %d, want %d and %d", a, s, agentPID, serverPID)
 	}
 }
+
+// TestUpAgentRestartMidRelease: a graceful restart of the agent in the
+// middle of a release. The server's calls wait in the backlog of the agent
+// API's socket (held by up) instead of being refused, so the release ends
+// Success and no request fails.
+func TestUpAgentRestartMidRelease(t *testing.T) {
+	t.Parallel()
+	agentRestartMidRelease(t, syscall.SIGTERM, 0)
+}
+
+// TestUpAgentKill9MidRelease: kill -9 of the agent in the middle of a
+// release. A call of the server cut by the kill is sent again by net/http
+// (the agent client marks every call idempotent) to the next agent, so the
+// release still ends Success; of the traffic, only requests in flight in
+// the killed agent may fail (at most one per load client: 2).
+func TestUpAgentKill9MidRelease(t *testing.T) {
+	t.Parallel()
+	agentRestartMidRelease(t, syscall.SIGKILL, 2)
+}
+
+func agentRestartMidRelease(t *testing.T, sig syscall.Signal, maxFailed int64) {
+	c := startUp(t)
+	c.writeManifest(manifest{ScaleDownDelay: "2s"})
+	mustState(t, c.deploy(service, "1"), "Success")
+	stop := c.load(service)
+	rel := c.submit(service, "2")
+	waitFor(t, 30*time.Second, "the release to be deploying", func() bool {
+		r, err := c.api.Release(context.Background(), rel.ID)
+		return err == nil && len(r.Events) > 0 && r.State == "Deploy"
+	})
+	old := c.agentPID()
+	if err := syscall.Kill(old, sig); err != nil {
+		t.Fatal(err)
+	}
+	c.restartedPID("agent", c.agentPID, old)
+	done := c.wait(rel.ID, 90*time.Second)
+	res := stop()
+	mustState(t, done, "Success")
+	sent, failed, _ := res.Snapshot()
+	t.Logf("v1→v2 across an agent restart on %s: %s", sig, res)
+	if sent == 0 || failed > maxFailed {
+		t.Errorf("v1→v2 across an agent restart on %s: %d of %d requests failed, want at most %d; failures: %+v", sig, failed, sent, maxFailed, res.Failures)
+	}
+	c.onlyVersion(service, "2")
+}
