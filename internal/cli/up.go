@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/activation"
+	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/proxy"
 )
@@ -107,11 +108,11 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 		// from anyone else is a restart that leaves them running.
 		agentArgs = append(agentArgs, "--stop-instances-on-interrupt")
 	}
-	agent := &supervised{name: "agent", args: agentArgs, sockets: socks, healthURL: agentURL + "/v1/health",
+	agentChild := &supervised{name: "agent", args: agentArgs, sockets: socks, healthURL: agentURL + "/v1/health",
 		out: g.Stderr, log: log}
 	serverURL := "http://" + o.serverListen
-	server := &supervised{name: "server", args: []string{"server", "--data-dir", serverDir, "--listen", o.serverListen,
-		"--agent-url", agentURL, "--agent-token-file", filepath.Join(agentDir, "agent.token"), "--proxy-http", o.httpAddr},
+	serverChild := &supervised{name: "server", args: []string{"server", "--data-dir", serverDir, "--listen", o.serverListen,
+		"--agent-url", agentURL, "--agent-token-file", filepath.Join(agentDir, agent.TokenFileName), "--proxy-http", o.httpAddr},
 		healthURL: serverURL + "/v1/health", out: g.Stderr, log: log}
 	agentStop := syscall.SIGTERM
 	if !o.keep {
@@ -120,17 +121,17 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 
 	// Nothing is left running when up fails or is interrupted while starting.
 	startErr := func(err error) error {
-		server.stop(syscall.SIGTERM, 30*time.Second)
-		agent.stop(agentStop, 2*time.Minute)
+		serverChild.stop(syscall.SIGTERM, 30*time.Second)
+		agentChild.stop(agentStop, 2*time.Minute)
 		if ctx.Err() != nil {
 			return errors.New("interrupted before Runway was up; the server and the agent were stopped")
 		}
 		return err
 	}
-	if err := agent.start(ctx); err != nil {
+	if err := agentChild.start(ctx); err != nil {
 		return startErr(err)
 	}
-	if err := server.start(ctx); err != nil {
+	if err := serverChild.start(ctx); err != nil {
 		return startErr(err)
 	}
 	// Steps that need a healthy server (such as registering the project)
@@ -150,18 +151,18 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 To use it from another shell:
   export RUNWAY_SERVER=%s RUNWAY_TOKEN=$(cat %s)
 Up restarts the server or the agent if one exits. Ctrl-C stops the server and the agent%s.
-`, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(agentDir, "agent.token")),
+`, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(agentDir, agent.TokenFileName)),
 		portOf(o.httpAddr), portOf(o.httpsAddr), rel(agentDir),
 		serverURL, tokenFile, map[bool]string{true: " (instances keep running: --keep)", false: " and every instance"}[o.keep])
 
-	superviseAll(ctx, server, agent)
+	superviseAll(ctx, serverChild, agentChild)
 
 	fmt.Fprintln(g.Stderr, "stopping server and agent...")
 	var exitErr error
-	if err := server.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+	if err := serverChild.stop(syscall.SIGTERM, 30*time.Second); err != nil {
 		exitErr = fmt.Errorf("server: %w", err)
 	}
-	if err := agent.stop(agentStop, 2*time.Minute); err != nil && exitErr == nil {
+	if err := agentChild.stop(agentStop, 2*time.Minute); err != nil && exitErr == nil {
 		exitErr = fmt.Errorf("agent: %w", err)
 	}
 	return exitErr
