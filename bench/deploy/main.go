@@ -389,6 +389,9 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 	interval := svc.Health.Interval.Duration
 	goal := appStart + 2*interval + 500*time.Millisecond
 
+	if _, err := u.cli("project", "apply", "--dir", dir, "--yes"); err != nil {
+		return nil, err
+	}
 	if _, err := u.cli("deploy", "hello", "--env", env, "--file", dir, "--version", "1", "--yes", "--wait"); err != nil {
 		return nil, err
 	}
@@ -521,17 +524,21 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("load %s: %s", dir, diags.Error())
 	}
-	manifests := make([][]byte, len(names))
+	if _, err := u.cli("project", "apply", "--dir", dir, "--yes"); err != nil {
+		return nil, err
+	}
+	projectSource, err := os.ReadFile(filepath.Join(dir, "runway.hcl"))
+	if err != nil {
+		return nil, err
+	}
+	sources := make([][]api.SourceFile, len(names))
 	for i, n := range names {
-		svc, diags := ws.Resolve(n, env)
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("resolve %s: %s", n, diags.Error())
-		}
-		b, err := json.Marshal(svc)
+		m := ws.Service(n)
+		b, err := os.ReadFile(m.File)
 		if err != nil {
 			return nil, err
 		}
-		manifests[i] = b
+		sources[i] = []api.SourceFile{{Name: filepath.Base(m.File), Content: string(b)}}
 	}
 	var rows []row
 	for round, what := range []string{"first releases", "updates (blue_green switch, old group deleted)"} {
@@ -545,7 +552,8 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 			go func() {
 				defer wg.Done()
 				rel, err := u.client.Deploy(context.Background(), api.DeployRequest{
-					Environment: env, Service: names[i], Version: version, Manifest: manifests[i],
+					Project: ws.Project.Name, Environment: env, Service: names[i], Version: version,
+					Sources: sources[i], ProjectSource: string(projectSource), Dir: dir,
 					RequestID: ulid.MustNew(ulid.Now(), rand.Reader).String(), RequestedAt: time.Now().UTC(),
 				})
 				if err != nil {

@@ -259,8 +259,8 @@ func run(o options) error {
 	return nil
 }
 
-// deploy writes a project with examples/hello (desired 2) and deploys v1
-// through the CLI.
+// deploy writes a project with examples/hello (desired 2), applies it and
+// deploys v1 through the CLI.
 func deploy(o options, tmp, serverAddr string) error {
 	dir := filepath.Join(tmp, "project")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -293,12 +293,16 @@ func deploy(o options, tmp, serverAddr string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(o.runway, "--server", "http://"+serverAddr, "--token", strings.TrimSpace(string(tok)),
-		"deploy", "hello", "--env", "staging", "--file", dir, "--version", "1", "--yes", "--wait")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("runway deploy: %v\n%s", err, out)
+	for _, args := range [][]string{
+		{"project", "apply", "--dir", dir, "--yes"},
+		{"deploy", "hello", "--env", "staging", "--file", dir, "--version", "1", "--yes", "--wait"},
+	} {
+		cmd := exec.Command(o.runway, append([]string{"--server", "http://" + serverAddr, "--token", strings.TrimSpace(string(tok))}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("runway %s: %v\n%s", args[0], err, out)
+		}
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ type Agent struct {
 
 	routesPath string
 	routesMu   sync.Mutex
-	routes     map[string]Route
+	routes     map[RouteKey]Route
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,7 +84,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Proxy != nil {
-		sink := &proxySink{p: opts.Proxy}
+		sink := &proxySink{p: opts.Proxy, log: opts.Logger}
 		opts.Drainer, opts.Routes, opts.Targets = sink, sink, sink
 	}
 	if opts.Drainer == nil {
@@ -141,6 +141,10 @@ func open(opts Options) (*Agent, error) {
 		return opts.Drainer.Drain(dctx, group, ids)
 	}
 	if a.sup, err = supervisor.Open(so); err != nil {
+		return nil, err
+	}
+	if err := a.migratePreviewRoutes(); err != nil {
+		a.sup.Shutdown(context.Background(), false)
 		return nil, err
 	}
 	if a.ln = opts.APIListener; a.ln != nil {

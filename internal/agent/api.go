@@ -11,9 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
-
-	"github.com/runwayhq/runway/internal/naming"
 )
 
 // Problem is an RFC 9457 problem+json error body.
@@ -236,7 +235,7 @@ func (a *Agent) checkUnrouted(group string) error {
 	for _, rt := range sortedRoutes(a.routes) {
 		for _, b := range rt.Backends {
 			if b.Group == group && b.Weight > 0 {
-				return &routeConflict{field: "group", msg: fmt.Sprintf("group %q still receives traffic in route %s (weight %d): shift its weight to 0 (PUT /v1/routes/%s) before deleting it", group, rt.key(), b.Weight, rt.key())}
+				return &routeConflict{field: "group", msg: fmt.Sprintf("group %q still receives traffic in route %s (weight %d): shift its weight to 0 (PUT %s) before deleting it", group, rt.Key(), b.Weight, keyPath("/v1/routes/", rt.Key(), nil))}
 			}
 		}
 	}
@@ -321,7 +320,11 @@ func (a *Agent) listRoutes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) getRoute(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	a.routesMu.Lock()
 	rt, ok := a.routes[key]
 	a.routesMu.Unlock()
@@ -333,11 +336,16 @@ func (a *Agent) getRoute(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	b, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	rt, err := DecodeRoute(r.PathValue("environment"), r.PathValue("service"), b)
+	rt, err := DecodeRoute(key, b)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -352,68 +360,99 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusConflict, "group-deleting", fmt.Sprintf("backends[%d].group", i), "group %q is being deleted", be.Group)
 			return
 		}
-		// A service's preview route (<service>-preview) may send traffic to the service's groups.
-		if g.Spec.Environment != rt.Environment || (g.Spec.Service != rt.Service && g.Spec.Service+naming.PreviewSuffix != rt.Service) {
+		// A route, a preview route too, sends traffic only to its own service's groups.
+		if g.Spec.Project != rt.Project || g.Spec.Environment != rt.Environment || g.Spec.Service != rt.Service {
 			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i),
-				"group %q runs service %s in %s, not %s in %s", be.Group, g.Spec.Service, g.Spec.Environment, rt.Service, rt.Environment)
+				"group %q runs %s, not %s: a route sends traffic only to groups of its own project, environment and service",
+				be.Group, describeService(g.Spec.Project, g.Spec.Environment, g.Spec.Service), describeService(rt.Project, rt.Environment, rt.Service))
 			return
 		}
 	}
 	rt.UpdatedAt = time.Now().UTC()
 	a.routesMu.Lock()
-	for _, other := range a.routes {
-		if other.key() == rt.key() {
-			continue
-		}
-		for i, h := range rt.Hosts {
-			for _, oh := range other.Hosts {
-				if h == oh && rt.PathPrefix == other.PathPrefix {
-					a.routesMu.Unlock()
-					writeError(w, &routeConflict{field: fmt.Sprintf("hosts[%d]", i), msg: fmt.Sprintf("host %q (path prefix %q) already routes to %s", h, rt.PathPrefix, other.key())})
-					return
-				}
-			}
-		}
-	}
-	prev, had := a.routes[rt.key()]
-	if had && rt.Maintenance == "" {
+	defer a.routesMu.Unlock()
+	if prev, had := a.routes[key]; had && rt.Maintenance == "" {
 		// Maintenance is switched off only through DELETE /v1/maintenance, so a
 		// release does not end it by updating weights.
 		rt.Maintenance = prev.Maintenance
 	}
-	a.routes[rt.key()] = rt
-	if err := saveRoutes(a.routesPath, a.routes); err != nil {
-		if had {
-			a.routes[rt.key()] = prev
-		} else {
-			delete(a.routes, rt.key())
-		}
-		a.routesMu.Unlock()
-		writeError(w, fmt.Errorf("write routes file: %w", err))
+	if err := a.commitRoute(key, &rt); err != nil {
+		writeError(w, err)
 		return
 	}
-	a.routesMu.Unlock()
-	a.pushRoutes()
 	writeJSON(w, http.StatusOK, rt)
 }
 
+func describeService(project, env, service string) string {
+	s := fmt.Sprintf("service %q in %q", service, env)
+	if project != "" {
+		s += fmt.Sprintf(" of project %q", project)
+	} else {
+		s += " (no project)"
+	}
+	return s
+}
+
 func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	a.routesMu.Lock()
-	prev, ok := a.routes[key]
-	if !ok {
-		a.routesMu.Unlock()
+	defer a.routesMu.Unlock()
+	if _, ok := a.routes[key]; !ok {
 		writeProblem(w, http.StatusNotFound, "not-found", "", "no route for %s", key)
 		return
 	}
-	delete(a.routes, key)
-	if err := saveRoutes(a.routesPath, a.routes); err != nil {
-		a.routes[key] = prev
-		a.routesMu.Unlock()
-		writeError(w, fmt.Errorf("write routes file: %w", err))
+	if err := a.commitRoute(key, nil); err != nil {
+		writeError(w, err)
 		return
 	}
-	a.routesMu.Unlock()
-	a.pushRoutes()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// commitRoute sets the route of key to *rt (removes it when rt is nil) in
+// this order: the proxy's rule checks the whole new table, the proxy loads
+// it, the routes file is written, and only then the agent's map changes
+// and the caller may acknowledge. A table the proxy refuses changes
+// nothing: the error is a *FieldError or *routeConflict naming the field
+// of the route's body. Called with a.routesMu held, so tables reach the
+// proxy in the order they are stored.
+func (a *Agent) commitRoute(key RouteKey, rt *Route) error {
+	next := make(map[RouteKey]Route, len(a.routes)+1)
+	var order []Route
+	for k, r := range a.routes {
+		if k != key {
+			next[k] = r
+		}
+	}
+	order = sortedRoutes(next)
+	if rt != nil {
+		next[key] = *rt
+		// Last, so that a clash with another route is reported on this one.
+		order = append(order, *rt)
+	}
+	if err := proxy.CheckRoutes(proxyRoutes(order)); err != nil {
+		return a.refused(err, key, rt)
+	}
+	if err := a.opts.Routes.SetRoutes(a.ctx, order); err != nil {
+		return a.refused(err, key, rt)
+	}
+	if err := saveRoutes(a.routesPath, next); err != nil {
+		if rerr := a.opts.Routes.SetRoutes(a.ctx, sortedRoutes(a.routes)); rerr != nil {
+			a.log.Error("put the previous routes back into the proxy", "err", rerr)
+		}
+		return fmt.Errorf("write routes file: %w", err)
+	}
+	a.routes = next
+	return nil
+}
+
+// refused maps the proxy's refusal of a table holding rt to an agent error.
+func (a *Agent) refused(err error, key RouteKey, rt *Route) error {
+	if rt != nil && routeErrorFor(err, key) != nil {
+		return routeFieldError(err, *rt)
+	}
+	return fmt.Errorf("the proxy refused the routing table, which is unchanged: %w", err)
 }

@@ -151,17 +151,38 @@ func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 	return out, err
 }
 
-// PutRoute sets the route of one service in one environment.
+// keyPath is prefix + environment/service of k, with the project and
+// preview query parameters of k and the extra ones.
+func keyPath(prefix string, k RouteKey, extra url.Values) string {
+	p := prefix + url.PathEscape(k.Environment) + "/" + url.PathEscape(k.Service)
+	v := url.Values{}
+	for name, vs := range extra {
+		v[name] = vs
+	}
+	if k.Project != "" {
+		v.Set("project", k.Project)
+	}
+	if k.Preview {
+		v.Set("preview", "true")
+	}
+	if len(v) > 0 {
+		p += "?" + v.Encode()
+	}
+	return p
+}
+
+// PutRoute sets the route of r.Key(): a service of a project in an
+// environment, or its preview.
 func (c *Client) PutRoute(ctx context.Context, r Route) (Route, error) {
 	var out Route
-	_, err := c.do(ctx, http.MethodPut, "/v1/routes/"+url.PathEscape(r.Environment)+"/"+url.PathEscape(r.Service), r, &out)
+	_, err := c.do(ctx, http.MethodPut, keyPath("/v1/routes/", r.Key(), nil), r, &out)
 	return out, err
 }
 
-// Route returns the route of one service in one environment.
-func (c *Client) Route(ctx context.Context, env, service string) (Route, error) {
+// Route returns the route of key.
+func (c *Client) Route(ctx context.Context, key RouteKey) (Route, error) {
 	var out Route
-	_, err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(env)+"/"+url.PathEscape(service), nil, &out)
+	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/routes/", key, nil), nil, &out)
 	return out, err
 }
 
@@ -171,9 +192,9 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// DeleteRoute removes a route.
-func (c *Client) DeleteRoute(ctx context.Context, env, service string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/v1/routes/"+url.PathEscape(env)+"/"+url.PathEscape(service), nil, nil)
+// DeleteRoute removes the route of key.
+func (c *Client) DeleteRoute(ctx context.Context, key RouteKey) error {
+	_, err := c.do(ctx, http.MethodDelete, keyPath("/v1/routes/", key, nil), nil, nil)
 	return err
 }
 
@@ -233,23 +254,24 @@ func (c *Client) Instance(ctx context.Context, group, id string) (supervisor.Ins
 	return st, err
 }
 
-// Stats returns the proxy's statistics per group of a service over the last window.
-func (c *Client) Stats(ctx context.Context, env, service string, window time.Duration) (map[string]WindowStats, error) {
+// Stats returns the proxy's statistics per group of the route of key over the last window.
+func (c *Client) Stats(ctx context.Context, key RouteKey, window time.Duration) (map[string]WindowStats, error) {
 	var out map[string]WindowStats
-	_, err := c.do(ctx, http.MethodGet, "/v1/stats/"+url.PathEscape(env)+"/"+url.PathEscape(service)+"?window="+url.QueryEscape(window.String()), nil, &out)
+	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/stats/", key, url.Values{"window": {window.String()}}), nil, &out)
 	return out, err
 }
 
-// Counters returns a service's served and failed request totals.
-func (c *Client) Counters(ctx context.Context, env, service string) (Counters, error) {
+// Counters returns the served and failed request totals of the route of key.
+func (c *Client) Counters(ctx context.Context, key RouteKey) (Counters, error) {
 	var out Counters
-	_, err := c.do(ctx, http.MethodGet, "/v1/counters/"+url.PathEscape(env)+"/"+url.PathEscape(service), nil, &out)
+	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/counters/", key, nil), nil, &out)
 	return out, err
 }
 
-// SetMaintenance turns a service's maintenance page on with message, or off when message is "".
-func (c *Client) SetMaintenance(ctx context.Context, env, service, message string) error {
-	path := "/v1/maintenance/" + url.PathEscape(env) + "/" + url.PathEscape(service)
+// SetMaintenance turns the maintenance page of the route of key on with
+// message, or off when message is "".
+func (c *Client) SetMaintenance(ctx context.Context, key RouteKey, message string) error {
+	path := keyPath("/v1/maintenance/", key, nil)
 	if message == "" {
 		_, err := c.do(ctx, http.MethodDelete, path, nil, nil)
 		return err

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -82,79 +83,110 @@ func DecodeScale(b []byte) (int, error) {
 	return *s.Instances, nil
 }
 
-var (
-	labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
-	hostRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
-)
-
-// DecodeRoute parses the body of PUT /v1/routes/{environment}/{service}.
-func DecodeRoute(env, service string, b []byte) (Route, error) {
+// DecodeRoute parses the body of PUT /v1/routes/{environment}/{service}
+// with the key given by the URL (path, and the project and preview query
+// parameters): identity fields in the body must agree with it.
+func DecodeRoute(key RouteKey, b []byte) (Route, error) {
 	var r Route
 	if err := decodeStrict(bytes.NewReader(b), &r); err != nil {
 		return r, err
 	}
+	if r.Project == "" {
+		r.Project = key.Project
+	}
 	if r.Environment == "" {
-		r.Environment = env
+		r.Environment = key.Environment
 	}
 	if r.Service == "" {
-		r.Service = service
+		r.Service = key.Service
 	}
-	if r.Environment != env {
-		return r, &supervisor.FieldError{Field: "environment", Msg: fmt.Sprintf("%q differs from the URL's %q", r.Environment, env)}
+	if r.Project != key.Project {
+		return r, &supervisor.FieldError{Field: "project", Msg: fmt.Sprintf("%q differs from the URL's project=%q", r.Project, key.Project)}
 	}
-	if r.Service != service {
-		return r, &supervisor.FieldError{Field: "service", Msg: fmt.Sprintf("%q differs from the URL's %q", r.Service, service)}
+	if r.Environment != key.Environment {
+		return r, &supervisor.FieldError{Field: "environment", Msg: fmt.Sprintf("%q differs from the URL's %q", r.Environment, key.Environment)}
 	}
+	if r.Service != key.Service {
+		return r, &supervisor.FieldError{Field: "service", Msg: fmt.Sprintf("%q differs from the URL's %q", r.Service, key.Service)}
+	}
+	if r.Preview && !key.Preview {
+		return r, &supervisor.FieldError{Field: "preview", Msg: "is true but the URL has no preview=true: put a preview route at /v1/routes/{environment}/{service}?preview=true"}
+	}
+	r.Preview = key.Preview
 	return r, r.validate()
 }
 
+// validate normalizes the hosts to lower case and checks the route alone
+// with the proxy's rule (proxy.CheckRoute), as the proxy will serve it.
 func (r *Route) validate() error {
-	if !labelRE.MatchString(r.Environment) {
-		return &supervisor.FieldError{Field: "environment", Msg: fmt.Sprintf("%q: use lowercase letters, digits, '.', '_' or '-'", r.Environment)}
-	}
-	if !labelRE.MatchString(r.Service) {
-		return &supervisor.FieldError{Field: "service", Msg: fmt.Sprintf("%q: use lowercase letters, digits, '.', '_' or '-'", r.Service)}
-	}
-	if len(r.Hosts) > 100 {
-		return &supervisor.FieldError{Field: "hosts", Msg: "at most 100 hosts"}
-	}
-	seen := map[string]bool{}
 	for i, h := range r.Hosts {
-		h = strings.ToLower(h)
-		r.Hosts[i] = h
-		if len(h) > 253 || !hostRE.MatchString(h) {
-			return &supervisor.FieldError{Field: fmt.Sprintf("hosts[%d]", i), Msg: fmt.Sprintf("%q is not a host name (such as api.example.test or *.example.test)", h)}
-		}
-		if seen[h] {
-			return &supervisor.FieldError{Field: fmt.Sprintf("hosts[%d]", i), Msg: fmt.Sprintf("%q is listed twice", h)}
-		}
-		seen[h] = true
+		r.Hosts[i] = strings.ToLower(h)
 	}
-	if r.PathPrefix != "" && (!strings.HasPrefix(r.PathPrefix, "/") || len(r.PathPrefix) > 1 && strings.HasSuffix(r.PathPrefix, "/") || len(r.PathPrefix) > 256 || strings.ContainsAny(r.PathPrefix, "?# \t")) {
-		return &supervisor.FieldError{Field: "path_prefix", Msg: fmt.Sprintf("%q: start with / and do not end with one, such as /api", r.PathPrefix)}
+	return routeFieldError(proxy.CheckRoute(r.proxyRoute()), *r)
+}
+
+// routeFieldError turns the proxy's verdict on route r into the agent's
+// errors: a *FieldError (400) or a *routeConflict (409) naming the field of
+// r's body, or the error itself when it is not about r.
+func routeFieldError(err error, r Route) error {
+	if err == nil {
+		return nil
 	}
-	if len(r.Backends) > 100 {
-		return &supervisor.FieldError{Field: "backends", Msg: "at most 100 backends"}
+	re := routeErrorFor(err, r.Key())
+	if re == nil {
+		return err
 	}
-	total := 0
-	groups := map[string]bool{}
-	for i, b := range r.Backends {
-		if b.Group == "" {
-			return &supervisor.FieldError{Field: fmt.Sprintf("backends[%d].group", i), Msg: "is required"}
-		}
-		if groups[b.Group] {
-			return &supervisor.FieldError{Field: fmt.Sprintf("backends[%d].group", i), Msg: fmt.Sprintf("%q is listed twice", b.Group)}
-		}
-		groups[b.Group] = true
-		if b.Weight < 0 || b.Weight > 1000 {
-			return &supervisor.FieldError{Field: fmt.Sprintf("backends[%d].weight", i), Msg: fmt.Sprintf("%d: want 0 to 1000", b.Weight)}
-		}
-		total += b.Weight
+	field, msg := re.Field, re.Msg
+	if len(r.Hosts) == 0 && strings.HasPrefix(field, "hosts") {
+		// The proxy saw the default host, which the body did not list.
+		field, msg = "hosts", fmt.Sprintf("none given, so the route would serve %s: %s; list the hosts", r.proxyRoute().Hosts[0], msg)
 	}
-	if len(r.Backends) > 0 && total == 0 {
-		return &supervisor.FieldError{Field: "backends", Msg: "all weights are 0: give at least one backend a positive weight, or send no backends"}
+	if re.Conflict {
+		return &routeConflict{field: field, msg: field + ": " + msg}
+	}
+	return &supervisor.FieldError{Field: field, Msg: msg}
+}
+
+// routeErrorFor finds the proxy's *RouteError about key in err (which may
+// join several).
+func routeErrorFor(err error, key RouteKey) *proxy.RouteError {
+	var re *proxy.RouteError
+	if errors.As(err, &re) && re.Route == key {
+		return re
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if re := routeErrorFor(e, key); re != nil {
+				return re
+			}
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			return routeErrorFor(e, key)
+		}
 	}
 	return nil
+}
+
+// routeKeyOf reads a route key from a request: environment and service
+// from the path, project=NAME and preview=true from the query.
+func routeKeyOf(req *http.Request) (RouteKey, error) {
+	q := req.URL.Query()
+	k := RouteKey{Project: q.Get("project"), Environment: req.PathValue("environment"), Service: req.PathValue("service")}
+	switch v := q.Get("preview"); v {
+	case "", "false", "0":
+	case "true", "1":
+		k.Preview = true
+	default:
+		return k, &supervisor.FieldError{Field: "preview", Msg: fmt.Sprintf("%q: want true or false", v)}
+	}
+	if err := proxy.CheckKey(k); err != nil {
+		var re *proxy.RouteError
+		errors.As(err, &re)
+		return k, &supervisor.FieldError{Field: re.Field, Msg: re.Msg}
+	}
+	return k, nil
 }
 
 // ParseLogQuery parses the query of GET .../logs: since (RFC 3339 time or

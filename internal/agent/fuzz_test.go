@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -62,12 +66,12 @@ func FuzzDecodeScale(f *testing.F) {
 }
 
 func FuzzDecodeRoute(f *testing.F) {
-	f.Add("production", "hello", []byte(`{"hosts":["hello.example.test","*.hello.test"],"backends":[{"group":"hello-r1","weight":90},{"group":"hello-r2","weight":10}]}`))
+	f.Add("production", "hello", []byte(`{"hosts":["hello.example.test","www.hello.test"],"backends":[{"group":"hello-r1","weight":90},{"group":"hello-r2","weight":10}]}`))
 	f.Add("production", "hello", []byte(`{"backends":[{"group":"a","weight":0}]}`))
 	f.Add("staging", "web", []byte(`{"environment":"production"}`))
 	f.Add("x", "y", []byte(`{"hosts":["A..b"]}`))
 	f.Fuzz(func(t *testing.T, env, svc string, b []byte) {
-		r, err := DecodeRoute(env, svc, b)
+		r, err := DecodeRoute(RouteKey{Environment: env, Service: svc}, b)
 		if err != nil {
 			return
 		}
@@ -109,6 +113,78 @@ func FuzzParseLogQuery(f *testing.F) {
 			if _, perr := time.Parse(time.RFC3339Nano, v.Get("since")); perr != nil {
 				t.Fatalf("duration since %q is in the future", v.Get("since"))
 			}
+		}
+	})
+}
+
+// FuzzRouteAcceptance requires that the agent API and the proxy accept
+// exactly the same routes: DecodeRoute (decode and validate a PUT body for a
+// URL's key) accepts a body if and only if a real proxy's Update accepts the
+// route it describes, as the agent would hand it over. A route the agent
+// accepts also survives its own JSON round trip (the routes file).
+func FuzzRouteAcceptance(f *testing.F) {
+	f.Add("", "development", "web", false, []byte(`{"hosts":["web.example.test"],"backends":[{"group":"web-r1","weight":1}]}`))
+	f.Add("a", "development", "web", true, []byte(`{"hosts":["Web-Preview.A.test"],"path_prefix":"/api","sticky":true,"backends":[{"group":"g","weight":1000}]}`))
+	f.Add("", "development", "web_1", false, []byte(`{"backends":[]}`))
+	p, err := proxy.New(proxy.Options{HTTPAddr: proxy.Off, HTTPSAddr: proxy.Off})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, project, env, svc string, preview bool, b []byte) {
+		key := RouteKey{Project: project, Environment: env, Service: svc, Preview: preview}
+		r, agentErr := DecodeRoute(key, b)
+
+		var raw Route
+		if err := decodeStrict(bytes.NewReader(b), &raw); err != nil {
+			if agentErr == nil {
+				t.Fatalf("the agent accepted a body that does not decode: %v", err)
+			}
+			return // not JSON of a route: nothing to hand to the proxy
+		}
+		if raw.Project == "" {
+			raw.Project = project
+		}
+		if raw.Environment == "" {
+			raw.Environment = env
+		}
+		if raw.Service == "" {
+			raw.Service = svc
+		}
+		if raw.Key() != (RouteKey{Project: project, Environment: env, Service: svc, Preview: raw.Preview}) || raw.Preview && !preview {
+			if agentErr == nil {
+				t.Fatalf("the agent accepted body key %s for URL key %s", raw.Key(), key)
+			}
+			return // body and URL disagree: an API matter the proxy never sees
+		}
+		raw.Preview = preview
+		cfg := proxy.Config{Routes: []proxy.Route{raw.proxyRoute()}, Groups: map[string][]proxy.Target{}}
+		for _, be := range raw.Backends {
+			cfg.Groups[be.Group] = []proxy.Target{}
+		}
+		proxyErr := p.Update(cfg)
+		if (agentErr == nil) != (proxyErr == nil) {
+			t.Fatalf("route %s %s: agent says %v, proxy says %v", key, b, agentErr, proxyErr)
+		}
+		if agentErr != nil {
+			var fe *supervisor.FieldError
+			if !errors.As(agentErr, &fe) || fe.Field == "" {
+				t.Fatalf("agent error %T %v: want a *FieldError naming the field", agentErr, agentErr)
+			}
+			return
+		}
+		if r.Key() != key {
+			t.Fatalf("route stored under %s for URL key %s", r.Key(), key)
+		}
+		enc, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeRoute(key, enc)
+		if err != nil {
+			t.Fatalf("an accepted route does not decode again: %v\n%s", err, enc)
+		}
+		if again.Key() != key || strings.Join(again.Hosts, ",") != strings.Join(r.Hosts, ",") || again.PathPrefix != r.PathPrefix {
+			t.Fatalf("round trip changed the route: %+v, then %+v", r, again)
 		}
 	})
 }

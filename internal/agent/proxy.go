@@ -3,9 +3,10 @@ package agent
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,15 +15,14 @@ import (
 
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
-
-	"github.com/runwayhq/runway/internal/naming"
 )
 
 // proxySink connects the agent to its embedded proxy: it merges the routes
 // (from the agent's routes file) with the healthy targets (from the
 // supervisor) into one proxy.Config, and forwards drains.
 type proxySink struct {
-	p *proxy.Proxy
+	p   *proxy.Proxy
+	log *slog.Logger
 
 	mu      sync.Mutex
 	routes  []Route
@@ -33,8 +33,13 @@ type proxySink struct {
 func (s *proxySink) SetRoutes(_ context.Context, routes []Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	prev := s.routes
 	s.routes = routes
-	return s.pushLocked()
+	if err := s.pushLocked(); err != nil {
+		s.routes = prev // the proxy kept its table: keep the routes it serves
+		return err
+	}
+	return nil
 }
 
 // SetTargets implements TargetSink.
@@ -42,9 +47,12 @@ func (s *proxySink) SetTargets(groups []supervisor.GroupTargets) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.targets = groups
-	// Routes were validated when stored; a failure here would be a bug, and
+	// The routes were loaded by the proxy before the agent stored them, and
+	// the supervisor's targets are host:port: a failure here is a bug, and
 	// the previous table keeps serving.
-	_ = s.pushLocked()
+	if err := s.pushLocked(); err != nil {
+		s.log.Error("push targets to the proxy", "err", err)
+	}
 }
 
 // Drain implements Drainer.
@@ -53,7 +61,7 @@ func (s *proxySink) Drain(ctx context.Context, group string, ids []string) error
 }
 
 func (s *proxySink) pushLocked() error {
-	cfg := proxy.Config{Groups: map[string][]proxy.Target{}}
+	cfg := proxy.Config{Groups: map[string][]proxy.Target{}, Routes: proxyRoutes(s.routes)}
 	for _, g := range s.targets {
 		ts := make([]proxy.Target, 0, len(g.Targets))
 		for _, t := range g.Targets {
@@ -61,22 +69,22 @@ func (s *proxySink) pushLocked() error {
 		}
 		cfg.Groups[g.Group] = ts
 	}
-	for _, r := range s.routes {
-		pr := proxy.Route{Environment: r.Environment, Service: r.Service, Hosts: r.Hosts,
-			PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
-		if len(pr.Hosts) == 0 {
-			pr.Hosts = []string{naming.Service(r.Service, r.Environment, "")}
-		}
+	for _, r := range cfg.Routes {
 		for _, b := range r.Backends {
 			if _, ok := cfg.Groups[b.Group]; !ok {
 				cfg.Groups[b.Group] = []proxy.Target{}
 			}
-			pr.Backends = append(pr.Backends, proxy.Backend{Group: b.Group, Weight: b.Weight})
 		}
-		cfg.Routes = append(cfg.Routes, pr)
 	}
 	return s.p.Update(cfg)
 }
+
+// The statistics windows GET /v1/stats answers for: the proxy keeps one
+// slot a second for MaxStatsWindow.
+const (
+	MinStatsWindow = time.Second
+	MaxStatsWindow = proxy.MaxStatsWindow
+)
 
 // WindowStats is a group's traffic over a recent window, as the agent API returns it.
 type WindowStats struct {
@@ -122,17 +130,22 @@ func (a *Agent) stats(w http.ResponseWriter, r *http.Request) {
 	if !a.needProxy(w) {
 		return
 	}
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	window := 30 * time.Second
 	if s := r.URL.Query().Get("window"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second || d > proxy.MaxStatsWindow {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from 1s to %s, such as 30s", s, proxy.MaxStatsWindow)
+		if err != nil || d < MinStatsWindow || d > MaxStatsWindow {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from %s to %s, such as 30s", s, MinStatsWindow, MaxStatsWindow)
 			return
 		}
 		window = d
 	}
 	out := map[string]WindowStats{}
-	for g, s := range a.opts.Proxy.Stats(r.PathValue("environment"), r.PathValue("service"), window) {
+	for g, s := range a.opts.Proxy.Stats(key, window) {
 		out[g] = WindowStats{Requests: s.Count, Errors: s.Errors, ErrorRate: s.ErrorRate, P50: s.P50, P90: s.P90, P99: s.P99}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -142,13 +155,22 @@ func (a *Agent) counters(w http.ResponseWriter, r *http.Request) {
 	if !a.needProxy(w) {
 		return
 	}
-	c := a.opts.Proxy.Counters(r.PathValue("environment"), r.PathValue("service"))
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	c := a.opts.Proxy.Counters(key)
 	writeJSON(w, http.StatusOK, Counters{Served: c.Served, Failed: c.Failed})
 }
 
-// setMaintenance turns a service's maintenance page on (PUT {"message": ...}) or off (DELETE).
+// setMaintenance turns a route's maintenance page on (PUT {"message": ...}) or off (DELETE).
 func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("environment") + "/" + r.PathValue("service")
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	msg := ""
 	if r.Method == http.MethodPut {
 		b, ok := readBody(w, r)
@@ -166,41 +188,41 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = "This service is down for maintenance. Please try again later."
 		}
-		if len(msg) > 4096 {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "message", "at most 4096 bytes")
+		if len(msg) > proxy.MaxMaintenanceLen {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "message", "at most %d bytes", proxy.MaxMaintenanceLen)
 			return
 		}
 	}
 	a.routesMu.Lock()
+	defer a.routesMu.Unlock()
 	rt, ok := a.routes[key]
 	if !ok {
-		a.routesMu.Unlock()
 		writeProblem(w, http.StatusNotFound, "not-found", "", "no route for %s", key)
 		return
 	}
-	prev := rt
 	rt.Maintenance = msg
-	a.routes[key] = rt
-	if err := saveRoutes(a.routesPath, a.routes); err != nil {
-		a.routes[key] = prev
-		a.routesMu.Unlock()
-		writeError(w, fmt.Errorf("write routes file: %w", err))
+	if err := a.commitRoute(key, &rt); err != nil {
+		writeError(w, err)
 		return
 	}
-	a.routesMu.Unlock()
-	a.pushRoutes()
 	writeJSON(w, http.StatusOK, rt)
 }
 
-// pause holds (POST .../pause?max_hold=30s) or releases (POST .../resume) new requests of a service.
+// pause holds (POST .../pause?max_hold=30s) or releases (POST .../resume) new requests of a route.
 func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 	if !a.needProxy(w) {
 		return
 	}
-	env, svc := r.PathValue("environment"), r.PathValue("service")
-	if r.URL.Path == "/v1/resume/"+env+"/"+svc {
-		a.opts.Proxy.Resume(env, svc)
-		writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": false})
+	key, err := routeKeyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	state := map[string]any{"project": key.Project, "environment": key.Environment, "service": key.Service, "preview": key.Preview}
+	if strings.HasPrefix(r.URL.Path, "/v1/resume/") {
+		a.opts.Proxy.Resume(key)
+		state["paused"] = false
+		writeJSON(w, http.StatusOK, state)
 		return
 	}
 	hold := 30 * time.Second
@@ -212,8 +234,9 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		}
 		hold = d
 	}
-	a.opts.Proxy.Pause(env, svc, hold)
-	writeJSON(w, http.StatusOK, map[string]any{"environment": env, "service": svc, "paused": true, "max_hold_seconds": strconv.Itoa(int(hold.Seconds()))})
+	a.opts.Proxy.Pause(key, hold)
+	state["paused"], state["max_hold_seconds"] = true, strconv.Itoa(int(hold.Seconds()))
+	writeJSON(w, http.StatusOK, state)
 }
 
 func (a *Agent) caCert(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -19,12 +20,21 @@ import (
 // free loopback ports; it returns the agent, a client and the proxy's URL.
 func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Client, string) {
 	t.Helper()
-	dir := t.TempDir()
+	p, c, url, stop := runAgentWithProxy(t, t.TempDir(), drain)
+	t.Cleanup(stop)
+	return p, c, url
+}
+
+// runAgentWithProxy is startAgentWithProxy on data dir dir until stop is
+// called (which stops the instances too).
+func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Proxy, *Client, string, func()) {
+	t.Helper()
 	p, err := proxy.New(proxy.Options{HTTPAddr: "127.0.0.1:0", HTTPSAddr: proxy.Off, DrainTimeout: drain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", StopInstances: true, Proxy: p}
+	opts := Options{DataDir: dir, Listen: "127.0.0.1:0", StopInstances: true, Proxy: p,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	opts.PortMin, opts.PortMax = portRange()
 	a, err := New(opts)
 	if err != nil {
@@ -33,15 +43,21 @@ func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Clie
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent Run: %v", err)
+			}
+		})
+	}
 	waitFor(t, 5*time.Second, "proxy listening", func() bool { return p.HTTPAddr() != nil })
-	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String()
+	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String(), stop
 }
+
+// webDev is the route key of service web in development, without a project.
+var webDev = RouteKey{Environment: "development", Service: "web"}
 
 func proxyGet(url, host string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -203,7 +219,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 		return strings.Contains(a, "v1.0.0") && strings.Contains(b, "v9.0.0")
 	})
 
-	if err := c.SetMaintenance(ctx, "development", "web", "back at ten"); err != nil {
+	if err := c.SetMaintenance(ctx, webDev, "back at ten"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "maintenance page", func() bool {
@@ -221,21 +237,21 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 	if code, body, _ := proxyGet(proxyURL+"/slow?ms=1", host); code != 200 || !strings.Contains(body, "v9.0.0") {
 		t.Fatalf("maintenance of web reached api: %d %q", code, body)
 	}
-	if err := c.SetMaintenance(ctx, "development", "web", ""); err != nil {
+	if err := c.SetMaintenance(ctx, webDev, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "maintenance off", func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == 200 && strings.Contains(body, "v1.0.0")
 	})
-	st, err := c.Stats(ctx, "development", "web", 30*time.Second)
+	st, err := c.Stats(ctx, webDev, 30*time.Second)
 	if err != nil || st["web-a"].Requests == 0 {
 		t.Fatalf("stats of web: %+v %v", st, err)
 	}
-	if _, err := c.Stats(ctx, "development", "web", 2*time.Hour); err == nil {
+	if _, err := c.Stats(ctx, webDev, 2*time.Hour); err == nil {
 		t.Fatal("a stats window longer than the proxy keeps was accepted")
 	}
-	cnt, err := c.Counters(ctx, "development", "web")
+	cnt, err := c.Counters(ctx, webDev)
 	if err != nil || cnt.Served == 0 {
 		t.Fatalf("counters of web: %+v %v", cnt, err)
 	}

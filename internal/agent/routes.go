@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -19,13 +22,26 @@ type Backend struct {
 	Weight int    `json:"weight"`
 }
 
-// Route says which groups serve one service in one environment, with which
-// weights, for which host names.
+// RouteKey is the identity of a route: (project, environment, service,
+// preview). It is the proxy's key, so the agent's routes map, routes file,
+// conflicts, statistics, counters, maintenance and pause all use the same
+// one. Its String form is [project/]environment/service[#preview].
+type RouteKey = proxy.RouteKey
+
+// Route says which groups serve one service of a project in one
+// environment (or that service's preview), with which weights, for which
+// host names.
 type Route struct {
-	Environment string    `json:"environment"`
-	Service     string    `json:"service"`
-	Hosts       []string  `json:"hosts"`
-	Backends    []Backend `json:"backends"`
+	// Project is empty for a single-project agent (and in routes files
+	// written before routes had projects).
+	Project     string `json:"project,omitempty"`
+	Environment string `json:"environment"`
+	Service     string `json:"service"`
+	// Preview marks the service's blue/green preview route: the new group
+	// before the switch, on its own hosts.
+	Preview  bool      `json:"preview,omitempty"`
+	Hosts    []string  `json:"hosts"`
+	Backends []Backend `json:"backends"`
 	// PathPrefix limits the route to a path and the paths below it ("/api").
 	PathPrefix string `json:"path_prefix,omitempty"`
 	// Sticky keeps a client on the group it first reached (canaries).
@@ -35,7 +51,37 @@ type Route struct {
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 }
 
-func (r Route) key() string { return r.Environment + "/" + r.Service }
+// Key is the route's identity.
+func (r Route) Key() RouteKey {
+	return RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
+}
+
+// proxyRoute is the route as the proxy serves it: a route without hosts
+// serves the service's default host (naming.Service, or naming.Preview for
+// a preview) under .localhost.
+func (r Route) proxyRoute() proxy.Route {
+	pr := proxy.Route{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview,
+		Hosts: r.Hosts, PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
+	if len(pr.Hosts) == 0 {
+		if r.Preview {
+			pr.Hosts = []string{naming.Preview(r.Service, r.Environment, "")}
+		} else {
+			pr.Hosts = []string{naming.Service(r.Service, r.Environment, "")}
+		}
+	}
+	for _, b := range r.Backends {
+		pr.Backends = append(pr.Backends, proxy.Backend{Group: b.Group, Weight: b.Weight})
+	}
+	return pr
+}
+
+func proxyRoutes(rs []Route) []proxy.Route {
+	out := make([]proxy.Route, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.proxyRoute())
+	}
+	return out
+}
 
 // Drainer stops routing to instances and waits until their in-flight
 // requests are done (or its drain timeout). The proxy implements it; the
@@ -74,7 +120,9 @@ type NopTargetSink struct{}
 // SetTargets does nothing.
 func (NopTargetSink) SetTargets([]supervisor.GroupTargets) {}
 
-// RoutesFormat is the format tag of DIR/routes.json.
+// RoutesFormat is the format tag of DIR/routes.json. Routes with a project
+// or a preview have fields a file of the same format written before lacked;
+// such a file loads as project "" and preview false.
 const RoutesFormat = "runway-agent-routes/1"
 
 type routesFile struct {
@@ -82,8 +130,8 @@ type routesFile struct {
 	Routes []Route `json:"routes"`
 }
 
-func loadRoutes(path string) (map[string]Route, error) {
-	out := map[string]Route{}
+func loadRoutes(path string) (map[RouteKey]Route, error) {
+	out := map[RouteKey]Route{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return out, nil
@@ -102,14 +150,59 @@ func loadRoutes(path string) (map[string]Route, error) {
 	}
 	for _, r := range rf.Routes {
 		if err := r.validate(); err != nil {
-			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("route %s: %w", r.key(), err)}
+			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("route %s: %w (remove or fix the route in the file)", r.Key(), err)}
 		}
-		out[r.key()] = r
+		if _, dup := out[r.Key()]; dup {
+			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("route %s appears twice (remove one)", r.Key())}
+		}
+		out[r.Key()] = r
+	}
+	if err := proxy.CheckRoutes(proxyRoutes(sortedRoutes(out))); err != nil {
+		return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("%w (remove or fix the route in the file)", err)}
 	}
 	return out, nil
 }
 
-func saveRoutes(path string, routes map[string]Route) error {
+// migratePreviewRoutes turns the preview routes of agents before route keys
+// had a preview (stored as the route of service <service>-preview, sending
+// traffic to <service>'s groups) into preview routes of <service>. A route
+// of a service really named <service>-preview routes that service's own
+// groups, so it is never taken for one.
+func (a *Agent) migratePreviewRoutes() error {
+	changed := false
+	for k, r := range a.routes {
+		svc, ok := strings.CutSuffix(r.Service, naming.PreviewSuffix)
+		if r.Preview || !ok || svc == "" || len(r.Backends) == 0 {
+			continue
+		}
+		ownedBySvc := true
+		for _, b := range r.Backends {
+			g, err := a.sup.Group(b.Group)
+			if err != nil || g.Spec.Project != r.Project || g.Spec.Environment != r.Environment || g.Spec.Service != svc {
+				ownedBySvc = false
+				break
+			}
+		}
+		nr := r
+		nr.Service, nr.Preview = svc, true
+		if _, taken := a.routes[nr.Key()]; !ownedBySvc || taken || proxy.CheckKey(nr.Key()) != nil {
+			continue
+		}
+		delete(a.routes, k)
+		a.routes[nr.Key()] = nr
+		changed = true
+		a.log.Info("routes file: an old preview route is now the preview route of its service", "was", k.String(), "now", nr.Key().String())
+	}
+	if !changed {
+		return nil
+	}
+	if err := saveRoutes(a.routesPath, a.routes); err != nil {
+		return fmt.Errorf("write routes file: %w", err)
+	}
+	return nil
+}
+
+func saveRoutes(path string, routes map[RouteKey]Route) error {
 	rf := routesFile{Format: RoutesFormat, Routes: sortedRoutes(routes)}
 	b, err := json.MarshalIndent(rf, "", "  ")
 	if err != nil {
@@ -118,11 +211,11 @@ func saveRoutes(path string, routes map[string]Route) error {
 	return supervisor.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
-func sortedRoutes(m map[string]Route) []Route {
+func sortedRoutes(m map[RouteKey]Route) []Route {
 	out := make([]Route, 0, len(m))
 	for _, r := range m {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Key().Less(out[j].Key()) })
 	return out
 }

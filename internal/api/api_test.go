@@ -33,6 +33,13 @@ func (b *recordingBackend) Deploy(_ context.Context, req api.DeployRequest, acto
 	b.deploys, b.actor = append(b.deploys, req), actor
 	return &api.Release{ID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4M", Environment: req.Environment, Service: req.Service, Version: req.Version, State: "Validate"}, nil
 }
+func (b *recordingBackend) ApplyProject(_ context.Context, name string, req api.ApplyProjectRequest, _ string) (*api.Project, error) {
+	return &api.Project{Name: name, Version: req.BaseVersion + 1, Source: req.Source, Changed: true}, nil
+}
+func (b *recordingBackend) Project(_ context.Context, name string) (*api.Project, error) {
+	return nil, api.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered", name)
+}
+func (b *recordingBackend) Projects(context.Context) ([]*api.Project, error) { return nil, nil }
 func (b *recordingBackend) Rollback(context.Context, api.RollbackRequest, string) (*api.Release, error) {
 	return nil, api.Problemf(http.StatusNotFound, "NotFound", "no earlier release")
 }
@@ -43,8 +50,8 @@ func (b *recordingBackend) Release(_ context.Context, id string) (*api.ReleaseDe
 func (b *recordingBackend) Releases(context.Context, api.ReleaseFilter) ([]*api.Release, error) {
 	return nil, nil
 }
-func (b *recordingBackend) Status(_ context.Context, env, svc string) (*api.ServiceStatus, error) {
-	return &api.ServiceStatus{Environment: env, Service: svc, Groups: []api.Group{}, Routes: []api.Route{}}, nil
+func (b *recordingBackend) Status(_ context.Context, project, env, svc string) (*api.ServiceStatus, error) {
+	return &api.ServiceStatus{Project: project, Environment: env, Service: svc, Groups: []api.Group{}, Routes: []api.Route{}}, nil
 }
 
 const token = "test-token-0123456789"
@@ -58,8 +65,10 @@ func start(t *testing.T, b api.Backend, now time.Time) *httptest.Server {
 }
 
 func deployReq(now time.Time) api.DeployRequest {
-	return api.DeployRequest{Environment: "staging", Service: "web", Version: "1.2.3",
-		Manifest: json.RawMessage(`{"name":"web"}`), RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
+	return api.DeployRequest{Project: "acme", Environment: "staging", Service: "web", Version: "1.2.3",
+		Sources:       []api.SourceFile{{Name: "web/web.service.hcl", Content: `service "web" {}`}},
+		ProjectSource: `project "acme" {}`, Dir: "/srv/acme/web",
+		RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
 }
 
 func TestDeployThroughClient(t *testing.T) {
@@ -71,11 +80,11 @@ func TestDeployThroughClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Service != "web" || len(b.deploys) != 1 || b.actor != "admin" || string(b.deploys[0].Manifest) != `{"name":"web"}` {
+	if rel.Service != "web" || len(b.deploys) != 1 || b.actor != "admin" || b.deploys[0].Sources[0].Content != `service "web" {}` {
 		t.Fatalf("release %+v, backend saw %+v as %q", rel, b.deploys, b.actor)
 	}
-	st, err := c.Status(context.Background(), "staging", "web")
-	if err != nil || st.Service != "web" {
+	st, err := c.Status(context.Background(), "acme", "staging", "web")
+	if err != nil || st.Service != "web" || st.Project != "acme" {
 		t.Fatalf("status %+v %v", st, err)
 	}
 }
@@ -100,7 +109,13 @@ func TestErrors(t *testing.T) {
 		{"wrong type", "POST", "/v1/releases", token, `{"environment":1}`, 400, "BadRequest", `"environment" must be string`},
 		{"two values", "POST", "/v1/releases", token, string(good) + "{}", 400, "BadRequest", "more than one"},
 		{"bad env", "POST", "/v1/releases", token, strings.Replace(string(good), `"staging"`, `"Stag ing"`, 1), 400, "BadRequest", `"environment"`},
-		{"no manifest", "POST", "/v1/releases", token, strings.Replace(string(good), `{"name":"web"}`, `[]`, 1), 400, "BadRelease", `"manifest"`},
+		{"no sources", "POST", "/v1/releases", token, strings.Replace(string(good), `[{"name":"web/web.service.hcl","content":"service \"web\" {}"}]`, `[]`, 1), 400, "BadRelease", `"sources"`},
+		{"source outside the project", "POST", "/v1/releases", token, strings.Replace(string(good), `web/web.service.hcl`, `../etc/x.hcl`, 1), 400, "BadRelease", `sources[0].name`},
+		{"no project", "POST", "/v1/releases", token, strings.Replace(string(good), `"project":"acme"`, `"project":""`, 1), 400, "BadRequest", `"project"`},
+		{"no project source", "POST", "/v1/releases", token, strings.Replace(string(good), `"project_source":"project \"acme\" {}"`, `"project_source":""`, 1), 400, "BadRelease", `"project_source"`},
+		{"relative dir", "POST", "/v1/releases", token, strings.Replace(string(good), `"/srv/acme/web"`, `"srv/web"`, 1), 400, "BadRelease", `"dir"`},
+		{"shell in version", "POST", "/v1/releases", token, strings.Replace(string(good), `"1.2.3"`, `"1.1;id\u003ex;#"`, 1), 400, "BadRelease", `letters, digits`},
+		{"protected is not the client's to say", "POST", "/v1/releases", token, strings.Replace(string(good), `"project":"acme"`, `"project":"acme","protected":false`, 1), 400, "BadRequest", `unknown field "protected"`},
 		{"stale", "POST", "/v1/releases", token, string(staleBody), 400, "StaleRequest", "replay window"},
 		{"too large", "POST", "/v1/releases", token, `{"environment":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "BodyTooLarge", "larger than"},
 		{"bad limit", "GET", "/v1/releases?limit=0", token, "", 400, "BadRequest", "limit"},

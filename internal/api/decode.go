@@ -6,8 +6,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/runwayhq/runway/internal/config"
 )
 
 // MaxBodyBytes bounds request bodies; a resolved manifest is a few KiB.
@@ -16,7 +20,14 @@ const MaxBodyBytes = 1 << 20
 var (
 	nameRe      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	requestIDRe = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
-	versionRe   = regexp.MustCompile(`^[^\s/]{0,128}$`)
+	// fileRe is a manifest file name in a deploy request: a relative path
+	// of plain segments ending in .hcl.
+	fileRe = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9._-]*/){0,15}[A-Za-z0-9_][A-Za-z0-9._-]*\.hcl$`)
+)
+
+// Limits of a deploy request's manifests.
+const (
+	MaxSourceFiles = 16
 )
 
 // decodeBody reads a JSON body into v: at most MaxBodyBytes, unknown fields
@@ -59,19 +70,60 @@ func decodeJSON(body []byte, v any) error {
 
 // validate checks a deploy request's fields; now and window implement replay protection.
 func (d *DeployRequest) validate(now time.Time, window time.Duration) error {
+	if err := checkProject(d.Project); err != nil {
+		return err
+	}
 	if err := checkTarget(d.Environment, d.Service); err != nil {
 		return err
 	}
-	if !versionRe.MatchString(d.Version) {
-		return Problemf(http.StatusBadRequest, "BadRelease", "field \"version\" may not contain spaces or slashes and is at most 128 characters")
+	if d.Version != "" {
+		if err := config.CheckVersion(d.Version); err != nil {
+			return Problemf(http.StatusBadRequest, "BadRelease", "field \"version\": %v", err)
+		}
 	}
-	if len(d.Manifest) == 0 || d.Manifest[0] != '{' {
-		return Problemf(http.StatusBadRequest, "BadRelease", "field \"manifest\" must be the resolved manifest as a JSON object (runway deploy sends it)")
+	if len(d.Sources) == 0 || len(d.Sources) > MaxSourceFiles {
+		return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources\" must hold the service's manifest file(s), 1 to %d (runway deploy sends them)", MaxSourceFiles)
+	}
+	seen := map[string]bool{}
+	for i, f := range d.Sources {
+		if !fileRe.MatchString(f.Name) || strings.Contains(f.Name, "..") || f.Name == config.ProjectFileName {
+			return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\" %q must be a relative path of a .hcl service manifest, such as \"web/web.service.hcl\"", i, trunc(f.Name))
+		}
+		if seen[f.Name] {
+			return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\": %q is listed twice", i, trunc(f.Name))
+		}
+		seen[f.Name] = true
+	}
+	if d.ProjectSource == "" {
+		return Problemf(http.StatusBadRequest, "BadRelease", "field \"project_source\" must be the client's runway.hcl (runway deploy sends it)")
+	}
+	if d.Dir != "" && (!filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) != d.Dir || strings.ContainsRune(d.Dir, 0)) {
+		return Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" %q must be a clean absolute directory", trunc(d.Dir))
 	}
 	return checkFreshness(d.RequestID, d.RequestedAt, now, window)
 }
 
+func (a *ApplyProjectRequest) validate(now time.Time, window time.Duration) error {
+	if a.Source == "" {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"source\" must be the project's runway.hcl")
+	}
+	if a.BaseVersion < 0 {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"base_version\" must be 0 or more")
+	}
+	return checkFreshness(a.RequestID, a.RequestedAt, now, window)
+}
+
+func checkProject(p string) error {
+	if !nameRe.MatchString(p) {
+		return Problemf(http.StatusBadRequest, "BadRequest", "field \"project\" must be a project name (lower-case letters, digits, dashes), got %q", trunc(p))
+	}
+	return nil
+}
+
 func (r *RollbackRequest) validate(now time.Time, window time.Duration) error {
+	if err := checkProject(r.Project); err != nil {
+		return err
+	}
 	if err := checkTarget(r.Environment, r.Service); err != nil {
 		return err
 	}

@@ -11,7 +11,8 @@ import (
 // FuzzDecodeRequests feeds arbitrary bodies to every request decoder and
 // validator: never a panic, and every refusal is a 4xx problem.
 func FuzzDecodeRequests(f *testing.F) {
-	f.Add([]byte(`{"environment":"staging","service":"web","version":"1","manifest":{"name":"web"},"request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
+	f.Add([]byte(`{"project":"acme","environment":"staging","service":"web","version":"1","sources":[{"name":"web.service.hcl","content":"service \"web\" {}"}],"project_source":"project \"acme\" {}","dir":"/srv/web","request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
+	f.Add([]byte(`{"source":"project \"acme\" {}","base_version":1,"request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
 	f.Add([]byte(`{"environment":"production","service":"web","to":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
 	f.Add([]byte(`{"reason":"stop"}`))
 	f.Add([]byte(`{"manifest":[1,2,{"a":null}]}`))
@@ -19,7 +20,7 @@ func FuzzDecodeRequests(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, v := range []interface {
 			validate(time.Time, time.Duration) error
-		}{&DeployRequest{}, &RollbackRequest{}} {
+		}{&DeployRequest{}, &RollbackRequest{}, &ApplyProjectRequest{}} {
 			r := httptest.NewRequest(http.MethodPost, "/v1/releases", bytes.NewReader(body))
 			err := decodeBody(r, v)
 			if err == nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/runwayhq/runway/internal/config"
 )
 
 // ProblemTypeBase prefixes the type URI of every problem Runway returns.
@@ -20,6 +22,9 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Kind is Runway's error kind (LockExists, BadRelease, ...) when there is one.
 	Kind string `json:"kind,omitempty"`
+	// Diagnostics locate what is wrong in the request's manifests
+	// (file:line:col), as `runway validate` prints them.
+	Diagnostics []config.DiagnosticJSON `json:"diagnostics,omitempty"`
 }
 
 func (p *Problem) Error() string {

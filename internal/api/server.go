@@ -15,12 +15,15 @@ import (
 // Backend is what the API needs from the control plane. Errors that are
 // (or wrap) *Problem reach the client as such; others become a 500.
 type Backend interface {
+	ApplyProject(ctx context.Context, name string, req ApplyProjectRequest, actor string) (*Project, error)
+	Project(ctx context.Context, name string) (*Project, error)
+	Projects(ctx context.Context) ([]*Project, error)
 	Deploy(ctx context.Context, req DeployRequest, actor string) (*Release, error)
 	Rollback(ctx context.Context, req RollbackRequest, actor string) (*Release, error)
 	Halt(ctx context.Context, releaseID, reason, actor string) error
 	Release(ctx context.Context, id string) (*ReleaseDetail, error)
 	Releases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
-	Status(ctx context.Context, environment, service string) (*ServiceStatus, error)
+	Status(ctx context.Context, project, environment, service string) (*ServiceStatus, error)
 }
 
 // Options configure the API handler.
@@ -54,12 +57,15 @@ func New(opts Options) *Handler {
 	}
 	h := &Handler{opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/health", h.health)
+	h.mux.HandleFunc("GET /v1/projects", h.auth(h.listProjects))
+	h.mux.HandleFunc("GET /v1/projects/{project}", h.auth(h.getProject))
+	h.mux.HandleFunc("PUT /v1/projects/{project}", h.auth(h.applyProject))
 	h.mux.HandleFunc("POST /v1/releases", h.auth(h.deploy))
 	h.mux.HandleFunc("GET /v1/releases", h.auth(h.listReleases))
 	h.mux.HandleFunc("GET /v1/releases/{id}", h.auth(h.getRelease))
 	h.mux.HandleFunc("POST /v1/releases/{id}/halt", h.auth(h.halt))
 	h.mux.HandleFunc("POST /v1/rollbacks", h.auth(h.rollback))
-	h.mux.HandleFunc("GET /v1/environments/{env}/services/{service}", h.auth(h.status))
+	h.mux.HandleFunc("GET /v1/projects/{project}/environments/{env}/services/{service}", h.auth(h.status))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
@@ -143,7 +149,7 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, actor string)
 
 func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string) {
 	q := r.URL.Query()
-	f := ReleaseFilter{Environment: q.Get("environment"), Service: q.Get("service"), Limit: 50}
+	f := ReleaseFilter{Project: q.Get("project"), Environment: q.Get("environment"), Service: q.Get("service"), Limit: 50}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
@@ -152,7 +158,7 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string)
 		}
 		f.Limit = n
 	}
-	for name, v := range map[string]string{"environment": f.Environment, "service": f.Service} {
+	for name, v := range map[string]string{"project": f.Project, "environment": f.Environment, "service": f.Service} {
 		if v != "" && !nameRe.MatchString(v) {
 			h.fail(w, r, Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
 			return
@@ -204,15 +210,68 @@ func (h *Handler) halt(w http.ResponseWriter, r *http.Request, actor string) {
 }
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, _ string) {
-	env, svc := r.PathValue("env"), r.PathValue("service")
+	project, env, svc := r.PathValue("project"), r.PathValue("env"), r.PathValue("service")
+	if err := checkProject(project); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if err := checkTarget(env, svc); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	st, err := h.opts.Backend.Status(r.Context(), env, svc)
+	st, err := h.opts.Backend.Status(r.Context(), project, env, svc)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request, _ string) {
+	list, err := h.opts.Backend.Projects(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*Project{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) getProject(w http.ResponseWriter, r *http.Request, _ string) {
+	name := r.PathValue("project")
+	if err := checkProject(name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := h.opts.Backend.Project(r.Context(), name)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) applyProject(w http.ResponseWriter, r *http.Request, actor string) {
+	name := r.PathValue("project")
+	if err := checkProject(name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req ApplyProjectRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := h.opts.Backend.ApplyProject(r.Context(), name, req, actor)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }

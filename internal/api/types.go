@@ -5,15 +5,34 @@ import (
 	"time"
 )
 
+// SourceFile is a manifest file as the client read it.
+type SourceFile struct {
+	// Name is the file's path relative to the project's root, such as
+	// "web/web.service.hcl"; diagnostics name it.
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
 // DeployRequest asks for a new release of one service in one environment.
+// It carries the manifest as written, never as resolved: the server parses
+// and validates it against its own copy of the project, which alone decides
+// protection, target and allowed hosts.
 type DeployRequest struct {
+	Project     string `json:"project"`
 	Environment string `json:"environment"`
 	Service     string `json:"service"`
-	Version     string `json:"version,omitempty"`
-	// Manifest is the resolved manifest (config.Service as JSON) the CLI
-	// computed for this environment; the server stores it verbatim in the
-	// release snapshot.
-	Manifest json.RawMessage `json:"manifest"`
+	// Version overrides the manifest's version.
+	Version string `json:"version,omitempty"`
+	// Sources are the service's manifest file(s).
+	Sources []SourceFile `json:"sources"`
+	// ProjectSource is the client's runway.hcl. A deploy made against a
+	// runway.hcl that differs from the server's copy is refused, naming the
+	// difference, so nobody deploys believing in a policy the server lacks.
+	ProjectSource string `json:"project_source"`
+	// Dir is the absolute directory of the manifest on the machine that runs
+	// the release's processes (target local resolves commands and
+	// working_dir from it).
+	Dir string `json:"dir,omitempty"`
 	// RequestID is chosen by the client (a ULID) so a retried or replayed
 	// request creates at most one release.
 	RequestID string `json:"request_id"`
@@ -25,6 +44,7 @@ type DeployRequest struct {
 // RollbackRequest makes a new release from an earlier one (the previous
 // successful release when To is empty).
 type RollbackRequest struct {
+	Project     string    `json:"project"`
 	Environment string    `json:"environment"`
 	Service     string    `json:"service"`
 	To          string    `json:"to,omitempty"`
@@ -37,9 +57,38 @@ type HaltRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// ApplyProjectRequest registers a project or changes its definition.
+type ApplyProjectRequest struct {
+	// Source is runway.hcl.
+	Source string `json:"source"`
+	// BaseVersion is the version the client showed its diff against (0 for
+	// a project the server does not have yet); an apply over a newer version
+	// is refused, so two admins never overwrite each other unseen.
+	BaseVersion int       `json:"base_version"`
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Project is a project as the server holds it.
+type Project struct {
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`
+	Digest    string    `json:"digest"`
+	UpdatedBy string    `json:"updated_by"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Source is runway.hcl as applied.
+	Source string `json:"source,omitempty"`
+	// Definition is the parsed project (config.Project as JSON).
+	Definition json.RawMessage `json:"definition,omitempty"`
+	// Changed is set on an apply's answer: false when the source was
+	// already the server's.
+	Changed bool `json:"changed,omitempty"`
+}
+
 // Release is a release as the API shows it.
 type Release struct {
 	ID          string     `json:"id"`
+	Project     string     `json:"project,omitempty"`
 	Environment string     `json:"environment"`
 	Service     string     `json:"service"`
 	Version     string     `json:"version"`
@@ -59,6 +108,8 @@ type Release struct {
 	// FailureClean (Halted) with RollbackOf serving again.
 	SwitchBack bool            `json:"switch_back,omitempty"`
 	Manifest   json.RawMessage `json:"manifest,omitempty"`
+	// Target is the target the release ran on.
+	Target string `json:"target,omitempty"`
 }
 
 // Event is a timestamped step of a release.
@@ -77,6 +128,7 @@ type ReleaseDetail struct {
 
 // ServiceStatus is what runs for a service in an environment.
 type ServiceStatus struct {
+	Project     string   `json:"project,omitempty"`
 	Environment string   `json:"environment"`
 	Service     string   `json:"service"`
 	Current     *Release `json:"current,omitempty"`
@@ -113,6 +165,7 @@ type Route struct {
 
 // ReleaseFilter selects releases in list requests.
 type ReleaseFilter struct {
+	Project     string
 	Environment string
 	Service     string
 	Limit       int

@@ -282,7 +282,7 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 				for _, b := range r.Backends {
 					bs = append(bs, fmt.Sprintf("%s=%d", b.Group, b.Weight))
 				}
-				fmt.Fprintf(g.Stdout, "\nROUTE %s/%s  hosts: %s  backends: %s\n", r.Environment, r.Service,
+				fmt.Fprintf(g.Stdout, "\nROUTE %s  hosts: %s  backends: %s\n", r.Key(),
 					orNone(strings.Join(r.Hosts, ", ")), orNone(strings.Join(bs, ", ")))
 			}
 			return nil

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -26,7 +24,7 @@ func init() {
 // loadWorkspace loads manifests and prints diagnostics; a nil workspace
 // means the caller should fail with the returned error.
 func loadWorkspace(g *Globals, paths []string) (*config.Workspace, error) {
-	ws, diags := config.Load(paths...)
+	ws, diags := config.LoadWith(loadOptions(), paths...)
 	if len(diags) > 0 {
 		var files map[string]*hcl.File
 		if ws != nil {
@@ -52,7 +50,7 @@ file:line:col, the source line, what is wrong and how to fix it. Exits 1 when
 anything is invalid.`,
 		Example: "  runway validate\n  runway validate examples/hello\n  runway validate runway.hcl web/web.service.hcl --output json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, diags := config.Load(args...)
+			ws, diags := config.LoadWith(loadOptions(), args...)
 			if g.JSON() {
 				out := map[string]any{"valid": !diags.HasErrors(), "diagnostics": config.DiagnosticsJSON(diags)}
 				if ws != nil {
@@ -135,50 +133,14 @@ func writeFlat(g *Globals, v any) error {
 	if err != nil {
 		return err
 	}
-	var m any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	var lines []string
-	flatten("", m, &lines)
-	for _, l := range lines {
+	for _, l := range config.Flatten(b) {
 		fmt.Fprintln(g.Stdout, l)
 	}
 	return nil
 }
 
-func flatten(prefix string, v any, out *[]string) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := k
-			if prefix != "" {
-				p = prefix + "." + k
-			}
-			flatten(p, x[k], out)
-		}
-	case []any:
-		if len(x) > 0 && reflect.TypeOf(x[0]).Kind() == reflect.String {
-			b, _ := json.Marshal(x)
-			*out = append(*out, fmt.Sprintf("%s = %s", prefix, b))
-			return
-		}
-		for i, e := range x {
-			flatten(fmt.Sprintf("%s[%d]", prefix, i), e, out)
-		}
-	default:
-		b, _ := json.Marshal(x)
-		*out = append(*out, fmt.Sprintf("%s = %s", prefix, strings.ReplaceAll(string(b), `\u003e`, ">")))
-	}
-}
-
 func newProjectCmd(g *Globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "project", Short: "Create and inspect the project"}
+	cmd := &cobra.Command{Use: "project", Short: "Create the project, register it on the server and inspect it"}
 	var name string
 	cmd.AddCommand(&cobra.Command{
 		Use:     "init [DIR]",
@@ -206,6 +168,7 @@ func newProjectCmd(g *Globals) *cobra.Command {
 		},
 	})
 	cmd.PersistentFlags().StringVar(&name, "name", "", "project name (default: the directory's name)")
+	addProjectCmds(g, cmd)
 	return cmd
 }
 

@@ -101,14 +101,23 @@ the new version serves all traffic.`,
 				return silentError{ExitFailure}
 			}
 			if version != "" {
+				if err := config.CheckVersion(version); err != nil {
+					return UsageErrorf("--version: %v", err)
+				}
 				svc.Version = version
 			}
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}
-			// The release snapshot carries the manifest's absolute directory
-			// (svc.Dir): the server resolves commands from it, not from its cwd.
 			manifest, err := json.Marshal(svc)
+			if err != nil {
+				return err
+			}
+			sources, files, err := requestSources(ws, ws.Service(name))
+			if err != nil {
+				return err
+			}
+			projectSource, err := os.ReadFile(ws.Project.File)
 			if err != nil {
 				return err
 			}
@@ -117,7 +126,7 @@ the new version serves all traffic.`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := c.Status(ctx, env, name)
+			st, err := c.Status(ctx, ws.Project.Name, env, name)
 			if err != nil {
 				return err
 			}
@@ -137,12 +146,16 @@ the new version serves all traffic.`,
 					return errors.New("deploy cancelled")
 				}
 			}
+			// The server parses and validates the sources itself, against
+			// its own copy of the project; Dir is where commands live on
+			// this machine (the local target runs them here).
 			rel, err := c.Deploy(ctx, api.DeployRequest{
-				Environment: env, Service: name, Version: svc.Version, Manifest: manifest,
+				Project: ws.Project.Name, Environment: env, Service: name, Version: version,
+				Sources: sources, ProjectSource: string(projectSource), Dir: svc.Dir,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
 			})
 			if err != nil {
-				return err
+				return serverDiagnostics(g, err, files)
 			}
 			if !wait {
 				if g.JSON() {
@@ -187,53 +200,13 @@ func pickService(ws *config.Workspace, args []string, file string) (string, erro
 }
 
 // diffManifests lists changed fields between the running release's manifest
-// and the new one, as "path: old → new" lines.
+// and the new one (config.Diff), leaving out where the files are.
 func diffManifests(current *api.Release, next []byte) []string {
-	newFlat := flatMap(next)
-	oldFlat := map[string]string{}
+	var old []byte
 	if current != nil {
-		oldFlat = flatMap(current.Manifest)
+		old = current.Manifest
 	}
-	keys := map[string]bool{}
-	for k := range newFlat {
-		keys[k] = true
-	}
-	for k := range oldFlat {
-		keys[k] = true
-	}
-	var out []string
-	for k := range keys {
-		if k == "dir" || k == "file" {
-			continue
-		}
-		o, n := oldFlat[k], newFlat[k]
-		switch {
-		case o == n:
-		case o == "":
-			out = append(out, fmt.Sprintf("+ %s = %s", k, n))
-		case n == "":
-			out = append(out, fmt.Sprintf("- %s = %s", k, o))
-		default:
-			out = append(out, fmt.Sprintf("~ %s: %s → %s", k, o, n))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][2:] < out[j][2:] })
-	return out
-}
-
-func flatMap(b []byte) map[string]string {
-	out := map[string]string{}
-	var v any
-	if json.Unmarshal(b, &v) != nil {
-		return out
-	}
-	var lines []string
-	flatten("", v, &lines)
-	for _, l := range lines {
-		k, val, _ := strings.Cut(l, " = ")
-		out[k] = val
-	}
-	return out
+	return config.Diff(old, next, "dir", "file")
 }
 
 func printPlan(w io.Writer, env, name, version string, current *api.Release, changes []string) {
@@ -294,7 +267,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 			// it must not end the follow. No timestamp: it is when the
 			// CLI looked, not when the release did something, and would
 			// interleave out of order with the events' times.
-			if st, err := c.Status(ctx, rel.Environment, rel.Service); err == nil {
+			if st, err := c.Status(ctx, rel.Project, rel.Environment, rel.Service); err == nil {
 				if p := progressLine(st); p != lastProgress {
 					fmt.Fprintf(g.Stdout, "%12s  %-18s %s\n", "", rel.State, p)
 					lastProgress = p
@@ -400,7 +373,7 @@ func groupDigits(n int64) string {
 }
 
 func newStatusCmd(g *Globals) *cobra.Command {
-	var env string
+	var env, project string
 	cmd := &cobra.Command{
 		Use:     "status [SERVICE] --env ENV",
 		Short:   "Show what runs: groups, versions, health, traffic, release in progress",
@@ -414,10 +387,14 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			project, err := projectName(cmd.Context(), c, project)
+			if err != nil {
+				return err
+			}
 			services := args
 			if len(services) == 0 {
 				// Every service with a release in the environment.
-				list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Environment: env, Limit: 1000})
+				list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
 				if err != nil {
 					return err
 				}
@@ -432,7 +409,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			}
 			var all []*api.ServiceStatus
 			for _, svc := range services {
-				st, err := c.Status(cmd.Context(), env, svc)
+				st, err := c.Status(cmd.Context(), project, env, svc)
 				if err != nil {
 					return err
 				}
@@ -460,7 +437,14 @@ func newStatusCmd(g *Globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	projectFlag(cmd, &project)
 	return cmd
+}
+
+// projectFlag adds --project: the project a command is about (default: the
+// current directory's, or the server's only project).
+func projectFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "project", "p", "", "project (default: the one of runway.hcl in this directory or a parent, or the server's only project)")
 }
 
 func printStatus(w io.Writer, st *api.ServiceStatus) {
@@ -494,7 +478,7 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 }
 
 func newReleasesCmd(g *Globals) *cobra.Command {
-	var env string
+	var env, project string
 	var limit int
 	cmd := &cobra.Command{
 		Use:     "releases SERVICE --env ENV",
@@ -509,7 +493,11 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Environment: env, Service: args[0], Limit: limit})
+			project, err := projectName(cmd.Context(), c, project)
+			if err != nil {
+				return err
+			}
+			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -526,6 +514,7 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many releases to list")
+	projectFlag(cmd, &project)
 	return cmd
 }
 
@@ -582,7 +571,7 @@ only if it succeeds.`,
 }
 
 func newRollbackCmd(g *Globals) *cobra.Command {
-	var env, to string
+	var env, to, project string
 	var wait bool
 	cmd := &cobra.Command{
 		Use:     "rollback SERVICE --env ENV [--to RELEASE]",
@@ -597,9 +586,13 @@ func newRollbackCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+			project, err := projectName(cmd.Context(), c, project)
 			if err != nil {
 				return err
+			}
+			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+			if err != nil {
+				return serverDiagnostics(g, err, nil)
 			}
 			if rel.SwitchBack {
 				return followSwitchBack(cmd.Context(), g, c, rel, wait)
@@ -617,11 +610,12 @@ func newRollbackCmd(g *Globals) *cobra.Command {
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
 	cmd.Flags().StringVar(&to, "to", "", "release id to return to (default: the previous successful release)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
+	projectFlag(cmd, &project)
 	return cmd
 }
 
 func newHaltCmd(g *Globals) *cobra.Command {
-	var env, reason string
+	var env, reason, project string
 	cmd := &cobra.Command{
 		Use:     "halt SERVICE --env ENV",
 		Short:   "Stop the running release of a service at its next step and roll it back",
@@ -635,7 +629,11 @@ func newHaltCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := c.Status(cmd.Context(), env, args[0])
+			project, err := projectName(cmd.Context(), c, project)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context(), project, env, args[0])
 			if err != nil {
 				return err
 			}
@@ -654,6 +652,7 @@ func newHaltCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the release record")
+	projectFlag(cmd, &project)
 	return cmd
 }
 

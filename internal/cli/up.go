@@ -134,8 +134,7 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 	if err := serverChild.start(ctx); err != nil {
 		return startErr(err)
 	}
-	// Steps that need a healthy server (such as registering the project)
-	// go here, before the banner.
+	// Steps that need a healthy server go here, before the banner.
 
 	rel := func(p string) string {
 		if r, err := filepath.Rel(mustWd(), p); err == nil && !strings.HasPrefix(r, "..") {
@@ -144,6 +143,7 @@ func runUp(ctx context.Context, g *Globals, o upOptions) error {
 		return p
 	}
 	tokenFile := rel(filepath.Join(serverDir, "admin.token"))
+	upRegisterProject(ctx, g, serverURL, filepath.Join(serverDir, "admin.token"))
 	fmt.Fprintf(g.Stdout, `Runway is up (data in %s)
   server API:  %s   admin token in %s
   agent API:   %s   token in %s

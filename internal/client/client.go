@@ -136,6 +136,9 @@ func (c *Client) Release(ctx context.Context, id string) (*api.ReleaseDetail, er
 // Releases lists releases, newest first.
 func (c *Client) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Release, error) {
 	q := url.Values{}
+	if f.Project != "" {
+		q.Set("project", f.Project)
+	}
 	if f.Environment != "" {
 		q.Set("environment", f.Environment)
 	}
@@ -149,8 +152,26 @@ func (c *Client) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Rele
 	return out, c.do(ctx, http.MethodGet, "/v1/releases?"+q.Encode(), nil, &out)
 }
 
-// Status returns what runs for a service in an environment.
-func (c *Client) Status(ctx context.Context, env, service string) (*api.ServiceStatus, error) {
+// Status returns what runs for a service in an environment of a project.
+func (c *Client) Status(ctx context.Context, project, env, service string) (*api.ServiceStatus, error) {
 	var out api.ServiceStatus
-	return &out, c.do(ctx, http.MethodGet, "/v1/environments/"+url.PathEscape(env)+"/services/"+url.PathEscape(service), nil, &out)
+	return &out, c.do(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(project)+"/environments/"+url.PathEscape(env)+"/services/"+url.PathEscape(service), nil, &out)
+}
+
+// Project returns a project as the server holds it.
+func (c *Client) Project(ctx context.Context, name string) (*api.Project, error) {
+	var out api.Project
+	return &out, c.do(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(name), nil, &out)
+}
+
+// Projects lists the server's projects.
+func (c *Client) Projects(ctx context.Context) ([]*api.Project, error) {
+	var out []*api.Project
+	return out, c.do(ctx, http.MethodGet, "/v1/projects", nil, &out)
+}
+
+// ApplyProject registers or updates a project's definition.
+func (c *Client) ApplyProject(ctx context.Context, name string, req api.ApplyProjectRequest) (*api.Project, error) {
+	var out api.Project
+	return &out, c.do(ctx, http.MethodPut, "/v1/projects/"+url.PathEscape(name), req, &out)
 }

@@ -112,3 +112,21 @@ func DiagnosticsJSON(diags hcl.Diagnostics) []DiagnosticJSON {
 }
 
 var _ json.Marshaler = Duration{}
+
+// DiagnosticsFromJSON turns diagnostics received as JSON (from the server)
+// back into diagnostics, to render them as `runway validate` does.
+func DiagnosticsFromJSON(in []DiagnosticJSON) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, 0, len(in))
+	for _, j := range in {
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: j.Summary, Detail: j.Detail}
+		if j.Severity == "warning" {
+			d.Severity = hcl.DiagWarning
+		}
+		if j.File != "" {
+			d.Subject = &hcl.Range{Filename: j.File,
+				Start: hcl.Pos{Line: j.Line, Column: j.Column}, End: hcl.Pos{Line: j.EndLine, Column: j.EndCol}}
+		}
+		out = append(out, d)
+	}
+	return out
+}

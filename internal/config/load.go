@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -22,8 +23,25 @@ type Workspace struct {
 	Project  *Project
 	Services []*ServiceManifest
 
+	opts    Options
 	files   map[string]*hcl.File
 	project *node
+}
+
+// TargetLimits are what a target can measure or carry that validation must
+// respect. They come from the target's declared capabilities (the server's
+// target registry), never from a copy of the numbers here; the zero value
+// checks nothing.
+type TargetLimits struct {
+	// StatsWindowMin and StatsWindowMax bound the statistics windows the
+	// target can answer for (a canary's pause is its analysis window).
+	StatsWindowMin, StatsWindowMax time.Duration
+}
+
+// Options tune loading.
+type Options struct {
+	// Targets maps a target kind ("local", ...) to its limits.
+	Targets map[string]TargetLimits
 }
 
 // ServiceManifest is one service as written: its base and its environment
@@ -84,10 +102,15 @@ func (p *Project) EnvironmentNames() []string {
 // for runway.hcl in it or its parents) or a file. It returns every problem
 // found, not just the first; the workspace is nil when any is an error.
 func Load(paths ...string) (*Workspace, hcl.Diagnostics) {
+	return LoadWith(Options{}, paths...)
+}
+
+// LoadWith is Load with options (the limits of the targets).
+func LoadWith(opts Options, paths ...string) (*Workspace, hcl.Diagnostics) {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
-	w := &Workspace{files: map[string]*hcl.File{}}
+	w := &Workspace{opts: opts, files: map[string]*hcl.File{}}
 	var diags hcl.Diagnostics
 	var projectPath string
 	var serviceFiles []string
@@ -191,6 +214,10 @@ func findServiceFiles(dir string) ([]string, error) {
 	})
 	return out, err
 }
+
+// FindProjectFile returns the path of runway.hcl in dir or its nearest
+// parent, or "" when there is none.
+func FindProjectFile(dir string) string { return findProjectFile(dir) }
 
 // findProjectFile returns runway.hcl in dir or its nearest parent, or "".
 func findProjectFile(dir string) string {
@@ -363,11 +390,29 @@ func (w *Workspace) readServices(body *hclsyntax.Body, path string, seen map[str
 // resolveAll resolves every service for every environment, collecting all problems.
 func (w *Workspace) resolveAll() hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	owners := map[string]string{} // host -> who serves it
 	for _, s := range w.Services {
 		diags = append(diags, w.checkOverrides(s)...)
 		for _, env := range w.Project.Environments {
-			_, d := w.Resolve(s.Name, env.Name)
+			svc, src, d := w.resolve(s.Name, env.Name)
 			diags = append(diags, d...)
+			if svc == nil {
+				continue
+			}
+			who := fmt.Sprintf("service %q in environment %q", svc.Name, env.Name)
+			for _, h := range svc.RouteHosts() {
+				if prev, taken := owners[h.Name]; taken && prev != who {
+					r := src.at(h.Field)
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Host used twice",
+						Detail:   fmt.Sprintf("%s would serve %s, which %s serves already; a host belongs to one service of one environment. Choose another name.", who, h.Name, prev),
+						Subject:  &r,
+					})
+					continue
+				}
+				owners[h.Name] = who
+			}
 		}
 	}
 	return diags
@@ -412,6 +457,11 @@ var ErrUnknownService = errors.New("unknown service")
 // environment's override deep-merged over the base, defaults applied, and
 // validated against the project.
 func (w *Workspace) Resolve(service, env string) (*Service, hcl.Diagnostics) {
+	s, _, diags := w.resolve(service, env)
+	return s, diags
+}
+
+func (w *Workspace) resolve(service, env string) (*Service, sources, hcl.Diagnostics) {
 	m := w.Service(service)
 	if m == nil {
 		names := make([]string, len(w.Services))
@@ -422,7 +472,7 @@ func (w *Workspace) Resolve(service, env string) (*Service, hcl.Diagnostics) {
 		if s := suggest(service, names); s != "" {
 			detail += fmt.Sprintf(" Did you mean %q?", s)
 		}
-		return nil, hcl.Diagnostics{fileDiag(fmt.Sprintf("Unknown service %q", service), detail)}
+		return nil, nil, hcl.Diagnostics{fileDiag(fmt.Sprintf("Unknown service %q", service), detail)}
 	}
 	e := w.Project.Environment(env)
 	if e == nil {
@@ -431,23 +481,23 @@ func (w *Workspace) Resolve(service, env string) (*Service, hcl.Diagnostics) {
 		if s := suggest(env, envs); s != "" {
 			detail += fmt.Sprintf(" Did you mean %q?", s)
 		}
-		return nil, hcl.Diagnostics{fileDiag(fmt.Sprintf("Unknown environment %q", env), detail)}
+		return nil, nil, hcl.Diagnostics{fileDiag(fmt.Sprintf("Unknown environment %q", env), detail)}
 	}
 	n := merge(m.base, m.envs[env])
 	var s Service
 	src := sources{}
 	diags := decode(n, reflect.ValueOf(&s).Elem(), "", src)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, nil, diags
 	}
 	applyComputedDefaults(&s, n)
 	s.Environment, s.Project, s.Domain, s.File, s.Dir = env, w.Project.Name, w.Project.Domain, m.File, m.Dir
-	s.Protected = e.Protected
-	diags = append(diags, validateService(&s, w.Project, e, src)...)
+	s.Protected, s.Target = e.Protected, e.Target
+	diags = append(diags, validateService(&s, w.Project, e, w.opts.Targets[e.Target], src)...)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, nil, diags
 	}
-	return &s, diags
+	return &s, src, diags
 }
 
 // applyComputedDefaults fills defaults that depend on other fields.
@@ -462,6 +512,15 @@ func applyComputedDefaults(s *Service, n *node) {
 	}
 	if !set("min") && s.Scale.Desired < s.Scale.Min {
 		s.Scale.Min = s.Scale.Desired
+	}
+	// A check must end before the next starts: with only a short interval
+	// set, the timeout follows it down rather than making the manifest invalid.
+	var health *node
+	if l := n.blocks["health"]; len(l) > 0 {
+		health = l[0]
+	}
+	if (health == nil || health.attrs["timeout"] == nil) && s.Health.Interval.Duration < s.Health.Timeout.Duration {
+		s.Health.Timeout = s.Health.Interval
 	}
 }
 
@@ -497,6 +556,9 @@ func dedupe(in hcl.Diagnostics) hcl.Diagnostics {
 // (for fuzzing and tests).
 func ParseProjectSource(src []byte, filename string) (*Project, hcl.Diagnostics) {
 	w := &Workspace{files: map[string]*hcl.File{}}
+	if filename == "" {
+		filename = ProjectFileName
+	}
 	body, diags := w.parseSource(src, filename)
 	if body == nil {
 		return nil, diags
@@ -506,9 +568,16 @@ func ParseProjectSource(src []byte, filename string) (*Project, hcl.Diagnostics)
 }
 
 // LoadSources builds a workspace from in-memory files (project source and
-// service manifests by file name), validating like Load. Used by fuzzing and tests.
+// service manifests by file name), validating like Load. The server builds
+// every release from it: the project is its own copy, the services are the
+// files the deploy request carries.
 func LoadSources(project []byte, services map[string][]byte) (*Workspace, hcl.Diagnostics) {
-	w := &Workspace{files: map[string]*hcl.File{}}
+	return LoadSourcesWith(Options{}, project, services)
+}
+
+// LoadSourcesWith is LoadSources with options.
+func LoadSourcesWith(opts Options, project []byte, services map[string][]byte) (*Workspace, hcl.Diagnostics) {
+	w := &Workspace{opts: opts, files: map[string]*hcl.File{}}
 	body, diags := w.parseSource(project, ProjectFileName)
 	if body != nil {
 		diags = append(diags, w.readProject(body, ProjectFileName)...)

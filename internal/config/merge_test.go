@@ -10,7 +10,7 @@ func TestOverridesDeepMerge(t *testing.T) {
 	service := `service "web" {
   command = ["./bin/web", "--port", "{{PORT}}"]
   env     = { A = "1", B = "2" }
-  hosts   = ["a.acme.test", "b.acme.test"]
+  hosts   = ["a.development.acme.test", "b.development.acme.test"]
   scale {
     min     = 2
     desired = 3
@@ -37,7 +37,7 @@ func TestOverridesDeepMerge(t *testing.T) {
   }
   environment "staging" {
     env   = { B = "two", C = "3" }
-    hosts = ["s.acme.test"]
+    hosts = ["s.staging.acme.test"]
     scale {
       desired = 4
     }
@@ -63,6 +63,7 @@ func TestOverridesDeepMerge(t *testing.T) {
   environment "production" {
     image   = "r.example.com/web:1"
     command = []
+    hosts   = []
   }
 }
 `
@@ -76,7 +77,7 @@ func TestOverridesDeepMerge(t *testing.T) {
 	if got := st.Env; !reflect.DeepEqual(got, map[string]string{"A": "1", "B": "two", "C": "3"}) {
 		t.Errorf("maps merge key by key: env = %v", got)
 	}
-	if got := st.Hosts; !reflect.DeepEqual(got, []string{"s.acme.test"}) {
+	if got := st.Hosts; !reflect.DeepEqual(got, []string{"s.staging.acme.test"}) {
 		t.Errorf("lists replace: hosts = %v", got)
 	}
 	if st.Scale.Desired != 4 || st.Scale.Min != 2 || st.Scale.Max != 10 {

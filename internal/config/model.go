@@ -54,6 +54,8 @@ type Environment struct {
 	Region    string   `hcl:"region" json:"region,omitempty" default:"\"\"" doc:"Cloud region (required for target aws), such as us-east-2."`
 	Zones     []string `hcl:"zones" json:"zones,omitempty" default:"[]" defaultdoc:"the first network.zones zones of the region (a, b, c)" doc:"Availability zone suffixes to spread over, such as [\"a\", \"b\", \"c\"]."`
 	Protected bool     `hcl:"protected" json:"protected" default:"false" doc:"A protected environment refuses the recreate strategy, needs confirmation for changes and gets highly available infrastructure."`
+	// HostsAllowed widens where services of the environment may take host names.
+	HostsAllowed []string `hcl:"hosts_allowed" json:"hosts_allowed,omitempty" default:"[]" doc:"Host names outside <environment>.<domain> (and <environment>.localhost) that services of this environment may serve, such as [\"www.acme.com\"]; \"*.acme.com\" allows every name under acme.com."`
 }
 
 // Network is the address space environments are planned in.
@@ -83,7 +85,7 @@ type Service struct {
 	WorkingDir string            `hcl:"working_dir" json:"working_dir" default:"\".\"" doc:"Working directory of processes, relative to the manifest's directory."`
 	Env        map[string]string `hcl:"env" json:"env,omitempty" default:"{}" doc:"Environment variables; values may use template values such as {{PORT}}."`
 	Secrets    []string          `hcl:"secrets" json:"secrets,omitempty" default:"[]" doc:"Names of secrets injected as environment variables (values live in Runway's secret store)."`
-	Hosts      []string          `hcl:"hosts" json:"hosts,omitempty" default:"[]" doc:"Extra host names routed to the service, besides <service>.<environment>.<domain or localhost>."`
+	Hosts      []string          `hcl:"hosts" json:"hosts,omitempty" default:"[]" doc:"Extra host names routed to the service, besides <service>.<environment>.<domain or localhost>: exact lower-case names (wildcards such as *.acme.com are not supported)."`
 	Health     Health            `hcl:"health,block" json:"health" doc:"How Runway decides an instance may receive traffic."`
 	Resources  Resources         `hcl:"resources,block" json:"resources" doc:"Resource limits per instance."`
 	Scale      Scale             `hcl:"scale,block" json:"scale" doc:"How many instances run."`
@@ -99,8 +101,10 @@ type Service struct {
 	// domain ("" means services live under .localhost).
 	Project string `json:"project,omitempty"`
 	Domain  string `json:"domain,omitempty"`
-	// Protected is the environment's protection (see Environment.Protected).
-	Protected bool `json:"protected,omitempty"`
+	// Protected is the environment's protection (see Environment.Protected)
+	// and Target its target; both come from runway.hcl.
+	Protected bool   `json:"protected,omitempty"`
+	Target    string `json:"target,omitempty"`
 	// File is the manifest's path; Dir its absolute directory, from which
 	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
@@ -113,7 +117,7 @@ type Health struct {
 	Path               string   `hcl:"path" json:"path,omitempty" default:"\"/\"" doc:"Path requested by http checks."`
 	Command            []string `hcl:"command" json:"command,omitempty" default:"[]" doc:"Command run by exec checks (template values allowed)."`
 	Interval           Duration `hcl:"interval" json:"interval" default:"\"5s\"" doc:"Time between checks."`
-	Timeout            Duration `hcl:"timeout" json:"timeout" default:"\"2s\"" doc:"A check slower than this fails; at most interval."`
+	Timeout            Duration `hcl:"timeout" json:"timeout" default:"\"2s\"" defaultdoc:"2s, or interval when that is shorter" doc:"A check slower than this fails; at most interval."`
 	HealthyThreshold   int      `hcl:"healthy_threshold" json:"healthy_threshold" default:"2" doc:"Consecutive successes before an instance receives traffic."`
 	UnhealthyThreshold int      `hcl:"unhealthy_threshold" json:"unhealthy_threshold" default:"3" doc:"Consecutive failures before an instance is taken out and replaced."`
 	StartPeriod        Duration `hcl:"start_period" json:"start_period" default:"\"10s\"" doc:"Failures during this time after start do not count (successes do)."`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -96,12 +97,27 @@ func TestRules(t *testing.T) {
 		{"service name", "service \"Web\" {\n  command = [\"./web\"]\n  environment \"production\" {\n    image = \"i\"\n    command = []\n  }\n}\n", "Invalid service name", "1:9", "lower-case"},
 		{"version", svc(`  version = "1.0 beta"`), "Invalid version", "3:13", ""},
 		{"working dir", svc(`  working_dir = "/srv"`), "working_dir must be relative", "3:17", ""},
+		{"reserved PORT", svc(`  env = { PORT = "9000" }`), "Reserved variable name", "3:11", "read the port from PORT"},
+		{"shell in version", svc(`  version = "1.1;id>x;#"`), "Invalid version", "3:13", "letters, digits"},
+		{"host of another environment", svc("  environment \"development\" {\n    hosts = [\"web.production.localhost\"]\n  }"), "Host outside the environment", "4:14", "hosts_allowed"},
+		{"wildcard host", svc("  environment \"development\" {\n    hosts = [\"*.development.acme.test\"]\n  }"), "Wildcard hosts are not supported", "4:14", "wildcard host names are not supported; list each host name"},
+		{"canary pauses exceed timeout", svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1m\"\n    canary {\n      step {\n        weight = 10\n        pause = \"40s\"\n      }\n      step {\n        weight = 20\n        pause = \"30s\"\n      }\n    }\n  }"), "Canary pauses exceed the timeout", "5:15", "Raise the timeout above 1m10s"},
+		{"secret on the local target", svc(`  secrets = ["DATABASE_URL"]`), "Secrets are not stored yet", "3:14", "Target local has no secret store yet"},
+		{"template in shell script", svc("  hooks {\n    pre_deploy = [\"sh\", \"-c\", \"./migrate {{VERSION}}\"]\n  }"), "Template value inside a shell script", "4:31", "$RUNWAY_VERSION"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, diags := load(t, testProject, tc.service)
+			_, all := load(t, testProject, tc.service)
+			// Warnings of other rules (a secret the local target cannot
+			// hold yet) may accompany the case's diagnostic.
+			var diags hcl.Diagnostics
+			for _, d := range all {
+				if d.Severity == hcl.DiagError || strings.Contains(d.Summary, tc.summary) {
+					diags = append(diags, d)
+				}
+			}
 			if len(diags) != 1 {
-				t.Fatalf("want 1 diagnostic %q, got %d:\n%s", tc.summary, len(diags), render(diags))
+				t.Fatalf("want 1 diagnostic %q, got %d:\n%s", tc.summary, len(diags), render(all))
 			}
 			d := diags[0]
 			if !strings.Contains(d.Summary, tc.summary) {
@@ -138,6 +154,8 @@ func TestProjectRules(t *testing.T) {
 		{"prefixes", "project \"a\" {}\nenvironment \"dev\" {}\nnetwork {\n  zone_prefix = 16\n}", "Inconsistent prefix lengths", "3:1"},
 		{"tiers fit", "project \"a\" {}\nenvironment \"dev\" {}\nnetwork {\n  subnet_prefix = 19\n}", "Subnet tiers do not fit", "3:1"},
 		{"webhook", "project \"a\" {}\nenvironment \"dev\" {}\nnotify \"ops\" {\n  webhook = \"hooks\"\n}", "Invalid webhook URL", "4:13"},
+		{"webhook without TLS", "project \"a\" {}\nenvironment \"dev\" {}\nnotify \"ops\" {\n  webhook = \"http://hooks.example.com/x\"\n}", "Webhook without TLS", "4:13"},
+		{"hosts_allowed", "project \"a\" {}\nenvironment \"dev\" {\n  hosts_allowed = [\"http://x\"]\n}", "Invalid allowed host", "3:20"},
 		{"webhook required", "project \"a\" {}\nenvironment \"dev\" {}\nnotify \"ops\" {}", `Missing required argument "webhook"`, "3:1"},
 		{"duplicate environment", "project \"a\" {}\nenvironment \"dev\" {}\nenvironment \"dev\" {}", `Duplicate environment "dev" block`, "3:1"},
 		{"syntax", "project \"a\" {\n", "Unclosed configuration block", "1:13"},
@@ -156,6 +174,51 @@ func TestProjectRules(t *testing.T) {
 				t.Errorf("at %s, want %s\n%s", got, tc.at, render(diags))
 			}
 		})
+	}
+}
+
+// TestDefaultsKeepNaturalManifestsValid: setting only a short health
+// interval makes the default timeout follow it instead of failing.
+func TestDefaultsKeepNaturalManifestsValid(t *testing.T) {
+	ws, diags := load(t, testProject, svc("  health {\n    interval = \"1s\"\n  }"))
+	if len(diags) != 0 {
+		t.Fatalf("want no diagnostics, got:\n%s", render(diags))
+	}
+	s, _ := ws.Resolve("web", "development")
+	if s.Health.Timeout.Duration != time.Second {
+		t.Fatalf("health.timeout = %s, want 1s (the interval)", s.Health.Timeout)
+	}
+	ws, _ = load(t, testProject, svc(""))
+	if s, _ := ws.Resolve("web", "development"); s.Health.Timeout.Duration != 2*time.Second {
+		t.Fatalf("default health.timeout = %s, want 2s", s.Health.Timeout)
+	}
+}
+
+// TestTargetLimits: a canary pause outside the statistics windows the
+// target can measure is refused at the pause, naming the target's limits.
+func TestTargetLimits(t *testing.T) {
+	opts := Options{Targets: map[string]TargetLimits{"local": {StatsWindowMin: time.Second, StatsWindowMax: 5 * time.Minute}}}
+	service := svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1h\"\n    canary {\n      step {\n        weight = 10\n        pause = \"10m\"\n      }\n    }\n  }")
+	_, diags := LoadSourcesWith(opts, []byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)})
+	if len(diags) != 1 || diags[0].Summary != "Pause outside what the target can measure" || diags[0].Subject.Start.Line != 9 {
+		t.Fatalf("want one error at the pause (line 9), got:\n%s", render(diags))
+	}
+	if !strings.Contains(diags[0].Detail, "from 1s to 5m") {
+		t.Errorf("detail does not name the limits: %s", diags[0].Detail)
+	}
+	if _, diags := LoadSources([]byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)}); len(diags) != 0 {
+		t.Fatalf("without limits nothing is refused, got:\n%s", render(diags))
+	}
+}
+
+// TestHostUsedTwice: two services of a project may not serve one host,
+// including the preview host of a blue_green service.
+func TestHostUsedTwice(t *testing.T) {
+	a := "service \"pv\" {\n  command = [\"./pv\"]\n  deploy {\n    strategy = \"blue_green\"\n    blue_green {\n      preview = true\n    }\n  }\n  environment \"production\" {\n    image = \"i\"\n    command = []\n  }\n}\n"
+	b := "service \"pv-preview\" {\n  command = [\"./pvp\"]\n  environment \"production\" {\n    image = \"i\"\n    command = []\n  }\n}\n"
+	_, diags := LoadSources([]byte(testProject), map[string][]byte{"a.service.hcl": []byte(a), "b.service.hcl": []byte(b)})
+	if len(diags) == 0 || diags[0].Summary != "Host used twice" || !strings.Contains(diags[0].Detail, "pv-preview.development.acme.test") {
+		t.Fatalf("want Host used twice for pv-preview.development.acme.test, got:\n%s", render(diags))
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/robfig/cron/v3"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 var (
@@ -23,8 +25,41 @@ var (
 	regionRe   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	zoneRe     = regexp.MustCompile(`^[a-z]$`)
 	templateRe = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
-	hostRe     = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	hostRe     = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	versionRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	// allowedRe is a hosts_allowed entry: a host name, or *. and a domain.
+	allowedRe = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
+
+// VersionRule says what a release version may be; CheckVersion enforces it
+// for the manifest, `runway deploy --version` and the server's API alike.
+const VersionRule = "a version starts with a letter or digit and holds at most 128 letters, digits, '.', '_', '+' or '-', such as \"1.4.2\", \"2.0.0-rc.1+build.7\" or a commit hash"
+
+// CheckVersion reports whether v is a valid release version.
+func CheckVersion(v string) error {
+	if !versionRe.MatchString(v) {
+		return fmt.Errorf("version %q is not valid: %s", trunc(v, 64), VersionRule)
+	}
+	return nil
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// ReservedEnv reports whether a variable is set by Runway for every
+// instance or task, so a manifest may not set it: PORT, the preview
+// variables of verify tasks and everything starting with RUNWAY_.
+func ReservedEnv(name string) bool {
+	switch name {
+	case "PORT", "PREVIEW_URL", "PREVIEW_HOST", "PREVIEW_ADDR":
+		return true
+	}
+	return strings.HasPrefix(name, "RUNWAY_")
+}
 
 // TemplateValues are the placeholders allowed in command, env values and hooks.
 var TemplateValues = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "ENVIRONMENT", "PROJECT", "INSTANCE_ID"}
@@ -33,6 +68,16 @@ var TemplateValues = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "
 type checker struct {
 	src   sources
 	diags hcl.Diagnostics
+}
+
+func (c *checker) warnf(path, summary, detail string, args ...any) {
+	r := c.src.at(path)
+	c.diags = append(c.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(detail, args...),
+		Subject:  &r,
+	})
 }
 
 func (c *checker) errf(path, summary, detail string, args ...any) {
@@ -64,6 +109,11 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 		if e.Region != "" && !regionRe.MatchString(e.Region) {
 			c.errf(base+".region", "Invalid region", "region %q does not look like a cloud region; write one such as \"us-east-2\" or \"eu-west-1\".", e.Region)
 		}
+		for i, h := range e.HostsAllowed {
+			if !allowedRe.MatchString(h) {
+				c.errf(fmt.Sprintf("%s.hosts_allowed[%d]", base, i), "Invalid allowed host", "%q is neither a host name such as \"www.acme.com\" nor a domain pattern such as \"*.acme.com\" (lower case, no scheme, port or path).", h)
+			}
+		}
 		for i, z := range e.Zones {
 			if !zoneRe.MatchString(z) {
 				c.errf(fmt.Sprintf("%s.zones[%d]", base, i), "Invalid zone", "Zone %q must be a single letter suffix such as \"a\" (the zone becomes <region><letter>, e.g. us-east-2a).", z)
@@ -76,6 +126,8 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 		u, err := url.Parse(n.Webhook)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			c.errf("notify."+n.Name+".webhook", "Invalid webhook URL", "webhook %q must be an http(s) URL such as \"https://hooks.example.com/T000/B000\".", n.Webhook)
+		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			c.warnf("notify."+n.Name+".webhook", "Webhook without TLS", "webhook %q is plain http: notifications (service names, errors) cross the network unencrypted and can be forged. Use an https URL.", n.Webhook)
 		}
 	}
 	return c.diags
@@ -112,7 +164,7 @@ func checkNetwork(c *checker, n *Network) {
 	}
 }
 
-func validateService(s *Service, p *Project, env *Environment, src sources) hcl.Diagnostics {
+func validateService(s *Service, p *Project, env *Environment, limits TargetLimits, src sources) hcl.Diagnostics {
 	c := &checker{src: src}
 	if !nameRe.MatchString(s.Name) {
 		c.errf("@label", "Invalid service name", "Service name %q must start with a lower-case letter and hold only lower-case letters, digits and dashes (at most 63), such as \"web\"; it becomes part of host names.", s.Name)
@@ -131,8 +183,8 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 	case !process && len(s.Command) > 0 && s.Image == "":
 		c.errf("command", "command needs an image", "target %s runs containers; a command only overrides the image's entrypoint.", env.Target)
 	}
-	if s.Version != "" && strings.ContainsAny(s.Version, " \t\n/") {
-		c.errf("version", "Invalid version", "version %q may not contain spaces or slashes; use something like \"1.4.2\" or a commit hash.", s.Version)
+	if s.Version != "" && CheckVersion(s.Version) != nil {
+		c.errf("version", "Invalid version", "version %q is not valid: %s.", trunc(s.Version, 64), VersionRule)
 	}
 	if s.Port < 1 || s.Port > 65535 {
 		c.errf("port", "Port out of range", "port = %d must be between 1 and 65535.", s.Port)
@@ -147,8 +199,8 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 		if slices.Contains(s.Secrets, k) {
 			c.errf("env."+k, "Variable is also a secret", "%s is listed in secrets and set in env; a secret must not also have a plain value. Remove it from env.", k)
 		}
-		if strings.HasPrefix(k, "RUNWAY_") {
-			c.errf("env."+k, "Reserved variable name", "Variables starting with RUNWAY_ are set by Runway; rename %s.", k)
+		if ReservedEnv(k) {
+			c.errf("env."+k, "Reserved variable name", "%s is set by Runway for every instance (PORT, PREVIEW_URL, PREVIEW_HOST, PREVIEW_ADDR and RUNWAY_*); rename the variable, and read the port from PORT or {{PORT}}.", k)
 		}
 		checkTemplates(c, "env."+k, s.Env[k])
 	}
@@ -158,15 +210,34 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 			c.errf(p, "Invalid secret name", "Secret name %q must match [A-Z][A-Z0-9_]*, such as \"DATABASE_URL\".", sec)
 		} else if slices.Index(s.Secrets, sec) != i {
 			c.errf(p, "Duplicate secret", "Secret %q is listed twice.", sec)
+		} else if process {
+			// The local target refuses a release naming secrets until
+			// Runway stores them; say so here rather than at deploy.
+			c.warnf(p, "Secrets are not stored yet", "Target local has no secret store yet, so a release of %s naming secret %s fails at deploy to an environment with target local. Remove it from secrets in those environments' overrides for now.", s.Name, sec)
 		}
 	}
 	for i, h := range s.Hosts {
-		if !hostRe.MatchString(h) {
-			c.errf(fmt.Sprintf("hosts[%d]", i), "Invalid host name", "%q is not a host name; write one such as \"www.acme.com\" (lower case, no scheme, port or path).", h)
+		path := fmt.Sprintf("hosts[%d]", i)
+		if err := naming.CheckHost(h); err != nil {
+			summary := "Invalid host name"
+			if strings.Contains(h, "*") {
+				summary = "Wildcard hosts are not supported"
+			}
+			c.errf(path, summary, "Host %s.", err)
+			continue
+		}
+		switch {
+		case !hostAllowed(h, env, p.Domain):
+			zones := quoteAll(envZones(env.Name, p.Domain))
+			c.errf(path, "Host outside the environment", "Service %q in environment %q may serve names under %s; %q is outside them. Choose a name such as %q, or add it to hosts_allowed of environment %q in runway.hcl.",
+				s.Name, env.Name, strings.Join(zones, " and "), h, s.Name+"-www."+naming.Environment(env.Name, p.Domain), env.Name)
+		case slices.Index(s.Hosts, h) != i:
+			c.errf(path, "Duplicate host", "Host %q is listed twice.", h)
 		}
 	}
 	checkCommand(c, "command", s.Command)
 	checkCommand(c, "hooks.pre_deploy", s.Hooks.PreDeploy)
+
 	checkCommand(c, "health.command", s.Health.Command)
 	checkCommand(c, "deploy.blue_green.verify", s.Deploy.BlueGreen.Verify)
 
@@ -261,6 +332,23 @@ func validateService(s *Service, p *Project, env *Environment, src sources) hcl.
 		}
 		prev = max(prev, st.Weight)
 	}
+	if d.Strategy == "canary" {
+		var paused time.Duration
+		for i, st := range d.Canary.Steps {
+			p := fmt.Sprintf("deploy.canary.step[%d].pause", i)
+			paused += st.Pause.Duration
+			switch {
+			case st.Pause.Duration < 0:
+				c.errf(p, "Negative pause", "pause = %q must not be negative.", st.Pause)
+			case limits.StatsWindowMax > 0 && (st.Pause.Duration < limits.StatsWindowMin || st.Pause.Duration > limits.StatsWindowMax):
+				c.errf(p, "Pause outside what the target can measure", "The canary is judged on the proxy's statistics over its pause, and target %s measures windows from %s to %s; pause = %q is outside that. Use a pause within it, and more steps for a longer canary.",
+					env.Target, Duration{limits.StatsWindowMin}, Duration{limits.StatsWindowMax}, st.Pause)
+			}
+		}
+		if t := d.Timeout.Duration; t > 0 && paused >= t && len(d.Canary.Steps) > 0 {
+			c.errf("deploy.timeout", "Canary pauses exceed the timeout", "The canary steps pause %s in all, and deploy.timeout = %q leaves no time to start and judge the canary: the release would always time out. Raise the timeout above %s or shorten the pauses.", Duration{paused}, d.Timeout, Duration{paused})
+		}
+	}
 	an := d.Canary.Analysis
 	if an.MaxErrorRateIncrease < 0 || an.MaxErrorRateIncrease > 1 {
 		c.errf("deploy.canary.analysis.max_error_rate_increase", "Value out of range", "max_error_rate_increase = %g must be between 0 and 1 (0.01 allows one more failed request in a hundred).", an.MaxErrorRateIncrease)
@@ -311,6 +399,7 @@ func checkCommand(c *checker, path string, argv []string) {
 	for i, a := range argv {
 		checkTemplates(c, fmt.Sprintf("%s[%d]", path, i), a)
 	}
+	checkShellTemplates(c, path, argv)
 	if len(argv) > 0 && argv[0] == "" {
 		c.errf(path+"[0]", "Empty program", "The first element of %s is the program to run and cannot be empty.", path)
 	}
@@ -378,3 +467,55 @@ func checkEnums(c *checker, v reflect.Value, path string) {
 // loadLocation resolves an IANA time zone name (the database is embedded
 // with time/tzdata so minimal machines work too).
 func loadLocation(name string) (*time.Location, error) { return time.LoadLocation(name) }
+
+// shells are programs whose -c argument is a script.
+var shells = []string{"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"}
+
+// checkShellTemplates warns about template values interpolated into a
+// shell script (sh -c "... {{VERSION}}"): the value becomes shell code. Runway
+// restricts what the values may hold, but the safe way is the environment
+// (RUNWAY_VERSION, PORT, ...), which the shell never parses as code.
+func checkShellTemplates(c *checker, path string, argv []string) {
+	if len(argv) < 2 || !slices.Contains(shells, filepath.Base(argv[0])) {
+		return
+	}
+	for i, a := range argv[1:] {
+		if m := templateRe.FindString(a); m != "" && a != m {
+			c.warnf(fmt.Sprintf("%s[%d]", path, i+1), "Template value inside a shell script", "%s is interpolated into a %s script, where its value becomes shell code. Read it from the environment instead, such as \"$RUNWAY_VERSION\", \"$RUNWAY_RELEASE\" or \"$PORT\".", m, filepath.Base(argv[0]))
+			return
+		}
+	}
+}
+
+// envZones are the DNS zones a service of environment env may take names in.
+func envZones(env, domain string) []string {
+	zones := []string{naming.Environment(env, domain)}
+	if local := naming.Environment(env, ""); local != zones[0] {
+		zones = append(zones, local)
+	}
+	return zones
+}
+
+// hostAllowed reports whether host lies under the environment's zones or is
+// listed (or matched by a *. pattern) in its hosts_allowed.
+func hostAllowed(host string, env *Environment, domain string) bool {
+	for _, z := range envZones(env.Name, domain) {
+		if strings.HasSuffix(host, "."+z) {
+			return true
+		}
+	}
+	for _, a := range env.HostsAllowed {
+		if host == a || (strings.HasPrefix(a, "*.") && strings.HasSuffix(host, a[1:])) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
@@ -13,13 +15,53 @@ import (
 // target lacks; the engine reports it rather than pretending.
 var ErrUnsupported = errors.New("not supported by this target")
 
-// ServiceRef names a service in an environment.
+// ServiceRef names a service in an environment of a project. Two projects'
+// services of the same name are different services.
 type ServiceRef struct {
+	Project     string `json:"project,omitempty"`
 	Environment string `json:"environment"`
 	Service     string `json:"service"`
 }
 
-func (r ServiceRef) String() string { return r.Environment + "/" + r.Service }
+func (r ServiceRef) String() string {
+	if r.Project == "" {
+		return r.Environment + "/" + r.Service
+	}
+	return r.Project + "/" + r.Environment + "/" + r.Service
+}
+
+// Drivers maps a target kind (an environment's target: "local", "docker",
+// "kubernetes", "aws") to the driver that runs releases there. The server
+// builds it once; a release whose target has no driver is refused at submit.
+type Drivers map[string]Driver
+
+// DefaultTarget is the target of releases recorded before releases named
+// theirs.
+const DefaultTarget = "local"
+
+// ErrNoDriver is returned (wrapped) for a target this engine has no driver for.
+var ErrNoDriver = errors.New("no driver for this target")
+
+// For returns the driver of target ("" is DefaultTarget).
+func (d Drivers) For(target string) (Driver, error) {
+	if target == "" {
+		target = DefaultTarget
+	}
+	if drv, ok := d[target]; ok {
+		return drv, nil
+	}
+	return nil, fmt.Errorf("target %q: %w", target, ErrNoDriver)
+}
+
+// Targets lists the targets that have a driver, sorted.
+func (d Drivers) Targets() []string {
+	out := make([]string, 0, len(d))
+	for k := range d {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // GroupSpec is what a driver needs to run a group: the release's resolved
 // manifest and the instance count.

@@ -70,15 +70,22 @@ type Options struct {
 	TestFault func(release string, state State, step int, after bool) bool
 }
 
-// Request asks for a release of a service to an environment.
+// Request asks for a release of a service to an environment. Project,
+// Environment, Protected and Target come from the server's copy of the
+// project, never from a client.
 type Request struct {
+	Project     string
 	Environment string
 	// Protected environments refuse the recreate strategy.
 	Protected bool
+	// Target is the environment's target; its driver runs the release.
+	Target string
 	// Service is the manifest resolved for the environment.
 	Service   config.Service
 	Version   string // overrides Service.Version when set
 	CreatedBy string
+	// Sources are the manifest files the service was resolved from.
+	Sources map[string]string
 	// ID is the release's id when the caller must know it before the
 	// release is recorded (the API maps request ids to it first, so a
 	// request retried after a crash finds or finishes its release); empty
@@ -89,9 +96,20 @@ type Request struct {
 
 // ReleaseSpec is the immutable snapshot stored as a release's Spec.
 type ReleaseSpec struct {
+	Project     string         `json:"project,omitempty"`
 	Environment string         `json:"environment"`
 	Protected   bool           `json:"protected"`
+	Target      string         `json:"target,omitempty"`
 	Service     config.Service `json:"service"`
+	// Sources are the manifest files the release was made from, by name
+	// (what the deploy request carried); the server parsed and validated
+	// them into Service.
+	Sources map[string]string `json:"sources,omitempty"`
+}
+
+// Ref is the service the release is of.
+func (s *ReleaseSpec) Ref() ServiceRef {
+	return ServiceRef{Project: s.Project, Environment: s.Environment, Service: s.Service.Name}
 }
 
 // DecodeSpec reads a release's stored Spec.
@@ -106,7 +124,7 @@ func DecodeSpec(b []byte) (*ReleaseSpec, error) {
 // Engine runs releases. It is safe for concurrent use.
 type Engine struct {
 	st   store.Store
-	drv  Driver
+	drv  Drivers
 	log  *slog.Logger
 	opts Options
 
@@ -145,9 +163,10 @@ func (b boundary) String() string {
 
 var errClosing = errors.New("engine closing")
 
-// New returns an engine that keeps releases in st and acts through drv. Call
-// Start to resume unfinished releases and Close to stop.
-func New(st store.Store, drv Driver, opts Options) *Engine {
+// New returns an engine that keeps releases in st and acts through the
+// driver of each release's target. Call Start to resume unfinished releases
+// and Close to stop.
+func New(st store.Store, drv Drivers, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,7 +201,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	// of the service must not grab the lock of one that is half done.
 	for _, r := range rs {
 		if State(r.State).holdsLock() {
-			ref := ServiceRef{Environment: r.Environment, Service: r.Service}
+			ref := ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
 			if _, err := e.st.AcquireLock(ctx, lockKey(ref), r.ID, e.opts.LockTTL); err != nil {
 				e.log.Warn("take back service lock", "release", r.ID, "err", err)
 			}
@@ -202,7 +221,11 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 	if req.Version != "" {
 		req.Service.Version = req.Version
 	}
-	spec, err := json.Marshal(ReleaseSpec{Environment: req.Environment, Protected: req.Protected, Service: req.Service})
+	if _, err := e.drv.For(req.Target); err != nil {
+		return nil, err
+	}
+	spec, err := json.Marshal(ReleaseSpec{Project: req.Project, Environment: req.Environment, Protected: req.Protected,
+		Target: req.Target, Service: req.Service, Sources: req.Sources})
 	if err != nil {
 		return nil, fmt.Errorf("encode release: %w", err)
 	}
@@ -213,7 +236,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 		id = store.NewID(now)
 	}
 	r := &store.Release{
-		ID: id, Environment: req.Environment, Service: req.Service.Name,
+		ID: id, Project: req.Project, Environment: req.Environment, Service: req.Service.Name,
 		Version: req.Service.Version, CreatedBy: req.CreatedBy, CreatedAt: now,
 		Digest: "sha256:" + hex.EncodeToString(sum[:]), Spec: spec,
 		Progress: store.Progress{State: string(StateValidate)},
@@ -298,4 +321,4 @@ func (e *Engine) event(ctx context.Context, id string, s State, step int, msg st
 	}
 }
 
-func lockKey(ref ServiceRef) string { return "service/" + ref.Environment + "/" + ref.Service }
+func lockKey(ref ServiceRef) string { return "service/" + ref.String() }

@@ -41,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) newEngine(fault func(string, boundary) bool) *Engine {
-	e := New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: testLockTTL, CleanupTimeout: 3 * time.Second})
+	e := New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: testLockTTL, CleanupTimeout: 3 * time.Second})
 	e.fault = fault
 	return e
 }
@@ -442,7 +442,7 @@ func TestCleanUp(t *testing.T) {
 	t.Run("a rollback that cannot finish is FailureDirty", func(t *testing.T) {
 		h := newHarness(t)
 		h.eng.Close()
-		h.eng = New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
+		h.eng = New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
 		h.deploy(service(strategy.BlueGreen, "v1"))
 		svc := service(strategy.BlueGreen, "v2")
 		svc.Env["SIM_HEALTH"] = "never"
@@ -458,7 +458,7 @@ func TestCleanUp(t *testing.T) {
 	t.Run("scale_down_delay longer than the clean-up timeout", func(t *testing.T) {
 		h := newHarness(t)
 		h.eng.Close()
-		h.eng = New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond})
+		h.eng = New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 50 * time.Millisecond})
 		h.deploy(service(strategy.BlueGreen, "v1"))
 		svc := service(strategy.BlueGreen, "v2")
 		svc.Deploy.ScaleDownDelay = dur(200 * time.Millisecond)
@@ -469,7 +469,7 @@ func TestCleanUp(t *testing.T) {
 	t.Run("retiring the old group fails after the switch", func(t *testing.T) {
 		h := newHarness(t)
 		h.eng.Close()
-		h.eng = New(h.st, h.sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
+		h.eng = New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
 		h.deploy(service(strategy.BlueGreen, "v1"))
 		h.sim.setBroken("DeleteGroup", errors.New("agent unreachable"))
 		end := h.deploy(service(strategy.BlueGreen, "v2"))
@@ -626,6 +626,6 @@ func newBenchHarness(b *testing.B) *harness {
 	b.Cleanup(func() { st.Close() })
 	sim := newSimTarget(b)
 	h := &harness{st: st, sim: sim, ref: ServiceRef{Environment: "staging", Service: "web"}}
-	h.eng = New(st, sim, Options{PollInterval: 2 * time.Millisecond, LockTTL: time.Second})
+	h.eng = New(st, Drivers{"local": sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: time.Second})
 	return h
 }

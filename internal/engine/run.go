@@ -36,6 +36,7 @@ type run struct {
 	rel  *store.Release
 	ref  ServiceRef
 	spec *ReleaseSpec
+	drv  Driver // the driver of the release's target
 	data runData
 	err  *Error
 
@@ -48,7 +49,7 @@ func (e *Engine) run(ctx context.Context, id string) {
 		e.log.Error("load release", "release", id, "err", err)
 		return
 	}
-	r := &run{e: e, rel: rel, ref: ServiceRef{Environment: rel.Environment, Service: rel.Service}}
+	r := &run{e: e, rel: rel, ref: ServiceRef{Project: rel.Project, Environment: rel.Environment, Service: rel.Service}}
 	r.err = errorFromRecord(rel.ErrorKind, rel.Error)
 	if len(rel.Plan) > 0 {
 		if err := json.Unmarshal(rel.Plan, &r.data); err != nil {
@@ -59,6 +60,20 @@ func (e *Engine) run(ctx context.Context, id string) {
 	var spec ReleaseSpec
 	if err := json.Unmarshal(rel.Spec, &spec); err == nil {
 		r.spec = &spec
+	}
+	target := ""
+	if r.spec != nil {
+		target = r.spec.Target
+	}
+	if r.drv, err = e.drv.For(target); err != nil {
+		// The server lost the target's driver (reconfigured) after the
+		// release was submitted. Before anything ran the release simply
+		// fails; later nothing may act, so it waits for a server that has it.
+		e.log.Error("release cannot run on this server", "release", id, "err", err)
+		if State(rel.State) == StateValidate && rel.Step == 0 {
+			_ = r.transition(ctx, StateFailureClean, newError(ErrBadRelease, "%v; this server runs %v", err, e.drv.Targets()))
+		}
+		return
 	}
 	// The runner's work is cancelled with errLockLost if the lease goes;
 	// persisting uses base, which only the engine's Close cancels.
@@ -279,7 +294,7 @@ func (r *run) planInput(current []strategy.Group) strategy.Input {
 // validateResources asks the target whether what the release needs exists,
 // observes what runs, and makes the plan.
 func (r *run) validateResources(ctx context.Context) error {
-	d := r.e.drv
+	d := r.drv
 	if err := d.Validate(ctx, r.ref, &r.spec.Service); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			return r.ctxError(ctx, err)
@@ -346,7 +361,7 @@ func (r *run) transition(ctx context.Context, next State, ferr error) error {
 	if next.Final() {
 		p.Done = true
 		if r.data.Base != nil {
-			if c, err := r.e.drv.Counters(ctx, r.ref); err == nil {
+			if c, err := r.drv.Counters(ctx, r.ref); err == nil {
 				p.Served, p.Failed = c.Served-r.data.Base.Served, c.Failed-r.data.Base.Failed
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/redact"
 	"github.com/runwayhq/runway/internal/strategy"
 )
 
@@ -73,7 +74,7 @@ func permanent(err error) bool {
 // step performs one step. Driver errors become DeployErrors; waits poll the
 // target and call check (halt, deadline) every PollInterval.
 func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, check func() error) error {
-	d := r.e.drv
+	d := r.drv
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
@@ -90,13 +91,17 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 	}
 	switch s := st.(type) {
 	case strategy.RunTask:
-		res, err := d.RunTask(ctx, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
-			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)})
+		res, err := r.runTask(ctx, d, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
+			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)}, check)
 		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return err // halted or past the deadline while it ran
+			}
 			return fail(err)
 		}
 		if res.ExitCode != 0 {
-			return newError(ErrDeploy, "%s command %q exited %d: %s", s.Name, s.Command, res.ExitCode, res.Output)
+			return newError(ErrDeploy, "%s command %q exited %d: %s", s.Name, s.Command, res.ExitCode, redact.Tail(res.Output, maxTaskOutput))
 		}
 		r.e.event(ctx, r.rel.ID, State(r.rel.State), r.rel.Step, s.Name+" exited 0", nil)
 		return nil
@@ -162,6 +167,40 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		})
 	}
 	return newError(ErrDeploy, "unknown step %T", st)
+}
+
+// maxTaskOutput is how much of a failed task's output a release keeps.
+const maxTaskOutput = 2 << 10
+
+// runTask runs a task while watching check (halt, deadline) every poll
+// interval: a halt cancels the task's context, which makes the driver kill
+// it at once, instead of waiting for it to end.
+func (r *run) runTask(ctx context.Context, d Driver, t Task, check func() error) (TaskResult, error) {
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		res TaskResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := d.RunTask(tctx, t)
+		done <- result{res, err}
+	}()
+	tick := time.NewTicker(r.e.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case out := <-done:
+			return out.res, out.err
+		case <-tick.C:
+			if err := check(); err != nil {
+				cancel()
+				<-done
+				return TaskResult{}, err
+			}
+		}
+	}
 }
 
 func previewGroup(s strategy.RunTask) string {

@@ -112,7 +112,7 @@ func TestWriteAhead(t *testing.T) {
 			h.deploy(service(strategy.BlueGreen, "v1"))
 			w := &walDriver{simTarget: h.sim, st: h.st}
 			h.eng.Close()
-			h.eng = New(h.st, w, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond})
+			h.eng = New(h.st, Drivers{"local": w}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond})
 			end := h.deploy(sc.v2())
 			if State(end.State) != sc.want {
 				t.Fatalf("ended %s (%s), want %s", end.State, end.Error, sc.want)

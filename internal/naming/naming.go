@@ -3,6 +3,10 @@
 // <environment>.<domain>, <service>.<environment>.<domain> and the blue/green
 // preview host <service>-preview.<environment>.<domain>. A project without a
 // domain lives under .localhost, which resolves to this machine.
+//
+// It also holds the two syntax rules of what a route may serve, so the
+// manifest validator, the agent API and the proxy refuse the same things:
+// CheckHost (host names) and CheckPathPrefix (path prefixes).
 package naming
 
 import "strings"

@@ -25,8 +25,10 @@ type accessEntry struct {
 	DurationMS  float64   `json:"duration_ms"`
 	BytesIn     int64     `json:"bytes_in"`
 	BytesOut    int64     `json:"bytes_out"`
+	Project     string    `json:"project,omitempty"`
 	Environment string    `json:"environment,omitempty"`
 	Service     string    `json:"service,omitempty"`
+	Preview     bool      `json:"preview,omitempty"`
 	Group       string    `json:"group,omitempty"`
 	Target      string    `json:"target,omitempty"`
 	Retried     bool      `json:"retried,omitempty"`

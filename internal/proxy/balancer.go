@@ -7,15 +7,15 @@ import (
 
 // route is the compiled form of a Route inside one table.
 type route struct {
-	env, service string
-	prefix       string
-	sticky       bool
-	cookie       string
-	maintenance  string
-	groups       []*group // weight > 0 only
-	seq          []uint16 // smooth weighted round-robin order of group indexes
-	next         atomic.Uint64
-	svc          *service
+	key         RouteKey
+	prefix      string
+	sticky      bool
+	cookie      string
+	maintenance string
+	groups      []*group // weight > 0 only
+	seq         []uint16 // smooth weighted round-robin order of group indexes
+	next        atomic.Uint64
+	svc         *service
 }
 
 type group struct {

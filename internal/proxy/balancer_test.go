@@ -248,8 +248,8 @@ func BenchmarkLookup(b *testing.B) {
 	cfg.Routes = append(cfg.Routes, Route{Environment: "production", Service: "v2", Hosts: []string{"api.production.localhost"}, PathPrefix: "/v2"})
 	reg := newRegistry(nil)
 	tbl := compile(&cfg, tableBuilder{service: reg.service,
-		target: func(string, string, string, Target) *target { return nil },
-		stats:  func(string, string, string) *groupStats { return nil }})
+		target: func(RouteKey, string, Target) *target { return nil },
+		stats:  func(RouteKey, string) *groupStats { return nil }})
 	b.ReportAllocs()
 	for b.Loop() {
 		h, _ := normalizeHost("api.production.localhost:8080")

@@ -4,29 +4,116 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // Config is the whole routing table handed to Update. It is copied when
 // compiled, so the caller may reuse it afterwards.
 type Config struct {
-	// Routes lists one route per (environment, service).
+	// Routes lists one route per RouteKey.
 	Routes []Route
 	// Groups maps a group id to the targets currently able to serve it
 	// (the healthy instances, as the supervisor reports them).
 	Groups map[string][]Target
 }
 
+// RouteKey is the identity of a route: a service of a project in an
+// environment, or that service's preview (the blue/green route to the new
+// group before the switch). Two keys that differ in any field are two
+// routes with their own statistics, counters, pause, sticky cookie and
+// access-log lines. The zero Project is the project of a single-project
+// agent.
+type RouteKey struct {
+	Project     string
+	Environment string
+	Service     string
+	Preview     bool
+}
+
+// String is the key's text form, [project/]environment/service[#preview]:
+// no name may hold '/' or '#' (CheckKey), so the form is unambiguous and a
+// service named "web-preview" is never the preview of "web".
+func (k RouteKey) String() string {
+	var b strings.Builder
+	if k.Project != "" {
+		b.WriteString(k.Project)
+		b.WriteByte('/')
+	}
+	b.WriteString(k.Environment)
+	b.WriteByte('/')
+	b.WriteString(k.Service)
+	if k.Preview {
+		b.WriteString("#preview")
+	}
+	return b.String()
+}
+
+// describe names the route in messages to clients: "service web (development)",
+// "the preview of service web of project a (development)".
+func (k RouteKey) describe() string {
+	s := "service " + k.Service
+	if k.Project != "" {
+		s += " of project " + k.Project
+	}
+	s += " (" + k.Environment + ")"
+	if k.Preview {
+		s = "the preview of " + s
+	}
+	return s
+}
+
+// Less orders keys by project, environment, service, then the preview after
+// the service's own route.
+func (k RouteKey) Less(o RouteKey) bool {
+	if k.Project != o.Project {
+		return k.Project < o.Project
+	}
+	if k.Environment != o.Environment {
+		return k.Environment < o.Environment
+	}
+	if k.Service != o.Service {
+		return k.Service < o.Service
+	}
+	return !k.Preview && o.Preview
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// CheckKey reports a *RouteError naming the field ("project", "environment",
+// "service") that is not a name: 1 to 63 lower-case letters, digits, '.',
+// '_' or '-', starting with a letter or digit. Project may be empty.
+func CheckKey(k RouteKey) error {
+	for _, f := range []struct{ field, v string }{{"project", k.Project}, {"environment", k.Environment}, {"service", k.Service}} {
+		if f.v == "" && f.field == "project" {
+			continue
+		}
+		if f.v == "" {
+			return &RouteError{Route: k, Field: f.field, Msg: "is required"}
+		}
+		if !labelRE.MatchString(f.v) {
+			return &RouteError{Route: k, Field: f.field, Msg: fmt.Sprintf("%q: use 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", f.v)}
+		}
+	}
+	return nil
+}
+
 // Route sends the requests of some hosts (and optional path prefix) to the
 // weighted groups of one service.
 type Route struct {
+	Project     string
 	Environment string
 	Service     string
+	// Preview marks the service's preview route (see RouteKey).
+	Preview bool
 	// Hosts are the host names served, without port: usually
 	// naming.Service(service, environment, domain) plus the manifest's extra hosts.
 	Hosts []string
 	// PathPrefix, if set, limits the route to that path and the paths below it
-	// ("/api" matches "/api" and "/api/x", not "/apix"). The longest prefix wins.
+	// ("/api" matches "/api" and "/api/x", not "/apix"). The longest prefix
+	// wins; "/" is the same as "" (naming.CheckPathPrefix).
 	PathPrefix string
 	// Backends are the groups that share the route's traffic by weight.
 	Backends []Backend
@@ -36,6 +123,11 @@ type Route struct {
 	// Maintenance, when not empty, answers every request with 503 and this
 	// message instead of forwarding it.
 	Maintenance string
+}
+
+// Key is the route's identity.
+func (r Route) Key() RouteKey {
+	return RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
 }
 
 // Backend is one group of a route with its share of the traffic.
@@ -50,54 +142,135 @@ type Target struct {
 	Addr     string // host:port of the instance, reached over plain HTTP/1.1
 }
 
-// maxWeightSum bounds the length of the precomputed round-robin sequence.
-const maxWeightSum = 100000
+// Limits of one route. With them the precomputed round-robin sequence of a
+// route (the sum of its weights divided by their gcd) has at most
+// MaxBackends*MaxWeight = 100000 entries.
+const (
+	MaxHosts          = 100
+	MaxBackends       = 100
+	MaxWeight         = 1000
+	MaxMaintenanceLen = 4096
+)
 
-func (c *Config) validate() error {
+// RouteError is what is wrong with one route of a routing table. Field is
+// the route's field at fault, named as in the agent API's JSON ("hosts[1]",
+// "path_prefix", "backends[0].weight"). Conflict is set when the route is
+// valid alone but clashes with another route of the table.
+type RouteError struct {
+	Route    RouteKey
+	Field    string
+	Msg      string
+	Conflict bool
+}
+
+func (e *RouteError) Error() string {
+	return fmt.Sprintf("route %s: %s: %s", e.Route, e.Field, e.Msg)
+}
+
+// CheckRoute reports the first problem of one route alone as a *RouteError,
+// or nil. It is the whole rule of what a route may be, applied by Update
+// (through CheckRoutes) and by the agent before it stores a route.
+func CheckRoute(r Route) error {
+	k := r.Key()
+	if err := CheckKey(k); err != nil {
+		return err
+	}
+	fail := func(field, format string, args ...any) error {
+		return &RouteError{Route: k, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(r.Hosts) == 0 {
+		return fail("hosts", "no hosts; give at least one, such as naming.Service(service, environment, domain)")
+	}
+	if len(r.Hosts) > MaxHosts {
+		return fail("hosts", "%d hosts: at most %d", len(r.Hosts), MaxHosts)
+	}
+	seen := make(map[string]bool, len(r.Hosts))
+	for i, h := range r.Hosts {
+		h = strings.ToLower(h)
+		if err := naming.CheckHost(h); err != nil {
+			return fail(fmt.Sprintf("hosts[%d]", i), "%v", err)
+		}
+		if seen[h] {
+			return fail(fmt.Sprintf("hosts[%d]", i), "%q is listed twice", h)
+		}
+		seen[h] = true
+	}
+	if err := naming.CheckPathPrefix(r.PathPrefix); err != nil {
+		return fail("path_prefix", "%v", err)
+	}
+	if len(r.Backends) > MaxBackends {
+		return fail("backends", "%d backends: at most %d", len(r.Backends), MaxBackends)
+	}
+	total := 0
+	groups := make(map[string]bool, len(r.Backends))
+	for i, b := range r.Backends {
+		if b.Group == "" {
+			return fail(fmt.Sprintf("backends[%d].group", i), "is required")
+		}
+		if groups[b.Group] {
+			return fail(fmt.Sprintf("backends[%d].group", i), "%q is listed twice", b.Group)
+		}
+		groups[b.Group] = true
+		if b.Weight < 0 || b.Weight > MaxWeight {
+			return fail(fmt.Sprintf("backends[%d].weight", i), "%d: want 0 to %d", b.Weight, MaxWeight)
+		}
+		total += b.Weight
+	}
+	if len(r.Backends) > 0 && total == 0 {
+		return fail("backends", "all weights are 0: give at least one backend a positive weight, or send no backends")
+	}
+	if len(r.Maintenance) > MaxMaintenanceLen {
+		return fail("maintenance", "%d bytes: at most %d", len(r.Maintenance), MaxMaintenanceLen)
+	}
+	return nil
+}
+
+// CheckRoutes checks a whole set of routes: every route alone (CheckRoute),
+// one route per key, and one route per host and path prefix. It returns the
+// problems joined, each a *RouteError; a conflict is reported on the later
+// of the two routes, naming the earlier.
+func CheckRoutes(routes []Route) error {
 	var errs []error
 	type hostPath struct{ host, prefix string }
-	seen := map[hostPath]string{}
-	services := map[string]bool{}
-	for i, r := range c.Routes {
-		where := fmt.Sprintf("route %d (%s/%s)", i, r.Environment, r.Service)
-		if r.Environment == "" || r.Service == "" {
-			errs = append(errs, fmt.Errorf("%s: environment and service are required", where))
+	seen := map[hostPath]RouteKey{}
+	keys := map[RouteKey]bool{}
+	for _, r := range routes {
+		if err := CheckRoute(r); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		key := r.Environment + "/" + r.Service
-		if services[key] {
-			errs = append(errs, fmt.Errorf("%s: service appears twice; give it one route", where))
+		k := r.Key()
+		if keys[k] {
+			errs = append(errs, &RouteError{Route: k, Field: "service", Msg: "the route appears twice; give each key one route", Conflict: true})
+			continue
 		}
-		services[key] = true
-		if len(r.Hosts) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no hosts; use naming.Service(service, environment, domain)", where))
-		}
-		if r.PathPrefix != "" && (!strings.HasPrefix(r.PathPrefix, "/") || strings.HasSuffix(r.PathPrefix, "/") && r.PathPrefix != "/") {
-			errs = append(errs, fmt.Errorf("%s: path prefix %q must start with / and not end with one", where, r.PathPrefix))
-		}
-		for _, h := range r.Hosts {
-			n, ok := normalizeHost(h)
-			if !ok || n != strings.ToLower(h) {
-				errs = append(errs, fmt.Errorf("%s: host %q is not a valid host name without port", where, h))
+		keys[k] = true
+		prefix := naming.CanonicalPathPrefix(r.PathPrefix)
+		for i, h := range r.Hosts {
+			hp := hostPath{strings.ToLower(h), prefix}
+			if other, dup := seen[hp]; dup {
+				what := fmt.Sprintf("path prefix %q", r.PathPrefix)
+				if prefix == "" {
+					what = "no path prefix (\"\" and \"/\" are the same)"
+				}
+				errs = append(errs, &RouteError{Route: k, Field: fmt.Sprintf("hosts[%d]", i), Conflict: true,
+					Msg: fmt.Sprintf("host %q with %s is already routed to %s: give this route another host or path prefix, or change %s first", hp.host, what, other, other)})
 				continue
 			}
-			k := hostPath{n, trimPrefix(r.PathPrefix)}
-			if other, dup := seen[k]; dup {
-				errs = append(errs, fmt.Errorf("%s: host %q with path prefix %q is already routed to %s", where, h, r.PathPrefix, other))
-			}
-			seen[k] = key
+			seen[hp] = k
 		}
-		sum := 0
-		for _, b := range r.Backends {
-			if b.Weight < 0 {
-				errs = append(errs, fmt.Errorf("%s: group %q has negative weight %d", where, b.Group, b.Weight))
-			}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validate() error {
+	errs := []error{CheckRoutes(c.Routes)}
+	for _, r := range c.Routes {
+		for i, b := range r.Backends {
 			if _, ok := c.Groups[b.Group]; !ok {
-				errs = append(errs, fmt.Errorf("%s: group %q is not in Config.Groups (give it an empty target list if it has no healthy instance)", where, b.Group))
+				errs = append(errs, &RouteError{Route: r.Key(), Field: fmt.Sprintf("backends[%d].group", i),
+					Msg: fmt.Sprintf("group %q is not in Config.Groups (give it an empty target list if it has no healthy instance)", b.Group)})
 			}
-			sum += b.Weight
-		}
-		if sum > maxWeightSum {
-			errs = append(errs, fmt.Errorf("%s: weights add up to %d, more than %d", where, sum, maxWeightSum))
 		}
 	}
 	for g, ts := range c.Groups {
@@ -111,13 +284,6 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func trimPrefix(p string) string {
-	if p == "/" {
-		return ""
-	}
-	return p
 }
 
 // normalizeHost lowercases a Host header value and strips its port. It

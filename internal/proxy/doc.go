@@ -9,9 +9,9 @@
 //	err = p.Start(ctx)                        // bind HTTP and HTTPS, serve in the background
 //	err = p.Update(cfg)                       // swap the whole routing table atomically
 //	err = p.Drain(ctx, group, instances)      // wait until removed targets are idle
-//	p.Pause(env, svc, maxHold) / p.Resume(env, svc)
-//	p.Stats(env, svc, window)                 // rolling per-group statistics for canary analysis
-//	p.Counters(env, svc)                      // monotonic served/failed counts for a release summary
+//	p.Pause(key, maxHold) / p.Resume(key)      // key: RouteKey{Project, Environment, Service, Preview}
+//	p.Stats(key, window)                      // rolling per-group statistics for canary analysis
+//	p.Counters(key)                           // monotonic served/failed counts for a release summary
 //	p.CACertPath()                            // for `runway agent ca`
 //	p.Shutdown(ctx) / p.Close()
 //
@@ -23,7 +23,15 @@
 // uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
 // when the response is done).
 //
-// Decisions worth knowing: X-Forwarded-For is appended to (like nginx's
+// Decisions worth knowing: a route is identified by its RouteKey (project,
+// environment, service, preview), and everything kept per route — counters,
+// statistics, pause, sticky cookie, metric and access-log labels — is keyed by
+// it, so two projects' "web" never mix and a service named "web-preview" is
+// not the preview of "web". CheckRoute and CheckRoutes are the one rule of
+// what a routing table may hold (the agent checks routes with them before it
+// stores one): exact host names only (naming.CheckHost; no wildcards), one
+// route per host and path prefix, "/" being the same prefix as "".
+// X-Forwarded-For is appended to (like nginx's
 // $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
 // maximum hold, then lets them through (it never fails them); passive
 // ejection takes 2 consecutive connection failures and lasts 1s, doubling per

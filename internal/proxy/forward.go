@@ -128,7 +128,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (p *Proxy) connFailed(t *target, now time.Time, err error) {
 	if t.connFailed(now) {
 		t.m.ejections.Inc()
-		p.log.Warn("proxy ejected a target after connection failures", "environment", t.env, "service", t.service,
+		p.log.Warn("proxy ejected a target after connection failures", "route", t.route.String(),
 			"group", t.group, "instance", t.instance, "addr", t.addr, "for", time.Duration(t.ejectedUntil.Load()-now.UnixNano()), "err", err)
 	}
 }
@@ -142,14 +142,14 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	st.err = err
-	p.metrics.rejected.WithLabelValues(st.rt.env, st.rt.service, "upstream_error").Inc()
+	p.metrics.rejected.WithLabelValues(st.rt.key.Project, st.rt.key.Environment, st.rt.key.Service, "upstream_error").Inc()
 	code := http.StatusBadGateway
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		code = http.StatusGatewayTimeout
 	}
-	p.log.Debug("proxy upstream error", "service", st.rt.service, "instance", st.t.instance, "err", err)
-	writeText(w, code, fmt.Sprintf("runway: instance %s of service %s (%s) failed to answer: connection error.\n", st.t.instance, st.rt.service, st.rt.env))
+	p.log.Debug("proxy upstream error", "route", st.rt.key.String(), "instance", st.t.instance, "err", err)
+	writeText(w, code, fmt.Sprintf("runway: instance %s of %s failed to answer: connection error.\n", st.t.instance, st.rt.key.describe()))
 }
 
 func newRequestID() string {

@@ -32,7 +32,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = p.table.Load().lookup(host, r.URL.Path)
 	}
 	if rt == nil {
-		p.metrics.rejected.WithLabelValues("", "", "unknown_host").Inc()
+		p.metrics.rejected.WithLabelValues("", "", "", "unknown_host").Inc()
 		p.logRejected(r, http.StatusNotFound, nil)
 		writeText(w, http.StatusNotFound, fmt.Sprintf("runway: no service is routed for host %q. Check the host name; `runway status` lists the routes.\n", r.Host))
 		return
@@ -62,7 +62,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.svc.failed.Add(1)
 		w.Header().Set("Retry-After", "1")
 		p.reject(w, r, rt, "no_target", http.StatusServiceUnavailable,
-			fmt.Sprintf("runway: service %s (%s) has no healthy instance right now; retry shortly.\n", rt.service, rt.env))
+			fmt.Sprintf("runway: %s has no healthy instance right now; retry shortly.\n", rt.key.describe()))
 		return
 	}
 	if rt.sticky && sticky != g.id {
@@ -139,7 +139,8 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 	if p.access != nil {
 		e := &accessEntry{Time: start, RequestID: st.requestID, Remote: r.RemoteAddr, Method: r.Method, Host: r.Host,
 			Path: r.URL.Path, Proto: r.Proto, Status: status, DurationMS: float64(d.Microseconds()) / 1000,
-			BytesIn: in, BytesOut: rw.bytes, Environment: st.rt.env, Service: st.rt.service, Group: st.g.id,
+			BytesIn: in, BytesOut: rw.bytes, Project: st.rt.key.Project, Environment: st.rt.key.Environment, Service: st.rt.key.Service,
+			Preview: st.rt.key.Preview, Group: st.g.id,
 			Target: st.t.instance, Retried: st.retried}
 		if st.err != nil {
 			e.Error = st.err.Error()
@@ -156,7 +157,7 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 // reject answers a request of a known route without forwarding it.
 func (p *Proxy) reject(w http.ResponseWriter, r *http.Request, rt *route, reason string, code int, msg string) {
 	rt.svc.served.Add(1)
-	p.metrics.rejected.WithLabelValues(rt.env, rt.service, reason).Inc()
+	p.metrics.rejected.WithLabelValues(rt.key.Project, rt.key.Environment, rt.key.Service, reason).Inc()
 	p.logRejected(r, code, rt)
 	writeText(w, code, msg)
 }
@@ -168,7 +169,7 @@ func (p *Proxy) logRejected(r *http.Request, code int, rt *route) {
 	e := &accessEntry{Time: p.now(), Remote: r.RemoteAddr, Method: r.Method, Host: r.Host, Path: r.URL.Path,
 		Proto: r.Proto, Status: code, RequestID: r.Header.Get("X-Request-Id")}
 	if rt != nil {
-		e.Environment, e.Service = rt.env, rt.service
+		e.Project, e.Environment, e.Service, e.Preview = rt.key.Project, rt.key.Environment, rt.key.Service, rt.key.Preview
 	}
 	p.access.write(e)
 }

@@ -18,14 +18,16 @@ type metrics struct {
 	inflight  *prometheus.Desc
 }
 
-var targetLabels = []string{"environment", "service", "group", "target"}
+// targetLabels name a target's series. A preview route's requests count
+// under its service (its group tells them apart).
+var targetLabels = []string{"project", "environment", "service", "group", "target"}
 
 func newMetrics(reg prometheus.Registerer, p *Proxy) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runway_proxy_requests_total",
 			Help: "Requests forwarded to a target, by status class of the response sent to the client.",
-		}, append(targetLabels[:4:4], "code")),
+		}, append(targetLabels[:len(targetLabels):len(targetLabels)], "code")),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "runway_proxy_request_duration_seconds",
 			Help:    "Time from receiving a request to finishing its response, for forwarded requests.",
@@ -50,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, p *Proxy) (*metrics, error) {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runway_proxy_rejected_requests_total",
 			Help: "Requests answered by the proxy itself: unknown_host (404), maintenance, no_target (503), upstream_error (502/504).",
-		}, []string{"environment", "service", "reason"}),
+		}, []string{"project", "environment", "service", "reason"}),
 		inflight: prometheus.NewDesc("runway_proxy_in_flight_requests",
 			"Requests in flight on a target (WebSockets and streams included).", targetLabels, nil),
 	}
@@ -73,29 +75,37 @@ type targetMetrics struct {
 
 var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
-func (m *metrics) forTarget(env, svc, group, instance string) *targetMetrics {
+func (m *metrics) forTarget(l seriesKey) *targetMetrics {
+	v := l.values()
 	tm := &targetMetrics{
-		duration:  m.duration.WithLabelValues(env, svc, group, instance),
-		reqBytes:  m.reqBytes.WithLabelValues(env, svc, group, instance),
-		respBytes: m.respBytes.WithLabelValues(env, svc, group, instance),
-		retries:   m.retries.WithLabelValues(env, svc, group, instance),
-		ejections: m.ejections.WithLabelValues(env, svc, group, instance),
+		duration:  m.duration.WithLabelValues(v...),
+		reqBytes:  m.reqBytes.WithLabelValues(v...),
+		respBytes: m.respBytes.WithLabelValues(v...),
+		retries:   m.retries.WithLabelValues(v...),
+		ejections: m.ejections.WithLabelValues(v...),
 	}
 	for i, c := range classNames {
-		tm.byClass[i] = m.requests.WithLabelValues(env, svc, group, instance, c)
+		tm.byClass[i] = m.requests.WithLabelValues(append(v, c)...)
 	}
 	return tm
 }
 
 // forget drops a target's series once it left the table and went idle, so
 // instance ids of past releases do not accumulate.
-func (m *metrics) forget(env, svc, group, instance string) {
-	l := prometheus.Labels{"environment": env, "service": svc, "group": group, "target": instance}
+func (m *metrics) forget(k seriesKey) {
+	l := prometheus.Labels{"project": k.project, "environment": k.env, "service": k.service, "group": k.group, "target": k.instance}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{m.requests, m.duration, m.reqBytes, m.respBytes, m.retries, m.ejections} {
 		v.DeletePartialMatch(l)
 	}
+}
+
+// seriesKey is the label values of a target's series, in targetLabels order.
+type seriesKey struct{ project, env, service, group, instance string }
+
+func (k seriesKey) values() []string {
+	return []string{k.project, k.env, k.service, k.group, k.instance}
 }
 
 func statusClass(code int) int {
@@ -114,12 +124,11 @@ func (c inflightCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c inflightCollector) Collect(ch chan<- prometheus.Metric) {
 	// A retired target and its re-added successor share labels: sum them.
-	type key struct{ env, svc, group, instance string }
-	sums := map[key]int64{}
+	sums := map[seriesKey]int64{}
 	for _, t := range c.p.reg.allTargets() {
-		sums[key{t.env, t.service, t.group, t.instance}] += t.inflight.Load()
+		sums[t.series()] += t.inflight.Load()
 	}
 	for k, n := range sums {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k.env, k.svc, k.group, k.instance)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k.values()...)
 	}
 }

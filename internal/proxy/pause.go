@@ -16,28 +16,28 @@ type pauseState struct {
 
 func (ps *pauseState) release() { ps.once.Do(func() { close(ps.done) }) }
 
-// Pause holds new requests of a service (requests already in flight go on)
+// Pause holds new requests of a route (requests already in flight go on)
 // until Resume is called or maxHold has passed, whichever is first. A second
 // Pause replaces the deadline.
-func (p *Proxy) Pause(env, service string, maxHold time.Duration) {
-	s := p.serviceFor(env, service)
+func (p *Proxy) Pause(k RouteKey, maxHold time.Duration) {
+	s := p.serviceFor(k)
 	ps := &pauseState{done: make(chan struct{}), deadline: time.Now().Add(maxHold)}
 	if old := s.pause.Swap(ps); old != nil {
 		old.release() // its waiters go on; new arrivals wait on ps
 	}
 }
 
-// Resume releases the held requests of a service and stops holding new ones.
-func (p *Proxy) Resume(env, service string) {
-	s := p.serviceFor(env, service)
+// Resume releases the held requests of a route and stops holding new ones.
+func (p *Proxy) Resume(k RouteKey) {
+	s := p.serviceFor(k)
 	if ps := s.pause.Swap(nil); ps != nil {
 		ps.release()
 	}
 }
 
-// Paused reports whether new requests of a service are currently held.
-func (p *Proxy) Paused(env, service string) bool {
-	ps := p.serviceFor(env, service).pause.Load()
+// Paused reports whether new requests of a route are currently held.
+func (p *Proxy) Paused(k RouteKey) bool {
+	ps := p.serviceFor(k).pause.Load()
 	return ps != nil && time.Now().Before(ps.deadline)
 }
 

@@ -12,8 +12,8 @@ func TestPauseHoldsRequestsUntilResume(t *testing.T) {
 	b := newBackend(t, "g/1", nil)
 	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {b.target()}}))
 	c := p.client(t)
-	p.Pause("production", "web", time.Minute)
-	if !p.Paused("production", "web") {
+	p.Pause(webKey, time.Minute)
+	if !p.Paused(webKey) {
 		t.Fatal("Paused = false after Pause")
 	}
 	results := make(chan int, 3)
@@ -28,19 +28,19 @@ func TestPauseHoldsRequestsUntilResume(t *testing.T) {
 			results <- resp.StatusCode
 		}()
 	}
-	svc := p.serviceFor("production", "web")
+	svc := p.serviceFor(webKey)
 	waitFor(t, "3 held requests", 10*time.Second, func() bool { return svc.held.Load() == 3 })
 	if n := b.hits.Load(); n != 0 {
 		t.Fatalf("%d requests reached the backend while paused", n)
 	}
-	p.Resume("production", "web")
+	p.Resume(webKey)
 	for range 3 {
 		if code := <-results; code != http.StatusOK {
 			t.Fatalf("held request answered %d, want 200", code)
 		}
 	}
-	if p.Paused("production", "web") || b.hits.Load() != 3 {
-		t.Fatalf("after resume: paused %v, backend hits %d", p.Paused("production", "web"), b.hits.Load())
+	if p.Paused(webKey) || b.hits.Load() != 3 {
+		t.Fatalf("after resume: paused %v, backend hits %d", p.Paused(webKey), b.hits.Load())
 	}
 }
 
@@ -51,12 +51,12 @@ func TestPauseReleasesAfterMaxHold(t *testing.T) {
 	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {b.target()}}))
 	const hold = 300 * time.Millisecond
 	start := time.Now()
-	p.Pause("production", "web", hold)
+	p.Pause(webKey, hold)
 	resp, _ := get(t, p.client(t), webURL+"/")
 	if resp.StatusCode != http.StatusOK || time.Since(start) < hold {
 		t.Fatalf("got %d after %s, want 200 after the %s hold", resp.StatusCode, time.Since(start), hold)
 	}
-	if p.Paused("production", "web") {
+	if p.Paused(webKey) {
 		t.Fatal("still paused after the hold expired")
 	}
 }

@@ -326,17 +326,16 @@ func (p *Proxy) Drain(ctx context.Context, group string, instances []string) err
 	return nil
 }
 
-// Stats returns rolling statistics per group of a service over the last
+// Stats returns rolling statistics per group of a route over the last
 // window (at most MaxStatsWindow), for canary analysis.
-func (p *Proxy) Stats(env, service string, window time.Duration) map[string]WindowStats {
-	prefix := env + "/" + service + "/"
+func (p *Proxy) Stats(k RouteKey, window time.Duration) map[string]WindowStats {
 	now := p.now()
 	out := map[string]WindowStats{}
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
-	for k, s := range p.reg.stats {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			out[k[len(prefix):]] = s.window(now, window)
+	for sk, s := range p.reg.stats {
+		if sk.route == k {
+			out[sk.group] = s.window(now, window)
 		}
 	}
 	return out
@@ -352,10 +351,10 @@ type ServiceCounters struct {
 	Failed uint64
 }
 
-// Counters returns the service's counters (zero for an unknown service).
-func (p *Proxy) Counters(env, service string) ServiceCounters {
+// Counters returns the route's counters (zero for an unknown route).
+func (p *Proxy) Counters(k RouteKey) ServiceCounters {
 	p.reg.mu.Lock()
-	s := p.reg.services[env+"/"+service]
+	s := p.reg.services[k]
 	p.reg.mu.Unlock()
 	if s == nil {
 		return ServiceCounters{}
@@ -374,10 +373,10 @@ func (p *Proxy) Targets() []TargetStatus {
 	return out
 }
 
-func (p *Proxy) serviceFor(env, name string) *service {
+func (p *Proxy) serviceFor(k RouteKey) *service {
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
-	return p.reg.service(env, name)
+	return p.reg.service(k)
 }
 
 // slogWriter adapts http.Server's error log (TLS handshake noise, mostly).

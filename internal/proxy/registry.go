@@ -15,15 +15,21 @@ type registry struct {
 	m        *metrics
 	targets  map[targetKey]*target
 	retired  map[*target]struct{}
-	services map[string]*service
-	stats    map[string]*groupStats // env/service/group
+	services map[RouteKey]*service
+	stats    map[statsKey]*groupStats
 }
 
 type targetKey struct {
-	env, service, group, instance, addr string
+	route                 RouteKey
+	group, instance, addr string
 }
 
-// service is the per-(environment, service) state outside the table:
+type statsKey struct {
+	route RouteKey
+	group string
+}
+
+// service is the per-route state outside the table:
 // pause/resume and the monotonic counters a release snapshots.
 type service struct {
 	pause  atomic.Pointer[pauseState]
@@ -34,11 +40,10 @@ type service struct {
 
 func newRegistry(m *metrics) *registry {
 	return &registry{m: m, targets: map[targetKey]*target{}, retired: map[*target]struct{}{},
-		services: map[string]*service{}, stats: map[string]*groupStats{}}
+		services: map[RouteKey]*service{}, stats: map[statsKey]*groupStats{}}
 }
 
-func (r *registry) service(env, name string) *service {
-	k := env + "/" + name
+func (r *registry) service(k RouteKey) *service {
 	s := r.services[k]
 	if s == nil {
 		s = &service{}
@@ -53,23 +58,24 @@ func (r *registry) service(env, name string) *service {
 // target.acquire and picks again from the new one. Called with r.mu held.
 func (r *registry) swap(c *Config, publish func(*table)) {
 	used := map[targetKey]*target{}
-	usedStats := map[string]*groupStats{}
+	usedStats := map[statsKey]*groupStats{}
 	t := compile(c, tableBuilder{
 		service: r.service,
-		target: func(env, svc, group string, tc Target) *target {
-			k := targetKey{env, svc, group, tc.Instance, tc.Addr}
+		target: func(route RouteKey, group string, tc Target) *target {
+			k := targetKey{route, group, tc.Instance, tc.Addr}
 			if t := used[k]; t != nil {
 				return t
 			}
 			t := r.targets[k]
 			if t == nil {
-				t = newTarget(env, svc, group, tc, r.m.forTarget(env, svc, group, tc.Instance))
+				t = newTarget(route, group, tc, nil)
+				t.m = r.m.forTarget(t.series())
 			}
 			used[k] = t
 			return t
 		},
-		stats: func(env, svc, group string) *groupStats {
-			k := env + "/" + svc + "/" + group
+		stats: func(route RouteKey, group string) *groupStats {
+			k := statsKey{route, group}
 			if s := usedStats[k]; s != nil {
 				return s
 			}
@@ -103,19 +109,19 @@ func (r *registry) prune() {
 		}
 		delete(r.retired, t)
 		if !r.labelsInUse(t) {
-			r.m.forget(t.env, t.service, t.group, t.instance)
+			r.m.forget(t.series())
 		}
 	}
 }
 
 func (r *registry) labelsInUse(t *target) bool {
 	for _, o := range r.targets {
-		if o.env == t.env && o.service == t.service && o.group == t.group && o.instance == t.instance {
+		if o.series() == t.series() {
 			return true
 		}
 	}
 	for o := range r.retired {
-		if o != t && o.env == t.env && o.service == t.service && o.group == t.group && o.instance == t.instance {
+		if o != t && o.series() == t.series() {
 			return true
 		}
 	}
@@ -139,13 +145,14 @@ func (r *registry) allTargets() []*target {
 // TargetStatus describes one target known to the proxy, for the agent's
 // status API and for tests.
 type TargetStatus struct {
-	Environment, Service, Group, Instance, Addr string
-	InFlight                                    int64
-	Ejected                                     bool // passive health keeps it out for now
-	Retired                                     bool // out of the table, still finishing requests
+	Route                 RouteKey
+	Group, Instance, Addr string
+	InFlight              int64
+	Ejected               bool // passive health keeps it out for now
+	Retired               bool // out of the table, still finishing requests
 }
 
 func (t *target) status(now time.Time) TargetStatus {
-	return TargetStatus{Environment: t.env, Service: t.service, Group: t.group, Instance: t.instance, Addr: t.addr,
+	return TargetStatus{Route: t.route, Group: t.group, Instance: t.instance, Addr: t.addr,
 		InFlight: t.inflight.Load(), Ejected: t.ejected(now.UnixNano()), Retired: t.retired.Load()}
 }

@@ -120,8 +120,8 @@ func TestRefusedConnectionRetriedOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("single refusing target: %d, want 502", resp.StatusCode)
 	}
-	waitFor(t, "accounting", 5*time.Second, func() bool { return p.Counters("production", "web").Served == 21 })
-	if cs := p.Counters("production", "web"); cs.Failed != 1 {
+	waitFor(t, "accounting", 5*time.Second, func() bool { return p.Counters(webKey).Served == 21 })
+	if cs := p.Counters(webKey); cs.Failed != 1 {
 		t.Errorf("counters %+v, want 21 served, 1 failed", cs)
 	}
 }

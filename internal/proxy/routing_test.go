@@ -63,7 +63,7 @@ func TestNoHealthyTargetIs503WithRetryAfter(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("got %d (Retry-After %q) %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	if c := p.Counters("production", "web"); c.Served != 1 || c.Failed != 1 {
+	if c := p.Counters(webKey); c.Served != 1 || c.Failed != 1 {
 		t.Errorf("counters %+v, want 1 served, 1 failed", c)
 	}
 }
@@ -85,8 +85,8 @@ func TestMaintenanceMode(t *testing.T) {
 	if resp, _ := get(t, c, webURL+"/"); resp.StatusCode != 200 {
 		t.Fatalf("after maintenance: %d, want 200", resp.StatusCode)
 	}
-	waitFor(t, "accounting", 5*time.Second, func() bool { return p.Counters("production", "web").Served == 2 })
-	if c := p.Counters("production", "web"); c.Failed != 0 {
+	waitFor(t, "accounting", 5*time.Second, func() bool { return p.Counters(webKey).Served == 2 })
+	if c := p.Counters(webKey); c.Failed != 0 {
 		t.Errorf("counters %+v, want 2 served, 0 failed", c)
 	}
 }
@@ -139,8 +139,8 @@ func FuzzRouting(f *testing.F) {
 	}
 	reg := newRegistry(nil)
 	tbl := compile(&cfg, tableBuilder{service: reg.service,
-		target: func(string, string, string, Target) *target { return nil },
-		stats:  func(string, string, string) *groupStats { return nil }})
+		target: func(RouteKey, string, Target) *target { return nil },
+		stats:  func(RouteKey, string) *groupStats { return nil }})
 	f.Fuzz(func(t *testing.T, host, path string) {
 		var got *route
 		h, ok := normalizeHost(host)
@@ -162,8 +162,8 @@ func FuzzRouting(f *testing.F) {
 		switch {
 		case got == nil && want != "":
 			t.Fatalf("host %q path %q: no route, want %s", host, path, want)
-		case got != nil && got.service != want:
-			t.Fatalf("host %q path %q: routed to %s, want %q", host, path, got.service, want)
+		case got != nil && got.key.Service != want:
+			t.Fatalf("host %q path %q: routed to %s, want %q", host, path, got.key, want)
 		}
 		if ok && (strings.ContainsAny(h, ":/ ") && h[0] != '[' || h != strings.ToLower(h)) {
 			t.Fatalf("normalizeHost(%q) = %q", host, h)

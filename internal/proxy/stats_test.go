@@ -21,14 +21,14 @@ func TestStatsMetricsCountersAndAccessLog(t *testing.T) {
 	mustUpdate(t, p, oneService([]Backend{{Group: "stable", Weight: 3}, {Group: "canary", Weight: 1}},
 		map[string][]Target{"stable": {stable.target()}, "canary": {canary.target()}}))
 	c := p.client(t)
-	before := p.Counters("production", "web")
+	before := p.Counters(webKey)
 	for range 40 {
 		get(t, c, webURL+"/")
 	}
 	waitFor(t, "the last request to be accounted", 5*time.Second, func() bool {
-		return p.Counters("production", "web").Served-before.Served == 40
+		return p.Counters(webKey).Served-before.Served == 40
 	})
-	stats := p.Stats("production", "web", time.Minute)
+	stats := p.Stats(webKey, time.Minute)
 	s, cn := stats["stable"], stats["canary"]
 	if s.Count != 30 || s.Errors != 0 || cn.Count != 10 || cn.Errors != 10 || cn.ErrorRate != 1 {
 		t.Fatalf("stats %+v", stats)
@@ -36,7 +36,7 @@ func TestStatsMetricsCountersAndAccessLog(t *testing.T) {
 	if s.P50 <= 0 || s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > 10*time.Second {
 		t.Fatalf("percentiles %v %v %v", s.P50, s.P90, s.P99)
 	}
-	after := p.Counters("production", "web")
+	after := p.Counters(webKey)
 	if after.Served-before.Served != 40 || after.Failed != 0 {
 		t.Fatalf("counters before %+v after %+v: want 40 served, 0 failed (a 500 of the service is not a proxy failure)", before, after)
 	}

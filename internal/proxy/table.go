@@ -3,6 +3,8 @@ package proxy
 import (
 	"sort"
 	"strings"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // table is one immutable version of the routing table. Update builds a new
@@ -37,30 +39,30 @@ func prefixMatches(prefix, path string) bool {
 
 // tableBuilder carries what compile needs from the registry.
 type tableBuilder struct {
-	service func(env, name string) *service
-	target  func(env, svc, group string, t Target) *target
-	stats   func(env, svc, group string) *groupStats
+	service func(RouteKey) *service
+	target  func(route RouteKey, group string, t Target) *target
+	stats   func(route RouteKey, group string) *groupStats
 }
 
 func compile(c *Config, b tableBuilder) *table {
 	t := &table{hosts: map[string][]*route{}}
 	for _, rc := range c.Routes {
+		k := rc.Key()
 		r := &route{
-			env:         rc.Environment,
-			service:     rc.Service,
-			prefix:      trimPrefix(rc.PathPrefix),
+			key:         k,
+			prefix:      naming.CanonicalPathPrefix(rc.PathPrefix),
 			sticky:      rc.Sticky,
-			cookie:      stickyCookieName(rc.Environment, rc.Service),
+			cookie:      stickyCookieName(k),
 			maintenance: rc.Maintenance,
-			svc:         b.service(rc.Environment, rc.Service),
+			svc:         b.service(k),
 		}
 		for _, be := range rc.Backends {
 			if be.Weight == 0 {
 				continue
 			}
-			g := &group{id: be.Group, weight: be.Weight, stats: b.stats(rc.Environment, rc.Service, be.Group)}
+			g := &group{id: be.Group, weight: be.Weight, stats: b.stats(k, be.Group)}
 			for _, tc := range c.Groups[be.Group] {
-				g.targets = append(g.targets, b.target(rc.Environment, rc.Service, be.Group, tc))
+				g.targets = append(g.targets, b.target(k, be.Group, tc))
 			}
 			r.groups = append(r.groups, g)
 		}
@@ -76,18 +78,14 @@ func compile(c *Config, b tableBuilder) *table {
 	return t
 }
 
-func stickyCookieName(env, svc string) string {
-	var b strings.Builder
-	b.WriteString("runway_group_")
-	for _, s := range []string{env, "_", svc} {
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
-				b.WriteByte(c)
-			} else {
-				b.WriteByte('-')
-			}
-		}
+// stickyCookieName is one cookie per route key:
+// runway_group_<project>~<environment>~<service>[~preview]. Names of a key
+// hold only [a-z0-9._-] (CheckKey), all cookie-name characters, and never
+// '~', so two keys never share a cookie.
+func stickyCookieName(k RouteKey) string {
+	name := "runway_group_" + k.Project + "~" + k.Environment + "~" + k.Service
+	if k.Preview {
+		name += "~preview"
 	}
-	return b.String()
+	return name
 }

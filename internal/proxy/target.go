@@ -19,7 +19,8 @@ const (
 // swaps: the in-flight count Drain waits on, passive health, and the cached
 // metric handles, so the request path never looks anything up by label.
 type target struct {
-	env, service, group, instance, addr string
+	route                 RouteKey
+	group, instance, addr string
 
 	inflight atomic.Int64
 	retired  atomic.Bool // no longer in the current table
@@ -34,9 +35,14 @@ type target struct {
 	m *targetMetrics
 }
 
-func newTarget(env, service, group string, t Target, m *targetMetrics) *target {
-	return &target{env: env, service: service, group: group, instance: t.Instance, addr: t.Addr,
+func newTarget(route RouteKey, group string, t Target, m *targetMetrics) *target {
+	return &target{route: route, group: group, instance: t.Instance, addr: t.Addr,
 		idle: make(chan struct{}), m: m}
+}
+
+// series is the label values of the target's metrics.
+func (t *target) series() seriesKey {
+	return seriesKey{t.route.Project, t.route.Environment, t.route.Service, t.group, t.instance}
 }
 
 // acquire counts a request on the target. It fails if the target was retired

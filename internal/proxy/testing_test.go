@@ -129,6 +129,9 @@ func (b *backend) target() Target {
 	return Target{Instance: b.name, Addr: b.addr()}
 }
 
+// webKey is the route of oneService.
+var webKey = RouteKey{Environment: "production", Service: "web"}
+
 // oneService is the config of service "web" in "production" served by groups.
 func oneService(backends []Backend, groups map[string][]Target) Config {
 	return Config{

@@ -5,44 +5,132 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/config"
-	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 )
 
 // backend implements api.Backend over the store and the engine.
 type backend struct {
-	st  store.Store
-	eng *engine.Engine
-	drv *local.Driver
+	st      store.Store
+	eng     *engine.Engine
+	drivers engine.Drivers
+	// limits are the declared limits of each target (validation).
+	limits map[string]config.TargetLimits
+	log    *slog.Logger
 }
 
 var _ api.Backend = (*backend)(nil)
 
 // Namespaces of the key/value table.
 const (
-	nsRequests  = "requests"    // request id -> release id (replay protection)
-	nsRollbacks = "rollback_of" // release id -> the release it rolls back to
+	nsRequests       = "requests"        // request id -> release id (replay protection)
+	nsRequestDigests = "request_digests" // request id -> digest of the request's body
+	nsRollbacks      = "rollback_of"     // release id -> the release it rolls back to
 )
 
 func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
-	rel, id, err := b.replayed(ctx, req.RequestID)
+	rel, id, err := b.replayed(ctx, req.RequestID, requestDigest(req))
 	if rel != nil || err != nil {
 		return rel, err
 	}
-	var svc config.Service
-	if err := json.Unmarshal(req.Manifest, &svc); err != nil {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "field \"manifest\" is not a resolved manifest: %v", err)
+	sp, project, err := b.loadProject(ctx, req.Project)
+	if err != nil {
+		return nil, err
 	}
-	if svc.Name != req.Service || svc.Environment != req.Environment {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "the manifest is for service %q in environment %q, not %q in %q", svc.Name, svc.Environment, req.Service, req.Environment)
+	if err := checkProjectSource(req.Project, sp, project, req.ProjectSource); err != nil {
+		return nil, err
 	}
-	return b.submit(ctx, req.RequestID, id, engine.Request{Environment: req.Environment, Protected: svc.Protected, Service: svc, Version: req.Version, CreatedBy: actor}, "")
+	env := project.Environment(req.Environment)
+	if env == nil {
+		return nil, api.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
+	}
+	if _, err := b.drivers.For(env.Target); err != nil {
+		return nil, noDriver(env, b.drivers)
+	}
+	files := map[string][]byte{}
+	sources := map[string]string{}
+	for _, f := range req.Sources {
+		files[f.Name], sources[f.Name] = []byte(f.Content), f.Content
+	}
+	// The same code as `runway validate`, on the server's copy of the project.
+	ws, diags := config.LoadSourcesWith(config.Options{Targets: b.limits}, sp.Source, files)
+	if diags.HasErrors() {
+		return nil, invalid(fmt.Sprintf("the manifest of %s", req.Service), diags)
+	}
+	if ws.Service(req.Service) == nil {
+		return nil, api.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "the request's sources define %s, not service %q", strings.Join(serviceNames(ws), ", "), req.Service)
+	}
+	svc, diags := ws.Resolve(req.Service, req.Environment)
+	if diags.HasErrors() {
+		return nil, invalid(fmt.Sprintf("the manifest of %s", req.Service), diags)
+	}
+	if req.Version != "" {
+		svc.Version = req.Version
+	}
+	if svc.Version == "" {
+		return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
+	}
+	if env.Target == "local" {
+		if req.Dir == "" {
+			return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" is required for target local: the directory commands are resolved from")
+		}
+		svc.Dir = req.Dir
+	}
+	ref := engine.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
+	if err := b.checkHosts(ctx, ref, svc); err != nil {
+		return nil, err
+	}
+	return b.submit(ctx, req.RequestID, id, engine.Request{Project: req.Project, Environment: req.Environment,
+		Protected: env.Protected, Target: env.Target, Service: *svc, Sources: sources, CreatedBy: actor}, "")
+}
+
+// noDriver answers a release to an environment whose target this server cannot run.
+func noDriver(env *config.Environment, d engine.Drivers) error {
+	return api.Problemf(http.StatusUnprocessableEntity, "NoDriver",
+		"environment %q has target %q; this server has no %s driver configured: it runs %s. Deploy to an environment with one of these targets, or run a server that has the %s driver",
+		env.Name, env.Target, env.Target, strings.Join(d.Targets(), ", "), env.Target)
+}
+
+// checkHosts refuses a release whose host names another live service serves.
+func (b *backend) checkHosts(ctx context.Context, ref engine.ServiceRef, svc *config.Service) error {
+	host, owner, err := b.hostOwner(ctx, ref, svc.RouteHosts())
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		hint := "choose another name in hosts"
+		if owner.Project != ref.Project && svc.Domain == "" {
+			hint = fmt.Sprintf("give project %s a domain in runway.hcl (such as domain = %q) so its names differ", ref.Project, ref.Project+".localhost")
+		}
+		return api.Problemf(http.StatusConflict, "HostConflict", "host %s is already served by service %s of project %s in environment %s; %s", host, owner.Service, owner.Project, owner.Environment, hint)
+	}
+	return nil
+}
+
+func serviceNames(ws *config.Workspace) []string {
+	var out []string
+	for _, s := range ws.Services {
+		out = append(out, fmt.Sprintf("%q", s.Name))
+	}
+	return out
+}
+
+// requestDigest identifies what a deploy asks for, whenever it was sent:
+// the same request id with another digest is a different request.
+func requestDigest(v any) string {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	delete(m, "requested_at")
+	b, _ = json.Marshal(m)
+	return digest(b)
 }
 
 // submit records and starts a release. Its id is chosen and mapped to the
@@ -79,13 +167,19 @@ func (b *backend) submit(ctx context.Context, requestID, id string, req engine.R
 
 // replayed returns the release a request id already created, or, when an
 // earlier attempt of the request chose an id but did not record its release
-// (the server died in between), that id to record it under.
-func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release, string, error) {
+// (the server died in between), that id to record it under. A request id
+// reused with another body is refused, naming the first release.
+func (b *backend) replayed(ctx context.Context, requestID, dig string) (*api.Release, string, error) {
 	id, err := b.st.Get(ctx, nsRequests, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", nil
+		return nil, "", b.st.Put(ctx, nsRequestDigests, requestID, []byte(dig))
 	}
 	if err != nil {
+		return nil, "", err
+	}
+	if prev, err := b.st.Get(ctx, nsRequestDigests, requestID); err == nil && string(prev) != dig {
+		return nil, "", api.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used for release %s with a different request; send a new request id for a new request", requestID, id)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, "", err
 	}
 	r, err := b.st.GetRelease(ctx, string(id))
@@ -99,11 +193,11 @@ func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release,
 }
 
 func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor string) (*api.Release, error) {
-	rel, id, err := b.replayed(ctx, req.RequestID)
+	rel, id, err := b.replayed(ctx, req.RequestID, requestDigest(req))
 	if rel != nil || err != nil {
 		return rel, err
 	}
-	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Environment: req.Environment, Service: req.Service, Limit: 200})
+	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: req.Project, Environment: req.Environment, Service: req.Service, Limit: 200})
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +235,57 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 	if err != nil {
 		return nil, err
 	}
-	return b.submit(ctx, req.RequestID, id, engine.Request{Environment: spec.Environment, Protected: spec.Protected, Service: spec.Service, CreatedBy: actor}, target.ID)
+	next, err := b.rollbackRequest(ctx, req, spec)
+	if err != nil {
+		return nil, err
+	}
+	next.CreatedBy = actor
+	return b.submit(ctx, req.RequestID, id, next, target.ID)
+}
+
+// rollbackRequest makes the release that returns to an earlier one under
+// today's policy: the earlier release's manifest sources are validated
+// again against the server's current copy of the project (protection,
+// target, hosts and limits may have changed since).
+func (b *backend) rollbackRequest(ctx context.Context, req api.RollbackRequest, spec *engine.ReleaseSpec) (engine.Request, error) {
+	_, project, err := b.loadProject(ctx, req.Project)
+	if err != nil {
+		return engine.Request{}, err
+	}
+	env := project.Environment(req.Environment)
+	if env == nil {
+		return engine.Request{}, api.Problemf(http.StatusConflict, "UnknownEnvironment", "project %s no longer has environment %q", req.Project, req.Environment)
+	}
+	if _, err := b.drivers.For(env.Target); err != nil {
+		return engine.Request{}, noDriver(env, b.drivers)
+	}
+	svc := spec.Service
+	if len(spec.Sources) > 0 {
+		sp, _ := b.st.GetProject(ctx, req.Project)
+		files := map[string][]byte{}
+		for name, src := range spec.Sources {
+			files[name] = []byte(src)
+		}
+		ws, diags := config.LoadSourcesWith(config.Options{Targets: b.limits}, sp.Source, files)
+		var resolved *config.Service
+		if !diags.HasErrors() {
+			resolved, diags = ws.Resolve(req.Service, req.Environment)
+		}
+		if diags.HasErrors() {
+			return engine.Request{}, invalid(fmt.Sprintf("release %s's manifest no longer validates against project %s", spec.Service.Version, req.Project), diags)
+		}
+		resolved.Version, resolved.Dir = spec.Service.Version, spec.Service.Dir
+		svc = *resolved
+	} else if svc.Deploy.Strategy == "recreate" && env.Protected {
+		return engine.Request{}, api.Problemf(http.StatusUnprocessableEntity, "BadRelease", "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
+	}
+	svc.Protected, svc.Target = env.Protected, env.Target
+	ref := engine.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
+	if err := b.checkHosts(ctx, ref, &svc); err != nil {
+		return engine.Request{}, err
+	}
+	return engine.Request{Project: req.Project, Environment: req.Environment, Protected: env.Protected, Target: env.Target,
+		Service: svc, Sources: spec.Sources}, nil
 }
 
 // switchBack is the instant rollback: while the newest release of the
@@ -220,7 +364,7 @@ func (b *backend) Release(ctx context.Context, id string) (*api.ReleaseDetail, e
 }
 
 func (b *backend) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Release, error) {
-	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Environment: f.Environment, Service: f.Service, Limit: f.Limit})
+	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: f.Project, Environment: f.Environment, Service: f.Service, Limit: f.Limit})
 	if err != nil {
 		return nil, err
 	}
@@ -231,12 +375,20 @@ func (b *backend) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Rel
 	return out, nil
 }
 
-func (b *backend) Status(ctx context.Context, env, service string) (*api.ServiceStatus, error) {
-	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Environment: env, Service: service, Limit: 100})
+func (b *backend) Status(ctx context.Context, project, env, service string) (*api.ServiceStatus, error) {
+	_, def, err := b.loadProject(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	st := &api.ServiceStatus{Environment: env, Service: service, Groups: []api.Group{}, Routes: []api.Route{}}
+	e := def.Environment(env)
+	if e == nil {
+		return nil, api.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
+	}
+	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: project, Environment: env, Service: service, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	st := &api.ServiceStatus{Project: project, Environment: env, Service: service, Groups: []api.Group{}, Routes: []api.Route{}}
 	versions := map[string]string{}
 	for _, r := range list {
 		versions[r.ID] = r.Version
@@ -247,8 +399,12 @@ func (b *backend) Status(ctx context.Context, env, service string) (*api.Service
 			st.Current = b.toAPI(ctx, r, true)
 		}
 	}
-	ref := engine.ServiceRef{Environment: env, Service: service}
-	groups, err := b.drv.ListGroups(ctx, ref)
+	drv, err := b.drivers.For(e.Target)
+	if err != nil {
+		return st, nil // nothing can run there on this server
+	}
+	ref := engine.ServiceRef{Project: project, Environment: env, Service: service}
+	groups, err := drv.ListGroups(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("list groups of %s: %w", ref, err)
 	}
@@ -256,7 +412,7 @@ func (b *backend) Status(ctx context.Context, env, service string) (*api.Service
 		st.Groups = append(st.Groups, api.Group{Name: g.Name, Release: g.Release, Version: versions[g.Release],
 			Desired: g.Status.Desired, Healthy: g.Status.Healthy, Starting: g.Status.Starting, Unhealthy: g.Status.Unhealthy})
 	}
-	routes, err := b.drv.Routes(ctx, ref)
+	routes, err := drv.Routes(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +425,7 @@ func (b *backend) Status(ctx context.Context, env, service string) (*api.Service
 // toAPI converts a stored release; withManifest includes the resolved manifest.
 func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool) *api.Release {
 	out := &api.Release{
-		ID: r.ID, Environment: r.Environment, Service: r.Service, Version: r.Version, CreatedBy: r.CreatedBy,
+		ID: r.ID, Project: r.Project, Environment: r.Environment, Service: r.Service, Version: r.Version, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt, Digest: r.Digest, State: r.State, Done: r.Done, ErrorKind: r.ErrorKind, Error: r.Error,
 		Served: r.Served, Failed: r.Failed,
 	}
@@ -280,8 +436,9 @@ func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool
 	if v, err := b.st.Get(ctx, nsRollbacks, r.ID); err == nil {
 		out.RollbackOf = string(v)
 	}
-	if withManifest {
-		if spec, err := engine.DecodeSpec(r.Spec); err == nil {
+	if spec, err := engine.DecodeSpec(r.Spec); err == nil {
+		out.Target = spec.Target
+		if withManifest {
 			out.Manifest, _ = json.Marshal(spec.Service)
 		}
 	}

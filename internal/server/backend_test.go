@@ -2,13 +2,14 @@ package server
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
-	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -18,21 +19,10 @@ import (
 // records the release under that id, and any further retry returns it.
 func TestDeployRetriedAfterCrash(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "runway.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	// A closed engine only records releases: nothing runs.
-	eng := engine.New(st, nil, engine.Options{})
-	eng.Close()
-	b := &backend{st: st, eng: eng}
-
-	manifest, _ := json.Marshal(config.Service{Name: "hello", Environment: "dev", Version: "1", Command: []string{"hello"}})
-	req := api.DeployRequest{Environment: "dev", Service: "hello", Version: "1", Manifest: manifest,
-		RequestID: "req-1", RequestedAt: time.Now().UTC()}
+	b := newBackend(t)
+	req := helloRequest(t, b)
 	chosen := store.NewID(time.Now())
-	if err := st.Put(ctx, nsRequests, req.RequestID, []byte(chosen)); err != nil {
+	if err := b.st.Put(ctx, nsRequests, req.RequestID, []byte(chosen)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -44,11 +34,66 @@ func TestDeployRetriedAfterCrash(t *testing.T) {
 			t.Fatalf("retry %d made release %s, want %s (the id chosen before the crash)", i, rel.ID, chosen)
 		}
 	}
-	list, err := st.ListReleases(ctx, store.ReleaseFilter{Service: "hello"})
+	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Service: "hello"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 1 {
 		t.Fatalf("%d releases recorded, want 1", len(list))
 	}
+}
+
+// TestRequestIDReusedWithAnotherBody: the same request id with a different
+// request is refused (409), naming the first release; the same request again
+// returns it.
+func TestRequestIDReusedWithAnotherBody(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	req := helloRequest(t, b)
+	first, err := b.Deploy(ctx, req, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := req
+	again.RequestedAt = req.RequestedAt.Add(time.Second) // a retry may refresh the time
+	if rel, err := b.Deploy(ctx, again, "admin"); err != nil || rel.ID != first.ID {
+		t.Fatalf("the same request again: %v, %v; want release %s", rel, err, first.ID)
+	}
+	other := req
+	other.Version = "2"
+	_, err = b.Deploy(ctx, other, "admin")
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Status != 409 || p.Kind != "RequestIDReused" || !strings.Contains(p.Detail, first.ID) {
+		t.Fatalf("request id reused with another version: %v, want 409 RequestIDReused naming %s", err, first.ID)
+	}
+}
+
+// newBackend is a backend over a real store whose engine only records
+// releases (it is closed: nothing runs).
+func newBackend(t *testing.T) *backend {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "runway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	drivers := engine.Drivers{"local": nil}
+	eng := engine.New(st, drivers, engine.Options{})
+	eng.Close()
+	return &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: slog.New(slog.DiscardHandler)}
+}
+
+const helloProject = "project \"hello\" {}\nenvironment \"dev\" {}\n"
+
+// helloRequest registers project hello and returns a deploy request of its
+// service hello.
+func helloRequest(t *testing.T, b *backend) api.DeployRequest {
+	t.Helper()
+	_, err := b.ApplyProject(context.Background(), "hello", api.ApplyProjectRequest{Source: helloProject}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.DeployRequest{Project: "hello", Environment: "dev", Service: "hello", Version: "1",
+		Sources:       []api.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
+		ProjectSource: helloProject, Dir: t.TempDir(), RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: time.Now().UTC()}
 }

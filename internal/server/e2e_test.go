@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/server"
 )
 
@@ -228,7 +230,7 @@ func TestHalt(t *testing.T) {
 	stop := c.load(service)
 	rel := c.submit(service, "2")
 	waitFor(t, 30*time.Second, "the canary to take traffic", func() bool {
-		st, err := c.api.Status(context.Background(), env, service)
+		st, err := c.api.Status(context.Background(), projectName, env, service)
 		return err == nil && len(st.Routes) == 2
 	})
 	if out, err := c.cli("halt", service, "--env", env, "--reason", "e2e halt"); err != nil {
@@ -293,7 +295,7 @@ func TestTimeoutHalfRouted(t *testing.T) {
 	stop := c.load(service)
 	rel := c.submit(service, "2")
 	waitFor(t, 30*time.Second, "the canary to take traffic", func() bool {
-		st, err := c.api.Status(context.Background(), env, service)
+		st, err := c.api.Status(context.Background(), projectName, env, service)
 		return err == nil && len(st.Routes) == 2
 	})
 	done := c.wait(rel.ID, 30*time.Second)
@@ -636,7 +638,7 @@ func TestCrashObserved(t *testing.T) {
 			stop := c.load(service)
 			rel := c.submit(service, "2")
 			waitFor(t, 30*time.Second, "both versions to be routed", func() bool {
-				st, err := c.api.Status(context.Background(), env, service)
+				st, err := c.api.Status(context.Background(), projectName, env, service)
 				return err == nil && len(st.Routes) == 2
 			})
 			c.killServer()
@@ -663,10 +665,12 @@ func groupDigits(n int64) string {
 	return b.String()
 }
 
-// TestRecreateProtected: a protected environment refuses the recreate
+// TestProtectionIsTheServers: a protected environment refuses the recreate
 // strategy (it has downtime): the CLI with a diagnostic, and the server too
-// for a client that sends the manifest anyway, before anything runs.
-func TestRecreateProtected(t *testing.T) {
+// for a client that calls the API directly — whether it sends a recreate
+// manifest as it is, or a runway.hcl that says the environment is not
+// protected. Nothing runs: the serving group keeps its processes.
+func TestProtectionIsTheServers(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
 	c.writeManifest(manifest{Strategy: "recreate", Protected: true})
@@ -679,24 +683,30 @@ func TestRecreateProtected(t *testing.T) {
 	v1 := c.deploy(service, "1")
 	mustState(t, v1, "Success")
 	group, pids := c.servingGroup(service)
-	var m map[string]any
-	if err := json.Unmarshal(v1.Manifest, &m); err != nil {
-		t.Fatal(err)
+
+	// The manifest asks for recreate: refused with the located diagnostic.
+	req := c.deployRequest(service, "2")
+	req.Sources[0].Content = strings.Replace(req.Sources[0].Content, `strategy         = "blue_green"`, `strategy         = "recreate"`, 1)
+	_, err = c.api.Deploy(context.Background(), req)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 422 || len(ce.Diagnostics) != 1 || ce.Diagnostics[0].Summary != "recreate is refused in a protected environment" ||
+		ce.Diagnostics[0].File != "hello.service.hcl" || ce.Diagnostics[0].Line == 0 {
+		t.Fatalf("raw API deploy of recreate to a protected environment: %v (%+v)", err, ce)
 	}
-	m["deploy"].(map[string]any)["strategy"] = "recreate"
-	raw, _ := json.Marshal(m)
-	sub, err := c.api.Deploy(context.Background(), api.DeployRequest{Environment: env, Service: service, Version: "2",
-		Manifest: raw, RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
+	// The client claims the environment is not protected: its runway.hcl is
+	// not the server's, so the request is refused, naming the difference.
+	req.RequestID = ulid.Make().String()
+	req.ProjectSource = strings.Replace(req.ProjectSource, "protected = true", "protected = false", 1)
+	_, err = c.api.Deploy(context.Background(), req)
+	if !client.IsKind(err, "ProjectChanged") || !strings.Contains(err.Error(), "environments[dev].protected: true → false") {
+		t.Fatalf("raw API deploy with an unprotected runway.hcl: %v", err)
 	}
-	rel := c.wait(sub.ID, 30*time.Second)
-	mustState(t, rel, "FailureClean")
-	if rel.ErrorKind != "BadRelease" || !strings.Contains(rel.Error, "protected") {
-		t.Errorf("release ended %s (%s), want BadRelease about the protected environment", rel.ErrorKind, rel.Error)
+	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: projectName, Environment: env, Service: service})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("refused requests made releases: %d (%v)", len(list), err)
 	}
 	g, now := c.servingGroup(service)
 	if g != group || !slices.Equal(now, pids) {
-		t.Errorf("after the refused release %s %v serves, want %s %v", g, now, group, pids)
+		t.Errorf("after the refused requests %s %v serves, want %s %v", g, now, group, pids)
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
-	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/loadtest"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -65,8 +64,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	env     = "dev"
-	service = "hello"
+	projectName = "e2e"
+	env         = "dev"
+	service     = "hello"
 )
 
 // Port ranges of instances start at a random offset below the kernel's
@@ -390,12 +390,12 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.PreDeploy {
 		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
 	}
-	project := fmt.Sprintf(`project "e2e" {}
+	project := fmt.Sprintf(`project %q {}
 environment "dev" {
   target    = "local"
   protected = %t
 }
-`, m.Protected)
+`, projectName, m.Protected)
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
@@ -442,17 +442,24 @@ environment "dev" {
 	if err := os.WriteFile(filepath.Join(dir, m.Service+".service.hcl"), []byte(svc), 0o644); err != nil {
 		c.t.Fatal(err)
 	}
+	c.applyProject()
 }
 
-// cli runs the runway CLI against the cluster's server.
+// cli runs the runway CLI against the cluster's server, in the project directory.
 func (c *cluster) cli(args ...string) (string, error) {
+	c.t.Helper()
+	return c.cliIn(filepath.Join(c.dir, "project"), args...)
+}
+
+// cliIn runs the runway CLI against the cluster's server in dir.
+func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 	c.t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
-	cmd.Dir = filepath.Join(c.dir, "project")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -473,25 +480,32 @@ func (c *cluster) submit(svc, version string) *api.Release {
 	return &rel
 }
 
-// deployRequest resolves the manifest of svc as runway deploy does and makes
-// the API request of a release of version.
+// deployRequest makes the API request runway deploy makes for a release
+// of svc at version: the manifest file as written, the project's runway.hcl
+// and the directory commands live in.
 func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
 	c.t.Helper()
-	ws, diags := config.Load(filepath.Join(c.dir, "project"))
-	if diags.HasErrors() {
-		c.t.Fatalf("load the manifest: %v", diags)
-	}
-	m, diags := ws.Resolve(svc, env)
-	if diags.HasErrors() {
-		c.t.Fatalf("resolve the manifest: %v", diags)
-	}
-	m.Version = version
-	raw, err := json.Marshal(m)
+	dir := filepath.Join(c.dir, "project")
+	src, err := os.ReadFile(filepath.Join(dir, svc+".service.hcl"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return api.DeployRequest{Environment: env, Service: svc, Version: version, Manifest: raw,
+	project, err := os.ReadFile(filepath.Join(dir, "runway.hcl"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return api.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
+		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
+		ProjectSource: string(project), Dir: dir,
 		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
+}
+
+// applyProject registers (or updates) the project's runway.hcl on the server.
+func (c *cluster) applyProject() {
+	c.t.Helper()
+	if out, err := c.cli("project", "apply", "--dir", filepath.Join(c.dir, "project"), "--yes"); err != nil {
+		c.t.Fatalf("runway project apply: %v\n%s", err, out)
+	}
 }
 
 // wait returns the release once it has ended.
@@ -565,11 +579,17 @@ func noFailures(t *testing.T, what string, res *loadtest.Result) {
 // versions asks the proxy n times and counts the answering versions.
 func (c *cluster) versions(svc string, n int) map[string]int {
 	c.t.Helper()
+	return c.versionsAt(host(svc), n)
+}
+
+// versionsAt asks the proxy for host n times and counts the answering versions.
+func (c *cluster) versionsAt(hostName string, n int) map[string]int {
+	c.t.Helper()
 	out := map[string]int{}
 	cl := &http.Client{Timeout: 5 * time.Second}
 	for i := 0; i < n; i++ {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+c.proxyHTTP+"/", nil)
-		req.Host = host(svc)
+		req.Host = hostName
 		resp, err := cl.Do(req)
 		if err != nil {
 			out["error"]++
@@ -635,7 +655,7 @@ func (c *cluster) servingGroup(svc string) (string, []int) {
 			pids = append(pids, in.PID)
 		}
 	}
-	st, err := c.api.Status(context.Background(), env, svc)
+	st, err := c.api.Status(context.Background(), projectName, env, svc)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -110,8 +110,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		}
 		eo.TestFault = fault
 	}
-	eng := engine.New(st, drv, eo)
-	b := &backend{st: st, eng: eng, drv: drv}
+	// The registry of targets: this server runs the local target (through
+	// the agent); releases to environments of other targets are refused.
+	drivers := engine.Drivers{"local": drv}
+	eng := engine.New(st, drivers, eo)
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger}
 	h := api.New(api.Options{Backend: b, AdminTokenHash: api.HashToken(token), Logger: opts.Logger})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {

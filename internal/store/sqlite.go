@@ -121,10 +121,10 @@ func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
 		spec = []byte("null")
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO releases
-		(id, environment, service, version, created_by, created_at, digest, spec,
+		(id, project, environment, service, version, created_by, created_at, digest, spec,
 		 state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done, updated_at, finished_at)
-		VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.Environment, r.Service, r.Version, r.CreatedBy, nanos(r.CreatedAt), r.Digest, spec,
+		VALUES (?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Project, r.Environment, r.Service, r.Version, r.CreatedBy, nanos(r.CreatedAt), r.Digest, spec,
 		r.State, r.Step, nanos(r.StepStartedAt), r.Plan, r.ErrorKind, r.Error, nanos(r.Deadline),
 		r.Served, r.Failed, r.Done, nanos(r.UpdatedAt), nanos(r.FinishedAt))
 	if isUnique(err) {
@@ -136,7 +136,7 @@ func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
 	return nil
 }
 
-const releaseColumns = `id, environment, service, version, created_by, created_at, digest, spec,
+const releaseColumns = `id, project, environment, service, version, created_by, created_at, digest, spec,
 	state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done,
 	updated_at, finished_at, halt_requested, halt_reason`
 
@@ -145,7 +145,7 @@ func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
 		r                                                 Release
 		created, stepStarted, deadline, updated, finished int64
 	)
-	err := sc.Scan(&r.ID, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
+	err := sc.Scan(&r.ID, &r.Project, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
 		&r.State, &r.Step, &stepStarted, &r.Plan, &r.ErrorKind, &r.Error, &deadline, &r.Served, &r.Failed, &r.Done,
 		&updated, &finished, &r.HaltRequested, &r.HaltReason)
 	if err != nil {
@@ -174,6 +174,9 @@ func (s *SQLite) ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release,
 		where []string
 		args  []any
 	)
+	if f.Project != "" {
+		where, args = append(where, "project = ?"), append(args, f.Project)
+	}
 	if f.Environment != "" {
 		where, args = append(where, "environment = ?"), append(args, f.Environment)
 	}
@@ -191,6 +194,17 @@ func (s *SQLite) ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release,
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
+	return s.queryReleases(ctx, q, args...)
+}
+
+// LiveReleases implements Store.
+func (s *SQLite) LiveReleases(ctx context.Context) ([]*Release, error) {
+	return s.queryReleases(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id IN (
+		SELECT max(id) FROM releases WHERE state != 'FailureClean' GROUP BY project, environment, service)
+		ORDER BY id DESC`)
+}
+
+func (s *SQLite) queryReleases(ctx context.Context, q string, args ...any) ([]*Release, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list releases: %w", err)
@@ -424,6 +438,71 @@ func (s *SQLite) ListLocks(ctx context.Context) ([]Lease, error) {
 		}
 		l.AcquiredAt, l.ExpiresAt = fromNanos(acq), fromNanos(exp)
 		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PutProject implements Store.
+func (s *SQLite) PutProject(ctx context.Context, p *Project) error {
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = s.now()
+	}
+	var res sql.Result
+	var err error
+	if p.Version == 1 {
+		res, err = s.db.ExecContext(ctx, `INSERT INTO projects (name, source, digest, version, updated_by, updated_at)
+			VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO NOTHING`, p.Name, p.Source, p.Digest, p.Version, p.UpdatedBy, nanos(p.UpdatedAt))
+	} else {
+		res, err = s.db.ExecContext(ctx, `UPDATE projects SET source = ?, digest = ?, version = ?, updated_by = ?, updated_at = ?
+			WHERE name = ? AND version = ?`, p.Source, p.Digest, p.Version, p.UpdatedBy, nanos(p.UpdatedAt), p.Name, p.Version-1)
+	}
+	if err != nil {
+		return fmt.Errorf("put project %s: %w", p.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("put project %s version %d: %w", p.Name, p.Version, ErrConflict)
+	}
+	return nil
+}
+
+const projectColumns = `name, source, digest, version, updated_by, updated_at`
+
+func scanProject(sc interface{ Scan(...any) error }) (*Project, error) {
+	var p Project
+	var at int64
+	if err := sc.Scan(&p.Name, &p.Source, &p.Digest, &p.Version, &p.UpdatedBy, &at); err != nil {
+		return nil, err
+	}
+	p.UpdatedAt = fromNanos(at)
+	return &p, nil
+}
+
+// GetProject implements Store.
+func (s *SQLite) GetProject(ctx context.Context, name string) (*Project, error) {
+	p, err := scanProject(s.db.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("project %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get project %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// ListProjects implements Store.
+func (s *SQLite) ListProjects(ctx context.Context) ([]*Project, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	defer rows.Close()
+	var out []*Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list projects: %w", err)
+		}
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

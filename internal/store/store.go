@@ -30,6 +30,8 @@ var (
 	ErrFinished = errors.New("release already finished")
 	// ErrExists: a record with this id already exists.
 	ErrExists = errors.New("already exists")
+	// ErrConflict: a write based on a version that is no longer current.
+	ErrConflict = errors.New("changed concurrently")
 )
 
 // Store is Runway's persistence. Every method is safe for concurrent use.
@@ -45,6 +47,19 @@ type Store interface {
 	SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error
 	// RequestHalt marks a release to stop at its next step boundary.
 	RequestHalt(ctx context.Context, id, reason string) error
+	// LiveReleases returns, for every (project, environment, service), its
+	// newest release that did not end FailureClean: the one that serves or is
+	// about to. Hosts and other claims of a service are read from it.
+	LiveReleases(ctx context.Context) ([]*Release, error)
+
+	// PutProject stores a project's definition; p.Version must be the stored
+	// version plus one (1 for a new project), else ErrConflict: two applies
+	// racing never both win.
+	PutProject(ctx context.Context, p *Project) error
+	// GetProject returns a project; ErrNotFound when it was never applied.
+	GetProject(ctx context.Context, name string) (*Project, error)
+	// ListProjects returns every project by name.
+	ListProjects(ctx context.Context) ([]*Project, error)
 
 	AppendEvent(ctx context.Context, e *Event) error
 	// ListEvents returns a release's events in the order they were appended.
@@ -76,6 +91,7 @@ type Store interface {
 // progress in deploying it.
 type Release struct {
 	ID          string
+	Project     string
 	Environment string
 	Service     string
 	Version     string
@@ -107,10 +123,22 @@ type Progress struct {
 
 // ReleaseFilter selects releases; zero fields match everything.
 type ReleaseFilter struct {
+	Project     string
 	Environment string
 	Service     string
 	Unfinished  bool
 	Limit       int
+}
+
+// Project is a project's definition as applied: runway.hcl's source. The
+// server parses it (config.ParseProjectSource) wherever it needs policy.
+type Project struct {
+	Name      string
+	Source    []byte
+	Digest    string
+	Version   int
+	UpdatedBy string
+	UpdatedAt time.Time
 }
 
 // Event is a timestamped fact about a release: a state entered, a step

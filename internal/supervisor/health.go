@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/runwayhq/runway/internal/runenv"
 )
 
 // HealthResult is the outcome of one health check.
@@ -59,7 +61,7 @@ func check(ctx context.Context, h HealthCheck, port int, dir string, env []strin
 	case HealthExec:
 		args := make([]string, len(h.Command))
 		for i, a := range h.Command {
-			args[i] = expand(a, vals)
+			args[i] = runenv.Expand(a, vals)
 		}
 		prog, err := resolveCommand(args[0], dir)
 		if err != nil {

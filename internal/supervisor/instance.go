@@ -8,12 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/runwayhq/runway/internal/runenv"
 )
 
 // Instance states.
@@ -139,41 +140,20 @@ func (in *instance) routable() bool {
 	return in.state == StateHealthy && !in.draining
 }
 
-// values are the template values of this instance.
-func (in *instance) values() map[string]string {
-	return map[string]string{
-		"PORT": strconv.Itoa(in.port), "RELEASE_ID": in.spec.ReleaseID, "VERSION": in.spec.Version,
-		"SERVICE_NAME": in.spec.Service, "ENVIRONMENT": in.spec.Environment, "PROJECT": in.spec.Project,
-		"INSTANCE_ID": in.id,
-	}
+// process describes the instance for its template values and environment.
+func (in *instance) process() runenv.Process {
+	return runenv.Process{Project: in.spec.Project, Service: in.spec.Service, Environment: in.spec.Environment,
+		Release: in.spec.ReleaseID, Version: in.spec.Version, Instance: in.id, Port: strconv.Itoa(in.port)}
 }
 
-// env is the environment of the instance: a few variables of the agent's
-// own environment, the spec's env with templates substituted, then PORT and
-// the RUNWAY_* metadata.
+// values are the template values of this instance.
+func (in *instance) values() map[string]string { return in.process().Values() }
+
+// env is the environment of the instance (runenv.Environ: the allow-list of
+// the agent's own environment, the spec's env with templates substituted,
+// PORT and the RUNWAY_* metadata) plus the instance's own identifiers.
 func (in *instance) env() []string {
-	vals := in.values()
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	keys := make([]string, 0, len(in.spec.Env))
-	for k := range in.spec.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+expand(in.spec.Env[k], vals))
-	}
-	return append(env,
-		"PORT="+vals["PORT"],
-		"RUNWAY_PROJECT="+in.spec.Project,
-		"RUNWAY_SERVICE="+in.spec.Service,
-		"RUNWAY_ENVIRONMENT="+in.spec.Environment,
-		"RUNWAY_RELEASE="+in.spec.ReleaseID,
-		"RUNWAY_VERSION="+in.spec.Version,
+	return runenv.Environ(in.process(), in.spec.Env,
 		"RUNWAY_INSTANCE="+in.id,
 		"RUNWAY_GROUP="+in.group,
 		"RUNWAY_AGENT_ID="+in.s.agentID,
@@ -195,7 +175,7 @@ func (in *instance) start() (*process, error) {
 	vals := in.values()
 	args := make([]string, len(in.spec.Command))
 	for i, a := range in.spec.Command {
-		args[i] = expand(a, vals)
+		args[i] = runenv.Expand(a, vals)
 	}
 	prog, err := resolveCommand(args[0], in.spec.WorkDir)
 	if err != nil {

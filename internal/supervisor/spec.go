@@ -155,7 +155,7 @@ func (s *GroupSpec) Normalize() error {
 		if !envKeyRE.MatchString(k) {
 			return fieldErr("env", "%q is not a valid variable name", k)
 		}
-		if k == "PORT" || strings.HasPrefix(k, "RUNWAY_") {
+		if config.ReservedEnv(k) {
 			return fieldErr("env."+k, "is set by the agent and cannot be overridden")
 		}
 		if err := checkTemplates(v); err != nil {
@@ -259,20 +259,6 @@ func checkTemplates(s string) error {
 		}
 	}
 	return nil
-}
-
-// expand substitutes template values such as {{PORT}} in s.
-func expand(s string, vals map[string]string) string {
-	if !strings.Contains(s, "{{") {
-		return s
-	}
-	return templRE.ReplaceAllStringFunc(s, func(m string) string {
-		k := templRE.FindStringSubmatch(m)[1]
-		if v, ok := vals[k]; ok {
-			return v
-		}
-		return m
-	})
 }
 
 // resolveCommand finds the program of a command: a path containing '/' is

@@ -25,6 +25,8 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/redact"
+	"github.com/runwayhq/runway/internal/runenv"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -40,6 +42,7 @@ type Driver struct {
 	specOf func(ctx context.Context, release string) (*config.Service, error)
 
 	taskMu sync.Mutex
+	tasks  map[string]*sync.Mutex // per task id
 }
 
 var _ engine.Driver = (*Driver)(nil)
@@ -49,6 +52,12 @@ var _ engine.Driver = (*Driver)(nil)
 // manifest of a release.
 func New(c *agent.Client, taskDir, proxyHTTP string, specOf func(context.Context, string) (*config.Service, error), log *slog.Logger) *Driver {
 	return &Driver{agent: c, taskDir: taskDir, proxyHTTP: proxyHTTP, specOf: specOf, log: log}
+}
+
+// Limits are what the local target can measure: the agent's statistics
+// windows (a canary's pause is its analysis window).
+func Limits() config.TargetLimits {
+	return config.TargetLimits{StatsWindowMin: agent.MinStatsWindow, StatsWindowMax: agent.MaxStatsWindow}
 }
 
 // commandPath resolves a manifest command's program the way the agent will.
@@ -209,7 +218,7 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 	}
 	var out []engine.GroupInfo
 	for _, g := range all {
-		if g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
+		if g.Spec.Project == ref.Project && g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
 			out = append(out, engine.GroupInfo{Name: g.Name, Release: g.Spec.ReleaseID, Status: observe(g)})
 		}
 	}
@@ -217,9 +226,15 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 	return out, nil
 }
 
+// routeKey is the agent's key of ref's route (or of its preview route).
+func routeKey(ref engine.ServiceRef, preview bool) agent.RouteKey {
+	return agent.RouteKey{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Preview: preview}
+}
+
 // Routes returns the service's weighted groups.
 func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.Route, error) {
-	r, err := d.agent.Route(ctx, ref.Environment, ref.Service)
+	key := routeKey(ref, false)
+	r, err := d.agent.Route(ctx, key)
 	if agent.IsNotFound(err) {
 		return nil, nil
 	}
@@ -236,7 +251,8 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
-	r := agent.Route{Environment: ref.Environment, Service: ref.Service}
+	key := routeKey(ref, false)
+	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
 	for _, x := range routes {
@@ -280,11 +296,12 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 	return append([]string{naming.Service(ref.Service, ref.Environment, domain)}, extra...), nil
 }
 
-// SetPreview routes <service>-preview.<environment>... to group.
+// SetPreview routes <service>-preview.<environment>... to group, through
+// the service's preview route.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
-	name := ref.Service + naming.PreviewSuffix
+	key := routeKey(ref, true)
 	if group == "" {
-		err := d.agent.DeleteRoute(ctx, ref.Environment, name)
+		err := d.agent.DeleteRoute(ctx, key)
 		if agent.IsNotFound(err) {
 			return nil
 		}
@@ -294,14 +311,15 @@ func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group st
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(ctx, agent.Route{Environment: ref.Environment, Service: name, Hosts: hosts,
-		Backends: []agent.Backend{{Group: group, Weight: 100}}})
+	_, err = d.agent.PutRoute(ctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
 	return err
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
 func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
-	all, err := d.agent.Stats(ctx, ref.Environment, ref.Service, window)
+	key := routeKey(ref, false)
+	all, err := d.agent.Stats(ctx, key, window)
 	if err != nil {
 		return strategy.WindowStats{}, err
 	}
@@ -311,7 +329,8 @@ func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group s
 
 // Counters reads the proxy's served/failed totals of a service.
 func (d *Driver) Counters(ctx context.Context, ref engine.ServiceRef) (engine.Counters, error) {
-	c, err := d.agent.Counters(ctx, ref.Environment, ref.Service)
+	key := routeKey(ref, false)
+	c, err := d.agent.Counters(ctx, key)
 	if err != nil {
 		return engine.Counters{}, err
 	}
@@ -326,10 +345,12 @@ type taskRecord struct {
 
 const maxTaskOutput = 4 << 10
 
-// RunTask runs a one-off command with the release's environment, once per task id.
+// RunTask runs a one-off command with the release's environment, once per
+// task id. Tasks of different ids run concurrently; a cancelled ctx (halt,
+// deadline) kills the task's whole process group at once.
 func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult, error) {
-	d.taskMu.Lock()
-	defer d.taskMu.Unlock()
+	unlock := d.lockTask(t.ID)
+	defer unlock()
 	rec := filepath.Join(d.taskDir, safeName(t.ID)+".json")
 	if b, err := os.ReadFile(rec); err == nil {
 		var r taskRecord
@@ -342,34 +363,27 @@ func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult,
 	if len(t.Command) == 0 {
 		return engine.TaskResult{}, errors.New("task has no command")
 	}
-	vals := map[string]string{
-		"RELEASE_ID": t.Release, "VERSION": t.Spec.Version, "SERVICE_NAME": t.Ref.Service,
-		"ENVIRONMENT": t.Ref.Environment, "PROJECT": t.Spec.Project, "INSTANCE_ID": "task", "PORT": "",
-	}
-	argv := make([]string, len(t.Command))
-	for i, a := range t.Command {
-		argv[i] = expand(a, vals)
-	}
+	p := runenv.Process{Project: t.Spec.Project, Service: t.Ref.Service, Environment: t.Ref.Environment,
+		Release: t.Release, Version: t.Spec.Version, Instance: "task"}
+	argv := runenv.ExpandAll(t.Command, p.Values())
 	argv[0] = commandPath(t.Spec, argv[0])
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = workDir(t.Spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	env := os.Environ()
-	for k, v := range t.Spec.Env {
-		env = append(env, k+"="+expand(v, vals))
-	}
-	env = append(env, "RUNWAY_SERVICE="+t.Ref.Service, "RUNWAY_ENVIRONMENT="+t.Ref.Environment,
-		"RUNWAY_RELEASE="+t.Release, "RUNWAY_VERSION="+t.Spec.Version, "RUNWAY_TASK="+t.Name)
+	// The task's output pipes are closed once it is killed, even when a
+	// descendant still holds them.
+	cmd.WaitDelay = time.Second
+	extra := []string{"RUNWAY_TASK=" + t.Name}
 	if t.PreviewGroup != "" {
 		host := naming.Preview(t.Ref.Service, t.Ref.Environment, t.Spec.Domain)
-		env = append(env, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
+		extra = append(extra, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
 	}
-	cmd.Env = env
+	cmd.Env = runenv.Environ(p, t.Spec.Env, extra...)
 	var out tailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	res := engine.TaskResult{Output: out.String()}
+	res := engine.TaskResult{Output: redact.String(out.String())}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -379,17 +393,35 @@ func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult,
 			res.ExitCode = 128 + int(ee.Sys().(syscall.WaitStatus).Signal())
 		}
 	default:
+		if ctx.Err() != nil {
+			// Killed by a halt or the deadline: not a result to keep, so a
+			// resumed release would run it again.
+			return engine.TaskResult{}, fmt.Errorf("run %s: stopped: %w", t.Name, context.Cause(ctx))
+		}
 		return engine.TaskResult{}, fmt.Errorf("run %s: %w", t.Name, err)
 	}
 	b, _ := json.Marshal(taskRecord{ExitCode: res.ExitCode, Output: res.Output})
 	if err := os.MkdirAll(d.taskDir, 0o700); err != nil {
 		return res, err
 	}
-	tmp := rec + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return res, err
+	return res, supervisor.WriteFileAtomic(rec, b, 0o600)
+}
+
+// lockTask serialises runs of one task id (a retried step after a timeout
+// must not start a second copy), and only of that id.
+func (d *Driver) lockTask(id string) (unlock func()) {
+	d.taskMu.Lock()
+	if d.tasks == nil {
+		d.tasks = map[string]*sync.Mutex{}
 	}
-	return res, os.Rename(tmp, rec)
+	m := d.tasks[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		d.tasks[id] = m
+	}
+	d.taskMu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 func portOf(addr string) string {
@@ -407,13 +439,6 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-func expand(s string, vals map[string]string) string {
-	for k, v := range vals {
-		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
-	}
-	return s
 }
 
 // tailBuffer keeps the last maxTaskOutput bytes written to it.

@@ -1,0 +1,94 @@
+// Package runenv builds what a process Runway starts sees: the template
+// values of a manifest ({{PORT}}, {{RELEASE_ID}}, ...) expanded in its
+// arguments and env values, and its environment — a short allow-list of the
+// starter's own variables, the manifest's env, PORT and the RUNWAY_*
+// metadata. Instances (the supervisor) and one-off tasks (pre_deploy and
+// verify hooks, run by the server) use the same functions, so a hook never
+// sees more of the server's environment than an instance sees of the agent's.
+package runenv
+
+import (
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// HostAllowList are the variables of the starting process (agent or server)
+// passed on; nothing else of its environment is, tokens included.
+var HostAllowList = []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+
+// templateRE matches {{NAME}}, with optional spaces inside the braces.
+var templateRE = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+
+// Process describes the process being started; its fields are the
+// template values and the RUNWAY_* metadata.
+type Process struct {
+	Project, Service, Environment, Release, Version string
+	// Instance is the instance id ("task" for a task); Port its port ("" for
+	// a task, which gets none).
+	Instance, Port string
+}
+
+// Values returns the template values of p, keyed as in manifests.
+func (p Process) Values() map[string]string {
+	return map[string]string{
+		"PORT": p.Port, "RELEASE_ID": p.Release, "VERSION": p.Version, "SERVICE_NAME": p.Service,
+		"ENVIRONMENT": p.Environment, "PROJECT": p.Project, "INSTANCE_ID": p.Instance,
+	}
+}
+
+// Expand substitutes template values such as {{PORT}} or {{ RELEASE_ID }}
+// in s; unknown names are left as written (validation refuses them).
+func Expand(s string, vals map[string]string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	return templateRE.ReplaceAllStringFunc(s, func(m string) string {
+		if v, ok := vals[templateRE.FindStringSubmatch(m)[1]]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// ExpandAll expands every element of argv.
+func ExpandAll(argv []string, vals map[string]string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = Expand(a, vals)
+	}
+	return out
+}
+
+// Environ is the environment of p: the allow-listed variables of this
+// process, the manifest's env (sorted, templates expanded), PORT, the
+// RUNWAY_* metadata, then extra ("KEY=value" entries such as RUNWAY_GROUP).
+func Environ(p Process, env map[string]string, extra ...string) []string {
+	vals := p.Values()
+	var out []string
+	for _, k := range HostAllowList {
+		if v, ok := os.LookupEnv(k); ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+Expand(env[k], vals))
+	}
+	if p.Port != "" {
+		out = append(out, "PORT="+p.Port)
+	}
+	out = append(out,
+		"RUNWAY_PROJECT="+p.Project,
+		"RUNWAY_SERVICE="+p.Service,
+		"RUNWAY_ENVIRONMENT="+p.Environment,
+		"RUNWAY_RELEASE="+p.Release,
+		"RUNWAY_VERSION="+p.Version,
+	)
+	return append(out, extra...)
+}

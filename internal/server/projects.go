@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/driver/local"
+	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/store"
+)
+
+// TargetLimits are the limits every target this server can run declares,
+// by target kind; `runway validate` and the server validate with the same.
+func TargetLimits() map[string]config.TargetLimits {
+	return map[string]config.TargetLimits{"local": local.Limits()}
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// invalid answers manifests that do not validate: 422 with the diagnostics,
+// located as `runway validate` locates them.
+func invalid(what string, diags hcl.Diagnostics) error {
+	errs := diags.Errs()
+	first := ""
+	if len(errs) > 0 {
+		first = ": " + errs[0].Error()
+	}
+	p := api.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "%s: %d error(s)%s", what, len(errs), first)
+	p.Diagnostics = config.DiagnosticsJSON(diags)
+	return p
+}
+
+// parseProject parses a runway.hcl held or received by the server.
+func parseProject(src []byte) (*config.Project, hcl.Diagnostics) {
+	return config.ParseProjectSource(src, config.ProjectFileName)
+}
+
+func (b *backend) projectToAPI(p *store.Project, withSource bool) *api.Project {
+	out := &api.Project{Name: p.Name, Version: p.Version, Digest: p.Digest, UpdatedBy: p.UpdatedBy, UpdatedAt: p.UpdatedAt}
+	if withSource {
+		out.Source = string(p.Source)
+		if def, diags := parseProject(p.Source); !diags.HasErrors() {
+			out.Definition, _ = json.Marshal(def)
+		}
+	}
+	return out
+}
+
+// loadProject returns the server's copy of a project, parsed.
+func (b *backend) loadProject(ctx context.Context, name string) (*store.Project, *config.Project, error) {
+	sp, err := b.st.GetProject(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, api.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered on this server; an admin registers it with `runway project apply` in the project's root directory", name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	def, diags := parseProject(sp.Source)
+	if diags.HasErrors() {
+		return nil, nil, fmt.Errorf("the stored definition of project %s does not parse: %s", name, diags.Error())
+	}
+	return sp, def, nil
+}
+
+func (b *backend) Project(ctx context.Context, name string) (*api.Project, error) {
+	sp, _, err := b.loadProject(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.projectToAPI(sp, true), nil
+}
+
+func (b *backend) Projects(ctx context.Context) ([]*api.Project, error) {
+	list, err := b.st.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*api.Project, 0, len(list))
+	for _, p := range list {
+		out = append(out, b.projectToAPI(p, false))
+	}
+	return out, nil
+}
+
+// ApplyProject registers a project or replaces its definition. It refuses
+// what would strand running services: an environment removed, or its target
+// changed, while a release of it serves or runs.
+func (b *backend) ApplyProject(ctx context.Context, name string, req api.ApplyProjectRequest, actor string) (*api.Project, error) {
+	def, diags := parseProject([]byte(req.Source))
+	if diags.HasErrors() {
+		return nil, invalid("runway.hcl", diags)
+	}
+	if def.Name != name {
+		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "runway.hcl declares project %q, not %q", def.Name, name)
+	}
+	cur, err := b.st.GetProject(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	curVersion := 0
+	if cur != nil {
+		curVersion = cur.Version
+		if cur.Digest == digest([]byte(req.Source)) {
+			out := b.projectToAPI(cur, true)
+			return out, nil
+		}
+	}
+	if req.BaseVersion != curVersion {
+		return nil, api.Problemf(http.StatusConflict, "ProjectChanged", "project %s is at version %d on the server, and this apply was prepared against version %d; run `runway project apply` again to see the current difference", name, curVersion, req.BaseVersion)
+	}
+	if cur != nil {
+		old, _ := parseProject(cur.Source)
+		if err := b.checkStranded(ctx, name, old, def); err != nil {
+			return nil, err
+		}
+	}
+	sp := &store.Project{Name: name, Source: []byte(req.Source), Digest: digest([]byte(req.Source)), Version: curVersion + 1, UpdatedBy: actor}
+	if err := b.st.PutProject(ctx, sp); errors.Is(err, store.ErrConflict) {
+		return nil, api.Problemf(http.StatusConflict, "ProjectChanged", "project %s was changed by another apply meanwhile; run `runway project apply` again to see the current difference", name)
+	} else if err != nil {
+		return nil, err
+	}
+	b.log.Info("project applied", "project", name, "version", sp.Version, "by", actor)
+	out := b.projectToAPI(sp, true)
+	out.Changed = true
+	return out, nil
+}
+
+// checkStranded refuses a new definition that removes an environment, or
+// changes its target, while a service of it has a live release.
+func (b *backend) checkStranded(ctx context.Context, name string, old, next *config.Project) error {
+	if old == nil {
+		return nil
+	}
+	live, err := b.st.LiveReleases(ctx)
+	if err != nil {
+		return err
+	}
+	busy := map[string][]string{}
+	for _, r := range live {
+		if r.Project == name {
+			busy[r.Environment] = append(busy[r.Environment], r.Service)
+		}
+	}
+	for _, e := range old.Environments {
+		services := busy[e.Name]
+		if len(services) == 0 {
+			continue
+		}
+		sort.Strings(services)
+		ne := next.Environment(e.Name)
+		switch {
+		case ne == nil:
+			return api.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl removes environment %q, where %s still run; keep it until they are removed", e.Name, strings.Join(services, ", "))
+		case ne.Target != e.Target:
+			return api.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl changes the target of environment %q from %s to %s while %s run there; add a new environment for the new target instead", e.Name, e.Target, ne.Target, strings.Join(services, ", "))
+		}
+	}
+	return nil
+}
+
+// checkProjectSource refuses a deploy prepared against a runway.hcl other
+// than the server's copy, naming what differs.
+func checkProjectSource(name string, server *store.Project, serverDef *config.Project, client string) error {
+	if digest([]byte(client)) == server.Digest {
+		return nil
+	}
+	def, diags := parseProject([]byte(client))
+	if diags.HasErrors() {
+		return invalid("the request's runway.hcl", diags)
+	}
+	changes := config.Diff(mustJSON(serverDef), mustJSON(def))
+	if len(changes) == 0 {
+		return nil // only comments or layout differ
+	}
+	const show = 8
+	more := ""
+	if len(changes) > show {
+		more = fmt.Sprintf(" (and %d more)", len(changes)-show)
+		changes = changes[:show]
+	}
+	return api.Problemf(http.StatusConflict, "ProjectChanged",
+		"your runway.hcl differs from the server's copy of project %s (version %d, applied by %s): %s%s. Policy changes only through `runway project apply` (an admin, from the project's root); or update your copy to the server's (`runway project show`)",
+		name, server.Version, server.UpdatedBy, strings.Join(changes, "; "), more)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// hostOwner finds which other live service already serves one of hosts.
+func (b *backend) hostOwner(ctx context.Context, ref engine.ServiceRef, hosts []config.Host) (host string, owner engine.ServiceRef, err error) {
+	live, err := b.st.LiveReleases(ctx)
+	if err != nil {
+		return "", owner, err
+	}
+	want := map[string]bool{}
+	for _, h := range hosts {
+		want[h.Name] = true
+	}
+	for _, r := range live {
+		other := engine.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
+		if other == ref {
+			continue
+		}
+		spec, err := engine.DecodeSpec(r.Spec)
+		if err != nil {
+			continue
+		}
+		if spec.Service.Environment == "" {
+			spec.Service.Environment = r.Environment
+		}
+		for _, h := range spec.Service.RouteHosts() {
+			if want[h.Name] {
+				return h.Name, other, nil
+			}
+		}
+	}
+	return "", owner, nil
+}
