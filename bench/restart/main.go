@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "restarts measured per kind (SIGTERM, SIGKILL); each takes about 11 s")
 	flag.IntVar(&o.clients, "clients", 4, "load clients, each sending requests back to back")
 	flag.DurationVar(&o.interval, "interval", 5*time.Millisecond, "pause of each client between two requests")
+	flag.BoolVar(&o.keepAlive, "keepalive", true, "reuse connections (false: a new connection per request, so net/http never resends one)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/restart:", err)
@@ -53,6 +54,7 @@ type options struct {
 	rounds        int
 	clients       int
 	interval      time.Duration
+	keepAlive     bool
 }
 
 // window counts the requests that ended in one measurement window.
@@ -147,7 +149,7 @@ func run(o options) error {
 	cur.Store(&window{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, DisableCompression: true}
+	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, DisableCompression: true, DisableKeepAlives: !o.keepAlive}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	for range o.clients {
 		wg.Add(1)
@@ -228,8 +230,8 @@ func run(o options) error {
 	cancel()
 	wg.Wait()
 
-	fmt.Printf("Load: %d clients, %s between requests, through the proxy to 2 hello instances (health interval 1 s).\n",
-		o.clients, o.interval)
+	fmt.Printf("Load: %d clients, %s between requests, keep-alive %t, through the proxy to 2 hello instances (health interval 1 s).\n",
+		o.clients, o.interval, o.keepAlive)
 	fmt.Printf("Baseline (2 s, no restart): sent %d, failed %d.\n\n", base.sent, base.failed())
 	fmt.Println("| restart | rounds | requests per window | failed per restart (max) | refused | other transport errors | non-200 | slowest request (median / max) | agent back (median) |")
 	fmt.Println("|---|---:|---:|---|---:|---:|---:|---|---:|")
@@ -249,10 +251,24 @@ func run(o options) error {
 		fmt.Printf("| %s | %d | %d | %.1f (%d) | %d | %d | %d | %s / %s | %s |\n", r.kind, n, sent/n, float64(failed)/float64(n), worst,
 			refused, transport, non200, ms(median(slow)), ms(maxOf(slow)), ms(median(r.restart)))
 	}
+	anyFailed := false
 	for _, r := range results {
 		for i, w := range r.windows {
 			if w.firstErr != "" {
+				anyFailed = true
 				fmt.Fprintf(os.Stderr, "%s round %d: first failure: %s\n", r.kind, i+1, w.firstErr)
+			}
+		}
+	}
+	if anyFailed {
+		// What the agents and up said about it.
+		b, _ := os.ReadFile(logf.Name())
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "child exited unexpectedly") {
+				continue // the restarts themselves
+			}
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "panic") {
+				fmt.Fprintln(os.Stderr, line)
 			}
 		}
 	}

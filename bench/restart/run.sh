@@ -5,7 +5,7 @@
 # through the proxy. Builds runway, examples/hello and bench/restart, then
 # prints a Markdown table.
 #
-# Usage: bench/restart/run.sh     (ROUNDS=5 CLIENTS=4 INTERVAL=5ms to change;
+# Usage: bench/restart/run.sh     (ROUNDS=5 CLIENTS=4 INTERVAL=5ms KEEPALIVE=true to change;
 #        each round takes about 11 s: up's restart delay resets after 10 s up)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,4 +15,4 @@ go build -o "$TMP/runway" ./cmd/runway
 go build -o "$TMP/hello" ./examples/hello
 go build -o "$TMP/bench" ./bench/restart
 "$TMP/bench" -runway "$TMP/runway" -hello "$TMP/hello" \
-  -rounds "${ROUNDS:-5}" -clients "${CLIENTS:-4}" -interval "${INTERVAL:-5ms}"
+  -rounds "${ROUNDS:-5}" -clients "${CLIENTS:-4}" -interval "${INTERVAL:-5ms}" -keepalive="${KEEPALIVE:-true}"

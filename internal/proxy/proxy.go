@@ -66,6 +66,8 @@ type Proxy struct {
 	pool    *h1Pool
 	access  *accessLog
 
+	stopper stopper
+
 	mu      sync.Mutex
 	servers []*http.Server
 	addrs   map[string]net.Addr
@@ -147,7 +149,8 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 	}
 	newServer := func() *http.Server {
-		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog,
+			ConnState: p.stopper.connState}
 	}
 	if p.opts.HTTPSListener != nil && p.ca == nil {
 		return errors.New("start proxy: an HTTPS listener was passed but HTTPS is off (no CA directory)")
@@ -178,16 +181,20 @@ func (p *Proxy) Start(ctx context.Context) error {
 	for _, l := range ls {
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
+		p.stopper.listen(l.ln)
 		p.wg.Add(1)
+		p.stopper.serving.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.stopper.serving.Done()
 			var err error
 			if l.srv.TLSConfig != nil {
 				err = l.srv.ServeTLS(l.ln, "", "")
 			} else {
 				err = l.srv.Serve(l.ln)
 			}
-			if !errors.Is(err, http.ErrServerClosed) {
+			// net.ErrClosed: the stopper closed the listener (graceful.go).
+			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Error("proxy listener stopped", "listener", l.name, "err", err)
 			}
 		}()
@@ -218,6 +225,7 @@ func (p *Proxy) addr(name string) net.Addr {
 }
 
 func (p *Proxy) shutdownServers(ctx context.Context) {
+	p.stopper.stopAccepting(ctx)
 	p.mu.Lock()
 	srvs := p.servers
 	p.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,6 +168,10 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	if sig == syscall.SIGTERM {
 		stopSlow = c.loadPath(service, "/slow?ms=1500", 2, 0)
 	}
+	// And clients that open a new connection per request: net/http never
+	// sends their requests again, so none may be lost by a graceful stop.
+	fresh := startFreshLoad(c, 2)
+	t.Cleanup(func() { fresh.stop() })
 	waitFor(t, 10*time.Second, "traffic", func() bool { return sent() > 100 })
 	if stopSlow != nil {
 		waitFor(t, 10*time.Second, "2 slow requests in flight in the agent", func() bool { return c.inFlight() >= 2 })
@@ -184,6 +189,16 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	waitFor(t, 20*time.Second, "traffic through the new agent", func() bool { return sent() > before+200 })
 	cancel()
 	res := run.Wait()
+	fsent, ffailed, ffailures := fresh.stop()
+	t.Logf("new connection per request: sent %d, failed %d %v", fsent, ffailed, ffailures)
+	if maxFresh := map[syscall.Signal]int{syscall.SIGTERM: 0, syscall.SIGKILL: 2}[sig]; fsent == 0 || ffailed > maxFresh {
+		t.Errorf("new connection per request across the agent restart on %s: %d of %d failed, want at most %d: %v", sig, ffailed, fsent, maxFresh, ffailures)
+	}
+	for _, f := range ffailures {
+		if strings.Contains(f, "refused") {
+			t.Errorf("a connection was refused during the agent restart: %s", f)
+		}
+	}
 	if stopSlow != nil {
 		slow := stopSlow()
 		noFailures(t, "slow requests across the graceful agent restart", slow)
@@ -335,4 +350,66 @@ func agentRestartMidRelease(t *testing.T, sig syscall.Signal, maxFailed int64) {
 		t.Errorf("v1→v2 across an agent restart on %s: %d of %d requests failed, want at most %d; failures: %+v", sig, failed, sent, maxFailed, res.Failures)
 	}
 	c.onlyVersion(service, "2")
+}
+
+// freshLoad is steady traffic through the proxy on a new connection per
+// request.
+type freshLoad struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	sent     int
+	failures []string
+}
+
+func startFreshLoad(c *cluster, n int) *freshLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &freshLoad{cancel: cancel, done: make(chan struct{})}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.proxyHTTP+"/", nil)
+				req.Host = host(service)
+				resp, err := hc.Do(req)
+				if ctx.Err() != nil {
+					return
+				}
+				fail := ""
+				if err != nil {
+					fail = err.Error()
+				} else {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						fail = resp.Status
+					}
+				}
+				l.mu.Lock()
+				l.sent++
+				if fail != "" {
+					l.failures = append(l.failures, fail)
+				}
+				l.mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(l.done) }()
+	return l
+}
+
+// stop ends the load (once) and returns its counts.
+func (l *freshLoad) stop() (sent, failed int, failures []string) {
+	l.cancel()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent, len(l.failures), l.failures
 }
