@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runwayhq/runway/internal/dirlock"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -54,6 +55,8 @@ type Options struct {
 	// Supervisor tunes the supervisor (tests use a short backoff); DataDir,
 	// ports, Logger and BeforeStop are set by the agent.
 	Supervisor supervisor.Options
+	// HTTP bounds the API's clients; the zero value is httplimit.Default.
+	HTTP httplimit.Limits
 }
 
 // Agent is a running agent: supervisor, proxy hooks and API.
@@ -156,8 +159,11 @@ func open(opts Options) (*Agent, error) {
 		a.sup.Shutdown(context.Background(), false)
 		return nil, fmt.Errorf("listen on %s: %w (is another agent running? use --listen to pick another address)", opts.Listen, err)
 	}
-	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
+	if opts.HTTP == (httplimit.Limits{}) {
+		opts.HTTP = httplimit.Default
+	}
+	a.srv = opts.HTTP.Server(a.handler())
+	a.srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
 	return a, nil
 }
 

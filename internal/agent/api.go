@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -128,6 +129,10 @@ func (a *Agent) auth(next http.Handler) http.Handler {
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	// Any Content-Type is read as JSON: curl -d sends a form type by default.
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if httplimit.IsBodyTimeout(err) {
+		writeProblem(w, http.StatusRequestTimeout, "request-timeout", "body", "%v (the agent's --api-body-timeout); send the body at once", err)
+		return nil, false
+	}
 	if err != nil {
 		writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "body", "request body over %d bytes or unreadable: %v", maxBody, err)
 		return nil, false

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,22 +18,94 @@ import (
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
+// DefaultCallTimeout bounds an agent call that does not wait for anything:
+// the agent answers those in milliseconds, so a call still unanswered after
+// it means the agent is stopped (SIGSTOP), wedged or gone.
+const DefaultCallTimeout = 10 * time.Second
+
 // Client is the typed client of the agent API.
 type Client struct {
 	BaseURL string
 	Token   string
 	HTTP    *http.Client
+	// Timeout bounds every call (DefaultCallTimeout when 0); WithWait
+	// extends it for calls that wait, such as a scale that drains.
+	Timeout time.Duration
 }
 
-// NewClient returns a client of the agent at baseURL (http://127.0.0.1:7041).
+// NewClient returns a client of the agent at baseURL (http://127.0.0.1:7041)
+// whose calls time out after DefaultCallTimeout.
 func NewClient(baseURL, token string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{}}
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Transport: tr}, Timeout: DefaultCallTimeout}
+}
+
+type waitKey struct{}
+
+// WithWait returns a context whose agent calls may take d longer than the
+// client's timeout: a scale or a delete answers once the instances it stops
+// have drained and exited.
+func WithWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, waitKey{}, d)
+}
+
+// callTimeout is the bound of a call made with ctx.
+func (c *Client) callTimeout(ctx context.Context) time.Duration {
+	t := c.Timeout
+	if t <= 0 {
+		t = DefaultCallTimeout
+	}
+	if d, ok := ctx.Value(waitKey{}).(time.Duration); ok && d > 0 {
+		t += d
+	}
+	return t
+}
+
+// errNoAnswer is the cause of a call cancelled by its own timeout.
+var errNoAnswer = errors.New("no answer")
+
+// CallError is a call that got no answer: the agent is not running, the
+// connection broke, or it did not answer within the call's timeout. It is
+// transient: the same call may succeed later.
+type CallError struct {
+	URL string
+	// Timeout is set when the call was cut by its timeout.
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *CallError) Error() string {
+	if e.Timeout > 0 {
+		return fmt.Sprintf("agent at %s did not answer within %s (is `runway agent` stopped or overloaded?)", e.URL, e.Timeout)
+	}
+	return fmt.Sprintf("agent at %s: %v (is `runway agent` running?)", e.URL, e.Err)
+}
+
+// Unwrap returns the transport's error (nil for a timeout of the call itself,
+// which is not the caller's context ending).
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Transient reports true: nothing was decided, the call may be tried again.
+func (e *CallError) Transient() bool { return true }
+
+// callErr turns the error of a call made under cctx (derived from ctx with
+// the call's timeout t) into a CallError.
+func (c *Client) callErr(ctx, cctx context.Context, t time.Duration, err error) error {
+	if ctx.Err() == nil && errors.Is(context.Cause(cctx), errNoAnswer) {
+		return &CallError{URL: c.BaseURL, Timeout: t}
+	}
+	return &CallError{URL: c.BaseURL, Err: err}
 }
 
 // APIError is a problem returned by the agent.
 type APIError struct {
 	Problem
 }
+
+// Transient reports whether the agent failed rather than refused: a 5xx
+// answer (it is restarting, or something on its side broke) may pass later.
+func (e *APIError) Transient() bool { return e.Status >= 500 }
 
 func (e *APIError) Error() string {
 	if e.Field != "" && !strings.HasPrefix(e.Detail, e.Field) {
@@ -50,7 +123,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	t := c.callTimeout(ctx)
+	cctx, cancel := context.WithTimeoutCause(ctx, t, errNoAnswer)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, method, c.BaseURL+path, rd)
 	if err != nil {
 		return 0, err
 	}
@@ -66,7 +142,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	req.Header.Set("Idempotency-Key", "agent-api")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("agent at %s: %w (is `runway agent` running?)", c.BaseURL, err)
+		return 0, c.callErr(ctx, cctx, t, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -74,6 +150,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			if cctx.Err() != nil {
+				return resp.StatusCode, c.callErr(ctx, cctx, t, err)
+			}
 			return resp.StatusCode, fmt.Errorf("decode agent response: %w", err)
 		}
 	}
@@ -216,7 +295,15 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	if q.Follow {
 		v.Set("follow", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+	// A followed stream is open-ended; a read of existing lines is a call
+	// like any other.
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	t := c.callTimeout(ctx)
+	if !q.Follow {
+		cctx, cancel = context.WithTimeoutCause(ctx, t, errNoAnswer)
+	}
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet,
 		c.BaseURL+"/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id)+"/logs?"+v.Encode(), nil)
 	if err != nil {
 		return err
@@ -224,7 +311,7 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return err
+		return c.callErr(ctx, cctx, t, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -244,7 +331,13 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	if ctx.Err() != nil {
 		return nil
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		if cctx.Err() != nil {
+			return c.callErr(ctx, cctx, t, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Instance returns one instance of a group.

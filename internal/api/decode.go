@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // MaxBodyBytes bounds request bodies; a resolved manifest is a few KiB.
@@ -38,6 +39,9 @@ func decodeBody(r *http.Request, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
+		}
+		if httplimit.IsBodyTimeout(err) {
+			return Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
 		}
 		return Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
 	}

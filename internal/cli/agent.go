@@ -22,6 +22,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/activation"
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
@@ -40,6 +41,10 @@ func newAgentCmd(g *Globals) *cobra.Command {
 		httpAddr, httpsAddr, accessLog       string
 		drainTimeout                         time.Duration
 		stopInstances, stopOnInterrupt       bool
+		proxyLimits                          = httplimit.Default
+		apiLimits                            = httplimit.Default
+		headerTimeout                        time.Duration
+		maxConns                             int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -73,6 +78,15 @@ of being refused; see docs/operations.md for a systemd unit.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			if err := proxyLimits.Validate(""); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if err := apiLimits.Validate("api-"); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if headerTimeout < 0 || maxConns < 0 {
+				return UsageErrorf("--response-header-timeout (%s) and --max-conns-per-target (%d) must not be negative; 0 means no limit", headerTimeout, maxConns)
+			}
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 			var access io.Writer
 			switch accessLog {
@@ -103,13 +117,14 @@ of being refused; see docs/operations.md for a systemd unit.`,
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			p, err := proxy.New(proxy.Options{HTTPAddr: httpAddr, HTTPSAddr: httpsAddr, CADir: filepath.Join(dataDir, "ca"),
 				HTTPListener: passed["http"], HTTPSListener: passed["https"],
-				DrainTimeout: drainTimeout, AccessLog: access, Registerer: reg, Logger: logger})
+				DrainTimeout: drainTimeout, AccessLog: access, Registerer: reg, Logger: logger,
+				Limits: proxyLimits, ResponseHeaderTimeout: noLimitIfZero(headerTimeout), MaxConnsPerTarget: noCapIfZero(maxConns)})
 			if err != nil {
 				closeListeners(passed)
 				return err
 			}
 			ao := agent.Options{DataDir: dataDir, Listen: listen, APIListener: passed["api"], PortMin: lo, PortMax: hi,
-				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg}
+				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, HTTP: apiLimits}
 			a, err := agent.New(ao)
 			if err != nil {
 				p.Close()
@@ -149,6 +164,12 @@ of being refused; see docs/operations.md for a systemd unit.`,
 	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
 	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic")
 	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
+	f.DurationVar(&proxyLimits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body through the proxy; 408 after it (0: no limit)")
+	f.DurationVar(&proxyLimits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the proxy stays open (0: no limit)")
+	f.DurationVar(&headerTimeout, "response-header-timeout", proxy.DefaultResponseHeaderTimeout, "longest wait for an instance's response headers; 504 after it (0: no limit)")
+	f.IntVar(&maxConns, "max-conns-per-target", proxy.DefaultMaxConnsPerTarget, "requests in flight the proxy sends one instance at most; over it another instance, else 503 (0: no cap)")
+	f.DurationVar(&apiLimits.Body, "api-body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the agent API (0: no limit)")
+	f.DurationVar(&apiLimits.Idle, "api-idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the agent API stays open (0: no limit)")
 	cmd.AddCommand(newAgentStatusCmd(g))
 	cmd.AddCommand(newAgentCACmd(g))
 	return cmd
@@ -344,4 +365,20 @@ reach services over https without warnings.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultAgentDir(), "the agent's data dir (env RUNWAY_AGENT_DIR)")
 	return cmd
+}
+
+// noLimitIfZero and noCapIfZero map a flag's 0 ("no limit") to the proxy
+// option's negative (its 0 is the default).
+func noLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func noCapIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

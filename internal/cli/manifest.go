@@ -21,10 +21,18 @@ func init() {
 	register(newDocsCmd)
 }
 
-// loadWorkspace loads manifests and prints diagnostics; a nil workspace
-// means the caller should fail with the returned error.
+// loadWorkspace loads manifests and prints their errors; a nil workspace
+// means the caller should fail with the returned error. Warnings are
+// printed by the commands that judge manifests (validate, deploy) only.
 func loadWorkspace(g *Globals, paths []string) (*config.Workspace, error) {
+	return loadWorkspaceWarn(g, paths, false)
+}
+
+func loadWorkspaceWarn(g *Globals, paths []string, warnings bool) (*config.Workspace, error) {
 	ws, diags := config.LoadWith(loadOptions(), paths...)
+	if !warnings {
+		diags = config.OnlyErrors(diags)
+	}
 	if len(diags) > 0 {
 		var files map[string]*hcl.File
 		if ws != nil {
@@ -66,7 +74,7 @@ anything is invalid.`,
 				}
 				return nil
 			}
-			if _, err := loadWorkspace(g, args); err != nil {
+			if _, err := loadWorkspaceWarn(g, args, true); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.Stdout, "valid: project %q, %d environment(s) (%s), %d service(s) (%s)\n",

@@ -87,7 +87,7 @@ the new version serves all traffic.`,
 			if file != "" {
 				paths = []string{file}
 			}
-			ws, err := loadWorkspace(g, paths)
+			ws, err := loadWorkspaceWarn(g, paths, true)
 			if err != nil {
 				return err
 			}

@@ -7,9 +7,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
 )
 
@@ -17,6 +20,8 @@ func init() { register(newServerCmd) }
 
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
+	var agentTimeout time.Duration
+	limits := httplimit.Default
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, release engine and drivers",
@@ -33,6 +38,12 @@ keeps serving, and the next server resumes every unfinished release.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			if err := limits.Validate(""); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if agentTimeout <= 0 {
+				return UsageErrorf("--agent-timeout is %s; give a positive duration such as 10s", agentTimeout)
+			}
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
@@ -40,7 +51,7 @@ keeps serving, and the next server resumes every unfinished release.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
-				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger})
+				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits})
 			if err != nil {
 				return err
 			}
@@ -56,5 +67,8 @@ keeps serving, and the next server resumes every unfinished release.`,
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	f.StringVar(&proxyHTTP, "proxy-http", "127.0.0.1:8080", "the agent proxy's HTTP address (PREVIEW_URL of verify commands)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&agentTimeout, "agent-timeout", agent.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
+	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
+	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
 	return cmd
 }

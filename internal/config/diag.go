@@ -130,3 +130,14 @@ func DiagnosticsFromJSON(in []DiagnosticJSON) hcl.Diagnostics {
 	}
 	return out
 }
+
+// OnlyErrors returns the errors among diags.
+func OnlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -56,6 +56,9 @@ func writeBlockDocs(b *strings.Builder, f field, level string) {
 	case kindOptBlock:
 		b.WriteString(" (optional)")
 	}
+	if f.Planned != "" {
+		fmt.Fprintf(b, "\n\n**Accepted and checked, not acted on yet:** %s; `runway validate` warns where it is used.", f.Planned)
+	}
 	b.WriteString("\n\n")
 	writeFieldTable(b, f.Type)
 	for _, c := range fieldsOf(f.Type) {

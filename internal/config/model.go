@@ -20,6 +20,7 @@ import (
 //	default:"..."       the default in HCL syntax; `defaultdoc` documents computed defaults
 //	doc:"..."           one sentence for the reference
 //	enum:"a|b|c"        the allowed values of a string
+//	planned:"..."       the block is accepted and validated but not acted on yet; why (docs mark it, validate warns)
 
 // Project is runway.hcl: the project, its environments, network and notification channels.
 type Project struct {
@@ -39,7 +40,7 @@ type projectFile struct {
 	Project      projectBlock   `hcl:"project,block" doc:"The project: its name (the label) and domain. Exactly one."`
 	Environments []*Environment `hcl:"environment,block" doc:"An environment releases go to, such as development, staging or production. At least one."`
 	Network      Network        `hcl:"network,block" doc:"The address space environments are planned in (see runway netplan)."`
-	Notify       []*Notify      `hcl:"notify,block" doc:"A notification channel that alarms and releases report to."`
+	Notify       []*Notify      `hcl:"notify,block" doc:"A notification channel that alarms and releases report to." planned:"Runway sends no notifications yet"`
 }
 
 type projectBlock struct {
@@ -89,11 +90,11 @@ type Service struct {
 	Health     Health            `hcl:"health,block" json:"health" doc:"How Runway decides an instance may receive traffic."`
 	Resources  Resources         `hcl:"resources,block" json:"resources" doc:"Resource limits per instance."`
 	Scale      Scale             `hcl:"scale,block" json:"scale" doc:"How many instances run."`
-	Autoscale  *Autoscale        `hcl:"autoscale,block" json:"autoscale,omitempty" doc:"Scales between scale.min and scale.max to keep a metric near a target. Optional."`
-	Schedules  []*Schedule       `hcl:"schedule,block" json:"schedules,omitempty" doc:"Sets the desired count at times given by a cron expression. Optional, repeatable."`
+	Autoscale  *Autoscale        `hcl:"autoscale,block" json:"autoscale,omitempty" doc:"Scales between scale.min and scale.max to keep a metric near a target. Optional." planned:"Runway does not autoscale yet: the instance count stays scale.desired"`
+	Schedules  []*Schedule       `hcl:"schedule,block" json:"schedules,omitempty" doc:"Sets the desired count at times given by a cron expression. Optional, repeatable." planned:"Runway does not run schedules yet: the instance count stays scale.desired"`
 	Deploy     Deploy            `hcl:"deploy,block" json:"deploy" doc:"How releases roll out."`
 	Hooks      Hooks             `hcl:"hooks,block" json:"hooks" doc:"Commands run around a release and how instances stop."`
-	Alarms     []*Alarm          `hcl:"alarm,block" json:"alarms,omitempty" doc:"A condition on a metric that notifies channels. Optional, repeatable."`
+	Alarms     []*Alarm          `hcl:"alarm,block" json:"alarms,omitempty" doc:"A condition on a metric that notifies channels. Optional, repeatable." planned:"Runway does not evaluate alarms yet"`
 
 	// Environment is the environment this manifest was resolved for ("" for the base).
 	Environment string `json:"environment,omitempty"`
@@ -135,7 +136,7 @@ type Scale struct {
 	Desired  int     `hcl:"desired" json:"desired" default:"2" doc:"Instances of a first release; later releases keep the running count."`
 	Max      int     `hcl:"max" json:"max" default:"0" defaultdoc:"desired" doc:"Most instances (autoscaling and schedules never go above)."`
 	Spread   float64 `hcl:"spread" json:"spread" default:"0" doc:"Blue/green: start desired × (1 + spread) new instances and accept the release when desired × (1 − spread) are healthy; 0 ≤ spread < 1."`
-	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" doc:"Blue/green: halt the release when this many new instances crashed or were terminated; 0 means never."`
+	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" defaultdoc:"the new group's size, at least 3" doc:"Crash budget, every strategy: the release fails (FailureClean, with the crashed instance's last output in its error) once the new group's instances crashed or were replaced as unhealthy more often than this; 0 means the default."`
 }
 
 // Autoscale keeps a metric near a target.

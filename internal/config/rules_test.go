@@ -31,7 +31,43 @@ func svc(body string) string {
 
 func load(t *testing.T, project, service string) (*Workspace, hcl.Diagnostics) {
 	t.Helper()
-	return LoadSources([]byte(project), map[string][]byte{"web.service.hcl": []byte(service)})
+	ws, diags := LoadSources([]byte(project), map[string][]byte{"web.service.hcl": []byte(service)})
+	return ws, withoutPlanned(diags)
+}
+
+// withoutPlanned drops the warnings about blocks nothing acts on yet (the
+// test project's notify channel has one); TestPlannedBlocksWarned checks them.
+func withoutPlanned(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Summary != "Not acted on yet" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestPlannedBlocksWarned: blocks accepted but not acted on yet (alarm,
+// autoscale, schedule, notify) are warned where they are written.
+func TestPlannedBlocksWarned(t *testing.T) {
+	service := svc("  scale {\n    max = 4\n  }\n  autoscale {\n    metric = \"cpu\"\n    target = 60\n  }\n  schedule \"day\" {\n    cron = \"0 8 * * *\"\n    desired = 3\n  }\n  alarm \"errors\" {\n    metric = \"error_rate\"\n    threshold = 0.1\n    notify = [\"ops\"]\n  }")
+	_, diags := LoadSources([]byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)})
+	var got []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagWarning || d.Summary != "Not acted on yet" {
+			t.Fatalf("unexpected diagnostic:\n%s", render(hcl.Diagnostics{d}))
+		}
+		got = append(got, fmt.Sprintf("%s:%d:%d %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Detail))
+	}
+	want := []string{
+		"runway.hcl:12:1 notify \"ops\" is accepted and checked, but Runway sends no notifications yet.",
+		"web.service.hcl:6:3 autoscale is accepted and checked, but Runway does not autoscale yet: the instance count stays scale.desired.",
+		"web.service.hcl:10:3 schedule \"day\" is accepted and checked, but Runway does not run schedules yet: the instance count stays scale.desired.",
+		"web.service.hcl:14:3 alarm \"errors\" is accepted and checked, but Runway does not evaluate alarms yet.",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // TestRules checks every validation rule: each case must produce exactly
@@ -163,6 +199,7 @@ func TestProjectRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, diags := ParseProjectSource([]byte(tc.project), "runway.hcl")
+			diags = withoutPlanned(diags)
 			if len(diags) != 1 {
 				t.Fatalf("want 1 diagnostic %q, got %d:\n%s", tc.summary, len(diags), render(diags))
 			}
@@ -200,13 +237,14 @@ func TestTargetLimits(t *testing.T) {
 	opts := Options{Targets: map[string]TargetLimits{"local": {StatsWindowMin: time.Second, StatsWindowMax: 5 * time.Minute}}}
 	service := svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1h\"\n    canary {\n      step {\n        weight = 10\n        pause = \"10m\"\n      }\n    }\n  }")
 	_, diags := LoadSourcesWith(opts, []byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)})
+	diags = withoutPlanned(diags)
 	if len(diags) != 1 || diags[0].Summary != "Pause outside what the target can measure" || diags[0].Subject.Start.Line != 9 {
 		t.Fatalf("want one error at the pause (line 9), got:\n%s", render(diags))
 	}
 	if !strings.Contains(diags[0].Detail, "from 1s to 5m") {
 		t.Errorf("detail does not name the limits: %s", diags[0].Detail)
 	}
-	if _, diags := LoadSources([]byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)}); len(diags) != 0 {
+	if _, diags := LoadSources([]byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)}); len(withoutPlanned(diags)) != 0 {
 		t.Fatalf("without limits nothing is refused, got:\n%s", render(diags))
 	}
 }
@@ -217,6 +255,7 @@ func TestHostUsedTwice(t *testing.T) {
 	a := "service \"pv\" {\n  command = [\"./pv\"]\n  deploy {\n    strategy = \"blue_green\"\n    blue_green {\n      preview = true\n    }\n  }\n  environment \"production\" {\n    image = \"i\"\n    command = []\n  }\n}\n"
 	b := "service \"pv-preview\" {\n  command = [\"./pvp\"]\n  environment \"production\" {\n    image = \"i\"\n    command = []\n  }\n}\n"
 	_, diags := LoadSources([]byte(testProject), map[string][]byte{"a.service.hcl": []byte(a), "b.service.hcl": []byte(b)})
+	diags = withoutPlanned(diags)
 	if len(diags) == 0 || diags[0].Summary != "Host used twice" || !strings.Contains(diags[0].Detail, "pv-preview.development.acme.test") {
 		t.Fatalf("want Host used twice for pv-preview.development.acme.test, got:\n%s", render(diags))
 	}

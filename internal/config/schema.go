@@ -29,6 +29,9 @@ type field struct {
 	Doc        string
 	Enum       []string
 	Required   bool
+	// Planned says why a block is accepted but not acted on yet (the
+	// `planned` tag); docs mark it and validate warns where it is used.
+	Planned string
 }
 
 // labelled reports whether blocks of this field carry a label.
@@ -67,6 +70,7 @@ func fieldsOf(t reflect.Type) []field {
 			DefaultDoc: sf.Tag.Get("defaultdoc"),
 			Doc:        sf.Tag.Get("doc"),
 			Required:   sf.Tag.Get("required") == "true",
+			Planned:    sf.Tag.Get("planned"),
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.Enum = strings.Split(e, "|")

@@ -70,24 +70,17 @@ type checker struct {
 	diags hcl.Diagnostics
 }
 
-func (c *checker) warnf(path, summary, detail string, args ...any) {
-	r := c.src.at(path)
-	c.diags = append(c.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+func (c *checker) errf(path, summary, detail string, args ...any) {
+	c.add(hcl.DiagError, path, summary, fmt.Sprintf(detail, args...))
 }
 
-func (c *checker) errf(path, summary, detail string, args ...any) {
+func (c *checker) warnf(path, summary, detail string, args ...any) {
+	c.add(hcl.DiagWarning, path, summary, fmt.Sprintf(detail, args...))
+}
+
+func (c *checker) add(sev hcl.DiagnosticSeverity, path, summary, detail string) {
 	r := c.src.at(path)
-	c.diags = append(c.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(detail, args...),
-		Subject:  &r,
-	})
+	c.diags = append(c.diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: &r})
 }
 
 func validateProject(p *Project, src sources) hcl.Diagnostics {
@@ -122,6 +115,7 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 	}
 	checkEnums(c, reflect.ValueOf(p.Environments), "environment")
 	checkNetwork(c, &p.Network)
+	warnPlanned(c, reflect.ValueOf(projectFile{Notify: p.Notify}))
 	for _, n := range p.Notify {
 		u, err := url.Parse(n.Webhook)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -170,6 +164,7 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		c.errf("@label", "Invalid service name", "Service name %q must start with a lower-case letter and hold only lower-case letters, digits and dashes (at most 63), such as \"web\"; it becomes part of host names.", s.Name)
 	}
 	checkEnums(c, reflect.ValueOf(s).Elem(), "")
+	warnPlanned(c, reflect.ValueOf(s).Elem())
 
 	// What to run depends on the environment's target.
 	process := env.Target == "local"
@@ -518,4 +513,31 @@ func isLoopback(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// warnPlanned warns at every block of v (a schema struct) whose field is
+// tagged planned: accepted and checked, but nothing acts on it yet.
+func warnPlanned(c *checker, v reflect.Value) {
+	for _, f := range fieldsOf(v.Type()) {
+		if f.Planned == "" {
+			continue
+		}
+		fv := v.Field(f.Index)
+		switch fv.Kind() {
+		case reflect.Pointer:
+			if !fv.IsNil() {
+				c.warnf(f.Name, "Not acted on yet", "%s is accepted and checked, but %s.", f.Name, f.Planned)
+			}
+		case reflect.Slice:
+			for i := 0; i < fv.Len(); i++ {
+				path := fmt.Sprintf("%s[%d]", f.Name, i)
+				for _, lf := range fieldsOf(fv.Index(i).Elem().Type()) {
+					if lf.Kind == kindLabel {
+						path = f.Name + "." + fv.Index(i).Elem().Field(lf.Index).String()
+					}
+				}
+				c.warnf(path, "Not acted on yet", "%s %q is accepted and checked, but %s.", f.Name, strings.TrimPrefix(path, f.Name+"."), f.Planned)
+			}
+		}
+	}
 }

@@ -23,6 +23,12 @@
 // uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
 // when the response is done).
 //
+// Limits (docs/timeouts.md): a request body must arrive within
+// Options.Limits.Body (408, not counted as a failure of the instance), a
+// target must send its response headers within ResponseHeaderTimeout (504,
+// never sent again), and a target gets at most MaxConnsPerTarget requests in
+// flight (over it another target of the route, else 503).
+//
 // Decisions worth knowing: a route is identified by its RouteKey (project,
 // environment, service, preview), and everything kept per route — counters,
 // statistics, pause, sticky cookie, metric and access-log labels — is keyed by

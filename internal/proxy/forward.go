@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // newForwarder builds the upstream side: pooled HTTP/1.1 keep-alive
@@ -29,13 +31,14 @@ func (p *Proxy) newForwarder() (*http.Transport, *h1Pool, *httputil.ReverseProxy
 		}
 		return c, nil
 	}
-	pool := newH1Pool(dial)
+	pool := newH1Pool(dial, p.opts.ResponseHeaderTimeout)
 	tr := &http.Transport{
 		DialContext:           dial,
 		MaxIdleConns:          0, // no global cap: the per-target cap below bounds it
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: p.opts.ResponseHeaderTimeout,
 		DisableCompression:    true,
 	}
 	rp := &httputil.ReverseProxy{
@@ -108,7 +111,10 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	g, t := st.rt.pick(now.UnixNano(), "", st.t)
-	if t == nil || !t.acquire() {
+	if t == nil {
+		return nil, err
+	}
+	if ok, _ := t.acquire(tr.p.maxConns); !ok {
 		return nil, err
 	}
 	st.t.m.retries.Inc()
@@ -137,6 +143,14 @@ func (p *Proxy) connFailed(t *target, now time.Time, err error) {
 // before its response headers: 502, or 504 on a timeout.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(stateKey{}).(*reqState)
+	if st.body != nil && st.body.timedOut.Load() {
+		// The client's fault, not the instance's: not a failed request.
+		// (The failed read also cancelled the request's context, so the
+		// transport reports a cancellation.)
+		p.metrics.rejected.WithLabelValues(st.rt.key.Project, st.rt.key.Environment, st.rt.key.Service, "body_timeout").Inc()
+		writeText(w, http.StatusRequestTimeout, fmt.Sprintf("runway: the request body did not arrive within %s (the proxy's --body-timeout); send the body at once.\n", p.opts.Limits.Body))
+		return
+	}
 	if r.Context().Err() != nil {
 		w.WriteHeader(499) // the client went away; nobody reads this
 		return
@@ -203,18 +217,23 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingBody counts request body bytes and remembers whether any was read
-// (then a failed request can no longer be retried). Close is a no-op: the
+// (then a failed request can no longer be retried) and whether the client
+// was too slow to send it. Close is a no-op: the
 // handler closes the real body when it is done.
 type countingBody struct {
-	rc   io.ReadCloser
-	n    atomic.Int64
-	read atomic.Bool
+	rc       io.ReadCloser
+	n        atomic.Int64
+	read     atomic.Bool
+	timedOut atomic.Bool // the client did not send it within --body-timeout
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF && httplimit.IsBodyTimeout(err) {
+		b.timedOut.Store(true)
+	}
 	return n, err
 }
 

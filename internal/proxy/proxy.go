@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // Default listen addresses and drain timeout.
@@ -23,6 +25,14 @@ const (
 	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultHTTPSAddr    = "127.0.0.1:8443"
 	DefaultDrainTimeout = 30 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for an instance's
+	// response headers (504 after it); a stream or a WebSocket is not
+	// bound once its headers came.
+	DefaultResponseHeaderTimeout = time.Minute
+	// DefaultMaxConnsPerTarget caps the requests (hence connections) in
+	// flight to one instance; over it, a request goes to another instance of
+	// the route, else 503.
+	DefaultMaxConnsPerTarget = 1024
 	// Off disables a listener when given as its address.
 	Off = "off"
 )
@@ -50,6 +60,16 @@ type Options struct {
 	// Now is the clock for passive health, statistics windows and
 	// certificate lifetimes; nil is time.Now.
 	Now func() time.Time
+	// Limits bound what a client may hold: the time to send headers and a
+	// request body, and idle keep-alive connections. The zero value is
+	// httplimit.Default; a zero field of a set value is no limit.
+	Limits httplimit.Limits
+	// ResponseHeaderTimeout bounds the wait for a target's response
+	// headers: 0 is DefaultResponseHeaderTimeout, negative no limit.
+	ResponseHeaderTimeout time.Duration
+	// MaxConnsPerTarget caps requests in flight per target: 0 is
+	// DefaultMaxConnsPerTarget, negative no cap.
+	MaxConnsPerTarget int
 }
 
 // Proxy is the load balancer. Its methods are safe for concurrent use.
@@ -65,6 +85,8 @@ type Proxy struct {
 	tr      *http.Transport
 	pool    *h1Pool
 	access  *accessLog
+	// maxConns is Options.MaxConnsPerTarget (0: no cap).
+	maxConns int64
 
 	stopper stopper
 
@@ -96,7 +118,22 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}}
+	if opts.Limits == (httplimit.Limits{}) {
+		opts.Limits = httplimit.Default
+	}
+	if opts.ResponseHeaderTimeout == 0 {
+		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if opts.MaxConnsPerTarget == 0 {
+		opts.MaxConnsPerTarget = DefaultMaxConnsPerTarget
+	}
+	if opts.ResponseHeaderTimeout < 0 {
+		opts.ResponseHeaderTimeout = 0
+	}
+	if opts.MaxConnsPerTarget < 0 {
+		opts.MaxConnsPerTarget = 0
+	}
+	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}, maxConns: int64(opts.MaxConnsPerTarget)}
 	m, err := newMetrics(opts.Registerer, p)
 	if err != nil {
 		return nil, fmt.Errorf("register proxy metrics: %w", err)
@@ -149,8 +186,10 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 	}
 	newServer := func() *http.Server {
-		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog,
-			ConnState: p.stopper.connState}
+		srv := p.opts.Limits.Server(p)
+		srv.ErrorLog = errLog
+		srv.ConnState = p.stopper.connState
+		return srv
 	}
 	if p.opts.HTTPSListener != nil && p.ca == nil {
 		return errors.New("start proxy: an HTTPS listener was passed but HTTPS is off (no CA directory)")

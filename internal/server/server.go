@@ -23,6 +23,7 @@ import (
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/store"
 )
 
@@ -37,6 +38,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Engine tunes the release engine (tests shorten its intervals).
 	Engine engine.Options
+	// AgentTimeout bounds each call to the agent (agent.DefaultCallTimeout
+	// when 0; calls that drain get the drain on top).
+	AgentTimeout time.Duration
+	// HTTP bounds the API's clients; the zero value is httplimit.Default.
+	HTTP httplimit.Limits
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -88,6 +94,9 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
+	if opts.AgentTimeout > 0 {
+		ac.Timeout = opts.AgentTimeout
+	}
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
 		if err != nil {
@@ -121,8 +130,10 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose --listen)", opts.Listen, err)
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln,
-		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	if opts.HTTP == (httplimit.Limits{}) {
+		opts.HTTP = httplimit.Default
+	}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, http: opts.HTTP.Server(h)}
 	return s, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/redact"
 	"github.com/runwayhq/runway/internal/runenv"
 	"github.com/runwayhq/runway/internal/strategy"
@@ -104,6 +105,11 @@ func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *conf
 		}
 	}
 	if _, err := d.agent.Health(ctx); err != nil {
+		if len(problems) == 0 {
+			// Only the agent is missing: a transient error the engine
+			// retries, not a bad release.
+			return fmt.Errorf("agent unreachable: %w", err)
+		}
 		problems = append(problems, fmt.Sprintf("agent unreachable: %v", err))
 	}
 	if len(problems) > 0 {
@@ -148,8 +154,21 @@ func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
 	return err
 }
 
+// waitCtx lets a call about group that waits until the instances it stops
+// have drained (at most drain, or the agent's own drain timeout) and exited
+// (at most their stop timeout) take that much longer than the agent client's
+// call timeout.
+func (d *Driver) waitCtx(ctx context.Context, group string, drain time.Duration) context.Context {
+	stop := supervisor.DefaultStopTimeout
+	if g, err := d.agent.Group(ctx, group); err == nil && g.Spec.StopTimeout > 0 {
+		stop = g.Spec.StopTimeout.D()
+	}
+	return agent.WithWait(ctx, max(drain, proxy.DefaultDrainTimeout)+stop)
+}
+
 // ScaleGroup sets a group's count; the agent drains instances it removes.
 func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group string, count int, drain time.Duration) error {
+	ctx = d.waitCtx(ctx, group, drain)
 	_, err := d.agent.ScaleGroup(ctx, group, count)
 	if err != nil && count == 0 && agent.IsNotFound(err) {
 		return nil
@@ -203,11 +222,42 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 			return err
 		}
 	}
-	err = d.agent.DeleteGroup(ctx, group, true)
+	err = d.agent.DeleteGroup(d.waitCtx(ctx, group, drain), group, true)
 	if agent.IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// crashLines is how many of a crashed instance's last log lines a crash
+// report quotes.
+const crashLines = 10
+
+var _ engine.CrashReporter = (*Driver)(nil)
+
+// CrashReport names the instance of group that crashed most often, how it
+// last ended, and its last log lines.
+func (d *Driver) CrashReport(ctx context.Context, ref engine.ServiceRef, group string) (engine.CrashReport, error) {
+	g, err := d.agent.Group(ctx, group)
+	if err != nil {
+		return engine.CrashReport{}, err
+	}
+	var worst *supervisor.InstanceStatus
+	for i := range g.Instances {
+		in := &g.Instances[i]
+		if in.Restarts > 0 && (worst == nil || in.Restarts > worst.Restarts) {
+			worst = in
+		}
+	}
+	if worst == nil {
+		return engine.CrashReport{}, nil
+	}
+	rep := engine.CrashReport{Instance: worst.ID, Exit: worst.LastExit}
+	err = d.agent.Logs(ctx, group, worst.ID, supervisor.LogQuery{Tail: crashLines}, func(l supervisor.LogLine) error {
+		rep.Lines = append(rep.Lines, l.Text)
+		return nil
+	})
+	return rep, err
 }
 
 // ListGroups returns the service's groups.

@@ -7,5 +7,3 @@ environment "production" {
   target    = "local"
   protected = true
 }
-
-notify "ops" { webhook = "https://hooks.example.com/T000/B000" }
