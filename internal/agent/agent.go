@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -31,6 +33,9 @@ type Options struct {
 	DataDir string
 	// Listen is the loopback address of the API (127.0.0.1:7041).
 	Listen string
+	// APIListener, when set, is served instead of binding Listen (a socket
+	// passed by `runway up` or systemd); it must be on loopback too.
+	APIListener net.Listener
 	// PortMin and PortMax bound instance ports (default 20000-29999).
 	PortMin, PortMax int
 	// StopInstances stops every instance when the agent stops; by default
@@ -62,6 +67,9 @@ type Agent struct {
 	token string
 	ln    net.Listener
 	srv   *http.Server
+	lock  *dirlock.Lock
+
+	stopInstances atomic.Bool
 
 	routesPath string
 	routesMu   sync.Mutex
@@ -104,6 +112,22 @@ func New(opts Options) (*Agent, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s cannot be created: %w", opts.DataDir, err)
 	}
+	// Two agents on one data dir would both adopt, restart and stop the
+	// same instances.
+	lock, err := dirlock.Acquire(opts.DataDir, "runway agent")
+	if err != nil {
+		return nil, err
+	}
+	a, err := open(opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func open(opts Options) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger, routesPath: filepath.Join(opts.DataDir, "routes.json")}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
@@ -130,8 +154,12 @@ func New(opts Options) (*Agent, error) {
 		a.sup.Shutdown(context.Background(), false)
 		return nil, err
 	}
-	a.ln, err = net.Listen("tcp", opts.Listen)
-	if err != nil {
+	if a.ln = opts.APIListener; a.ln != nil {
+		if err := checkLoopback(a.ln.Addr().String()); err != nil {
+			a.sup.Shutdown(context.Background(), false)
+			return nil, fmt.Errorf("the API socket passed to the agent: %w", err)
+		}
+	} else if a.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		a.sup.Shutdown(context.Background(), false)
 		return nil, fmt.Errorf("listen on %s: %w (is another agent running? use --listen to pick another address)", opts.Listen, err)
 	}
@@ -205,20 +233,29 @@ func (a *Agent) Token() string { return a.token }
 // Supervisor is the agent's supervisor (for in-process wiring).
 func (a *Agent) Supervisor() *supervisor.Supervisor { return a.sup }
 
+// StopInstancesOnExit makes Run stop every instance when it ends, as
+// Options.StopInstances does (runway up asks for it on Ctrl-C only).
+func (a *Agent) StopInstancesOnExit() { a.stopInstances.Store(true) }
+
 // Run serves the API and feeds the proxy until ctx ends, then stops: the
 // instances keep running unless Options.StopInstances.
 func (a *Agent) Run(ctx context.Context) error {
+	// The proxy gets the restored routes and the adopted instances (with
+	// their last known health) before it accepts its first connection: a
+	// restarted agent answers at once, neither 404 nor 503.
+	a.opts.Targets.SetTargets(a.sup.Snapshot())
+	a.pushRoutes()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.feedTargets()
 	}()
-	a.pushRoutes()
 	if a.opts.Proxy != nil {
 		if err := a.opts.Proxy.Start(ctx); err != nil {
 			a.cancel()
 			a.wg.Wait()
 			a.sup.Shutdown(context.Background(), false)
+			a.lock.Release()
 			return fmt.Errorf("start the proxy: %w", err)
 		}
 	}
@@ -248,10 +285,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Wait()
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel2()
-	if serr := a.sup.Shutdown(stopCtx, a.opts.StopInstances); serr != nil && err == nil {
+	stop := a.opts.StopInstances || a.stopInstances.Load()
+	if serr := a.sup.Shutdown(stopCtx, stop); serr != nil && err == nil {
 		err = serr
 	}
-	a.log.Info("agent stopped", "instances_stopped", a.opts.StopInstances)
+	a.log.Info("agent stopped", "instances_stopped", stop)
+	a.lock.Release()
 	return err
 }
 

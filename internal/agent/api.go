@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/runwayhq/runway/internal/httplimit"
@@ -73,8 +74,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Health is the body of GET /v1/health.
 type Health struct {
-	Status    string `json:"status"`
-	AgentID   string `json:"agent_id"`
+	Status  string `json:"status"`
+	AgentID string `json:"agent_id"`
+	// PID is the agent's process id: `runway up` checks that what answers
+	// on the agent's address is the agent it started.
+	PID       int    `json:"pid"`
 	Version   string `json:"version"`
 	DataDir   string `json:"data_dir"`
 	Groups    int    `json:"groups"`
@@ -139,7 +143,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
+	h := Health{Status: "ok", AgentID: a.sup.AgentID(), PID: os.Getpid(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
 	for _, g := range a.sup.Groups() {
 		h.Groups++
 		h.Instances += len(g.Instances)

@@ -141,6 +141,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	if fence != nil {
 		req.Header.Set(ExpectGenerationHeader, strconv.FormatInt(fence.Expect(), 10))
 	}
+	// Every call of the agent API is idempotent (groups by name, scale to a
+	// count, routes by service). Saying so lets net/http send a request
+	// again, once, when the keep-alive connection it went out on dies before
+	// an answer, as when the agent is killed mid-call: the next agent gets it
+	// from the socket's backlog (runway up holds the socket).
+	req.Header.Set("Idempotency-Key", "agent-api")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return 0, c.callErr(ctx, cctx, t, err)

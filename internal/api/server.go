@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +107,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	// The pid lets `runway up` check that what answers is the server it started.
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "pid": os.Getpid()})
 }
 
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {

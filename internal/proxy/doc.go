@@ -51,6 +51,11 @@
 // metric handles) lives in target.go and is carried from one table to the
 // next by a registry that only Update, Drain and scrapes touch.
 //
+// Stopping (graceful.go): the listeners close first, then the proxy waits for
+// the first request of every connection it accepted before http.Server's
+// Shutdown (which would drop it); behind `runway up` or systemd the socket
+// stays open and the next agent accepts what this one did not.
+//
 // Draining: Update removes targets from the table (no new request reaches them
 // afterwards); Drain then returns once every request that was already on them
 // — long requests, streamed responses and open WebSockets included — has

@@ -42,6 +42,11 @@ const (
 type Options struct {
 	HTTPAddr  string // default DefaultHTTPAddr; Off disables it
 	HTTPSAddr string // default DefaultHTTPSAddr; Off disables it; needs CADir
+	// HTTPListener and HTTPSListener, when set, are served instead of
+	// binding HTTPAddr and HTTPSAddr: sockets passed by `runway up` or by
+	// systemd socket activation, which outlive this process. Shutdown
+	// closes them (the holder's copies stay open).
+	HTTPListener, HTTPSListener net.Listener
 	// CADir holds the local certificate authority (ca.crt, ca.key, mode
 	// 0600), created on first use. Empty disables HTTPS.
 	CADir string
@@ -82,6 +87,8 @@ type Proxy struct {
 	access  *accessLog
 	// maxConns is Options.MaxConnsPerTarget (0: no cap).
 	maxConns int64
+
+	stopper stopper
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -181,20 +188,29 @@ func (p *Proxy) Start(ctx context.Context) error {
 	newServer := func() *http.Server {
 		srv := p.opts.Limits.Server(p)
 		srv.ErrorLog = errLog
+		srv.ConnState = p.stopper.connState
 		return srv
 	}
-	if p.opts.HTTPAddr != Off {
+	if p.opts.HTTPSListener != nil && p.ca == nil {
+		return errors.New("start proxy: an HTTPS listener was passed but HTTPS is off (no CA directory)")
+	}
+	if ln := p.opts.HTTPListener; ln != nil {
+		ls = append(ls, listener{"http", ln, newServer()})
+	} else if p.opts.HTTPAddr != Off {
 		ln, err := net.Listen("tcp", p.opts.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen HTTP on %s: %w (set another address or stop what uses it)", p.opts.HTTPAddr, err)
 		}
 		ls = append(ls, listener{"http", ln, newServer()})
 	}
-	if p.opts.HTTPSAddr != Off && p.ca != nil {
-		ln, err := net.Listen("tcp", p.opts.HTTPSAddr)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+	if (p.opts.HTTPSAddr != Off || p.opts.HTTPSListener != nil) && p.ca != nil {
+		ln := p.opts.HTTPSListener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", p.opts.HTTPSAddr); err != nil {
+				closeAll()
+				return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+			}
 		}
 		srv := newServer()
 		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.getCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
@@ -204,16 +220,20 @@ func (p *Proxy) Start(ctx context.Context) error {
 	for _, l := range ls {
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
+		p.stopper.listen(l.ln)
 		p.wg.Add(1)
+		p.stopper.serving.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.stopper.serving.Done()
 			var err error
 			if l.srv.TLSConfig != nil {
 				err = l.srv.ServeTLS(l.ln, "", "")
 			} else {
 				err = l.srv.Serve(l.ln)
 			}
-			if !errors.Is(err, http.ErrServerClosed) {
+			// net.ErrClosed: the stopper closed the listener (graceful.go).
+			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Error("proxy listener stopped", "listener", l.name, "err", err)
 			}
 		}()
@@ -244,6 +264,7 @@ func (p *Proxy) addr(name string) net.Addr {
 }
 
 func (p *Proxy) shutdownServers(ctx context.Context) {
+	p.stopper.stopAccepting(ctx)
 	p.mu.Lock()
 	srvs := p.servers
 	p.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/httplimit"
@@ -59,6 +60,7 @@ type Server struct {
 	ln     net.Listener
 	agent  *agent.Client
 	drv    *local.Driver
+	lock   *dirlock.Lock
 }
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
@@ -69,6 +71,21 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w (choose a writable --data-dir)", opts.DataDir, err)
 	}
+	// Two servers on one store would both drive the same releases.
+	lock, err := dirlock.Acquire(opts.DataDir, "runway server")
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, opts Options) (*Server, error) {
 	token, err := adminToken(filepath.Join(opts.DataDir, AdminTokenFile))
 	if err != nil {
 		return nil, err
@@ -169,6 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
+	s.lock.Release()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

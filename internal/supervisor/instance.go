@@ -125,7 +125,7 @@ func (in *instance) persistent() instanceState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
-		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups}
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == StateHealthy}
 }
 
 func (in *instance) currentState() string {
@@ -239,8 +239,10 @@ func (in *instance) start() (*process, error) {
 	return p, nil
 }
 
-// adopt watches a process started by a previous agent.
-func (in *instance) adopt(pid int, ticks uint64) *process {
+// adopt watches a process started by a previous agent. One that agent last
+// saw healthy starts healthy (routable at once); monitor re-checks it at
+// once and the usual unhealthy_threshold applies.
+func (in *instance) adopt(pid int, ticks uint64, healthy bool) *process {
 	p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
 	in.s.wg.Add(1)
 	go func() {
@@ -263,11 +265,14 @@ func (in *instance) adopt(pid int, ticks uint64) *process {
 	in.mu.Lock()
 	in.pid, in.startTicks, in.adopted = pid, ticks, true
 	in.state = StateStarting
+	if healthy {
+		in.state, in.healthySince = StateHealthy, time.Now()
+	}
 	if in.startedAt.IsZero() && !bootTime.IsZero() {
 		in.startedAt = bootTime.Add(time.Duration(ticks) * time.Second / clockTicks)
 	}
 	in.mu.Unlock()
-	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port)
+	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port, "last_known_healthy", healthy)
 	return p
 }
 
@@ -373,7 +378,7 @@ func (in *instance) failed(why string) {
 func (in *instance) monitor(p *process) outcome {
 	h := in.spec.Health
 	first := min(h.Interval.D(), 100*time.Millisecond)
-	if h.Type == HealthNone {
+	if h.Type == HealthNone || p.adopted {
 		first = 0
 	}
 	timer := time.NewTimer(first)
@@ -434,6 +439,8 @@ func (in *instance) monitor(p *process) outcome {
 		if st != prev {
 			in.s.log.Info("instance health changed", "group", in.group, "instance", in.id, "state", st, "detail", res.Detail)
 			in.s.notify()
+			// The last known health is what the next agent starts from.
+			in.s.persistLogged()
 		}
 		if st == StateUnhealthy {
 			return outUnhealthy

@@ -44,6 +44,11 @@ type instanceState struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Restarts   int       `json:"restarts"`
 	Cgroups    []string  `json:"cgroups,omitempty"`
+	// Healthy is the last known health: an adopted instance that was
+	// healthy is routed to at once (and re-checked at once) instead of
+	// waiting for healthy_threshold checks, so an agent restart is not an
+	// outage of every service.
+	Healthy bool `json:"healthy,omitempty"`
 }
 
 // StateError means the state file exists but cannot be used; the agent

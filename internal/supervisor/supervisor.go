@@ -234,13 +234,13 @@ func Open(opts Options) (*Supervisor, error) {
 			var p *process
 			switch {
 			case is.PID > 0 && ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
-				p = in.adopt(is.PID, is.StartTicks)
+				p = in.adopt(is.PID, is.StartTicks, is.Healthy)
 			case running[is.ID] > 0:
 				// Started but not yet recorded when the previous agent died.
 				pid := running[is.ID]
 				if ticks, err := ProcessStartTicks(pid); err == nil {
 					in.startedAt = time.Time{}
-					p = in.adopt(pid, ticks)
+					p = in.adopt(pid, ticks, false)
 				}
 			default:
 				if is.PID > 0 {
