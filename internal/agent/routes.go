@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -115,7 +116,7 @@ func saveRoutes(path string, routes map[string]Route) error {
 	if err != nil {
 		return err
 	}
-	return supervisor.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), fsutil.FileMode)
 }
 
 func sortedRoutes(m map[string]Route) []Route {

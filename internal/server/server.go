@@ -22,6 +22,7 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/store"
 )
 
@@ -55,7 +56,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+	// Private whatever existed: runway.db and the tokens must not be
+	// readable by other users because the directory was made with mode 0755.
+	if err := fsutil.Private(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w (choose a writable --data-dir)", opts.DataDir, err)
 	}
 	token, err := adminToken(filepath.Join(opts.DataDir, AdminTokenFile))
@@ -69,6 +72,11 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	st, err := store.OpenSQLite(ctx, filepath.Join(opts.DataDir, "runway.db"), store.Options{})
 	if err != nil {
 		return nil, err
+	}
+	// SQLite creates a new database and its -wal and -shm files 0644.
+	if err := fsutil.Private(opts.DataDir); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("make data dir %s private: %w", opts.DataDir, err)
 	}
 	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
@@ -154,12 +162,8 @@ func adminToken(path string) (string, error) {
 		return "", err
 	}
 	tok := "rwy_" + hex.EncodeToString(raw)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", err
 	}
 	return tok, nil
 }

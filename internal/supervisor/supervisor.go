@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // Backoff configures restarts: the delay starts at Initial and doubles up
@@ -863,7 +865,7 @@ func (s *Supervisor) persist() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.statePath, append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(s.statePath, append(b, '\n'), fsutil.FileMode)
 }
 
 // Shutdown stops supervising. With stopInstances every instance is stopped

@@ -24,6 +24,7 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -382,14 +383,10 @@ func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult,
 		return engine.TaskResult{}, fmt.Errorf("run %s: %w", t.Name, err)
 	}
 	b, _ := json.Marshal(taskRecord{ExitCode: res.ExitCode, Output: res.Output})
-	if err := os.MkdirAll(d.taskDir, 0o700); err != nil {
+	if err := os.MkdirAll(d.taskDir, fsutil.DirMode); err != nil {
 		return res, err
 	}
-	tmp := rec + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return res, err
-	}
-	return res, os.Rename(tmp, rec)
+	return res, fsutil.WriteFileAtomic(rec, b, fsutil.FileMode)
 }
 
 func portOf(addr string) string {
