@@ -114,10 +114,12 @@ func New(opts Options) (*Agent, error) {
 	}
 	so := opts.Supervisor
 	so.DataDir, so.PortMin, so.PortMax, so.Logger = opts.DataDir, opts.PortMin, opts.PortMax, opts.Logger
-	so.BeforeStop = func(ctx context.Context, group string, ids []string) error {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	so.BeforeStop = func(ctx context.Context, group string, ids []string, drain time.Duration) error {
+		// The drainer bounds itself (drain, or its default); this only
+		// guards against one that does not.
+		dctx, cancel := context.WithTimeout(ctx, MaxDrainTimeout+time.Minute)
 		defer cancel()
-		return opts.Drainer.Drain(dctx, group, ids)
+		return opts.Drainer.Drain(dctx, group, ids, drain)
 	}
 	if a.sup, err = supervisor.Open(so); err != nil {
 		return nil, err

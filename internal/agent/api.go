@@ -182,12 +182,12 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := DecodeScale(b)
+	n, drain, err := DecodeScale(b)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
+	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n, drain)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -197,11 +197,16 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	drain, err := ParseDrainTimeout(r.URL.Query().Get("drain_timeout"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := a.checkUnrouted(name); err != nil {
 		writeError(w, err)
 		return
 	}
-	done, err := a.sup.DeleteGroup(name)
+	done, err := a.sup.DeleteGroup(name, drain)
 	if err != nil {
 		writeError(w, err)
 		return

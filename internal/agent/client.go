@@ -113,19 +113,31 @@ func (c *Client) Group(ctx context.Context, name string) (supervisor.GroupStatus
 }
 
 // ScaleGroup sets the instance count of a group; it returns once stopped
-// instances are gone (new instances may still be starting).
-func (c *Client) ScaleGroup(ctx context.Context, name string, n int) (supervisor.GroupStatus, error) {
+// instances are gone (new instances may still be starting). Instances a
+// scale down stops are drained for at most drain (0: the agent's default).
+func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (supervisor.GroupStatus, error) {
 	var st supervisor.GroupStatus
-	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", ScaleRequest{Instances: &n}, &st)
+	req := ScaleRequest{Instances: &n}
+	if drain > 0 {
+		req.DrainTimeout = drain.String()
+	}
+	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", req, &st)
 	return st, err
 }
 
-// DeleteGroup deletes a group after draining it; with wait it returns once
-// the group is gone.
-func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool) error {
-	p := "/v1/groups/" + url.PathEscape(name)
+// DeleteGroup deletes a group after draining it for at most drain (0: the
+// agent's default); with wait it returns once the group is gone.
+func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool, drain time.Duration) error {
+	q := url.Values{}
 	if wait {
-		p += "?wait=true"
+		q.Set("wait", "true")
+	}
+	if drain > 0 {
+		q.Set("drain_timeout", drain.String())
+	}
+	p := "/v1/groups/" + url.PathEscape(name)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	_, err := c.do(ctx, http.MethodDelete, p, nil, nil)
 	return err

@@ -39,10 +39,12 @@ type Route struct {
 func (r Route) key() string { return r.Environment + "/" + r.Service }
 
 // Drainer stops routing to instances and waits until their in-flight
-// requests are done (or its drain timeout). The proxy implements it; the
-// agent calls it before stopping instances on scale down and deletion.
+// requests are done, at most timeout (0: its default), then ends the
+// WebSockets and streams still open. The proxy implements it; the agent
+// calls it before stopping instances on scale down and deletion, with the
+// drain timeout of that call.
 type Drainer interface {
-	Drain(ctx context.Context, groupID string, instanceIDs []string) error
+	Drain(ctx context.Context, groupID string, instanceIDs []string, timeout time.Duration) error
 }
 
 // RouteSink receives the whole routing table whenever it changes (and once
@@ -61,7 +63,7 @@ type TargetSink interface {
 type NopDrainer struct{}
 
 // Drain returns at once.
-func (NopDrainer) Drain(context.Context, string, []string) error { return nil }
+func (NopDrainer) Drain(context.Context, string, []string, time.Duration) error { return nil }
 
 // NopRouteSink discards routing tables.
 type NopRouteSink struct{}

@@ -32,6 +32,9 @@ type target struct {
 	idle     chan struct{} // closed once retired with nothing in flight
 
 	m *targetMetrics
+
+	openMu sync.Mutex
+	open   map[goAwayer]struct{} // WebSockets and streams a drain may end (goaway.go)
 }
 
 func newTarget(env, service, group string, t Target, m *targetMetrics) *target {

@@ -39,7 +39,7 @@ func BenchmarkStart100Healthy(b *testing.B) {
 			<-time.After(5 * time.Millisecond)
 		}
 		b.StopTimer()
-		done, _ := s.DeleteGroup(name)
+		done, _ := s.DeleteGroup(name, 0)
 		<-done
 		b.StartTimer()
 	}
@@ -88,7 +88,7 @@ func BenchmarkAgentMemoryPerInstance(b *testing.B) {
 		b.ReportMetric(float64(selfRSS()-rss0)/n, "rss-B/instance")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/instance")
 		b.StopTimer()
-		done, _ := s.DeleteGroup(name)
+		done, _ := s.DeleteGroup(name, 0)
 		<-done
 		b.StartTimer()
 	}

@@ -50,9 +50,10 @@ type Options struct {
 	CgroupRoot string
 	// BeforeStop is called before instances are stopped by a scale down or a
 	// group deletion (not on restarts), after they left the routable
-	// snapshot: the agent drains them in the proxy there. An error is
-	// logged and the stop goes on.
-	BeforeStop func(ctx context.Context, group string, instanceIDs []string) error
+	// snapshot: the agent drains them in the proxy there, for at most drain
+	// (the drain timeout of that scale or delete call; 0 means the agent's
+	// default). An error is logged and the stop goes on.
+	BeforeStop func(ctx context.Context, group string, instanceIDs []string, drain time.Duration) error
 	Logger     *slog.Logger
 }
 
@@ -295,7 +296,7 @@ func Open(opts Options) (*Supervisor, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.finishDelete(g)
+			s.finishDelete(g, 0)
 		}()
 	}
 	// Finish a scale interrupted by the previous agent's death.
@@ -305,7 +306,7 @@ func Open(opts Options) (*Supervisor, error) {
 			go func() {
 				defer s.wg.Done()
 				s.log.Info("finishing an interrupted scale", "group", gs.Spec.Name, "instances", len(gs.Instances), "want", gs.Spec.Instances)
-				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances); err != nil {
+				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances, 0); err != nil {
 					s.log.Error("finish interrupted scale", "group", gs.Spec.Name, "err", err)
 				}
 			}()
@@ -501,9 +502,10 @@ func (s *Supervisor) limitsFailed(name string, err error) {
 
 // ScaleGroup changes the number of instances of a group. Scaling down
 // stops, in this order, instances that are not healthy, then the newest;
-// they leave the routable snapshot and go through BeforeStop first. It
-// returns once the stopped instances are gone.
-func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupStatus, error) {
+// they leave the routable snapshot and go through BeforeStop first, which
+// drains them for at most drain (0: the default). It returns once the
+// stopped instances are gone.
+func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (GroupStatus, error) {
 	if n < 0 || n > MaxInstances {
 		return GroupStatus{}, &FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", n, MaxInstances)}
 	}
@@ -543,7 +545,7 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupS
 		// Write-ahead: an agent killed while stopping them finishes the
 		// scale down when it starts again.
 		s.persistLogged()
-		s.stopAndRemove(ctx, g, victims)
+		s.stopAndRemove(ctx, g, victims, drain)
 	default:
 		s.mu.Unlock()
 	}
@@ -565,7 +567,7 @@ func pickVictims(ins []*instance, k int) []*instance {
 
 // stopAndRemove takes instances out of routing, calls BeforeStop, stops them
 // and removes them from the group and the state.
-func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*instance) {
+func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*instance, drain time.Duration) {
 	if len(victims) == 0 {
 		return
 	}
@@ -578,7 +580,7 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 	}
 	s.notify()
 	if s.opts.BeforeStop != nil {
-		if err := s.opts.BeforeStop(ctx, g.spec.Name, ids); err != nil {
+		if err := s.opts.BeforeStop(ctx, g.spec.Name, ids, drain); err != nil {
 			s.log.Warn("drain before stop failed; stopping anyway", "group", g.spec.Name, "instances", ids, "err", err)
 		}
 	}
@@ -625,9 +627,11 @@ func contains(list []*instance, in *instance) bool {
 
 // DeleteGroup starts deleting a group (persisted first, so a restarted
 // agent finishes it): its instances leave routing, go through BeforeStop,
-// and are stopped. The returned channel is closed once the group is gone.
+// and are stopped; drain bounds the drain (0: the default; a deletion
+// finished by a restarted agent uses the default, its proxy has nothing in
+// flight). The returned channel is closed once the group is gone.
 // Deleting a group that is already being deleted returns the same channel.
-func (s *Supervisor) DeleteGroup(name string) (<-chan struct{}, error) {
+func (s *Supervisor) DeleteGroup(name string, drain time.Duration) (<-chan struct{}, error) {
 	s.mu.Lock()
 	g, ok := s.groups[name]
 	if !ok {
@@ -651,18 +655,18 @@ func (s *Supervisor) DeleteGroup(name string) (<-chan struct{}, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.finishDelete(g)
+		s.finishDelete(g, drain)
 	}()
 	return g.deleted, nil
 }
 
-func (s *Supervisor) finishDelete(g *group) {
+func (s *Supervisor) finishDelete(g *group, drain time.Duration) {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
 	s.mu.Lock()
 	victims := append([]*instance(nil), g.instances...)
 	s.mu.Unlock()
-	s.stopAndRemove(s.ctx, g, victims)
+	s.stopAndRemove(s.ctx, g, victims, drain)
 	if s.ctx.Err() != nil {
 		return // detached: the next agent finishes the deletion
 	}

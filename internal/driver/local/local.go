@@ -126,7 +126,11 @@ func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
-			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count)
+			var drain time.Duration // the agent's default without a manifest
+			if g.Spec != nil {
+				drain = g.Spec.Deploy.DrainTimeout.Duration
+			}
+			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count, drain)
 		}
 		return err
 	}
@@ -142,7 +146,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
 
 // ScaleGroup sets a group's count; the agent drains instances it removes.
 func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group string, count int, drain time.Duration) error {
-	_, err := d.agent.ScaleGroup(ctx, group, count)
+	_, err := d.agent.ScaleGroup(ctx, group, count, drain)
 	if err != nil && count == 0 && agent.IsNotFound(err) {
 		return nil
 	}
@@ -195,7 +199,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 			return err
 		}
 	}
-	err = d.agent.DeleteGroup(ctx, group, true)
+	err = d.agent.DeleteGroup(ctx, group, true, drain)
 	if agent.IsNotFound(err) {
 		return nil
 	}

@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// A drain that times out with an idle WebSocket, a WebSocket whose instance
+// floods messages, and a streamed response still open on the old group ends
+// all three properly: the WebSockets get a close frame 1001 "going away"
+// (after whole messages only, never a broken frame), the stream ends cleanly
+// after what was sent. The drain's own timeout applies, not the proxy's.
+func TestDrainTimeoutClosesWebSocketsAndStreams(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, Options{DrainTimeout: time.Hour})
+	started := make(chan string, 10)
+	old := newBackend(t, "old/1", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stream":
+			fmt.Fprintln(w, "part 1")
+			w.(http.Flusher).Flush()
+			started <- "stream"
+			<-r.Context().Done()
+		case "/ws", "/flood":
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			started <- r.URL.Path
+			if r.URL.Path == "/flood" {
+				msg := []byte(strings.Repeat("x", 70_000)) // 64-bit length header, many reads per frame
+				for {
+					if err := c.Write(r.Context(), websocket.MessageBinary, msg); err != nil {
+						return
+					}
+				}
+			}
+			for {
+				if _, _, err := c.Read(r.Context()); err != nil {
+					return
+				}
+			}
+		}
+	})
+	nw := newBackend(t, "new/1", nil)
+	groups := map[string][]Target{"old": {old.target()}, "new": {nw.target()}}
+	mustUpdate(t, p, oneService([]Backend{{Group: "old", Weight: 1}}, groups))
+	c := p.client(t)
+
+	streamResp, err := c.Get(webURL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer streamResp.Body.Close()
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws://web.production.localhost/ws", &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	flood, _, err := websocket.Dial(ctx, "ws://web.production.localhost/flood", &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.CloseNow()
+	flood.SetReadLimit(1 << 20)
+	for range 3 {
+		<-started
+	}
+	wsErr := make(chan error, 1)
+	go func() {
+		_, _, err := ws.Read(ctx)
+		wsErr <- err
+	}()
+	floodErr := make(chan error, 1)
+	floodMsgs := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			_, m, err := flood.Read(ctx)
+			if err != nil {
+				floodMsgs <- n
+				floodErr <- err
+				return
+			}
+			if len(m) != 70_000 {
+				floodErr <- fmt.Errorf("message %d has %d bytes", n, len(m))
+				floodMsgs <- n
+				return
+			}
+			n++
+		}
+	}()
+
+	mustUpdate(t, p, oneService([]Backend{{Group: "new", Weight: 1}}, groups))
+	err = p.Drain(ctx, "old", nil, 300*time.Millisecond)
+	if !errors.Is(err, ErrDrainTimeout) || !strings.Contains(err.Error(), "3 WebSockets and streams ended") {
+		t.Fatalf("Drain = %v, want ErrDrainTimeout with 3 ended", err)
+	}
+	if err := <-wsErr; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("idle WebSocket ended with %v, want a close frame 1001 going away", err)
+	}
+	n := <-floodMsgs
+	if err := <-floodErr; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("flooding WebSocket ended with %v after %d whole messages, want a close frame 1001 going away", err, n)
+	}
+	if n == 0 {
+		t.Errorf("the flooding WebSocket got no message before its close")
+	}
+	b, err := io.ReadAll(streamResp.Body)
+	if err != nil || string(b) != "part 1\n" {
+		t.Errorf("stream ended with %q, %v; want \"part 1\\n\" and a clean end", b, err)
+	}
+	waitFor(t, "the old target to be forgotten", 10*time.Second, func() bool {
+		for _, ts := range p.Targets() {
+			if ts.Group == "old" {
+				return false
+			}
+		}
+		return true
+	})
+}
