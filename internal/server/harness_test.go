@@ -354,6 +354,10 @@ type manifest struct {
 	// PreDeploy adds hooks.pre_deploy = hello migrate (MIGRATE_FAIL in Env
 	// makes it fail).
 	PreDeploy bool
+	// Hosts are extra host names of the service; DrainTimeout is
+	// deploy.drain_timeout (default 5s).
+	Hosts        []string
+	DrainTimeout string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -378,6 +382,13 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.HealthPath == "" {
 		m.HealthPath = "/healthz"
 	}
+	if m.DrainTimeout == "" {
+		m.DrainTimeout = "5s"
+	}
+	hosts, _ := json.Marshal(m.Hosts)
+	if m.Hosts == nil {
+		hosts = []byte("[]")
+	}
 	envs := map[string]string{"GREETING": "e2e", "TEST_MARK": c.mark}
 	for k, v := range m.Env {
 		envs[k] = v
@@ -399,6 +410,7 @@ environment "dev" {
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
+  hosts   = %s
   env = {
 %s  }
   health {
@@ -420,7 +432,7 @@ environment "dev" {
     strategy         = %q
     timeout          = %q
     scale_down_delay = %q
-    drain_timeout    = "5s"
+    drain_timeout    = %q
     rolling {
       max_surge       = 1
       max_unavailable = 0
@@ -434,7 +446,7 @@ environment "dev" {
     %s
   }
 }
-`, m.Service, helloBin, envHCL.String(), m.HealthPath, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.Canary, preDeploy)
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

@@ -240,7 +240,26 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
+// Removing the routes (an empty list) keeps the route's hosts and empties
+// its backends (the proxy answers 503 "no healthy instance", maintenance
+// stays); for a service that has no route it is a no-op, so the rollback of
+// a first release whose route switch failed (a host conflict) ends at once.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
+	if len(routes) == 0 {
+		cur, err := d.agent.Route(ctx, ref.Environment, ref.Service)
+		if agent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(cur.Backends) == 0 {
+			return nil
+		}
+		cur.Backends, cur.UpdatedAt = nil, time.Time{}
+		_, err = d.agent.PutRoute(ctx, cur)
+		return err
+	}
 	r := agent.Route{Environment: ref.Environment, Service: ref.Service}
 	lead := ""
 	best := -1
