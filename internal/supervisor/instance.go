@@ -192,6 +192,7 @@ func (in *instance) setState(st string) {
 
 // start launches the instance's process in its own process group.
 func (in *instance) start() (*process, error) {
+	in.stopLeftovers()
 	vals := in.values()
 	args := make([]string, len(in.spec.Command))
 	for i, a := range in.spec.Command {
@@ -336,9 +337,10 @@ func (in *instance) run(p *process) {
 			in.stopProcess(p)
 			in.failed("unhealthy: " + in.lastHealthDetail())
 		case outExited:
-			// Children the leader left behind in its group go with it.
-			if len(groupMembers(p.pid)) > 0 {
-				stopGroup(p, in.spec.StopTimeout.D())
+			// Children the leader left behind (in its group, or out of it
+			// with its marker) go with it.
+			if len(groupMembers(p.pid)) > 0 || len(in.descendants(p)) > 0 {
+				stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 			}
 			in.failed(p.exitMsg)
 		}
@@ -484,7 +486,7 @@ func (in *instance) sample(pid int) {
 // SIGKILL; it returns once the leader and every other member are gone.
 func (in *instance) stopProcess(p *process) {
 	in.setState(StateStopping)
-	stopGroup(p, in.spec.StopTimeout.D())
+	stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 	in.mu.Lock()
 	in.pid, in.startTicks = 0, 0
 	cgs := in.cgroups
@@ -493,9 +495,23 @@ func (in *instance) stopProcess(p *process) {
 	in.s.cg.remove(cgs)
 }
 
-func stopGroup(p *process, timeout time.Duration) {
-	// A process that exited on its own may have left its group behind.
-	signalGroup(p.pid, syscall.SIGTERM)
+// stopTree stops a process tree: the process group led by p, and the
+// processes members returns (those that left the group: by the instance's
+// marker in /proc and its cgroups). SIGTERM to all, timeout, SIGKILL; it
+// returns once the leader and all of them are gone.
+func stopTree(p *process, timeout time.Duration, members func() []int) {
+	signalAll := func(sig syscall.Signal) int {
+		// A process that exited on its own may have left its group behind.
+		signalGroup(p.pid, sig)
+		others := members()
+		for _, pid := range others {
+			if pid > 1 {
+				syscall.Kill(pid, sig)
+			}
+		}
+		return len(others)
+	}
+	signalAll(syscall.SIGTERM)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -509,12 +525,12 @@ func stopGroup(p *process, timeout time.Duration) {
 			leaderGone = true
 		default:
 		}
-		if leaderGone && len(groupMembers(p.pid)) == 0 {
+		if leaderGone && len(groupMembers(p.pid)) == 0 && len(members()) == 0 {
 			return
 		}
 		select {
 		case <-deadline.C:
-			signalGroup(p.pid, syscall.SIGKILL)
+			signalAll(syscall.SIGKILL)
 			killed = true
 			giveUp = time.After(10 * time.Second)
 		case <-giveUp:
@@ -523,10 +539,51 @@ func stopGroup(p *process, timeout time.Duration) {
 		case <-tick.C:
 			if killed {
 				// Late members (forked during the kill) get SIGKILL too.
-				signalGroup(p.pid, syscall.SIGKILL)
+				signalAll(syscall.SIGKILL)
+			} else if leaderGone {
+				// Descendants found after the leader went get the SIGTERM
+				// they would have got with the group.
+				signalAll(syscall.SIGTERM)
 			}
 		}
 	}
+}
+
+// descendants lists the processes of the instance outside its process
+// group: those carrying its marker (RUNWAY_AGENT_ID, RUNWAY_INSTANCE) and
+// those in its cgroups, such as a child that called setsid.
+func (in *instance) descendants(p *process) []int {
+	in.mu.Lock()
+	cgs := append([]string(nil), in.cgroups...)
+	in.mu.Unlock()
+	var out []int
+	seen := map[int]bool{}
+	for _, pid := range append(instanceProcesses(in.s.agentID, in.id), cgroupProcs(cgs)...) {
+		if pid == p.pid || seen[pid] {
+			continue
+		}
+		if st, err := readProcStat(pid); err != nil || st.PGID == p.pid || st.State == 'Z' {
+			continue // gone, or reached through the group already
+		}
+		seen[pid] = true
+		out = append(out, pid)
+	}
+	return out
+}
+
+// stopLeftovers stops processes of the instance that outlived its last
+// process (a setsid child of a process that exited while no agent ran), so
+// that a new process does not start next to them and none of them is ever
+// taken for the instance.
+func (in *instance) stopLeftovers() {
+	left := instanceProcesses(in.s.agentID, in.id)
+	if len(left) == 0 {
+		return
+	}
+	in.s.log.Warn("stopping processes left by the instance's previous process", "group", in.group, "instance", in.id, "pids", left)
+	gone := &process{exited: make(chan struct{})}
+	close(gone.exited)
+	stopTree(gone, in.spec.StopTimeout.D(), func() []int { return instanceProcesses(in.s.agentID, in.id) })
 }
 
 // Stop asks the instance to stop and waits until its processes are gone.

@@ -263,21 +263,24 @@ func Open(opts Options) (*Supervisor, error) {
 		s.shutdownInstances()
 		return nil, fmt.Errorf("write state file %s: %w", statePath, err)
 	}
-	for id, pid := range running {
+	// Processes of instances that no longer exist (a deleted group, or the
+	// descendants of one) are stopped, all of them.
+	for id, pids := range markedByInstance(s.agentID) {
 		if known[id] {
 			continue
 		}
-		ticks, err := ProcessStartTicks(pid)
-		if err != nil {
-			continue
+		p := &process{exited: make(chan struct{})}
+		if pid := running[id]; pid > 0 {
+			if ticks, err := ProcessStartTicks(pid); err == nil {
+				p.pid, p.startTicks = pid, ticks
+			}
 		}
-		s.log.Warn("stopping orphan instance of a deleted group", "instance", id, "pid", pid)
-		p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
+		s.log.Warn("stopping orphan processes of an instance of a deleted group", "instance", id, "pids", pids)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			go func() {
-				for ProcessAlive(pid, ticks) {
+				for p.pid > 0 && ProcessAlive(p.pid, p.startTicks) {
 					select {
 					case <-s.ctx.Done():
 						return
@@ -286,7 +289,8 @@ func Open(opts Options) (*Supervisor, error) {
 				}
 				close(p.exited)
 			}()
-			stopGroup(p, DefaultStopTimeout)
+			agentID := s.agentID
+			stopTree(p, DefaultStopTimeout, func() []int { return instanceProcesses(agentID, id) })
 		}()
 	}
 	for _, l := range launches {
