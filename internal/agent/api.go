@@ -92,6 +92,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{name}/instances", a.listInstances)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}", a.getInstance)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}/logs", a.logs)
+	mux.HandleFunc("GET /v1/logs", a.logGroups)
 	mux.HandleFunc("GET /v1/targets", a.targets)
 	mux.HandleFunc("GET /v1/routes", a.listRoutes)
 	mux.HandleFunc("GET /v1/routes/{environment}/{service}", a.getRoute)
@@ -269,8 +270,9 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	group, id := r.PathValue("name"), r.PathValue("id")
-	if _, err := a.sup.Instance(group, id); err != nil {
-		writeError(w, err)
+	if !a.sup.HasLogs(group, id) {
+		// Neither live nor kept after its group's deletion (GET /v1/logs lists those).
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no logs of instance %q of group %q: neither running nor kept (GET /v1/logs lists the groups whose logs are kept)", id, group)
 		return
 	}
 	if format == "json" {
@@ -308,6 +310,17 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		a.log.Debug("read logs", "err", err)
 	}
 	bw.Flush()
+}
+
+// logGroups lists the groups whose logs are kept, live and deleted, newest
+// first: ?environment= and ?service= narrow it.
+func (a *Agent) logGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out := a.sup.LogGroups(q.Get("environment"), q.Get("service"))
+	if out == nil {
+		out = []supervisor.LogGroup{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *Agent) targets(w http.ResponseWriter, r *http.Request) {

@@ -232,6 +232,25 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	return sc.Err()
 }
 
+// LogGroups lists the groups whose logs the agent keeps, live and deleted,
+// newest first, of one environment and service ("" for all).
+func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]supervisor.LogGroup, error) {
+	v := url.Values{}
+	if environment != "" {
+		v.Set("environment", environment)
+	}
+	if service != "" {
+		v.Set("service", service)
+	}
+	p := "/v1/logs"
+	if len(v) > 0 {
+		p += "?" + v.Encode()
+	}
+	var out []supervisor.LogGroup
+	_, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	return out, err
+}
+
 // Instance returns one instance of a group.
 func (c *Client) Instance(ctx context.Context, group, id string) (supervisor.InstanceStatus, error) {
 	var st supervisor.InstanceStatus

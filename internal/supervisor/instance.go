@@ -636,11 +636,17 @@ func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instanc
 	return in, nil
 }
 
-// removeFiles deletes the log files and pipes of a removed instance.
+// removeFiles deletes the log files and pipes of an instance that never
+// ran (its creation failed).
 func (s *Supervisor) removeFiles(in *instance) {
 	for _, p := range logFiles(s.logPath(in.group, in.id), s.opts.LogFiles) {
 		os.Remove(p)
 	}
+	s.removePipes(in)
+}
+
+// removePipes deletes the log pipes of a removed instance; its logs stay.
+func (s *Supervisor) removePipes(in *instance) {
 	runDir := filepath.Join(s.opts.DataDir, "run")
 	os.Remove(filepath.Join(runDir, in.id+".stdout"))
 	os.Remove(filepath.Join(runDir, in.id+".stderr"))

@@ -137,6 +137,7 @@ type Supervisor struct {
 	closed   bool
 
 	persistMu sync.Mutex
+	logMu     sync.Mutex // the group.json files of DATA_DIR/logs (retain.go)
 	subMu     sync.Mutex
 	subs      map[chan struct{}]struct{}
 }
@@ -263,6 +264,24 @@ func Open(opts Options) (*Supervisor, error) {
 		s.shutdownInstances()
 		return nil, fmt.Errorf("write state file %s: %w", statePath, err)
 	}
+	for _, g := range s.groups {
+		s.syncLogMeta(g, false)
+	}
+	s.pruneLogs(time.Now())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case now := <-t.C:
+				s.pruneLogs(now)
+			}
+		}
+	}()
 	// Processes of instances that no longer exist (a deleted group, or the
 	// descendants of one) are stopped, all of them.
 	for id, pids := range markedByInstance(s.agentID) {
@@ -372,10 +391,12 @@ func (s *Supervisor) allocPorts(n int) ([]int, error) {
 	return out, nil
 }
 
-func (s *Supervisor) newID() string {
+// newID returns an instance id unused on the agent and by the kept logs of
+// the group.
+func (s *Supervisor) newID(group string) string {
 	for {
 		id := randomHex(4)
-		if !s.hasInstance(id) {
+		if !s.hasInstance(id) && !s.retainedLog(group, id) {
 			return id
 		}
 	}
@@ -400,7 +421,7 @@ func (s *Supervisor) addInstances(g *group, n int) ([]*instance, error) {
 	}
 	var out []*instance
 	for i := 0; i < n; i++ {
-		in, err := s.newInstance(g, s.newID(), g.nextIndex, ports[i])
+		in, err := s.newInstance(g, s.newID(g.spec.Name), g.nextIndex, ports[i])
 		if err != nil {
 			for _, in := range out {
 				in.stopCancel()
@@ -467,6 +488,7 @@ func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
 		}
 		return GroupStatus{}, false, fmt.Errorf("write state file: %w", err)
 	}
+	s.syncLogMeta(g, false)
 	s.log.Info("group created", "group", spec.Name, "instances", spec.Instances, "limits", g.limits)
 	for _, in := range ins {
 		s.launch(in, nil)
@@ -539,6 +561,7 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain t
 		if err := s.persist(); err != nil {
 			s.log.Error("write state file", "err", err)
 		}
+		s.syncLogMeta(g, false)
 		for _, in := range ins {
 			s.launch(in, nil)
 		}
@@ -611,11 +634,17 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 	s.mu.Unlock()
 	for _, in := range victims {
 		in.closeLogs()
-		s.removeFiles(in)
+		s.removePipes(in) // the logs stay (retain.go)
 		close(in.removed)
 	}
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
+	}
+	s.mu.Lock()
+	deleting := g.state == GroupDeleting
+	s.mu.Unlock()
+	if !deleting {
+		s.syncLogMeta(g, false) // a deletion records all its instances at once
 	}
 	s.notify()
 }
@@ -674,10 +703,12 @@ func (s *Supervisor) finishDelete(g *group, drain time.Duration) {
 	if s.ctx.Err() != nil {
 		return // detached: the next agent finishes the deletion
 	}
+	// The logs stay, readable by group and instance (retain.go).
+	s.syncLogMeta(g, true)
 	s.mu.Lock()
 	delete(s.groups, g.spec.Name)
 	s.mu.Unlock()
-	os.Remove(filepath.Join(s.opts.DataDir, "logs", g.spec.Name))
+	s.pruneLogs(time.Now())
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
 	}
@@ -740,6 +771,15 @@ func (s *Supervisor) Groups() []GroupStatus {
 	return out
 }
 
+// HasLogs reports whether ReadLogs has logs of the instance: live, or kept
+// after its removal.
+func (s *Supervisor) HasLogs(group, id string) bool {
+	if _, err := s.instance(group, id); err == nil {
+		return true
+	}
+	return s.retainedLog(group, id)
+}
+
 // Instance returns the state of one instance of a group.
 func (s *Supervisor) Instance(group, id string) (InstanceStatus, error) {
 	in, err := s.instance(group, id)
@@ -767,8 +807,16 @@ func (s *Supervisor) instance(group, id string) (*instance, error) {
 // ReadLogs emits the log lines of an instance that match q (see LogQuery).
 // Following ends when ctx ends or when the instance is removed (after its
 // last lines).
+//
+// The logs of a removed instance or a deleted group are read the same way
+// while they are kept (see retain.go); following them ends after their
+// last line.
 func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
 	in, err := s.instance(group, id)
+	if errors.Is(err, ErrNotFound) && s.retainedLog(group, id) {
+		q.Follow = false
+		return readLog(ctx, s.logPath(group, id), s.opts.LogFiles, q, emit)
+	}
 	if err != nil {
 		return err
 	}
