@@ -129,3 +129,51 @@ func TestDrainTimeoutClosesWebSocketsAndStreams(t *testing.T) {
 		return true
 	})
 }
+
+// frame builds a server-to-client WebSocket frame with an n-byte payload.
+func frame(opcode byte, n int, masked bool) []byte {
+	b := []byte{0x80 | opcode}
+	m := byte(0)
+	if masked {
+		m = 0x80
+	}
+	switch {
+	case n < 126:
+		b = append(b, m|byte(n))
+	case n < 1<<16:
+		b = append(b, m|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, m|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	if masked {
+		b = append(b, 1, 2, 3, 4)
+	}
+	return append(b, make([]byte, n)...)
+}
+
+// The tunnel knows where frames end whatever the read sizes: with 7-, 16-
+// and 64-bit lengths, empty payloads and masks, fed in pieces of every size
+// from 1 byte, it stands at a boundary exactly at the end of each frame.
+func TestTunnelFollowsFrames(t *testing.T) {
+	var stream []byte
+	var ends []int
+	for _, f := range [][]byte{frame(1, 5, false), frame(2, 300, false), frame(9, 0, false), frame(2, 70_000, false), frame(1, 3, true), frame(0, 125, false), frame(2, 126, false)} {
+		stream = append(stream, f...)
+		ends = append(ends, len(stream))
+	}
+	isEnd := map[int]bool{0: true}
+	for _, e := range ends {
+		isEnd[e] = true
+	}
+	for _, piece := range []int{1, 2, 3, 7, 100, 4096, len(stream)} {
+		b := &tunnel{ws: true}
+		for off := 0; off < len(stream); {
+			n := min(piece, len(stream)-off, b.nextLimit(piece))
+			b.advance(stream[off : off+n])
+			off += n
+			if b.atBoundary() != isEnd[off] {
+				t.Fatalf("pieces of %d: at offset %d boundary = %v, want %v", piece, off, b.atBoundary(), isEnd[off])
+			}
+		}
+	}
+}
