@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -29,8 +28,9 @@ import (
 // they cannot end early without being truncated; the instance's graceful
 // stop (SIGTERM) lets them finish.
 
-// goAwayGrace bounds how long a WebSocket may take to finish its current
-// frame before the close frame, and the client to answer it.
+// goAwayGrace: a WebSocket has twice this to finish its current frame and
+// get the client's answer to the close frame; Drain waits three times this
+// for what it ended to be gone.
 const goAwayGrace = 2 * time.Second
 
 // goAwayer is an open WebSocket or stream that can be ended properly.
@@ -76,8 +76,7 @@ func wrapBody(st *reqState, req *http.Request, resp *http.Response) {
 		if !ok {
 			return
 		}
-		b := &tunnel{rwc: rwc, ws: strings.EqualFold(resp.Header.Get("Upgrade"), "websocket"), rw: st.rw}
-		b.br = bufio.NewReaderSize(rwc, 32<<10)
+		b := newTunnel(rwc, strings.EqualFold(resp.Header.Get("Upgrade"), "websocket"), st.rw)
 		b.untrack = st.t.track(b)
 		resp.Body = b
 	case resp.ContentLength < 0 && req.Method != http.MethodHead && resp.Body != nil && resp.Body != http.NoBody:
@@ -129,24 +128,56 @@ func (s *stream) goAway() {
 // tunnel is the instance side of an upgraded connection, as ReverseProxy
 // copies it to the client. For a WebSocket it follows the frames the
 // instance sends, so the drain can put a close frame between two of them.
+// A pump goroutine reads the instance, so going away never has to cut a
+// read short: bytes already on their way are delivered up to the end of
+// the frame they belong to.
 type tunnel struct {
 	rwc     io.ReadWriteCloser
-	br      *bufio.Reader
 	ws      bool
 	rw      *responseWriter // the client side, for a read deadline on its connection
 	untrack func()
 	once    sync.Once
 
-	mu       sync.Mutex
-	away     bool   // goAway was called
+	chunks  chan []byte   // what the pump read, in order; closed after pumpErr is set
+	pumpErr error         // why the pump stopped
+	done    chan struct{} // closed by Close: the pump stops
+	away    chan struct{} // closed by goAway
+	awayMu  sync.Once
+
+	// Only Read touches these (ReverseProxy calls it from one goroutine).
+	pending  []byte
 	closing  []byte // the close frame still to hand to the client
 	finished bool   // the close frame went out: end of the stream
-	// Frame parsing of the instance-to-client stream (only Read touches it,
-	// under mu once a read returned).
-	hdr       [14]byte
-	hdrLen    int   // header bytes read so far
-	hdrNeed   int   // header size once known (2 until the second byte)
-	remaining int64 // payload bytes left of the current frame
+	hdr      [14]byte
+	hdrLen   int // header bytes read so far
+	hdrNeed  int // header size once known (2 until the second byte)
+	// remaining is the number of payload bytes left in the current frame.
+	remaining int64
+}
+
+func newTunnel(rwc io.ReadWriteCloser, ws bool, rw *responseWriter) *tunnel {
+	b := &tunnel{rwc: rwc, ws: ws, rw: rw, chunks: make(chan []byte), done: make(chan struct{}), away: make(chan struct{})}
+	go b.pump()
+	return b
+}
+
+func (b *tunnel) pump() {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := b.rwc.Read(buf)
+		if n > 0 {
+			select {
+			case b.chunks <- append([]byte(nil), buf[:n]...):
+			case <-b.done:
+				return
+			}
+		}
+		if err != nil {
+			b.pumpErr = err
+			close(b.chunks)
+			return
+		}
+	}
 }
 
 // closeGoingAway is a server-to-client close frame: FIN + opcode 8, no mask,
@@ -160,47 +191,67 @@ var closeGoingAway = func() []byte {
 
 func (b *tunnel) atBoundary() bool { return b.hdrLen == 0 && b.remaining <= 0 }
 
+func (b *tunnel) isAway() bool {
+	select {
+	case <-b.away:
+		return true
+	default:
+		return false
+	}
+}
+
 func (b *tunnel) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	if b.finished {
-		b.mu.Unlock()
-		return 0, io.EOF
-	}
-	if b.closing == nil && b.away && b.ws && b.atBoundary() {
-		b.closing = append([]byte(nil), closeGoingAway...)
-	}
-	if b.closing != nil {
-		n := copy(p, b.closing)
-		b.closing = b.closing[n:]
-		if len(b.closing) == 0 {
-			b.finished = true
+	for {
+		if b.finished {
+			return 0, io.EOF
 		}
-		b.mu.Unlock()
+		if b.closing != nil {
+			n := copy(p, b.closing)
+			b.closing = b.closing[n:]
+			if len(b.closing) == 0 {
+				b.finished = true
+			}
+			return n, nil
+		}
+		away := b.isAway()
+		if away && (!b.ws || b.atBoundary()) {
+			// What the instance sent after the last whole frame is dropped:
+			// it is going away.
+			b.rwc.Close() // stops the pump
+			b.pending = nil
+			if !b.ws {
+				b.finished = true
+				return 0, io.EOF
+			}
+			b.closing = append([]byte(nil), closeGoingAway...)
+			continue
+		}
+		if len(b.pending) == 0 {
+			awayCh := b.away
+			if away {
+				awayCh = nil // in the middle of a frame: wait for the rest of it
+			}
+			select {
+			case c, ok := <-b.chunks:
+				if !ok {
+					return 0, b.pumpErr
+				}
+				b.pending = c
+			case <-awayCh:
+				continue
+			}
+		}
+		limit := len(p)
+		if b.ws {
+			limit = b.nextLimit(limit)
+		}
+		n := copy(p[:limit], b.pending)
+		b.pending = b.pending[n:]
+		if b.ws {
+			b.advance(p[:n])
+		}
 		return n, nil
 	}
-	if b.away && !b.ws {
-		b.mu.Unlock()
-		return 0, io.EOF
-	}
-	limit := len(p)
-	if b.ws {
-		limit = b.nextLimit(limit)
-	}
-	b.mu.Unlock()
-	n, err := b.br.Read(p[:limit])
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ws {
-		b.advance(p[:n])
-	}
-	if err != nil && b.away {
-		if b.ws && b.atBoundary() {
-			b.closing = append([]byte(nil), closeGoingAway...)
-			return n, nil // the close frame follows on the next Read
-		}
-		return n, io.EOF
-	}
-	return n, err
 }
 
 // nextLimit caps a read so that it never crosses the end of the current
@@ -272,29 +323,24 @@ func (b *tunnel) advance(data []byte) {
 }
 
 // Write forwards the client's bytes to the instance, and swallows them once
-// the tunnel goes away (the instance side is closed; failing the write would
+// the tunnel goes away (the instance side closes; failing the write would
 // end the tunnel before the close frame reached the client).
 func (b *tunnel) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	away := b.away
-	b.mu.Unlock()
-	if away {
+	if b.isAway() {
 		return len(p), nil
 	}
 	n, err := b.rwc.Write(p)
-	if err != nil {
-		b.mu.Lock()
-		away = b.away
-		b.mu.Unlock()
-		if away {
-			return len(p), nil
-		}
+	if err != nil && b.isAway() {
+		return len(p), nil
 	}
 	return n, err
 }
 
 func (b *tunnel) Close() error {
-	b.once.Do(b.untrack)
+	b.once.Do(func() {
+		close(b.done)
+		b.untrack()
+	})
 	return b.rwc.Close()
 }
 
@@ -307,22 +353,18 @@ func (b *tunnel) CloseWrite() error {
 }
 
 func (b *tunnel) goAway() {
-	b.mu.Lock()
-	if b.away {
-		b.mu.Unlock()
+	first := false
+	b.awayMu.Do(func() {
+		close(b.away)
+		first = true
+	})
+	if !first {
 		return
 	}
-	b.away = true
-	boundary := !b.ws || b.atBoundary()
-	b.mu.Unlock()
-	if boundary {
-		b.rwc.Close() // unblocks the Read waiting for the instance
-	} else {
-		time.AfterFunc(goAwayGrace, func() { b.rwc.Close() }) // let the current frame finish
-	}
 	if c := b.rw.hijackedConn(); c != nil {
-		// The client answers the close frame and closes; one that does not is
-		// disconnected after the grace.
+		// The client answers the close frame and closes; one that does not
+		// (or an instance that never finishes its frame) is disconnected
+		// after the grace.
 		c.SetReadDeadline(time.Now().Add(2 * goAwayGrace))
 	}
 }

@@ -22,13 +22,17 @@ func TestDrainTimeoutClosesWebSocketsAndStreams(t *testing.T) {
 	t.Parallel()
 	p := startProxy(t, Options{DrainTimeout: time.Hour})
 	started := make(chan string, 10)
+	testDone := make(chan struct{})
 	old := newBackend(t, "old/1", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/stream":
 			fmt.Fprintln(w, "part 1")
 			w.(http.Flusher).Flush()
 			started <- "stream"
-			<-r.Context().Done()
+			// Not r.Context(): the server cancels it when it sees the
+			// request body's connection idle or closed, which may come
+			// before the drain; the stream must stay open until then.
+			<-testDone
 		case "/ws", "/flood":
 			c, err := websocket.Accept(w, r, nil)
 			if err != nil {
@@ -51,6 +55,7 @@ func TestDrainTimeoutClosesWebSocketsAndStreams(t *testing.T) {
 			}
 		}
 	})
+	t.Cleanup(func() { close(testDone) }) // before the backend's Close, which waits for its handlers
 	nw := newBackend(t, "new/1", nil)
 	groups := map[string][]Target{"old": {old.target()}, "new": {nw.target()}}
 	mustUpdate(t, p, oneService([]Backend{{Group: "old", Weight: 1}}, groups))
@@ -116,9 +121,11 @@ func TestDrainTimeoutClosesWebSocketsAndStreams(t *testing.T) {
 	if n == 0 {
 		t.Errorf("the flooding WebSocket got no message before its close")
 	}
-	b, err := io.ReadAll(streamResp.Body)
-	if err != nil || string(b) != "part 1\n" {
-		t.Errorf("stream ended with %q, %v; want \"part 1\\n\" and a clean end", b, err)
+	for _, resp := range []*http.Response{streamResp} {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != "part 1\n" {
+			t.Errorf("stream %s ended with %q, %v; want \"part 1\\n\" and a clean end", resp.Request.URL.Path, b, err)
+		}
 	}
 	waitFor(t, "the old target to be forgotten", 10*time.Second, func() bool {
 		for _, ts := range p.Targets() {
