@@ -93,3 +93,14 @@ func BenchmarkAgentMemoryPerInstance(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkInstanceProcesses is the /proc scan for an instance's marked
+// processes that every stop and restart of an instance makes; its cost
+// grows with the number of processes on the machine.
+func BenchmarkInstanceProcesses(b *testing.B) {
+	ents, _ := os.ReadDir("/proc")
+	b.Logf("%d entries in /proc", len(ents))
+	for b.Loop() {
+		instanceProcesses("0123456789abcdef", "01234567")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -227,14 +228,30 @@ func (in *instance) start() (*process, error) {
 			cgs = dirs
 		}
 	}
+	// Its own cgroup, to find all its processes at stop (cgroup v2 limits
+	// already give it one).
+	track := in.s.cg.track(in.id)
+	if slices.Contains(cgs, track) {
+		track = ""
+	}
 	if err := cmd.Start(); err != nil {
-		in.s.cg.remove(cgs)
+		in.s.cg.remove(append(cgs, track))
 		return nil, err
 	}
 	pid := cmd.Process.Pid
 	if len(cgs) > 0 {
 		if err := in.s.cg.attach(cgs, pid); err != nil {
 			in.s.limitsFailed(in.group, err)
+		}
+	}
+	if track != "" {
+		// A child forked before this write stays out; the marker scan still
+		// finds it.
+		if err := in.s.cg.attach([]string{track}, pid); err != nil {
+			in.s.log.Debug("instance cgroup not usable", "instance", in.id, "err", err)
+			in.s.cg.remove([]string{track})
+		} else {
+			cgs = append(cgs, track)
 		}
 	}
 	ticks, _ := ProcessStartTicks(pid)

@@ -309,7 +309,11 @@ func Open(opts Options) (*Supervisor, error) {
 				close(p.exited)
 			}()
 			agentID := s.agentID
-			stopTree(p, DefaultStopTimeout, func() []int { return instanceProcesses(agentID, id) })
+			trackDir := s.cg.trackDir(id)
+			stopTree(p, DefaultStopTimeout, func() []int {
+				return append(instanceProcesses(agentID, id), cgroupProcs([]string{trackDir})...)
+			})
+			s.cg.remove([]string{trackDir})
 		}()
 	}
 	for _, l := range launches {
