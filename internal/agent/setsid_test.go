@@ -98,7 +98,7 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	if !alive(kept.sleeper) {
 		t.Fatal("the setsid child died with its parent")
 	}
-	runAgentBinary(t, mark, dir, addr, ports, "--stop-instances")
+	a2 := runAgentBinary(t, mark, dir, addr, ports, "--stop-instances")
 	waitFor(t, 15*time.Second, "a new healthy process for the instance", func() bool {
 		in, err := c.Instance(ctx, "setsid-r1", kept.ID)
 		return err == nil && in.State == "healthy" && in.PID != kept.pid
@@ -113,5 +113,10 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	}
 	if left := sleepersOf(kept.ID); len(left) != 0 {
 		t.Errorf("setsid children left after the deletion: %v", left)
+	}
+	// A graceful stop also removes the agent's cgroup directories.
+	a2.cmd.Process.Signal(syscall.SIGTERM)
+	if err := a2.wait(t); err != nil {
+		t.Errorf("agent exit after SIGTERM: %v", err)
 	}
 }
