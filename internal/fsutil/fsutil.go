@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Modes of everything under a data directory.
@@ -65,7 +66,9 @@ func SyncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		// EINVAL, ENOTSUP: a file system that cannot sync directories
+		// (some network and FUSE ones); the rename is as durable as it gets.
 		return fmt.Errorf("fsync directory %s: %w", dir, err)
 	}
 	return nil
