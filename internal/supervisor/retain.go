@@ -142,9 +142,9 @@ func (s *Supervisor) syncLogMeta(g *group, deleted bool) {
 	removed := 0
 	keep := m.Instances[:0]
 	for _, li := range m.Instances {
-		if !li.RemovedAt.IsZero() && !li.RemovedAt.Equal(now) {
+		if !li.RemovedAt.IsZero() {
 			removed++
-			if removed > RetainGroups {
+			if removed > RetainGroups && !li.RemovedAt.Equal(now) {
 				s.removeInstanceLogs(spec.Name, li.ID)
 				continue
 			}

@@ -138,3 +138,37 @@ func TestDeletedGroupLogsPruned(t *testing.T) {
 		t.Errorf("kept log: %q", got)
 	}
 }
+
+// Within a live group, the logs of its RetainGroups most recently removed
+// instances are kept besides those of its live ones; older ones go.
+func TestRemovedInstanceLogsCapped(t *testing.T) {
+	mark := testMark(t)
+	s := openSup(t, testOptions(t))
+	spec := misbehaveSpec("churn", mark, 1)
+	spec.Health = HealthCheck{Type: HealthNone}
+	if _, _, err := s.CreateGroup(spec); err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for range RetainGroups + 2 {
+		g, err := s.ScaleGroup(context.Background(), "churn", 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest := g.Instances[len(g.Instances)-1].ID // scale down stops the newest
+		waitFor(t, 10*time.Second, "the new instance's log", func() bool { return s.HasLogs("churn", newest) })
+		if _, err := s.ScaleGroup(context.Background(), "churn", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, newest)
+	}
+	lg := s.LogGroups("staging", "web")
+	if len(lg) != 1 || len(lg[0].Instances) != 1+RetainGroups {
+		t.Fatalf("log index: %+v, want the live instance and %d removed ones", lg, RetainGroups)
+	}
+	for i, id := range removed {
+		if want := i >= 2; s.HasLogs("churn", id) != want {
+			t.Errorf("removed instance %d (%s): logs kept = %v, want %v", i, id, !want, want)
+		}
+	}
+}
