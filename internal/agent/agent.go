@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runwayhq/runway/internal/dirlock"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -109,8 +110,10 @@ func New(opts Options) (*Agent, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("--data-dir is required")
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir %s cannot be created: %w", opts.DataDir, err)
+	// Private whatever existed: logs and tokens must not be readable by
+	// other users because the directory was made earlier with mode 0755.
+	if err := fsutil.Private(opts.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir %s cannot be created or made private: %w", opts.DataDir, err)
 	}
 	// Two agents on one data dir would both adopt, restart and stop the
 	// same instances.
@@ -142,10 +145,12 @@ func open(opts Options) (*Agent, error) {
 	}
 	so := opts.Supervisor
 	so.DataDir, so.PortMin, so.PortMax, so.Logger = opts.DataDir, opts.PortMin, opts.PortMax, opts.Logger
-	so.BeforeStop = func(ctx context.Context, group string, ids []string) error {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	so.BeforeStop = func(ctx context.Context, group string, ids []string, drain time.Duration) error {
+		// The drainer bounds itself (drain, or its default); this only
+		// guards against one that does not.
+		dctx, cancel := context.WithTimeout(ctx, MaxDrainTimeout+time.Minute)
 		defer cancel()
-		return opts.Drainer.Drain(dctx, group, ids)
+		return opts.Drainer.Drain(dctx, group, ids, drain)
 	}
 	if a.sup, err = supervisor.Open(so); err != nil {
 		return nil, err
@@ -193,11 +198,6 @@ func loadOrCreateToken(path string) (string, error) {
 		if len(tok) < 32 {
 			return "", fmt.Errorf("token file %s is too short: delete it to have a new token generated", path)
 		}
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(path, 0o600); err != nil {
-				return "", fmt.Errorf("token file %s is readable by others and cannot be fixed: %w", path, err)
-			}
-		}
 		return tok, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -206,19 +206,10 @@ func loadOrCreateToken(path string) (string, error) {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	tok := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
 		return "", fmt.Errorf("create token file: %w", err)
 	}
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", err
-	}
-	return tok, f.Close()
+	return tok, nil
 }
 
 // Addr is the address the API listens on.

@@ -98,6 +98,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{name}/instances", a.listInstances)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}", a.getInstance)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}/logs", a.logs)
+	mux.HandleFunc("GET /v1/logs", a.logGroups)
 	mux.HandleFunc("GET /v1/targets", a.targets)
 	mux.HandleFunc("GET /v1/routes", a.listRoutes)
 	mux.HandleFunc("GET /v1/routes/{environment}/{service}", a.getRoute)
@@ -197,7 +198,7 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := DecodeScale(b)
+	n, drain, err := DecodeScale(b)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -208,7 +209,7 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
+	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n, drain)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -219,6 +220,11 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	drain, err := ParseDrainTimeout(r.URL.Query().Get("drain_timeout"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	var gen int64
 	if env, svc, known := a.groupScope(name); known {
 		var ok bool
@@ -230,7 +236,7 @@ func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	done, err := a.sup.DeleteGroup(name)
+	done, err := a.sup.DeleteGroup(name, drain)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -294,8 +300,9 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	group, id := r.PathValue("name"), r.PathValue("id")
-	if _, err := a.sup.Instance(group, id); err != nil {
-		writeError(w, err)
+	if !a.sup.HasLogs(group, id) {
+		// Neither live nor kept after its group's deletion (GET /v1/logs lists those).
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no logs of instance %q of group %q: neither running nor kept (GET /v1/logs lists the groups whose logs are kept)", id, group)
 		return
 	}
 	if format == "json" {
@@ -333,6 +340,17 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		a.log.Debug("read logs", "err", err)
 	}
 	bw.Flush()
+}
+
+// logGroups lists the groups whose logs are kept, live and deleted, newest
+// first: ?environment= and ?service= narrow it.
+func (a *Agent) logGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out := a.sup.LogGroups(q.Get("environment"), q.Get("service"))
+	if out == nil {
+		out = []supervisor.LogGroup{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *Agent) targets(w http.ResponseWriter, r *http.Request) {

@@ -208,19 +208,31 @@ func (c *Client) Group(ctx context.Context, name string) (supervisor.GroupStatus
 }
 
 // ScaleGroup sets the instance count of a group; it returns once stopped
-// instances are gone (new instances may still be starting).
-func (c *Client) ScaleGroup(ctx context.Context, name string, n int) (supervisor.GroupStatus, error) {
+// instances are gone (new instances may still be starting). Instances a
+// scale down stops are drained for at most drain (0: the agent's default).
+func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (supervisor.GroupStatus, error) {
 	var st supervisor.GroupStatus
-	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", ScaleRequest{Instances: &n}, &st)
+	req := ScaleRequest{Instances: &n}
+	if drain > 0 {
+		req.DrainTimeout = drain.String()
+	}
+	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", req, &st)
 	return st, err
 }
 
-// DeleteGroup deletes a group after draining it; with wait it returns once
-// the group is gone.
-func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool) error {
-	p := "/v1/groups/" + url.PathEscape(name)
+// DeleteGroup deletes a group after draining it for at most drain (0: the
+// agent's default); with wait it returns once the group is gone.
+func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool, drain time.Duration) error {
+	q := url.Values{}
 	if wait {
-		p += "?wait=true"
+		q.Set("wait", "true")
+	}
+	if drain > 0 {
+		q.Set("drain_timeout", drain.String())
+	}
+	p := "/v1/groups/" + url.PathEscape(name)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	_, err := c.do(ctx, http.MethodDelete, p, nil, nil)
 	return err
@@ -348,6 +360,25 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 		return err
 	}
 	return nil
+}
+
+// LogGroups lists the groups whose logs the agent keeps, live and deleted,
+// newest first, of one environment and service ("" for all).
+func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]supervisor.LogGroup, error) {
+	v := url.Values{}
+	if environment != "" {
+		v.Set("environment", environment)
+	}
+	if service != "" {
+		v.Set("service", service)
+	}
+	p := "/v1/logs"
+	if len(v) > 0 {
+		p += "?" + v.Encode()
+	}
+	var out []supervisor.LogGroup
+	_, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	return out, err
 }
 
 // Instance returns one instance of a group.

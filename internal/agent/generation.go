@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -97,7 +98,7 @@ func (g *generations) persist(n uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := supervisor.WriteFileAtomic(g.path, append(b, '\n'), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(g.path, append(b, '\n'), fsutil.FileMode); err != nil {
 		return err
 	}
 	g.mu.Lock()

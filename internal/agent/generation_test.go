@@ -76,7 +76,7 @@ func TestGenerationFencing(t *testing.T) {
 	if _, err := c.PutRoute(fctx, Route{Environment: "development", Service: "hello", Preview: true, Backends: []Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ScaleGroup(fctx, "hello-r1", 0); err != nil {
+	if _, err := c.ScaleGroup(fctx, "hello-r1", 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Reads neither advance nor carry the fence.
@@ -93,11 +93,11 @@ func TestGenerationFencing(t *testing.T) {
 
 	// A caller that crashed between the agent's answer (4) and recording it
 	// still holds 3, what it last sent: admitted.
-	if _, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 3}), "hello-r1", 0); err != nil {
+	if _, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 3}), "hello-r1", 0, 0); err != nil {
 		t.Fatalf("a caller at the fence was refused: %v", err)
 	}
 	// The live caller (it recorded 4) moves the fence to 4.
-	if _, err := c.ScaleGroup(fctx, "hello-r1", 0); err != nil {
+	if _, err := c.ScaleGroup(fctx, "hello-r1", 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// A rewound caller (its record is at 2) is refused, for every kind of
@@ -106,8 +106,8 @@ func TestGenerationFencing(t *testing.T) {
 	old := WithFence(ctx, &recordingFence{expect: 2})
 	calls := map[string]func() error{
 		"create": func() error { _, _, err := c.CreateGroup(old, helloSpec("hello-r2", mark, 0)); return err },
-		"scale":  func() error { _, err := c.ScaleGroup(old, "hello-r1", 1); return err },
-		"delete": func() error { return c.DeleteGroup(old, "hello-r1", true) },
+		"scale":  func() error { _, err := c.ScaleGroup(old, "hello-r1", 1, 0); return err },
+		"delete": func() error { return c.DeleteGroup(old, "hello-r1", true, 0) },
 		"route": func() error {
 			_, err := c.PutRoute(old, Route{Environment: "development", Service: "hello", Backends: []Backend{{Group: "hello-r1", Weight: 50}}})
 			return err
@@ -117,7 +117,7 @@ func TestGenerationFencing(t *testing.T) {
 		"maintenance on":  func() error { return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "down") },
 		"maintenance off": func() error { return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "") },
 		"explicit rewound": func() error {
-			_, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 0}), "hello-r1", 1)
+			_, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 0}), "hello-r1", 1, 0)
 			return err
 		},
 	}
@@ -152,11 +152,11 @@ func TestGenerationFencing(t *testing.T) {
 	if _, _, err := c.CreateGroup(WithFence(ctx, &recordingFence{}), spec); err != nil {
 		t.Errorf("another service was fenced: %v", err)
 	}
-	if _, err := c.ScaleGroup(ctx, "hello-r1", 0); err != nil {
+	if _, err := c.ScaleGroup(ctx, "hello-r1", 0, 0); err != nil {
 		t.Errorf("a call without %s was refused: %v", ExpectGenerationHeader, err)
 	}
 	// A malformed header is a 400 naming it.
-	if _, err := c.ScaleGroup(WithFence(ctx, badFence{}), "hello-r1", 0); err == nil {
+	if _, err := c.ScaleGroup(WithFence(ctx, badFence{}), "hello-r1", 0, 0); err == nil {
 		t.Error("a negative expected generation was accepted")
 	} else {
 		problemOf(t, err, 400, ExpectGenerationHeader)
@@ -169,10 +169,10 @@ func TestGenerationFencing(t *testing.T) {
 	if g := generationOf(t, c2.Client, "development", "hello"); g.Generation != 7 || g.Fence != 4 {
 		t.Errorf("after a restart %+v, want generation 7 and fence 4", g)
 	}
-	if _, err := c2.ScaleGroup(old, "hello-r1", 0); !IsStoreBehind(err) {
+	if _, err := c2.ScaleGroup(old, "hello-r1", 0, 0); !IsStoreBehind(err) {
 		t.Errorf("after a restart a rewound caller: %v, want refused", err)
 	}
-	if err := c2.DeleteGroup(fctx, "other-r1", true); err != nil {
+	if err := c2.DeleteGroup(fctx, "other-r1", true, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -222,7 +222,7 @@ func TestGenerationsConcurrent(t *testing.T) {
 				return
 			}
 			for j := 1; j < calls; j++ {
-				if _, err := c.ScaleGroup(fctx, spec.Name, 0); err != nil {
+				if _, err := c.ScaleGroup(fctx, spec.Name, 0, 0); err != nil {
 					t.Error(err)
 				}
 			}

@@ -56,8 +56,8 @@ func (s *proxySink) SetTargets(groups []supervisor.GroupTargets) {
 }
 
 // Drain implements Drainer.
-func (s *proxySink) Drain(ctx context.Context, group string, ids []string) error {
-	return s.p.Drain(ctx, group, ids)
+func (s *proxySink) Drain(ctx context.Context, group string, ids []string, timeout time.Duration) error {
+	return s.p.Drain(ctx, group, ids, timeout)
 }
 
 func (s *proxySink) pushLocked() error {

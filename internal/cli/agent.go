@@ -162,7 +162,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener")
 	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
-	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic")
+	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic, unless a scale or delete call gives its own drain_timeout")
 	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
 	f.DurationVar(&proxyLimits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body through the proxy; 408 after it (0: no limit)")
 	f.DurationVar(&proxyLimits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the proxy stays open (0: no limit)")

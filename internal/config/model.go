@@ -160,7 +160,7 @@ type Deploy struct {
 	Strategy       string    `hcl:"strategy" json:"strategy" default:"\"rolling\"" enum:"recreate|rolling|blue_green|canary" doc:"recreate (stop old, start new; downtime), rolling, blue_green or canary."`
 	Timeout        Duration  `hcl:"timeout" json:"timeout" default:"\"10m\"" doc:"A release still running after this is halted and rolled back."`
 	ScaleDownDelay Duration  `hcl:"scale_down_delay" json:"scale_down_delay" default:"\"30s\"" doc:"How long the previous group is kept after a switch, so a rollback is instant."`
-	DrainTimeout   Duration  `hcl:"drain_timeout" json:"drain_timeout" default:"\"30s\"" doc:"Longest wait for requests in flight before stopping an instance taken out of traffic."`
+	DrainTimeout   Duration  `hcl:"drain_timeout" json:"drain_timeout" default:"\"30s\"" doc:"Longest wait for requests in flight before stopping an instance taken out of traffic (sent with every scale and delete call); WebSockets still open then get a close frame 1001 going away."`
 	Rolling        Rolling   `hcl:"rolling,block" json:"rolling" doc:"Settings of the rolling strategy."`
 	BlueGreen      BlueGreen `hcl:"blue_green,block" json:"blue_green" doc:"Settings of the blue_green strategy."`
 	Canary         Canary    `hcl:"canary,block" json:"canary" doc:"Settings of the canary strategy."`

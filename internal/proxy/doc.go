@@ -8,7 +8,7 @@
 //	p, err := proxy.New(proxy.Options{...})  // listeners, CA dir, drain timeout, metrics, logs
 //	err = p.Start(ctx)                        // bind HTTP and HTTPS, serve in the background
 //	err = p.Update(cfg)                       // swap the whole routing table atomically
-//	err = p.Drain(ctx, group, instances)      // wait until removed targets are idle
+//	err = p.Drain(ctx, group, instances, d)   // wait (at most d) until removed targets are idle
 //	p.Pause(key, maxHold) / p.Resume(key)      // key: RouteKey{Project, Environment, Service, Preview}
 //	p.Stats(key, window)                      // rolling per-group statistics for canary analysis
 //	p.Counters(key)                           // monotonic served/failed counts for a release summary
@@ -59,6 +59,8 @@
 // Draining: Update removes targets from the table (no new request reaches them
 // afterwards); Drain then returns once every request that was already on them
 // — long requests, streamed responses and open WebSockets included — has
-// finished, or the drain timeout passed (ErrDrainTimeout). The agent stops the
-// processes only after Drain returns.
+// finished, or the drain timeout of that call passed (ErrDrainTimeout). At the
+// timeout, WebSockets still open get a close frame 1001 "going away" and
+// streamed responses end cleanly (goaway.go) instead of being cut when the
+// instance stops. The agent stops the processes only after Drain returns.
 package proxy

@@ -99,6 +99,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err == nil {
 		st.t.succeeded(tr.p.now().UnixNano())
+		wrapBody(st, req, resp)
 		return resp, nil
 	}
 	var de *dialError
@@ -125,6 +126,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err = tr.roundTrip(req2)
 	if err == nil {
 		t.succeeded(now.UnixNano())
+		wrapBody(st, req2, resp)
 	} else if errors.As(err, &de) && req.Context().Err() == nil {
 		tr.p.connFailed(t, now, err)
 	}
@@ -183,6 +185,9 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+
+	hjMu     sync.Mutex
+	hijacked net.Conn // the client connection of an upgraded request
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -211,7 +216,13 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols // ReverseProxy writes the 101 on the hijacked connection
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hjMu.Lock()
+		w.hijacked = c
+		w.hjMu.Unlock()
+	}
+	return c, brw, err
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -215,6 +215,10 @@ func (b *h1Body) Close() error {
 	return nil
 }
 
+// interrupt unblocks a Read from another goroutine (a drain ending a
+// stream): closing the connection is safe concurrently, Close is not.
+func (b *h1Body) interrupt() { b.hc.c.Close() }
+
 func (b *h1Body) finish(complete bool) {
 	b.done = true
 	// stop reports false when the cancellation already poisoned the deadline.

@@ -16,6 +16,7 @@ type reqState struct {
 	g         *group
 	t         *target
 	body      *countingBody
+	rw        *responseWriter
 	requestID string
 	retried   bool
 	err       error // the proxy failed the request (502/504)
@@ -112,6 +113,7 @@ func (p *Proxy) pickAcquire(rt **route, host, path, sticky string, now int64) (g
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, start time.Time) {
 	rw := &responseWriter{ResponseWriter: w}
+	st.rw = rw
 	r2 := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		st.body = &countingBody{rc: r.Body}

@@ -333,10 +333,18 @@ var ErrDrainTimeout = errors.New("drain timeout")
 // Drain waits until the given targets of a group (all of its targets when
 // instances is empty) are out of the routing table and have no request in
 // flight — long requests, streamed responses and open WebSockets included.
-// It returns nil then, ErrDrainTimeout (wrapped, with the count still in
-// flight) after Options.DrainTimeout, or ctx's error. Targets the proxy does
-// not know are already drained. Call Update without them first.
-func (p *Proxy) Drain(ctx context.Context, group string, instances []string) error {
+// It waits at most timeout (Options.DrainTimeout when timeout <= 0; each
+// call may ask for its own, as the release's deploy.drain_timeout does).
+// Then WebSockets and streamed responses still open are ended properly (a
+// close frame 1001 "going away", the end of the stream; see goaway.go) and
+// Drain returns ErrDrainTimeout (wrapped, with the counts) once they are
+// gone or a short grace passed. It returns nil when everything finished in
+// time, or ctx's error. Targets the proxy does not know are already
+// drained. Call Update without them first.
+func (p *Proxy) Drain(ctx context.Context, group string, instances []string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = p.opts.DrainTimeout
+	}
 	want := map[string]bool{}
 	for _, i := range instances {
 		want[i] = true
@@ -355,22 +363,47 @@ func (p *Proxy) Drain(ctx context.Context, group string, instances []string) err
 		}
 	}
 	p.reg.mu.Unlock()
-	timer := time.NewTimer(p.opts.DrainTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for i, t := range ts {
 		select {
 		case <-t.idle:
 		case <-timer.C:
-			var busy int64
-			for _, t := range ts[i:] {
-				busy += t.inflight.Load()
-			}
-			return fmt.Errorf("drain group %s: %w after %s: %d requests still in flight", group, ErrDrainTimeout, p.opts.DrainTimeout, busy)
+			return p.goAway(ctx, group, ts[i:], timeout)
 		case <-ctx.Done():
 			return fmt.Errorf("drain group %s: %w", group, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// goAway ends the WebSockets and streams still open on ts after a drain
+// timed out, and waits a little for them to be gone.
+func (p *Proxy) goAway(ctx context.Context, group string, ts []*target, timeout time.Duration) error {
+	ended := 0
+	for _, t := range ts {
+		ended += t.goAway()
+	}
+	if ended > 0 {
+		grace := time.NewTimer(3 * goAwayGrace)
+		defer grace.Stop()
+	wait:
+		for _, t := range ts {
+			select {
+			case <-t.idle:
+			case <-grace.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+	}
+	var busy int64
+	for _, t := range ts {
+		busy += t.inflight.Load()
+	}
+	p.log.Info("proxy drain timed out", "group", group, "after", timeout, "websockets_and_streams_ended", ended, "still_in_flight", busy)
+	return fmt.Errorf("drain group %s: %w after %s: %d WebSockets and streams ended (close 1001 going away), %d requests still in flight", group, ErrDrainTimeout, timeout, ended, busy)
 }
 
 // Stats returns rolling statistics per group of a route over the last

@@ -33,6 +33,9 @@ type target struct {
 	idle     chan struct{} // closed once retired with nothing in flight
 
 	m *targetMetrics
+
+	openMu sync.Mutex
+	open   map[goAwayer]struct{} // WebSockets and streams a drain may end (goaway.go)
 }
 
 func newTarget(route RouteKey, group string, t Target, m *targetMetrics) *target {

@@ -360,6 +360,10 @@ type manifest struct {
 	// DefaultHealth keeps the manifest's health defaults (interval 5s,
 	// healthy_threshold 2, ...) instead of the fast test settings.
 	DefaultHealth bool
+	// Hosts are extra host names of the service; DrainTimeout is
+	// deploy.drain_timeout (default 5s).
+	Hosts        []string
+	DrainTimeout string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -383,6 +387,13 @@ func (c *cluster) writeManifest(m manifest) {
 	}
 	if m.HealthPath == "" {
 		m.HealthPath = "/healthz"
+	}
+	if m.DrainTimeout == "" {
+		m.DrainTimeout = "5s"
+	}
+	hosts, _ := json.Marshal(m.Hosts)
+	if m.Hosts == nil {
+		hosts = []byte("[]")
 	}
 	envs := map[string]string{"GREETING": "e2e", "TEST_MARK": c.mark}
 	for k, v := range m.Env {
@@ -414,6 +425,7 @@ environment "dev" {
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
+  hosts   = %s
   env = {
 %s  }
   health {
@@ -430,7 +442,7 @@ environment "dev" {
     strategy         = %q
     timeout          = %q
     scale_down_delay = %q
-    drain_timeout    = "5s"
+    drain_timeout    = %q
     rolling {
       max_surge       = 1
       max_unavailable = 0
@@ -444,7 +456,7 @@ environment "dev" {
     %s
   }
 }
-`, m.Service, helloBin, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.Canary, preDeploy)
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

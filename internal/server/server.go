@@ -23,6 +23,7 @@ import (
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -68,7 +69,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+	// Private whatever existed: runway.db and the tokens must not be
+	// readable by other users because the directory was made with mode 0755.
+	if err := fsutil.Private(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w (choose a writable --data-dir)", opts.DataDir, err)
 	}
 	// Two servers on one store would both drive the same releases.
@@ -110,6 +113,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
 	if err != nil {
 		return nil, withRecovery(err, opts.DataDir)
+	}
+	// SQLite creates a new database and its -wal and -shm files 0644.
+	if err := fsutil.Private(opts.DataDir); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("make data dir %s private: %w", opts.DataDir, err)
 	}
 	if empty, err := emptyHistory(ctx, st); err != nil || empty {
 		if err == nil {
@@ -211,12 +219,8 @@ func adminToken(path string) (string, error) {
 		return "", err
 	}
 	tok := "rwy_" + hex.EncodeToString(raw)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", err
 	}
 	return tok, nil
 }

@@ -198,7 +198,7 @@ func TestStopTimeoutKillsProcessIgnoringSIGTERM(t *testing.T) {
 	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "stubborn", 1) })
 	pid := instanceByIndex(t, s, "stubborn", 0).PID
 	start := time.Now()
-	done, err := s.DeleteGroup("stubborn")
+	done, err := s.DeleteGroup("stubborn", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestForkedChildrenDieWithInstance(t *testing.T) {
 			t.Fatalf("child %d not running", c)
 		}
 	}
-	done, _ := s.DeleteGroup("forker")
+	done, _ := s.DeleteGroup("forker", 0)
 	<-done
 	for _, pid := range append(children, in.PID) {
 		if procAlive(pid) {
@@ -377,7 +377,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	var routableAtDrain []string
 	opts := testOptions(t)
 	var s *Supervisor
-	opts.BeforeStop = func(ctx context.Context, group string, ids []string) error {
+	opts.BeforeStop = func(ctx context.Context, group string, ids []string, _ time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		drained = append(drained, ids...)
@@ -403,7 +403,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	})
 	keep := []InstanceStatus{instanceByIndex(t, s, "web", 0), instanceByIndex(t, s, "web", 2)}
 	newest := instanceByIndex(t, s, "web", 3)
-	st, err := s.ScaleGroup(context.Background(), "web", 2)
+	st, err := s.ScaleGroup(context.Background(), "web", 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	}
 	mu.Unlock()
 	// Scale up again: new indexes, new ports.
-	st, err = s.ScaleGroup(context.Background(), "web", 3)
+	st, err = s.ScaleGroup(context.Background(), "web", 3, 0)
 	if err != nil || len(st.Instances) != 3 {
 		t.Fatalf("scale up: %v %d", err, len(st.Instances))
 	}
@@ -549,7 +549,7 @@ func TestLogFollow(t *testing.T) {
 	go func() {
 		ended <- s.ReadLogs(context.Background(), "crashy", in.ID, LogQuery{Follow: true}, func(LogLine) error { return nil })
 	}()
-	done, _ := s.DeleteGroup("crashy")
+	done, _ := s.DeleteGroup("crashy", 0)
 	<-done
 	select {
 	case err := <-ended:

@@ -24,6 +24,7 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/redact"
@@ -154,7 +155,11 @@ func (d *Driver) ensureGroup(ctx context.Context, g engine.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
-			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count)
+			var drain time.Duration // the agent's default without a manifest
+			if g.Spec != nil {
+				drain = g.Spec.Deploy.DrainTimeout.Duration
+			}
+			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count, drain)
 		}
 		return err
 	}
@@ -186,7 +191,7 @@ func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group st
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.ScaleGroup(fctx, group, count)
+	_, err = d.agent.ScaleGroup(fctx, group, count, drain)
 	if err != nil && count == 0 && agent.IsNotFound(err) {
 		return nil
 	}
@@ -243,7 +248,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 	if err != nil {
 		return err
 	}
-	err = d.agent.DeleteGroup(fctx, group, true)
+	err = d.agent.DeleteGroup(fctx, group, true, drain)
 	if agent.IsNotFound(err) {
 		return nil
 	}
@@ -321,8 +326,33 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
+// Removing the routes (an empty list) keeps the route's hosts and empties
+// its backends (the proxy answers 503 "no healthy instance", maintenance
+// stays); for a service that has no route it is a no-op, so the rollback of
+// a first release whose route switch failed (a host conflict) ends at once.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
 	key := routeKey(ref, false)
+	if len(routes) == 0 {
+		// No traffic: a service that never had a route has nothing to
+		// remove; an existing route keeps its hosts with no backends.
+		cur, err := d.agent.Route(ctx, key)
+		if agent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(cur.Backends) == 0 {
+			return nil
+		}
+		cur.Backends, cur.UpdatedAt = nil, time.Time{}
+		fctx, err := d.fenced(ctx, ref)
+		if err != nil {
+			return err
+		}
+		_, err = d.agent.PutRoute(fctx, cur)
+		return d.refusal(ctx, ref, err)
+	}
 	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
@@ -480,10 +510,10 @@ func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult,
 		return engine.TaskResult{}, fmt.Errorf("run %s: %w", t.Name, err)
 	}
 	b, _ := json.Marshal(taskRecord{ExitCode: res.ExitCode, Output: res.Output})
-	if err := os.MkdirAll(d.taskDir, 0o700); err != nil {
+	if err := os.MkdirAll(d.taskDir, fsutil.DirMode); err != nil {
 		return res, err
 	}
-	return res, supervisor.WriteFileAtomic(rec, b, 0o600)
+	return res, fsutil.WriteFileAtomic(rec, b, fsutil.FileMode)
 }
 
 // lockTask serialises runs of one task id (a retried step after a timeout
