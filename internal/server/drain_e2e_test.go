@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -20,13 +21,29 @@ import (
 func TestFirstReleaseHostConflictEndsClean(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
-	c.writeManifest(manifest{Service: "other", Desired: 1, Hosts: []string{host(service)}})
-	mustState(t, c.deploy("other", "1"), "Success")
+	// Runway refuses a host another service serves (validate and the
+	// server); an operator's route made on the agent directly is the one
+	// way left for a release's first route switch to hit a host conflict.
+	ctx := context.Background()
+	if _, _, err := c.agentAPI.CreateGroup(ctx, supervisor.GroupSpec{Name: "other-manual", Project: "manual", Service: "other",
+		Environment: env, ReleaseID: "manual", Version: "1", Command: []string{helloBin, "--port", "{{PORT}}"}, WorkDir: c.dir,
+		Env: map[string]string{"TEST_MARK": c.mark, "GREETING": "e2e"}, Instances: 1,
+		Health: supervisor.HealthCheck{Type: "http", Path: "/healthz", Interval: supervisor.Duration(200 * time.Millisecond)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the operator's instance", func() bool {
+		g, err := c.agentAPI.Group(ctx, "other-manual")
+		return err == nil && len(g.Instances) == 1 && g.Instances[0].State == supervisor.StateHealthy
+	})
+	if _, err := c.agentAPI.PutRoute(ctx, agent.Route{Project: "manual", Environment: env, Service: "other", Hosts: []string{host(service)},
+		Backends: []agent.Backend{{Group: "other-manual", Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
 
 	c.writeManifest(manifest{Desired: 1})
 	rel := c.wait(c.submit(service, "1").ID, 45*time.Second)
 	mustState(t, rel, "FailureClean")
-	if !strings.Contains(rel.Error, "already routes to") {
+	if !strings.Contains(rel.Error, "is already routed to manual/dev/other") {
 		t.Errorf("release error %q does not name the host conflict", rel.Error)
 	}
 	removes := 0
@@ -41,9 +58,15 @@ func TestFirstReleaseHostConflictEndsClean(t *testing.T) {
 	if gs := c.groups(service); len(gs) != 0 {
 		t.Errorf("groups of %s left after FailureClean: %d", service, len(gs))
 	}
-	// The other service keeps the host.
+	// The operator's service keeps the host.
 	if got := c.versions(service, 10); got["1"] != 10 {
 		t.Errorf("%s answers %v, want the other service (v1) on every request", host(service), got)
+	}
+	if err := c.agentAPI.DeleteRoute(ctx, agent.RouteKey{Project: "manual", Environment: env, Service: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.agentAPI.DeleteGroup(ctx, "other-manual", true, time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -60,7 +83,10 @@ func TestFailedReleaseLogsKept(t *testing.T) {
 	stop := c.load(service)
 	rel := c.deploy(service, "2")
 	noFailures(t, "failed release", stop())
-	c.failedRelease(rel, "Halted", group, pids)
+	c.failedRelease(rel, "DeployError", group, pids)
+	if !strings.Contains(rel.Error, "FATAL: DATABASE_URL is not set") {
+		t.Errorf("release error %q does not quote the crash line", rel.Error)
+	}
 
 	ctx := context.Background()
 	lgs, err := c.agentAPI.LogGroups(ctx, env, service)
