@@ -112,9 +112,13 @@ func TestGenerationFencing(t *testing.T) {
 			_, err := c.PutRoute(old, Route{Environment: "development", Service: "hello", Backends: []Backend{{Group: "hello-r1", Weight: 50}}})
 			return err
 		},
-		"preview":         func() error { return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello", Preview: true}) },
-		"delete route":    func() error { return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello"}) },
-		"maintenance on":  func() error { return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "down") },
+		"preview": func() error {
+			return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello", Preview: true})
+		},
+		"delete route": func() error { return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello"}) },
+		"maintenance on": func() error {
+			return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "down")
+		},
 		"maintenance off": func() error { return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "") },
 		"explicit rewound": func() error {
 			_, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 0}), "hello-r1", 1, 0)
