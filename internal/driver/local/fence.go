@@ -9,6 +9,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // Generations is where the driver keeps, per service, the agent generation
@@ -24,14 +25,14 @@ type Generations interface {
 // generation the agent answers, so that an agent refuses this server once
 // its store is behind. recover names, for a service, how to recover (the
 // `runway server resync` command line).
-func (d *Driver) Fencing(gens Generations, recover func(engine.ServiceRef) string) {
+func (d *Driver) Fencing(gens Generations, recover func(target.ServiceRef) string) {
 	d.gens, d.recover = gens, recover
 }
 
 // fence is the record of one service during one driver call.
 type fence struct {
 	d   *Driver
-	ref engine.ServiceRef
+	ref target.ServiceRef
 
 	mu     sync.Mutex
 	expect int64
@@ -61,7 +62,7 @@ func (f *fence) Saw(ctx context.Context, g int64) {
 }
 
 // fenced returns ctx carrying ref's fence (ctx itself without fencing).
-func (d *Driver) fenced(ctx context.Context, ref engine.ServiceRef) (context.Context, error) {
+func (d *Driver) fenced(ctx context.Context, ref target.ServiceRef) (context.Context, error) {
 	if d.gens == nil {
 		return ctx, nil
 	}
@@ -75,7 +76,7 @@ func (d *Driver) fenced(ctx context.Context, ref engine.ServiceRef) (context.Con
 // refusal turns the agent's store-behind refusal into an error wrapping
 // engine.ErrStoreBehind that says what is wrong and how to recover, and
 // logs it.
-func (d *Driver) refusal(ctx context.Context, ref engine.ServiceRef, err error) error {
+func (d *Driver) refusal(ctx context.Context, ref target.ServiceRef, err error) error {
 	if err == nil || errors.Is(err, engine.ErrStoreBehind) || !agent.IsStoreBehind(err) {
 		return err
 	}
@@ -98,7 +99,7 @@ func (e storeBehindError) Error() string { return string(e) }
 // Is makes errors.Is(err, engine.ErrStoreBehind) true.
 func (e storeBehindError) Is(target error) bool { return target == engine.ErrStoreBehind }
 
-func (d *Driver) recoverHint(ref engine.ServiceRef) string {
+func (d *Driver) recoverHint(ref target.ServiceRef) string {
 	if d.recover != nil {
 		return d.recover(ref)
 	}
@@ -108,7 +109,7 @@ func (d *Driver) recoverHint(ref engine.ServiceRef) string {
 // StoreBehind reports whether this server's record of ref is behind the
 // agent: then a message that says so and how to recover, else "". It asks
 // the agent (an error when it is unreachable).
-func (d *Driver) StoreBehind(ctx context.Context, ref engine.ServiceRef) (string, error) {
+func (d *Driver) StoreBehind(ctx context.Context, ref target.ServiceRef) (string, error) {
 	h, err := d.agent.Health(ctx)
 	if err != nil {
 		return "", err
