@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -226,10 +227,21 @@ func (s *Target) crash(g *group, in *instance) {
 	g.terminated++
 	in.healthy, in.served = false, 0
 	now := time.Now()
+	s.log(g, target.LogLine{Time: now, Instance: in.id, Stream: "stdout", Text: "starting " + g.env["FAKE_CRASH_LINE"]})
+	s.log(g, target.LogLine{Time: now, Instance: in.id, Stream: "stderr", Text: "FATAL: " + g.env["FAKE_CRASH_LINE"]})
+}
+
+// maxLogLines is how many lines the fake keeps per group.
+const maxLogLines = 200
+
+// log keeps a line of g's, also after g is deleted. Call with s.mu held.
+func (s *Target) log(g *group, l target.LogLine) {
 	key := g.ref.String() + "/" + g.name
-	s.logs[key] = append(s.logs[key],
-		target.LogLine{Time: now, Instance: in.id, Stream: "stdout", Text: "starting " + g.env["FAKE_CRASH_LINE"]},
-		target.LogLine{Time: now, Instance: in.id, Stream: "stderr", Text: "FATAL: " + g.env["FAKE_CRASH_LINE"]})
+	lines := append(s.logs[key], l)
+	if len(lines) > maxLogLines {
+		lines = slices.Clone(lines[len(lines)-maxLogLines:])
+	}
+	s.logs[key] = lines
 }
 
 // call counts a call and returns an injected failure, if any. Call with
@@ -249,6 +261,7 @@ func (s *Target) startInstance(g *group, name string) {
 	in := &instance{id: fmt.Sprintf("%s-%d", name, g.seq), stop: cancel}
 	g.seq++
 	g.instances = append(g.instances, in)
+	s.log(g, target.LogLine{Time: time.Now(), Instance: in.id, Stream: "stdout", Text: "booting release " + g.release})
 	boot := duration(g.env, "FAKE_BOOT", s.boot)
 	_, reboots := g.env["FAKE_CRASH_AFTER"]
 	s.wg.Add(1)
