@@ -141,8 +141,8 @@ func TestResumeAfterCrashAtEveryBoundary(t *testing.T) {
 						if !sc.expectsFailedRequests() && failed != 0 {
 							t.Errorf("%d requests failed", failed)
 						}
-						if n := h.sim.TaskRuns(r.ID + "/pre_deploy"); n > 2 {
-							t.Errorf("pre_deploy ran %d times", n)
+						if n := h.sim.TaskRuns(r.ID + "/pre_deploy"); n > 1 {
+							t.Errorf("pre_deploy ran %d times, want once (a resumed release re-attaches)", n)
 						}
 					})
 				}()

@@ -309,6 +309,57 @@ func TestPreDeployRunsOnceBeforeTraffic(t *testing.T) {
 	_ = v1
 }
 
+// TestTaskReattachedAfterCrash: the server crashes while pre_deploy runs;
+// the resumed release re-attaches to the task instead of starting it again,
+// and a halt while a task runs stops it (the target forgets it).
+func TestTaskReattachedAfterCrash(t *testing.T) {
+	t.Run("crash while the task runs", func(t *testing.T) {
+		h := newHarness(t)
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2", "FAKE_TASK_TIME", "300ms")
+		svc.Hooks.PreDeploy = []string{"./migrate"}
+		r := h.submit(svc)
+		deadline := time.Now().Add(20 * time.Second)
+		for h.sim.Calls("ObserveTask") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the task was never observed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		h.restart(nil) // the task still runs on the target
+		end := h.wait(r.ID)
+		assertEnd(t, end, StateSuccess, nil)
+		if n := h.sim.TaskRuns(r.ID + "/pre_deploy"); n != 1 {
+			t.Errorf("pre_deploy started %d times across the crash, want once", n)
+		}
+	})
+	t.Run("halt while the task runs", func(t *testing.T) {
+		h := newHarness(t)
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2", "FAKE_TASK_TIME", "1h")
+		svc.Hooks.PreDeploy = []string{"./migrate"}
+		r := h.submit(svc)
+		deadline := time.Now().Add(20 * time.Second)
+		for h.sim.Calls("ObserveTask") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the task was never observed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := h.eng.Halt(context.Background(), r.ID, "stop"); err != nil {
+			t.Fatal(err)
+		}
+		end := h.wait(r.ID)
+		assertEnd(t, end, StateFailureClean, ErrHalted)
+		if h.sim.Calls("StopTask") == 0 {
+			t.Error("the halted release did not stop its task")
+		}
+		if _, err := h.sim.ObserveTask(context.Background(), h.ref, r.ID+"/pre_deploy"); !errors.Is(err, target.ErrTaskNotStarted) {
+			t.Errorf("the target still has the halted task: %v", err)
+		}
+	})
+}
+
 func TestHalt(t *testing.T) {
 	t.Run("during a canary pause", func(t *testing.T) {
 		h := newHarness(t)

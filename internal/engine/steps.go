@@ -278,21 +278,24 @@ func (r *run) specOf(ctx context.Context, id string) (*config.Service, error) {
 
 // runTask starts t (once per id: a resumed release re-attaches to the task
 // its crashed server started) and observes it to its end. A halt or the
-// deadline (ctx, watchHalt) stops the task at once, which forgets it, so a
-// release that runs again runs it again.
+// deadline stops the task at once, which forgets it, so a release that runs
+// again runs it again; the engine closing (a crash, a restart) leaves it
+// running for the next server.
 func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (target.TaskResult, error) {
 	d := r.drv
-	stop := func(cause error) (target.TaskResult, error) {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := d.StopTask(sctx, t.Ref, t.ID); err != nil {
-			r.e.log.Warn("stop task", "release", r.rel.ID, "task", t.ID, "err", err)
+	decided := func(err error) (target.TaskResult, error) {
+		if errors.Is(err, ErrHalted) || errors.Is(err, ErrTimeout) {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if serr := d.StopTask(sctx, t.Ref, t.ID); serr != nil {
+				r.e.log.Warn("stop task", "release", r.rel.ID, "task", t.ID, "err", serr)
+			}
 		}
-		return target.TaskResult{}, cause
+		return target.TaskResult{}, err
 	}
 	if err := d.StartTask(ctx, t); err != nil {
 		if ctx.Err() != nil {
-			return stop(err)
+			return decided(r.ctxError(ctx, err))
 		}
 		return target.TaskResult{}, fmt.Errorf("start %s: %w", t.Name, err)
 	}
@@ -301,6 +304,9 @@ func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (t
 	err := r.poll(ctx, check, func() (bool, error) {
 		st, err := d.ObserveTask(ctx, t.Ref, t.ID)
 		if err != nil {
+			if ctx.Err() != nil {
+				return false, r.ctxError(ctx, err)
+			}
 			observeErr = fmt.Errorf("observe %s: %w", t.Name, err)
 			return false, observeErr
 		}
@@ -309,10 +315,8 @@ func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (t
 	}, func() error {
 		return newError(ErrTimeout, "%s: not done by the deadline", t.Name)
 	})
-	if err != nil && (err != observeErr || ctx.Err() != nil) {
-		// A halt, the deadline or a cancelled step: the task must not
-		// outlive the decision.
-		return stop(err)
+	if err != nil && err != observeErr {
+		return decided(err)
 	}
 	return res, err
 }

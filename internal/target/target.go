@@ -12,6 +12,13 @@ import (
 // pretending.
 var ErrUnsupported = errors.New("not supported by this target")
 
+// ErrStoreBehind is wrapped by a target that fences (the local agent) when
+// it refuses to act because this server's store is older than what the
+// target already saw (a restored backup, a lost WAL); the engine then acts
+// no more on the service (docs/design.md, "Fencing"). It is also the
+// engine's error kind of that name (engine.ErrStoreBehind).
+var ErrStoreBehind = errors.New("StoreBehind")
+
 // ServiceRef names a service in an environment of a project. Two projects'
 // services of the same name are different services.
 type ServiceRef struct {
@@ -29,7 +36,7 @@ func (r ServiceRef) String() string {
 
 // Target is everything the engine needs from a target. A target that fences
 // (the local agent) refuses a server whose store is behind it with an error
-// wrapping engine.ErrStoreBehind, from Validate or any mutating call.
+// wrapping ErrStoreBehind, from Validate or any mutating call.
 type Target interface {
 	// Capabilities are what the target can do; they never change while it
 	// runs.

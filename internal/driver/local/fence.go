@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -74,10 +73,10 @@ func (d *Driver) fenced(ctx context.Context, ref target.ServiceRef) (context.Con
 }
 
 // refusal turns the agent's store-behind refusal into an error wrapping
-// engine.ErrStoreBehind that says what is wrong and how to recover, and
+// target.ErrStoreBehind that says what is wrong and how to recover, and
 // logs it.
 func (d *Driver) refusal(ctx context.Context, ref target.ServiceRef, err error) error {
-	if err == nil || errors.Is(err, engine.ErrStoreBehind) || !agent.IsStoreBehind(err) {
+	if err == nil || errors.Is(err, target.ErrStoreBehind) || !agent.IsStoreBehind(err) {
 		return err
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -91,13 +90,13 @@ func (d *Driver) refusal(ctx context.Context, ref target.ServiceRef, err error) 
 }
 
 // storeBehindError is a refusal whose message says it all;
-// errors.Is(err, engine.ErrStoreBehind) is true.
+// errors.Is(err, target.ErrStoreBehind) is true.
 type storeBehindError string
 
 func (e storeBehindError) Error() string { return string(e) }
 
-// Is makes errors.Is(err, engine.ErrStoreBehind) true.
-func (e storeBehindError) Is(target error) bool { return target == engine.ErrStoreBehind }
+// Is makes errors.Is(err, target.ErrStoreBehind) true.
+func (e storeBehindError) Is(err error) bool { return err == target.ErrStoreBehind }
 
 func (d *Driver) recoverHint(ref target.ServiceRef) string {
 	if d.recover != nil {

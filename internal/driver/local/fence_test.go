@@ -12,7 +12,6 @@ import (
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
-	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -112,7 +111,7 @@ func TestFencing(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		if !errors.Is(err, engine.ErrStoreBehind) || !strings.Contains(err.Error(), "runway server resync web --env dev") {
+		if !errors.Is(err, target.ErrStoreBehind) || !strings.Contains(err.Error(), "runway server resync web --env dev") {
 			t.Errorf("%s with a rewound store: %v, want ErrStoreBehind naming the recovery", name, err)
 		}
 	}
