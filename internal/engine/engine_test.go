@@ -291,6 +291,49 @@ func TestFailuresEndClean(t *testing.T) {
 	}
 }
 
+// TestPlanReadsCapabilities: the engine plans within what the release's
+// target declares: group names within its budget (the fake refuses longer
+// ones), and a preview on a target without one is a bad release naming why,
+// before anything is touched.
+func TestPlanReadsCapabilities(t *testing.T) {
+	withCaps := func(t *testing.T, change func(*target.Capabilities)) *harness {
+		h := newHarness(t)
+		caps := fake.DefaultCapabilities
+		change(&caps)
+		h.sim = fake.New(fake.Options{Capabilities: caps})
+		t.Cleanup(h.sim.Close)
+		h.restart(nil)
+		return h
+	}
+	t.Run("group names within the budget", func(t *testing.T) {
+		h := withCaps(t, func(c *target.Capabilities) { c.GroupNameMax = 20 })
+		end := h.deploy(service(strategy.BlueGreen, "v1"))
+		assertEnd(t, end, StateSuccess, nil)
+		groups, _ := h.sim.Snapshot(h.ref)
+		for g := range groups {
+			if len(g) > 20 || !strings.HasPrefix(g, "web-") {
+				t.Errorf("group %q: want web-<hash> of at most 20 characters", g)
+			}
+		}
+		if len(groups) != 1 {
+			t.Errorf("groups %v, want one", groups)
+		}
+	})
+	t.Run("no preview route", func(t *testing.T) {
+		h := withCaps(t, func(c *target.Capabilities) { c.Preview = false })
+		svc := service(strategy.BlueGreen, "v1")
+		svc.Deploy.BlueGreen.Preview = true
+		end := h.deploy(svc)
+		assertEnd(t, end, StateFailureClean, ErrBadRelease)
+		if !strings.Contains(end.Error, "no preview route") {
+			t.Errorf("error %q does not say the target has no preview route", end.Error)
+		}
+		if h.sim.Calls("EnsureGroup") != 0 {
+			t.Error("a release the target cannot carry touched it")
+		}
+	})
+}
+
 func TestPreDeployRunsOnceBeforeTraffic(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.deploy(service(strategy.BlueGreen, "v1"))
