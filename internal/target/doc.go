@@ -6,7 +6,7 @@
 // Read in this order:
 //
 //   - target.go: Target, the contracts composed; ServiceRef; the errors a
-//     target returns (ErrUnsupported).
+//     target returns (ErrUnsupported, ErrStoreBehind).
 //   - capabilities.go: Capabilities (weights, weighted groups, statistics
 //     windows, preview, task re-attach, group-name budget) and the views of
 //     it the planner (strategy.Limits) and validation (config.TargetLimits)
@@ -17,8 +17,8 @@
 //   - metrics.go: window statistics and request totals.
 //   - tasks.go: one-off tasks, started once per id and then observed, so a
 //     task a crash interrupted is re-attached, never run twice.
-//   - logs.go: instance logs by group and instance, also of deleted groups;
-//     crash reports.
+//   - logs.go: instance logs read or followed by group and instance, also
+//     of deleted groups; crash reports.
 //
 // Every call is idempotent: the engine calls it again with the same
 // arguments after a crash. Package fake is an in-process target driven by

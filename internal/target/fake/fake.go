@@ -72,6 +72,7 @@ type Target struct {
 	tasks   map[string]*task
 	runs    map[string]int // task id → times started
 	logs    map[string][]target.LogLine
+	logSeq  map[string]int // lines ever logged per group
 	// failOnce makes the next call of a method fail (a transient error);
 	// broken makes every call fail.
 	failOnce map[string]error
@@ -130,7 +131,7 @@ func New(opts Options) *Target {
 		rng:    rand.New(rand.NewPCG(1, 2)),
 		groups: map[string]*group{}, routes: map[target.ServiceRef][]strategy.Route{},
 		preview: map[target.ServiceRef]string{}, served: map[target.ServiceRef]int64{}, failed: map[target.ServiceRef]int64{},
-		tasks: map[string]*task{}, runs: map[string]int{}, logs: map[string][]target.LogLine{},
+		tasks: map[string]*task{}, runs: map[string]int{}, logs: map[string][]target.LogLine{}, logSeq: map[string]int{},
 		failOnce: map[string]error{}, broken: map[string]error{}, calls: map[string]int{},
 		hangOnce: map[string]bool{}, hanging: map[string]int{}, hung: map[string]int{}, inflight: map[string]int{},
 		ctx: ctx, cancel: cancel,
@@ -237,6 +238,7 @@ const maxLogLines = 200
 // log keeps a line of g's, also after g is deleted. Call with s.mu held.
 func (s *Target) log(g *group, l target.LogLine) {
 	key := g.ref.String() + "/" + g.name
+	s.logSeq[key]++
 	lines := append(s.logs[key], l)
 	if len(lines) > maxLogLines {
 		lines = slices.Clone(lines[len(lines)-maxLogLines:])

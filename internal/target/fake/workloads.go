@@ -55,6 +55,7 @@ func (s *Target) resize(ctx context.Context, name string, g *group, n int, drain
 	// Held requests are the group's; they keep its last instance busy.
 	s.inflightDrain(ctx, name, g, drain, n == 0)
 	for _, in := range gone {
+		s.log(g, target.LogLine{Time: time.Now(), Instance: in.id, Stream: "stdout", Text: "stopping"})
 		in.stop()
 	}
 }

@@ -14,6 +14,8 @@
 //     weights, and the totals count them;
 //   - observe after delete: a deleted group is missing, not an error, and
 //     its logs stay readable;
+//   - logs followed: a line an instance writes while its group's logs are
+//     followed arrives, and following ends without an error with its context;
 //   - task re-attach: a task started before a crash is observed to its end
 //     by the restarted target and never runs twice; a stopped one runs again.
 package targettest
@@ -72,6 +74,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		{"WeightsApplied", weightsApplied},
 		{"ObserveAfterDelete", observeAfterDelete},
 		{"TaskReattach", taskReattach},
+		{"LogsFollowed", logsFollowed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -344,8 +347,9 @@ func observeAfterDelete(t *testing.T, h *Harness, ref target.ServiceRef) {
 		t.Errorf("ListGroups after delete = %+v, %v", groups, err)
 	}
 	eventually(t, "the deleted group's logs", func() (bool, error) {
-		lines, err := tg.Logs(ctx, ref, target.LogQuery{Group: name})
-		return len(lines) > 0, err
+		n := 0
+		err := tg.Logs(ctx, ref, target.LogQuery{Group: name}, func(target.LogLine) error { n++; return nil })
+		return n > 0, err
 	})
 }
 
@@ -405,5 +409,57 @@ func taskReattach(t *testing.T, h *Harness, ref target.ServiceRef) {
 	eventually(t, "the stopped task started again", func() (bool, error) { return longRuns() == 2, nil })
 	if err := next.StopTask(ctx, ref, long.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func logsFollowed(t *testing.T, h *Harness, ref target.ServiceRef) {
+	ctx := ctxT(t)
+	tg := h.Target
+	name := group(t, h, tg, ref, 1, 1)
+	// The instance has written its first line (booting, listening).
+	eventually(t, "the instance's first line", func() (bool, error) {
+		n := 0
+		err := tg.Logs(ctx, ref, target.LogQuery{Group: name}, func(target.LogLine) error { n++; return nil })
+		return n > 0, err
+	})
+	fctx, stop := context.WithCancel(ctx)
+	lines := make(chan target.LogLine, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- tg.Logs(fctx, ref, target.LogQuery{Group: name, Follow: true}, func(l target.LogLine) error {
+			lines <- l
+			return nil
+		})
+	}()
+	// The existing lines first.
+	select {
+	case <-lines:
+	case err := <-done:
+		t.Fatalf("following ended at once: %v", err)
+	case <-time.After(wait):
+		t.Fatal("following emitted no line of the existing ones")
+	}
+	for len(lines) > 0 {
+		<-lines
+	}
+	// Stopping the instance makes it write (a stopping line): it arrives.
+	if err := tg.ScaleGroup(ctx, ref, name, 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lines:
+	case err := <-done:
+		t.Fatalf("following ended before a new line: %v", err)
+	case <-time.After(wait):
+		t.Fatal("a line written while following did not arrive")
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("following ended with %v, want nil when its context ends", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("following did not end with its context")
 	}
 }
