@@ -8,6 +8,8 @@
 // The state, and within a state the index of the strategy step, is written to
 // the store before the action it names runs, and every action is idempotent,
 // so an engine started on the same store resumes each unfinished release by
-// re-running the step it was on. The engine declares the Driver interface it
-// needs from a target; strategies (package strategy) decide the steps.
+// re-running the step it was on. The engine consumes the contracts of package
+// target (each release on the target of its environment, from Drivers, the
+// registry the server builds once); strategies (package strategy) decide the
+// steps, within the target's declared Capabilities.
 package engine

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // State is a state of the release state machine.
@@ -108,8 +109,8 @@ type ReleaseSpec struct {
 }
 
 // Ref is the service the release is of.
-func (s *ReleaseSpec) Ref() ServiceRef {
-	return ServiceRef{Project: s.Project, Environment: s.Environment, Service: s.Service.Name}
+func (s *ReleaseSpec) Ref() target.ServiceRef {
+	return target.ServiceRef{Project: s.Project, Environment: s.Environment, Service: s.Service.Name}
 }
 
 // DecodeSpec reads a release's stored Spec.
@@ -201,7 +202,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	// of the service must not grab the lock of one that is half done.
 	for _, r := range rs {
 		if State(r.State).holdsLock() {
-			ref := ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
+			ref := target.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
 			if _, err := e.st.AcquireLock(ctx, lockKey(ref), r.ID, e.opts.LockTTL); err != nil {
 				e.log.Warn("take back service lock", "release", r.ID, "err", err)
 			}
@@ -321,8 +322,8 @@ func (e *Engine) event(ctx context.Context, id string, s State, step int, msg st
 	}
 }
 
-func lockKey(ref ServiceRef) string { return "service/" + ref.String() }
+func lockKey(ref target.ServiceRef) string { return "service/" + ref.String() }
 
 // LockKey is the store key of the lock of a service (`runway server resync`
 // frees a lock held by a release it ends).
-func LockKey(ref ServiceRef) string { return lockKey(ref) }
+func LockKey(ref target.ServiceRef) string { return lockKey(ref) }

@@ -14,17 +14,19 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/target"
+	"github.com/runwayhq/runway/internal/target/fake"
 )
 
 func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
 
-// harness is a real SQLite store, the simTarget stand-in and an engine.
+// harness is a real SQLite store, the fake target and an engine.
 type harness struct {
 	t   *testing.T
 	st  *store.SQLite
-	sim *simTarget
+	sim *fake.Target
 	eng *Engine
-	ref ServiceRef
+	ref target.ServiceRef
 }
 
 func newHarness(t *testing.T) *harness {
@@ -34,7 +36,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st, sim: newSimTarget(t), ref: ServiceRef{Environment: "staging", Service: "web"}}
+	h := &harness{t: t, st: st, sim: newFake(t), ref: target.ServiceRef{Environment: "staging", Service: "web"}}
 	h.eng = h.newEngine(nil)
 	t.Cleanup(func() { h.eng.Close() })
 	return h
@@ -123,13 +125,15 @@ func (h *harness) waitState(id string, s State) {
 	h.t.Fatalf("release never reached %s", s)
 }
 
-func groupOf(r *store.Release) string { return strategy.GroupName("web", r.ID) }
+func groupOf(r *store.Release) string {
+	return strategy.GroupName("web", r.ID, fake.DefaultCapabilities.GroupNameMax)
+}
 
 // assertServing checks that exactly group runs (with n instances) and
 // receives all traffic, and that no lock is left.
 func (h *harness) assertServing(group string, n int) {
 	h.t.Helper()
-	groups, routes := h.sim.snapshot(h.ref)
+	groups, routes := h.sim.Snapshot(h.ref)
 	if !reflect.DeepEqual(groups, map[string]int{group: n}) {
 		h.t.Errorf("groups = %v, want only %s with %d instances", groups, group, n)
 	}
@@ -205,7 +209,7 @@ func TestStrategiesReplaceTheRelease(t *testing.T) {
 func TestNewReleaseKeepsRunningCount(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.deploy(service(strategy.BlueGreen, "v1"))
-	h.sim.scaleTo(groupOf(v1), 3) // an autoscaler added one
+	h.sim.ScaleTo(groupOf(v1), 3) // an autoscaler added one
 	time.Sleep(20 * time.Millisecond)
 	v2 := h.deploy(service(strategy.BlueGreen, "v2"))
 	assertEnd(t, v2, StateSuccess, nil)
@@ -220,30 +224,30 @@ func TestFailuresEndClean(t *testing.T) {
 		kind     error
 	}{
 		{"never healthy, blue_green", strategy.BlueGreen, func(s *config.Service) {
-			s.Env["SIM_HEALTH"] = "never"
+			s.Env["FAKE_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
 		{"never healthy, rolling", strategy.Rolling, func(s *config.Service) {
-			s.Env["SIM_HEALTH"] = "never"
+			s.Env["FAKE_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
 		{"never healthy, canary", strategy.Canary, func(s *config.Service) {
-			s.Env["SIM_HEALTH"] = "never"
+			s.Env["FAKE_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
 		{"never healthy, recreate brings the old release back", strategy.Recreate, func(s *config.Service) {
-			s.Env["SIM_HEALTH"] = "never"
+			s.Env["FAKE_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
 		{"crashing instances pass max_terms", strategy.BlueGreen, func(s *config.Service) {
-			s.Env["SIM_HEALTH"] = "crash"
+			s.Env["FAKE_HEALTH"] = "crash"
 			s.Scale.MaxTerms = 3
 		}, ErrDeploy},
 		{"canary with 20% errors", strategy.Canary, func(s *config.Service) {
-			s.Env["SIM_ERROR_RATE"] = "0.2"
+			s.Env["FAKE_ERROR_RATE"] = "0.2"
 		}, ErrAnalysisFailed},
 		{"canary with slow p99", strategy.Canary, func(s *config.Service) {
-			s.Env["SIM_P99_MS"] = "40"
+			s.Env["FAKE_P99_MS"] = "40"
 		}, ErrAnalysisFailed},
 		{"canary never gets min_requests", strategy.Canary, func(s *config.Service) {
 			s.Deploy.Canary.Analysis.MinRequests = 1 << 30
@@ -251,10 +255,10 @@ func TestFailuresEndClean(t *testing.T) {
 		}, ErrTimeout},
 		{"pre_deploy exits 3", strategy.BlueGreen, func(s *config.Service) {
 			s.Hooks.PreDeploy = []string{"./migrate"}
-			s.Env["SIM_TASK_EXIT"] = "3"
+			s.Env["FAKE_TASK_EXIT"] = "3"
 		}, ErrDeploy},
 		{"resources missing", strategy.Rolling, func(s *config.Service) {
-			s.Env["SIM_INVALID"] = "command ./web not found"
+			s.Env["FAKE_INVALID"] = "command ./web not found"
 		}, ErrBadRelease},
 		{"unknown strategy", "yolo", func(*config.Service) {}, ErrBadRelease},
 		{"recreate in a protected environment", strategy.Recreate, func(*config.Service) {}, ErrBadRelease},
@@ -287,6 +291,49 @@ func TestFailuresEndClean(t *testing.T) {
 	}
 }
 
+// TestPlanReadsCapabilities: the engine plans within what the release's
+// target declares: group names within its budget (the fake refuses longer
+// ones), and a preview on a target without one is a bad release naming why,
+// before anything is touched.
+func TestPlanReadsCapabilities(t *testing.T) {
+	withCaps := func(t *testing.T, change func(*target.Capabilities)) *harness {
+		h := newHarness(t)
+		caps := fake.DefaultCapabilities
+		change(&caps)
+		h.sim = fake.New(fake.Options{Capabilities: caps})
+		t.Cleanup(h.sim.Close)
+		h.restart(nil)
+		return h
+	}
+	t.Run("group names within the budget", func(t *testing.T) {
+		h := withCaps(t, func(c *target.Capabilities) { c.GroupNameMax = 20 })
+		end := h.deploy(service(strategy.BlueGreen, "v1"))
+		assertEnd(t, end, StateSuccess, nil)
+		groups, _ := h.sim.Snapshot(h.ref)
+		for g := range groups {
+			if len(g) > 20 || !strings.HasPrefix(g, "web-") {
+				t.Errorf("group %q: want web-<hash> of at most 20 characters", g)
+			}
+		}
+		if len(groups) != 1 {
+			t.Errorf("groups %v, want one", groups)
+		}
+	})
+	t.Run("no preview route", func(t *testing.T) {
+		h := withCaps(t, func(c *target.Capabilities) { c.Preview = false })
+		svc := service(strategy.BlueGreen, "v1")
+		svc.Deploy.BlueGreen.Preview = true
+		end := h.deploy(svc)
+		assertEnd(t, end, StateFailureClean, ErrBadRelease)
+		if !strings.Contains(end.Error, "no preview route") {
+			t.Errorf("error %q does not say the target has no preview route", end.Error)
+		}
+		if h.sim.Calls("EnsureGroup") != 0 {
+			t.Error("a release the target cannot carry touched it")
+		}
+	})
+}
+
 func TestPreDeployRunsOnceBeforeTraffic(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.deploy(service(strategy.BlueGreen, "v1"))
@@ -295,14 +342,65 @@ func TestPreDeployRunsOnceBeforeTraffic(t *testing.T) {
 	svc.Deploy.BlueGreen.Verify = []string{"./smoke"}
 	v2 := h.deploy(svc)
 	assertEnd(t, v2, StateSuccess, nil)
-	if n := h.sim.taskRuns(v2.ID + "/pre_deploy"); n != 1 {
+	if n := h.sim.TaskRuns(v2.ID + "/pre_deploy"); n != 1 {
 		t.Errorf("pre_deploy ran %d times", n)
 	}
 	// verify ran against the preview route (the stand-in fails it otherwise).
-	if n := h.sim.taskRuns(v2.ID + "/verify"); n != 1 {
+	if n := h.sim.TaskRuns(v2.ID + "/verify"); n != 1 {
 		t.Errorf("verify ran %d times", n)
 	}
 	_ = v1
+}
+
+// TestTaskReattachedAfterCrash: the server crashes while pre_deploy runs;
+// the resumed release re-attaches to the task instead of starting it again,
+// and a halt while a task runs stops it (the target forgets it).
+func TestTaskReattachedAfterCrash(t *testing.T) {
+	t.Run("crash while the task runs", func(t *testing.T) {
+		h := newHarness(t)
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2", "FAKE_TASK_TIME", "300ms")
+		svc.Hooks.PreDeploy = []string{"./migrate"}
+		r := h.submit(svc)
+		deadline := time.Now().Add(20 * time.Second)
+		for h.sim.Calls("ObserveTask") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the task was never observed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		h.restart(nil) // the task still runs on the target
+		end := h.wait(r.ID)
+		assertEnd(t, end, StateSuccess, nil)
+		if n := h.sim.TaskRuns(r.ID + "/pre_deploy"); n != 1 {
+			t.Errorf("pre_deploy started %d times across the crash, want once", n)
+		}
+	})
+	t.Run("halt while the task runs", func(t *testing.T) {
+		h := newHarness(t)
+		h.deploy(service(strategy.BlueGreen, "v1"))
+		svc := service(strategy.BlueGreen, "v2", "FAKE_TASK_TIME", "1h")
+		svc.Hooks.PreDeploy = []string{"./migrate"}
+		r := h.submit(svc)
+		deadline := time.Now().Add(20 * time.Second)
+		for h.sim.Calls("ObserveTask") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the task was never observed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := h.eng.Halt(context.Background(), r.ID, "stop"); err != nil {
+			t.Fatal(err)
+		}
+		end := h.wait(r.ID)
+		assertEnd(t, end, StateFailureClean, ErrHalted)
+		if h.sim.Calls("StopTask") == 0 {
+			t.Error("the halted release did not stop its task")
+		}
+		if _, err := h.sim.ObserveTask(context.Background(), h.ref, r.ID+"/pre_deploy"); !errors.Is(err, target.ErrTaskNotStarted) {
+			t.Errorf("the target still has the halted task: %v", err)
+		}
+	})
 }
 
 func TestHalt(t *testing.T) {
@@ -316,7 +414,7 @@ func TestHalt(t *testing.T) {
 		h.waitState(r.ID, StateDeploy)
 		// Wait until the canary takes traffic, then halt.
 		for {
-			_, routes := h.sim.snapshot(h.ref)
+			_, routes := h.sim.Snapshot(h.ref)
 			if len(routes) == 2 {
 				break
 			}
@@ -345,7 +443,7 @@ func TestHalt(t *testing.T) {
 		svc.Deploy.ScaleDownDelay = dur(time.Hour)
 		r := h.submit(svc)
 		h.waitState(r.ID, StateCleanUpSuccess)
-		if _, routes := h.sim.snapshot(h.ref); len(routes) != 1 || routes[0].Group != groupOf(r) {
+		if _, routes := h.sim.Snapshot(h.ref); len(routes) != 1 || routes[0].Group != groupOf(r) {
 			t.Fatalf("routes after the switch: %v", routes)
 		}
 		if err := h.eng.Halt(context.Background(), r.ID, ""); err != nil {
@@ -372,7 +470,7 @@ func TestLocks(t *testing.T) {
 		if l, err := h.st.GetLock(context.Background(), key); err != nil || l.Owner != "01OTHER" {
 			t.Errorf("the other release's lock was touched: %+v %v", l, err)
 		}
-		if groups, _ := h.sim.snapshot(h.ref); len(groups) != 0 {
+		if groups, _ := h.sim.Snapshot(h.ref); len(groups) != 0 {
 			t.Errorf("groups created without the lock: %v", groups)
 		}
 	})
@@ -431,10 +529,10 @@ func TestCleanUp(t *testing.T) {
 		h := newHarness(t)
 		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
 		svc := service(strategy.BlueGreen, "v2")
-		svc.Env["SIM_HEALTH"] = "never"
+		svc.Env["FAKE_HEALTH"] = "never"
 		svc.Deploy.Timeout = dur(100 * time.Millisecond)
-		h.sim.setFailOnce("DeleteGroup", errors.New("agent unreachable"))
-		h.sim.setFailOnce("SetRoutes", errors.New("agent unreachable"))
+		h.sim.FailOnce("DeleteGroup", errors.New("agent unreachable"))
+		h.sim.FailOnce("SetRoutes", errors.New("agent unreachable"))
 		end := h.deploy(svc)
 		assertEnd(t, end, StateFailureClean, ErrTimeout)
 		h.assertServing(groupOf(v1), 2)
@@ -445,9 +543,9 @@ func TestCleanUp(t *testing.T) {
 		h.eng = New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
 		h.deploy(service(strategy.BlueGreen, "v1"))
 		svc := service(strategy.BlueGreen, "v2")
-		svc.Env["SIM_HEALTH"] = "never"
+		svc.Env["FAKE_HEALTH"] = "never"
 		svc.Deploy.Timeout = dur(50 * time.Millisecond)
-		h.sim.setBroken("DeleteGroup", errors.New("agent unreachable"))
+		h.sim.Break("DeleteGroup", errors.New("agent unreachable"))
 		end := h.deploy(svc)
 		assertEnd(t, end, StateFailureDirty, ErrTimeout)
 		if !strings.Contains(end.Error, "clean-up incomplete") || !strings.Contains(end.Error, "agent unreachable") {
@@ -471,11 +569,11 @@ func TestCleanUp(t *testing.T) {
 		h.eng.Close()
 		h.eng = New(h.st, Drivers{"local": h.sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond, CleanupTimeout: 100 * time.Millisecond})
 		h.deploy(service(strategy.BlueGreen, "v1"))
-		h.sim.setBroken("DeleteGroup", errors.New("agent unreachable"))
+		h.sim.Break("DeleteGroup", errors.New("agent unreachable"))
 		end := h.deploy(service(strategy.BlueGreen, "v2"))
 		assertEnd(t, end, StateFailureDirty, ErrDeploy)
 		// The new release serves all the same.
-		if _, routes := h.sim.snapshot(h.ref); len(routes) != 1 || routes[0].Group != groupOf(end) {
+		if _, routes := h.sim.Snapshot(h.ref); len(routes) != 1 || routes[0].Group != groupOf(end) {
 			t.Errorf("routes %v", routes)
 		}
 		h.assertNoLocks()
@@ -522,7 +620,7 @@ func TestResumeAfterLeaseExpired(t *testing.T) {
 		}
 		h.eng.Close()
 		// Wait until v2's lease has expired (no engine renews it now).
-		ref := ServiceRef{Environment: "staging", Service: v2.Service}
+		ref := target.ServiceRef{Environment: "staging", Service: v2.Service}
 		for deadline := time.Now().Add(10 * testLockTTL); ; {
 			l, err := h.st.GetLock(context.Background(), lockKey(ref))
 			if err != nil || time.Now().After(l.ExpiresAt) {
@@ -568,7 +666,12 @@ func TestErrorKinds(t *testing.T) {
 	}
 }
 
-var _ Driver = (*simTarget)(nil)
+// newFake is a fake target that stops with the test.
+func newFake(tb testing.TB) *fake.Target {
+	f := fake.New(fake.Options{})
+	tb.Cleanup(f.Close)
+	return f
+}
 
 // releaseMany deploys v1 then v2 of n services at once and checks every
 // release succeeded.
@@ -624,8 +727,8 @@ func newBenchHarness(b *testing.B) *harness {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	sim := newSimTarget(b)
-	h := &harness{st: st, sim: sim, ref: ServiceRef{Environment: "staging", Service: "web"}}
+	sim := newFake(b)
+	h := &harness{st: st, sim: sim, ref: target.ServiceRef{Environment: "staging", Service: "web"}}
 	h.eng = New(st, Drivers{"local": sim}, Options{PollInterval: 2 * time.Millisecond, LockTTL: time.Second})
 	return h
 }

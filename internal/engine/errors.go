@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // The kinds of release failure; test with errors.Is.
@@ -14,10 +16,9 @@ var (
 	ErrTimeout        = errors.New("Timeout")
 	ErrAnalysisFailed = errors.New("AnalysisFailed")
 	// ErrStoreBehind: the target refused to act because this server's store
-	// is older than what the target already saw (a restored backup, a lost
-	// WAL). A driver wraps it; the engine then acts no more on the service
-	// (docs/design.md, "Fencing").
-	ErrStoreBehind = errors.New("StoreBehind")
+	// is older than what the target already saw; it is target.ErrStoreBehind,
+	// which the target wraps.
+	ErrStoreBehind = target.ErrStoreBehind
 )
 
 var kinds = map[string]error{}

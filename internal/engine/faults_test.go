@@ -25,7 +25,7 @@ func TestCrashLoopFailsFast(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
 			v1 := h.deploy(service(name, "v1"))
-			svc := service(name, "v2", "SIM_HEALTH", "crash", "SIM_CRASH_LINE", "DATABASE_URL is not set")
+			svc := service(name, "v2", "FAKE_HEALTH", "crash", "FAKE_CRASH_LINE", "DATABASE_URL is not set")
 			svc.Deploy.Timeout = dur(time.Hour) // the crash budget, not the timeout, must end it
 			end := h.deploy(svc)
 			assertEnd(t, end, StateFailureClean, ErrDeploy)
@@ -45,17 +45,17 @@ func TestCrashLoopFailsFast(t *testing.T) {
 func TestHaltDuringHungCall(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.deploy(service(strategy.BlueGreen, "v1"))
-	h.sim.setHangOnce("EnsureGroup")
+	h.sim.HangOnce("EnsureGroup")
 	svc := service(strategy.BlueGreen, "v2")
 	svc.Deploy.Timeout = dur(time.Hour)
 	r := h.submit(svc)
-	waitUntil(t, "the EnsureGroup call to hang", func() bool { return h.sim.hangingCalls("EnsureGroup") == 1 })
+	waitUntil(t, "the EnsureGroup call to hang", func() bool { return h.sim.Hanging("EnsureGroup") == 1 })
 	if err := h.eng.Halt(context.Background(), r.ID, "agent wedged"); err != nil {
 		t.Fatal(err)
 	}
 	end := h.wait(r.ID)
 	assertEnd(t, end, StateFailureClean, ErrHalted)
-	if n := h.sim.hungCalls("EnsureGroup"); n != 1 {
+	if n := h.sim.Hung("EnsureGroup"); n != 1 {
 		t.Errorf("%d hung EnsureGroup calls were cancelled, want 1", n)
 	}
 	h.assertServing(groupOf(v1), 2)
@@ -66,12 +66,12 @@ func TestHaltDuringHungCall(t *testing.T) {
 func TestDeadlineDuringHungCall(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.deploy(service(strategy.Rolling, "v1"))
-	h.sim.setHangOnce("ListGroups")
+	h.sim.HangOnce("ListGroups")
 	svc := service(strategy.Rolling, "v2")
 	svc.Deploy.Timeout = dur(300 * time.Millisecond)
 	end := h.deploy(svc)
 	assertEnd(t, end, StateFailureClean, ErrTimeout)
-	if n := h.sim.hungCalls("ListGroups"); n != 1 {
+	if n := h.sim.Hung("ListGroups"); n != 1 {
 		t.Errorf("%d hung ListGroups calls were cancelled, want 1", n)
 	}
 	h.assertServing(groupOf(v1), 2)
@@ -85,7 +85,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			h := newHarness(t)
 			h.deploy(service(strategy.BlueGreen, "v1"))
-			h.sim.setFailOnce(method, transientErr{"connection refused"})
+			h.sim.FailOnce(method, transientErr{"connection refused"})
 			end := h.deploy(service(strategy.BlueGreen, "v2"))
 			assertEnd(t, end, StateSuccess, nil)
 			h.assertServing(groupOf(end), 2)
@@ -94,7 +94,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 	t.Run("permanent", func(t *testing.T) {
 		h := newHarness(t)
 		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
-		h.sim.setFailOnce("EnsureGroup", errors.New("invalid group spec"))
+		h.sim.FailOnce("EnsureGroup", errors.New("invalid group spec"))
 		end := h.deploy(service(strategy.BlueGreen, "v2"))
 		assertEnd(t, end, StateFailureClean, ErrDeploy)
 		h.assertServing(groupOf(v1), 2)
@@ -102,12 +102,12 @@ func TestTransientErrorsRetried(t *testing.T) {
 	t.Run("bounded by the deadline", func(t *testing.T) {
 		h := newHarness(t)
 		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
-		h.sim.setBroken("EnsureGroup", transientErr{"connection refused"})
+		h.sim.Break("EnsureGroup", transientErr{"connection refused"})
 		svc := service(strategy.BlueGreen, "v2")
 		svc.Deploy.Timeout = dur(300 * time.Millisecond)
 		r := h.submit(svc)
 		h.waitState(r.ID, StateCleanUpFailure)
-		h.sim.setBroken("EnsureGroup", nil) // clean-up re-grows v1 through it
+		h.sim.Break("EnsureGroup", nil) // clean-up re-grows v1 through it
 		end := h.wait(r.ID)
 		assertEnd(t, end, StateFailureClean, ErrTimeout)
 		if !strings.Contains(end.Error, "connection refused") {

@@ -9,12 +9,6 @@ import (
 	"github.com/runwayhq/runway/internal/strategy"
 )
 
-func (s *simTarget) callCount(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[method]
-}
-
 // TestStoreBehindStopsActing: a target that refuses the server because its
 // store is behind (ErrStoreBehind) gets no further action from the release:
 // refused at Validate, the release ends FailureClean having touched nothing;
@@ -26,14 +20,14 @@ func TestStoreBehindStopsActing(t *testing.T) {
 	t.Run("refused at Validate", func(t *testing.T) {
 		h := newHarness(t)
 		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
-		h.sim.setBroken("Validate", behind)
-		ensures := h.sim.callCount("EnsureGroup")
+		h.sim.Break("Validate", behind)
+		ensures := h.sim.Calls("EnsureGroup")
 		end := h.deploy(service(strategy.BlueGreen, "v2"))
 		assertEnd(t, end, StateFailureClean, ErrStoreBehind)
 		if !strings.Contains(end.Error, "resync") {
 			t.Errorf("error %q does not say how to recover", end.Error)
 		}
-		if n := h.sim.callCount("EnsureGroup"); n != ensures {
+		if n := h.sim.Calls("EnsureGroup"); n != ensures {
 			t.Errorf("EnsureGroup called %d times after the refusal", n-ensures)
 		}
 		h.assertServing(groupOf(v1), 2)
@@ -44,8 +38,8 @@ func TestStoreBehindStopsActing(t *testing.T) {
 		mutating := []string{"EnsureGroup", "ScaleGroup", "DeleteGroup", "SetRoutes", "SetPreview"}
 		before := map[string]int{}
 		for _, m := range mutating {
-			h.sim.setBroken(m, behind)
-			before[m] = h.sim.callCount(m)
+			h.sim.Break(m, behind)
+			before[m] = h.sim.Calls(m)
 		}
 		end := h.deploy(service(strategy.BlueGreen, "v2"))
 		assertEnd(t, end, StateFailureDirty, ErrStoreBehind)
@@ -55,12 +49,12 @@ func TestStoreBehindStopsActing(t *testing.T) {
 		// One refused Deploy step, one refused clean-up step: no retries.
 		total := 0
 		for _, m := range mutating {
-			total += h.sim.callCount(m) - before[m]
+			total += h.sim.Calls(m) - before[m]
 		}
 		if total != 2 {
 			t.Errorf("%d mutating calls after the first refusal, want 2 (the refused step and the first clean-up step)", total)
 		}
-		groups, _ := h.sim.snapshot(h.ref)
+		groups, _ := h.sim.Snapshot(h.ref)
 		if len(groups) != 1 || groups[groupOf(v1)] != 2 {
 			t.Errorf("groups %v, want only v1's", groups)
 		}
@@ -70,16 +64,16 @@ func TestStoreBehindStopsActing(t *testing.T) {
 		h := newHarness(t)
 		v1 := h.deploy(service(strategy.BlueGreen, "v1"))
 		svc := service(strategy.BlueGreen, "v2")
-		svc.Env["SIM_HEALTH"] = "never"
+		svc.Env["FAKE_HEALTH"] = "never"
 		svc.Deploy.Timeout = dur(100 * time.Millisecond)
-		h.sim.setBroken("SetRoutes", behind)
+		h.sim.Break("SetRoutes", behind)
 		end := h.deploy(svc)
 		// The refusal, not the timeout, is what the user must act on.
 		assertEnd(t, end, StateFailureDirty, ErrStoreBehind)
 		if !strings.Contains(end.Error, "resync") || !strings.Contains(end.Error, "Timeout") {
 			t.Errorf("error %q does not name the refusal, how to recover and the timeout before it", end.Error)
 		}
-		groups, _ := h.sim.snapshot(h.ref)
+		groups, _ := h.sim.Snapshot(h.ref)
 		if groups[groupOf(v1)] != 2 {
 			t.Errorf("groups %v, want v1's kept", groups)
 		}

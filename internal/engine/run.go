@@ -10,6 +10,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // errStop ends a runner without recording anything: the engine is closing,
@@ -25,18 +26,18 @@ var errLockLost = errors.New("the service lock was taken by another owner")
 type runData struct {
 	Plan *strategy.Plan `json:"plan,omitempty"`
 	// Base are the service's counters when the release began moving traffic.
-	Base   *Counters `json:"base,omitempty"`
-	Dirty  bool      `json:"dirty,omitempty"`
-	Reason string    `json:"dirty_reason,omitempty"`
+	Base   *target.Counters `json:"base,omitempty"`
+	Dirty  bool             `json:"dirty,omitempty"`
+	Reason string           `json:"dirty_reason,omitempty"`
 }
 
 // run is one release being driven by this engine.
 type run struct {
 	e    *Engine
 	rel  *store.Release
-	ref  ServiceRef
+	ref  target.ServiceRef
 	spec *ReleaseSpec
-	drv  Driver // the driver of the release's target
+	drv  target.Target // the driver of the release's target
 	data runData
 	err  *Error
 
@@ -49,7 +50,7 @@ func (e *Engine) run(ctx context.Context, id string) {
 		e.log.Error("load release", "release", id, "err", err)
 		return
 	}
-	r := &run{e: e, rel: rel, ref: ServiceRef{Project: rel.Project, Environment: rel.Environment, Service: rel.Service}}
+	r := &run{e: e, rel: rel, ref: target.ServiceRef{Project: rel.Project, Environment: rel.Environment, Service: rel.Service}}
 	r.err = errorFromRecord(rel.ErrorKind, rel.Error)
 	if len(rel.Plan) > 0 {
 		if err := json.Unmarshal(rel.Plan, &r.data); err != nil {
@@ -61,11 +62,11 @@ func (e *Engine) run(ctx context.Context, id string) {
 	if err := json.Unmarshal(rel.Spec, &spec); err == nil {
 		r.spec = &spec
 	}
-	target := ""
+	kind := ""
 	if r.spec != nil {
-		target = r.spec.Target
+		kind = r.spec.Target
 	}
-	if r.drv, err = e.drv.For(target); err != nil {
+	if r.drv, err = e.drv.For(kind); err != nil {
 		// The server lost the target's driver (reconfigured) after the
 		// release was submitted. Before anything ran the release simply
 		// fails; later nothing may act, so it waits for a server that has it.
@@ -337,7 +338,7 @@ func (r *run) planInput(current []strategy.Group) strategy.Input {
 	return strategy.Input{
 		Service: sv.Name, Environment: r.rel.Environment, Protected: r.spec.Protected,
 		Release: r.rel.ID, Scale: sv.Scale, Deploy: sv.Deploy, PreDeploy: sv.Hooks.PreDeploy,
-		Current: current,
+		Current: current, Limits: r.drv.Capabilities().Plan(),
 	}
 }
 
@@ -369,7 +370,7 @@ func (r *run) validateResources(ctx context.Context) error {
 	for _, rt := range routes {
 		weight[rt.Group] += rt.Weight
 	}
-	own := strategy.GroupName(r.rel.Service, r.rel.ID)
+	own := strategy.GroupName(r.rel.Service, r.rel.ID, r.drv.Capabilities().GroupNameMax)
 	var current []strategy.Group
 	for _, g := range groups {
 		if g.Name == own {
@@ -387,7 +388,7 @@ func (r *run) validateResources(ctx context.Context) error {
 	r.data.Plan = p
 	if c, err := d.Counters(ctx, r.ref); err == nil {
 		r.data.Base = &c
-	} else if !errors.Is(err, ErrUnsupported) {
+	} else if !errors.Is(err, target.ErrUnsupported) {
 		return driverError(err, "read request counters of %s", r.ref)
 	}
 	r.e.event(ctx, r.rel.ID, StateValidateResources, -1, fmt.Sprintf("planned %s: %d deploy steps, desired %d", p.Strategy, len(p.Deploy), p.Desired), p)

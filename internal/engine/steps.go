@@ -12,6 +12,7 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/redact"
 	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // steps runs steps from the persisted index on. Before a step acts its index
@@ -131,10 +132,11 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 	}
 	switch s := st.(type) {
 	case strategy.RunTask:
-		// A halt or the deadline cancels ctx (watchHalt, the step's
-		// deadline), which makes the driver kill the task at once.
-		res, err := d.RunTask(ctx, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
+		res, err := r.runTask(ctx, check, target.Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
 			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)})
+		if e := (*Error)(nil); errors.As(err, &e) {
+			return err // a halt or the deadline, decided by the wait
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -148,7 +150,7 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		if err != nil {
 			return fail(err)
 		}
-		return fail(d.EnsureGroup(ctx, GroupSpec{Ref: r.ref, Group: s.Group, Release: s.Release, Spec: spec, Count: s.Count}))
+		return fail(d.EnsureGroup(ctx, target.GroupSpec{Ref: r.ref, Group: s.Group, Release: s.Release, Spec: spec, Count: s.Count}))
 	case strategy.ScaleGroup:
 		return fail(d.ScaleGroup(ctx, r.ref, s.Group, s.Count, s.Drain))
 	case strategy.DeleteGroup:
@@ -274,22 +276,65 @@ func (r *run) specOf(ctx context.Context, id string) (*config.Service, error) {
 	return &spec.Service, nil
 }
 
+// runTask starts t (once per id: a resumed release re-attaches to the task
+// its crashed server started) and observes it to its end. A halt or the
+// deadline stops the task at once, which forgets it, so a release that runs
+// again runs it again; the engine closing (a crash, a restart) leaves it
+// running for the next server.
+func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (target.TaskResult, error) {
+	d := r.drv
+	decided := func(err error) (target.TaskResult, error) {
+		if errors.Is(err, ErrHalted) || errors.Is(err, ErrTimeout) {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if serr := d.StopTask(sctx, t.Ref, t.ID); serr != nil {
+				r.e.log.Warn("stop task", "release", r.rel.ID, "task", t.ID, "err", serr)
+			}
+		}
+		return target.TaskResult{}, err
+	}
+	if err := d.StartTask(ctx, t); err != nil {
+		if ctx.Err() != nil {
+			return decided(r.ctxError(ctx, err))
+		}
+		return target.TaskResult{}, fmt.Errorf("start %s: %w", t.Name, err)
+	}
+	var res target.TaskResult
+	var observeErr error
+	err := r.poll(ctx, check, func() (bool, error) {
+		st, err := d.ObserveTask(ctx, t.Ref, t.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, r.ctxError(ctx, err)
+			}
+			observeErr = fmt.Errorf("observe %s: %w", t.Name, err)
+			return false, observeErr
+		}
+		res = st.Result
+		return st.Done, nil
+	}, func() error {
+		return newError(ErrTimeout, "%s: not done by the deadline", t.Name)
+	})
+	if err != nil && err != observeErr {
+		return decided(err)
+	}
+	return res, err
+}
+
 // crashLoop is the error of a group whose instances crashed more often than
 // its crash budget allows, with why the last one crashed when the driver can
 // tell.
-func (r *run) crashLoop(ctx context.Context, s strategy.WaitHealthy, g GroupStatus) error {
+func (r *run) crashLoop(ctx context.Context, s strategy.WaitHealthy, g target.GroupStatus) error {
 	msg := fmt.Sprintf("group %s is crash-looping: its instances crashed or were replaced %d times, more than its crash budget of %d (scale.max_terms), before %d of them were healthy",
 		s.Group, g.Terminated, s.MaxTerms, s.Min)
-	if cr, ok := r.drv.(CrashReporter); ok {
-		rep, err := cr.CrashReport(ctx, r.ref, s.Group)
-		switch {
-		case err != nil:
-			msg += fmt.Sprintf("; its output could not be read: %v", err)
-		case rep.Instance != "":
-			msg += fmt.Sprintf("; instance %s ended with %q", rep.Instance, rep.Exit)
-			if len(rep.Lines) > 0 {
-				msg += "; its last output:\n  " + strings.Join(rep.Lines, "\n  ")
-			}
+	rep, err := r.drv.CrashReport(ctx, r.ref, s.Group)
+	switch {
+	case err != nil:
+		msg += fmt.Sprintf("; its output could not be read: %v", err)
+	case rep.Instance != "":
+		msg += fmt.Sprintf("; instance %s ended with %q", rep.Instance, rep.Exit)
+		if len(rep.Lines) > 0 {
+			msg += "; its last output:\n  " + strings.Join(rep.Lines, "\n  ")
 		}
 	}
 	return newError(ErrDeploy, "%s", msg)

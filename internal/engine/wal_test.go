@@ -10,13 +10,15 @@ import (
 
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/target"
+	"github.com/runwayhq/runway/internal/target/fake"
 )
 
 // walDriver wraps the stand-in target and, on every call that changes the
 // target, checks that the release's persisted progress already names that
 // very step: the write-ahead rule.
 type walDriver struct {
-	*simTarget
+	*fake.Target
 	st store.Store
 
 	mu       sync.Mutex
@@ -24,7 +26,7 @@ type walDriver struct {
 	checked  int
 }
 
-func (w *walDriver) expect(ref ServiceRef, what string, match func(strategy.Step) bool) {
+func (w *walDriver) expect(ref target.ServiceRef, what string, match func(strategy.Step) bool) {
 	rs, err := w.st.ListReleases(context.Background(), store.ReleaseFilter{Environment: ref.Environment, Service: ref.Service, Unfinished: true})
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -55,52 +57,52 @@ func (w *walDriver) expect(ref ServiceRef, what string, match func(strategy.Step
 	}
 }
 
-func (w *walDriver) EnsureGroup(ctx context.Context, g GroupSpec) error {
+func (w *walDriver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	w.expect(g.Ref, fmt.Sprintf("ensure %s=%d", g.Group, g.Count), func(s strategy.Step) bool {
 		e, ok := s.(strategy.EnsureGroup)
 		return ok && e.Group == g.Group && e.Count == g.Count
 	})
-	return w.simTarget.EnsureGroup(ctx, g)
+	return w.Target.EnsureGroup(ctx, g)
 }
 
-func (w *walDriver) ScaleGroup(ctx context.Context, ref ServiceRef, group string, n int, drain time.Duration) error {
+func (w *walDriver) ScaleGroup(ctx context.Context, ref target.ServiceRef, group string, n int, drain time.Duration) error {
 	w.expect(ref, fmt.Sprintf("scale %s=%d", group, n), func(s strategy.Step) bool {
 		e, ok := s.(strategy.ScaleGroup)
 		return ok && e.Group == group && e.Count == n
 	})
-	return w.simTarget.ScaleGroup(ctx, ref, group, n, drain)
+	return w.Target.ScaleGroup(ctx, ref, group, n, drain)
 }
 
-func (w *walDriver) DeleteGroup(ctx context.Context, ref ServiceRef, group string, drain time.Duration) error {
+func (w *walDriver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group string, drain time.Duration) error {
 	w.expect(ref, "delete "+group, func(s strategy.Step) bool {
 		e, ok := s.(strategy.DeleteGroup)
 		return ok && e.Group == group
 	})
-	return w.simTarget.DeleteGroup(ctx, ref, group, drain)
+	return w.Target.DeleteGroup(ctx, ref, group, drain)
 }
 
-func (w *walDriver) SetRoutes(ctx context.Context, ref ServiceRef, routes []strategy.Route) error {
+func (w *walDriver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []strategy.Route) error {
 	w.expect(ref, fmt.Sprintf("routes %v", routes), func(s strategy.Step) bool {
 		e, ok := s.(strategy.SetRoutes)
 		return ok && fmt.Sprint(e.Routes) == fmt.Sprint(routes)
 	})
-	return w.simTarget.SetRoutes(ctx, ref, routes)
+	return w.Target.SetRoutes(ctx, ref, routes)
 }
 
-func (w *walDriver) SetPreview(ctx context.Context, ref ServiceRef, group string) error {
+func (w *walDriver) SetPreview(ctx context.Context, ref target.ServiceRef, group string) error {
 	w.expect(ref, "preview "+group, func(s strategy.Step) bool {
 		e, ok := s.(strategy.SetPreview)
 		return ok && e.Group == group
 	})
-	return w.simTarget.SetPreview(ctx, ref, group)
+	return w.Target.SetPreview(ctx, ref, group)
 }
 
-func (w *walDriver) RunTask(ctx context.Context, t Task) (TaskResult, error) {
+func (w *walDriver) StartTask(ctx context.Context, t target.Task) error {
 	w.expect(t.Ref, "task "+t.ID, func(s strategy.Step) bool {
 		e, ok := s.(strategy.RunTask)
 		return ok && e.ID == t.ID
 	})
-	return w.simTarget.RunTask(ctx, t)
+	return w.Target.StartTask(ctx, t)
 }
 
 // TestWriteAhead checks, at every change to the target, that the step doing
@@ -110,7 +112,7 @@ func TestWriteAhead(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.deploy(service(strategy.BlueGreen, "v1"))
-			w := &walDriver{simTarget: h.sim, st: h.st}
+			w := &walDriver{Target: h.sim, st: h.st}
 			h.eng.Close()
 			h.eng = New(h.st, Drivers{"local": w}, Options{PollInterval: 2 * time.Millisecond, LockTTL: 300 * time.Millisecond})
 			end := h.deploy(sc.v2())

@@ -1,6 +1,8 @@
 package strategy
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"math"
@@ -54,6 +56,22 @@ type Input struct {
 	// Current are the service's groups before the release, in any order
 	// except that they must not include the release's own group.
 	Current []Group
+	// Limits are what the target can carry (its declared capabilities).
+	Limits Limits
+}
+
+// Limits are what a target can carry that a plan must respect; they come
+// from the target's declared capabilities (target.Capabilities.Plan). A zero
+// field sets no limit.
+type Limits struct {
+	// MaxWeight is the largest weight of one group in a route.
+	MaxWeight int
+	// MaxWeightedGroups is how many groups one route can carry.
+	MaxWeightedGroups int
+	// GroupNameMax is the longest group name the target accepts.
+	GroupNameMax int
+	// NoPreview: the target cannot route a preview host.
+	NoPreview bool
 }
 
 // Plan is a release's steps by engine phase.
@@ -85,10 +103,36 @@ func (p *Plan) RollbackWindow(i int) bool {
 	return true
 }
 
+// MinGroupNameMax is the shortest name budget GroupName works with: one
+// character of the service, "-" and the hash.
+const MinGroupNameMax = 1 + 1 + nameHashLen
+
+// nameHashLen is the length of the hash that stands for service and release
+// in a shortened group name: 13 base32 characters are 65 bits.
+const nameHashLen = 13
+
 // GroupName is the deterministic group name of a service's release, so that
-// every driver call about it is idempotent.
-func GroupName(service, release string) string {
-	return service + "-" + strings.ToLower(release)
+// every target call about it is idempotent: `<service>-<lower-case release
+// id>`, or, when that is longer than max (> 0), as much of the service as
+// fits, "-" and a hash of service and release. So with ALB's 32 characters
+// "payments-gateway-eu1" (20) and a ULID (26) become
+// "payments-gateway-e-<13 of hash>" (32), still unique per release.
+func GroupName(service, release string, max int) string {
+	name := service + "-" + strings.ToLower(release)
+	if max <= 0 || len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(service + "\x00" + release))
+	hash := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:nameHashLen]
+	keep := max - 1 - nameHashLen
+	if keep < 1 {
+		return hash[:min(max, nameHashLen)]
+	}
+	prefix := strings.TrimRight(service[:min(keep, len(service))], "-._")
+	if prefix == "" {
+		return hash
+	}
+	return prefix + "-" + hash
 }
 
 // DesiredCount is the instance count of a new release: the instances the
@@ -131,7 +175,7 @@ func Make(in Input) (*Plan, error) {
 	if in.Service == "" || in.Release == "" {
 		return nil, fmt.Errorf("%w: service and release id are required", ErrInvalid)
 	}
-	newGroup := GroupName(in.Service, in.Release)
+	newGroup := GroupName(in.Service, in.Release, in.Limits.GroupNameMax)
 	for _, g := range in.Current {
 		if g.Name == newGroup {
 			return nil, fmt.Errorf("%w: group %s of this release is listed as a current group", ErrInvalid, newGroup)
@@ -167,7 +211,39 @@ func Make(in Input) (*Plan, error) {
 		p.Deploy = append(Steps{task}, p.Deploy...)
 	}
 	p.Failure = failurePlan(in, newGroup)
+	if err := in.Limits.check(p); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// check refuses a plan the target cannot carry, naming the limit: a canary
+// beside more stable groups than a route can weight, weights (the stable
+// groups' shares multiplied out) above the target's maximum, a preview on a
+// target without one.
+func (l Limits) check(p *Plan) error {
+	for _, phase := range []Steps{p.Deploy, p.Check, p.Success, p.Failure} {
+		for _, st := range phase {
+			switch s := st.(type) {
+			case SetRoutes:
+				if l.MaxWeightedGroups > 0 && len(s.Routes) > l.MaxWeightedGroups {
+					return fmt.Errorf("%w: %s routes %d groups, but the target carries at most %d weighted groups in a route: "+
+						"delete old groups first, or use blue_green", ErrInvalid, s, len(s.Routes), l.MaxWeightedGroups)
+				}
+				for _, r := range s.Routes {
+					if l.MaxWeight > 0 && r.Weight > l.MaxWeight {
+						return fmt.Errorf("%w: %s gives group %s weight %d, but the target's weights go up to %d: "+
+							"the stable groups' weights multiplied out are too fine; delete old groups first", ErrInvalid, s, r.Group, r.Weight, l.MaxWeight)
+					}
+				}
+			case SetPreview:
+				if s.Group != "" && l.NoPreview {
+					return fmt.Errorf("%w: this target has no preview route: remove blue_green's preview and verify", ErrInvalid)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // CrashBudget is how many times the instances of a new group of size

@@ -34,8 +34,111 @@ func input(strategy string, desired int, current ...Group) Input {
 var v1 = Group{Name: "web-r1", Release: "R1", Count: 3, Healthy: 3, Weight: 100}
 
 func TestGroupName(t *testing.T) {
-	if got := GroupName("web", "01HX7ABC"); got != "web-01hx7abc" {
+	if got := GroupName("web", "01HX7ABC", 0); got != "web-01hx7abc" {
 		t.Fatalf("GroupName = %q", got)
+	}
+	if got := GroupName("web", "01HX7ABC", 63); got != "web-01hx7abc" {
+		t.Fatalf("GroupName within the budget = %q, want it unchanged", got)
+	}
+}
+
+// TestGroupNameBudget: a 20-character service and a 26-character ULID make
+// a 47-character name, over ALB's 32 for target groups; within any budget
+// the name fits, keeps the service's prefix, stays deterministic and
+// differs per release and per service.
+func TestGroupNameBudget(t *testing.T) {
+	const svc = "payments-gateway-eu1" // 20 characters
+	r1, r2 := "01JBX8Q4WJ3V7T9M2K5N6P8R0S", "01JBX8Q4WJ3V7T9M2K5N6P8R0T"
+	if n := len(GroupName(svc, r1, 0)); n != 47 {
+		t.Fatalf("unbudgeted name has %d characters, want 47", n)
+	}
+	seen := map[string]bool{}
+	for _, max := range []int{MinGroupNameMax, 20, 32, 46, 63} {
+		for _, s := range []string{svc, "payments-gateway-eu2", "a"} {
+			for _, r := range []string{r1, r2} {
+				n := GroupName(s, r, max)
+				if len(n) > max {
+					t.Errorf("GroupName(%q, %q, %d) = %q: %d characters", s, r, max, n, len(n))
+				}
+				if n != GroupName(s, r, max) {
+					t.Errorf("GroupName(%q, %q, %d) is not deterministic", s, r, max)
+				}
+				if !strings.HasPrefix(n, s[:1]) || strings.HasSuffix(n, "-") {
+					t.Errorf("GroupName(%q, %q, %d) = %q: want the service's prefix and no trailing '-'", s, r, max, n)
+				}
+				key := fmt.Sprint(max, n)
+				if seen[key] {
+					t.Errorf("GroupName(%q, %q, %d) = %q collides", s, r, max, n)
+				}
+				seen[key] = true
+			}
+		}
+	}
+	if got := GroupName(svc, r1, 32); !strings.HasPrefix(got, "payments-gateway-e-") || len(got) != 32 {
+		t.Errorf("ALB name = %q, want payments-gateway-e-<hash> of 32 characters", got)
+	}
+	in := input(BlueGreen, 2)
+	in.Service, in.Release, in.Limits = svc, r1, Limits{GroupNameMax: 32}
+	p, err := Make(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Group != GroupName(svc, r1, 32) {
+		t.Errorf("plan's group %q, want the budgeted name", p.Group)
+	}
+}
+
+// TestLimits: a plan the target cannot carry is refused at plan time,
+// naming the limit; one within the limits is planned.
+func TestLimits(t *testing.T) {
+	// Three stable groups and the canary make four weighted groups.
+	stable := []Group{
+		{Name: "web-a", Release: "A", Count: 1, Healthy: 1, Weight: 7},
+		{Name: "web-b", Release: "B", Count: 1, Healthy: 1, Weight: 11},
+		{Name: "web-c", Release: "C", Count: 1, Healthy: 1, Weight: 13},
+	}
+	tests := []struct {
+		name   string
+		in     Input
+		limits Limits
+		want   string // "" plans
+	}{
+		{"canary within limits", input(Canary, 3, stable...), Limits{MaxWeight: 10000, MaxWeightedGroups: 4}, ""},
+		{"canary beside more stable groups than a route carries", input(Canary, 3, stable...), Limits{MaxWeightedGroups: 3},
+			"at most 3 weighted groups"},
+		// Stable weights 997 and 1 (total 998): at 10 % the canary needs
+		// 10×998 and the stable groups 90×997 and 90×1, which reduced by
+		// their gcd (10) are 998, 8973 and 9: above the agent's 1000.
+		{"canary weights above the maximum", input(Canary, 3,
+			Group{Name: "web-a", Release: "A", Count: 2, Healthy: 2, Weight: 997},
+			Group{Name: "web-b", Release: "B", Count: 1, Healthy: 1, Weight: 1}), Limits{MaxWeight: 1000},
+			"weight 8973, but the target's weights go up to 1000"},
+		{"preview without preview route", func() Input {
+			in := input(BlueGreen, 2, v1)
+			in.Deploy.BlueGreen.Preview = true
+			return in
+		}(), Limits{MaxWeight: 1000, MaxWeightedGroups: 2, NoPreview: true}, "no preview route"},
+		{"preview with preview route", func() Input {
+			in := input(BlueGreen, 2, v1)
+			in.Deploy.BlueGreen.Preview = true
+			return in
+		}(), Limits{MaxWeight: 1000, MaxWeightedGroups: 2}, ""},
+		{"no limits", input(Canary, 3, stable...), Limits{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Limits = tt.limits
+			_, err := Make(tt.in)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Make: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Make: %v, want ErrInvalid naming %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -114,8 +114,11 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// MaxGroupName is the longest group name (a DNS label's 63 characters).
+const MaxGroupName = 63
+
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
+	nameRE   = regexp.MustCompile(fmt.Sprintf(`^[a-z0-9]([a-z0-9._-]{0,%d})$`, MaxGroupName-1))
 	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	templRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
 	// templKeys are the manifest's template values; one list for the
@@ -127,7 +130,7 @@ var (
 // command exists and is executable, so a group is never half-created.
 func (s *GroupSpec) Normalize() error {
 	if !nameRE.MatchString(s.Name) {
-		return fieldErr("name", "%q is not a valid group name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
+		return fieldErr("name", "%q is not a valid group name: use 1-%d lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name, MaxGroupName)
 	}
 	for _, f := range []struct{ name, v string }{{"service", s.Service}, {"environment", s.Environment}, {"release_id", s.ReleaseID}} {
 		if f.v == "" {

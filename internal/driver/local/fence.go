@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // Generations is where the driver keeps, per service, the agent generation
@@ -24,14 +24,14 @@ type Generations interface {
 // generation the agent answers, so that an agent refuses this server once
 // its store is behind. recover names, for a service, how to recover (the
 // `runway server resync` command line).
-func (d *Driver) Fencing(gens Generations, recover func(engine.ServiceRef) string) {
+func (d *Driver) Fencing(gens Generations, recover func(target.ServiceRef) string) {
 	d.gens, d.recover = gens, recover
 }
 
 // fence is the record of one service during one driver call.
 type fence struct {
 	d   *Driver
-	ref engine.ServiceRef
+	ref target.ServiceRef
 
 	mu     sync.Mutex
 	expect int64
@@ -61,7 +61,7 @@ func (f *fence) Saw(ctx context.Context, g int64) {
 }
 
 // fenced returns ctx carrying ref's fence (ctx itself without fencing).
-func (d *Driver) fenced(ctx context.Context, ref engine.ServiceRef) (context.Context, error) {
+func (d *Driver) fenced(ctx context.Context, ref target.ServiceRef) (context.Context, error) {
 	if d.gens == nil {
 		return ctx, nil
 	}
@@ -73,10 +73,10 @@ func (d *Driver) fenced(ctx context.Context, ref engine.ServiceRef) (context.Con
 }
 
 // refusal turns the agent's store-behind refusal into an error wrapping
-// engine.ErrStoreBehind that says what is wrong and how to recover, and
+// target.ErrStoreBehind that says what is wrong and how to recover, and
 // logs it.
-func (d *Driver) refusal(ctx context.Context, ref engine.ServiceRef, err error) error {
-	if err == nil || errors.Is(err, engine.ErrStoreBehind) || !agent.IsStoreBehind(err) {
+func (d *Driver) refusal(ctx context.Context, ref target.ServiceRef, err error) error {
+	if err == nil || errors.Is(err, target.ErrStoreBehind) || !agent.IsStoreBehind(err) {
 		return err
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -90,15 +90,15 @@ func (d *Driver) refusal(ctx context.Context, ref engine.ServiceRef, err error) 
 }
 
 // storeBehindError is a refusal whose message says it all;
-// errors.Is(err, engine.ErrStoreBehind) is true.
+// errors.Is(err, target.ErrStoreBehind) is true.
 type storeBehindError string
 
 func (e storeBehindError) Error() string { return string(e) }
 
-// Is makes errors.Is(err, engine.ErrStoreBehind) true.
-func (e storeBehindError) Is(target error) bool { return target == engine.ErrStoreBehind }
+// Is makes errors.Is(err, target.ErrStoreBehind) true.
+func (e storeBehindError) Is(err error) bool { return err == target.ErrStoreBehind }
 
-func (d *Driver) recoverHint(ref engine.ServiceRef) string {
+func (d *Driver) recoverHint(ref target.ServiceRef) string {
 	if d.recover != nil {
 		return d.recover(ref)
 	}
@@ -108,7 +108,7 @@ func (d *Driver) recoverHint(ref engine.ServiceRef) string {
 // StoreBehind reports whether this server's record of ref is behind the
 // agent: then a message that says so and how to recover, else "". It asks
 // the agent (an error when it is unreachable).
-func (d *Driver) StoreBehind(ctx context.Context, ref engine.ServiceRef) (string, error) {
+func (d *Driver) StoreBehind(ctx context.Context, ref target.ServiceRef) (string, error) {
 	h, err := d.agent.Health(ctx)
 	if err != nil {
 		return "", err

@@ -12,9 +12,10 @@ import (
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
-	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // lossyStore is the real store, except that a record can be lost, as when
@@ -62,13 +63,13 @@ func TestFencing(t *testing.T) {
 	specOf := func(context.Context, string) (*config.Service, error) { return &config.Service{Name: "web"}, nil }
 	d := New(agent.NewClient(a.URL(), a.Token()), filepath.Join(dir, "tasks"), "", specOf, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ls := &lossyStore{SQLite: st}
-	d.Fencing(ls, func(ref engine.ServiceRef) string {
+	d.Fencing(ls, func(ref target.ServiceRef) string {
 		return "run `runway server resync " + ref.Service + " --env " + ref.Environment + "`"
 	})
-	ref := engine.ServiceRef{Environment: "dev", Service: "web"}
+	ref := target.ServiceRef{Environment: "dev", Service: "web"}
 	spec := &config.Service{Name: "web", Version: "1", Command: []string{"/bin/sh"}, Dir: dir}
-	group := strategy.GroupName("web", "r1")
-	if err := d.EnsureGroup(ctx, engine.GroupSpec{Ref: ref, Group: group, Release: "r1", Spec: spec, Count: 0}); err != nil {
+	group := strategy.GroupName("web", "r1", supervisor.MaxGroupName)
+	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: group, Release: "r1", Spec: spec, Count: 0}); err != nil {
 		t.Fatal(err)
 	}
 	ls.lose.Store(true)
@@ -98,7 +99,7 @@ func TestFencing(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"ensure": func() error {
-			return d.EnsureGroup(ctx, engine.GroupSpec{Ref: ref, Group: strategy.GroupName("web", "r2"), Release: "r2", Spec: spec, Count: 0})
+			return d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: strategy.GroupName("web", "r2", supervisor.MaxGroupName), Release: "r2", Spec: spec, Count: 0})
 		},
 		"scale":   func() error { return d.ScaleGroup(ctx, ref, group, 1, 0) },
 		"routes":  func() error { return d.SetRoutes(ctx, ref, nil) },
@@ -110,7 +111,7 @@ func TestFencing(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		if !errors.Is(err, engine.ErrStoreBehind) || !strings.Contains(err.Error(), "runway server resync web --env dev") {
+		if !errors.Is(err, target.ErrStoreBehind) || !strings.Contains(err.Error(), "runway server resync web --env dev") {
 			t.Errorf("%s with a rewound store: %v, want ErrStoreBehind naming the recovery", name, err)
 		}
 	}

@@ -1,15 +1,14 @@
-// Package local is the engine's Driver for the local target: it runs groups
-// through the agent API (supervisor + proxy on this machine) and one-off
-// tasks (pre-deploy hooks, verify commands) as processes of the server.
+// Package local is the local target (target.Target): it runs groups through
+// the agent API (supervisor + proxy on this machine) and one-off tasks
+// (pre-deploy hooks, verify commands) as processes of the server's machine
+// that outlive the server (tasks.go), so a resumed release re-attaches to
+// them.
 package local
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -18,22 +17,18 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
-	"github.com/runwayhq/runway/internal/engine"
-	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
-	"github.com/runwayhq/runway/internal/redact"
-	"github.com/runwayhq/runway/internal/runenv"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/target"
 )
 
-// Driver implements engine.Driver for the local target.
+// Driver implements target.Target for the local target.
 type Driver struct {
 	agent   *agent.Client
 	taskDir string
@@ -44,13 +39,13 @@ type Driver struct {
 	specOf func(ctx context.Context, release string) (*config.Service, error)
 	// gens and recover fence a server whose store is behind (fence.go).
 	gens    Generations
-	recover func(engine.ServiceRef) string
+	recover func(target.ServiceRef) string
 
 	taskMu sync.Mutex
 	tasks  map[string]*sync.Mutex // per task id
 }
 
-var _ engine.Driver = (*Driver)(nil)
+var _ target.Target = (*Driver)(nil)
 
 // New returns a driver talking to the agent through c; task results are
 // kept in taskDir so a task runs at most once per id; specOf finds the
@@ -59,11 +54,23 @@ func New(c *agent.Client, taskDir, proxyHTTP string, specOf func(context.Context
 	return &Driver{agent: c, taskDir: taskDir, proxyHTTP: proxyHTTP, specOf: specOf, log: log}
 }
 
-// Limits are what the local target can measure: the agent's statistics
-// windows (a canary's pause is its analysis window).
-func Limits() config.TargetLimits {
-	return config.TargetLimits{StatsWindowMin: agent.MinStatsWindow, StatsWindowMax: agent.MaxStatsWindow}
+// Capabilities are the local target's, each read from the part of the data
+// plane that enforces it: the proxy's weights and backends per route, the
+// agent's statistics windows, the supervisor's group names. A preview route
+// exists; tasks re-attach (tasks.go).
+func Capabilities() target.Capabilities {
+	return target.Capabilities{
+		MaxWeight: proxy.MaxWeight, MaxWeightedGroups: proxy.MaxBackends,
+		StatsWindowMin: agent.MinStatsWindow, StatsWindowMax: agent.MaxStatsWindow,
+		Preview: true, TaskReattach: true, GroupNameMax: supervisor.MaxGroupName,
+	}
 }
+
+// Capabilities implements target.Target.
+func (d *Driver) Capabilities() target.Capabilities { return Capabilities() }
+
+// Limits are what validation checks a manifest against on this target.
+func Limits() config.TargetLimits { return Capabilities().Validation() }
 
 // commandPath resolves a manifest command's program the way the agent will.
 func commandPath(spec *config.Service, argv0 string) string {
@@ -78,7 +85,7 @@ func workDir(spec *config.Service) string {
 }
 
 // Validate checks the command, secrets and port of a release, reporting every problem.
-func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *config.Service) error {
+func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *config.Service) error {
 	var problems []string
 	if len(spec.Command) == 0 {
 		problems = append(problems, "the local target runs processes: the manifest needs a command")
@@ -125,7 +132,7 @@ func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *conf
 	return nil
 }
 
-func (d *Driver) groupSpec(g engine.GroupSpec) supervisor.GroupSpec {
+func (d *Driver) groupSpec(g target.GroupSpec) supervisor.GroupSpec {
 	s := g.Spec
 	cmd := append([]string{commandPath(s, s.Command[0])}, s.Command[1:]...)
 	h := supervisor.HealthCheck{
@@ -143,7 +150,7 @@ func (d *Driver) groupSpec(g engine.GroupSpec) supervisor.GroupSpec {
 }
 
 // EnsureGroup creates the group (idempotent by name) and sets its count.
-func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
+func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	fctx, err := d.fenced(ctx, g.Ref)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
 	return d.refusal(ctx, g.Ref, d.ensureGroup(fctx, g))
 }
 
-func (d *Driver) ensureGroup(ctx context.Context, g engine.GroupSpec) error {
+func (d *Driver) ensureGroup(ctx context.Context, g target.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
@@ -186,7 +193,7 @@ func (d *Driver) waitCtx(ctx context.Context, group string, drain time.Duration)
 }
 
 // ScaleGroup sets a group's count; the agent drains instances it removes.
-func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group string, count int, drain time.Duration) error {
+func (d *Driver) ScaleGroup(ctx context.Context, ref target.ServiceRef, group string, count int, drain time.Duration) error {
 	fctx, err := d.fenced(d.waitCtx(ctx, group, drain), ref)
 	if err != nil {
 		return err
@@ -199,19 +206,19 @@ func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group st
 }
 
 // ObserveGroup counts a group's instances by state.
-func (d *Driver) ObserveGroup(ctx context.Context, ref engine.ServiceRef, group string) (engine.GroupStatus, error) {
+func (d *Driver) ObserveGroup(ctx context.Context, ref target.ServiceRef, group string) (target.GroupStatus, error) {
 	g, err := d.agent.Group(ctx, group)
 	if agent.IsNotFound(err) {
-		return engine.GroupStatus{}, nil
+		return target.GroupStatus{}, nil
 	}
 	if err != nil {
-		return engine.GroupStatus{}, err
+		return target.GroupStatus{}, err
 	}
 	return observe(g), nil
 }
 
-func observe(g supervisor.GroupStatus) engine.GroupStatus {
-	st := engine.GroupStatus{Exists: true, Desired: g.Spec.Instances}
+func observe(g supervisor.GroupStatus) target.GroupStatus {
+	st := target.GroupStatus{Exists: true, Desired: g.Spec.Instances}
 	for _, in := range g.Instances {
 		switch in.State {
 		case supervisor.StateHealthy:
@@ -228,7 +235,7 @@ func observe(g supervisor.GroupStatus) engine.GroupStatus {
 
 // DeleteGroup takes the group out of the service's routes and deletes it
 // once drained (the agent waits for requests in flight).
-func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group string, drain time.Duration) error {
+func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group string, drain time.Duration) error {
 	routes, err := d.Routes(ctx, ref)
 	if err != nil {
 		return err
@@ -259,14 +266,12 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 // report quotes.
 const crashLines = 10
 
-var _ engine.CrashReporter = (*Driver)(nil)
-
 // CrashReport names the instance of group that crashed most often, how it
 // last ended, and its last log lines.
-func (d *Driver) CrashReport(ctx context.Context, ref engine.ServiceRef, group string) (engine.CrashReport, error) {
+func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group string) (target.CrashReport, error) {
 	g, err := d.agent.Group(ctx, group)
 	if err != nil {
-		return engine.CrashReport{}, err
+		return target.CrashReport{}, err
 	}
 	var worst *supervisor.InstanceStatus
 	for i := range g.Instances {
@@ -276,9 +281,9 @@ func (d *Driver) CrashReport(ctx context.Context, ref engine.ServiceRef, group s
 		}
 	}
 	if worst == nil {
-		return engine.CrashReport{}, nil
+		return target.CrashReport{}, nil
 	}
-	rep := engine.CrashReport{Instance: worst.ID, Exit: worst.LastExit}
+	rep := target.CrashReport{Instance: worst.ID, Exit: worst.LastExit}
 	err = d.agent.Logs(ctx, group, worst.ID, supervisor.LogQuery{Tail: crashLines}, func(l supervisor.LogLine) error {
 		rep.Lines = append(rep.Lines, l.Text)
 		return nil
@@ -287,15 +292,15 @@ func (d *Driver) CrashReport(ctx context.Context, ref engine.ServiceRef, group s
 }
 
 // ListGroups returns the service's groups.
-func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engine.GroupInfo, error) {
+func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]target.GroupInfo, error) {
 	all, err := d.agent.Groups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []engine.GroupInfo
+	var out []target.GroupInfo
 	for _, g := range all {
 		if g.Spec.Project == ref.Project && g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
-			out = append(out, engine.GroupInfo{Name: g.Name, Release: g.Spec.ReleaseID, Status: observe(g)})
+			out = append(out, target.GroupInfo{Name: g.Name, Release: g.Spec.ReleaseID, Status: observe(g)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -303,12 +308,12 @@ func (d *Driver) ListGroups(ctx context.Context, ref engine.ServiceRef) ([]engin
 }
 
 // routeKey is the agent's key of ref's route (or of its preview route).
-func routeKey(ref engine.ServiceRef, preview bool) agent.RouteKey {
+func routeKey(ref target.ServiceRef, preview bool) agent.RouteKey {
 	return agent.RouteKey{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Preview: preview}
 }
 
 // Routes returns the service's weighted groups.
-func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.Route, error) {
+func (d *Driver) Routes(ctx context.Context, ref target.ServiceRef) ([]strategy.Route, error) {
 	key := routeKey(ref, false)
 	r, err := d.agent.Route(ctx, key)
 	if agent.IsNotFound(err) {
@@ -330,7 +335,7 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 // its backends (the proxy answers 503 "no healthy instance", maintenance
 // stays); for a service that has no route it is a no-op, so the rollback of
 // a first release whose route switch failed (a host conflict) ends at once.
-func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
+func (d *Driver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []strategy.Route) error {
 	key := routeKey(ref, false)
 	if len(routes) == 0 {
 		// No traffic: a service that never had a route has nothing to
@@ -377,7 +382,7 @@ func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []
 
 // hosts returns the host names of a service (or of its preview) from the
 // manifest of the release that runs group.
-func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string, preview bool) ([]string, error) {
+func (d *Driver) hosts(ctx context.Context, ref target.ServiceRef, group string, preview bool) ([]string, error) {
 	var spec *config.Service
 	if group != "" {
 		g, err := d.agent.Group(ctx, group)
@@ -403,7 +408,7 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 
 // SetPreview routes <service>-preview.<environment>... to group, through
 // the service's preview route.
-func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
+func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group string) error {
 	key := routeKey(ref, true)
 	fctx, err := d.fenced(ctx, ref)
 	if err != nil {
@@ -426,7 +431,7 @@ func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group st
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
-func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
+func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
 	key := routeKey(ref, false)
 	all, err := d.agent.Stats(ctx, key, window)
 	if err != nil {
@@ -437,100 +442,13 @@ func (d *Driver) WindowStats(ctx context.Context, ref engine.ServiceRef, group s
 }
 
 // Counters reads the proxy's served/failed totals of a service.
-func (d *Driver) Counters(ctx context.Context, ref engine.ServiceRef) (engine.Counters, error) {
+func (d *Driver) Counters(ctx context.Context, ref target.ServiceRef) (target.Counters, error) {
 	key := routeKey(ref, false)
 	c, err := d.agent.Counters(ctx, key)
 	if err != nil {
-		return engine.Counters{}, err
+		return target.Counters{}, err
 	}
-	return engine.Counters{Served: int64(c.Served), Failed: int64(c.Failed)}, nil
-}
-
-// taskRecord is a finished task, kept so a task id runs at most once.
-type taskRecord struct {
-	ExitCode int    `json:"exit_code"`
-	Output   string `json:"output"`
-}
-
-const maxTaskOutput = 4 << 10
-
-// RunTask runs a one-off command with the release's environment, once per
-// task id. Tasks of different ids run concurrently; a cancelled ctx (halt,
-// deadline) kills the task's whole process group at once.
-func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult, error) {
-	unlock := d.lockTask(t.ID)
-	defer unlock()
-	rec := filepath.Join(d.taskDir, safeName(t.ID)+".json")
-	if b, err := os.ReadFile(rec); err == nil {
-		var r taskRecord
-		if json.Unmarshal(b, &r) == nil {
-			return engine.TaskResult{ExitCode: r.ExitCode, Output: r.Output}, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return engine.TaskResult{}, err
-	}
-	if len(t.Command) == 0 {
-		return engine.TaskResult{}, errors.New("task has no command")
-	}
-	p := runenv.Process{Project: t.Spec.Project, Service: t.Ref.Service, Environment: t.Ref.Environment,
-		Release: t.Release, Version: t.Spec.Version, Instance: "task"}
-	argv := runenv.ExpandAll(t.Command, p.Values())
-	argv[0] = commandPath(t.Spec, argv[0])
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = workDir(t.Spec)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// The task's output pipes are closed once it is killed, even when a
-	// descendant still holds them.
-	cmd.WaitDelay = time.Second
-	extra := []string{"RUNWAY_TASK=" + t.Name}
-	if t.PreviewGroup != "" {
-		host := naming.Preview(t.Ref.Service, t.Ref.Environment, t.Spec.Domain)
-		extra = append(extra, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
-	}
-	cmd.Env = runenv.Environ(p, t.Spec.Env, extra...)
-	var out tailBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	res := engine.TaskResult{Output: redact.String(out.String())}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		res.ExitCode = ee.ExitCode()
-		if res.ExitCode < 0 {
-			res.ExitCode = 128 + int(ee.Sys().(syscall.WaitStatus).Signal())
-		}
-	default:
-		if ctx.Err() != nil {
-			// Killed by a halt or the deadline: not a result to keep, so a
-			// resumed release would run it again.
-			return engine.TaskResult{}, fmt.Errorf("run %s: stopped: %w", t.Name, context.Cause(ctx))
-		}
-		return engine.TaskResult{}, fmt.Errorf("run %s: %w", t.Name, err)
-	}
-	b, _ := json.Marshal(taskRecord{ExitCode: res.ExitCode, Output: res.Output})
-	if err := os.MkdirAll(d.taskDir, fsutil.DirMode); err != nil {
-		return res, err
-	}
-	return res, fsutil.WriteFileAtomic(rec, b, fsutil.FileMode)
-}
-
-// lockTask serialises runs of one task id (a retried step after a timeout
-// must not start a second copy), and only of that id.
-func (d *Driver) lockTask(id string) (unlock func()) {
-	d.taskMu.Lock()
-	if d.tasks == nil {
-		d.tasks = map[string]*sync.Mutex{}
-	}
-	m := d.tasks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		d.tasks[id] = m
-	}
-	d.taskMu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return target.Counters{Served: int64(c.Served), Failed: int64(c.Failed)}, nil
 }
 
 func portOf(addr string) string {
@@ -548,31 +466,4 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// tailBuffer keeps the last maxTaskOutput bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if t.buf.Len() > 2*maxTaskOutput {
-		b := t.buf.Bytes()[t.buf.Len()-maxTaskOutput:]
-		t.buf = *bytes.NewBuffer(append([]byte(nil), b...))
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.buf.Bytes()
-	if len(b) > maxTaskOutput {
-		b = b[len(b)-maxTaskOutput:]
-	}
-	return string(b)
 }

@@ -1,0 +1,251 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/redact"
+	"github.com/runwayhq/runway/internal/runenv"
+	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/target"
+)
+
+// A task runs as its own process group, a child of a /bin/sh that writes the
+// task's exit code to a file when it ends, with its output in another file:
+// neither needs the server that started it, so a task outlives a crash of
+// the server and the next server re-attaches to it (ObserveTask reads the
+// files). Under DATA_DIR/tasks, per task id:
+//
+//	<id>.json  the record: running (pid and start time) or done (exit code, output)
+//	<id>.out   the output of a running task
+//	<id>.exit  its exit code, written (atomically, by rename) as it ends
+//
+// A crash between starting the process and writing the record (a few
+// microseconds) is the one window in which a resumed release starts a task
+// a second time.
+
+// taskRecord is a task's record. Records written before tasks re-attached
+// have no state: they are done.
+type taskRecord struct {
+	State    string `json:"state,omitempty"` // "running", or "" when done
+	PID      int    `json:"pid,omitempty"`
+	Start    uint64 `json:"start_ticks,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	Output   string `json:"output"`
+}
+
+const (
+	taskRunning = "running"
+	// maxTaskOutput is the tail of a task's output its result keeps.
+	maxTaskOutput = 4 << 10
+)
+
+// taskWrapper runs the task ("$@") and writes its exit status to $1 when it
+// ends (128+n for a signal).
+const taskWrapper = `f=$1; shift; "$@"; c=$?; printf '%s' "$c" > "$f.tmp" && mv "$f.tmp" "$f"`
+
+func (d *Driver) taskPath(id, ext string) string {
+	return filepath.Join(d.taskDir, safeName(id)+ext)
+}
+
+func (d *Driver) readTask(id string) (*taskRecord, error) {
+	b, err := os.ReadFile(d.taskPath(id, ".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r taskRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("task record %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+func (d *Driver) writeTask(id string, r taskRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(d.taskPath(id, ".json"), b, fsutil.FileMode)
+}
+
+// StartTask starts a one-off command with the release's environment, once
+// per task id (a started or finished task is not started again). Tasks of
+// different ids run concurrently.
+func (d *Driver) StartTask(_ context.Context, t target.Task) error {
+	unlock := d.lockTask(t.ID)
+	defer unlock()
+	if r, err := d.readTask(t.ID); err != nil || r != nil {
+		return err
+	}
+	if len(t.Command) == 0 {
+		return errors.New("task has no command")
+	}
+	if err := os.MkdirAll(d.taskDir, fsutil.DirMode); err != nil {
+		return err
+	}
+	p := runenv.Process{Project: t.Spec.Project, Service: t.Ref.Service, Environment: t.Ref.Environment,
+		Release: t.Release, Version: t.Spec.Version, Instance: "task"}
+	argv := runenv.ExpandAll(t.Command, p.Values())
+	argv[0] = commandPath(t.Spec, argv[0])
+	exit := d.taskPath(t.ID, ".exit")
+	_ = os.Remove(exit)
+	out, err := os.OpenFile(d.taskPath(t.ID, ".out"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fsutil.FileMode)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	// Not CommandContext: the task outlives the call, and the server.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", taskWrapper, "sh", exit}, argv...)...)
+	cmd.Dir = workDir(t.Spec)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	extra := []string{"RUNWAY_TASK=" + t.Name}
+	if t.PreviewGroup != "" {
+		host := naming.Preview(t.Ref.Service, t.Ref.Environment, t.Spec.Domain)
+		extra = append(extra, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
+	}
+	cmd.Env = runenv.Environ(p, t.Spec.Env, extra...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", t.Name, err)
+	}
+	pid := cmd.Process.Pid
+	// Reaped here while this server lives; by init (or runway up) after.
+	go func() { _ = cmd.Wait() }()
+	start, err := supervisor.ProcessStartTicks(pid)
+	if err == nil {
+		err = d.writeTask(t.ID, taskRecord{State: taskRunning, PID: pid, Start: start})
+	}
+	if err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return fmt.Errorf("record task %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// ObserveTask reports a task; one that ended has its result recorded
+// (redacted, the tail of its output) and its files removed.
+func (d *Driver) ObserveTask(_ context.Context, _ target.ServiceRef, id string) (target.TaskStatus, error) {
+	unlock := d.lockTask(id)
+	defer unlock()
+	r, err := d.readTask(id)
+	if err != nil {
+		return target.TaskStatus{}, err
+	}
+	if r == nil {
+		return target.TaskStatus{}, fmt.Errorf("task %s: %w", id, target.ErrTaskNotStarted)
+	}
+	if r.State != taskRunning {
+		return target.TaskStatus{Done: true, Result: target.TaskResult{ExitCode: r.ExitCode, Output: r.Output}}, nil
+	}
+	alive := supervisor.ProcessAlive(r.PID, r.Start)
+	b, err := os.ReadFile(d.taskPath(id, ".exit"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if alive {
+			return target.TaskStatus{}, nil
+		}
+		return target.TaskStatus{}, fmt.Errorf("task %s (pid %d) ended without an exit status (killed from outside, or the machine restarted): %w",
+			id, r.PID, target.ErrTaskLost)
+	}
+	if err != nil {
+		return target.TaskStatus{}, err
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return target.TaskStatus{}, fmt.Errorf("task %s: exit status %q: %w", id, b, err)
+	}
+	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput)
+	if err != nil {
+		return target.TaskStatus{}, err
+	}
+	res := target.TaskResult{ExitCode: code, Output: redact.String(output)}
+	if err := d.writeTask(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {
+		return target.TaskStatus{}, err
+	}
+	_ = os.Remove(d.taskPath(id, ".out"))
+	_ = os.Remove(d.taskPath(id, ".exit"))
+	return target.TaskStatus{Done: true, Result: res}, nil
+}
+
+// StopTask kills a running task's process group and forgets the task, so a
+// later StartTask runs it again. A finished task keeps its result.
+func (d *Driver) StopTask(ctx context.Context, _ target.ServiceRef, id string) error {
+	unlock := d.lockTask(id)
+	defer unlock()
+	r, err := d.readTask(id)
+	if err != nil || r == nil || r.State != taskRunning {
+		return err
+	}
+	if supervisor.ProcessAlive(r.PID, r.Start) {
+		_ = syscall.Kill(-r.PID, syscall.SIGKILL)
+		for supervisor.ProcessAlive(r.PID, r.Start) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("stop task %s: %w", id, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	for _, ext := range []string{".out", ".exit", ".json"} {
+		if err := os.Remove(d.taskPath(id, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// tail returns the last n bytes of a file.
+func tail(path string, n int64) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if st.Size() > n {
+		if _, err := f.Seek(st.Size()-n, io.SeekStart); err != nil {
+			return "", err
+		}
+	}
+	b, err := io.ReadAll(f)
+	return string(b), err
+}
+
+// lockTask serialises the calls about one task id (a retried step must not
+// start a second copy), and only of that id.
+func (d *Driver) lockTask(id string) (unlock func()) {
+	d.taskMu.Lock()
+	if d.tasks == nil {
+		d.tasks = map[string]*sync.Mutex{}
+	}
+	m := d.tasks[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		d.tasks[id] = m
+	}
+	d.taskMu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
