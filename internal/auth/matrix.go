@@ -172,30 +172,35 @@ func (e *ForbiddenError) Error() string {
 	if len(e.Roles) > 0 {
 		has = strings.Join(RoleStrings(e.Roles), ", ")
 	}
-	return fmt.Sprintf("forbidden: %s%s needs role %s; %s has %s", e.Action, where, strings.Join(Needs(e.Action, e.Target), " or "), e.User, has)
+	return fmt.Sprintf("forbidden: %s%s needs role %s; %s has %s", e.Action, where, orList(Needs(e.Action, e.Target)), e.User, has)
 }
 
-// Needs lists the roles that allow a on t, narrowest first.
+// Needs lists the roles that allow a on t, narrowest first (each but
+// global_admin may also be held scoped to t's project).
 func Needs(a Action, t Target) []string {
 	env := t.Environment
 	if env == "" {
 		env = "<environment>"
 	}
 	var out []string
-	at := ""
-	if t.Project != "" {
-		at = "@" + t.Project
-	}
 	if a.scope() == scopeEnvironment {
 		if a.deployer() {
-			out = append(out, env+"_deployer"+at)
+			out = append(out, env+"_deployer")
 		}
-		out = append(out, env+"_admin"+at)
+		out = append(out, env+"_admin")
 	}
 	if a.readOnly() {
 		out = append(out, ReadOnly)
 	}
 	return append(out, GlobalAdmin)
+}
+
+// orList joins "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // Authorize returns nil when p may do a on t, else a *ForbiddenError.
@@ -204,4 +209,23 @@ func (p *Principal) Authorize(a Action, t Target) error {
 		return nil
 	}
 	return &ForbiddenError{User: p.User, Roles: p.Roles, Action: a, Target: t}
+}
+
+// DeployScopes says where roles may deploy, for `runway whoami`:
+// "every environment of every project", "staging of project hello".
+func DeployScopes(roles []Role) []string {
+	out := []string{}
+	for _, r := range roles {
+		switch r.Kind {
+		case KindGlobalAdmin:
+			return []string{"every environment of every project"}
+		case KindEnvAdmin, KindEnvDeployer:
+			of := "every project"
+			if r.Project != "" {
+				of = "project " + r.Project
+			}
+			out = append(out, r.Environment+" of "+of)
+		}
+	}
+	return out
 }

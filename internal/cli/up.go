@@ -155,6 +155,7 @@ Ctrl-C stops the server and the agent%s.
 `, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(abs, "agent", "agent.token")),
 		portOf(o.httpAddr), portOf(o.httpsAddr), rel(filepath.Join(abs, "agent")),
 		serverURL, tokenFile, map[bool]string{true: " (instances keep running: --keep)", false: " and every instance"}[o.keep])
+	RecordUpContext(g, o.serverListen, filepath.Join(abs, "server", "admin.token"), agentURL, filepath.Join(abs, "agent", "agent.token"))
 
 	var exitErr error
 	select {
