@@ -164,15 +164,16 @@ func contextKeyNames() []string {
 }
 
 func parseTableHeader(line string) (string, error) {
-	inner, ok := strings.CutPrefix(line, "[")
-	if inner, ok = strings.CutSuffix(inner, "]"); !ok {
-		if i := strings.Index(line, "]"); i > 0 && strings.TrimSpace(line[i+1:])[0:1] == "#" {
-			inner, ok = line[1:i], true
-		}
-	}
-	if !ok {
+	// "[contexts.NAME]", optionally followed by a comment. (The line starts
+	// with "[", and a quoted name holds no "]": contextNameRe.)
+	end := strings.Index(line, "]")
+	if end < 0 {
 		return "", errors.New("a table header is [contexts.NAME]")
 	}
+	if rest := strings.TrimSpace(line[end+1:]); rest != "" && rest[0] != '#' {
+		return "", fmt.Errorf("unexpected %q after the table header", trunc(rest, 16))
+	}
+	inner := line[1:end]
 	rest, ok := strings.CutPrefix(strings.TrimSpace(inner), "contexts.")
 	if !ok {
 		return "", errors.New("the only tables are [contexts.NAME]")
