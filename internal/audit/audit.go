@@ -126,11 +126,12 @@ type Report struct {
 }
 
 // Verify recomputes the chain from the first entry and compares its end
-// with the head file; it names the first entry that does not fit.
-func (l *Log) Verify(ctx context.Context) (*Report, error) {
+// with the head file; it names the first entry that does not fit, and any
+// missing trigger.
+func (l *Log) Verify(ctx context.Context) (rep *Report, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rep := &Report{}
+	rep = &Report{}
 	trig, err := l.st.AuditTriggers(ctx)
 	if err != nil {
 		return nil, err
@@ -139,12 +140,26 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 	for _, t := range trig {
 		have[t] = true
 	}
+	// A missing trigger is reported after the first bad entry, which is
+	// what a reader needs most.
+	var missing []string
 	for _, t := range Triggers {
 		if !have[t] {
-			rep.Problem = fmt.Sprintf("trigger %s that keeps the audit log append-only is missing: the table may have been edited", t)
-			return rep, nil
+			missing = append(missing, t)
 		}
 	}
+	defer func() {
+		if rep == nil || len(missing) == 0 {
+			return
+		}
+		p := fmt.Sprintf("trigger %s that keeps the audit log append-only is missing: the table may have been edited", strings.Join(missing, " and "))
+		if rep.Problem == "" {
+			rep.Problem = p
+		} else {
+			rep.Problem += "; also " + p
+		}
+		rep.OK = false
+	}()
 	rows, err := l.st.AuditRows(ctx)
 	if err != nil {
 		return nil, err

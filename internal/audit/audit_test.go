@@ -81,6 +81,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}{
 		{"trigger dropped", []string{`DROP TRIGGER audit_no_update`}, 0, "trigger audit_no_update"},
 		{"row edited", []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'eve' WHERE seq = 3`, recreateUpdate}, 3, "entry 3 was edited"},
+		{"row edited, trigger left dropped", []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'eve' WHERE seq = 3`}, 3, "entry 3 was edited: its content does not match its hash; also trigger audit_no_update"},
 		{"row edited and rehashed", []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET actor = 'eve', hash = 'x' WHERE seq = 3`, recreateUpdate}, 3, "entry 3 was edited"},
 		{"row deleted", []string{`DROP TRIGGER audit_no_delete`, `DELETE FROM audit WHERE seq = 2`, recreateDelete}, 2, "entry 2 is missing"},
 		{"rows reordered", []string{`DROP TRIGGER audit_no_update`,

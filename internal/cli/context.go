@@ -172,7 +172,7 @@ func RecordUpContext(g *Globals, serverListen, tokenFile, agentURL, agentTokenFi
 		fmt.Fprintf(g.Stderr, "warning: context not recorded: %v\n", err)
 		return
 	}
-	fmt.Fprintf(g.Stdout, "  context:     %s (current) in %s: runway works from any directory\n", name, path)
+	fmt.Fprintf(g.Stdout, "Recorded context %s (current) in %s: runway works from any directory.\n", name, path)
 }
 
 func newContextCmd(g *Globals) *cobra.Command {
