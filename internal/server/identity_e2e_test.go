@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/server"
 )
@@ -165,6 +168,11 @@ func TestDeployerForCI(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(out, "audit log TAMPERED: entry "+itoa(seq)+" was edited") {
 		t.Fatalf("runway audit verify after an edit: %v\n%s", err, out)
 	}
+	// No token in the server's log, the admin's or CI's.
+	admin, _ := os.ReadFile(filepath.Join(c.serverDir, server.AdminTokenFile))
+	if log := c.server.out.String(); strings.Contains(log, created.Token) || strings.Contains(log, strings.TrimSpace(string(admin))) || strings.Contains(log, "rwy_") {
+		t.Errorf("a token in the server's output:\n%s", log)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -213,5 +221,51 @@ func TestTokenStaysWithItsServer(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 3 || seen[0] != "" || seen[1] != "" || seen[2] != "Bearer rwy_explicit" {
 		t.Fatalf("the other server saw Authorization %q; want none, none, then the explicit RUNWAY_TOKEN", seen)
+	}
+}
+
+// TestServerOverTLS: a server with --tls-local-ca serves https with a
+// certificate of the agent's local CA; runway login --ca-file trusts it and
+// the context keeps doing so. Without TLS, a non-loopback --listen is refused.
+func TestServerOverTLS(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	out, err := exec.Command(runwayBin, "server", "--data-dir", filepath.Join(t.TempDir(), "s"), "--listen", "0.0.0.0:0",
+		"--agent-token-file", filepath.Join(c.agentDir, agent.TokenFileName)).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "--listen 0.0.0.0:0 is not a loopback address: API tokens would cross the network in clear") {
+		t.Fatalf("plain HTTP on every address: %v\n%s", err, out)
+	}
+	dataDir := filepath.Join(t.TempDir(), "tls")
+	addr := freeAddrs(t, 1)[0]
+	srv := startProc(t, "tls-server", []string{"TEST_MARK=" + c.mark}, "server", "--data-dir", dataDir, "--listen", addr,
+		"--agent-url", "http://"+c.agentAddr, "--agent-token-file", filepath.Join(c.agentDir, agent.TokenFileName),
+		"--tls-local-ca", filepath.Join(c.agentDir, "ca"))
+	defer srv.stop(t, syscall.SIGTERM)
+	waitFor(t, 30*time.Second, "the TLS server's admin token", func() bool {
+		if srv.exited() {
+			t.Fatalf("tls server exited: %v\n%s", srv.err, srv.out)
+		}
+		_, err := os.Stat(filepath.Join(dataDir, server.AdminTokenFile))
+		return err == nil
+	})
+	_, port, _ := strings.Cut(addr, ":")
+	url := "https://localhost:" + port
+	home := t.TempDir()
+	xdg := filepath.Join(home, "config")
+	// Without the CA the certificate is not trusted.
+	var out2 string
+	waitFor(t, 30*time.Second, "the TLS server to answer", func() bool {
+		out2, err = c.cliAs(home, xdg, nil, "login", "--server", url, "--token-file", filepath.Join(dataDir, server.AdminTokenFile))
+		return strings.Contains(out2, "certificate")
+	})
+	if err == nil {
+		t.Fatalf("login without the CA succeeded:\n%s", out2)
+	}
+	if out, err := c.cliAs(home, xdg, nil, "login", "--server", url, "--token-file", filepath.Join(dataDir, server.AdminTokenFile),
+		"--ca-file", filepath.Join(c.agentDir, "ca", "ca.crt")); err != nil || !strings.Contains(out, "logged in to "+url+" as admin") {
+		t.Fatalf("login with the CA: %v\n%s", err, out)
+	}
+	if out, err := c.cliAs(home, xdg, nil, "whoami"); err != nil || !strings.Contains(out, "server:    "+url) {
+		t.Fatalf("whoami over TLS: %v\n%s", err, out)
 	}
 }
