@@ -325,7 +325,11 @@ from --token-file (the file's path is recorded, not the token) or from stdin
 				tok = strings.TrimSpace(line)
 			}
 			if _, err := auth.ParseToken(tok); err != nil {
-				return fmt.Errorf("the token is not a Runway token (%v); copy it again from `runway user create` or `runway token create`", err)
+				from := "stdin"
+				if tokenFile != "" {
+					from = tokenFile
+				}
+				return fmt.Errorf("the token read from %s: %v; copy it again from the output of `runway user create` or `runway token create`", from, err)
 			}
 			if caFile != "" {
 				if caFile, err = filepath.Abs(caFile); err != nil {
