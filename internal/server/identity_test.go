@@ -402,3 +402,36 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Fatalf("disabling the last admin: %d %s, want 409 LastAdmin", status, kind)
 	}
 }
+
+// TestProtectedNeedsConfirmation: deploys and rollbacks to a protected
+// environment are refused unless the request says a person confirmed them.
+func TestProtectedNeedsConfirmation(t *testing.T) {
+	p := newInProc(t)
+	src := "project \"hello\" {}\nenvironment \"dev\" {}\nenvironment \"prod\" {\n  protected = true\n}\n"
+	if _, err := p.b.ApplyProject(context.Background(), "hello", api.ApplyProjectRequest{Source: src}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	req := api.DeployRequest{Project: "hello", Environment: "prod", Service: "hello", Version: "1",
+		Sources:       []api.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
+		ProjectSource: src, Dir: t.TempDir()}
+	req.RequestID, req.RequestedAt = fresh()
+	status, kind, detail := p.do("POST", "/v1/releases", p.admin, req)
+	if status != 428 || kind != "ConfirmationRequired" || !strings.Contains(detail, "environment prod is protected: a deploy needs an explicit confirmation; answer yes when runway asks, or pass --yes") {
+		t.Fatalf("unconfirmed deploy to prod: %d %s %q", status, kind, detail)
+	}
+	req.RequestID, req.RequestedAt = fresh()
+	req.Confirmed = true
+	if status, kind, detail := p.do("POST", "/v1/releases", p.admin, req); status != 201 {
+		t.Fatalf("confirmed deploy to prod: %d %s %q", status, kind, detail)
+	}
+	id, at := fresh()
+	if status, kind, _ := p.do("POST", "/v1/rollbacks", p.admin, api.RollbackRequest{Project: "hello", Environment: "prod", Service: "hello", RequestID: id, RequestedAt: at}); status != 428 || kind != "ConfirmationRequired" {
+		t.Fatalf("unconfirmed rollback in prod: %d %s", status, kind)
+	}
+	// Unprotected: no confirmation needed.
+	req.Environment, req.Confirmed = "dev", false
+	req.RequestID, req.RequestedAt = fresh()
+	if status, kind, detail := p.do("POST", "/v1/releases", p.admin, req); status != 201 {
+		t.Fatalf("deploy to dev: %d %s %q", status, kind, detail)
+	}
+}
