@@ -67,7 +67,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if err != nil {
 		return nil, fmt.Errorf("stored roles of %s: %w", u.Name, err)
 	}
-	_ = a.Store.TouchToken(ctx, t.ID, now)
+	// Last use is kept to the minute: a write on every request would
+	// contend with the engine's for the database.
+	if now.Sub(t.LastUsedAt) >= time.Minute {
+		_ = a.Store.TouchToken(ctx, t.ID, now)
+	}
 	return &Principal{User: u.Name, Roles: roles, TokenID: t.ID}, nil
 }
 
