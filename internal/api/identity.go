@@ -25,17 +25,19 @@ type Identity interface {
 	Audit(ctx context.Context, e AuditEntry) error
 
 	Whoami(ctx context.Context, p *auth.Principal) (*Whoami, error)
-	CreateUser(ctx context.Context, req CreateUserRequest, actor string) (*UserCreated, error)
+	// The changes below store rec (with their outcome) in their own
+	// transaction: the change and its audit entry are written together.
+	CreateUser(ctx context.Context, req CreateUserRequest, actor string, rec AuditEntry) (*UserCreated, error)
 	Users(ctx context.Context) ([]*User, error)
 	User(ctx context.Context, name string) (*User, error)
-	UpdateUser(ctx context.Context, name string, req UpdateUserRequest, actor string) (*User, error)
+	UpdateUser(ctx context.Context, name string, req UpdateUserRequest, actor string, rec AuditEntry) (*User, error)
 	// CreateToken makes a token for the caller, or for req.User when the
 	// caller may manage users.
-	CreateToken(ctx context.Context, p *auth.Principal, req CreateTokenRequest) (*TokenCreated, error)
+	CreateToken(ctx context.Context, p *auth.Principal, req CreateTokenRequest, rec AuditEntry) (*TokenCreated, error)
 	// Tokens lists the caller's tokens, or user's (every user's with "*")
 	// when the caller may read users.
 	Tokens(ctx context.Context, p *auth.Principal, user string) ([]*Token, error)
-	RevokeToken(ctx context.Context, p *auth.Principal, id string) (*Token, error)
+	RevokeToken(ctx context.Context, p *auth.Principal, id string, rec AuditEntry) (*Token, error)
 	AuditLog(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 	VerifyAudit(ctx context.Context) (*AuditReport, error)
 }

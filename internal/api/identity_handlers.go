@@ -120,11 +120,13 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, actor strin
 	if !h.admit(w, r) {
 		return
 	}
-	out, err := h.opts.Identity.CreateUser(r.Context(), req, actor)
+	rec, done := h.auditRecord(r)
+	out, err := h.opts.Identity.CreateUser(r.Context(), req, actor, rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	done()
 	writeJSON(w, http.StatusCreated, out)
 }
 
@@ -146,11 +148,13 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, actor strin
 	if !h.admit(w, r) {
 		return
 	}
-	u, err := h.opts.Identity.UpdateUser(r.Context(), name, req, actor)
+	rec, done := h.auditRecord(r)
+	u, err := h.opts.Identity.UpdateUser(r.Context(), name, req, actor, rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	done()
 	writeJSON(w, http.StatusOK, u)
 }
 
@@ -184,11 +188,13 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, _ string) 
 	if !h.admit(w, r) {
 		return
 	}
-	out, err := h.opts.Identity.CreateToken(r.Context(), principalOf(r), req)
+	rec, done := h.auditRecord(r)
+	out, err := h.opts.Identity.CreateToken(r.Context(), principalOf(r), req, rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	done()
 	writeJSON(w, http.StatusCreated, out)
 }
 
@@ -201,11 +207,13 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, _ string) 
 	if !h.admit(w, r) {
 		return
 	}
-	out, err := h.opts.Identity.RevokeToken(r.Context(), principalOf(r), r.PathValue("id"))
+	rec, done := h.auditRecord(r)
+	out, err := h.opts.Identity.RevokeToken(r.Context(), principalOf(r), r.PathValue("id"), rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	done()
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -99,14 +99,16 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		// The handler decodes and validates the body, then calls admit,
 		// which checks its freshness and id (checkRequest) before anything
 		// acts on it; every outcome is audited.
-		c := &call{rule: rule, env: env, body: body}
+		c := &call{rule: rule, env: env, body: body, rec: rec}
 		r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next(sw, r, p.User)
 		if sw.status < 300 && !c.admitted {
 			h.opts.Logger.Error("api handler acted without admit: its request id and time were not checked", "route", rule.Route())
 		}
-		h.audit(r, rec, sw.status, sw.kind)
+		if !c.audited {
+			h.audit(r, rec, sw.status, sw.kind)
+		}
 	}
 }
 
@@ -115,7 +117,32 @@ type call struct {
 	rule     auth.Rule
 	env      envelope
 	body     []byte
+	rec      AuditEntry
 	admitted bool
+	// audited: an Identity change recorded rec in its own transaction.
+	audited bool
+}
+
+// auditRecord is the audit entry the guard prepared for this request, for
+// an Identity change to store in the transaction of the change itself
+// (with its outcome); calling done tells the guard it is recorded.
+func (h *Handler) auditRecord(r *http.Request) (AuditEntry, func()) {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	if c == nil {
+		return AuditEntry{}, func() {}
+	}
+	e := c.rec
+	e.At = h.opts.Now()
+	return e, func() { c.audited = true }
+}
+
+// Outcome is how the audit log writes a response: "201 Created",
+// "403 Forbidden", "409 RequestIDReused".
+func Outcome(status int, kind string) string {
+	if kind == "" {
+		kind = http.StatusText(status)
+	}
+	return strconv.Itoa(status) + " " + kind
 }
 
 type callKey struct{}
@@ -238,12 +265,7 @@ func auditTarget(r *http.Request, env envelope) string {
 
 func (h *Handler) audit(r *http.Request, e AuditEntry, status int, kind string) {
 	e.At = h.opts.Now()
-	e.Outcome = strconv.Itoa(status)
-	if kind != "" {
-		e.Outcome += " " + kind
-	} else {
-		e.Outcome += " " + http.StatusText(status)
-	}
+	e.Outcome = Outcome(status, kind)
 	// The mutation is done; a failed append is logged loudly (the response
 	// stands, and `runway audit verify` still checks what was written).
 	if err := h.opts.Identity.Audit(context.WithoutCancel(r.Context()), e); err != nil {

@@ -61,8 +61,30 @@ func (l *Log) Append(ctx context.Context, e *store.AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	e.At = e.At.UTC().Truncate(time.Nanosecond)
+	e.At = e.At.UTC()
 	if err := l.st.AppendAudit(ctx, e, Hash); err != nil {
+		return err
+	}
+	return l.writeHead(e.Seq, e.Hash)
+}
+
+// AppendWith makes a change and records e in one transaction: change runs
+// first, and if it fails nothing of it, nor e, is stored. The head file is
+// written after the commit.
+func (l *Log) AppendWith(ctx context.Context, e *store.AuditEntry, change func(store.IdentityTx) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	e.At = e.At.UTC()
+	err := l.st.InIdentityTx(ctx, func(tx store.IdentityTx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, e, Hash)
+	})
+	if err != nil {
 		return err
 	}
 	return l.writeHead(e.Seq, e.Hash)

@@ -82,9 +82,14 @@ func (a *Authenticator) now() time.Time {
 	return a.Now()
 }
 
+// TokenStore is where Issue records a token: the store, or a transaction of it.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *store.Token) error
+}
+
 // Issue makes a token for user, stores its hash and returns the token (the
 // only time it exists outside the caller) with its record.
-func Issue(ctx context.Context, st store.Store, user, name string, expires time.Time, now time.Time) (string, *store.Token, error) {
+func Issue(ctx context.Context, st TokenStore, user, name string, expires time.Time, now time.Time) (string, *store.Token, error) {
 	tok, err := NewToken()
 	if err != nil {
 		return "", nil, err

@@ -68,8 +68,19 @@ func (i *identity) ReleaseTarget(ctx context.Context, id string) (auth.Target, e
 }
 
 func (i *identity) Audit(ctx context.Context, e api.AuditEntry) error {
-	return i.log.Append(ctx, &store.AuditEntry{At: e.At, Actor: e.Actor, TokenID: e.TokenID, Source: e.Source, Action: e.Action,
-		Project: e.Project, Environment: e.Environment, Target: e.Target, RequestDigest: e.RequestDigest, Outcome: e.Outcome})
+	return i.log.Append(ctx, auditEntry(e))
+}
+
+func auditEntry(e api.AuditEntry) *store.AuditEntry {
+	return &store.AuditEntry{At: e.At, Actor: e.Actor, TokenID: e.TokenID, Source: e.Source, Action: e.Action,
+		Project: e.Project, Environment: e.Environment, Target: e.Target, RequestDigest: e.RequestDigest, Outcome: e.Outcome}
+}
+
+// change makes an identity change and records rec, with the outcome of
+// success, in one transaction.
+func (i *identity) change(ctx context.Context, rec api.AuditEntry, status int, fn func(store.IdentityTx) error) error {
+	rec.Outcome = api.Outcome(status, "")
+	return i.log.AppendWith(ctx, auditEntry(rec), fn)
 }
 
 func (i *identity) Whoami(ctx context.Context, p *auth.Principal) (*api.Whoami, error) {
@@ -111,22 +122,28 @@ func (i *identity) expiry(s string) time.Time {
 	return i.now().Add(d).UTC()
 }
 
-func (i *identity) CreateUser(ctx context.Context, req api.CreateUserRequest, actor string) (*api.UserCreated, error) {
+func (i *identity) CreateUser(ctx context.Context, req api.CreateUserRequest, actor string, rec api.AuditEntry) (*api.UserCreated, error) {
 	roles, err := auth.ParseRoles(req.Roles)
 	if err != nil {
 		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"roles\": %v", err)
 	}
 	u := &store.User{Name: req.Name, Roles: auth.RoleStrings(roles), CreatedBy: actor}
-	if err := i.st.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
-		return nil, api.Problemf(http.StatusConflict, "UserExists", "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
-	} else if err != nil {
-		return nil, err
-	}
 	name := req.TokenName
 	if name == "" {
 		name = req.Name
 	}
-	tok, t, err := auth.Issue(ctx, i.st, u.Name, name, i.expiry(req.ExpiresIn), i.now())
+	var tok string
+	var t *store.Token
+	// The user, its first token and the audit entry: all or nothing.
+	err = i.change(ctx, rec, http.StatusCreated, func(tx store.IdentityTx) error {
+		if err := tx.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
+			return api.Problemf(http.StatusConflict, "UserExists", "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
+		} else if err != nil {
+			return err
+		}
+		tok, t, err = auth.Issue(ctx, tx, u.Name, name, i.expiry(req.ExpiresIn), i.now())
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +165,13 @@ func (i *identity) Users(ctx context.Context) ([]*api.User, error) {
 func (i *identity) getUser(ctx context.Context, name string) (*store.User, error) {
 	u, err := i.st.GetUser(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.Problemf(http.StatusNotFound, "UnknownUser", "no user %s; `runway user list` shows the users", name)
+		return nil, unknownUser(name)
 	}
 	return u, err
+}
+
+func unknownUser(name string) error {
+	return api.Problemf(http.StatusNotFound, "UnknownUser", "no user %s; `runway user list` shows the users", name)
 }
 
 func (i *identity) User(ctx context.Context, name string) (*api.User, error) {
@@ -169,11 +190,7 @@ func (i *identity) User(ctx context.Context, name string) (*api.User, error) {
 	return out, nil
 }
 
-func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUserRequest, actor string) (*api.User, error) {
-	u, err := i.getUser(ctx, name)
-	if err != nil {
-		return nil, err
-	}
+func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUserRequest, actor string, rec api.AuditEntry) (*api.User, error) {
 	add, err := auth.ParseRoles(req.AddRoles)
 	if err != nil {
 		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"add_roles\": %v", err)
@@ -182,33 +199,44 @@ func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUs
 	if err != nil {
 		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"remove_roles\": %v", err)
 	}
-	have := map[string]bool{}
-	for _, r := range u.Roles {
-		have[r] = true
-	}
-	for _, r := range remove {
-		if !have[r.String()] {
-			return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
+	// Read, check and write in the change's transaction, so two updates
+	// never both remove the last admin.
+	err = i.change(ctx, rec, http.StatusOK, func(tx store.IdentityTx) error {
+		u, err := tx.GetUser(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return unknownUser(name)
+		} else if err != nil {
+			return err
 		}
-		delete(have, r.String())
-	}
-	for _, r := range add {
-		have[r.String()] = true
-	}
-	roles := make([]string, 0, len(have))
-	for r := range have {
-		roles = append(roles, r)
-	}
-	sort.Strings(roles)
-	disabled := u.Disabled
-	if req.Disabled != nil {
-		disabled = *req.Disabled
-	}
-	if err := i.keepAnAdmin(ctx, name, roles, disabled); err != nil {
-		return nil, err
-	}
-	u.Roles, u.Disabled = roles, disabled
-	if err := i.st.UpdateUser(ctx, u); err != nil {
+		have := map[string]bool{}
+		for _, r := range u.Roles {
+			have[r] = true
+		}
+		for _, r := range remove {
+			if !have[r.String()] {
+				return api.Problemf(http.StatusBadRequest, "BadRequest", "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
+			}
+			delete(have, r.String())
+		}
+		for _, r := range add {
+			have[r.String()] = true
+		}
+		roles := make([]string, 0, len(have))
+		for r := range have {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		disabled := u.Disabled
+		if req.Disabled != nil {
+			disabled = *req.Disabled
+		}
+		if err := keepAnAdmin(ctx, tx, name, roles, disabled); err != nil {
+			return err
+		}
+		u.Roles, u.Disabled = roles, disabled
+		return tx.UpdateUser(ctx, u)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return i.User(ctx, name)
@@ -216,11 +244,11 @@ func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUs
 
 // keepAnAdmin refuses the change that would leave no enabled global_admin:
 // nobody could manage users any more.
-func (i *identity) keepAnAdmin(ctx context.Context, name string, roles []string, disabled bool) error {
+func keepAnAdmin(ctx context.Context, tx store.IdentityTx, name string, roles []string, disabled bool) error {
 	if !disabled && contains(roles, auth.GlobalAdmin) {
 		return nil
 	}
-	users, err := i.st.ListUsers(ctx)
+	users, err := tx.ListUsers(ctx)
 	if err != nil {
 		return err
 	}
@@ -241,7 +269,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req api.CreateTokenRequest) (*api.TokenCreated, error) {
+func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req api.CreateTokenRequest, rec api.AuditEntry) (*api.TokenCreated, error) {
 	user := p.User
 	if req.User != "" && req.User != p.User {
 		if err := p.Authorize(auth.ActionUserWrite, auth.Target{}); err != nil {
@@ -256,7 +284,12 @@ func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req api.C
 	if name == "" {
 		name = user
 	}
-	tok, t, err := auth.Issue(ctx, i.st, user, name, i.expiry(req.ExpiresIn), i.now())
+	var tok string
+	var t *store.Token
+	err := i.change(ctx, rec, http.StatusCreated, func(tx store.IdentityTx) (err error) {
+		tok, t, err = auth.Issue(ctx, tx, user, name, i.expiry(req.ExpiresIn), i.now())
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +319,7 @@ func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) (
 	return out, nil
 }
 
-func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string) (*api.Token, error) {
+func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string, rec api.AuditEntry) (*api.Token, error) {
 	t, err := i.st.GetToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, api.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
@@ -300,7 +333,7 @@ func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string
 			return nil, api.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
 		}
 	}
-	if err := i.st.RevokeToken(ctx, id); errors.Is(err, store.ErrFinished) {
+	if err := i.change(ctx, rec, http.StatusOK, func(tx store.IdentityTx) error { return tx.RevokeToken(ctx, id) }); errors.Is(err, store.ErrFinished) {
 		return nil, api.Problemf(http.StatusConflict, "TokenRevoked", "token %s was already revoked", id)
 	} else if err != nil {
 		return nil, err

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"database/sql"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/auth"
+	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 )
 
@@ -34,8 +37,16 @@ type inProc struct {
 
 func newInProc(t *testing.T, tune ...func(*api.Options)) *inProc {
 	t.Helper()
-	b := newBackend(t)
 	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "runway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	drivers := engine.Drivers{"local": nil}
+	eng := engine.New(st, drivers, engine.Options{})
+	eng.Close() // nothing runs
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: slog.New(slog.DiscardHandler)}
 	tokenFile := filepath.Join(dir, AdminTokenFile)
 	if _, err := auth.Bootstrap(context.Background(), b.st, tokenFile, time.Now()); err != nil {
 		t.Fatal(err)
@@ -433,5 +444,40 @@ func TestProtectedNeedsConfirmation(t *testing.T) {
 	req.RequestID, req.RequestedAt = fresh()
 	if status, kind, detail := p.do("POST", "/v1/releases", p.admin, req); status != 201 {
 		t.Fatalf("deploy to dev: %d %s %q", status, kind, detail)
+	}
+}
+
+// TestIdentityChangeAndAuditAreOneTransaction: when the audit entry of a
+// user's creation cannot be written, the user is not created either.
+func TestIdentityChangeAndAuditAreOneTransaction(t *testing.T) {
+	p := newInProc(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(p.dir, "runway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER audit_refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	id, at := fresh()
+	if status, _, _ := p.do("POST", "/v1/users", p.admin, api.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 500 {
+		t.Fatalf("create user with the audit refusing: %d, want 500", status)
+	}
+	if _, err := p.b.st.GetUser(context.Background(), "ci"); err == nil {
+		t.Fatal("the user was created without its audit entry")
+	}
+	if toks, _ := p.b.st.ListTokens(context.Background(), "ci"); len(toks) != 0 {
+		t.Fatalf("%d tokens of the uncreated user", len(toks))
+	}
+	if _, err := db.Exec(`DROP TRIGGER audit_refuse`); err != nil {
+		t.Fatal(err)
+	}
+	id, at = fresh()
+	if status, _, _ := p.do("POST", "/v1/users", p.admin, api.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 201 {
+		t.Fatalf("create user: %d", status)
+	}
+	entries, _ := p.b.st.ListAudit(context.Background(), store.AuditFilter{})
+	if len(entries) != 1 || entries[0].Outcome != "201 Created" || entries[0].Action != "user.write" {
+		t.Fatalf("audit = %+v", entries)
 	}
 }

@@ -62,12 +62,83 @@ type AuditFilter struct {
 // AuditSeal computes an entry's hash once its Seq and PrevHash are set.
 type AuditSeal func(e *AuditEntry) string
 
+// IdentityTx is what an identity change may do inside one transaction
+// (Store.InIdentityTx): the users and tokens it writes and the audit entry
+// that records it are stored together or not at all.
+type IdentityTx interface {
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, name string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	UpdateUser(ctx context.Context, u *User) error
+	CreateToken(ctx context.Context, t *Token) error
+	RevokeToken(ctx context.Context, id string) error
+	AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal) error
+}
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// idq runs the identity statements on q: the database, or a transaction.
+type idq struct {
+	q   queryer
+	now func() time.Time
+}
+
+// InIdentityTx implements Store.
+func (s *SQLite) InIdentityTx(ctx context.Context, fn func(IdentityTx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin identity change: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(idq{q: tx, now: s.now}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit identity change: %w", err)
+	}
+	return nil
+}
+
+func (s *SQLite) id() idq { return idq{q: s.db, now: s.now} }
+
 // CreateUser implements Store.
-func (s *SQLite) CreateUser(ctx context.Context, u *User) error {
+func (s *SQLite) CreateUser(ctx context.Context, u *User) error { return s.id().CreateUser(ctx, u) }
+
+// GetUser implements Store.
+func (s *SQLite) GetUser(ctx context.Context, name string) (*User, error) {
+	return s.id().GetUser(ctx, name)
+}
+
+// ListUsers implements Store.
+func (s *SQLite) ListUsers(ctx context.Context) ([]*User, error) { return s.id().ListUsers(ctx) }
+
+// UpdateUser implements Store.
+func (s *SQLite) UpdateUser(ctx context.Context, u *User) error { return s.id().UpdateUser(ctx, u) }
+
+// CreateToken implements Store.
+func (s *SQLite) CreateToken(ctx context.Context, t *Token) error { return s.id().CreateToken(ctx, t) }
+
+// RevokeToken implements Store.
+func (s *SQLite) RevokeToken(ctx context.Context, id string) error {
+	return s.id().RevokeToken(ctx, id)
+}
+
+// AppendAudit implements Store: in one transaction it reads the last entry,
+// numbers e after it, links it to that entry's hash, seals it and inserts it.
+func (s *SQLite) AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal) error {
+	return s.InIdentityTx(ctx, func(tx IdentityTx) error { return tx.AppendAudit(ctx, e, seal) })
+}
+
+func (s idq) CreateUser(ctx context.Context, u *User) error {
 	now := s.now()
 	u.CreatedAt, u.UpdatedAt = now, now
 	roles, _ := json.Marshal(nonNil(u.Roles))
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, roles, disabled, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO users (name, roles, disabled, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
 		u.Name, string(roles), u.Disabled, u.CreatedBy, nanos(now), nanos(now))
 	if isUnique(err) {
 		return fmt.Errorf("create user %s: %w", u.Name, ErrExists)
@@ -101,9 +172,8 @@ func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
 	return &u, nil
 }
 
-// GetUser implements Store.
-func (s *SQLite) GetUser(ctx context.Context, name string) (*User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+func (s idq) GetUser(ctx context.Context, name string) (*User, error) {
+	u, err := scanUser(s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user %s: %w", name, ErrNotFound)
 	}
@@ -113,9 +183,8 @@ func (s *SQLite) GetUser(ctx context.Context, name string) (*User, error) {
 	return u, nil
 }
 
-// ListUsers implements Store.
-func (s *SQLite) ListUsers(ctx context.Context) ([]*User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+func (s idq) ListUsers(ctx context.Context) ([]*User, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -131,11 +200,10 @@ func (s *SQLite) ListUsers(ctx context.Context) ([]*User, error) {
 	return out, rows.Err()
 }
 
-// UpdateUser implements Store.
-func (s *SQLite) UpdateUser(ctx context.Context, u *User) error {
+func (s idq) UpdateUser(ctx context.Context, u *User) error {
 	u.UpdatedAt = s.now()
 	roles, _ := json.Marshal(nonNil(u.Roles))
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET roles = ?, disabled = ?, updated_at = ? WHERE name = ?`,
+	res, err := s.q.ExecContext(ctx, `UPDATE users SET roles = ?, disabled = ?, updated_at = ? WHERE name = ?`,
 		string(roles), u.Disabled, nanos(u.UpdatedAt), u.Name)
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", u.Name, err)
@@ -146,12 +214,11 @@ func (s *SQLite) UpdateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
-// CreateToken implements Store.
-func (s *SQLite) CreateToken(ctx context.Context, t *Token) error {
+func (s idq) CreateToken(ctx context.Context, t *Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, user_name, name, hash, created_at, expires_at) VALUES (?,?,?,?,?,?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO tokens (id, user_name, name, hash, created_at, expires_at) VALUES (?,?,?,?,?,?)`,
 		t.ID, t.User, t.Name, t.Hash, nanos(t.CreatedAt), nanos(t.ExpiresAt))
 	if isUnique(err) {
 		return fmt.Errorf("create token %s: %w", t.ID, ErrExists)
@@ -188,7 +255,11 @@ func (s *SQLite) TokenByHash(ctx context.Context, hash string) (*Token, error) {
 
 // GetToken implements Store.
 func (s *SQLite) GetToken(ctx context.Context, id string) (*Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	return s.id().GetToken(ctx, id)
+}
+
+func (s idq) GetToken(ctx context.Context, id string) (*Token, error) {
+	t, err := scanToken(s.q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("token %s: %w", id, ErrNotFound)
 	}
@@ -216,9 +287,8 @@ func (s *SQLite) ListTokens(ctx context.Context, user string) ([]*Token, error) 
 	return out, rows.Err()
 }
 
-// RevokeToken implements Store.
-func (s *SQLite) RevokeToken(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, nanos(s.now()), id)
+func (s idq) RevokeToken(ctx context.Context, id string) error {
+	res, err := s.q.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, nanos(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
@@ -250,17 +320,12 @@ func scanAudit(sc interface{ Scan(...any) error }) (*AuditEntry, error) {
 	return &e, nil
 }
 
-// AppendAudit implements Store: in one transaction it reads the last entry,
-// numbers e after it, links it to that entry's hash, seals it and inserts it.
-func (s *SQLite) AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
-	}
-	defer tx.Rollback()
+// AppendAudit numbers e after the last entry, links it to that entry's
+// hash, seals and inserts it; the caller's transaction makes that atomic.
+func (s idq) AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal) error {
 	var seq int64
 	var prev string
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("append audit entry: %w", err)
 	}
@@ -269,12 +334,9 @@ func (s *SQLite) AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal)
 		e.At = s.now()
 	}
 	e.Hash = seal(e)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	if _, err := s.q.ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		e.Seq, nanos(e.At), e.Actor, e.TokenID, e.Source, e.Action, e.Project, e.Environment, e.Target,
 		e.RequestDigest, e.Outcome, e.PrevHash, e.Hash); err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append audit entry: %w", err)
 	}
 	return nil

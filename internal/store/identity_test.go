@@ -91,3 +91,48 @@ func TestAuditAppendAndFilter(t *testing.T) {
 		t.Fatalf("triggers = %v, %v", tr, err)
 	}
 }
+
+// TestIdentityTxIsAtomic: a change that fails leaves neither its user nor
+// its audit entry; one that succeeds stores both.
+func TestIdentityTxIsAtomic(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	seal := func(e *AuditEntry) string { return "h" }
+	boom := errors.New("boom")
+	err := s.InIdentityTx(ctx, func(tx IdentityTx) error {
+		if err := tx.CreateUser(ctx, &User{Name: "ci", Roles: []string{"read_only"}}); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(ctx, &AuditEntry{Actor: "admin", Action: "user.write"}, seal); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := s.GetUser(ctx, "ci"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the failed change left its user: %v", err)
+	}
+	if l, _ := s.ListAudit(ctx, AuditFilter{}); len(l) != 0 {
+		t.Fatalf("the failed change left %d audit entries", len(l))
+	}
+	err = s.InIdentityTx(ctx, func(tx IdentityTx) error {
+		if err := tx.CreateUser(ctx, &User{Name: "ci", Roles: []string{"read_only"}}); err != nil {
+			return err
+		}
+		if err := tx.CreateToken(ctx, &Token{ID: "tok_1", User: "ci", Hash: "h1"}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, &AuditEntry{Actor: "admin", Action: "user.write"}, seal)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.ListAudit(ctx, AuditFilter{}); len(l) != 1 || l[0].Seq != 1 {
+		t.Fatalf("audit = %+v", l)
+	}
+}

@@ -110,6 +110,10 @@ type Store interface {
 	// TouchToken records when a token was last used.
 	TouchToken(ctx context.Context, id string, at time.Time) error
 
+	// InIdentityTx runs fn in one transaction: the users and tokens it
+	// writes and the audit entries it appends are stored together, or (fn
+	// failing) none of them.
+	InIdentityTx(ctx context.Context, fn func(IdentityTx) error) error
 	// AppendAudit appends e to the audit log in one transaction: it sets
 	// e.Seq (the last entry's plus one) and e.PrevHash (the last entry's
 	// hash), then e.Hash = seal(e).
