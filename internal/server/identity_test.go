@@ -3,9 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
-	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
