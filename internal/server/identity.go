@@ -42,11 +42,9 @@ func (i *identity) Authenticate(ctx context.Context, header string) (*auth.Princ
 // RememberRequest implements api.Identity with the key/value table: request
 // id -> digest of the request, and request id -> the release it made.
 func (i *identity) RememberRequest(ctx context.Context, id, digest string) (string, string, error) {
-	prev, err := i.st.Get(ctx, nsRequestDigests, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", i.st.Put(ctx, nsRequestDigests, id, []byte(digest))
-	}
-	if err != nil {
+	// Atomic: of two concurrent requests with one id, one goes on.
+	prev, stored, err := i.st.PutIfAbsent(ctx, nsRequestDigests, id, []byte(digest))
+	if err != nil || stored {
 		return "", "", err
 	}
 	made := ""

@@ -406,3 +406,21 @@ func (s *SQLite) AuditTriggers(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// PutIfAbsent implements Store: one statement, so of two racing callers
+// exactly one stores its value.
+func (s *SQLite) PutIfAbsent(ctx context.Context, namespace, key string, value []byte) ([]byte, bool, error) {
+	if value == nil {
+		value = []byte{}
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (namespace, key) DO NOTHING`, namespace, key, value, nanos(s.now()))
+	if err != nil {
+		return nil, false, fmt.Errorf("put %s/%s: %w", namespace, key, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, true, nil
+	}
+	prev, err := s.Get(ctx, namespace, key)
+	return prev, false, err
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -134,5 +135,43 @@ func TestIdentityTxIsAtomic(t *testing.T) {
 	}
 	if l, _ := s.ListAudit(ctx, AuditFilter{}); len(l) != 1 || l[0].Seq != 1 {
 		t.Fatalf("audit = %+v", l)
+	}
+}
+
+func TestPutIfAbsent(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	prev, stored, err := s.PutIfAbsent(ctx, "ns", "k", []byte("a"))
+	if err != nil || !stored || prev != nil {
+		t.Fatalf("first: %q %v %v", prev, stored, err)
+	}
+	prev, stored, err = s.PutIfAbsent(ctx, "ns", "k", []byte("b"))
+	if err != nil || stored || string(prev) != "a" {
+		t.Fatalf("second: %q %v %v", prev, stored, err)
+	}
+	// Racing callers: exactly one stores.
+	var wg sync.WaitGroup
+	wins := make(chan bool, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, stored, err := s.PutIfAbsent(ctx, "ns", "race", []byte{byte(i)})
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- stored
+		}(i)
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for w := range wins {
+		if w {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d callers stored, want 1", n)
 	}
 }

@@ -84,6 +84,9 @@ type Store interface {
 	Get(ctx context.Context, namespace, key string) ([]byte, error)
 	Put(ctx context.Context, namespace, key string, value []byte) error
 	Delete(ctx context.Context, namespace, key string) error
+	// PutIfAbsent stores value unless the key exists; then it returns the
+	// stored value and false. Of concurrent callers exactly one stores.
+	PutIfAbsent(ctx context.Context, namespace, key string, value []byte) (prev []byte, stored bool, err error)
 
 	// CreateUser stores a new user; ErrExists when the name is taken.
 	CreateUser(ctx context.Context, u *User) error
