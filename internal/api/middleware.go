@@ -80,6 +80,10 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		}
 		target, err := h.targetOf(r, rule, env)
 		if err != nil {
+			var prob *Problem
+			if mutating && errors.As(err, &prob) {
+				h.audit(r, rec, prob.Status, prob.Kind)
+			}
 			h.fail(w, r, err)
 			return
 		}

@@ -481,3 +481,21 @@ func TestIdentityChangeAndAuditAreOneTransaction(t *testing.T) {
 		t.Fatalf("audit = %+v", entries)
 	}
 }
+
+// TestRefusedChangesAreAudited: a change refused before its handler runs (a
+// release that does not exist, a body that is not JSON) is in the log too.
+func TestRefusedChangesAreAudited(t *testing.T) {
+	p := newInProc(t)
+	id, at := fresh()
+	if status, kind, _ := p.do("POST", "/v1/releases/01JD3Q8Y7Z5W2X4V6T8R0P2N4M/halt", p.admin, api.HaltRequest{RequestID: id, RequestedAt: at}); status != 404 || kind != "NotFound" {
+		t.Fatalf("halt of no release: %d %s", status, kind)
+	}
+	if status, kind, _ := p.raw("POST", "/v1/users", p.admin, []byte("{"), api.ContentDigest([]byte("{"))); status != 400 || kind != "BadRequest" {
+		t.Fatalf("a body that is not JSON: %d %s", status, kind)
+	}
+	entries, err := p.b.st.ListAudit(context.Background(), store.AuditFilter{})
+	if err != nil || len(entries) != 2 || entries[0].Outcome != "404 NotFound" || entries[0].Action != "release.halt" ||
+		entries[1].Outcome != "400 BadRequest" || entries[1].Action != "user.write" || entries[1].Actor != "admin" {
+		t.Fatalf("audit = %+v (%v)", entries, err)
+	}
+}
