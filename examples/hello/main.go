@@ -1,9 +1,11 @@
 // Command hello is the example service used by Runway's README, demo and tests.
 //
 // GET / answers "hello <GREETING> from v<VERSION> (<instance id>)", /healthz
-// answers 200 once the server listens, /slow?ms=N answers after N milliseconds.
-// FAIL_RATE (0..1) makes that fraction of requests to / answer 500; BOOT_DELAY
-// (a Go duration) delays listening. On SIGTERM it stops accepting new
+// answers 200 once the server listens, /slow?ms=N answers after N milliseconds,
+// /ws echoes the messages of a WebSocket. FAIL_RATE (0..1) makes that fraction
+// of requests to / answer 500; BOOT_DELAY (a Go duration) delays listening;
+// REQUIRE names variables that must be set (else it exits 1 at once with
+// "FATAL: <NAME> is not set", as a misconfigured service does). On SIGTERM it stops accepting new
 // connections, finishes requests in flight and exits 0.
 package main
 
@@ -19,8 +21,11 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 func main() {
@@ -44,6 +49,12 @@ func main() {
 }
 
 func run(port string) error {
+	for _, k := range strings.Fields(strings.ReplaceAll(os.Getenv("REQUIRE"), ",", " ")) {
+		if os.Getenv(k) == "" {
+			fmt.Fprintf(os.Stderr, "FATAL: %s is not set\n", k)
+			os.Exit(1)
+		}
+	}
 	greeting := envOr("GREETING", "world")
 	version := envOr("RUNWAY_VERSION", envOr("VERSION", "0.0.0"))
 	instance := envOr("RUNWAY_INSTANCE", hostname())
@@ -71,6 +82,22 @@ func run(port string) error {
 			return
 		}
 		fmt.Fprintf(w, "slept %dms in v%s (%s)\n", ms, version, instance)
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if failRate > 0 && rand.Float64() < failRate {

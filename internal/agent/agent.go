@@ -14,10 +14,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/dirlock"
+	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -30,6 +34,9 @@ type Options struct {
 	DataDir string
 	// Listen is the loopback address of the API (127.0.0.1:7041).
 	Listen string
+	// APIListener, when set, is served instead of binding Listen (a socket
+	// passed by `runway up` or systemd); it must be on loopback too.
+	APIListener net.Listener
 	// PortMin and PortMax bound instance ports (default 20000-29999).
 	PortMin, PortMax int
 	// StopInstances stops every instance when the agent stops; by default
@@ -52,6 +59,8 @@ type Options struct {
 	// Supervisor tunes the supervisor (tests use a short backoff); DataDir,
 	// ports, Logger and BeforeStop are set by the agent.
 	Supervisor supervisor.Options
+	// HTTP bounds the API's clients; the zero value is httplimit.Default.
+	HTTP httplimit.Limits
 }
 
 // Agent is a running agent: supervisor, proxy hooks and API.
@@ -62,13 +71,17 @@ type Agent struct {
 	token string
 	ln    net.Listener
 	srv   *http.Server
+	lock  *dirlock.Lock
 	// metricsLn and metricsSrv serve Options.MetricsListen.
 	metricsLn  net.Listener
 	metricsSrv *http.Server
 
+	stopInstances atomic.Bool
+
 	routesPath string
 	routesMu   sync.Mutex
 	routes     map[RouteKey]Route
+	gens       *generations
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,9 +116,27 @@ func New(opts Options) (*Agent, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("--data-dir is required")
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir %s cannot be created: %w", opts.DataDir, err)
+	// Private whatever existed: logs and tokens must not be readable by
+	// other users because the directory was made earlier with mode 0755.
+	if err := fsutil.Private(opts.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir %s cannot be created or made private: %w", opts.DataDir, err)
 	}
+	// Two agents on one data dir would both adopt, restart and stop the
+	// same instances.
+	lock, err := dirlock.Acquire(opts.DataDir, "runway agent")
+	if err != nil {
+		return nil, err
+	}
+	a, err := open(opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func open(opts Options) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger, routesPath: filepath.Join(opts.DataDir, "routes.json")}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
@@ -115,12 +146,17 @@ func New(opts Options) (*Agent, error) {
 	if a.routes, err = loadRoutes(a.routesPath); err != nil {
 		return nil, err
 	}
+	if a.gens, err = loadGenerations(filepath.Join(opts.DataDir, "generations.json")); err != nil {
+		return nil, err
+	}
 	so := opts.Supervisor
 	so.DataDir, so.PortMin, so.PortMax, so.Logger = opts.DataDir, opts.PortMin, opts.PortMax, opts.Logger
-	so.BeforeStop = func(ctx context.Context, group string, ids []string) error {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	so.BeforeStop = func(ctx context.Context, group string, ids []string, drain time.Duration) error {
+		// The drainer bounds itself (drain, or its default); this only
+		// guards against one that does not.
+		dctx, cancel := context.WithTimeout(ctx, MaxDrainTimeout+time.Minute)
 		defer cancel()
-		return opts.Drainer.Drain(dctx, group, ids)
+		return opts.Drainer.Drain(dctx, group, ids, drain)
 	}
 	if a.sup, err = supervisor.Open(so); err != nil {
 		return nil, err
@@ -129,13 +165,20 @@ func New(opts Options) (*Agent, error) {
 		a.sup.Shutdown(context.Background(), false)
 		return nil, err
 	}
-	a.ln, err = net.Listen("tcp", opts.Listen)
-	if err != nil {
+	if a.ln = opts.APIListener; a.ln != nil {
+		if err := checkLoopback(a.ln.Addr().String()); err != nil {
+			a.sup.Shutdown(context.Background(), false)
+			return nil, fmt.Errorf("the API socket passed to the agent: %w", err)
+		}
+	} else if a.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		a.sup.Shutdown(context.Background(), false)
 		return nil, fmt.Errorf("listen on %s: %w (is another agent running? use --listen to pick another address)", opts.Listen, err)
 	}
-	a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
+	if opts.HTTP == (httplimit.Limits{}) {
+		opts.HTTP = httplimit.Default
+	}
+	a.srv = opts.HTTP.Server(a.handler())
+	a.srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
 	if opts.MetricsListen != "" {
 		if a.metricsLn, err = net.Listen("tcp", opts.MetricsListen); err != nil {
 			a.ln.Close()
@@ -144,7 +187,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metricsHandler())
-		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.metricsSrv = opts.HTTP.Server(mux)
 	}
 	return a, nil
 }
@@ -171,11 +214,6 @@ func loadOrCreateToken(path string) (string, error) {
 		if len(tok) < 32 {
 			return "", fmt.Errorf("token file %s is too short: delete it to have a new token generated", path)
 		}
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(path, 0o600); err != nil {
-				return "", fmt.Errorf("token file %s is readable by others and cannot be fixed: %w", path, err)
-			}
-		}
 		return tok, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -184,19 +222,10 @@ func loadOrCreateToken(path string) (string, error) {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	tok := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
 		return "", fmt.Errorf("create token file: %w", err)
 	}
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", err
-	}
-	return tok, f.Close()
+	return tok, nil
 }
 
 // Addr is the address the API listens on.
@@ -211,20 +240,29 @@ func (a *Agent) Token() string { return a.token }
 // Supervisor is the agent's supervisor (for in-process wiring).
 func (a *Agent) Supervisor() *supervisor.Supervisor { return a.sup }
 
+// StopInstancesOnExit makes Run stop every instance when it ends, as
+// Options.StopInstances does (runway up asks for it on Ctrl-C only).
+func (a *Agent) StopInstancesOnExit() { a.stopInstances.Store(true) }
+
 // Run serves the API and feeds the proxy until ctx ends, then stops: the
 // instances keep running unless Options.StopInstances.
 func (a *Agent) Run(ctx context.Context) error {
+	// The proxy gets the restored routes and the adopted instances (with
+	// their last known health) before it accepts its first connection: a
+	// restarted agent answers at once, neither 404 nor 503.
+	a.opts.Targets.SetTargets(a.sup.Snapshot())
+	a.pushRoutes()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.feedTargets()
 	}()
-	a.pushRoutes()
 	if a.opts.Proxy != nil {
 		if err := a.opts.Proxy.Start(ctx); err != nil {
 			a.cancel()
 			a.wg.Wait()
 			a.sup.Shutdown(context.Background(), false)
+			a.lock.Release()
 			return fmt.Errorf("start the proxy: %w", err)
 		}
 	}
@@ -264,10 +302,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Wait()
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel2()
-	if serr := a.sup.Shutdown(stopCtx, a.opts.StopInstances); serr != nil && err == nil {
+	stop := a.opts.StopInstances || a.stopInstances.Load()
+	if serr := a.sup.Shutdown(stopCtx, stop); serr != nil && err == nil {
 		err = serr
 	}
-	a.log.Info("agent stopped", "instances_stopped", a.opts.StopInstances)
+	a.log.Info("agent stopped", "instances_stopped", stop)
+	a.lock.Release()
 	return err
 }
 

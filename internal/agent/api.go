@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -72,12 +74,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Health is the body of GET /v1/health.
 type Health struct {
-	Status    string `json:"status"`
-	AgentID   string `json:"agent_id"`
+	Status  string `json:"status"`
+	AgentID string `json:"agent_id"`
+	// PID is the agent's process id: `runway up` checks that what answers
+	// on the agent's address is the agent it started.
+	PID       int    `json:"pid"`
 	Version   string `json:"version"`
 	DataDir   string `json:"data_dir"`
 	Groups    int    `json:"groups"`
 	Instances int    `json:"instances"`
+	// Generations are the services' generations and fences (generation.go).
+	Generations []ServiceGeneration `json:"generations"`
 }
 
 func (a *Agent) handler() http.Handler {
@@ -91,6 +98,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{name}/instances", a.listInstances)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}", a.getInstance)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}/logs", a.logs)
+	mux.HandleFunc("GET /v1/logs", a.logGroups)
 	mux.HandleFunc("GET /v1/targets", a.targets)
 	mux.HandleFunc("GET /v1/routes", a.listRoutes)
 	mux.HandleFunc("GET /v1/routes/{environment}/{service}", a.getRoute)
@@ -124,6 +132,10 @@ func (a *Agent) auth(next http.Handler) http.Handler {
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	// Any Content-Type is read as JSON: curl -d sends a form type by default.
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if httplimit.IsBodyTimeout(err) {
+		writeProblem(w, http.StatusRequestTimeout, "request-timeout", "body", "%v (the agent's --api-body-timeout); send the body at once", err)
+		return nil, false
+	}
 	if err != nil {
 		writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "body", "request body over %d bytes or unreadable: %v", maxBody, err)
 		return nil, false
@@ -132,7 +144,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", AgentID: a.sup.AgentID(), Version: a.opts.Version, DataDir: a.sup.DataDir()}
+	h := Health{Status: "ok", AgentID: a.sup.AgentID(), PID: os.Getpid(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
 	for _, g := range a.sup.Groups() {
 		h.Groups++
 		h.Instances += len(g.Instances)
@@ -154,11 +166,16 @@ func (a *Agent) createGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, spec.Environment, spec.Service)
+	if !ok {
+		return
+	}
 	st, created, err := a.sup.CreateGroup(spec)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	w.Header().Set("Location", "/v1/groups/"+st.Name)
 	if created {
 		writeJSON(w, http.StatusCreated, st)
@@ -181,30 +198,50 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := DecodeScale(b)
+	n, drain, err := DecodeScale(b)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n)
+	var gen int64
+	if env, svc, known := a.groupScope(r.PathValue("name")); known {
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
+	}
+	st, err := a.sup.ScaleGroup(r.Context(), r.PathValue("name"), n, drain)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := a.checkUnrouted(name); err != nil {
-		writeError(w, err)
-		return
-	}
-	done, err := a.sup.DeleteGroup(name)
+	drain, err := ParseDrainTimeout(r.URL.Query().Get("drain_timeout"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	var gen int64
+	if env, svc, known := a.groupScope(name); known {
+		var ok bool
+		if gen, ok = a.admit(w, r, env, svc); !ok {
+			return
+		}
+	}
+	if err := a.checkUnrouted(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	done, err := a.sup.DeleteGroup(name, drain)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	generated(w, gen)
 	if wait := r.URL.Query().Get("wait"); wait == "true" || wait == "1" {
 		select {
 		case <-done:
@@ -263,8 +300,9 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	group, id := r.PathValue("name"), r.PathValue("id")
-	if _, err := a.sup.Instance(group, id); err != nil {
-		writeError(w, err)
+	if !a.sup.HasLogs(group, id) {
+		// Neither live nor kept after its group's deletion (GET /v1/logs lists those).
+		writeProblem(w, http.StatusNotFound, "not-found", "", "no logs of instance %q of group %q: neither running nor kept (GET /v1/logs lists the groups whose logs are kept)", id, group)
 		return
 	}
 	if format == "json" {
@@ -302,6 +340,17 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 		a.log.Debug("read logs", "err", err)
 	}
 	bw.Flush()
+}
+
+// logGroups lists the groups whose logs are kept, live and deleted, newest
+// first: ?environment= and ?service= narrow it.
+func (a *Agent) logGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out := a.sup.LogGroups(q.Get("environment"), q.Get("service"))
+	if out == nil {
+		out = []supervisor.LogGroup{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *Agent) targets(w http.ResponseWriter, r *http.Request) {
@@ -346,6 +395,10 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, rt.Environment, rt.Service)
+	if !ok {
+		return
+	}
 	for i, be := range rt.Backends {
 		g, err := a.sup.Group(be.Group)
 		if err != nil {
@@ -376,6 +429,7 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, rt)
 }
 
@@ -395,6 +449,10 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, key.Environment, key.Service)
+	if !ok {
+		return
+	}
 	a.routesMu.Lock()
 	defer a.routesMu.Unlock()
 	if _, ok := a.routes[key]; !ok {
@@ -405,6 +463,7 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	w.WriteHeader(http.StatusNoContent)
 }
 

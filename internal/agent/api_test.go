@@ -24,7 +24,7 @@ type fakeProxy struct {
 	routes  []Route
 }
 
-func (f *fakeProxy) Drain(ctx context.Context, group string, ids []string) error {
+func (f *fakeProxy) Drain(ctx context.Context, group string, ids []string, _ time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.drained == nil {
@@ -194,11 +194,11 @@ func TestAgentAPI(t *testing.T) {
 	if rs, _ := c.Routes(ctx); len(rs) != 1 {
 		t.Errorf("routes: %+v", rs)
 	}
-	err = c.DeleteGroup(ctx, "hello-r1", true)
+	err = c.DeleteGroup(ctx, "hello-r1", true, 0)
 	problemOf(t, err, 409, "group")
 
 	// Scale down: drained first, exactly one instance stopped.
-	g, err = c.ScaleGroup(ctx, "hello-r1", 1)
+	g, err = c.ScaleGroup(ctx, "hello-r1", 1, 0)
 	if err != nil || len(g.Instances) != 1 {
 		t.Fatalf("scale: %v", err)
 	}
@@ -207,9 +207,9 @@ func TestAgentAPI(t *testing.T) {
 		t.Errorf("drained on scale down: %v", fp.drained)
 	}
 	fp.mu.Unlock()
-	_, err = c.ScaleGroup(ctx, "hello-r1", -1)
+	_, err = c.ScaleGroup(ctx, "hello-r1", -1, 0)
 	problemOf(t, err, 400, "instances")
-	_, err = c.ScaleGroup(ctx, "nope", 1)
+	_, err = c.ScaleGroup(ctx, "nope", 1, 0)
 	problemOf(t, err, 404, "")
 
 	// Route weight to 0, then delete (drains, then stops).
@@ -217,7 +217,7 @@ func TestAgentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := g.Instances[0]
-	if err := c.DeleteGroup(ctx, "hello-r1", true); err != nil {
+	if err := c.DeleteGroup(ctx, "hello-r1", true, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Group(ctx, "hello-r1")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,22 +18,94 @@ import (
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
+// DefaultCallTimeout bounds an agent call that does not wait for anything:
+// the agent answers those in milliseconds, so a call still unanswered after
+// it means the agent is stopped (SIGSTOP), wedged or gone.
+const DefaultCallTimeout = 10 * time.Second
+
 // Client is the typed client of the agent API.
 type Client struct {
 	BaseURL string
 	Token   string
 	HTTP    *http.Client
+	// Timeout bounds every call (DefaultCallTimeout when 0); WithWait
+	// extends it for calls that wait, such as a scale that drains.
+	Timeout time.Duration
 }
 
-// NewClient returns a client of the agent at baseURL (http://127.0.0.1:7041).
+// NewClient returns a client of the agent at baseURL (http://127.0.0.1:7041)
+// whose calls time out after DefaultCallTimeout.
 func NewClient(baseURL, token string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{}}
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Transport: tr}, Timeout: DefaultCallTimeout}
+}
+
+type waitKey struct{}
+
+// WithWait returns a context whose agent calls may take d longer than the
+// client's timeout: a scale or a delete answers once the instances it stops
+// have drained and exited.
+func WithWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, waitKey{}, d)
+}
+
+// callTimeout is the bound of a call made with ctx.
+func (c *Client) callTimeout(ctx context.Context) time.Duration {
+	t := c.Timeout
+	if t <= 0 {
+		t = DefaultCallTimeout
+	}
+	if d, ok := ctx.Value(waitKey{}).(time.Duration); ok && d > 0 {
+		t += d
+	}
+	return t
+}
+
+// errNoAnswer is the cause of a call cancelled by its own timeout.
+var errNoAnswer = errors.New("no answer")
+
+// CallError is a call that got no answer: the agent is not running, the
+// connection broke, or it did not answer within the call's timeout. It is
+// transient: the same call may succeed later.
+type CallError struct {
+	URL string
+	// Timeout is set when the call was cut by its timeout.
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *CallError) Error() string {
+	if e.Timeout > 0 {
+		return fmt.Sprintf("agent at %s did not answer within %s (is `runway agent` stopped or overloaded?)", e.URL, e.Timeout)
+	}
+	return fmt.Sprintf("agent at %s: %v (is `runway agent` running?)", e.URL, e.Err)
+}
+
+// Unwrap returns the transport's error (nil for a timeout of the call itself,
+// which is not the caller's context ending).
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Transient reports true: nothing was decided, the call may be tried again.
+func (e *CallError) Transient() bool { return true }
+
+// callErr turns the error of a call made under cctx (derived from ctx with
+// the call's timeout t) into a CallError.
+func (c *Client) callErr(ctx, cctx context.Context, t time.Duration, err error) error {
+	if ctx.Err() == nil && errors.Is(context.Cause(cctx), errNoAnswer) {
+		return &CallError{URL: c.BaseURL, Timeout: t}
+	}
+	return &CallError{URL: c.BaseURL, Err: err}
 }
 
 // APIError is a problem returned by the agent.
 type APIError struct {
 	Problem
 }
+
+// Transient reports whether the agent failed rather than refused: a 5xx
+// answer (it is restarting, or something on its side broke) may pass later.
+func (e *APIError) Transient() bool { return e.Status >= 500 }
 
 func (e *APIError) Error() string {
 	if e.Field != "" && !strings.HasPrefix(e.Detail, e.Field) {
@@ -50,7 +123,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	t := c.callTimeout(ctx)
+	cctx, cancel := context.WithTimeoutCause(ctx, t, errNoAnswer)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, method, c.BaseURL+path, rd)
 	if err != nil {
 		return 0, err
 	}
@@ -58,16 +134,35 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	fence := fenceFrom(ctx)
+	if method == http.MethodGet {
+		fence = nil
+	}
+	if fence != nil {
+		req.Header.Set(ExpectGenerationHeader, strconv.FormatInt(fence.Expect(), 10))
+	}
+	// Every call of the agent API is idempotent (groups by name, scale to a
+	// count, routes by service). Saying so lets net/http send a request
+	// again, once, when the keep-alive connection it went out on dies before
+	// an answer, as when the agent is killed mid-call: the next agent gets it
+	// from the socket's backlog (runway up holds the socket).
+	req.Header.Set("Idempotency-Key", "agent-api")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("agent at %s: %w (is `runway agent` running?)", c.BaseURL, err)
+		return 0, c.callErr(ctx, cctx, t, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
 		return resp.StatusCode, decodeProblem(resp)
 	}
+	if g, err := strconv.ParseInt(resp.Header.Get(GenerationHeader), 10, 64); fence != nil && err == nil {
+		fence.Saw(ctx, g)
+	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			if cctx.Err() != nil {
+				return resp.StatusCode, c.callErr(ctx, cctx, t, err)
+			}
 			return resp.StatusCode, fmt.Errorf("decode agent response: %w", err)
 		}
 	}
@@ -113,19 +208,31 @@ func (c *Client) Group(ctx context.Context, name string) (supervisor.GroupStatus
 }
 
 // ScaleGroup sets the instance count of a group; it returns once stopped
-// instances are gone (new instances may still be starting).
-func (c *Client) ScaleGroup(ctx context.Context, name string, n int) (supervisor.GroupStatus, error) {
+// instances are gone (new instances may still be starting). Instances a
+// scale down stops are drained for at most drain (0: the agent's default).
+func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (supervisor.GroupStatus, error) {
 	var st supervisor.GroupStatus
-	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", ScaleRequest{Instances: &n}, &st)
+	req := ScaleRequest{Instances: &n}
+	if drain > 0 {
+		req.DrainTimeout = drain.String()
+	}
+	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", req, &st)
 	return st, err
 }
 
-// DeleteGroup deletes a group after draining it; with wait it returns once
-// the group is gone.
-func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool) error {
-	p := "/v1/groups/" + url.PathEscape(name)
+// DeleteGroup deletes a group after draining it for at most drain (0: the
+// agent's default); with wait it returns once the group is gone.
+func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool, drain time.Duration) error {
+	q := url.Values{}
 	if wait {
-		p += "?wait=true"
+		q.Set("wait", "true")
+	}
+	if drain > 0 {
+		q.Set("drain_timeout", drain.String())
+	}
+	p := "/v1/groups/" + url.PathEscape(name)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	_, err := c.do(ctx, http.MethodDelete, p, nil, nil)
 	return err
@@ -210,7 +317,15 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	if q.Follow {
 		v.Set("follow", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+	// A followed stream is open-ended; a read of existing lines is a call
+	// like any other.
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	t := c.callTimeout(ctx)
+	if !q.Follow {
+		cctx, cancel = context.WithTimeoutCause(ctx, t, errNoAnswer)
+	}
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet,
 		c.BaseURL+"/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id)+"/logs?"+v.Encode(), nil)
 	if err != nil {
 		return err
@@ -218,7 +333,7 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return err
+		return c.callErr(ctx, cctx, t, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -238,7 +353,32 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	if ctx.Err() != nil {
 		return nil
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		if cctx.Err() != nil {
+			return c.callErr(ctx, cctx, t, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// LogGroups lists the groups whose logs the agent keeps, live and deleted,
+// newest first, of one environment and service ("" for all).
+func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]supervisor.LogGroup, error) {
+	v := url.Values{}
+	if environment != "" {
+		v.Set("environment", environment)
+	}
+	if service != "" {
+		v.Set("service", service)
+	}
+	p := "/v1/logs"
+	if len(v) > 0 {
+		p += "?" + v.Encode()
+	}
+	var out []supervisor.LogGroup
+	_, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	return out, err
 }
 
 // Instance returns one instance of a group.

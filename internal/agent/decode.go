@@ -66,21 +66,43 @@ func DecodeGroupSpec(b []byte) (supervisor.GroupSpec, error) {
 // ScaleRequest is the body of PUT /v1/groups/{name}/scale.
 type ScaleRequest struct {
 	Instances *int `json:"instances"`
+	// DrainTimeout bounds the drain of the instances a scale down stops (a
+	// Go duration; "" or "0s": the agent's --drain-timeout).
+	DrainTimeout string `json:"drain_timeout,omitempty"`
 }
 
-// DecodeScale parses the body of PUT /v1/groups/{name}/scale.
-func DecodeScale(b []byte) (int, error) {
+// MaxDrainTimeout is the longest drain a scale or delete call may ask for.
+const MaxDrainTimeout = time.Hour
+
+// DecodeScale parses the body of PUT /v1/groups/{name}/scale: the instance
+// count and the drain timeout (0 when absent).
+func DecodeScale(b []byte) (int, time.Duration, error) {
 	var s ScaleRequest
 	if err := decodeStrict(bytes.NewReader(b), &s); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if s.Instances == nil {
-		return 0, &supervisor.FieldError{Field: "instances", Msg: "is required"}
+		return 0, 0, &supervisor.FieldError{Field: "instances", Msg: "is required"}
 	}
 	if *s.Instances < 0 || *s.Instances > supervisor.MaxInstances {
-		return 0, &supervisor.FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", *s.Instances, supervisor.MaxInstances)}
+		return 0, 0, &supervisor.FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", *s.Instances, supervisor.MaxInstances)}
 	}
-	return *s.Instances, nil
+	drain, err := ParseDrainTimeout(s.DrainTimeout)
+	return *s.Instances, drain, err
+}
+
+// ParseDrainTimeout parses the drain_timeout of a scale body or a delete
+// query: "" is 0 (the agent's default), else a Go duration from 0 to
+// MaxDrainTimeout.
+func ParseDrainTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxDrainTimeout {
+		return 0, &supervisor.FieldError{Field: "drain_timeout", Msg: fmt.Sprintf("%q: want a duration from 0s to %s, such as 30s (0s: the agent's --drain-timeout)", v, MaxDrainTimeout)}
+	}
+	return d, nil
 }
 
 // DecodeRoute parses the body of PUT /v1/routes/{environment}/{service}

@@ -57,10 +57,12 @@ func FuzzDecodeScale(f *testing.F) {
 	f.Add([]byte(`{"instances":-1}`))
 	f.Add([]byte(`{"instances":1e9}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"instances":1,"drain_timeout":"10s"}`))
+	f.Add([]byte(`{"instances":1,"drain_timeout":"-1s"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n, err := DecodeScale(b)
-		if err == nil && (n < 0 || n > supervisor.MaxInstances) {
-			t.Fatalf("accepted %d", n)
+		n, drain, err := DecodeScale(b)
+		if err == nil && (n < 0 || n > supervisor.MaxInstances || drain < 0 || drain > MaxDrainTimeout) {
+			t.Fatalf("accepted %d, drain %s", n, drain)
 		}
 	})
 }

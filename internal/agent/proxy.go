@@ -56,8 +56,8 @@ func (s *proxySink) SetTargets(groups []supervisor.GroupTargets) {
 }
 
 // Drain implements Drainer.
-func (s *proxySink) Drain(ctx context.Context, group string, ids []string) error {
-	return s.p.Drain(ctx, group, ids)
+func (s *proxySink) Drain(ctx context.Context, group string, ids []string, timeout time.Duration) error {
+	return s.p.Drain(ctx, group, ids, timeout)
 }
 
 func (s *proxySink) pushLocked() error {
@@ -198,6 +198,10 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	gen, ok := a.admit(w, r, key.Environment, key.Service)
+	if !ok {
+		return
+	}
 	a.routesMu.Lock()
 	defer a.routesMu.Unlock()
 	rt, ok := a.routes[key]
@@ -210,6 +214,7 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, rt)
 }
 
@@ -223,10 +228,15 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	gen, ok := a.admit(w, r, key.Environment, key.Service)
+	if !ok {
+		return
+	}
 	state := map[string]any{"project": key.Project, "environment": key.Environment, "service": key.Service, "preview": key.Preview}
 	if strings.HasPrefix(r.URL.Path, "/v1/resume/") {
 		a.opts.Proxy.Resume(key)
 		state["paused"] = false
+		generated(w, gen)
 		writeJSON(w, http.StatusOK, state)
 		return
 	}
@@ -241,6 +251,7 @@ func (a *Agent) pause(w http.ResponseWriter, r *http.Request) {
 	}
 	a.opts.Proxy.Pause(key, hold)
 	state["paused"], state["max_hold_seconds"] = true, strconv.Itoa(int(hold.Seconds()))
+	generated(w, gen)
 	writeJSON(w, http.StatusOK, state)
 }
 

@@ -152,7 +152,7 @@ func TestDrainBeforeStop(t *testing.T) {
 		}
 	}
 	// Delete a and wait: the agent drains it through the proxy first.
-	if err := c.DeleteGroup(ctx, "hello-a", true); err != nil {
+	if err := c.DeleteGroup(ctx, "hello-a", true, 0); err != nil {
 		t.Fatal(err)
 	}
 	deletedAt := time.Now()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -84,10 +85,12 @@ func proxyRoutes(rs []Route) []proxy.Route {
 }
 
 // Drainer stops routing to instances and waits until their in-flight
-// requests are done (or its drain timeout). The proxy implements it; the
-// agent calls it before stopping instances on scale down and deletion.
+// requests are done, at most timeout (0: its default), then ends the
+// WebSockets and streams still open. The proxy implements it; the agent
+// calls it before stopping instances on scale down and deletion, with the
+// drain timeout of that call.
 type Drainer interface {
-	Drain(ctx context.Context, groupID string, instanceIDs []string) error
+	Drain(ctx context.Context, groupID string, instanceIDs []string, timeout time.Duration) error
 }
 
 // RouteSink receives the whole routing table whenever it changes (and once
@@ -106,7 +109,7 @@ type TargetSink interface {
 type NopDrainer struct{}
 
 // Drain returns at once.
-func (NopDrainer) Drain(context.Context, string, []string) error { return nil }
+func (NopDrainer) Drain(context.Context, string, []string, time.Duration) error { return nil }
 
 // NopRouteSink discards routing tables.
 type NopRouteSink struct{}
@@ -208,7 +211,7 @@ func saveRoutes(path string, routes map[RouteKey]Route) error {
 	if err != nil {
 		return err
 	}
-	return supervisor.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), fsutil.FileMode)
 }
 
 func sortedRoutes(m map[RouteKey]Route) []Route {

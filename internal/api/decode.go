@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // MaxBodyBytes bounds request bodies; a resolved manifest is a few KiB.
@@ -33,15 +34,28 @@ const (
 // decodeBody reads a JSON body into v: at most MaxBodyBytes, unknown fields
 // refused, exactly one value. Errors are problems naming the field.
 func decodeBody(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads a request's body, at most MaxBodyBytes and within the
+// server's body timeout; errors are problems (413, 408, 400).
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
+			return nil, Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
 		}
-		return Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
+		if httplimit.IsBodyTimeout(err) {
+			return nil, Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
+		}
+		return nil, Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
 	}
-	return decodeJSON(body, v)
+	return body, nil
 }
 
 func decodeJSON(body []byte, v any) error {

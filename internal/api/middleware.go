@@ -185,13 +185,9 @@ func unauthorized(err error) *Problem {
 // checkBody reads a mutating request's body and checks it against the
 // digest the client computed over it.
 func (h *Handler) checkBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
-		}
-		return nil, Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
+		return nil, err
 	}
 	got := r.Header.Get(DigestHeader)
 	if got == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -127,7 +128,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request, _ string) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	// The pid lets `runway up` check that what answers is the server it started.
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "pid": os.Getpid()})
 }
 
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {

@@ -143,6 +143,9 @@ type ServiceStatus struct {
 	InProgress  *Release `json:"in_progress,omitempty"`
 	Groups      []Group  `json:"groups"`
 	Routes      []Route  `json:"routes"`
+	// StoreBehind, when set, says that the server's store is behind the
+	// target, so the server does not act on the service, and how to recover.
+	StoreBehind string `json:"store_behind,omitempty"`
 }
 
 // Group is the instances of one release.

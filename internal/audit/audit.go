@@ -26,8 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/store"
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 // HeadFile is the name of the chain-head file beside the database.
@@ -91,7 +91,7 @@ func (l *Log) AppendWith(ctx context.Context, e *store.AuditEntry, change func(s
 }
 
 func (l *Log) writeHead(seq int64, hash string) error {
-	if err := supervisor.WriteFileAtomic(l.headPath, fmt.Appendf(nil, "%d %s\n", seq, hash), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(l.headPath, fmt.Appendf(nil, "%d %s\n", seq, hash), fsutil.FileMode); err != nil {
 		return fmt.Errorf("write audit head %s: %w", l.headPath, err)
 	}
 	return nil

@@ -1,8 +1,14 @@
 package auth
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/store"
 )
 
 func TestTokens(t *testing.T) {
@@ -99,4 +105,56 @@ func FuzzParseRole(f *testing.F) {
 			t.Fatalf("%q -> %v -> %v, %v", s, r, again, err)
 		}
 	})
+}
+
+// TestBootstrap: the first start makes admin and its token file; a start
+// without the file (a restored database) gives admin a new token there; a
+// disabled admin gets none.
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "runway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	file := filepath.Join(dir, "admin.token")
+	now := time.Now()
+	if created, err := Bootstrap(ctx, st, file, now); err != nil || !created {
+		t.Fatalf("first start: %v %v", created, err)
+	}
+	first, _ := os.ReadFile(file)
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", st.Mode())
+	}
+	a := &Authenticator{Store: st}
+	if p, err := a.Authenticate(ctx, "Bearer "+strings.TrimSpace(string(first))); err != nil || p.User != AdminUser {
+		t.Fatalf("admin's token: %v %v", p, err)
+	}
+	if created, err := Bootstrap(ctx, st, file, now); err != nil || created {
+		t.Fatalf("second start: %v %v", created, err)
+	}
+	if again, _ := os.ReadFile(file); string(again) != string(first) {
+		t.Fatal("a second start replaced the token file")
+	}
+	os.Remove(file)
+	if _, err := Bootstrap(ctx, st, file, now); err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.ReadFile(file)
+	if err != nil || string(second) == string(first) {
+		t.Fatalf("no new token after the file was removed: %v", err)
+	}
+	u, _ := st.GetUser(ctx, AdminUser)
+	u.Disabled = true
+	if err := st.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(file)
+	if _, err := Bootstrap(ctx, st, file, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("a disabled admin got a token file")
+	}
 }

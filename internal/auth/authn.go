@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/store"
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 // Why a token is refused. The API answers each with 401 and says which, so
@@ -101,20 +101,45 @@ func Issue(ctx context.Context, st TokenStore, user, name string, expires time.T
 	return tok, t, nil
 }
 
+// ensureTokenFile gives user admin a new token in tokenFile when the file is
+// missing (deleted to have a new one made, or a database restored into a
+// new data dir), as long as admin exists and is enabled.
+func ensureTokenFile(ctx context.Context, st store.Store, tokenFile string, now time.Time) error {
+	if _, err := os.Stat(tokenFile); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	u, err := st.GetUser(ctx, AdminUser)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tok, _, err := Issue(ctx, st, AdminUser, "admin.token", time.Time{}, now)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(tokenFile, []byte(tok+"\n"), fsutil.FileMode); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	return nil
+}
+
 // AdminUser is the user a server creates on its first start.
 const AdminUser = "admin"
 
 // Bootstrap creates user admin (global_admin) when the server has no users
 // yet, and writes its token to tokenFile (0600). A token file left by a
 // server from before users existed is adopted as admin's token, so its
-// holders keep working. It reports whether it created the user.
+// holders keep working. With users already there and no token file, admin
+// gets a new token in it. It reports whether it created the user.
 func Bootstrap(ctx context.Context, st store.Store, tokenFile string, now time.Time) (bool, error) {
 	users, err := st.ListUsers(ctx)
 	if err != nil {
 		return false, err
 	}
 	if len(users) > 0 {
-		return false, nil
+		return false, ensureTokenFile(ctx, st, tokenFile, now)
 	}
 	u := &store.User{Name: AdminUser, Roles: []string{GlobalAdmin}, CreatedBy: "bootstrap"}
 	if err := st.CreateUser(ctx, u); err != nil {
@@ -134,7 +159,7 @@ func Bootstrap(ctx context.Context, st store.Store, tokenFile string, now time.T
 	if err != nil {
 		return false, err
 	}
-	if err := supervisor.WriteFileAtomic(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(tokenFile, []byte(tok+"\n"), fsutil.FileMode); err != nil {
 		return false, fmt.Errorf("write admin token: %w", err)
 	}
 	return true, nil

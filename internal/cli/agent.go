@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/runwayhq/runway/internal/activation"
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
@@ -38,7 +41,11 @@ func newAgentCmd(g *Globals) *cobra.Command {
 		httpAddr, httpsAddr, accessLog       string
 		metricsListen                        string
 		drainTimeout                         time.Duration
-		stopInstances                        bool
+		stopInstances, stopOnInterrupt       bool
+		proxyLimits                          = httplimit.Default
+		apiLimits                            = httplimit.Default
+		headerTimeout                        time.Duration
+		maxConns                             int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -47,9 +54,18 @@ func newAgentCmd(g *Globals) *cobra.Command {
 restarts and stops service instances on this machine and serves the agent
 API on loopback, protected by the token it writes to DIR/agent.token.
 
-On SIGTERM or SIGINT the agent exits and leaves the instances running; the
-next agent started on the same --data-dir re-adopts them (same pids). Use
---stop-instances to stop them instead.`,
+On SIGTERM or SIGINT the agent stops accepting connections, finishes the
+requests in flight, and exits leaving the instances running; the next agent
+started on the same --data-dir re-adopts them (same pids) and routes to them
+at once. Use --stop-instances to stop them instead (or
+--stop-instances-on-interrupt to stop them on SIGINT only, as runway up does
+on Ctrl-C).
+
+Sockets passed with systemd's socket activation convention (LISTEN_FDS,
+named "http", "https" and "api" in LISTEN_FDNAMES; unnamed ones are taken as
+http then https) replace --http, --https and --listen. runway up passes them,
+so connections wait in the kernel's backlog while the agent restarts instead
+of being refused; see docs/operations.md for a systemd unit.`,
 		Example: `  runway agent --data-dir .runway/agent --listen 127.0.0.1:7041
   runway agent --data-dir /var/lib/runway/agent --port-range 30000-30999 --stop-instances
   runway agent status --data-dir .runway/agent`,
@@ -62,6 +78,15 @@ next agent started on the same --data-dir re-adopts them (same pids). Use
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			if err := proxyLimits.Validate(""); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if err := apiLimits.Validate("api-"); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if headerTimeout < 0 || maxConns < 0 {
+				return UsageErrorf("--response-header-timeout (%s) and --max-conns-per-target (%d) must not be negative; 0 means no limit", headerTimeout, maxConns)
 			}
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 			var access io.Writer
@@ -80,23 +105,52 @@ next agent started on the same --data-dir re-adopts them (same pids). Use
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return fmt.Errorf("data dir %s cannot be created: %w (choose a writable --data-dir)", dataDir, err)
 			}
+			passed, err := passedListeners()
+			if err != nil {
+				return err
+			}
+			// Signals are caught from here on: a SIGTERM during start-up
+			// still ends in an orderly stop.
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+			defer signal.Stop(sigs)
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			p, err := proxy.New(proxy.Options{HTTPAddr: httpAddr, HTTPSAddr: httpsAddr, CADir: filepath.Join(dataDir, "ca"),
-				DrainTimeout: drainTimeout, AccessLog: access, Registerer: reg, Logger: logger})
+				HTTPListener: passed["http"], HTTPSListener: passed["https"],
+				DrainTimeout: drainTimeout, AccessLog: access, Registerer: reg, Logger: logger,
+				Limits: proxyLimits, ResponseHeaderTimeout: noLimitIfZero(headerTimeout), MaxConnsPerTarget: noCapIfZero(maxConns)})
 			if err != nil {
+				closeListeners(passed)
 				return err
 			}
-			a, err := agent.New(agent.Options{DataDir: dataDir, Listen: listen, PortMin: lo, PortMax: hi,
-				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, MetricsListen: metricsListen})
+			ao := agent.Options{DataDir: dataDir, Listen: listen, APIListener: passed["api"], PortMin: lo, PortMax: hi,
+				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, HTTP: apiLimits, MetricsListen: metricsListen}
+			a, err := agent.New(ao)
 			if err != nil {
 				p.Close()
+				closeListeners(passed)
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case sig := <-sigs:
+					if sig == syscall.SIGINT && stopOnInterrupt {
+						a.StopInstancesOnExit()
+					}
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			for _, name := range []string{"http", "https", "api"} {
+				if ln := passed[name]; ln != nil {
+					logger.Info("serving a passed socket", "name", name, "addr", ln.Addr().String())
+				}
+			}
 			fmt.Fprintf(g.Stderr, "runway agent %s listening on %s (data dir %s, token in %s); proxy on http://%s and https://%s\n",
-				Version, a.URL(), dataDir, filepath.Join(dataDir, agent.TokenFileName), httpAddr, httpsAddr)
+				Version, a.URL(), dataDir, filepath.Join(dataDir, agent.TokenFileName), addrOf(passed["http"], httpAddr), addrOf(passed["https"], httpsAddr))
 			return a.Run(ctx)
 		},
 	}
@@ -105,15 +159,68 @@ next agent started on the same --data-dir re-adopts them (same pids). Use
 	f.StringVar(&listen, "listen", "127.0.0.1:7041", "loopback address of the agent API")
 	f.StringVar(&portRange, "port-range", "20000-29999", "ports given to instances, MIN-MAX")
 	f.BoolVar(&stopInstances, "stop-instances", false, "stop every instance when the agent exits (default: leave them running)")
+	f.BoolVar(&stopOnInterrupt, "stop-instances-on-interrupt", false, "stop every instance when the agent exits on SIGINT; SIGTERM still leaves them running (runway up uses it)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics here without a token, for a Prometheus scraper (on the API's address it needs the token)")
 	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
-	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic")
+	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic, unless a scale or delete call gives its own drain_timeout")
 	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
+	f.DurationVar(&proxyLimits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body through the proxy; 408 after it (0: no limit)")
+	f.DurationVar(&proxyLimits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the proxy stays open (0: no limit)")
+	f.DurationVar(&headerTimeout, "response-header-timeout", proxy.DefaultResponseHeaderTimeout, "longest wait for an instance's response headers; 504 after it (0: no limit)")
+	f.IntVar(&maxConns, "max-conns-per-target", proxy.DefaultMaxConnsPerTarget, "requests in flight the proxy sends one instance at most; over it another instance, else 503 (0: no cap)")
+	f.DurationVar(&apiLimits.Body, "api-body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the agent API (0: no limit)")
+	f.DurationVar(&apiLimits.Idle, "api-idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the agent API stays open (0: no limit)")
 	cmd.AddCommand(newAgentStatusCmd(g))
 	cmd.AddCommand(newAgentCACmd(g))
 	return cmd
+}
+
+// passedListeners takes the sockets passed by runway up or systemd (see
+// internal/activation), by name: http, https, api.
+func passedListeners() (map[string]net.Listener, error) {
+	ls, err := activation.Listeners()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]net.Listener{}
+	positional := []string{"http", "https"}
+	for i, l := range ls {
+		name := l.Name
+		if name == "" || name == "unknown" {
+			if i >= len(positional) {
+				closeListeners(out)
+				return nil, fmt.Errorf("socket %d of %s has no name and only 2 unnamed sockets (http, https) are understood: name them in %s", i+1, activation.EnvFDs, activation.EnvNames)
+			}
+			name = positional[i]
+		}
+		if name != "http" && name != "https" && name != "api" {
+			closeListeners(out)
+			l.Close()
+			return nil, fmt.Errorf("socket %q passed in %s: want http, https or api (under systemd, set FileDescriptorName= in the .socket unit)", name, activation.EnvNames)
+		}
+		if out[name] != nil {
+			closeListeners(out)
+			l.Close()
+			return nil, fmt.Errorf("two sockets named %q passed in %s", name, activation.EnvNames)
+		}
+		out[name] = l.Listener
+	}
+	return out, nil
+}
+
+func closeListeners(m map[string]net.Listener) {
+	for _, ln := range m {
+		ln.Close()
+	}
+}
+
+func addrOf(ln net.Listener, flag string) string {
+	if ln != nil {
+		return ln.Addr().String()
+	}
+	return flag
 }
 
 func parsePortRange(s string) (int, int, error) {
@@ -289,4 +396,20 @@ func agentOfContext(g *Globals, cmd *cobra.Command) *Context {
 		return c
 	}
 	return nil
+}
+
+// noLimitIfZero and noCapIfZero map a flag's 0 ("no limit") to the proxy
+// option's negative (its 0 is the default).
+func noLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func noCapIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

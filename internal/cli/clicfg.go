@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // CLIConfig is the user's config.toml: the contexts (servers the user
@@ -97,7 +97,7 @@ func (c *CLIConfig) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	if err := supervisor.WriteFileAtomic(path, c.Encode(), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, c.Encode(), fsutil.FileMode); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

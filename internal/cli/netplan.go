@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/netplan"
 )
@@ -58,7 +59,8 @@ func loadPlan(g *Globals, dir string, opt planOptions) (*config.Workspace, *netp
 		if opt.locked {
 			return nil, nil, fmt.Errorf("%s lacks %d allocation(s) (first: %s); run `runway netplan` and commit the lock file", lockPath, len(plan.New), plan.New[0])
 		}
-		if err := os.WriteFile(lockPath, plan.Lock.Bytes(), 0o644); err != nil {
+		// A record, like the state files: replaced whole or not at all.
+		if err := fsutil.WriteFileAtomic(lockPath, plan.Lock.Bytes(), 0o644); err != nil {
 			return nil, nil, fmt.Errorf("write lock file: %w", err)
 		}
 		fmt.Fprintf(g.Stderr, "%s: recorded %d new allocation(s); commit it so they never move\n", displayPath(lockPath), len(plan.New))

@@ -428,11 +428,16 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
 	if st.Current != nil {
 		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
+	} else if st.InProgress == nil && len(st.Routes) > 0 {
+		fmt.Fprintln(w, "  current release:  none known to this server (the groups below serve)")
 	} else {
 		fmt.Fprintln(w, "  current release:  none")
 	}
 	if st.InProgress != nil {
 		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+	}
+	if st.StoreBehind != "" {
+		fmt.Fprintf(w, "  STORE BEHIND:     %s\n", st.StoreBehind)
 	}
 	if st.Current == nil && st.InProgress == nil && len(st.Groups) == 0 {
 		fmt.Fprintf(w, "  nothing runs; release it with: runway deploy %s --env %s\n", st.Service, st.Environment)

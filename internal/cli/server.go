@@ -7,10 +7,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
+	"github.com/runwayhq/runway/internal/store"
 )
 
 func init() { register(newServerCmd) }
@@ -19,6 +23,8 @@ func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA string
 	var insecureListen bool
+	var agentTimeout time.Duration
+	limits := httplimit.Default
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, release engine and drivers",
@@ -39,6 +45,12 @@ keeps serving, and the next server resumes every unfinished release.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			if err := limits.Validate(""); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			if agentTimeout <= 0 {
+				return UsageErrorf("--agent-timeout is %s; give a positive duration such as 10s", agentTimeout)
+			}
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
@@ -46,7 +58,7 @@ keeps serving, and the next server resumes every unfinished release.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
-				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger,
+				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen})
 			if err != nil {
 				return err
@@ -71,5 +83,110 @@ keeps serving, and the next server resumes every unfinished release.`,
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&tlsLocalCA, "tls-local-ca", "", "serve https with certificates from the local CA in this directory (such as .runway/agent/ca)")
 	f.BoolVar(&insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback --listen (only behind something that encrypts)")
+	f.DurationVar(&agentTimeout, "agent-timeout", agent.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
+	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
+	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
+	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))
+	return cmd
+}
+
+func newServerBackupCmd(g *Globals) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the server's database, also while it runs",
+		Long: `Write a consistent copy of DATA_DIR/runway.db to FILE (a new file, mode 0600)
+with SQLite's VACUUM INTO: one snapshot, taken while the server keeps
+running and writing. The copy is checked (PRAGMA quick_check) before it is
+put in place. To restore it, see docs/operations.md: stop the server, copy
+FILE to DATA_DIR/runway.db, remove runway.db-wal and runway.db-shm, start
+the server; services changed since the backup are then refused until
+"runway server resync".`,
+		Example: `  runway server backup --data-dir .runway/server backups/runway-$(date +%F).db`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := store.Backup(cmd.Context(), filepath.Join(dataDir, server.DatabaseFile), args[0])
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, map[string]any{"path": info.Path, "bytes": info.Bytes, "releases": info.Releases})
+			}
+			fmt.Fprintf(g.Stdout, "backed up %s to %s (%d bytes, %d releases)\n", filepath.Join(dataDir, server.DatabaseFile), info.Path, info.Bytes, info.Releases)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(DefaultDataDir, "server"), "the server's data dir")
+	return cmd
+}
+
+func newServerResyncCmd(g *Globals) *cobra.Command {
+	var dataDir, env, project, agentURL, agentTokenFile string
+	cmd := &cobra.Command{
+		Use:   "resync [SERVICE --env ENV [--project P]]",
+		Short: "Rebuild a service's records from the agent after the store went back in time",
+		Long: `When the server's store is behind the agent (restored from a backup, a lost
+WAL), the agent refuses the server on the services that changed since, and
+releases end StoreBehind. resync makes the store agree with what runs: it
+reads the service's groups and routes from the agent, ends the service's
+unfinished releases (they would resume from a point the world has left),
+records the releases of the agent's groups that the store lacks, and adopts
+the agent's generation, so the server may act on the service again. It
+changes nothing on the agent and may run while the server runs. Without
+SERVICE it resyncs every service the agent knows (also to rebuild a lost
+database).`,
+		Example: `  runway server resync --data-dir .runway/server hello --env development
+  runway server resync --data-dir .runway/server`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return UsageErrorf("%s takes at most one SERVICE, got %d (see '%s --help')", cmd.CommandPath(), len(args), cmd.CommandPath())
+			}
+			if (len(args) == 1) != (env != "") {
+				return UsageErrorf("name SERVICE with --env ENV, or neither to resync every service")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if agentTokenFile == "" {
+				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
+			}
+			o := server.ResyncOptions{DataDir: dataDir, AgentURL: agentURL, AgentTokenFile: agentTokenFile, Project: project, Environment: env}
+			if len(args) == 1 {
+				o.Service = args[0]
+			}
+			res, err := server.Resync(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				if res == nil {
+					res = []server.ServiceResync{}
+				}
+				return writeJSON(g, res)
+			}
+			if len(res) == 0 {
+				fmt.Fprintln(g.Stdout, "the agent knows no service: nothing to resync")
+			}
+			for _, r := range res {
+				fmt.Fprintf(g.Stdout, "%s in %s: adopted agent generation %d (the store had %d)\n", r.Service, r.Environment, r.Generation, r.Previous)
+				for _, x := range r.Groups {
+					fmt.Fprintf(g.Stdout, "  group     %s\n", x)
+				}
+				for _, x := range r.Ended {
+					fmt.Fprintf(g.Stdout, "  ended     %s\n", x)
+				}
+				for _, x := range r.Recorded {
+					fmt.Fprintf(g.Stdout, "  recorded  %s\n", x)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", filepath.Join(DefaultDataDir, "server"), "the server's data dir")
+	f.StringVarP(&env, "env", "e", "", "environment of SERVICE")
+	f.StringVarP(&project, "project", "p", "", "project of SERVICE (default: every project the agent runs it for)")
+	f.StringVar(&agentURL, "agent-url", "http://127.0.0.1:7041", "URL of the agent API")
+	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	return cmd
 }

@@ -136,7 +136,7 @@ type Scale struct {
 	Desired  int     `hcl:"desired" json:"desired" default:"2" doc:"Instances of a first release; later releases keep the running count."`
 	Max      int     `hcl:"max" json:"max" default:"0" defaultdoc:"desired" doc:"Most instances (autoscaling and schedules never go above)."`
 	Spread   float64 `hcl:"spread" json:"spread" default:"0" doc:"Blue/green: start desired × (1 + spread) new instances and accept the release when desired × (1 − spread) are healthy; 0 ≤ spread < 1."`
-	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" doc:"Blue/green: halt the release when this many new instances crashed or were terminated; 0 means never."`
+	MaxTerms int     `hcl:"max_terms" json:"max_terms" default:"0" defaultdoc:"the new group's size, at least 3" doc:"Crash budget, every strategy: the release fails (FailureClean, with the crashed instance's last output in its error) once the new group's instances crashed or were replaced as unhealthy more often than this; 0 means the default."`
 }
 
 // Autoscale keeps a metric near a target.
@@ -160,7 +160,7 @@ type Deploy struct {
 	Strategy       string    `hcl:"strategy" json:"strategy" default:"\"rolling\"" enum:"recreate|rolling|blue_green|canary" doc:"recreate (stop old, start new; downtime), rolling, blue_green or canary."`
 	Timeout        Duration  `hcl:"timeout" json:"timeout" default:"\"10m\"" doc:"A release still running after this is halted and rolled back."`
 	ScaleDownDelay Duration  `hcl:"scale_down_delay" json:"scale_down_delay" default:"\"30s\"" doc:"How long the previous group is kept after a switch, so a rollback is instant."`
-	DrainTimeout   Duration  `hcl:"drain_timeout" json:"drain_timeout" default:"\"30s\"" doc:"Longest wait for requests in flight before stopping an instance taken out of traffic."`
+	DrainTimeout   Duration  `hcl:"drain_timeout" json:"drain_timeout" default:"\"30s\"" doc:"Longest wait for requests in flight before stopping an instance taken out of traffic (sent with every scale and delete call); WebSockets still open then get a close frame 1001 going away."`
 	Rolling        Rolling   `hcl:"rolling,block" json:"rolling" doc:"Settings of the rolling strategy."`
 	BlueGreen      BlueGreen `hcl:"blue_green,block" json:"blue_green" doc:"Settings of the blue_green strategy."`
 	Canary         Canary    `hcl:"canary,block" json:"canary" doc:"Settings of the canary strategy."`

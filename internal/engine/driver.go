@@ -83,7 +83,8 @@ type GroupStatus struct {
 	Starting  int
 	Unhealthy int
 	// Terminated counts instances that crashed or were terminated since the
-	// group was created (blue/green halts at max_terms).
+	// group was created; a release fails once its new group's count passes
+	// the crash budget (scale.max_terms, see strategy.CrashBudget).
 	Terminated int
 }
 
@@ -123,7 +124,10 @@ type TaskResult struct {
 }
 
 // Driver is what the engine needs from a target. Every method is idempotent:
-// the engine calls it again after a crash with the same arguments.
+// the engine calls it again after a crash with the same arguments. A target
+// that fences (the local agent) refuses a server whose store is behind it
+// with an error wrapping ErrStoreBehind, from Validate or any mutating
+// call; the release then acts no more on the service.
 type Driver interface {
 	// Validate checks that what the release refers to exists (command or
 	// image, secrets, ports, ...) and reports every problem at once.
@@ -152,4 +156,20 @@ type Driver interface {
 	Counters(ctx context.Context, ref ServiceRef) (Counters, error)
 	// RunTask runs a one-off task to completion.
 	RunTask(ctx context.Context, t Task) (TaskResult, error)
+}
+
+// CrashReport says why a group's instances crash: one crashed instance, how
+// it ended, and the last lines of its output.
+type CrashReport struct {
+	Instance string
+	Exit     string   // "exit status 1", "unhealthy: ..."
+	Lines    []string // the last lines of its log, oldest first
+}
+
+// CrashReporter is implemented by drivers that can read why a group's
+// instances crashed. The engine quotes the report in the error of a release
+// whose new group exceeds its crash budget, so the one line that says why
+// ("FATAL: DATABASE_URL is not set") is where the user looks first.
+type CrashReporter interface {
+	CrashReport(ctx context.Context, ref ServiceRef, group string) (CrashReport, error)
 }

@@ -322,3 +322,7 @@ func (e *Engine) event(ctx context.Context, id string, s State, step int, msg st
 }
 
 func lockKey(ref ServiceRef) string { return "service/" + ref.String() }
+
+// LockKey is the store key of the lock of a service (`runway server resync`
+// frees a lock held by a release it ends).
+func LockKey(ref ServiceRef) string { return lockKey(ref) }

@@ -235,10 +235,10 @@ func TestFailuresEndClean(t *testing.T) {
 			s.Env["SIM_HEALTH"] = "never"
 			s.Deploy.Timeout = dur(150 * time.Millisecond)
 		}, ErrTimeout},
-		{"crashing instances reach max_terms", strategy.BlueGreen, func(s *config.Service) {
+		{"crashing instances pass max_terms", strategy.BlueGreen, func(s *config.Service) {
 			s.Env["SIM_HEALTH"] = "crash"
 			s.Scale.MaxTerms = 3
-		}, ErrHalted},
+		}, ErrDeploy},
 		{"canary with 20% errors", strategy.Canary, func(s *config.Service) {
 			s.Env["SIM_ERROR_RATE"] = "0.2"
 		}, ErrAnalysisFailed},

@@ -13,12 +13,17 @@ var (
 	ErrHalted         = errors.New("Halted")
 	ErrTimeout        = errors.New("Timeout")
 	ErrAnalysisFailed = errors.New("AnalysisFailed")
+	// ErrStoreBehind: the target refused to act because this server's store
+	// is older than what the target already saw (a restored backup, a lost
+	// WAL). A driver wraps it; the engine then acts no more on the service
+	// (docs/design.md, "Fencing").
+	ErrStoreBehind = errors.New("StoreBehind")
 )
 
 var kinds = map[string]error{}
 
 func init() {
-	for _, k := range []error{ErrBadRelease, ErrLockExists, ErrDeploy, ErrHalted, ErrTimeout, ErrAnalysisFailed} {
+	for _, k := range []error{ErrBadRelease, ErrLockExists, ErrDeploy, ErrHalted, ErrTimeout, ErrAnalysisFailed, ErrStoreBehind} {
 		kinds[k.Error()] = k
 	}
 }
@@ -28,6 +33,9 @@ func init() {
 type Error struct {
 	Kind error
 	Msg  string
+	// transient marks a driver error that may pass when the step is tried
+	// again (see Transient); it is not persisted.
+	transient bool
 }
 
 func (e *Error) Error() string { return e.Kind.Error() + ": " + e.Msg }
@@ -59,4 +67,22 @@ func errorFromRecord(kind, msg string) *Error {
 		k = ErrDeploy
 	}
 	return &Error{Kind: k, Msg: msg}
+}
+
+// Transient is implemented by driver errors that may pass when tried again:
+// the target was unreachable, did not answer in time, or answered with a
+// server error. The engine retries the step of such an error until the
+// state's deadline, where any other error of a deploy step fails the release.
+type Transient interface {
+	Transient() bool
+}
+
+// isTransient reports whether err, or an error it wraps, is transient.
+func isTransient(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.transient
+	}
+	var t Transient
+	return errors.As(err, &t) && t.Transient()
 }

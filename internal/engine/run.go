@@ -145,6 +145,24 @@ func (r *run) crash(s State, step int, after bool) bool {
 	return r.e.fault != nil && r.e.fault(r.rel.ID, boundary{State: s, Step: step, After: after})
 }
 
+// storeBehind reports whether err is a store-behind refusal and makes it
+// the release's error, whatever failed before: it is what needs the user's
+// action (resync), and its message says so.
+func (r *run) storeBehind(err error) bool {
+	if !errors.Is(err, ErrStoreBehind) {
+		return false
+	}
+	if r.err != nil && errors.Is(r.err, ErrStoreBehind) {
+		return true
+	}
+	e := asError(err)
+	if r.err != nil {
+		e = &Error{Kind: ErrStoreBehind, Msg: fmt.Sprintf("%s (the release had failed before: %s)", e.Msg, r.err.Error())}
+	}
+	r.err = e
+	return true
+}
+
 func (r *run) markDirty(reason string) {
 	r.data.Dirty = true
 	if r.data.Reason == "" {
@@ -190,10 +208,34 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 		if err := r.interrupted(ctx, r.rel.Deadline); err != nil {
 			return StateCleanUpFailure, err
 		}
-		if err := r.validateResources(ctx); err != nil {
-			return StateCleanUpFailure, err
+		// Bounded by the release's deadline and a halt, like every step.
+		vctx, stop := r.watchHalt(ctx)
+		defer stop()
+		if !r.rel.Deadline.IsZero() {
+			var cancel context.CancelFunc
+			vctx, cancel = context.WithDeadline(vctx, r.rel.Deadline)
+			defer cancel()
 		}
-		return StateDeploy, nil
+		for {
+			err := r.validateResources(vctx)
+			if err == nil {
+				return StateDeploy, nil
+			}
+			if vctx.Err() != nil {
+				err = r.ctxError(vctx, vctx.Err())
+			}
+			if errors.Is(err, errStop) || !isTransient(err) {
+				return StateCleanUpFailure, err
+			}
+			r.e.event(ctx, r.rel.ID, s, -1, "retrying: "+err.Error(), nil)
+			if !r.sleep(vctx, e.opts.PollInterval) {
+				err = r.ctxError(vctx, vctx.Err())
+				if errors.Is(err, errStop) {
+					return "", err
+				}
+				return StateCleanUpFailure, err
+			}
+		}
 
 	case StateDeploy, StateCheckHealthy:
 		if r.data.Plan == nil {
@@ -232,7 +274,11 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 			if errors.Is(err, errStop) {
 				return "", err
 			}
-			r.markDirty("retiring the previous groups failed: " + err.Error())
+			if r.storeBehind(err) {
+				r.markDirty("retiring the previous groups was refused: the store is behind the target")
+			} else {
+				r.markDirty("retiring the previous groups failed: " + err.Error())
+			}
 			return StateReleaseLockFailure, newError(ErrDeploy, "the new release serves, but retiring the previous groups failed: %v", err)
 		}
 		return StateReleaseLock, nil
@@ -260,7 +306,11 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 				return "", err
 			}
 			if err != nil {
-				r.markDirty("rolling back failed: " + err.Error())
+				if r.storeBehind(err) {
+					r.markDirty("rolling back was refused: the store is behind the target")
+				} else {
+					r.markDirty("rolling back failed: " + err.Error())
+				}
 			}
 		}
 		return StateReleaseLockFailure, nil
@@ -296,18 +346,24 @@ func (r *run) planInput(current []strategy.Group) strategy.Input {
 func (r *run) validateResources(ctx context.Context) error {
 	d := r.drv
 	if err := d.Validate(ctx, r.ref, &r.spec.Service); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return r.ctxError(ctx, err)
+		}
+		if errors.Is(err, ErrStoreBehind) {
+			return newError(ErrStoreBehind, "%v", err)
+		}
+		if isTransient(err) {
+			return driverError(err, "validate %s", r.ref)
 		}
 		return newError(ErrBadRelease, "%v", err)
 	}
 	groups, err := d.ListGroups(ctx, r.ref)
 	if err != nil {
-		return newError(ErrDeploy, "list groups of %s: %v", r.ref, err)
+		return driverError(err, "list groups of %s", r.ref)
 	}
 	routes, err := d.Routes(ctx, r.ref)
 	if err != nil {
-		return newError(ErrDeploy, "read routes of %s: %v", r.ref, err)
+		return driverError(err, "read routes of %s", r.ref)
 	}
 	weight := map[string]int{}
 	for _, rt := range routes {
@@ -332,7 +388,7 @@ func (r *run) validateResources(ctx context.Context) error {
 	if c, err := d.Counters(ctx, r.ref); err == nil {
 		r.data.Base = &c
 	} else if !errors.Is(err, ErrUnsupported) {
-		return newError(ErrDeploy, "read request counters of %s: %v", r.ref, err)
+		return driverError(err, "read request counters of %s", r.ref)
 	}
 	r.e.event(ctx, r.rel.ID, StateValidateResources, -1, fmt.Sprintf("planned %s: %d deploy steps, desired %d", p.Strategy, len(p.Deploy), p.Desired), p)
 	return nil
@@ -361,7 +417,12 @@ func (r *run) transition(ctx context.Context, next State, ferr error) error {
 	if next.Final() {
 		p.Done = true
 		if r.data.Base != nil {
-			if c, err := r.drv.Counters(ctx, r.ref); err == nil {
+			// The summary is informative: it never holds the end of a
+			// release back for long.
+			cctx, cancel := context.WithTimeout(ctx, summaryTimeout)
+			c, err := r.drv.Counters(cctx, r.ref)
+			cancel()
+			if err == nil {
 				p.Served, p.Failed = c.Served-r.data.Base.Served, c.Failed-r.data.Base.Failed
 			}
 		}
@@ -411,10 +472,26 @@ func (r *run) interrupted(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-// ctxError turns a context error into a timeout or a stop.
+// summaryTimeout bounds reading the request counters of a release's summary.
+const summaryTimeout = 5 * time.Second
+
+// driverError is a DeployError about a failed driver call, transient when
+// the driver's error is.
+func driverError(err error, format string, args ...any) *Error {
+	e := newError(ErrDeploy, "%s: %v", fmt.Sprintf(format, args...), err)
+	e.transient = isTransient(err)
+	return e
+}
+
+// ctxError turns a context error into a timeout, a halt or a stop.
 func (r *run) ctxError(ctx context.Context, err error) error {
-	if errors.Is(context.Cause(ctx), errLockLost) {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errLockLost) {
 		return newError(ErrDeploy, "%v", errLockLost)
+	}
+	var halted *Error
+	if errors.As(cause, &halted) {
+		return halted // watchHalt cancelled the call
 	}
 	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return errStop

@@ -28,6 +28,7 @@ import (
 //
 //	SIM_HEALTH=never     instances never turn healthy
 //	SIM_HEALTH=crash     instances crash after starting (counted as terminated)
+//	SIM_CRASH_LINE=why   the last line a crashed instance wrote (CrashReport)
 //	SIM_ERROR_RATE=0.2   fraction of its requests that fail with a 5xx
 //	SIM_P99_MS=40        its p99 latency
 //	SIM_TASK_EXIT=3      exit code of its one-off tasks
@@ -48,6 +49,11 @@ type simTarget struct {
 	failOnce map[string]error
 	broken   map[string]error
 	calls    map[string]int
+	// hangOnce makes the next call of a method block until its context
+	// ends, as a call to a stopped (SIGSTOP) agent does.
+	hangOnce map[string]bool
+	hanging  map[string]int // hangs begun
+	hung     map[string]int // hangs ended by their context
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -77,6 +83,7 @@ func newSimTarget(t testing.TB) *simTarget {
 		groups:     map[string]*simGroup{}, routes: map[ServiceRef][]strategy.Route{},
 		preview: map[ServiceRef]string{}, served: map[ServiceRef]int64{}, failed: map[ServiceRef]int64{},
 		tasks: map[string]int{}, failOnce: map[string]error{}, broken: map[string]error{}, calls: map[string]int{},
+		hangOnce: map[string]bool{}, hanging: map[string]int{}, hung: map[string]int{},
 		ctx: ctx, cancel: cancel,
 	}
 	s.wg.Add(1)
@@ -190,7 +197,47 @@ func (s *simTarget) Validate(_ context.Context, _ ServiceRef, spec *config.Servi
 	return nil
 }
 
-func (s *simTarget) EnsureGroup(_ context.Context, gs GroupSpec) error {
+// hang blocks until ctx ends if a hang of method was asked for.
+func (s *simTarget) hang(ctx context.Context, method string) error {
+	s.mu.Lock()
+	h := s.hangOnce[method]
+	delete(s.hangOnce, method)
+	if h {
+		s.hanging[method]++
+	}
+	s.mu.Unlock()
+	if !h {
+		return nil
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.hung[method]++
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *simTarget) setHangOnce(method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangOnce[method] = true
+}
+
+func (s *simTarget) hangingCalls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hanging[method]
+}
+
+func (s *simTarget) hungCalls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hung[method]
+}
+
+func (s *simTarget) EnsureGroup(ctx context.Context, gs GroupSpec) error {
+	if err := s.hang(ctx, "EnsureGroup"); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.call("EnsureGroup"); err != nil {
@@ -281,7 +328,10 @@ func (s *simTarget) DeleteGroup(_ context.Context, ref ServiceRef, group string,
 	return nil
 }
 
-func (s *simTarget) ListGroups(_ context.Context, ref ServiceRef) ([]GroupInfo, error) {
+func (s *simTarget) ListGroups(ctx context.Context, ref ServiceRef) ([]GroupInfo, error) {
+	if err := s.hang(ctx, "ListGroups"); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.call("ListGroups"); err != nil {
@@ -370,6 +420,21 @@ func (s *simTarget) RunTask(_ context.Context, t Task) (TaskResult, error) {
 	s.tasks[t.ID]++
 	code, _ := strconv.Atoi(t.Spec.Env["SIM_TASK_EXIT"])
 	return TaskResult{ExitCode: code, Output: fmt.Sprintf("task %s ran", t.Name)}, nil
+}
+
+// CrashReport is what a crashed instance of a SIM_HEALTH=crash group said.
+func (s *simTarget) CrashReport(_ context.Context, _ ServiceRef, group string) (CrashReport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.call("CrashReport"); err != nil {
+		return CrashReport{}, err
+	}
+	g := s.groups[group]
+	if g == nil || g.terminated == 0 {
+		return CrashReport{}, nil
+	}
+	return CrashReport{Instance: group + "-0", Exit: "exit status 1",
+		Lines: []string{"starting " + g.env["SIM_CRASH_LINE"], "FATAL: " + g.env["SIM_CRASH_LINE"]}}, nil
 }
 
 // snapshot is what runs for a service: group → instance count, and routes.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
@@ -17,9 +19,15 @@ import (
 // step, which is safe because steps are idempotent. interruptible(i) says
 // whether a halt or the deadline stops step i (checked before it and while
 // it waits). With retry, a failing step is tried again until the deadline
-// (clean-up must not give up on a transient error); without, the first
-// error ends the state.
+// (clean-up must not give up on a transient error); without, only errors the
+// target marks transient are retried, and any other ends the state. While an
+// interruptible step runs, a halt cancels it at once (watchHalt), even in the
+// middle of a driver call that does not return.
 func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline time.Time, interruptible func(int) bool, retry bool) error {
+	retryUntil := deadline
+	if retryUntil.IsZero() {
+		retryUntil = r.e.opts.Now().Add(r.e.opts.CleanupTimeout)
+	}
 	for i := r.rel.Step; i < len(steps); i++ {
 		if i != r.rel.Step || r.rel.StepStartedAt.IsZero() {
 			if err := r.saveStep(ctx, i, steps[i].String()); err != nil {
@@ -44,19 +52,36 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 			return err
 		}
 		for {
-			err := r.step(ctx, steps[i], deadline, check)
+			sctx, stop := ctx, func() {}
+			if interruptible(i) {
+				sctx, stop = r.watchHalt(ctx)
+			}
+			err := r.step(sctx, steps[i], deadline, check)
+			stop()
 			if err == nil {
 				break
 			}
-			if errors.Is(err, errStop) || !retry || permanent(err) {
+			// Clean-up retries every failure but a decision; any other
+			// state only what the target marks transient (it restarts, it
+			// is overloaded): steps are idempotent, so trying again is safe.
+			if errors.Is(err, errStop) || !(retry && !permanent(err)) && !isTransient(err) {
 				return err
 			}
-			if !r.e.opts.Now().Before(deadline) {
-				return err
+			if !r.e.opts.Now().Before(retryUntil) {
+				return r.gaveUp(err, retry)
 			}
 			r.e.event(ctx, r.rel.ID, s, i, "retrying: "+err.Error(), nil)
 			if !r.sleep(ctx, r.e.opts.PollInterval) {
 				return errStop
+			}
+			if !r.e.opts.Now().Before(retryUntil) {
+				return r.gaveUp(err, retry)
+			}
+			if cerr := check(); cerr != nil {
+				if errors.Is(cerr, ErrTimeout) {
+					return r.gaveUp(err, retry)
+				}
+				return cerr
 			}
 		}
 		if r.crash(s, i, true) {
@@ -66,9 +91,19 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 	return nil
 }
 
+// gaveUp is the error of a step retried until its deadline: in clean-up the
+// step's last error, elsewhere a timeout that says what kept failing.
+func (r *run) gaveUp(err error, cleanup bool) error {
+	if cleanup {
+		return err
+	}
+	return newError(ErrTimeout, "the release passed deploy.timeout (%s) retrying: %s", r.spec.Service.Deploy.Timeout, asError(err).Msg)
+}
+
 // permanent errors are decisions, not failures to retry.
 func permanent(err error) bool {
-	return errors.Is(err, ErrHalted) || errors.Is(err, ErrAnalysisFailed) || errors.Is(err, ErrBadRelease)
+	return errors.Is(err, ErrHalted) || errors.Is(err, ErrAnalysisFailed) || errors.Is(err, ErrBadRelease) ||
+		errors.Is(err, ErrStoreBehind)
 }
 
 // step performs one step. Driver errors become DeployErrors; waits poll the
@@ -87,17 +122,20 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		if ctx.Err() != nil {
 			return r.ctxError(ctx, err)
 		}
-		return newError(ErrDeploy, "%s: %v", st, err)
+		if errors.Is(err, ErrStoreBehind) {
+			return newError(ErrStoreBehind, "%s: %v", st, err)
+		}
+		e := newError(ErrDeploy, "%s: %v", st, err)
+		e.transient = isTransient(err)
+		return e
 	}
 	switch s := st.(type) {
 	case strategy.RunTask:
-		res, err := r.runTask(ctx, d, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
-			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)}, check)
+		// A halt or the deadline cancels ctx (watchHalt, the step's
+		// deadline), which makes the driver kill the task at once.
+		res, err := d.RunTask(ctx, Task{ID: s.ID, Name: s.Name, Ref: r.ref, Release: s.Release,
+			Spec: &r.spec.Service, Command: s.Command, PreviewGroup: previewGroup(s)})
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				return err // halted or past the deadline while it ran
-			}
 			return fail(err)
 		}
 		if res.ExitCode != 0 {
@@ -125,8 +163,8 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 			if err != nil {
 				return false, fail(err)
 			}
-			if s.MaxTerms > 0 && g.Terminated >= s.MaxTerms {
-				return false, newError(ErrHalted, "%d instances of %s crashed or were terminated (max_terms %d)", g.Terminated, s.Group, s.MaxTerms)
+			if s.MaxTerms > 0 && g.Terminated > s.MaxTerms {
+				return false, r.crashLoop(ctx, s, g)
 			}
 			return g.Healthy >= s.Min, nil
 		}, func() error {
@@ -171,37 +209,6 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 
 // maxTaskOutput is how much of a failed task's output a release keeps.
 const maxTaskOutput = 2 << 10
-
-// runTask runs a task while watching check (halt, deadline) every poll
-// interval: a halt cancels the task's context, which makes the driver kill
-// it at once, instead of waiting for it to end.
-func (r *run) runTask(ctx context.Context, d Driver, t Task, check func() error) (TaskResult, error) {
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		res TaskResult
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := d.RunTask(tctx, t)
-		done <- result{res, err}
-	}()
-	tick := time.NewTicker(r.e.opts.PollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case out := <-done:
-			return out.res, out.err
-		case <-tick.C:
-			if err := check(); err != nil {
-				cancel()
-				<-done
-				return TaskResult{}, err
-			}
-		}
-	}
-}
 
 func previewGroup(s strategy.RunTask) string {
 	if s.Preview {
@@ -265,4 +272,60 @@ func (r *run) specOf(ctx context.Context, id string) (*config.Service, error) {
 		return nil, fmt.Errorf("decode release %s: %w", id, err)
 	}
 	return &spec.Service, nil
+}
+
+// crashLoop is the error of a group whose instances crashed more often than
+// its crash budget allows, with why the last one crashed when the driver can
+// tell.
+func (r *run) crashLoop(ctx context.Context, s strategy.WaitHealthy, g GroupStatus) error {
+	msg := fmt.Sprintf("group %s is crash-looping: its instances crashed or were replaced %d times, more than its crash budget of %d (scale.max_terms), before %d of them were healthy",
+		s.Group, g.Terminated, s.MaxTerms, s.Min)
+	if cr, ok := r.drv.(CrashReporter); ok {
+		rep, err := cr.CrashReport(ctx, r.ref, s.Group)
+		switch {
+		case err != nil:
+			msg += fmt.Sprintf("; its output could not be read: %v", err)
+		case rep.Instance != "":
+			msg += fmt.Sprintf("; instance %s ended with %q", rep.Instance, rep.Exit)
+			if len(rep.Lines) > 0 {
+				msg += "; its last output:\n  " + strings.Join(rep.Lines, "\n  ")
+			}
+		}
+	}
+	return newError(ErrDeploy, "%s", msg)
+}
+
+// watchHalt returns a context that a halt request cancels (with the halt as
+// its cause), so that a driver call outstanding at that moment, such as one
+// to an agent that stopped answering, does not hold the halt back. stop ends
+// the watch.
+func (r *run) watchHalt(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.e.opts.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+			}
+			cur, err := r.e.st.GetRelease(ctx, r.rel.ID)
+			if err == nil && cur.HaltRequested {
+				cancel(newError(ErrHalted, "%s", cur.HaltReason))
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }

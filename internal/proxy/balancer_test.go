@@ -234,7 +234,7 @@ func BenchmarkRoutePick(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			_, t := r.pick(0, "", nil)
-			t.acquire()
+			t.acquire(0)
 			t.release()
 		}
 	})

@@ -8,7 +8,7 @@
 //	p, err := proxy.New(proxy.Options{...})  // listeners, CA dir, drain timeout, metrics, logs
 //	err = p.Start(ctx)                        // bind HTTP and HTTPS, serve in the background
 //	err = p.Update(cfg)                       // swap the whole routing table atomically
-//	err = p.Drain(ctx, group, instances)      // wait until removed targets are idle
+//	err = p.Drain(ctx, group, instances, d)   // wait (at most d) until removed targets are idle
 //	p.Pause(key, maxHold) / p.Resume(key)      // key: RouteKey{Project, Environment, Service, Preview}
 //	p.Stats(key, window)                      // rolling per-group statistics for canary analysis
 //	p.Counters(key)                           // monotonic served/failed counts for a release summary
@@ -22,6 +22,12 @@
 // the goroutine-free upstream path for bodiless GET/HEAD/OPTIONS, the rest
 // uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
 // when the response is done).
+//
+// Limits (docs/timeouts.md): a request body must arrive within
+// Options.Limits.Body (408, not counted as a failure of the instance), a
+// target must send its response headers within ResponseHeaderTimeout (504,
+// never sent again), and a target gets at most MaxConnsPerTarget requests in
+// flight (over it another target of the route, else 503).
 //
 // Decisions worth knowing: a route is identified by its RouteKey (project,
 // environment, service, preview), and everything kept per route — counters,
@@ -45,9 +51,16 @@
 // metric handles) lives in target.go and is carried from one table to the
 // next by a registry that only Update, Drain and scrapes touch.
 //
+// Stopping (graceful.go): the listeners close first, then the proxy waits for
+// the first request of every connection it accepted before http.Server's
+// Shutdown (which would drop it); behind `runway up` or systemd the socket
+// stays open and the next agent accepts what this one did not.
+//
 // Draining: Update removes targets from the table (no new request reaches them
 // afterwards); Drain then returns once every request that was already on them
 // — long requests, streamed responses and open WebSockets included — has
-// finished, or the drain timeout passed (ErrDrainTimeout). The agent stops the
-// processes only after Drain returns.
+// finished, or the drain timeout of that call passed (ErrDrainTimeout). At the
+// timeout, WebSockets still open get a close frame 1001 "going away" and
+// streamed responses end cleanly (goaway.go) instead of being cut when the
+// instance stops. The agent stops the processes only after Drain returns.
 package proxy

@@ -96,7 +96,7 @@ func TestDrainWaitsForLongRequestsStreamsAndWebSockets(t *testing.T) {
 	}
 
 	drained := make(chan error, 1)
-	go func() { drained <- p.Drain(context.Background(), "old", nil) }()
+	go func() { drained <- p.Drain(context.Background(), "old", nil, 0) }()
 
 	// The WebSocket still works on its old target, and holds the drain.
 	if err := ws.Write(context.Background(), websocket.MessageText, []byte("ping")); err != nil {
@@ -158,16 +158,16 @@ func TestDrainTimeout(t *testing.T) {
 	}()
 	<-entered
 	mustUpdate(t, p, oneService([]Backend{{Group: "g2", Weight: 1}}, groups))
-	err := p.Drain(context.Background(), "g1", []string{"g1/1"})
+	err := p.Drain(context.Background(), "g1", []string{"g1/1"}, 0)
 	if !errors.Is(err, ErrDrainTimeout) || !strings.Contains(err.Error(), "1 requests still in flight") {
 		t.Fatalf("Drain = %v, want ErrDrainTimeout with 1 in flight", err)
 	}
 	close(release)
 	<-done
-	if err := p.Drain(context.Background(), "g1", nil); err != nil {
+	if err := p.Drain(context.Background(), "g1", nil, 0); err != nil {
 		t.Fatalf("second Drain: %v", err)
 	}
-	if err := p.Drain(context.Background(), "never-existed", nil); err != nil {
+	if err := p.Drain(context.Background(), "never-existed", nil, 0); err != nil {
 		t.Fatalf("Drain of an unknown group: %v", err)
 	}
 }
@@ -180,7 +180,7 @@ func TestDrainWaitsForRemovalFromTable(t *testing.T) {
 	cfg := oneService([]Backend{{Group: "g1", Weight: 1}}, map[string][]Target{"g1": {b.target(), b2.target()}})
 	mustUpdate(t, p, cfg)
 	drained := make(chan error, 1)
-	go func() { drained <- p.Drain(context.Background(), "g1", []string{"g1/1"}) }()
+	go func() { drained <- p.Drain(context.Background(), "g1", []string{"g1/1"}, 0) }()
 	select {
 	case err := <-drained:
 		t.Fatalf("Drain returned %v while the target is still routed", err)
@@ -193,7 +193,7 @@ func TestDrainWaitsForRemovalFromTable(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := p.Drain(ctx, "g1", nil); !errors.Is(err, context.Canceled) {
+	if err := p.Drain(ctx, "g1", nil, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Drain with a cancelled context while routed: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // newForwarder builds the upstream side: pooled HTTP/1.1 keep-alive
@@ -29,13 +31,14 @@ func (p *Proxy) newForwarder() (*http.Transport, *h1Pool, *httputil.ReverseProxy
 		}
 		return c, nil
 	}
-	pool := newH1Pool(dial)
+	pool := newH1Pool(dial, p.opts.ResponseHeaderTimeout)
 	tr := &http.Transport{
 		DialContext:           dial,
 		MaxIdleConns:          0, // no global cap: the per-target cap below bounds it
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: p.opts.ResponseHeaderTimeout,
 		DisableCompression:    true,
 	}
 	rp := &httputil.ReverseProxy{
@@ -96,6 +99,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err == nil {
 		st.t.succeeded(tr.p.now().UnixNano())
+		wrapBody(st, req, resp)
 		return resp, nil
 	}
 	var de *dialError
@@ -108,7 +112,10 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	g, t := st.rt.pick(now.UnixNano(), "", st.t)
-	if t == nil || !t.acquire() {
+	if t == nil {
+		return nil, err
+	}
+	if ok, _ := t.acquire(tr.p.maxConns); !ok {
 		return nil, err
 	}
 	st.t.m.retries.Inc()
@@ -119,6 +126,7 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err = tr.roundTrip(req2)
 	if err == nil {
 		t.succeeded(now.UnixNano())
+		wrapBody(st, req2, resp)
 	} else if errors.As(err, &de) && req.Context().Err() == nil {
 		tr.p.connFailed(t, now, err)
 	}
@@ -137,6 +145,14 @@ func (p *Proxy) connFailed(t *target, now time.Time, err error) {
 // before its response headers: 502, or 504 on a timeout.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(stateKey{}).(*reqState)
+	if st.body != nil && st.body.timedOut.Load() {
+		// The client's fault, not the instance's: not a failed request.
+		// (The failed read also cancelled the request's context, so the
+		// transport reports a cancellation.)
+		p.metrics.rejected.WithLabelValues(st.rt.key.Project, st.rt.key.Environment, st.rt.key.Service, "body_timeout").Inc()
+		writeText(w, http.StatusRequestTimeout, fmt.Sprintf("runway: the request body did not arrive within %s (the proxy's --body-timeout); send the body at once.\n", p.opts.Limits.Body))
+		return
+	}
 	if r.Context().Err() != nil {
 		w.WriteHeader(499) // the client went away; nobody reads this
 		return
@@ -169,6 +185,9 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+
+	hjMu     sync.Mutex
+	hijacked net.Conn // the client connection of an upgraded request
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -197,24 +216,35 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols // ReverseProxy writes the 101 on the hijacked connection
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hjMu.Lock()
+		w.hijacked = c
+		w.hjMu.Unlock()
+	}
+	return c, brw, err
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingBody counts request body bytes and remembers whether any was read
-// (then a failed request can no longer be retried). Close is a no-op: the
+// (then a failed request can no longer be retried) and whether the client
+// was too slow to send it. Close is a no-op: the
 // handler closes the real body when it is done.
 type countingBody struct {
-	rc   io.ReadCloser
-	n    atomic.Int64
-	read atomic.Bool
+	rc       io.ReadCloser
+	n        atomic.Int64
+	read     atomic.Bool
+	timedOut atomic.Bool // the client did not send it within --body-timeout
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF && httplimit.IsBodyTimeout(err) {
+		b.timedOut.Store(true)
+	}
 	return n, err
 }
 

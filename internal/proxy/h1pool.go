@@ -26,6 +26,8 @@ type h1Pool struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle int
 	maxAge  time.Duration // idle connections older than this are not reused
+	// headerTimeout bounds the wait for response headers (0: none).
+	headerTimeout time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn
@@ -39,8 +41,8 @@ type h1Conn struct {
 	idleAt time.Time
 }
 
-func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *h1Pool {
-	return &h1Pool{dial: dial, maxIdle: 1024, maxAge: 30 * time.Second, idle: map[string][]*h1Conn{}}
+func newH1Pool(dial func(ctx context.Context, network, addr string) (net.Conn, error), headerTimeout time.Duration) *h1Pool {
+	return &h1Pool{dial: dial, maxIdle: 1024, maxAge: 30 * time.Second, headerTimeout: headerTimeout, idle: map[string][]*h1Conn{}}
 }
 
 // fastPathOK reports whether a request can take the h1Pool.
@@ -122,7 +124,18 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// A client that goes away cancels the context: unblock the I/O.
 		stop := context.AfterFunc(ctx, func() { hc.c.SetDeadline(aLongTimeAgo) })
+		if p.headerTimeout > 0 {
+			hc.c.SetReadDeadline(time.Now().Add(p.headerTimeout))
+		}
 		resp, err := hc.roundTrip(req)
+		if err == nil && p.headerTimeout > 0 {
+			// The body (a stream) is not bound; a cancellation that
+			// came meanwhile must still poison the connection.
+			hc.c.SetReadDeadline(time.Time{})
+			if ctx.Err() != nil {
+				hc.c.SetDeadline(aLongTimeAgo)
+			}
+		}
 		if err != nil {
 			stop()
 			hc.c.Close()
@@ -165,6 +178,10 @@ func (hc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 // staleConnError is what reading or writing a pooled connection that its
 // server closed while idle looks like.
 func staleConnError(err error) bool {
+	var te net.Error
+	if errors.As(err, &te) && te.Timeout() {
+		return false // the target is slow (response header timeout), not gone
+	}
 	var ne *net.OpError
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
@@ -197,6 +214,10 @@ func (b *h1Body) Close() error {
 	}
 	return nil
 }
+
+// interrupt unblocks a Read from another goroutine (a drain ending a
+// stream): closing the connection is safe concurrently, Close is not.
+func (b *h1Body) interrupt() { b.hc.c.Close() }
 
 func (b *h1Body) finish(complete bool) {
 	b.done = true

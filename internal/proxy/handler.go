@@ -16,6 +16,7 @@ type reqState struct {
 	g         *group
 	t         *target
 	body      *countingBody
+	rw        *responseWriter
 	requestID string
 	retried   bool
 	err       error // the proxy failed the request (502/504)
@@ -57,7 +58,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sticky = c.Value
 		}
 	}
-	g, t := p.pickAcquire(&rt, host, r.URL.Path, sticky, start.UnixNano())
+	g, t, busy := p.pickAcquire(&rt, host, r.URL.Path, sticky, start.UnixNano())
+	if busy {
+		rt.svc.failed.Add(1)
+		w.Header().Set("Retry-After", "1")
+		p.reject(w, r, rt, "busy", http.StatusServiceUnavailable,
+			fmt.Sprintf("runway: every instance of %s has %d requests in flight, the most the proxy sends one (--max-conns-per-target); retry shortly.\n", rt.key.describe(), p.maxConns))
+		return
+	}
 	if t == nil {
 		rt.svc.failed.Add(1)
 		w.Header().Set("Retry-After", "1")
@@ -73,27 +81,39 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // pickAcquire picks a target and counts the request on it. If the target was
 // retired between reading the table and counting (a concurrent Update), it
-// picks again from the new table, so no request lands on a drained target.
-func (p *Proxy) pickAcquire(rt **route, host, path, sticky string, now int64) (*group, *target) {
+// picks again from the new table, so no request lands on a drained target. A
+// target at its connection cap is avoided once; busy reports that the second
+// choice was full too.
+func (p *Proxy) pickAcquire(rt **route, host, path, sticky string, now int64) (g *group, t *target, busy bool) {
+	var except *target
 	for range 4 {
-		g, t := (*rt).pick(now, sticky, nil)
+		g, t := (*rt).pick(now, sticky, except)
 		if t == nil {
-			return nil, nil
+			return nil, nil, except != nil
 		}
-		if t.acquire() {
-			return g, t
+		ok, full := t.acquire(p.maxConns)
+		if ok {
+			return g, t, false
+		}
+		if full {
+			if except != nil {
+				return nil, nil, true
+			}
+			except = t
+			continue
 		}
 		next := p.table.Load().lookup(host, path)
 		if next == nil {
-			return nil, nil // the route went away: answer from the one the request had
+			return nil, nil, false // the route went away: answer from the one the request had
 		}
 		*rt = next
 	}
-	return nil, nil
+	return nil, nil, false
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, start time.Time) {
 	rw := &responseWriter{ResponseWriter: w}
+	st.rw = rw
 	r2 := r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		st.body = &countingBody{rc: r.Body}

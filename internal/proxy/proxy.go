@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runwayhq/runway/internal/httplimit"
 )
 
 // Default listen addresses and drain timeout.
@@ -23,6 +25,14 @@ const (
 	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultHTTPSAddr    = "127.0.0.1:8443"
 	DefaultDrainTimeout = 30 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for an instance's
+	// response headers (504 after it); a stream or a WebSocket is not
+	// bound once its headers came.
+	DefaultResponseHeaderTimeout = time.Minute
+	// DefaultMaxConnsPerTarget caps the requests (hence connections) in
+	// flight to one instance; over it, a request goes to another instance of
+	// the route, else 503.
+	DefaultMaxConnsPerTarget = 1024
 	// Off disables a listener when given as its address.
 	Off = "off"
 )
@@ -32,6 +42,11 @@ const (
 type Options struct {
 	HTTPAddr  string // default DefaultHTTPAddr; Off disables it
 	HTTPSAddr string // default DefaultHTTPSAddr; Off disables it; needs CADir
+	// HTTPListener and HTTPSListener, when set, are served instead of
+	// binding HTTPAddr and HTTPSAddr: sockets passed by `runway up` or by
+	// systemd socket activation, which outlive this process. Shutdown
+	// closes them (the holder's copies stay open).
+	HTTPListener, HTTPSListener net.Listener
 	// CADir holds the local certificate authority (ca.crt, ca.key, mode
 	// 0600), created on first use. Empty disables HTTPS.
 	CADir string
@@ -45,6 +60,16 @@ type Options struct {
 	// Now is the clock for passive health, statistics windows and
 	// certificate lifetimes; nil is time.Now.
 	Now func() time.Time
+	// Limits bound what a client may hold: the time to send headers and a
+	// request body, and idle keep-alive connections. The zero value is
+	// httplimit.Default; a zero field of a set value is no limit.
+	Limits httplimit.Limits
+	// ResponseHeaderTimeout bounds the wait for a target's response
+	// headers: 0 is DefaultResponseHeaderTimeout, negative no limit.
+	ResponseHeaderTimeout time.Duration
+	// MaxConnsPerTarget caps requests in flight per target: 0 is
+	// DefaultMaxConnsPerTarget, negative no cap.
+	MaxConnsPerTarget int
 }
 
 // Proxy is the load balancer. Its methods are safe for concurrent use.
@@ -60,6 +85,10 @@ type Proxy struct {
 	tr      *http.Transport
 	pool    *h1Pool
 	access  *accessLog
+	// maxConns is Options.MaxConnsPerTarget (0: no cap).
+	maxConns int64
+
+	stopper stopper
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -89,7 +118,22 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}}
+	if opts.Limits == (httplimit.Limits{}) {
+		opts.Limits = httplimit.Default
+	}
+	if opts.ResponseHeaderTimeout == 0 {
+		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if opts.MaxConnsPerTarget == 0 {
+		opts.MaxConnsPerTarget = DefaultMaxConnsPerTarget
+	}
+	if opts.ResponseHeaderTimeout < 0 {
+		opts.ResponseHeaderTimeout = 0
+	}
+	if opts.MaxConnsPerTarget < 0 {
+		opts.MaxConnsPerTarget = 0
+	}
+	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}, maxConns: int64(opts.MaxConnsPerTarget)}
 	m, err := newMetrics(opts.Registerer, p)
 	if err != nil {
 		return nil, fmt.Errorf("register proxy metrics: %w", err)
@@ -142,20 +186,31 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 	}
 	newServer := func() *http.Server {
-		return &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+		srv := p.opts.Limits.Server(p)
+		srv.ErrorLog = errLog
+		srv.ConnState = p.stopper.connState
+		return srv
 	}
-	if p.opts.HTTPAddr != Off {
+	if p.opts.HTTPSListener != nil && p.ca == nil {
+		return errors.New("start proxy: an HTTPS listener was passed but HTTPS is off (no CA directory)")
+	}
+	if ln := p.opts.HTTPListener; ln != nil {
+		ls = append(ls, listener{"http", ln, newServer()})
+	} else if p.opts.HTTPAddr != Off {
 		ln, err := net.Listen("tcp", p.opts.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen HTTP on %s: %w (set another address or stop what uses it)", p.opts.HTTPAddr, err)
 		}
 		ls = append(ls, listener{"http", ln, newServer()})
 	}
-	if p.opts.HTTPSAddr != Off && p.ca != nil {
-		ln, err := net.Listen("tcp", p.opts.HTTPSAddr)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+	if (p.opts.HTTPSAddr != Off || p.opts.HTTPSListener != nil) && p.ca != nil {
+		ln := p.opts.HTTPSListener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", p.opts.HTTPSAddr); err != nil {
+				closeAll()
+				return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
+			}
 		}
 		srv := newServer()
 		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.getCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
@@ -165,16 +220,20 @@ func (p *Proxy) Start(ctx context.Context) error {
 	for _, l := range ls {
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
+		p.stopper.listen(l.ln)
 		p.wg.Add(1)
+		p.stopper.serving.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.stopper.serving.Done()
 			var err error
 			if l.srv.TLSConfig != nil {
 				err = l.srv.ServeTLS(l.ln, "", "")
 			} else {
 				err = l.srv.Serve(l.ln)
 			}
-			if !errors.Is(err, http.ErrServerClosed) {
+			// net.ErrClosed: the stopper closed the listener (graceful.go).
+			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Error("proxy listener stopped", "listener", l.name, "err", err)
 			}
 		}()
@@ -205,6 +264,7 @@ func (p *Proxy) addr(name string) net.Addr {
 }
 
 func (p *Proxy) shutdownServers(ctx context.Context) {
+	p.stopper.stopAccepting(ctx)
 	p.mu.Lock()
 	srvs := p.servers
 	p.mu.Unlock()
@@ -273,10 +333,18 @@ var ErrDrainTimeout = errors.New("drain timeout")
 // Drain waits until the given targets of a group (all of its targets when
 // instances is empty) are out of the routing table and have no request in
 // flight — long requests, streamed responses and open WebSockets included.
-// It returns nil then, ErrDrainTimeout (wrapped, with the count still in
-// flight) after Options.DrainTimeout, or ctx's error. Targets the proxy does
-// not know are already drained. Call Update without them first.
-func (p *Proxy) Drain(ctx context.Context, group string, instances []string) error {
+// It waits at most timeout (Options.DrainTimeout when timeout <= 0; each
+// call may ask for its own, as the release's deploy.drain_timeout does).
+// Then WebSockets and streamed responses still open are ended properly (a
+// close frame 1001 "going away", the end of the stream; see goaway.go) and
+// Drain returns ErrDrainTimeout (wrapped, with the counts) once they are
+// gone or a short grace passed. It returns nil when everything finished in
+// time, or ctx's error. Targets the proxy does not know are already
+// drained. Call Update without them first.
+func (p *Proxy) Drain(ctx context.Context, group string, instances []string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = p.opts.DrainTimeout
+	}
 	want := map[string]bool{}
 	for _, i := range instances {
 		want[i] = true
@@ -295,22 +363,47 @@ func (p *Proxy) Drain(ctx context.Context, group string, instances []string) err
 		}
 	}
 	p.reg.mu.Unlock()
-	timer := time.NewTimer(p.opts.DrainTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for i, t := range ts {
 		select {
 		case <-t.idle:
 		case <-timer.C:
-			var busy int64
-			for _, t := range ts[i:] {
-				busy += t.inflight.Load()
-			}
-			return fmt.Errorf("drain group %s: %w after %s: %d requests still in flight", group, ErrDrainTimeout, p.opts.DrainTimeout, busy)
+			return p.goAway(ctx, group, ts[i:], timeout)
 		case <-ctx.Done():
 			return fmt.Errorf("drain group %s: %w", group, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// goAway ends the WebSockets and streams still open on ts after a drain
+// timed out, and waits a little for them to be gone.
+func (p *Proxy) goAway(ctx context.Context, group string, ts []*target, timeout time.Duration) error {
+	ended := 0
+	for _, t := range ts {
+		ended += t.goAway()
+	}
+	if ended > 0 {
+		grace := time.NewTimer(3 * goAwayGrace)
+		defer grace.Stop()
+	wait:
+		for _, t := range ts {
+			select {
+			case <-t.idle:
+			case <-grace.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+	}
+	var busy int64
+	for _, t := range ts {
+		busy += t.inflight.Load()
+	}
+	p.log.Info("proxy drain timed out", "group", group, "after", timeout, "websockets_and_streams_ended", ended, "still_in_flight", busy)
+	return fmt.Errorf("drain group %s: %w after %s: %d WebSockets and streams ended (close 1001 going away), %d requests still in flight", group, ErrDrainTimeout, timeout, ended, busy)
 }
 
 // Stats returns rolling statistics per group of a route over the last

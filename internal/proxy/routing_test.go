@@ -185,7 +185,7 @@ func TestPickAfterRouteRemoved(t *testing.T) {
 	if err := p.Update(Config{}); err != nil {
 		t.Fatal(err)
 	}
-	g, tg := p.pickAcquire(&rt, "web.production.localhost", "/", "", 0)
+	g, tg, _ := p.pickAcquire(&rt, "web.production.localhost", "/", "", 0)
 	if g != nil || tg != nil || rt == nil {
 		t.Fatalf("pickAcquire = %v, %v with route %v; want nothing picked and the old route kept", g, tg, rt)
 	}

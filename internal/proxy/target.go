@@ -33,6 +33,9 @@ type target struct {
 	idle     chan struct{} // closed once retired with nothing in flight
 
 	m *targetMetrics
+
+	openMu sync.Mutex
+	open   map[goAwayer]struct{} // WebSockets and streams a drain may end (goaway.go)
 }
 
 func newTarget(route RouteKey, group string, t Target, m *targetMetrics) *target {
@@ -46,16 +49,21 @@ func (t *target) series() seriesKey {
 }
 
 // acquire counts a request on the target. It fails if the target was retired
-// after the caller read the table; the caller then picks again from the new
-// table. Go's atomics are sequentially consistent, so either acquire sees
-// retired or retire sees the increment: Drain never misses a request.
-func (t *target) acquire() bool {
-	t.inflight.Add(1)
+// after the caller read the table (the caller then picks again from the new
+// table) or, with full, if max (> 0) requests are in flight on it already.
+// Go's atomics are sequentially consistent, so either acquire sees retired or
+// retire sees the increment: Drain never misses a request.
+func (t *target) acquire(max int64) (ok, full bool) {
+	n := t.inflight.Add(1)
 	if t.retired.Load() {
 		t.release()
-		return false
+		return false, false
 	}
-	return true
+	if max > 0 && n > max {
+		t.release()
+		return false, true
+	}
+	return true, false
 }
 
 func (t *target) release() {

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // File names of the local certificate authority inside Options.CADir.
@@ -65,10 +67,10 @@ func loadOrCreateCA(dir string, now func() time.Time) (*localCA, error) {
 		}
 		// Key first: a crash between the writes leaves a key without a
 		// certificate, reported below instead of silently replaced.
-		if err := writeFileAtomic(keyPath, keyPEM); err != nil {
+		if err := fsutil.WriteFileAtomic(keyPath, keyPEM, fsutil.FileMode); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(certPath, certPEM); err != nil {
+		if err := fsutil.WriteFileAtomic(certPath, certPEM, fsutil.FileMode); err != nil {
 			return nil, err
 		}
 	case cerr != nil:
@@ -117,17 +119,6 @@ func createCA(now time.Time) (certPEM, keyPEM []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 func randomSerial() *big.Int {

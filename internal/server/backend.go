@@ -94,6 +94,12 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 		Protected: env.Protected, Target: env.Target, Service: *svc, Sources: sources, CreatedBy: actor}, "")
 }
 
+// storeBehindReporter is a driver whose target fences a server whose store
+// went back in time (the local target); StoreBehind says so, "" if not.
+type storeBehindReporter interface {
+	StoreBehind(ctx context.Context, ref engine.ServiceRef) (string, error)
+}
+
 // noDriver answers a release to an environment whose target this server cannot run.
 func noDriver(env *config.Environment, d engine.Drivers) error {
 	return api.Problemf(http.StatusUnprocessableEntity, "NoDriver",
@@ -421,8 +427,39 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	if err != nil {
 		return nil, err
 	}
+	lead, best := "", 0
 	for _, r := range routes {
 		st.Routes = append(st.Routes, api.Route{Group: r.Group, Weight: r.Weight})
+		if r.Weight > best {
+			lead, best = r.Group, r.Weight
+		}
+	}
+	// The current release is the one that serves: the finished release of
+	// the group with the most traffic, when the store knows it (after a
+	// restored backup the newest Success may no longer be what runs).
+	for _, g := range groups {
+		if g.Name != lead {
+			continue
+		}
+		known := false
+		for _, r := range list {
+			if r.ID == g.Release {
+				known = true
+				if r.Done {
+					st.Current = b.toAPI(ctx, r, true)
+				}
+			}
+		}
+		if !known {
+			// What serves is unknown to this server's records (they went
+			// back in time): naming an older release would be false.
+			st.Current = nil
+		}
+	}
+	if fenced, ok := drv.(storeBehindReporter); ok {
+		if msg, err := fenced.StoreBehind(ctx, ref); err == nil {
+			st.StoreBehind = msg
+		}
 	}
 	return st, nil
 }

@@ -166,7 +166,7 @@ func TestNeverHealthy(t *testing.T) {
 		kind string // default Timeout
 	}{
 		// An invalid BOOT_DELAY makes hello exit 1 at once, again and again.
-		{"crashing v2 stops at max_terms", manifest{MaxTerms: 2, Env: map[string]string{"BOOT_DELAY": "soon"}}, "Halted"},
+		{"crashing v2 stops past max_terms", manifest{MaxTerms: 2, Env: map[string]string{"BOOT_DELAY": "soon"}}, "DeployError"},
 		{"pre_deploy hook fails", manifest{PreDeploy: true, Env: map[string]string{"MIGRATE_FAIL": "1"}}, "DeployError"},
 		// FAIL_RATE=1 makes / answer 500, and / is the health path.
 		{"health check fails", manifest{HealthPath: "/", Env: map[string]string{"FAIL_RATE": "1"}}, ""},

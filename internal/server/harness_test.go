@@ -188,13 +188,16 @@ type cluster struct {
 	api        *client.Client
 	agentAPI   *agent.Client
 	serverEnv  []string
+	// serverArgs are extra flags of the server.
+	serverArgs []string
 }
 
 var markSeq atomic.Int64
 
-// startCluster starts an agent and a server for one test; cleanup stops
-// both (instances too) and asserts that no process of the test is left.
-func startCluster(t *testing.T) *cluster {
+// startCluster starts an agent (with agentArgs added to its flags) and a
+// server for one test; cleanup stops both (instances too) and asserts that
+// no process of the test is left.
+func startCluster(t *testing.T, agentArgs ...string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, mark: fmt.Sprintf("e2e-%d-%d", os.Getpid(), markSeq.Add(1)),
@@ -204,8 +207,8 @@ func startCluster(t *testing.T) *cluster {
 	if err := os.MkdirAll(filepath.Join(dir, "project"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c.agent = startProc(t, "agent", []string{"TEST_MARK=" + c.mark}, "agent", "--data-dir", c.agentDir, "--listen", c.agentAddr,
-		"--port-range", portRange(), "--http", c.proxyHTTP, "--https", addrs[3], "--stop-instances", "--drain-timeout", "5s")
+	c.agent = startProc(t, "agent", []string{"TEST_MARK=" + c.mark}, append([]string{"agent", "--data-dir", c.agentDir, "--listen", c.agentAddr,
+		"--port-range", portRange(), "--http", c.proxyHTTP, "--https", addrs[3], "--stop-instances", "--drain-timeout", "5s"}, agentArgs...)...)
 	t.Cleanup(func() { c.shutdown() })
 	tokenFile := filepath.Join(c.agentDir, agent.TokenFileName)
 	waitFor(t, 30*time.Second, "the agent's token", func() bool {
@@ -245,9 +248,9 @@ func (c *cluster) startServer() {
 func (c *cluster) tryStartServer() error {
 	t := c.t
 	t.Helper()
-	c.server = startProc(t, "server", append([]string{"TEST_MARK=" + c.mark}, c.serverEnv...), "server", "--data-dir", c.serverDir,
-		"--listen", c.serverAddr, "--agent-url", "http://"+c.agentAddr,
-		"--agent-token-file", filepath.Join(c.agentDir, agent.TokenFileName), "--proxy-http", c.proxyHTTP)
+	c.server = startProc(t, "server", append([]string{"TEST_MARK=" + c.mark}, c.serverEnv...), append([]string{"server", "--data-dir", c.serverDir,
+		"--listen", c.serverAddr, "--agent-url", "http://" + c.agentAddr,
+		"--agent-token-file", filepath.Join(c.agentDir, agent.TokenFileName), "--proxy-http", c.proxyHTTP}, c.serverArgs...)...)
 	srv := c.server
 	var exitErr error
 	waitFor(t, 30*time.Second, "the server", func() bool {
@@ -354,6 +357,13 @@ type manifest struct {
 	// PreDeploy adds hooks.pre_deploy = hello migrate (MIGRATE_FAIL in Env
 	// makes it fail).
 	PreDeploy bool
+	// DefaultHealth keeps the manifest's health defaults (interval 5s,
+	// healthy_threshold 2, ...) instead of the fast test settings.
+	DefaultHealth bool
+	// Hosts are extra host names of the service; DrainTimeout is
+	// deploy.drain_timeout (default 5s).
+	Hosts        []string
+	DrainTimeout string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -378,6 +388,13 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.HealthPath == "" {
 		m.HealthPath = "/healthz"
 	}
+	if m.DrainTimeout == "" {
+		m.DrainTimeout = "5s"
+	}
+	hosts, _ := json.Marshal(m.Hosts)
+	if m.Hosts == nil {
+		hosts = []byte("[]")
+	}
 	envs := map[string]string{"GREETING": "e2e", "TEST_MARK": c.mark}
 	for k, v := range m.Env {
 		envs[k] = v
@@ -390,6 +407,15 @@ func (c *cluster) writeManifest(m manifest) {
 	if m.PreDeploy {
 		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
 	}
+	health := `    interval            = "200ms"
+    timeout             = "200ms"
+    healthy_threshold   = 1
+    unhealthy_threshold = 3
+    start_period        = "5s"
+`
+	if m.DefaultHealth {
+		health = ""
+	}
 	project := fmt.Sprintf(`project %q {}
 environment "dev" {
   target    = "local"
@@ -399,16 +425,12 @@ environment "dev" {
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
+  hosts   = %s
   env = {
 %s  }
   health {
     path                = %q
-    interval            = "200ms"
-    timeout             = "200ms"
-    healthy_threshold   = 1
-    unhealthy_threshold = 3
-    start_period        = "5s"
-  }
+%s  }
   scale {
     min     = 1
     desired = %d
@@ -420,7 +442,7 @@ environment "dev" {
     strategy         = %q
     timeout          = %q
     scale_down_delay = %q
-    drain_timeout    = "5s"
+    drain_timeout    = %q
     rolling {
       max_surge       = 1
       max_unavailable = 0
@@ -434,7 +456,7 @@ environment "dev" {
     %s
   }
 }
-`, m.Service, helloBin, envHCL.String(), m.HealthPath, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.Canary, preDeploy)
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

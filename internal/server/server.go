@@ -21,8 +21,11 @@ import (
 	"github.com/runwayhq/runway/internal/audit"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -38,6 +41,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Engine tunes the release engine (tests shorten its intervals).
 	Engine engine.Options
+	// AgentTimeout bounds each call to the agent (agent.DefaultCallTimeout
+	// when 0; calls that drain get the drain on top).
+	AgentTimeout time.Duration
+	// HTTP bounds the API's clients; the zero value is httplimit.Default.
+	HTTP httplimit.Limits
 	// TLSCert and TLSKey are PEM files of the API's certificate; TLSLocalCA
 	// is instead a local CA's directory (such as the agent's DATA_DIR/ca)
 	// that issues it. Without either the API speaks plain HTTP, which only a
@@ -52,6 +60,9 @@ type Options struct {
 // AdminTokenFile is the name of the admin token file in the data dir.
 const AdminTokenFile = "admin.token"
 
+// DatabaseFile is the name of the SQLite database in the data dir.
+const DatabaseFile = "runway.db"
+
 // Server is a running control plane.
 type Server struct {
 	opts   Options
@@ -59,6 +70,9 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 	ln     net.Listener
+	agent  *agent.Client
+	drv    *local.Driver
+	lock   *dirlock.Lock
 }
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
@@ -66,9 +80,26 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+	// Private whatever existed: runway.db and the tokens must not be
+	// readable by other users because the directory was made with mode 0755.
+	if err := fsutil.Private(opts.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w (choose a writable --data-dir)", opts.DataDir, err)
 	}
+	// Two servers on one store would both drive the same releases.
+	lock, err := dirlock.Acquire(opts.DataDir, "runway server")
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, opts Options) (*Server, error) {
 	tlsConf, err := listenTLS(opts)
 	if err != nil {
 		return nil, err
@@ -77,9 +108,36 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.DataDir, "runway.db"), store.Options{})
+	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
+	if opts.AgentTimeout > 0 {
+		ac.Timeout = opts.AgentTimeout
+	}
+	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
+	if err := store.CheckFiles(dbPath); err != nil {
+		return nil, withRecovery(err, opts.DataDir)
+	}
+	if store.IsNew(dbPath) {
+		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "is new (missing or empty)"); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
 	if err != nil {
-		return nil, err
+		return nil, withRecovery(err, opts.DataDir)
+	}
+	// SQLite creates a new database and its -wal and -shm files 0644.
+	if err := fsutil.Private(opts.DataDir); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("make data dir %s private: %w", opts.DataDir, err)
+	}
+	if empty, err := emptyHistory(ctx, st); err != nil || empty {
+		if err == nil {
+			err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+		}
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	tokenFile := filepath.Join(opts.DataDir, AdminTokenFile)
 	created, err := auth.Bootstrap(ctx, st, tokenFile, time.Now())
@@ -91,7 +149,6 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		// The path, never the token.
 		opts.Logger.Info("created user admin (global_admin); its token is in the admin token file", "path", tokenFile)
 	}
-	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
 		if err != nil {
@@ -104,6 +161,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return &spec.Service, nil
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
+	drv.Fencing(st, func(ref engine.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	if eo.TestFault == nil {
@@ -129,8 +187,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln,
-		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	if opts.HTTP == (httplimit.Limits{}) {
+		opts.HTTP = httplimit.Default
+	}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h)}
 	return s, nil
 }
 
@@ -139,6 +199,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run resumes unfinished releases and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	s.logStoreBehind(ctx)
 	if err := s.engine.Start(ctx); err != nil {
 		return err
 	}
@@ -158,6 +219,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
+	s.lock.Release()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -49,6 +49,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
+	if err := checkFiles(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -63,7 +66,14 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if damaged(err) {
+			return nil, &DamagedError{Path: path, Problem: err.Error()}
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := quickCheck(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
@@ -138,7 +148,7 @@ func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
 
 const releaseColumns = `id, project, environment, service, version, created_by, created_at, digest, spec,
 	state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done,
-	updated_at, finished_at, halt_requested, halt_reason`
+	updated_at, finished_at, halt_requested, halt_reason, generation`
 
 func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
 	var (
@@ -147,7 +157,7 @@ func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Project, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
 		&r.State, &r.Step, &stepStarted, &r.Plan, &r.ErrorKind, &r.Error, &deadline, &r.Served, &r.Failed, &r.Done,
-		&updated, &finished, &r.HaltRequested, &r.HaltReason)
+		&updated, &finished, &r.HaltRequested, &r.HaltReason, &r.Generation)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +251,9 @@ func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress, events
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE releases SET
 		state = ?, step = ?, step_started_at = ?, plan = ?, error_kind = ?, error = ?, deadline = ?,
-		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?
+		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?,
+		generation = COALESCE((SELECT g.generation FROM agent_generations g
+			WHERE g.environment = releases.environment AND g.service = releases.service), generation)
 		WHERE id = ? AND done = 0`,
 		p.State, p.Step, nanos(p.StepStartedAt), p.Plan, p.ErrorKind, p.Error, nanos(p.Deadline),
 		p.Served, p.Failed, p.Done, nanos(now), finished, id)

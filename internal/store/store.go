@@ -147,6 +147,10 @@ type Release struct {
 	Progress
 	HaltRequested bool
 	HaltReason    string
+	// Generation is the agent generation of the release's service recorded
+	// when its progress was last saved (docs/design.md, "Fencing"); written
+	// by the store, never by the engine.
+	Generation int64
 }
 
 // Progress is the part of a release the engine rewrites, before every action.

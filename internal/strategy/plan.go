@@ -141,6 +141,9 @@ func Make(in Input) (*Plan, error) {
 	if d < 1 {
 		return nil, fmt.Errorf("%w: scale.desired is %d; a release needs at least 1 instance", ErrInvalid, d)
 	}
+	if in.Scale.MaxTerms < 0 {
+		return nil, fmt.Errorf("%w: scale.max_terms is %d; use 0 (the default crash budget) or more", ErrInvalid, in.Scale.MaxTerms)
+	}
 	p := &Plan{Strategy: in.Deploy.Strategy, Group: newGroup, Desired: d}
 	var err error
 	switch in.Deploy.Strategy {
@@ -158,12 +161,48 @@ func Make(in Input) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	budget(p, in.Scale)
 	if len(in.PreDeploy) > 0 {
 		task := RunTask{ID: in.Release + "/pre_deploy", Name: "pre_deploy", Release: in.Release, Command: in.PreDeploy}
 		p.Deploy = append(Steps{task}, p.Deploy...)
 	}
 	p.Failure = failurePlan(in, newGroup)
 	return p, nil
+}
+
+// CrashBudget is how many times the instances of a new group of size
+// instances may crash (or be replaced as unhealthy) before the release
+// fails: scale.max_terms when set, else the group's size and at least 3. A
+// group of 2 whose instances exit at once fails on the second round of
+// restarts (4 crashes, about 1 s with the supervisor's 1 s first backoff); a
+// group of 1 on its fourth crash (about 7 s: backoffs of 1, 2 and 4 s).
+func CrashBudget(sc config.Scale, size int) int {
+	if sc.MaxTerms > 0 {
+		return sc.MaxTerms
+	}
+	return max(size, 3)
+}
+
+// budget gives every wait for the new group the crash budget of its largest
+// size, whatever the strategy.
+func budget(p *Plan, sc config.Scale) {
+	size := p.Desired
+	for _, phase := range []Steps{p.Deploy, p.Check} {
+		for _, st := range phase {
+			if e, ok := st.(EnsureGroup); ok && e.Group == p.Group {
+				size = max(size, e.Count)
+			}
+		}
+	}
+	n := CrashBudget(sc, size)
+	for _, phase := range []Steps{p.Deploy, p.Check} {
+		for i, st := range phase {
+			if w, ok := st.(WaitHealthy); ok && w.Group == p.Group {
+				w.MaxTerms = n
+				phase[i] = w
+			}
+		}
+	}
 }
 
 // serving are the current groups that receive traffic.
@@ -227,15 +266,12 @@ func planBlueGreen(in Input, p *Plan) error {
 	if sp < 0 || sp >= 1 || math.IsNaN(sp) {
 		return fmt.Errorf("%w: scale.spread is %g; it must be at least 0 and less than 1", ErrInvalid, sp)
 	}
-	if in.Scale.MaxTerms < 0 {
-		return fmt.Errorf("%w: scale.max_terms is %d; use 0 (never halt) or more", ErrInvalid, in.Scale.MaxTerms)
-	}
 	launch, healthy := BlueGreenSizes(p.Desired, sp)
 	bg := in.Deploy.BlueGreen
 	preview := bg.Preview || len(bg.Verify) > 0
 	p.Deploy = append(p.Deploy,
 		EnsureGroup{Group: p.Group, Release: in.Release, Count: launch},
-		WaitHealthy{Group: p.Group, Min: healthy, MaxTerms: in.Scale.MaxTerms},
+		WaitHealthy{Group: p.Group, Min: healthy},
 	)
 	if preview {
 		p.Deploy = append(p.Deploy, SetPreview{Group: p.Group})
@@ -250,7 +286,7 @@ func planBlueGreen(in Input, p *Plan) error {
 	if preview {
 		p.Deploy = append(p.Deploy, SetPreview{})
 	}
-	p.Check = Steps{WaitHealthy{Group: p.Group, Min: healthy, MaxTerms: in.Scale.MaxTerms}}
+	p.Check = Steps{WaitHealthy{Group: p.Group, Min: healthy}}
 	p.Success = retire(in, p.Group, launch, p.Desired)
 	return nil
 }

@@ -3,6 +3,7 @@ package strategy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -166,7 +167,7 @@ func TestRecreate(t *testing.T) {
 		DeleteGroup{Group: "web-r1", Drain: drain},
 		DeleteGroup{Group: "web-r0", Drain: drain},
 		EnsureGroup{Group: "web-r2", Release: "R2", Count: 3},
-		WaitHealthy{Group: "web-r2", Min: 3},
+		WaitHealthy{Group: "web-r2", Min: 3, MaxTerms: 3},
 		SetRoutes{Routes: []Route{{"web-r2", 100}}},
 	}
 	assertSteps(t, "deploy", p.Deploy, want)
@@ -247,7 +248,7 @@ func TestBlueGreen(t *testing.T) {
 		}
 		assertSteps(t, "deploy", p.Deploy, Steps{
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1},
-			WaitHealthy{Group: "web-r2", Min: 1},
+			WaitHealthy{Group: "web-r2", Min: 1, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 100}}},
 		})
 		// Nothing to keep around: no scale_down_delay pause, nothing to scale.
@@ -276,17 +277,17 @@ func TestCanary(t *testing.T) {
 		}
 		assertSteps(t, "deploy", p.Deploy, Steps{
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1}, // ceil(5×10%)
-			WaitHealthy{Group: "web-r2", Min: 1},
+			WaitHealthy{Group: "web-r2", Min: 1, MaxTerms: 5},
 			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 9}}},
 			Pause{Duration: time.Minute, Reason: "canary at 10%"},
 			an(time.Minute),
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 3}, // ceil(5×50%)
-			WaitHealthy{Group: "web-r2", Min: 3},
+			WaitHealthy{Group: "web-r2", Min: 3, MaxTerms: 5},
 			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 1}}},
 			Pause{Duration: 2 * time.Minute, Reason: "canary at 50%"},
 			an(2 * time.Minute),
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 5},
-			WaitHealthy{Group: "web-r2", Min: 5},
+			WaitHealthy{Group: "web-r2", Min: 5, MaxTerms: 5},
 			SetRoutes{Routes: []Route{{"web-r2", 100}}},
 		})
 		assertSteps(t, "success", p.Success, Steps{
@@ -316,7 +317,7 @@ func TestCanary(t *testing.T) {
 		}
 		assertSteps(t, "deploy", p.Deploy, Steps{
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 3},
-			WaitHealthy{Group: "web-r2", Min: 3},
+			WaitHealthy{Group: "web-r2", Min: 3, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 100}}},
 		})
 	})
@@ -391,5 +392,60 @@ func TestStepStrings(t *testing.T) {
 		if s.String() == "" || s.Kind() == "" {
 			t.Errorf("%#v has no description", s)
 		}
+	}
+}
+
+// TestCrashBudget: every strategy gives every wait for the new group the
+// crash budget (scale.max_terms, else the group's size and at least 3), and
+// none gives it to the waits of the rollback, which only restore old groups.
+func TestCrashBudget(t *testing.T) {
+	old := Group{Name: "web-r1", Release: "R1", Count: 5, Healthy: 5, Weight: 100}
+	for _, tc := range []struct {
+		strategy string
+		desired  int
+		maxTerms int
+		spread   float64
+		want     int
+	}{
+		{Recreate, 1, 0, 0, 3},
+		{Rolling, 2, 0, 0, 3},
+		{Rolling, 7, 0, 0, 7},
+		{BlueGreen, 5, 0, 0.2, 6}, // launched at 6
+		{BlueGreen, 5, 2, 0, 2},
+		{Canary, 5, 0, 0, 5},
+		{Canary, 5, 9, 0, 9},
+	} {
+		t.Run(fmt.Sprintf("%s desired %d max_terms %d", tc.strategy, tc.desired, tc.maxTerms), func(t *testing.T) {
+			o := old
+			o.Count, o.Healthy = tc.desired, tc.desired
+			in := input(tc.strategy, tc.desired, o)
+			in.Scale.MaxTerms, in.Scale.Spread = tc.maxTerms, tc.spread
+			p, err := Make(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waits := 0
+			for _, st := range append(append(Steps{}, p.Deploy...), p.Check...) {
+				if w, ok := st.(WaitHealthy); ok {
+					waits++
+					if w.MaxTerms != tc.want {
+						t.Errorf("%s: crash budget %d, want %d", w, w.MaxTerms, tc.want)
+					}
+				}
+			}
+			if waits < 2 {
+				t.Errorf("only %d waits in deploy and check", waits)
+			}
+			for _, st := range p.Failure {
+				if w, ok := st.(WaitHealthy); ok && w.MaxTerms != 0 {
+					t.Errorf("rollback step %s has a crash budget", w)
+				}
+			}
+		})
+	}
+	in := input(Rolling, 2)
+	in.Scale.MaxTerms = -1
+	if _, err := Make(in); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "scale.max_terms") {
+		t.Errorf("max_terms -1: %v", err)
 	}
 }

@@ -121,18 +121,18 @@ func TestRollingExactPlan(t *testing.T) {
 		}
 		assertSteps(t, "deploy", p.Deploy, Steps{
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1},
-			WaitHealthy{Group: "web-r2", Min: 1},
+			WaitHealthy{Group: "web-r2", Min: 1, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 2}}},
 			SetRoutes{Routes: []Route{{"web-r2", 1}, {"web-r1", 1}}},
 			ScaleGroup{Group: "web-r1", Count: 1, Drain: drain},
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 2},
-			WaitHealthy{Group: "web-r2", Min: 2},
+			WaitHealthy{Group: "web-r2", Min: 2, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 2}, {"web-r1", 1}}},
 			SetRoutes{Routes: []Route{{"web-r2", 2}}},
 			ScaleGroup{Group: "web-r1", Count: 0, Drain: drain},
 		})
 		assertSteps(t, "success", p.Success, Steps{DeleteGroup{Group: "web-r1", Drain: drain}})
-		assertSteps(t, "check", p.Check, Steps{WaitHealthy{Group: "web-r2", Min: 2}})
+		assertSteps(t, "check", p.Check, Steps{WaitHealthy{Group: "web-r2", Min: 2, MaxTerms: 3}})
 	})
 	t.Run("surge 0 unavailable 1, desired 1 is a stop-start", func(t *testing.T) {
 		in := input(Rolling, 1, Group{Name: "web-r1", Release: "R1", Count: 1, Healthy: 1, Weight: 100})
@@ -145,7 +145,7 @@ func TestRollingExactPlan(t *testing.T) {
 			SetRoutes{},
 			ScaleGroup{Group: "web-r1", Count: 0, Drain: drain},
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 1},
-			WaitHealthy{Group: "web-r2", Min: 1},
+			WaitHealthy{Group: "web-r2", Min: 1, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 1}}},
 		})
 	})
@@ -156,7 +156,7 @@ func TestRollingExactPlan(t *testing.T) {
 		}
 		assertSteps(t, "deploy", p.Deploy, Steps{
 			EnsureGroup{Group: "web-r2", Release: "R2", Count: 3},
-			WaitHealthy{Group: "web-r2", Min: 3},
+			WaitHealthy{Group: "web-r2", Min: 3, MaxTerms: 3},
 			SetRoutes{Routes: []Route{{"web-r2", 3}}},
 		})
 		assertSteps(t, "success", p.Success, nil)

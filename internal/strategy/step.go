@@ -62,8 +62,8 @@ type ScaleGroup struct {
 }
 
 // WaitHealthy waits until at least Min instances of Group are healthy. When
-// MaxTerms > 0 and that many instances have crashed or been terminated, the
-// release halts.
+// MaxTerms > 0 (the crash budget, see CrashBudget) and the group's instances
+// have crashed or been replaced more often than that, the release fails.
 type WaitHealthy struct {
 	Group    string `json:"group"`
 	Min      int    `json:"min"`
@@ -134,7 +134,7 @@ func (s EnsureGroup) String() string {
 func (s ScaleGroup) String() string { return fmt.Sprintf("scale group %s to %d", s.Group, s.Count) }
 func (s WaitHealthy) String() string {
 	if s.MaxTerms > 0 {
-		return fmt.Sprintf("wait for %d healthy in %s (halt at %d terminated)", s.Min, s.Group, s.MaxTerms)
+		return fmt.Sprintf("wait for %d healthy in %s (crash budget %d)", s.Min, s.Group, s.MaxTerms)
 	}
 	return fmt.Sprintf("wait for %d healthy in %s", s.Min, s.Group)
 }

@@ -39,7 +39,7 @@ func BenchmarkStart100Healthy(b *testing.B) {
 			<-time.After(5 * time.Millisecond)
 		}
 		b.StopTimer()
-		done, _ := s.DeleteGroup(name)
+		done, _ := s.DeleteGroup(name, 0)
 		<-done
 		b.StartTimer()
 	}
@@ -88,8 +88,19 @@ func BenchmarkAgentMemoryPerInstance(b *testing.B) {
 		b.ReportMetric(float64(selfRSS()-rss0)/n, "rss-B/instance")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/instance")
 		b.StopTimer()
-		done, _ := s.DeleteGroup(name)
+		done, _ := s.DeleteGroup(name, 0)
 		<-done
 		b.StartTimer()
+	}
+}
+
+// BenchmarkInstanceProcesses is the /proc scan for an instance's marked
+// processes that every stop and restart of an instance makes; its cost
+// grows with the number of processes on the machine.
+func BenchmarkInstanceProcesses(b *testing.B) {
+	ents, _ := os.ReadDir("/proc")
+	b.Logf("%d entries in /proc", len(ents))
+	for b.Loop() {
+		instanceProcesses("0123456789abcdef", "01234567")
 	}
 }

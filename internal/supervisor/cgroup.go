@@ -111,6 +111,42 @@ func (c cgroups) create(instanceID string, l Limits) ([]string, string, error) {
 	return nil, "", errors.New("no cgroup v1 memory/cpu hierarchy or cgroup v2 mount under " + c.root)
 }
 
+// track creates the instance's own cgroup, used to find every process of
+// the instance (a descendant that left its process group and cleared its
+// environment included), not to limit it: a directory in the cgroup v1
+// pids hierarchy, or in cgroup v2. It returns "" when neither is usable
+// (the marker scan then finds descendants alone).
+func (c cgroups) track(instanceID string) string {
+	d := c.trackDir(instanceID)
+	if d == "" {
+		return ""
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return ""
+	}
+	return d
+}
+
+// trackDir is where track puts the instance's cgroup ("" when nowhere).
+func (c cgroups) trackDir(instanceID string) string {
+	v1, v2, err := c.selfPaths()
+	if err != nil {
+		return ""
+	}
+	switch {
+	case exists(filepath.Join(c.root, "pids", "cgroup.procs")):
+		return filepath.Join(c.root, "pids", v1["pids"], c.agent, instanceID)
+	case exists(filepath.Join(c.root, "cgroup.controllers")):
+		return filepath.Join(c.root, v2, c.agent, instanceID)
+	}
+	return ""
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func writeCg(dir, file, val string) error {
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0o644); err != nil {
 		return fmt.Errorf("write %s to %s: %w", val, filepath.Join(dir, file), err)
@@ -144,5 +180,6 @@ func (c cgroups) removeAgentDirs() {
 	}
 	os.Remove(filepath.Join(c.root, "memory", v1["memory"], c.agent))
 	os.Remove(filepath.Join(c.root, "cpu", v1["cpu"], c.agent))
+	os.Remove(filepath.Join(c.root, "pids", v1["pids"], c.agent))
 	os.Remove(filepath.Join(c.root, v2, c.agent))
 }

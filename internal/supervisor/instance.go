@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -125,7 +126,7 @@ func (in *instance) persistent() instanceState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
-		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups}
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == StateHealthy}
 }
 
 func (in *instance) currentState() string {
@@ -172,6 +173,7 @@ func (in *instance) setState(st string) {
 
 // start launches the instance's process in its own process group.
 func (in *instance) start() (*process, error) {
+	in.stopLeftovers()
 	vals := in.values()
 	args := make([]string, len(in.spec.Command))
 	for i, a := range in.spec.Command {
@@ -206,14 +208,30 @@ func (in *instance) start() (*process, error) {
 			cgs = dirs
 		}
 	}
+	// Its own cgroup, to find all its processes at stop (cgroup v2 limits
+	// already give it one).
+	track := in.s.cg.track(in.id)
+	if slices.Contains(cgs, track) {
+		track = ""
+	}
 	if err := cmd.Start(); err != nil {
-		in.s.cg.remove(cgs)
+		in.s.cg.remove(append(cgs, track))
 		return nil, err
 	}
 	pid := cmd.Process.Pid
 	if len(cgs) > 0 {
 		if err := in.s.cg.attach(cgs, pid); err != nil {
 			in.s.limitsFailed(in.group, err)
+		}
+	}
+	if track != "" {
+		// A child forked before this write stays out; the marker scan still
+		// finds it.
+		if err := in.s.cg.attach([]string{track}, pid); err != nil {
+			in.s.log.Debug("instance cgroup not usable", "instance", in.id, "err", err)
+			in.s.cg.remove([]string{track})
+		} else {
+			cgs = append(cgs, track)
 		}
 	}
 	ticks, _ := ProcessStartTicks(pid)
@@ -239,8 +257,10 @@ func (in *instance) start() (*process, error) {
 	return p, nil
 }
 
-// adopt watches a process started by a previous agent.
-func (in *instance) adopt(pid int, ticks uint64) *process {
+// adopt watches a process started by a previous agent. One that agent last
+// saw healthy starts healthy (routable at once); monitor re-checks it at
+// once and the usual unhealthy_threshold applies.
+func (in *instance) adopt(pid int, ticks uint64, healthy bool) *process {
 	p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
 	in.s.wg.Add(1)
 	go func() {
@@ -263,11 +283,14 @@ func (in *instance) adopt(pid int, ticks uint64) *process {
 	in.mu.Lock()
 	in.pid, in.startTicks, in.adopted = pid, ticks, true
 	in.state = StateStarting
+	if healthy {
+		in.state, in.healthySince = StateHealthy, time.Now()
+	}
 	if in.startedAt.IsZero() && !bootTime.IsZero() {
 		in.startedAt = bootTime.Add(time.Duration(ticks) * time.Second / clockTicks)
 	}
 	in.mu.Unlock()
-	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port)
+	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port, "last_known_healthy", healthy)
 	return p
 }
 
@@ -316,9 +339,10 @@ func (in *instance) run(p *process) {
 			in.stopProcess(p)
 			in.failed("unhealthy: " + in.lastHealthDetail())
 		case outExited:
-			// Children the leader left behind in its group go with it.
-			if len(groupMembers(p.pid)) > 0 {
-				stopGroup(p, in.spec.StopTimeout.D())
+			// Children the leader left behind (in its group, or out of it
+			// with its marker) go with it.
+			if len(groupMembers(p.pid)) > 0 || len(in.descendants(p)) > 0 {
+				stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 			}
 			in.failed(p.exitMsg)
 		}
@@ -373,7 +397,7 @@ func (in *instance) failed(why string) {
 func (in *instance) monitor(p *process) outcome {
 	h := in.spec.Health
 	first := min(h.Interval.D(), 100*time.Millisecond)
-	if h.Type == HealthNone {
+	if h.Type == HealthNone || p.adopted {
 		first = 0
 	}
 	timer := time.NewTimer(first)
@@ -434,6 +458,8 @@ func (in *instance) monitor(p *process) outcome {
 		if st != prev {
 			in.s.log.Info("instance health changed", "group", in.group, "instance", in.id, "state", st, "detail", res.Detail)
 			in.s.notify()
+			// The last known health is what the next agent starts from.
+			in.s.persistLogged()
 		}
 		if st == StateUnhealthy {
 			return outUnhealthy
@@ -464,7 +490,7 @@ func (in *instance) sample(pid int) {
 // SIGKILL; it returns once the leader and every other member are gone.
 func (in *instance) stopProcess(p *process) {
 	in.setState(StateStopping)
-	stopGroup(p, in.spec.StopTimeout.D())
+	stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 	in.mu.Lock()
 	in.pid, in.startTicks = 0, 0
 	cgs := in.cgroups
@@ -473,14 +499,39 @@ func (in *instance) stopProcess(p *process) {
 	in.s.cg.remove(cgs)
 }
 
-func stopGroup(p *process, timeout time.Duration) {
-	// A process that exited on its own may have left its group behind.
-	signalGroup(p.pid, syscall.SIGTERM)
+// stopTree stops a process tree: the process group led by p, and the
+// processes members returns (those that left the group: by the instance's
+// marker in /proc and its cgroups). SIGTERM to all, timeout, SIGKILL; it
+// returns once the leader and all of them are gone. members scans /proc, so
+// it is called at most every memberScan (and once more after the group is
+// empty, to be sure), not at every 50 ms tick: a group of 100 instances
+// stopping at once must not spend a core scanning.
+func stopTree(p *process, timeout time.Duration, members func() []int) {
+	var others []int
+	var scannedAt time.Time
+	scan := func() []int {
+		others, scannedAt = members(), time.Now()
+		return others
+	}
+	signalAll := func(sig syscall.Signal, fresh bool) {
+		// A process that exited on its own may have left its group behind.
+		signalGroup(p.pid, sig)
+		if fresh || time.Since(scannedAt) >= memberScan {
+			scan()
+		}
+		for _, pid := range others {
+			if pid > 1 {
+				syscall.Kill(pid, sig)
+			}
+		}
+	}
+	signalAll(syscall.SIGTERM, true)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	killed := false
+	var goneAt time.Time // when the leader and its group were first seen gone
 	var giveUp <-chan time.Time
 	for {
 		leaderGone := false
@@ -490,11 +541,20 @@ func stopGroup(p *process, timeout time.Duration) {
 		default:
 		}
 		if leaderGone && len(groupMembers(p.pid)) == 0 {
-			return
+			// Done once a scan made since finds nobody left.
+			if goneAt.IsZero() {
+				goneAt = time.Now()
+				scan()
+			} else if time.Since(scannedAt) >= memberScan {
+				scan()
+			}
+			if len(others) == 0 {
+				return
+			}
 		}
 		select {
 		case <-deadline.C:
-			signalGroup(p.pid, syscall.SIGKILL)
+			signalAll(syscall.SIGKILL, true)
 			killed = true
 			giveUp = time.After(10 * time.Second)
 		case <-giveUp:
@@ -503,10 +563,55 @@ func stopGroup(p *process, timeout time.Duration) {
 		case <-tick.C:
 			if killed {
 				// Late members (forked during the kill) get SIGKILL too.
-				signalGroup(p.pid, syscall.SIGKILL)
+				signalAll(syscall.SIGKILL, false)
+			} else if leaderGone {
+				// Descendants found after the leader went get the SIGTERM
+				// they would have got with the group.
+				signalAll(syscall.SIGTERM, false)
 			}
 		}
 	}
+}
+
+// memberScan is how often stopTree looks for an instance's processes
+// outside its process group.
+const memberScan = 250 * time.Millisecond
+
+// descendants lists the processes of the instance outside its process
+// group: those carrying its marker (RUNWAY_AGENT_ID, RUNWAY_INSTANCE) and
+// those in its cgroups, such as a child that called setsid.
+func (in *instance) descendants(p *process) []int {
+	in.mu.Lock()
+	cgs := append([]string(nil), in.cgroups...)
+	in.mu.Unlock()
+	var out []int
+	seen := map[int]bool{}
+	for _, pid := range append(instanceProcesses(in.s.agentID, in.id), cgroupProcs(cgs)...) {
+		if pid == p.pid || seen[pid] {
+			continue
+		}
+		if st, err := readProcStat(pid); err != nil || st.PGID == p.pid || st.State == 'Z' {
+			continue // gone, or reached through the group already
+		}
+		seen[pid] = true
+		out = append(out, pid)
+	}
+	return out
+}
+
+// stopLeftovers stops processes of the instance that outlived its last
+// process (a setsid child of a process that exited while no agent ran), so
+// that a new process does not start next to them and none of them is ever
+// taken for the instance.
+func (in *instance) stopLeftovers() {
+	left := instanceProcesses(in.s.agentID, in.id)
+	if len(left) == 0 {
+		return
+	}
+	in.s.log.Warn("stopping processes left by the instance's previous process", "group", in.group, "instance", in.id, "pids", left)
+	gone := &process{exited: make(chan struct{})}
+	close(gone.exited)
+	stopTree(gone, in.spec.StopTimeout.D(), func() []int { return instanceProcesses(in.s.agentID, in.id) })
 }
 
 // Stop asks the instance to stop and waits until its processes are gone.
@@ -559,11 +664,17 @@ func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instanc
 	return in, nil
 }
 
-// removeFiles deletes the log files and pipes of a removed instance.
+// removeFiles deletes the log files and pipes of an instance that never
+// ran (its creation failed).
 func (s *Supervisor) removeFiles(in *instance) {
 	for _, p := range logFiles(s.logPath(in.group, in.id), s.opts.LogFiles) {
 		os.Remove(p)
 	}
+	s.removePipes(in)
+}
+
+// removePipes deletes the log pipes of a removed instance; its logs stay.
+func (s *Supervisor) removePipes(in *instance) {
 	runDir := filepath.Join(s.opts.DataDir, "run")
 	os.Remove(filepath.Join(runDir, in.id+".stdout"))
 	os.Remove(filepath.Join(runDir, in.id+".stderr"))

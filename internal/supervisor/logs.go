@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // Default log retention per instance: 3 files of 10 MiB.
@@ -66,10 +68,10 @@ type logFile struct {
 }
 
 func openLogFile(path string, maxBytes int64, files int) (*logFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), fsutil.DirMode); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, fsutil.FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func (l *logFile) rotate() {
 	if l.files > 1 {
 		os.Rename(l.path, l.path+".1")
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fsutil.FileMode)
 	if err != nil {
 		l.f = nil
 		return

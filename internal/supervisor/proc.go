@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ type procStat struct {
 	State      byte
 	PPID       int
 	PGID       int
+	Session    int
 	UTime      uint64 // clock ticks
 	STime      uint64
 	StartTicks uint64 // start time after boot, in clock ticks
@@ -47,6 +49,7 @@ func parseProcStat(b []byte) (procStat, error) {
 	st.State = f[0][0]
 	st.PPID, _ = strconv.Atoi(f[1])
 	st.PGID, _ = strconv.Atoi(f[2])
+	st.Session, _ = strconv.Atoi(f[3])
 	st.UTime, _ = strconv.ParseUint(f[11], 10, 64)
 	st.STime, _ = strconv.ParseUint(f[12], 10, 64)
 	st.StartTicks, _ = strconv.ParseUint(f[19], 10, 64)
@@ -93,6 +96,9 @@ var bootTime = func() time.Time {
 
 // groupMembers lists the live (non-zombie) processes of process group pgid.
 func groupMembers(pgid int) []int {
+	if pgid <= 1 {
+		return nil // no group (kernel threads have pgid 0)
+	}
 	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
@@ -130,10 +136,17 @@ func procEnv(pid int) map[string]string {
 	return env
 }
 
-// findAgentProcesses returns the process-group leaders whose environment
-// says they were started by the agent agentID, keyed by instance id.
+// findAgentProcesses returns the main process of every instance of the
+// agent agentID that runs, keyed by instance id: the process-group leader
+// that carries the instance's marker (RUNWAY_AGENT_ID, RUNWAY_INSTANCE).
+// Its descendants carry the marker too; one that left the group with
+// setsid leads its own session, which the main process never does (it was
+// started with Setpgid in the agent's session, and a group leader cannot
+// call setsid), so it is never taken for the instance. Of several
+// candidates (a descendant that called setpgid), the oldest wins.
 func findAgentProcesses(agentID string) map[string]int {
 	out := map[string]int{}
+	started := map[string]uint64{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return out
@@ -145,14 +158,99 @@ func findAgentProcesses(agentID string) map[string]int {
 			continue
 		}
 		st, err := readProcStat(pid)
-		if err != nil || st.PGID != pid || st.State == 'Z' {
+		if err != nil || st.PGID != pid || st.Session == pid || st.State == 'Z' {
 			continue
 		}
 		env := procEnv(pid)
-		if env["RUNWAY_AGENT_ID"] != agentID || env["RUNWAY_INSTANCE"] == "" {
+		id := env["RUNWAY_INSTANCE"]
+		if env["RUNWAY_AGENT_ID"] != agentID || id == "" {
 			continue
 		}
-		out[env["RUNWAY_INSTANCE"]] = pid
+		if prev, ok := started[id]; ok && prev <= st.StartTicks {
+			continue
+		}
+		out[id], started[id] = pid, st.StartTicks
+	}
+	return out
+}
+
+// instanceProcesses lists the live processes that carry the marker of
+// instance id of agent agentID in their environment: the instance's main
+// process and every descendant, including those that left its process group
+// (setsid, setpgid) and would otherwise outlive it.
+func instanceProcesses(agentID, id string) []int {
+	return markedByInstance(agentID)[id]
+}
+
+// markedByInstance lists the live processes of agent agentID by the
+// instance id in their marker.
+func markedByInstance(agentID string) map[string][]int {
+	out := map[string][]int{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	agentKV := []byte("RUNWAY_AGENT_ID=" + agentID)
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !hasEnv(b, agentKV) {
+			continue
+		}
+		id := envValue(b, "RUNWAY_INSTANCE")
+		if id == "" {
+			continue
+		}
+		if st, err := readProcStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
+			continue
+		}
+		out[id] = append(out[id], pid)
+	}
+	return out
+}
+
+func envValue(b []byte, key string) string {
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := bytes.Cut(kv, []byte("=")); ok && string(k) == key {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// hasEnv reports whether the NUL-separated environment b holds kv exactly.
+func hasEnv(b, kv []byte) bool {
+	for len(b) > 0 {
+		var v []byte
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			v, b = b[:i], b[i+1:]
+		} else {
+			v, b = b, nil
+		}
+		if bytes.Equal(v, kv) {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroupProcs lists the processes in the cgroup directories dirs.
+func cgroupProcs(dirs []string) []int {
+	var out []int
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+				out = append(out, pid)
+			}
+		}
 	}
 	return out
 }

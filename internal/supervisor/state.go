@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -44,6 +43,11 @@ type instanceState struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Restarts   int       `json:"restarts"`
 	Cgroups    []string  `json:"cgroups,omitempty"`
+	// Healthy is the last known health: an adopted instance that was
+	// healthy is routed to at once (and re-checked at once) instead of
+	// waiting for healthy_threshold checks, so an agent restart is not an
+	// outage of every service.
+	Healthy bool `json:"healthy,omitempty"`
 }
 
 // StateError means the state file exists but cannot be used; the agent
@@ -98,51 +102,6 @@ func loadState(path string) (*stateFile, error) {
 		}
 	}
 	return &st, nil
-}
-
-// writeFileAtomic replaces path with b: a temporary file in the same
-// directory, fsync, rename, fsync of the directory. A crash leaves either
-// the old or the new content, never a mix.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// WriteFileAtomic is writeFileAtomic for the agent's other files (routes).
-func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
-	return writeFileAtomic(path, b, mode)
 }
 
 func randomHex(n int) string {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // Backoff configures restarts: the delay starts at Initial and doubles up
@@ -48,9 +50,10 @@ type Options struct {
 	CgroupRoot string
 	// BeforeStop is called before instances are stopped by a scale down or a
 	// group deletion (not on restarts), after they left the routable
-	// snapshot: the agent drains them in the proxy there. An error is
-	// logged and the stop goes on.
-	BeforeStop func(ctx context.Context, group string, instanceIDs []string) error
+	// snapshot: the agent drains them in the proxy there, for at most drain
+	// (the drain timeout of that scale or delete call; 0 means the agent's
+	// default). An error is logged and the stop goes on.
+	BeforeStop func(ctx context.Context, group string, instanceIDs []string, drain time.Duration) error
 	Logger     *slog.Logger
 }
 
@@ -134,6 +137,7 @@ type Supervisor struct {
 	closed   bool
 
 	persistMu sync.Mutex
+	logMu     sync.Mutex // the group.json files of DATA_DIR/logs (retain.go)
 	subMu     sync.Mutex
 	subs      map[chan struct{}]struct{}
 }
@@ -234,13 +238,13 @@ func Open(opts Options) (*Supervisor, error) {
 			var p *process
 			switch {
 			case is.PID > 0 && ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
-				p = in.adopt(is.PID, is.StartTicks)
+				p = in.adopt(is.PID, is.StartTicks, is.Healthy)
 			case running[is.ID] > 0:
 				// Started but not yet recorded when the previous agent died.
 				pid := running[is.ID]
 				if ticks, err := ProcessStartTicks(pid); err == nil {
 					in.startedAt = time.Time{}
-					p = in.adopt(pid, ticks)
+					p = in.adopt(pid, ticks, false)
 				}
 			default:
 				if is.PID > 0 {
@@ -260,21 +264,42 @@ func Open(opts Options) (*Supervisor, error) {
 		s.shutdownInstances()
 		return nil, fmt.Errorf("write state file %s: %w", statePath, err)
 	}
-	for id, pid := range running {
+	for _, g := range s.groups {
+		s.syncLogMeta(g, false)
+	}
+	s.pruneLogs(time.Now())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case now := <-t.C:
+				s.pruneLogs(now)
+			}
+		}
+	}()
+	// Processes of instances that no longer exist (a deleted group, or the
+	// descendants of one) are stopped, all of them.
+	for id, pids := range markedByInstance(s.agentID) {
 		if known[id] {
 			continue
 		}
-		ticks, err := ProcessStartTicks(pid)
-		if err != nil {
-			continue
+		p := &process{exited: make(chan struct{})}
+		if pid := running[id]; pid > 0 {
+			if ticks, err := ProcessStartTicks(pid); err == nil {
+				p.pid, p.startTicks = pid, ticks
+			}
 		}
-		s.log.Warn("stopping orphan instance of a deleted group", "instance", id, "pid", pid)
-		p := &process{pid: pid, startTicks: ticks, adopted: true, exited: make(chan struct{})}
+		s.log.Warn("stopping orphan processes of an instance of a deleted group", "instance", id, "pids", pids)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			go func() {
-				for ProcessAlive(pid, ticks) {
+				for p.pid > 0 && ProcessAlive(p.pid, p.startTicks) {
 					select {
 					case <-s.ctx.Done():
 						return
@@ -283,7 +308,12 @@ func Open(opts Options) (*Supervisor, error) {
 				}
 				close(p.exited)
 			}()
-			stopGroup(p, DefaultStopTimeout)
+			agentID := s.agentID
+			trackDir := s.cg.trackDir(id)
+			stopTree(p, DefaultStopTimeout, func() []int {
+				return append(instanceProcesses(agentID, id), cgroupProcs([]string{trackDir})...)
+			})
+			s.cg.remove([]string{trackDir})
 		}()
 	}
 	for _, l := range launches {
@@ -293,7 +323,7 @@ func Open(opts Options) (*Supervisor, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.finishDelete(g)
+			s.finishDelete(g, 0)
 		}()
 	}
 	// Finish a scale interrupted by the previous agent's death.
@@ -303,7 +333,7 @@ func Open(opts Options) (*Supervisor, error) {
 			go func() {
 				defer s.wg.Done()
 				s.log.Info("finishing an interrupted scale", "group", gs.Spec.Name, "instances", len(gs.Instances), "want", gs.Spec.Instances)
-				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances); err != nil {
+				if _, err := s.ScaleGroup(s.ctx, gs.Spec.Name, gs.Spec.Instances, 0); err != nil {
 					s.log.Error("finish interrupted scale", "group", gs.Spec.Name, "err", err)
 				}
 			}()
@@ -365,10 +395,12 @@ func (s *Supervisor) allocPorts(n int) ([]int, error) {
 	return out, nil
 }
 
-func (s *Supervisor) newID() string {
+// newID returns an instance id unused on the agent and by the kept logs of
+// the group.
+func (s *Supervisor) newID(group string) string {
 	for {
 		id := randomHex(4)
-		if !s.hasInstance(id) {
+		if !s.hasInstance(id) && !s.retainedLog(group, id) {
 			return id
 		}
 	}
@@ -393,7 +425,7 @@ func (s *Supervisor) addInstances(g *group, n int) ([]*instance, error) {
 	}
 	var out []*instance
 	for i := 0; i < n; i++ {
-		in, err := s.newInstance(g, s.newID(), g.nextIndex, ports[i])
+		in, err := s.newInstance(g, s.newID(g.spec.Name), g.nextIndex, ports[i])
 		if err != nil {
 			for _, in := range out {
 				in.stopCancel()
@@ -460,6 +492,7 @@ func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
 		}
 		return GroupStatus{}, false, fmt.Errorf("write state file: %w", err)
 	}
+	s.syncLogMeta(g, false)
 	s.log.Info("group created", "group", spec.Name, "instances", spec.Instances, "limits", g.limits)
 	for _, in := range ins {
 		s.launch(in, nil)
@@ -499,9 +532,10 @@ func (s *Supervisor) limitsFailed(name string, err error) {
 
 // ScaleGroup changes the number of instances of a group. Scaling down
 // stops, in this order, instances that are not healthy, then the newest;
-// they leave the routable snapshot and go through BeforeStop first. It
-// returns once the stopped instances are gone.
-func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupStatus, error) {
+// they leave the routable snapshot and go through BeforeStop first, which
+// drains them for at most drain (0: the default). It returns once the
+// stopped instances are gone.
+func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (GroupStatus, error) {
 	if n < 0 || n > MaxInstances {
 		return GroupStatus{}, &FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", n, MaxInstances)}
 	}
@@ -531,6 +565,7 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupS
 		if err := s.persist(); err != nil {
 			s.log.Error("write state file", "err", err)
 		}
+		s.syncLogMeta(g, false)
 		for _, in := range ins {
 			s.launch(in, nil)
 		}
@@ -541,7 +576,7 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int) (GroupS
 		// Write-ahead: an agent killed while stopping them finishes the
 		// scale down when it starts again.
 		s.persistLogged()
-		s.stopAndRemove(ctx, g, victims)
+		s.stopAndRemove(ctx, g, victims, drain)
 	default:
 		s.mu.Unlock()
 	}
@@ -563,7 +598,7 @@ func pickVictims(ins []*instance, k int) []*instance {
 
 // stopAndRemove takes instances out of routing, calls BeforeStop, stops them
 // and removes them from the group and the state.
-func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*instance) {
+func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*instance, drain time.Duration) {
 	if len(victims) == 0 {
 		return
 	}
@@ -576,7 +611,7 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 	}
 	s.notify()
 	if s.opts.BeforeStop != nil {
-		if err := s.opts.BeforeStop(ctx, g.spec.Name, ids); err != nil {
+		if err := s.opts.BeforeStop(ctx, g.spec.Name, ids, drain); err != nil {
 			s.log.Warn("drain before stop failed; stopping anyway", "group", g.spec.Name, "instances", ids, "err", err)
 		}
 	}
@@ -603,11 +638,17 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 	s.mu.Unlock()
 	for _, in := range victims {
 		in.closeLogs()
-		s.removeFiles(in)
+		s.removePipes(in) // the logs stay (retain.go)
 		close(in.removed)
 	}
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
+	}
+	s.mu.Lock()
+	deleting := g.state == GroupDeleting
+	s.mu.Unlock()
+	if !deleting {
+		s.syncLogMeta(g, false) // a deletion records all its instances at once
 	}
 	s.notify()
 }
@@ -623,9 +664,11 @@ func contains(list []*instance, in *instance) bool {
 
 // DeleteGroup starts deleting a group (persisted first, so a restarted
 // agent finishes it): its instances leave routing, go through BeforeStop,
-// and are stopped. The returned channel is closed once the group is gone.
+// and are stopped; drain bounds the drain (0: the default; a deletion
+// finished by a restarted agent uses the default, its proxy has nothing in
+// flight). The returned channel is closed once the group is gone.
 // Deleting a group that is already being deleted returns the same channel.
-func (s *Supervisor) DeleteGroup(name string) (<-chan struct{}, error) {
+func (s *Supervisor) DeleteGroup(name string, drain time.Duration) (<-chan struct{}, error) {
 	s.mu.Lock()
 	g, ok := s.groups[name]
 	if !ok {
@@ -649,25 +692,27 @@ func (s *Supervisor) DeleteGroup(name string) (<-chan struct{}, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.finishDelete(g)
+		s.finishDelete(g, drain)
 	}()
 	return g.deleted, nil
 }
 
-func (s *Supervisor) finishDelete(g *group) {
+func (s *Supervisor) finishDelete(g *group, drain time.Duration) {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
 	s.mu.Lock()
 	victims := append([]*instance(nil), g.instances...)
 	s.mu.Unlock()
-	s.stopAndRemove(s.ctx, g, victims)
+	s.stopAndRemove(s.ctx, g, victims, drain)
 	if s.ctx.Err() != nil {
 		return // detached: the next agent finishes the deletion
 	}
+	// The logs stay, readable by group and instance (retain.go).
+	s.syncLogMeta(g, true)
 	s.mu.Lock()
 	delete(s.groups, g.spec.Name)
 	s.mu.Unlock()
-	os.Remove(filepath.Join(s.opts.DataDir, "logs", g.spec.Name))
+	s.pruneLogs(time.Now())
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
 	}
@@ -730,6 +775,15 @@ func (s *Supervisor) Groups() []GroupStatus {
 	return out
 }
 
+// HasLogs reports whether ReadLogs has logs of the instance: live, or kept
+// after its removal.
+func (s *Supervisor) HasLogs(group, id string) bool {
+	if _, err := s.instance(group, id); err == nil {
+		return true
+	}
+	return s.retainedLog(group, id)
+}
+
 // Instance returns the state of one instance of a group.
 func (s *Supervisor) Instance(group, id string) (InstanceStatus, error) {
 	in, err := s.instance(group, id)
@@ -757,8 +811,16 @@ func (s *Supervisor) instance(group, id string) (*instance, error) {
 // ReadLogs emits the log lines of an instance that match q (see LogQuery).
 // Following ends when ctx ends or when the instance is removed (after its
 // last lines).
+//
+// The logs of a removed instance or a deleted group are read the same way
+// while they are kept (see retain.go); following them ends after their
+// last line.
 func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
 	in, err := s.instance(group, id)
+	if errors.Is(err, ErrNotFound) && s.retainedLog(group, id) {
+		q.Follow = false
+		return readLog(ctx, s.logPath(group, id), s.opts.LogFiles, q, emit)
+	}
 	if err != nil {
 		return err
 	}
@@ -863,7 +925,7 @@ func (s *Supervisor) persist() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.statePath, append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(s.statePath, append(b, '\n'), fsutil.FileMode)
 }
 
 // Shutdown stops supervising. With stopInstances every instance is stopped

@@ -198,7 +198,7 @@ func TestStopTimeoutKillsProcessIgnoringSIGTERM(t *testing.T) {
 	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "stubborn", 1) })
 	pid := instanceByIndex(t, s, "stubborn", 0).PID
 	start := time.Now()
-	done, err := s.DeleteGroup("stubborn")
+	done, err := s.DeleteGroup("stubborn", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestForkedChildrenDieWithInstance(t *testing.T) {
 			t.Fatalf("child %d not running", c)
 		}
 	}
-	done, _ := s.DeleteGroup("forker")
+	done, _ := s.DeleteGroup("forker", 0)
 	<-done
 	for _, pid := range append(children, in.PID) {
 		if procAlive(pid) {
@@ -295,6 +295,11 @@ func TestReadoptAfterRestart(t *testing.T) {
 		}
 	}
 	s2 := openSup(t, opts)
+	// Last known health: both are routable as soon as Open returns, before
+	// any check of the new supervisor (an agent restart is no outage).
+	if snap := s2.Snapshot(); len(snap) != 1 || snap[0].Group != "web" || len(snap[0].Targets) != 2 {
+		t.Errorf("targets right after Open: %+v, want the 2 adopted instances of web", snap)
+	}
 	waitFor(t, 10*time.Second, "adopted instances healthy", func() bool { return allHealthy(s2, "web", 2) })
 	after := s2.Groups()[0].Instances
 	for i := range before {
@@ -372,7 +377,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	var routableAtDrain []string
 	opts := testOptions(t)
 	var s *Supervisor
-	opts.BeforeStop = func(ctx context.Context, group string, ids []string) error {
+	opts.BeforeStop = func(ctx context.Context, group string, ids []string, _ time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		drained = append(drained, ids...)
@@ -398,7 +403,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	})
 	keep := []InstanceStatus{instanceByIndex(t, s, "web", 0), instanceByIndex(t, s, "web", 2)}
 	newest := instanceByIndex(t, s, "web", 3)
-	st, err := s.ScaleGroup(context.Background(), "web", 2)
+	st, err := s.ScaleGroup(context.Background(), "web", 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +439,7 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	}
 	mu.Unlock()
 	// Scale up again: new indexes, new ports.
-	st, err = s.ScaleGroup(context.Background(), "web", 3)
+	st, err = s.ScaleGroup(context.Background(), "web", 3, 0)
 	if err != nil || len(st.Instances) != 3 {
 		t.Fatalf("scale up: %v %d", err, len(st.Instances))
 	}
@@ -544,7 +549,7 @@ func TestLogFollow(t *testing.T) {
 	go func() {
 		ended <- s.ReadLogs(context.Background(), "crashy", in.ID, LogQuery{Follow: true}, func(LogLine) error { return nil })
 	}()
-	done, _ := s.DeleteGroup("crashy")
+	done, _ := s.DeleteGroup("crashy", 0)
 	<-done
 	select {
 	case err := <-ended:
@@ -850,4 +855,40 @@ func TestForeignListenerIsNotHealthy(t *testing.T) {
 	foreign.Close()
 	// Once the port is free the instance binds it after its boot delay and turns healthy.
 	waitFor(t, 15*time.Second, "instance healthy on its own port", func() bool { return allHealthy(s, "booting", 1) })
+}
+
+// The last known health is only a starting point: an adopted instance that
+// was healthy but fails its checks now leaves routing after
+// unhealthy_threshold checks of the new supervisor and is replaced.
+func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	failFile := filepath.Join(t.TempDir(), "fail")
+	spec := helloSpec("web", mark, 1)
+	spec.Health = HealthCheck{Type: HealthExec, Command: []string{"sh", "-c", "test ! -e " + failFile},
+		Interval: Duration(100 * time.Millisecond), UnhealthyThreshold: 2}
+	s1, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s1.CreateGroup(spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 1) })
+	pid := s1.Groups()[0].Instances[0].PID
+	if err := s1.Shutdown(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(failFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSup(t, opts)
+	waitFor(t, 10*time.Second, "the adopted instance out of routing", func() bool {
+		snap := s2.Snapshot()
+		return len(snap) == 1 && len(snap[0].Targets) == 0
+	})
+	waitFor(t, 10*time.Second, "the failing adopted instance replaced", func() bool {
+		in := s2.Groups()[0].Instances[0]
+		return in.PID != pid && in.Restarts >= 1
+	})
 }

@@ -24,7 +24,9 @@ import (
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/redact"
 	"github.com/runwayhq/runway/internal/runenv"
 	"github.com/runwayhq/runway/internal/strategy"
@@ -40,6 +42,9 @@ type Driver struct {
 	proxyHTTP string
 	// specOf returns the manifest of a release (host names of its routes).
 	specOf func(ctx context.Context, release string) (*config.Service, error)
+	// gens and recover fence a server whose store is behind (fence.go).
+	gens    Generations
+	recover func(engine.ServiceRef) string
 
 	taskMu sync.Mutex
 	tasks  map[string]*sync.Mutex // per task id
@@ -103,8 +108,16 @@ func (d *Driver) Validate(ctx context.Context, ref engine.ServiceRef, spec *conf
 			}
 		}
 	}
-	if _, err := d.agent.Health(ctx); err != nil {
+	if msg, err := d.StoreBehind(ctx, ref); err != nil {
+		if len(problems) == 0 {
+			// Only the agent is missing: a transient error the engine
+			// retries, not a bad release.
+			return fmt.Errorf("agent unreachable: %w", err)
+		}
 		problems = append(problems, fmt.Sprintf("agent unreachable: %v", err))
+	} else if msg != "" {
+		d.log.Error("refusing to act on a service: the store is behind the agent", "service", ref.String(), "problem", msg)
+		return storeBehindError(msg)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -131,10 +144,22 @@ func (d *Driver) groupSpec(g engine.GroupSpec) supervisor.GroupSpec {
 
 // EnsureGroup creates the group (idempotent by name) and sets its count.
 func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
+	fctx, err := d.fenced(ctx, g.Ref)
+	if err != nil {
+		return err
+	}
+	return d.refusal(ctx, g.Ref, d.ensureGroup(fctx, g))
+}
+
+func (d *Driver) ensureGroup(ctx context.Context, g engine.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
-			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count)
+			var drain time.Duration // the agent's default without a manifest
+			if g.Spec != nil {
+				drain = g.Spec.Deploy.DrainTimeout.Duration
+			}
+			_, err = d.agent.ScaleGroup(ctx, g.Group, g.Count, drain)
 		}
 		return err
 	}
@@ -148,13 +173,29 @@ func (d *Driver) EnsureGroup(ctx context.Context, g engine.GroupSpec) error {
 	return err
 }
 
+// waitCtx lets a call about group that waits until the instances it stops
+// have drained (at most drain, or the agent's own drain timeout) and exited
+// (at most their stop timeout) take that much longer than the agent client's
+// call timeout.
+func (d *Driver) waitCtx(ctx context.Context, group string, drain time.Duration) context.Context {
+	stop := supervisor.DefaultStopTimeout
+	if g, err := d.agent.Group(ctx, group); err == nil && g.Spec.StopTimeout > 0 {
+		stop = g.Spec.StopTimeout.D()
+	}
+	return agent.WithWait(ctx, max(drain, proxy.DefaultDrainTimeout)+stop)
+}
+
 // ScaleGroup sets a group's count; the agent drains instances it removes.
 func (d *Driver) ScaleGroup(ctx context.Context, ref engine.ServiceRef, group string, count int, drain time.Duration) error {
-	_, err := d.agent.ScaleGroup(ctx, group, count)
+	fctx, err := d.fenced(d.waitCtx(ctx, group, drain), ref)
+	if err != nil {
+		return err
+	}
+	_, err = d.agent.ScaleGroup(fctx, group, count, drain)
 	if err != nil && count == 0 && agent.IsNotFound(err) {
 		return nil
 	}
-	return err
+	return d.refusal(ctx, ref, err)
 }
 
 // ObserveGroup counts a group's instances by state.
@@ -203,11 +244,46 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref engine.ServiceRef, group s
 			return err
 		}
 	}
-	err = d.agent.DeleteGroup(ctx, group, true)
+	fctx, err := d.fenced(d.waitCtx(ctx, group, drain), ref)
+	if err != nil {
+		return err
+	}
+	err = d.agent.DeleteGroup(fctx, group, true, drain)
 	if agent.IsNotFound(err) {
 		return nil
 	}
-	return err
+	return d.refusal(ctx, ref, err)
+}
+
+// crashLines is how many of a crashed instance's last log lines a crash
+// report quotes.
+const crashLines = 10
+
+var _ engine.CrashReporter = (*Driver)(nil)
+
+// CrashReport names the instance of group that crashed most often, how it
+// last ended, and its last log lines.
+func (d *Driver) CrashReport(ctx context.Context, ref engine.ServiceRef, group string) (engine.CrashReport, error) {
+	g, err := d.agent.Group(ctx, group)
+	if err != nil {
+		return engine.CrashReport{}, err
+	}
+	var worst *supervisor.InstanceStatus
+	for i := range g.Instances {
+		in := &g.Instances[i]
+		if in.Restarts > 0 && (worst == nil || in.Restarts > worst.Restarts) {
+			worst = in
+		}
+	}
+	if worst == nil {
+		return engine.CrashReport{}, nil
+	}
+	rep := engine.CrashReport{Instance: worst.ID, Exit: worst.LastExit}
+	err = d.agent.Logs(ctx, group, worst.ID, supervisor.LogQuery{Tail: crashLines}, func(l supervisor.LogLine) error {
+		rep.Lines = append(rep.Lines, l.Text)
+		return nil
+	})
+	return rep, err
 }
 
 // ListGroups returns the service's groups.
@@ -250,8 +326,33 @@ func (d *Driver) Routes(ctx context.Context, ref engine.ServiceRef) ([]strategy.
 
 // SetRoutes replaces the service's routes in one atomic proxy update. The
 // host names come from the manifest of the release with the most weight.
+// Removing the routes (an empty list) keeps the route's hosts and empties
+// its backends (the proxy answers 503 "no healthy instance", maintenance
+// stays); for a service that has no route it is a no-op, so the rollback of
+// a first release whose route switch failed (a host conflict) ends at once.
 func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []strategy.Route) error {
 	key := routeKey(ref, false)
+	if len(routes) == 0 {
+		// No traffic: a service that never had a route has nothing to
+		// remove; an existing route keeps its hosts with no backends.
+		cur, err := d.agent.Route(ctx, key)
+		if agent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(cur.Backends) == 0 {
+			return nil
+		}
+		cur.Backends, cur.UpdatedAt = nil, time.Time{}
+		fctx, err := d.fenced(ctx, ref)
+		if err != nil {
+			return err
+		}
+		_, err = d.agent.PutRoute(fctx, cur)
+		return d.refusal(ctx, ref, err)
+	}
 	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
@@ -266,8 +367,12 @@ func (d *Driver) SetRoutes(ctx context.Context, ref engine.ServiceRef, routes []
 		return err
 	}
 	r.Hosts = hosts
-	_, err = d.agent.PutRoute(ctx, r)
-	return err
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
+	_, err = d.agent.PutRoute(fctx, r)
+	return d.refusal(ctx, ref, err)
 }
 
 // hosts returns the host names of a service (or of its preview) from the
@@ -300,20 +405,24 @@ func (d *Driver) hosts(ctx context.Context, ref engine.ServiceRef, group string,
 // the service's preview route.
 func (d *Driver) SetPreview(ctx context.Context, ref engine.ServiceRef, group string) error {
 	key := routeKey(ref, true)
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
 	if group == "" {
-		err := d.agent.DeleteRoute(ctx, key)
+		err := d.agent.DeleteRoute(fctx, key)
 		if agent.IsNotFound(err) {
 			return nil
 		}
-		return err
+		return d.refusal(ctx, ref, err)
 	}
 	hosts, err := d.hosts(ctx, ref, group, true)
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(ctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+	_, err = d.agent.PutRoute(fctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
 		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
-	return err
+	return d.refusal(ctx, ref, err)
 }
 
 // WindowStats reads the proxy's statistics of a group over the window.
@@ -401,10 +510,10 @@ func (d *Driver) RunTask(ctx context.Context, t engine.Task) (engine.TaskResult,
 		return engine.TaskResult{}, fmt.Errorf("run %s: %w", t.Name, err)
 	}
 	b, _ := json.Marshal(taskRecord{ExitCode: res.ExitCode, Output: res.Output})
-	if err := os.MkdirAll(d.taskDir, 0o700); err != nil {
+	if err := os.MkdirAll(d.taskDir, fsutil.DirMode); err != nil {
 		return res, err
 	}
-	return res, supervisor.WriteFileAtomic(rec, b, 0o600)
+	return res, fsutil.WriteFileAtomic(rec, b, fsutil.FileMode)
 }
 
 // lockTask serialises runs of one task id (a retried step after a timeout

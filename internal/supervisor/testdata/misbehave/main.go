@@ -19,6 +19,9 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	fork := flag.Int("fork", 0, "start this many child processes that ignore SIGTERM")
 	child := flag.Bool("child", false, "run as a forked child: sleep forever")
+	setsid := flag.Bool("setsid", false, "start the --fork children in their own session (setsid), out of the process group")
+	clearEnv := flag.Bool("clear-env", false, "start the --fork children with an empty environment (no RUNWAY_* marker)")
+	forkDelay := flag.Duration("fork-delay", 0, "wait this long before starting the --fork children")
 	crashAfter := flag.Duration("crash-after", 0, "exit 3 after this long")
 	healthFile := flag.String("health-file", "", "answer 500 on /healthz while this file exists")
 	spam := flag.Int("spam", 0, "write this many lines to stdout and stderr at start")
@@ -39,9 +42,18 @@ func main() {
 			os.Exit(0)
 		}()
 	}
+	if *fork > 0 {
+		time.Sleep(*forkDelay)
+	}
 	for i := 0; i < *fork; i++ {
 		cmd := exec.Command(os.Args[0], "--child")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if *setsid {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}
+		if *clearEnv {
+			cmd.Env = []string{}
+		}
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "fork:", err)
 			os.Exit(1)

@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/httplimit"
+)
+
+type transient interface{ Transient() bool }
+
+func isTransient(err error) bool {
+	var t transient
+	return errors.As(err, &t) && t.Transient()
+}
+
+// TestClientTimeouts: a call to an agent that does not answer ends at the
+// client's timeout (extended by WithWait) with a transient error that says
+// so; refused connections and 5xx are transient, 4xx are not.
+func TestClientTimeouts(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/health":
+			select { // a stopped agent: nothing comes back
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/v1/groups/broken":
+			http.Error(w, "boom", http.StatusInternalServerError)
+		default:
+			writeProblem(w, http.StatusNotFound, "not-found", "", "no group")
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := NewClient(srv.URL, "token-never-printed-0123456789abcdef")
+	c.Timeout = 200 * time.Millisecond
+
+	start := time.Now()
+	_, err := c.Health(context.Background())
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Timeout != 200*time.Millisecond || !isTransient(err) || !strings.Contains(err.Error(), "did not answer within 200ms") {
+		t.Errorf("call to a silent agent: %v, want a transient CallError naming the timeout", err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the call ended after %s, before its timeout", took)
+	}
+	if strings.Contains(err.Error(), "token-never-printed") {
+		t.Error("the error shows the token")
+	}
+
+	start = time.Now()
+	_, err = c.Health(WithWait(context.Background(), 300*time.Millisecond))
+	if !errors.As(err, &ce) || ce.Timeout != 500*time.Millisecond {
+		t.Errorf("call with WithWait: %v, want a timeout of 500ms", err)
+	}
+	if took := time.Since(start); took < 500*time.Millisecond {
+		t.Errorf("the extended call ended after %s, before its timeout", took)
+	}
+
+	// The caller's own cancellation is not reported as the agent's silence.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err = c.Health(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("call cancelled by its caller: %v, want the caller's context error", err)
+	}
+
+	if _, err := c.Group(context.Background(), "broken"); !isTransient(err) {
+		t.Errorf("5xx answer: %v, want transient", err)
+	}
+	if _, err := c.Group(context.Background(), "missing"); isTransient(err) || !IsNotFound(err) {
+		t.Errorf("404 answer: %v, want a permanent not-found", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := NewClient("http://"+addr, "x").Health(context.Background()); !isTransient(err) || !strings.Contains(err.Error(), "is `runway agent` running?") {
+		t.Errorf("refused connection: %v, want transient", err)
+	}
+}
+
+// TestAPISlowBodyCut: a request body that does not arrive within the API's
+// body limit is answered 408 naming the flag.
+func TestAPISlowBodyCut(t *testing.T) {
+	a, _ := startAgent(t, Options{HTTP: httplimit.Limits{Header: 5 * time.Second, Body: 300 * time.Millisecond, Idle: time.Minute}})
+	conn, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/groups HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer %s\r\nContent-Length: 500\r\n\r\n{\"name\":", a.Token())
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow body: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "--api-body-timeout") {
+		t.Errorf("slow body: %d %s, want 408 naming --api-body-timeout", resp.StatusCode, b)
+	}
+}
