@@ -35,6 +35,8 @@ go build -o "$work/demoload" ./internal/tools/demoload
 
 step "runway up (server + agent in $work/.runway)"
 cd "$work"
+# runway up records its context in the user's config dir: the demo's own.
+export XDG_CONFIG_HOME="$work/config"
 "$runway" up --data-dir "$work/.runway" >"$work/up.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 1 100); do

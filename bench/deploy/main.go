@@ -209,6 +209,8 @@ func startUp(runway, tmp string) (*upProc, error) {
 	u.cmd = exec.Command(runway, "up", "--data-dir", filepath.Join(tmp, ".runway"), "--listen", addr(ports[0]),
 		"--agent-listen", addr(ports[1]), "--http", addr(ports[2]), "--https", addr(ports[3]))
 	u.cmd.Dir = tmp
+	// runway up records its context in the user's config dir: the bench's own.
+	u.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(tmp, "config"))
 	u.cmd.Stdout, u.cmd.Stderr = log, log
 	if err := u.cmd.Start(); err != nil {
 		return nil, err

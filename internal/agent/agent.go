@@ -49,6 +49,9 @@ type Options struct {
 	// ignored). Metrics gathers what /metrics serves.
 	Proxy   *proxy.Proxy
 	Metrics prometheus.Gatherer
+	// MetricsListen, when set, also serves /metrics there without a token
+	// (for a scraper); on the API's address /metrics needs the token.
+	MetricsListen string
 	// Drainer, Routes and Targets connect the proxy; no-ops when nil.
 	Drainer Drainer
 	Routes  RouteSink
@@ -69,6 +72,9 @@ type Agent struct {
 	ln    net.Listener
 	srv   *http.Server
 	lock  *dirlock.Lock
+	// metricsLn and metricsSrv serve Options.MetricsListen.
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 
 	stopInstances atomic.Bool
 
@@ -173,6 +179,16 @@ func open(opts Options) (*Agent, error) {
 	}
 	a.srv = opts.HTTP.Server(a.handler())
 	a.srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
+	if opts.MetricsListen != "" {
+		if a.metricsLn, err = net.Listen("tcp", opts.MetricsListen); err != nil {
+			a.ln.Close()
+			a.sup.Shutdown(context.Background(), false)
+			return nil, fmt.Errorf("listen on --metrics-listen %s: %w", opts.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metricsHandler())
+		a.metricsSrv = opts.HTTP.Server(mux)
+	}
 	return a, nil
 }
 
@@ -252,6 +268,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
+	if a.metricsSrv != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			_ = a.metricsSrv.Serve(a.metricsLn) // ends with Shutdown below
+		}()
+	}
 	a.log.Info("agent listening", "addr", a.Addr(), "data_dir", a.opts.DataDir, "agent_id", a.sup.AgentID())
 	var err error
 	select {
@@ -264,6 +287,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a.srv.Shutdown(sctx)
+	if a.metricsSrv != nil {
+		a.metricsSrv.Shutdown(sctx)
+	}
 	if a.opts.Proxy != nil {
 		// Requests in flight finish before instances may stop.
 		pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)

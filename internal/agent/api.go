@@ -111,12 +111,12 @@ func (a *Agent) handler() http.Handler {
 	return a.auth(mux)
 }
 
-// auth requires the bearer token everywhere except GET /v1/health.
+// auth requires the bearer token everywhere except GET /v1/health; /metrics
+// too (Options.MetricsListen serves it without a token elsewhere).
 func (a *Agent) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + a.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Health and metrics are open to loopback scrapers; everything else needs the token.
-		if r.URL.Path != "/v1/health" && r.URL.Path != "/metrics" {
+		if r.URL.Path != "/v1/health" {
 			got := []byte(r.Header.Get("Authorization"))
 			if subtle.ConstantTimeCompare(got, want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="runway-agent"`)

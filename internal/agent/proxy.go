@@ -111,11 +111,16 @@ func (a *Agent) proxyHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/pause/{environment}/{service}", a.pause)
 	mux.HandleFunc("POST /v1/resume/{environment}/{service}", a.pause)
 	mux.HandleFunc("GET /v1/ca", a.caCert)
+	mux.Handle("GET /metrics", a.metricsHandler())
+}
+
+// metricsHandler serves Options.Metrics in the Prometheus format.
+func (a *Agent) metricsHandler() http.Handler {
 	reg := a.opts.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 func (a *Agent) needProxy(w http.ResponseWriter) bool {

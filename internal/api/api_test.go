@@ -5,17 +5,23 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/server"
+	"github.com/runwayhq/runway/internal/store"
 )
 
-// recordingBackend is the API-level stand-in for the control plane: it keeps
-// what it was asked in memory. The release engine's own tests drive the real
+// recordingBackend is the API-level stand-in for the release side of the
+// control plane: it keeps what it was asked in memory (the identity side is
+// the real one, over SQLite). The release engine's own tests drive the real
 // backend; these check decoding, authentication and error mapping.
 type recordingBackend struct {
 	mu       sync.Mutex
@@ -54,14 +60,29 @@ func (b *recordingBackend) Status(_ context.Context, project, env, svc string) (
 	return &api.ServiceStatus{Project: project, Environment: env, Service: svc, Groups: []api.Group{}, Routes: []api.Route{}}, nil
 }
 
-const token = "test-token-0123456789"
-
-func start(t *testing.T, b api.Backend, now time.Time) *httptest.Server {
+// start serves the API over b and a real identity (SQLite store with user
+// admin bootstrapped); it returns the server and admin's token.
+func start(t *testing.T, b api.Backend, now time.Time) (*httptest.Server, string) {
 	t.Helper()
-	h := api.New(api.Options{Backend: b, AdminTokenHash: api.HashToken(token), Now: func() time.Time { return now }})
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "runway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tokenFile := filepath.Join(dir, "admin.token")
+	if _, err := auth.Bootstrap(context.Background(), st, tokenFile, now); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	h := api.New(api.Options{Backend: b, Identity: server.NewIdentity(st, filepath.Join(dir, "audit.head"), clock), Now: clock})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, strings.TrimSpace(string(tok))
 }
 
 func deployReq(now time.Time) api.DeployRequest {
@@ -74,7 +95,7 @@ func deployReq(now time.Time) api.DeployRequest {
 func TestDeployThroughClient(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	b := &recordingBackend{}
-	srv := start(t, b, now)
+	srv, token := start(t, b, now)
 	c, _ := client.New(srv.URL, token)
 	rel, err := c.Deploy(context.Background(), deployReq(now))
 	if err != nil {
@@ -92,7 +113,7 @@ func TestDeployThroughClient(t *testing.T) {
 func TestErrors(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	b := &recordingBackend{}
-	srv := start(t, b, now)
+	srv, token := start(t, b, now)
 	good, _ := json.Marshal(deployReq(now))
 	stale := deployReq(now.Add(-10 * time.Minute))
 	staleBody, _ := json.Marshal(stale)
@@ -102,7 +123,8 @@ func TestErrors(t *testing.T) {
 		kind, detail                    string
 	}{
 		{"no token", "POST", "/v1/releases", "", string(good), 401, "Unauthorized", "RUNWAY_TOKEN"},
-		{"wrong token", "POST", "/v1/releases", "nope", string(good), 401, "Unauthorized", ""},
+		{"wrong token", "POST", "/v1/releases", "nope", string(good), 401, "Unauthorized", "not a Runway token"},
+		{"unknown token", "POST", "/v1/releases", "rwy_" + strings.Repeat("0", 64), string(good), 401, "Unauthorized", "unknown API token"},
 		{"not json", "POST", "/v1/releases", token, "{", 400, "BadRequest", "not valid JSON"},
 		{"empty", "POST", "/v1/releases", token, "", 400, "BadRequest", "empty"},
 		{"unknown field", "POST", "/v1/releases", token, `{"environment":"a","servce":"b"}`, 400, "BadRequest", `unknown field "servce"`},
@@ -129,6 +151,9 @@ func TestErrors(t *testing.T) {
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
+			if tc.method != "GET" {
+				req.Header.Set(api.DigestHeader, api.ContentDigest([]byte(tc.body)))
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +179,7 @@ func TestErrors(t *testing.T) {
 func TestBackendErrorsAreNotLeaked(t *testing.T) {
 	now := time.Now()
 	b := &recordingBackend{failWith: context.DeadlineExceeded}
-	srv := start(t, b, now)
+	srv, token := start(t, b, now)
 	c, _ := client.New(srv.URL, token)
 	_, err := c.Deploy(context.Background(), deployReq(now))
 	var ce *client.Error

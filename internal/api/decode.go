@@ -34,18 +34,28 @@ const (
 // decodeBody reads a JSON body into v: at most MaxBodyBytes, unknown fields
 // refused, exactly one value. Errors are problems naming the field.
 func decodeBody(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads a request's body, at most MaxBodyBytes and within the
+// server's body timeout; errors are problems (413, 408, 400).
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
+			return nil, Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
 		}
 		if httplimit.IsBodyTimeout(err) {
-			return Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
+			return nil, Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
 		}
-		return Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
+		return nil, Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
 	}
-	return decodeJSON(body, v)
+	return body, nil
 }
 
 func decodeJSON(body []byte, v any) error {
@@ -72,8 +82,8 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// validate checks a deploy request's fields; now and window implement replay protection.
-func (d *DeployRequest) validate(now time.Time, window time.Duration) error {
+// validate checks a deploy request's fields (the guard checked its id and time).
+func (d *DeployRequest) validate() error {
 	if err := checkProject(d.Project); err != nil {
 		return err
 	}
@@ -104,17 +114,17 @@ func (d *DeployRequest) validate(now time.Time, window time.Duration) error {
 	if d.Dir != "" && (!filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) != d.Dir || strings.ContainsRune(d.Dir, 0)) {
 		return Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" %q must be a clean absolute directory", trunc(d.Dir))
 	}
-	return checkFreshness(d.RequestID, d.RequestedAt, now, window)
+	return nil
 }
 
-func (a *ApplyProjectRequest) validate(now time.Time, window time.Duration) error {
+func (a *ApplyProjectRequest) validate() error {
 	if a.Source == "" {
 		return Problemf(http.StatusBadRequest, "BadRequest", "field \"source\" must be the project's runway.hcl")
 	}
 	if a.BaseVersion < 0 {
 		return Problemf(http.StatusBadRequest, "BadRequest", "field \"base_version\" must be 0 or more")
 	}
-	return checkFreshness(a.RequestID, a.RequestedAt, now, window)
+	return nil
 }
 
 func checkProject(p string) error {
@@ -124,7 +134,7 @@ func checkProject(p string) error {
 	return nil
 }
 
-func (r *RollbackRequest) validate(now time.Time, window time.Duration) error {
+func (r *RollbackRequest) validate() error {
 	if err := checkProject(r.Project); err != nil {
 		return err
 	}
@@ -134,7 +144,7 @@ func (r *RollbackRequest) validate(now time.Time, window time.Duration) error {
 	if r.To != "" && !requestIDRe.MatchString(r.To) {
 		return Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be a release id (26 characters, such as 01JD3Q...)")
 	}
-	return checkFreshness(r.RequestID, r.RequestedAt, now, window)
+	return nil
 }
 
 func checkTarget(env, service string) error {
@@ -147,7 +157,8 @@ func checkTarget(env, service string) error {
 	return nil
 }
 
-// checkFreshness refuses requests without an id or outside the replay window.
+// checkFreshness refuses requests without an id or outside the replay window;
+// the guard applies it to every mutating request.
 func checkFreshness(id string, at, now time.Time, window time.Duration) error {
 	if !requestIDRe.MatchString(id) {
 		return Problemf(http.StatusBadRequest, "BadRequest", "field \"request_id\" must be a ULID chosen by the client (26 characters)")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,16 +16,23 @@ func FuzzDecodeRequests(f *testing.F) {
 	f.Add([]byte(`{"source":"project \"acme\" {}","base_version":1,"request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
 	f.Add([]byte(`{"environment":"production","service":"web","to":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
 	f.Add([]byte(`{"reason":"stop"}`))
+	f.Add([]byte(`{"name":"ci","roles":["staging_deployer@hello","read_only"],"expires_in":"720h","request_id":"01JD3Q8Y7Z5W2X4V6T8R0P2N4A","requested_at":"2026-11-25T12:00:00Z"}`))
+	f.Add([]byte(`{"add_roles":["production_admin"],"remove_roles":["global_admin@x"],"disabled":true}`))
 	f.Add([]byte(`{"manifest":[1,2,{"a":null}]}`))
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, v := range []interface {
-			validate(time.Time, time.Duration) error
-		}{&DeployRequest{}, &RollbackRequest{}, &ApplyProjectRequest{}} {
+			validate() error
+		}{&DeployRequest{}, &RollbackRequest{}, &ApplyProjectRequest{}, &CreateUserRequest{}, &UpdateUserRequest{}, &CreateTokenRequest{}} {
 			r := httptest.NewRequest(http.MethodPost, "/v1/releases", bytes.NewReader(body))
 			err := decodeBody(r, v)
 			if err == nil {
-				err = v.validate(now, 5*time.Minute)
+				err = v.validate()
+			}
+			if err == nil {
+				var env envelope
+				_ = json.Unmarshal(body, &env)
+				err = checkFreshness(env.RequestID, env.RequestedAt, now, 5*time.Minute)
 			}
 			if err != nil {
 				p, ok := err.(*Problem)

@@ -77,6 +77,9 @@ func writeProblem(w http.ResponseWriter, err error) {
 		p = &Problem{Type: ProblemTypeBase + "internal", Title: "Internal Server Error", Status: http.StatusInternalServerError,
 			Detail: "the server failed; its log has the cause"}
 	}
+	if n, ok := w.(kindNoter); ok {
+		n.noteKind(p.Kind)
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)

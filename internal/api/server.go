@@ -2,14 +2,13 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/runwayhq/runway/internal/auth"
 )
 
 // Backend is what the API needs from the control plane. Errors that are
@@ -28,23 +27,27 @@ type Backend interface {
 
 // Options configure the API handler.
 type Options struct {
-	Backend Backend
-	// AdminTokenHash is the SHA-256 of the admin token; requests must carry
-	// the token as "Authorization: Bearer <token>".
-	AdminTokenHash [32]byte
-	Logger         *slog.Logger
+	Backend  Backend
+	Identity Identity
+	Logger   *slog.Logger
 	// Now and ReplayWindow implement refusal of stale requests (default 5m).
 	Now          func() time.Time
 	ReplayWindow time.Duration
+	// AuthFailLimit failed authentications from one address within
+	// AuthFailWindow make it wait out the window (429); defaults 10 and 1m.
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
 }
 
 // Handler serves /v1.
 type Handler struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	limiter *authLimiter
 }
 
-// New returns the API handler.
+// New returns the API handler. It serves exactly the routes of
+// auth.Rules, each behind the guard that applies its rule.
 func New(opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -55,25 +58,57 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opts: opts, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /v1/health", h.health)
-	h.mux.HandleFunc("GET /v1/projects", h.auth(h.listProjects))
-	h.mux.HandleFunc("GET /v1/projects/{project}", h.auth(h.getProject))
-	h.mux.HandleFunc("PUT /v1/projects/{project}", h.auth(h.applyProject))
-	h.mux.HandleFunc("POST /v1/releases", h.auth(h.deploy))
-	h.mux.HandleFunc("GET /v1/releases", h.auth(h.listReleases))
-	h.mux.HandleFunc("GET /v1/releases/{id}", h.auth(h.getRelease))
-	h.mux.HandleFunc("POST /v1/releases/{id}/halt", h.auth(h.halt))
-	h.mux.HandleFunc("POST /v1/rollbacks", h.auth(h.rollback))
-	h.mux.HandleFunc("GET /v1/projects/{project}/environments/{env}/services/{service}", h.auth(h.status))
+	if opts.AuthFailLimit == 0 {
+		opts.AuthFailLimit = 10
+	}
+	if opts.AuthFailWindow == 0 {
+		opts.AuthFailWindow = time.Minute
+	}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), limiter: newAuthLimiter(opts.AuthFailLimit, opts.AuthFailWindow, opts.Now)}
+	handlers := h.handlers()
+	for _, rule := range auth.Rules {
+		fn, ok := handlers[rule.Route()]
+		if !ok {
+			panic("api: rule " + rule.Route() + " has no handler")
+		}
+		delete(handlers, rule.Route())
+		h.mux.HandleFunc(rule.Route(), h.guard(rule, fn))
+	}
+	for route := range handlers {
+		panic("api: route " + route + " has no rule in auth.Rules")
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
 	return h
 }
 
-// HashToken returns the SHA-256 of a token, as stored and compared.
-func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+// handlers maps each route to its handler; the handler receives the caller's
+// user name (empty on public routes).
+func (h *Handler) handlers() map[string]func(http.ResponseWriter, *http.Request, string) {
+	return map[string]func(http.ResponseWriter, *http.Request, string){
+		"GET /v1/health":              h.health,
+		"GET /v1/whoami":              h.whoami,
+		"GET /v1/projects":            h.listProjects,
+		"GET /v1/projects/{project}":  h.getProject,
+		"PUT /v1/projects/{project}":  h.applyProject,
+		"POST /v1/releases":           h.deploy,
+		"GET /v1/releases":            h.listReleases,
+		"GET /v1/releases/{id}":       h.getRelease,
+		"POST /v1/releases/{id}/halt": h.halt,
+		"POST /v1/rollbacks":          h.rollback,
+		"GET /v1/projects/{project}/environments/{env}/services/{service}": h.status,
+		"GET /v1/users":               h.listUsers,
+		"POST /v1/users":              h.createUser,
+		"GET /v1/users/{name}":        h.getUser,
+		"PATCH /v1/users/{name}":      h.updateUser,
+		"GET /v1/tokens":              h.listTokens,
+		"POST /v1/tokens":             h.createToken,
+		"POST /v1/tokens/{id}/revoke": h.revokeToken,
+		"GET /v1/audit":               h.listAudit,
+		"GET /v1/audit/verify":        h.verifyAudit,
+	}
+}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
@@ -85,20 +120,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// auth checks the bearer token in constant time.
-func (h *Handler) auth(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := HashToken(tok)
-		if !ok || subtle.ConstantTimeCompare(sum[:], h.opts.AdminTokenHash[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="runway"`)
-			writeProblem(w, Problemf(http.StatusUnauthorized, "Unauthorized", "missing or wrong API token: pass --token or set RUNWAY_TOKEN (runway up prints where the admin token is)"))
-			return
-		}
-		next(w, r, "admin")
-	}
-}
-
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if _, ok := err.(*Problem); !ok {
 		h.opts.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -106,7 +127,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, err)
 }
 
-func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) health(w http.ResponseWriter, r *http.Request, _ string) {
 	// The pid lets `runway up` check that what answers is the server it started.
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "pid": os.Getpid()})
 }
@@ -117,8 +138,11 @@ func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+	if err := req.validate(); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !h.admit(w, r) {
 		return
 	}
 	rel, err := h.opts.Backend.Deploy(r.Context(), req, actor)
@@ -135,8 +159,11 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, actor string)
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+	if err := req.validate(); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !h.admit(w, r) {
 		return
 	}
 	rel, err := h.opts.Backend.Rollback(r.Context(), req, actor)
@@ -196,11 +223,12 @@ func (h *Handler) halt(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	var req HaltRequest
-	if r.ContentLength != 0 {
-		if err := decodeBody(r, &req); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !h.admit(w, r) {
+		return
 	}
 	if err := h.opts.Backend.Halt(r.Context(), id, req.Reason, actor); err != nil {
 		h.fail(w, r, err)
@@ -264,8 +292,11 @@ func (h *Handler) applyProject(w http.ResponseWriter, r *http.Request, actor str
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(h.opts.Now(), h.opts.ReplayWindow); err != nil {
+	if err := req.validate(); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !h.admit(w, r) {
 		return
 	}
 	p, err := h.opts.Backend.ApplyProject(r.Context(), name, req, actor)

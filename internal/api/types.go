@@ -39,6 +39,9 @@ type DeployRequest struct {
 	// RequestedAt is when the client made the request; requests older than
 	// the server's replay window are refused.
 	RequestedAt time.Time `json:"requested_at"`
+	// Confirmed says a person confirmed the deploy (runway deploy asked, or
+	// --yes was given); protected environments refuse a deploy without it.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // RollbackRequest makes a new release from an earlier one (the previous
@@ -50,11 +53,16 @@ type RollbackRequest struct {
 	To          string    `json:"to,omitempty"`
 	RequestID   string    `json:"request_id"`
 	RequestedAt time.Time `json:"requested_at"`
+	// Confirmed: as for deploys, protected environments refuse a rollback
+	// nobody confirmed.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // HaltRequest stops a release at its next step boundary.
 type HaltRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // ApplyProjectRequest registers a project or changes its definition.

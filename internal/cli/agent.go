@@ -39,6 +39,7 @@ func newAgentCmd(g *Globals) *cobra.Command {
 	var (
 		dataDir, listen, portRange, logLevel string
 		httpAddr, httpsAddr, accessLog       string
+		metricsListen                        string
 		drainTimeout                         time.Duration
 		stopInstances, stopOnInterrupt       bool
 		proxyLimits                          = httplimit.Default
@@ -124,7 +125,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 				return err
 			}
 			ao := agent.Options{DataDir: dataDir, Listen: listen, APIListener: passed["api"], PortMin: lo, PortMax: hi,
-				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, HTTP: apiLimits}
+				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, HTTP: apiLimits, MetricsListen: metricsListen}
 			a, err := agent.New(ao)
 			if err != nil {
 				p.Close()
@@ -161,6 +162,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 	f.BoolVar(&stopOnInterrupt, "stop-instances-on-interrupt", false, "stop every instance when the agent exits on SIGINT; SIGTERM still leaves them running (runway up uses it)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener")
+	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics here without a token, for a Prometheus scraper (on the API's address it needs the token)")
 	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
 	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic, unless a scale or delete call gives its own drain_timeout")
 	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
@@ -241,6 +243,14 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
   runway agent status --agent-url http://127.0.0.1:7041 --agent-token "$(cat .runway/agent/agent.token)"`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if ctx := agentOfContext(g, cmd); ctx != nil && token == "" {
+				agentURL, token = ctx.AgentURL, ""
+				b, err := os.ReadFile(ctx.AgentTokenFile)
+				if err != nil {
+					return fmt.Errorf("read the agent token of the current context: %w (pass --data-dir of the agent or --agent-token)", err)
+				}
+				token = strings.TrimSpace(string(b))
+			}
 			if token == "" {
 				b, err := os.ReadFile(filepath.Join(dataDir, agent.TokenFileName))
 				if err != nil {
@@ -365,6 +375,27 @@ reach services over https without warnings.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultAgentDir(), "the agent's data dir (env RUNWAY_AGENT_DIR)")
 	return cmd
+}
+
+// agentOfContext is the current context's agent (recorded by runway up),
+// unless the command names an agent itself.
+func agentOfContext(g *Globals, cmd *cobra.Command) *Context {
+	f := cmd.Flags()
+	if f.Changed("agent-url") || f.Changed("data-dir") || os.Getenv("RUNWAY_AGENT_URL") != "" || os.Getenv("RUNWAY_AGENT_DIR") != "" {
+		return nil
+	}
+	cfg, _, err := LoadCLIConfig()
+	if err != nil {
+		return nil
+	}
+	name := g.Context
+	if name == "" {
+		name = cfg.Current
+	}
+	if c := cfg.Contexts[name]; c != nil && c.AgentURL != "" && c.AgentTokenFile != "" {
+		return c
+	}
+	return nil
 }
 
 // noLimitIfZero and noCapIfZero map a flag's 0 ("no limit") to the proxy

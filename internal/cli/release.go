@@ -32,31 +32,6 @@ func init() {
 	register(newHaltCmd)
 }
 
-func (g *Globals) client() (*client.Client, error) {
-	tok := g.Token
-	if tok == "" {
-		tok = localAdminToken()
-	}
-	return client.New(g.Server, tok)
-}
-
-// localAdminToken finds the admin token of a `runway up` started in this
-// directory or a parent, so the local path needs no configuration.
-func localAdminToken() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, DefaultDataDir, "server", "admin.token")); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
-}
-
 func newRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
 
 // Final release states.
@@ -153,6 +128,8 @@ the new version serves all traffic.`,
 				Project: ws.Project.Name, Environment: env, Service: name, Version: version,
 				Sources: sources, ProjectSource: string(projectSource), Dir: svc.Dir,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
+				// Asked above, or --yes: protected environments need it.
+				Confirmed: true,
 			})
 			if err != nil {
 				return serverDiagnostics(g, err, files)
@@ -509,10 +486,10 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 			if g.JSON() {
 				return writeJSON(g, list)
 			}
-			fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %s\n", "ID", "VERSION", "STATE", "CREATED", "SERVED/FAILED")
+			fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
 			for _, r := range list {
-				fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %s/%s\n", r.ID, r.Version, r.State,
-					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), groupDigits(r.Served), groupDigits(r.Failed))
+				fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.CreatedBy, groupDigits(r.Served), groupDigits(r.Failed))
 			}
 			return nil
 		},
@@ -577,11 +554,14 @@ only if it succeeds.`,
 
 func newRollbackCmd(g *Globals) *cobra.Command {
 	var env, to, project string
-	var wait bool
+	var wait, yes bool
 	cmd := &cobra.Command{
-		Use:     "rollback SERVICE --env ENV [--to RELEASE]",
-		Short:   "Release an earlier version again (the previous successful release by default)",
-		Example: "  runway rollback hello --env production\n  runway rollback hello --env production --to 01JD3Q8Y7Z5W2X4V6T8R0P2N4M --wait",
+		Use:   "rollback SERVICE --env ENV [--to RELEASE]",
+		Short: "Release an earlier version again (the previous successful release by default)",
+		Long: `Rollback makes a new release from an earlier one of the service (or, inside a
+blue/green scale_down_delay, switches the traffic straight back). A rollback
+in a protected environment needs a confirmation: runway asks, or takes --yes.`,
+		Example: "  runway rollback hello --env staging\n  runway rollback hello --env production --to 01JD3Q8Y7Z5W2X4V6T8R0P2N4M --yes --wait",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if env == "" {
@@ -595,7 +575,20 @@ func newRollbackCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+			req := api.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
+			rel, err := c.Rollback(cmd.Context(), req)
+			if client.IsKind(err, "ConfirmationRequired") && !yes {
+				// A protected environment: ask, and send a new request.
+				ok, cerr := confirm(g, fmt.Sprintf("%s is protected. Roll back %s in %s?", env, args[0], env))
+				if cerr != nil {
+					return cerr
+				}
+				if !ok {
+					return errors.New("rollback cancelled")
+				}
+				req.RequestID, req.RequestedAt, req.Confirmed = newRequestID(), time.Now().UTC(), true
+				rel, err = c.Rollback(cmd.Context(), req)
+			}
 			if err != nil {
 				return serverDiagnostics(g, err, nil)
 			}
@@ -614,6 +607,7 @@ func newRollbackCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
 	cmd.Flags().StringVar(&to, "to", "", "release id to return to (default: the previous successful release)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "confirm a rollback in a protected environment without asking")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
 	projectFlag(cmd, &project)
 	return cmd

@@ -27,6 +27,7 @@ var Version = "dev"
 type Globals struct {
 	Server  string
 	Token   string
+	Context string
 	Output  string
 	NoColor bool
 
@@ -90,8 +91,9 @@ zero downtime, on this machine or on real engines.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.Server, "server", envOr("RUNWAY_SERVER", "http://127.0.0.1:7040"), "Runway server URL (env RUNWAY_SERVER)")
-	pf.StringVar(&g.Token, "token", os.Getenv("RUNWAY_TOKEN"), "API token (env RUNWAY_TOKEN)")
+	pf.StringVar(&g.Server, "server", os.Getenv("RUNWAY_SERVER"), "Runway server URL (env RUNWAY_SERVER; default: the current context's, else "+DefaultServer+")")
+	pf.StringVar(&g.Token, "token", os.Getenv("RUNWAY_TOKEN"), "API token (env RUNWAY_TOKEN; default: the token of the server's context)")
+	pf.StringVar(&g.Context, "context", os.Getenv("RUNWAY_CONTEXT"), "context to use instead of the current one (env RUNWAY_CONTEXT; see runway context list)")
 	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
 	pf.BoolVar(&g.NoColor, "no-color", false, "disable colors (also when NO_COLOR is set)")
 	root.SetIn(g.Stdin)

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 //	exits CODE PROG ARGS...     run PROG, expect exit code CODE; stdout/stderr as for exec
 //	capture VAR REGEXP          set $VAR to REGEXP's first group in the last stdout
 //	waithttp URL                wait (30 s at most) until URL answers 200
+//	waitfile PATH               wait (30 s at most) until PATH exists
 //	httpget HOST URL REGEXP     GET URL with Host HOST; expect 200 and a body matching REGEXP
 //	noprocs PATH                no process runs the executable PATH (absolute)
 //
@@ -46,6 +47,8 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NO_COLOR", "1")
+			// Contexts go to the script's own config dir, never the user's.
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			for _, v := range []string{"SERVER_ADDR", "AGENT_ADDR", "HTTP_ADDR", "HTTPS_ADDR"} {
 				addr, err := freeAddr()
 				if err != nil {
@@ -65,6 +68,7 @@ func TestScripts(t *testing.T) {
 			"exits":    cmdExits,
 			"capture":  cmdCapture,
 			"waithttp": cmdWaitHTTP,
+			"waitfile": cmdWaitFile,
 			"httpget":  cmdHTTPGet,
 			"noprocs":  cmdNoProcs,
 		},
@@ -211,5 +215,24 @@ func cmdNoProcs(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if len(pids) > 0 {
 		ts.Fatalf("%s still runs: pids %s", exe, strings.Join(pids, ", "))
+	}
+}
+
+// cmdWaitFile waits until a file exists (such as the config.toml a
+// background `runway up` writes once it is up).
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within 30 s", path)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -154,6 +154,7 @@ Up restarts the server or the agent if one exits. Ctrl-C stops the server and th
 `, rel(abs), serverURL, tokenFile, agentURL, rel(filepath.Join(agentDir, agent.TokenFileName)),
 		portOf(o.httpAddr), portOf(o.httpsAddr), rel(agentDir),
 		serverURL, tokenFile, map[bool]string{true: " (instances keep running: --keep)", false: " and every instance"}[o.keep])
+	RecordUpContext(g, o.serverListen, filepath.Join(serverDir, "admin.token"), agentURL, filepath.Join(agentDir, agent.TokenFileName))
 
 	superviseAll(ctx, serverChild, agentChild)
 

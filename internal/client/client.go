@@ -5,6 +5,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/runwayhq/runway/internal/api"
 )
@@ -32,6 +35,17 @@ func New(baseURL, token string) (*Client, error) {
 		return nil, fmt.Errorf("server URL %q: want http(s)://host:port (set --server or RUNWAY_SERVER)", baseURL)
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// NewWithHTTP is New with the HTTP client to use (such as one trusting a
+// local CA).
+func NewWithHTTP(baseURL, token string, hc *http.Client) (*Client, error) {
+	c, err := New(baseURL, token)
+	if err != nil {
+		return nil, err
+	}
+	c.http = hc
+	return c, nil
 }
 
 // Error is a problem returned by the server.
@@ -54,12 +68,13 @@ func IsKind(err error, kind string) bool {
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	var raw []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		raw, body = b, bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
@@ -67,6 +82,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(api.DigestHeader, api.ContentDigest(raw))
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
@@ -124,7 +140,104 @@ func (c *Client) Rollback(ctx context.Context, req api.RollbackRequest) (*api.Re
 
 // Halt asks a release to stop at its next step.
 func (c *Client) Halt(ctx context.Context, id, reason string) error {
-	return c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(id)+"/halt", api.HaltRequest{Reason: reason}, nil)
+	req := api.HaltRequest{Reason: reason}
+	stamp(&req.RequestID, &req.RequestedAt)
+	return c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(id)+"/halt", req, nil)
+}
+
+// stamp gives a request its id and time unless the caller chose them.
+func stamp(id *string, at *time.Time) {
+	if *id == "" {
+		*id = NewRequestID()
+	}
+	if at.IsZero() {
+		*at = time.Now().UTC()
+	}
+}
+
+// NewRequestID is a new request id (a ULID).
+func NewRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
+
+// Whoami returns the caller as the server sees it.
+func (c *Client) Whoami(ctx context.Context) (*api.Whoami, error) {
+	var out api.Whoami
+	return &out, c.do(ctx, http.MethodGet, "/v1/whoami", nil, &out)
+}
+
+// CreateUser makes a user and its first token.
+func (c *Client) CreateUser(ctx context.Context, req api.CreateUserRequest) (*api.UserCreated, error) {
+	stamp(&req.RequestID, &req.RequestedAt)
+	var out api.UserCreated
+	return &out, c.do(ctx, http.MethodPost, "/v1/users", req, &out)
+}
+
+// Users lists the users.
+func (c *Client) Users(ctx context.Context) ([]*api.User, error) {
+	var out []*api.User
+	return out, c.do(ctx, http.MethodGet, "/v1/users", nil, &out)
+}
+
+// User returns one user with its tokens.
+func (c *Client) User(ctx context.Context, name string) (*api.User, error) {
+	var out api.User
+	return &out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(name), nil, &out)
+}
+
+// UpdateUser changes a user's roles or disables it.
+func (c *Client) UpdateUser(ctx context.Context, name string, req api.UpdateUserRequest) (*api.User, error) {
+	stamp(&req.RequestID, &req.RequestedAt)
+	var out api.User
+	return &out, c.do(ctx, http.MethodPatch, "/v1/users/"+url.PathEscape(name), req, &out)
+}
+
+// CreateToken makes a token.
+func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (*api.TokenCreated, error) {
+	stamp(&req.RequestID, &req.RequestedAt)
+	var out api.TokenCreated
+	return &out, c.do(ctx, http.MethodPost, "/v1/tokens", req, &out)
+}
+
+// Tokens lists the caller's tokens, or user's ("*": everyone's).
+func (c *Client) Tokens(ctx context.Context, user string) ([]*api.Token, error) {
+	q := ""
+	if user != "" {
+		q = "?user=" + url.QueryEscape(user)
+	}
+	var out []*api.Token
+	return out, c.do(ctx, http.MethodGet, "/v1/tokens"+q, nil, &out)
+}
+
+// RevokeToken revokes a token by id.
+func (c *Client) RevokeToken(ctx context.Context, id string) (*api.Token, error) {
+	var req api.RevokeTokenRequest
+	stamp(&req.RequestID, &req.RequestedAt)
+	var out api.Token
+	return &out, c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/revoke", req, &out)
+}
+
+// Audit lists audit entries.
+func (c *Client) Audit(ctx context.Context, f api.AuditFilter) ([]*api.AuditEntry, error) {
+	q := url.Values{}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if f.Actor != "" {
+		q.Set("actor", f.Actor)
+	}
+	if f.Environment != "" {
+		q.Set("environment", f.Environment)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var out []*api.AuditEntry
+	return out, c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
+}
+
+// VerifyAudit has the server recompute its audit chain.
+func (c *Client) VerifyAudit(ctx context.Context) (*api.AuditReport, error) {
+	var out api.AuditReport
+	return &out, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &out)
 }
 
 // Release returns a release with its events.

@@ -192,3 +192,16 @@ func trimBrackets(s string) string {
 	}
 	return s
 }
+
+// LocalCATLSConfig is a TLS configuration whose certificates the local CA in
+// dir issues on demand (the server's API uses it with `--tls-local-ca`).
+func LocalCATLSConfig(dir string, now func() time.Time) (*tls.Config, error) {
+	if now == nil {
+		now = time.Now
+	}
+	ca, err := loadOrCreateCA(dir, now)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: ca.getCertificate}, nil
+}

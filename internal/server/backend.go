@@ -36,7 +36,7 @@ const (
 )
 
 func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
-	rel, id, err := b.replayed(ctx, req.RequestID, requestDigest(req))
+	rel, id, err := b.replayed(ctx, req.RequestID)
 	if rel != nil || err != nil {
 		return rel, err
 	}
@@ -83,6 +83,9 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 		}
 		svc.Dir = req.Dir
 	}
+	if err := confirmProtected(env, "deploy", req.Confirmed); err != nil {
+		return nil, err
+	}
 	ref := engine.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
 	if err := b.checkHosts(ctx, ref, svc); err != nil {
 		return nil, err
@@ -128,17 +131,6 @@ func serviceNames(ws *config.Workspace) []string {
 	return out
 }
 
-// requestDigest identifies what a deploy asks for, whenever it was sent:
-// the same request id with another digest is a different request.
-func requestDigest(v any) string {
-	b, _ := json.Marshal(v)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	delete(m, "requested_at")
-	b, _ = json.Marshal(m)
-	return digest(b)
-}
-
 // submit records and starts a release. Its id is chosen and mapped to the
 // request id (and to the release it rolls back to) before the release is
 // recorded: a server killed in between leaves a mapping without a release,
@@ -173,19 +165,14 @@ func (b *backend) submit(ctx context.Context, requestID, id string, req engine.R
 
 // replayed returns the release a request id already created, or, when an
 // earlier attempt of the request chose an id but did not record its release
-// (the server died in between), that id to record it under. A request id
-// reused with another body is refused, naming the first release.
-func (b *backend) replayed(ctx context.Context, requestID, dig string) (*api.Release, string, error) {
+// (the server died in between), that id to record it under. The API's guard
+// has already refused a request id reused with another request.
+func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release, string, error) {
 	id, err := b.st.Get(ctx, nsRequests, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", b.st.Put(ctx, nsRequestDigests, requestID, []byte(dig))
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", err
-	}
-	if prev, err := b.st.Get(ctx, nsRequestDigests, requestID); err == nil && string(prev) != dig {
-		return nil, "", api.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used for release %s with a different request; send a new request id for a new request", requestID, id)
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, "", err
 	}
 	r, err := b.st.GetRelease(ctx, string(id))
@@ -198,14 +185,32 @@ func (b *backend) replayed(ctx context.Context, requestID, dig string) (*api.Rel
 	return b.toAPI(ctx, r, false), "", nil
 }
 
+// confirmProtected refuses a deploy or rollback to a protected environment
+// that nobody confirmed: the CLI asks, or takes --yes.
+func confirmProtected(env *config.Environment, what string, confirmed bool) error {
+	if env.Protected && !confirmed {
+		return api.Problemf(http.StatusPreconditionRequired, "ConfirmationRequired",
+			"environment %s is protected: a %s needs an explicit confirmation; answer yes when runway asks, or pass --yes (API: \"confirmed\": true)", env.Name, what)
+	}
+	return nil
+}
+
 func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor string) (*api.Release, error) {
-	rel, id, err := b.replayed(ctx, req.RequestID, requestDigest(req))
+	rel, id, err := b.replayed(ctx, req.RequestID)
 	if rel != nil || err != nil {
 		return rel, err
 	}
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: req.Project, Environment: req.Environment, Service: req.Service, Limit: 200})
 	if err != nil {
 		return nil, err
+	}
+	// An instant switch-back is a rollback too: confirmed like any other.
+	if _, project, err := b.loadProject(ctx, req.Project); err != nil {
+		return nil, err
+	} else if env := project.Environment(req.Environment); env != nil {
+		if err := confirmProtected(env, "rollback", req.Confirmed); err != nil {
+			return nil, err
+		}
 	}
 	if rel, ok, err := b.switchBack(ctx, req, list, actor); ok || err != nil {
 		return rel, err

@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,31 +38,6 @@ func TestDeployRetriedAfterCrash(t *testing.T) {
 	}
 	if len(list) != 1 {
 		t.Fatalf("%d releases recorded, want 1", len(list))
-	}
-}
-
-// TestRequestIDReusedWithAnotherBody: the same request id with a different
-// request is refused (409), naming the first release; the same request again
-// returns it.
-func TestRequestIDReusedWithAnotherBody(t *testing.T) {
-	ctx := context.Background()
-	b := newBackend(t)
-	req := helloRequest(t, b)
-	first, err := b.Deploy(ctx, req, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	again := req
-	again.RequestedAt = req.RequestedAt.Add(time.Second) // a retry may refresh the time
-	if rel, err := b.Deploy(ctx, again, "admin"); err != nil || rel.ID != first.ID {
-		t.Fatalf("the same request again: %v, %v; want release %s", rel, err, first.ID)
-	}
-	other := req
-	other.Version = "2"
-	_, err = b.Deploy(ctx, other, "admin")
-	var p *api.Problem
-	if !errors.As(err, &p) || p.Status != 409 || p.Kind != "RequestIDReused" || !strings.Contains(p.Detail, first.ID) {
-		t.Fatalf("request id reused with another version: %v, want 409 RequestIDReused naming %s", err, first.ID)
 	}
 }
 

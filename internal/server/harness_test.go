@@ -482,7 +482,8 @@ func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 	}
 	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	// Never the user's own config dir (contexts).
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

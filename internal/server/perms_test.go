@@ -25,7 +25,7 @@ func TestServerDataDirMadePrivate(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "tasks"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, server.AdminTokenFile), []byte("rwy_0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, server.AdminTokenFile), []byte("rwy_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	agentToken := filepath.Join(t.TempDir(), "agent.token")

@@ -4,8 +4,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,12 +18,15 @@ import (
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/audit"
+	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
+	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/store"
 )
 
@@ -44,6 +46,15 @@ type Options struct {
 	AgentTimeout time.Duration
 	// HTTP bounds the API's clients; the zero value is httplimit.Default.
 	HTTP httplimit.Limits
+	// TLSCert and TLSKey are PEM files of the API's certificate; TLSLocalCA
+	// is instead a local CA's directory (such as the agent's DATA_DIR/ca)
+	// that issues it. Without either the API speaks plain HTTP, which only a
+	// loopback Listen or InsecureListen allows: tokens cross the network.
+	TLSCert, TLSKey string
+	TLSLocalCA      string
+	InsecureListen  bool
+	// Now is the API's clock (replay window, token expiry); time.Now by default.
+	Now func() time.Time
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -89,7 +100,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 }
 
 func open(ctx context.Context, opts Options) (*Server, error) {
-	token, err := adminToken(filepath.Join(opts.DataDir, AdminTokenFile))
+	tlsConf, err := listenTLS(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +139,16 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	tokenFile := filepath.Join(opts.DataDir, AdminTokenFile)
+	created, err := auth.Bootstrap(ctx, st, tokenFile, time.Now())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if created {
+		// The path, never the token.
+		opts.Logger.Info("created user admin (global_admin); its token is in the admin token file", "path", tokenFile)
+	}
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
 		if err != nil {
@@ -156,11 +177,15 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	drivers := engine.Drivers{"local": drv}
 	eng := engine.New(st, drivers, eo)
 	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger}
-	h := api.New(api.Options{Backend: b, AdminTokenHash: api.HashToken(token), Logger: opts.Logger})
+	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
+	h := api.New(api.Options{Backend: b, Identity: id, Logger: opts.Logger, Now: opts.Now})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose --listen)", opts.Listen, err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
@@ -201,28 +226,44 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// adminToken reads the admin token, creating it (0600) on first start.
-func adminToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		tok := strings.TrimSpace(string(b))
-		if len(tok) < 16 {
-			return "", fmt.Errorf("admin token %s is too short; delete it to have a new one made", path)
+// listenTLS returns the API's TLS configuration, or nil for plain HTTP,
+// which it refuses on an address other than loopback unless InsecureListen.
+func listenTLS(opts Options) (*tls.Config, error) {
+	switch {
+	case (opts.TLSCert == "") != (opts.TLSKey == ""):
+		return nil, errors.New("--tls-cert and --tls-key go together: give both files, or --tls-local-ca DIR")
+	case opts.TLSCert != "" && opts.TLSLocalCA != "":
+		return nil, errors.New("give --tls-cert/--tls-key or --tls-local-ca, not both")
+	case opts.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert %s and --tls-key %s: %w", opts.TLSCert, opts.TLSKey, err)
 		}
-		return tok, nil
+		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+	case opts.TLSLocalCA != "":
+		conf, err := proxy.LocalCATLSConfig(opts.TLSLocalCA, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-local-ca %s: %w", opts.TLSLocalCA, err)
+		}
+		return conf, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
+	if opts.InsecureListen || isLoopback(opts.Listen) {
+		return nil, nil
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
+	return nil, fmt.Errorf("--listen %s is not a loopback address: API tokens would cross the network in clear. Give --tls-cert and --tls-key (or --tls-local-ca DIR), or pass --insecure-listen if something else encrypts the traffic", opts.Listen)
+}
+
+// isLoopback reports whether a listen address binds only loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
 	}
-	tok := "rwy_" + hex.EncodeToString(raw)
-	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+	if host == "localhost" {
+		return true
 	}
-	return tok, nil
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func unwrap(err error) error {

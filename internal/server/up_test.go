@@ -84,7 +84,14 @@ func healthPID(url string) int {
 func (c *cluster) inFlight() int {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://" + c.agentAddr + "/metrics")
+	// /metrics needs the agent's token like the rest of its API.
+	tok, err := os.ReadFile(filepath.Join(c.agentDir, agent.TokenFileName))
+	if err != nil {
+		return 0
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+c.agentAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0
 	}

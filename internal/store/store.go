@@ -1,6 +1,7 @@
 // Package store persists Runway's control-plane state: releases and their
-// events, leases (locks with an owner and an expiry), and a small key/value
-// table for everything else. Store is the narrow interface the rest of Runway
+// events, leases (locks with an owner and an expiry), projects, users and
+// their tokens (hashes only), the audit log, and a small key/value table for
+// everything else. Store is the narrow interface the rest of Runway
 // uses; SQLite is its embedded implementation, and the interface uses nothing
 // a PostgreSQL implementation could not provide.
 //
@@ -83,6 +84,49 @@ type Store interface {
 	Get(ctx context.Context, namespace, key string) ([]byte, error)
 	Put(ctx context.Context, namespace, key string, value []byte) error
 	Delete(ctx context.Context, namespace, key string) error
+	// PutIfAbsent stores value unless the key exists; then it returns the
+	// stored value and false. Of concurrent callers exactly one stores.
+	PutIfAbsent(ctx context.Context, namespace, key string, value []byte) (prev []byte, stored bool, err error)
+
+	// CreateUser stores a new user; ErrExists when the name is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns a user; ErrNotFound when there is none of that name.
+	GetUser(ctx context.Context, name string) (*User, error)
+	// ListUsers returns every user by name.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser replaces a user's roles and disabled flag; ErrNotFound when
+	// there is no such user.
+	UpdateUser(ctx context.Context, u *User) error
+
+	// CreateToken stores a token (its hash); ErrExists when id or hash exist.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash finds a token by its hash; ErrNotFound when none has it.
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// GetToken returns a token by id; ErrNotFound when there is none.
+	GetToken(ctx context.Context, id string) (*Token, error)
+	// ListTokens returns the tokens of a user (every user's when user is
+	// empty), oldest first.
+	ListTokens(ctx context.Context, user string) ([]*Token, error)
+	// RevokeToken marks a token revoked now; ErrNotFound when there is no
+	// such token, ErrFinished when it was already revoked.
+	RevokeToken(ctx context.Context, id string) error
+	// TouchToken records when a token was last used.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// InIdentityTx runs fn in one transaction: the users and tokens it
+	// writes and the audit entries it appends are stored together, or (fn
+	// failing) none of them.
+	InIdentityTx(ctx context.Context, fn func(IdentityTx) error) error
+	// AppendAudit appends e to the audit log in one transaction: it sets
+	// e.Seq (the last entry's plus one) and e.PrevHash (the last entry's
+	// hash), then e.Hash = seal(e).
+	AppendAudit(ctx context.Context, e *AuditEntry, seal AuditSeal) error
+	// ListAudit returns the entries that match f in seq order.
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+	// AuditRows returns every audit entry in storage order, for verification.
+	AuditRows(ctx context.Context) ([]*AuditEntry, error)
+	// AuditTriggers names the triggers that keep the audit table append-only.
+	AuditTriggers(ctx context.Context) ([]string, error)
 
 	Close() error
 }

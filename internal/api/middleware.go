@@ -1,0 +1,300 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/runwayhq/runway/internal/auth"
+)
+
+// DigestHeader carries the SHA-256 of a mutating request's body as the
+// client sent it, in the form of RFC 9530: "sha-256=:<base64>:".
+const DigestHeader = "Content-Digest"
+
+// ContentDigest is the DigestHeader value of body.
+func ContentDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+}
+
+// envelope is what every mutating request's body carries besides its own
+// fields, and where a rule reads its target from a body.
+type envelope struct {
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
+	Project     string    `json:"project"`
+	Environment string    `json:"environment"`
+	Service     string    `json:"service"`
+}
+
+// guard is the one place every request passes: it authenticates the
+// caller, checks a mutating request's digest, freshness and id, authorizes
+// the request by its rule (auth.Rules) and appends the audit entry of every
+// mutating request, allowed or not.
+func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	mutating := rule.Method != http.MethodGet && rule.Method != http.MethodHead
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rule.Action == auth.ActionPublic {
+			next(w, r, "")
+			return
+		}
+		src := sourceOf(r)
+		if wait := h.limiter.blocked(src); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeProblem(w, Problemf(http.StatusTooManyRequests, "TooManyAttempts", "too many failed authentications from %s; try again in %s", src, wait.Round(time.Second)))
+			return
+		}
+		p, err := h.opts.Identity.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			h.limiter.fail(src)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="runway"`)
+			writeProblem(w, unauthorized(err))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		rec := AuditEntry{Actor: p.User, TokenID: p.TokenID, Source: src, Action: string(rule.Action), Target: r.URL.Path,
+			RequestDigest: trunc(r.Header.Get(DigestHeader))}
+		var env envelope
+		var body []byte
+		if mutating {
+			if body, err = h.checkBody(r); err != nil {
+				var prob *Problem
+				if errors.As(err, &prob) {
+					h.audit(r, rec, prob.Status, prob.Kind)
+				}
+				h.fail(w, r, err)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			_ = json.Unmarshal(body, &env) // the handler's strict decoding reports what is wrong
+		}
+		target, err := h.targetOf(r, rule, env)
+		if err != nil {
+			var prob *Problem
+			if mutating && errors.As(err, &prob) {
+				h.audit(r, rec, prob.Status, prob.Kind)
+			}
+			h.fail(w, r, err)
+			return
+		}
+		rec.Project, rec.Environment, rec.Target = target.Project, target.Environment, auditTarget(r, env)
+		if err := p.Authorize(rule.Action, target); err != nil {
+			prob := Problemf(http.StatusForbidden, "Forbidden", "%v", err)
+			if mutating {
+				h.audit(r, rec, prob.Status, prob.Kind)
+			}
+			writeProblem(w, prob)
+			return
+		}
+		if !mutating {
+			next(w, r, p.User)
+			return
+		}
+		// The handler decodes and validates the body, then calls admit,
+		// which checks its freshness and id (checkRequest) before anything
+		// acts on it; every outcome is audited.
+		c := &call{rule: rule, env: env, body: body, rec: rec}
+		r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next(sw, r, p.User)
+		if sw.status < 300 && !c.admitted {
+			h.opts.Logger.Error("api handler acted without admit: its request id and time were not checked", "route", rule.Route())
+		}
+		if !c.audited {
+			h.audit(r, rec, sw.status, sw.kind)
+		}
+	}
+}
+
+// call is a mutating request on its way through the guard.
+type call struct {
+	rule     auth.Rule
+	env      envelope
+	body     []byte
+	rec      AuditEntry
+	admitted bool
+	// audited: an Identity change recorded rec in its own transaction.
+	audited bool
+}
+
+// auditRecord is the audit entry the guard prepared for this request, for
+// an Identity change to store in the transaction of the change itself
+// (with its outcome); calling done tells the guard it is recorded.
+func (h *Handler) auditRecord(r *http.Request) (AuditEntry, func()) {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	if c == nil {
+		return AuditEntry{}, func() {}
+	}
+	e := c.rec
+	e.At = h.opts.Now()
+	return e, func() { c.audited = true }
+}
+
+// Outcome is how the audit log writes a response: "201 Created",
+// "403 Forbidden", "409 RequestIDReused".
+func Outcome(status int, kind string) string {
+	if kind == "" {
+		kind = http.StatusText(status)
+	}
+	return strconv.Itoa(status) + " " + kind
+}
+
+type callKey struct{}
+
+// admit checks a decoded, valid mutating request's freshness and id; on a
+// refusal it answers the request and returns false. Every mutating handler
+// calls it before acting.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	if c == nil {
+		h.fail(w, r, errors.New("admit outside the guard"))
+		return false
+	}
+	if err := h.checkRequest(r.Context(), c.rule, c.env, c.body); err != nil {
+		h.fail(w, r, err)
+		return false
+	}
+	c.admitted = true
+	return true
+}
+
+func unauthorized(err error) *Problem {
+	hint := "run `runway login`, pass --token or set RUNWAY_TOKEN"
+	kind := "Unauthorized"
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		kind, hint = "TokenExpired", "ask an admin for a new token, or make one before it expires (runway token create)"
+	case errors.Is(err, auth.ErrRevoked):
+		kind, hint = "TokenRevoked", "ask an admin for a new token"
+	case errors.Is(err, auth.ErrDisabled):
+		kind, hint = "UserDisabled", "ask an admin to enable the user again"
+	}
+	return Problemf(http.StatusUnauthorized, kind, "%v: %s", err, hint)
+}
+
+// checkBody reads a mutating request's body and checks it against the
+// digest the client computed over it.
+func (h *Handler) checkBody(r *http.Request) ([]byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	got := r.Header.Get(DigestHeader)
+	if got == "" {
+		return nil, Problemf(http.StatusBadRequest, "DigestMissing", "header %s is required on every change: the SHA-256 of the body as sent, \"sha-256=:<base64>:\" (RFC 9530); runway and internal/client send it", DigestHeader)
+	}
+	if got != ContentDigest(body) {
+		return nil, Problemf(http.StatusBadRequest, "DigestMismatch", "the body does not match its %s header: it was altered after the client computed the digest (or the digest is not \"sha-256=:<base64>:\"); send the request again", DigestHeader)
+	}
+	return body, nil
+}
+
+// checkRequest refuses a request outside the replay window and a request id
+// already used, each with its own kind.
+func (h *Handler) checkRequest(ctx context.Context, rule auth.Rule, env envelope, body []byte) error {
+	if err := checkFreshness(env.RequestID, env.RequestedAt, h.opts.Now(), h.opts.ReplayWindow); err != nil {
+		return err
+	}
+	dig := requestDigest(body)
+	prev, made, err := h.opts.Identity.RememberRequest(ctx, env.RequestID, dig)
+	if err != nil {
+		return err
+	}
+	if made != "" {
+		made = " for " + made
+	}
+	switch {
+	case prev == "":
+		return nil
+	case prev != dig:
+		return Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s with a different request; send a new request id for a new request", env.RequestID, made)
+	case !rule.Idempotent:
+		return Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s: this request was already applied; send a new request id to make it again", env.RequestID, made)
+	}
+	return nil // the same request again: the handler answers what it made
+}
+
+// requestDigest identifies what a request asks for, whenever it was sent:
+// its JSON without requested_at (a retry may refresh the time).
+func requestDigest(body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return ContentDigest(body)
+	}
+	delete(m, "requested_at")
+	b, _ := json.Marshal(m)
+	return ContentDigest(b)
+}
+
+// targetOf reads a request's target where its rule says.
+func (h *Handler) targetOf(r *http.Request, rule auth.Rule, env envelope) (auth.Target, error) {
+	switch rule.Target {
+	case auth.FromPath:
+		return auth.Target{Project: r.PathValue("project"), Environment: r.PathValue("env")}, nil
+	case auth.FromQuery:
+		q := r.URL.Query()
+		return auth.Target{Project: q.Get("project"), Environment: q.Get("environment")}, nil
+	case auth.FromBody:
+		return auth.Target{Project: env.Project, Environment: env.Environment}, nil
+	case auth.FromReleasePath:
+		id := r.PathValue("id")
+		if !requestIDRe.MatchString(id) {
+			return auth.Target{}, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id))
+		}
+		return h.opts.Identity.ReleaseTarget(r.Context(), id)
+	}
+	return auth.Target{}, nil
+}
+
+func auditTarget(r *http.Request, env envelope) string {
+	if env.Project != "" && env.Environment != "" && env.Service != "" {
+		return env.Project + "/" + env.Environment + "/" + env.Service
+	}
+	return r.URL.Path
+}
+
+func (h *Handler) audit(r *http.Request, e AuditEntry, status int, kind string) {
+	e.At = h.opts.Now()
+	e.Outcome = Outcome(status, kind)
+	// The mutation is done; a failed append is logged loudly (the response
+	// stands, and `runway audit verify` still checks what was written).
+	if err := h.opts.Identity.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		h.opts.Logger.Error("append audit entry failed", "action", e.Action, "actor", e.Actor, "target", e.Target, "err", err)
+	}
+}
+
+// sourceOf is the caller's address without its port.
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// statusWriter remembers the status and problem kind a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	kind   string
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// noteKind is called by writeProblem through the writer.
+func (s *statusWriter) noteKind(kind string) { s.kind = kind }
+
+type kindNoter interface{ noteKind(string) }
