@@ -8,10 +8,6 @@ import (
 	"github.com/runwayhq/runway/internal/target"
 )
 
-// ServiceRef is target.ServiceRef, named here for internal/server until its
-// files (on another branch now) name target's.
-type ServiceRef = target.ServiceRef
-
 // Drivers is the registry of targets: it maps a target kind (an
 // environment's target: "local", "docker", "kubernetes", "aws") to the
 // target that runs releases there. The server builds it once; a release

@@ -14,6 +14,7 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // backend implements api.Backend over the store and the engine.
@@ -86,7 +87,7 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 	if err := confirmProtected(env, "deploy", req.Confirmed); err != nil {
 		return nil, err
 	}
-	ref := engine.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
+	ref := target.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
 	if err := b.checkHosts(ctx, ref, svc); err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 // storeBehindReporter is a driver whose target fences a server whose store
 // went back in time (the local target); StoreBehind says so, "" if not.
 type storeBehindReporter interface {
-	StoreBehind(ctx context.Context, ref engine.ServiceRef) (string, error)
+	StoreBehind(ctx context.Context, ref target.ServiceRef) (string, error)
 }
 
 // noDriver answers a release to an environment whose target this server cannot run.
@@ -108,7 +109,7 @@ func noDriver(env *config.Environment, d engine.Drivers) error {
 }
 
 // checkHosts refuses a release whose host names another live service serves.
-func (b *backend) checkHosts(ctx context.Context, ref engine.ServiceRef, svc *config.Service) error {
+func (b *backend) checkHosts(ctx context.Context, ref target.ServiceRef, svc *config.Service) error {
 	host, owner, err := b.hostOwner(ctx, ref, svc.RouteHosts())
 	if err != nil {
 		return err
@@ -291,7 +292,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req api.RollbackRequest, 
 		return engine.Request{}, api.Problemf(http.StatusUnprocessableEntity, "BadRelease", "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
 	}
 	svc.Protected, svc.Target = env.Protected, env.Target
-	ref := engine.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
+	ref := target.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
 	if err := b.checkHosts(ctx, ref, &svc); err != nil {
 		return engine.Request{}, err
 	}
@@ -414,7 +415,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	if err != nil {
 		return st, nil // nothing can run there on this server
 	}
-	ref := engine.ServiceRef{Project: project, Environment: env, Service: service}
+	ref := target.ServiceRef{Project: project, Environment: env, Service: service}
 	groups, err := drv.ListGroups(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("list groups of %s: %w", ref, err)

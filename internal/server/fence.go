@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // ResyncHint is how to recover a service whose store is behind the agent.
-func ResyncHint(dataDir string, ref engine.ServiceRef) string {
+func ResyncHint(dataDir string, ref target.ServiceRef) string {
 	return fmt.Sprintf("Check `runway status %s --env %s`, then run `runway server resync --data-dir %s %s --env %s` to adopt the agent's current state (docs/operations.md).",
 		ref.Service, ref.Environment, dataDir, ref.Service, ref.Environment)
 }
@@ -72,7 +72,7 @@ func (s *Server) logStoreBehind(ctx context.Context) {
 		return
 	}
 	for _, g := range h.Generations {
-		ref := engine.ServiceRef{Environment: g.Environment, Service: g.Service}
+		ref := target.ServiceRef{Environment: g.Environment, Service: g.Service}
 		msg, err := s.drv.StoreBehind(hctx, ref)
 		if err == nil && msg != "" {
 			s.opts.Logger.Error("the store is behind the agent: the server will not act on this service", "service", ref.String(), "problem", msg)

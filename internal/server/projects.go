@@ -18,6 +18,7 @@ import (
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // TargetLimits are the limits every target this server can run declares,
@@ -204,7 +205,7 @@ func mustJSON(v any) []byte {
 }
 
 // hostOwner finds which other live service already serves one of hosts.
-func (b *backend) hostOwner(ctx context.Context, ref engine.ServiceRef, hosts []config.Host) (host string, owner engine.ServiceRef, err error) {
+func (b *backend) hostOwner(ctx context.Context, ref target.ServiceRef, hosts []config.Host) (host string, owner target.ServiceRef, err error) {
 	live, err := b.st.LiveReleases(ctx)
 	if err != nil {
 		return "", owner, err
@@ -214,7 +215,7 @@ func (b *backend) hostOwner(ctx context.Context, ref engine.ServiceRef, hosts []
 		want[h.Name] = true
 	}
 	for _, r := range live {
-		other := engine.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
+		other := target.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
 		if other == ref {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // ResyncOptions say whose records `runway server resync` rebuilds.
@@ -86,12 +87,12 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 	// groups and routes also name their project.
 	type scope struct{ env, service string }
 	gens := map[scope]int64{}
-	refs := map[engine.ServiceRef]bool{}
+	refs := map[target.ServiceRef]bool{}
 	for _, g := range groups {
-		refs[engine.ServiceRef{Project: g.Spec.Project, Environment: g.Spec.Environment, Service: g.Spec.Service}] = true
+		refs[target.ServiceRef{Project: g.Spec.Project, Environment: g.Spec.Environment, Service: g.Spec.Service}] = true
 	}
 	for _, r := range routes {
-		refs[engine.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}] = true
+		refs[target.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}] = true
 	}
 	for _, g := range h.Generations {
 		gens[scope{g.Environment, g.Service}] = g.Generation
@@ -100,17 +101,17 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 			known = known || (ref.Environment == g.Environment && ref.Service == g.Service)
 		}
 		if !known {
-			refs[engine.ServiceRef{Environment: g.Environment, Service: g.Service}] = true
+			refs[target.ServiceRef{Environment: g.Environment, Service: g.Service}] = true
 		}
 	}
-	var todo []engine.ServiceRef
+	var todo []target.ServiceRef
 	for ref := range refs {
 		if o.Service == "" || (ref.Environment == o.Environment && ref.Service == o.Service && (o.Project == "" || ref.Project == o.Project)) {
 			todo = append(todo, ref)
 		}
 	}
 	if o.Service != "" && len(todo) == 0 {
-		todo = []engine.ServiceRef{{Project: o.Project, Environment: o.Environment, Service: o.Service}}
+		todo = []target.ServiceRef{{Project: o.Project, Environment: o.Environment, Service: o.Service}}
 	}
 	sort.Slice(todo, func(i, j int) bool { return todo[i].String() < todo[j].String() })
 	var out []ServiceResync
@@ -124,7 +125,7 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 	return out, nil
 }
 
-func resyncService(ctx context.Context, st *store.SQLite, ref engine.ServiceRef, gen int64, groups []supervisor.GroupStatus, routes []agent.Route) (ServiceResync, error) {
+func resyncService(ctx context.Context, st *store.SQLite, ref target.ServiceRef, gen int64, groups []supervisor.GroupStatus, routes []agent.Route) (ServiceResync, error) {
 	res := ServiceResync{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Generation: gen,
 		Groups: []string{}, Ended: []string{}, Recorded: []string{}}
 	prev, err := st.AgentGeneration(ctx, ref.Environment, ref.Service)

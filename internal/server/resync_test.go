@@ -11,6 +11,7 @@ import (
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // TestResyncRecords runs Resync against a real in-process agent and a real
@@ -58,7 +59,7 @@ func TestResyncRecords(t *testing.T) {
 	if err := st.CreateRelease(ctx, r1); err != nil {
 		t.Fatal(err)
 	}
-	ref := engine.ServiceRef{Environment: "dev", Service: "web"}
+	ref := target.ServiceRef{Environment: "dev", Service: "web"}
 	if _, err := st.AcquireLock(ctx, engine.LockKey(ref), "R1", time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // Options configure a server.
@@ -161,7 +162,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		return &spec.Service, nil
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
-	drv.Fencing(st, func(ref engine.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
+	drv.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	if eo.TestFault == nil {
