@@ -26,8 +26,6 @@ import (
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
-func init() { register(newAgentCmd) }
-
 func defaultAgentDir() string {
 	if d := os.Getenv("RUNWAY_AGENT_DIR"); d != "" {
 		return d

@@ -4,8 +4,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCompletionCmd) }
-
 func newCompletionCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish",

@@ -19,11 +19,6 @@ import (
 	"github.com/runwayhq/runway/internal/client"
 )
 
-func init() {
-	register(newContextCmd)
-	register(newLoginCmd)
-}
-
 // DefaultServer is the server a CLI without a context talks to.
 const DefaultServer = "http://127.0.0.1:7040"
 

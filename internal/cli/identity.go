@@ -10,13 +10,6 @@ import (
 	"github.com/runwayhq/runway/internal/api"
 )
 
-func init() {
-	register(newUserCmd)
-	register(newTokenCmd)
-	register(newWhoamiCmd)
-	register(newAuditCmd)
-}
-
 func fmtTime(t *time.Time) string {
 	if t == nil {
 		return "-"

@@ -16,8 +16,6 @@ import (
 	"github.com/runwayhq/runway/internal/iac"
 )
 
-func init() { register(newInfraCmd) }
-
 // infraFlags are shared by the infra subcommands.
 type infraFlags struct {
 	env, dir, out string

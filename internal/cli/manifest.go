@@ -13,14 +13,6 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 )
 
-func init() {
-	register(newValidateCmd)
-	register(newConfigCmd)
-	register(newProjectCmd)
-	register(newServiceCmd)
-	register(newDocsCmd)
-}
-
 // loadWorkspace loads manifests and prints their errors; a nil workspace
 // means the caller should fail with the returned error. Warnings are
 // printed by the commands that judge manifests (validate, deploy) only.

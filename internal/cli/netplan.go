@@ -18,11 +18,6 @@ import (
 	"github.com/runwayhq/runway/internal/netplan"
 )
 
-func init() {
-	register(newNetplanCmd)
-	register(newDNSCmd)
-}
-
 // planOptions says how the lock file is treated.
 type planOptions struct {
 	locked bool // fail instead of recording new allocations

@@ -23,15 +23,6 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 )
 
-func init() {
-	register(newDeployCmd)
-	register(newStatusCmd)
-	register(newReleasesCmd)
-	register(newReleaseCmd)
-	register(newRollbackCmd)
-	register(newHaltCmd)
-}
-
 func newRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
 
 // Final release states.

@@ -103,17 +103,44 @@ zero downtime, on this machine or on real engines.`,
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 
-	for _, add := range commands {
+	for _, add := range commands() {
 		root.AddCommand(add(g))
 	}
 	return root
 }
 
-// commands lists the constructors of top-level commands; files of this
-// package register theirs in init so each command lives in its own file.
-var commands []func(*Globals) *cobra.Command
-
-func register(f func(*Globals) *cobra.Command) { commands = append(commands, f) }
+// commands lists the constructors of top-level commands, one file each
+// (deploy.go holds newDeployCmd). Help sorts them by name; this order is the
+// order of registration only.
+func commands() []func(*Globals) *cobra.Command {
+	return []func(*Globals) *cobra.Command{
+		newAgentCmd,
+		newCompletionCmd,
+		newContextCmd,
+		newLoginCmd,
+		newUserCmd,
+		newTokenCmd,
+		newWhoamiCmd,
+		newAuditCmd,
+		newInfraCmd,
+		newValidateCmd,
+		newConfigCmd,
+		newProjectCmd,
+		newServiceCmd,
+		newDocsCmd,
+		newNetplanCmd,
+		newDNSCmd,
+		newDeployCmd,
+		newStatusCmd,
+		newReleasesCmd,
+		newReleaseCmd,
+		newRollbackCmd,
+		newHaltCmd,
+		newServerCmd,
+		newUpCmd,
+		newVersionCmd,
+	}
+}
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -17,8 +17,6 @@ import (
 	"github.com/runwayhq/runway/internal/store"
 )
 
-func init() { register(newServerCmd) }
-
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA string

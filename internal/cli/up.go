@@ -21,8 +21,6 @@ import (
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
-func init() { register(newUpCmd) }
-
 // DefaultDataDir is where `runway up` keeps its state when --data-dir is not given.
 const DefaultDataDir = ".runway"
 
