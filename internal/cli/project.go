@@ -290,3 +290,60 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 	}
 	fmt.Fprintf(g.Stdout, "Registered project %s from %s (version %d): %s\n", p.Name, path, p.Version, environmentsLine(def))
 }
+
+// projectFlag adds --project: the project a command is about (default: the
+// current directory's, or the server's only project).
+func projectFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "project", "p", "", "project (default: the one of runway.hcl in this directory or a parent, or the server's only project)")
+}
+
+func newProjectCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "project", Short: "Create the project, register it on the server and inspect it"}
+	var name string
+	cmd.AddCommand(&cobra.Command{
+		Use:     "init [DIR]",
+		Short:   "Write runway.hcl with development, staging and production environments",
+		Example: "  runway project init\n  runway project init ./myapp --name myapp",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if name == "" {
+				abs, err := filepath.Abs(dir)
+				if err != nil {
+					return err
+				}
+				name = projectNameFrom(filepath.Base(abs))
+			}
+			path := filepath.Join(dir, config.ProjectFileName)
+			if err := writeNew(path, config.ProjectScaffold(name)); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stdout, "wrote %s (project %q: development, staging, production)\nnext: runway service init NAME --command ./bin/NAME\n", path, name)
+			return nil
+		},
+	})
+	cmd.PersistentFlags().StringVar(&name, "name", "", "project name (default: the directory's name)")
+	addProjectCmds(g, cmd)
+	return cmd
+}
+
+// projectNameFrom turns a directory name into a valid project name.
+func projectNameFrom(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" || out[0] < 'a' {
+		out = "app" + out
+	}
+	return out
+}

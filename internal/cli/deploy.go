@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/config"
+)
+
+func newDeployCmd(g *Globals) *cobra.Command {
+	var env, file, version string
+	var yes, wait bool
+	cmd := &cobra.Command{
+		Use:   "deploy [SERVICE] --env ENV",
+		Short: "Release a service to an environment with zero downtime",
+		Long: `Deploy resolves the service's manifest for the environment, shows what changes
+against the running release, asks for confirmation (unless --yes) and submits a
+release. With --wait it follows the release step by step and exits 0 only when
+the new version serves all traffic.`,
+		Example: `  runway deploy --env staging --yes --wait
+  runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required: name the environment, such as --env staging")
+			}
+			paths := []string{"."}
+			if file != "" {
+				paths = []string{file}
+			}
+			ws, err := loadWorkspaceWarn(g, paths, true)
+			if err != nil {
+				return err
+			}
+			name, err := pickService(ws, args, file)
+			if err != nil {
+				return err
+			}
+			svc, diags := ws.Resolve(name, env)
+			if diags.HasErrors() {
+				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
+				return silentError{ExitFailure}
+			}
+			if version != "" {
+				if err := config.CheckVersion(version); err != nil {
+					return UsageErrorf("--version: %v", err)
+				}
+				svc.Version = version
+			}
+			if svc.Version == "" {
+				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
+			}
+			manifest, err := json.Marshal(svc)
+			if err != nil {
+				return err
+			}
+			sources, files, err := requestSources(ws, ws.Service(name))
+			if err != nil {
+				return err
+			}
+			projectSource, err := os.ReadFile(ws.Project.File)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := c.Status(ctx, ws.Project.Name, env, name)
+			if err != nil {
+				return err
+			}
+			changes := diffManifests(st.Current, manifest)
+			if !g.JSON() {
+				printPlan(g.Stdout, env, name, svc.Version, st.Current, changes)
+			}
+			if !yes {
+				if st.Current != nil && len(changes) == 0 {
+					fmt.Fprintln(g.Stdout, "nothing changed; deploying anyway makes a new release of the same manifest")
+				}
+				ok, err := confirm(g, fmt.Sprintf("Deploy %s %s to %s?", name, svc.Version, env))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("deploy cancelled")
+				}
+			}
+			// The server parses and validates the sources itself, against
+			// its own copy of the project; Dir is where commands live on
+			// this machine (the local target runs them here).
+			rel, err := c.Deploy(ctx, api.DeployRequest{
+				Project: ws.Project.Name, Environment: env, Service: name, Version: version,
+				Sources: sources, ProjectSource: string(projectSource), Dir: svc.Dir,
+				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
+				// Asked above, or --yes: protected environments need it.
+				Confirmed: true,
+			})
+			if err != nil {
+				return serverDiagnostics(g, err, files)
+			}
+			if !wait {
+				if g.JSON() {
+					return writeJSON(g, rel)
+				}
+				fmt.Fprintf(g.Stdout, "release %s submitted (%s %s to %s); follow it with: runway release show %s --wait\n", rel.ID, name, rel.Version, env, rel.ID)
+				return nil
+			}
+			return followRelease(ctx, g, c, rel.ID)
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment to deploy to (required)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "service manifest (default: the one in the current directory)")
+	cmd.Flags().StringVar(&version, "version", "", "version to release (default: the manifest's version)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
+	return cmd
+}
+
+// pickService chooses the service to deploy: the argument, or the only
+// service in the given file or current directory.
+func pickService(ws *config.Workspace, args []string, file string) (string, error) {
+	if len(args) == 1 {
+		if ws.Service(args[0]) == nil {
+			return "", fmt.Errorf("no manifest defines service %q; found %s", args[0], strings.Join(serviceNames(ws), ", "))
+		}
+		return args[0], nil
+	}
+	var local []string
+	for _, s := range ws.Services {
+		if file != "" || filepath.Dir(s.File) == "." {
+			local = append(local, s.Name)
+		}
+	}
+	if len(local) == 0 {
+		local = serviceNames(ws)
+	}
+	if len(local) != 1 {
+		return "", UsageErrorf("name the service to deploy: found %s", strings.Join(local, ", "))
+	}
+	return local[0], nil
+}
+
+// diffManifests lists changed fields between the running release's manifest
+// and the new one (config.Diff), leaving out where the files are.
+func diffManifests(current *api.Release, next []byte) []string {
+	var old []byte
+	if current != nil {
+		old = current.Manifest
+	}
+	return config.Diff(old, next, "dir", "file")
+}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/api"
+)
+
+func newReleasesCmd(g *Globals) *cobra.Command {
+	var env, project string
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "releases SERVICE --env ENV",
+		Short:   "List a service's releases, newest first",
+		Example: "  runway releases hello --env staging",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			project, err := projectName(cmd.Context(), c, project)
+			if err != nil {
+				return err
+			}
+			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
+			if err != nil {
+				return err
+			}
+			if g.JSON() {
+				return writeJSON(g, list)
+			}
+			fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
+			for _, r := range list {
+				fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.CreatedBy, groupDigits(r.Served), groupDigits(r.Failed))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many releases to list")
+	projectFlag(cmd, &project)
+	return cmd
+}

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/runwayhq/runway/internal/api"
+)
+
+func printPlan(w io.Writer, env, name, version string, current *api.Release, changes []string) {
+	if current == nil {
+		fmt.Fprintf(w, "First release of %s to %s (version %s).\n", name, env, version)
+		return
+	}
+	fmt.Fprintf(w, "Deploying %s to %s: %s → %s (running release %s)\n", name, env, current.Version, version, current.ID)
+	if len(changes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Changes:")
+	for _, c := range changes {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+}
+
+// progressLine sums up a service's groups and traffic split, such as
+// "instances: v2 3/4 healthy, v1 3/3 healthy · traffic: v2 100%".
+func progressLine(st *api.ServiceStatus) string {
+	count := map[string]int{}
+	for _, gr := range st.Groups {
+		count[gr.Version]++
+	}
+	label := map[string]string{}
+	var inst []string
+	for _, gr := range st.Groups {
+		l := "v" + gr.Version
+		if count[gr.Version] > 1 {
+			l += " (" + gr.Name + ")"
+		}
+		label[gr.Name] = l
+		inst = append(inst, fmt.Sprintf("%s %d/%d healthy", l, gr.Healthy, gr.Desired))
+	}
+	if len(inst) == 0 {
+		inst = []string{"none"}
+	}
+	total := 0
+	for _, r := range st.Routes {
+		total += r.Weight
+	}
+	var traffic []string
+	for _, r := range st.Routes {
+		if r.Weight == 0 || total == 0 {
+			continue
+		}
+		l, ok := label[r.Group]
+		if !ok {
+			l = r.Group
+		}
+		traffic = append(traffic, fmt.Sprintf("%s %d%%", l, r.Weight*100/total))
+	}
+	if len(traffic) == 0 {
+		traffic = []string{"none"}
+	}
+	return "instances: " + strings.Join(inst, ", ") + " · traffic: " + strings.Join(traffic, ", ")
+}
+
+func printStatus(w io.Writer, st *api.ServiceStatus) {
+	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
+	if st.Current != nil {
+		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
+	} else if st.InProgress == nil && len(st.Routes) > 0 {
+		fmt.Fprintln(w, "  current release:  none known to this server (the groups below serve)")
+	} else {
+		fmt.Fprintln(w, "  current release:  none")
+	}
+	if st.InProgress != nil {
+		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+	}
+	if st.StoreBehind != "" {
+		fmt.Fprintf(w, "  STORE BEHIND:     %s\n", st.StoreBehind)
+	}
+	if st.Current == nil && st.InProgress == nil && len(st.Groups) == 0 {
+		fmt.Fprintf(w, "  nothing runs; release it with: runway deploy %s --env %s\n", st.Service, st.Environment)
+		return
+	}
+	weights := map[string]int{}
+	total := 0
+	for _, r := range st.Routes {
+		weights[r.Group] = r.Weight
+		total += r.Weight
+	}
+	fmt.Fprintf(w, "  %-36s %-10s %-9s %-8s\n", "GROUP", "VERSION", "HEALTHY", "TRAFFIC")
+	for _, gr := range st.Groups {
+		traffic := "0%"
+		if total > 0 {
+			traffic = fmt.Sprintf("%d%%", weights[gr.Name]*100/total)
+		}
+		fmt.Fprintf(w, "  %-36s %-10s %-9s %-8s\n", gr.Name, gr.Version, fmt.Sprintf("%d/%d", gr.Healthy, gr.Desired), traffic)
+	}
+}

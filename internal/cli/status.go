@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runwayhq/runway/internal/api"
+)
+
+func newStatusCmd(g *Globals) *cobra.Command {
+	var env, project string
+	cmd := &cobra.Command{
+		Use:     "status [SERVICE] --env ENV",
+		Short:   "Show what runs: groups, versions, health, traffic, release in progress",
+		Example: "  runway status --env staging\n  runway status hello --env staging --output json",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return UsageErrorf("--env is required")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			project, err := projectName(cmd.Context(), c, project)
+			if err != nil {
+				return err
+			}
+			services := args
+			if len(services) == 0 {
+				// Every service with a release in the environment.
+				list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
+				if err != nil {
+					return err
+				}
+				seen := map[string]bool{}
+				for _, r := range list {
+					if !seen[r.Service] {
+						seen[r.Service] = true
+						services = append(services, r.Service)
+					}
+				}
+				sort.Strings(services)
+			}
+			var all []*api.ServiceStatus
+			for _, svc := range services {
+				st, err := c.Status(cmd.Context(), project, env, svc)
+				if err != nil {
+					return err
+				}
+				all = append(all, st)
+			}
+			if g.JSON() {
+				if len(args) == 1 {
+					return writeJSON(g, all[0])
+				}
+				if all == nil {
+					all = []*api.ServiceStatus{}
+				}
+				return writeJSON(g, all)
+			}
+			if len(all) == 0 {
+				fmt.Fprintf(g.Stdout, "no service has been released to %s yet\n", env)
+			}
+			for i, st := range all {
+				if i > 0 {
+					fmt.Fprintln(g.Stdout)
+				}
+				printStatus(g.Stdout, st)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
+	projectFlag(cmd, &project)
+	return cmd
+}
