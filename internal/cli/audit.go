@@ -38,14 +38,7 @@ verify recomputes the chain.`,
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, list)
-			}
-			fmt.Fprintf(g.Stdout, "%-5s  %-19s  %-10s  %-15s  %-16s  %-28s  %s\n", "SEQ", "TIME", "ACTOR", "SOURCE", "ACTION", "TARGET", "OUTCOME")
-			for _, e := range list {
-				fmt.Fprintf(g.Stdout, "%-5d  %-19s  %-10s  %-15s  %-16s  %-28s  %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Source, e.Action, e.Target, e.Outcome)
-			}
-			return nil
+			return render(g, list, auditTable)
 		},
 	}
 	cmd.Flags().DurationVar(&since, "since", 0, "only entries of the last DURATION, such as 24h")

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/spf13/cobra"
 )
 
@@ -31,27 +28,7 @@ only if it succeeds.`,
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, rel)
-			}
-			fmt.Fprintf(g.Stdout, "release %s: %s %s to %s by %s at %s\n", rel.ID, rel.Service, rel.Version, rel.Environment,
-				rel.CreatedBy, rel.CreatedAt.Local().Format(time.RFC3339))
-			fmt.Fprintf(g.Stdout, "state: %s", rel.State)
-			if rel.Error != "" {
-				fmt.Fprintf(g.Stdout, " (%s: %s)", rel.ErrorKind, rel.Error)
-			}
-			fmt.Fprintln(g.Stdout)
-			var prev time.Time
-			for _, e := range rel.Events {
-				took := ""
-				if !prev.IsZero() {
-					took = "+" + e.At.Sub(prev).Round(time.Millisecond).String()
-				}
-				prev = e.At
-				fmt.Fprintf(g.Stdout, "  %s %9s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), took, e.State, e.Message)
-			}
-			fmt.Fprintf(g.Stdout, "served %s requests during the release, %s failed\n", groupDigits(rel.Served), groupDigits(rel.Failed))
-			return nil
+			return render(g, rel, releaseTable)
 		},
 	}
 	show.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release until it ends; exit 0 only on success")

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/api"
@@ -32,15 +30,7 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, list)
-			}
-			fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
-			for _, r := range list {
-				fmt.Fprintf(g.Stdout, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
-					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.CreatedBy, groupDigits(r.Served), groupDigits(r.Failed))
-			}
-			return nil
+			return render(g, list, releasesTable)
 		},
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,19 @@ func groupDigits(n int64) string {
 	return b.String()
 }
 
+// render prints what a command built: v itself with --output json, else
+// table(w, v) for people. Commands fetch and compute; the table layouts live
+// in render_*.go, so both outputs show the same data and a layout can change
+// without touching a command.
+func render[T any](g *Globals, v T, table func(io.Writer, T)) error {
+	if g.JSON() {
+		return writeJSON(g, v)
+	}
+	table(g.Stdout, v)
+	return nil
+}
+
+// writeJSON prints v as indented JSON, the --output json of every command.
 func writeJSON(g *Globals, v any) error {
 	enc := json.NewEncoder(g.Stdout)
 	enc.SetIndent("", "  ")

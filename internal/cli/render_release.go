@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/runwayhq/runway/internal/api"
 )
@@ -96,5 +97,50 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 			traffic = fmt.Sprintf("%d%%", weights[gr.Name]*100/total)
 		}
 		fmt.Fprintf(w, "  %-36s %-10s %-9s %-8s\n", gr.Name, gr.Version, fmt.Sprintf("%d/%d", gr.Healthy, gr.Desired), traffic)
+	}
+}
+
+// releaseTable prints one release (runway release show): who released what,
+// its states with the time each took, and the requests it served.
+func releaseTable(w io.Writer, rel *api.ReleaseDetail) {
+	fmt.Fprintf(w, "release %s: %s %s to %s by %s at %s\n", rel.ID, rel.Service, rel.Version, rel.Environment,
+		rel.CreatedBy, rel.CreatedAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "state: %s", rel.State)
+	if rel.Error != "" {
+		fmt.Fprintf(w, " (%s: %s)", rel.ErrorKind, rel.Error)
+	}
+	fmt.Fprintln(w)
+	var prev time.Time
+	for _, e := range rel.Events {
+		took := ""
+		if !prev.IsZero() {
+			took = "+" + e.At.Sub(prev).Round(time.Millisecond).String()
+		}
+		prev = e.At
+		fmt.Fprintf(w, "  %s %9s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), took, e.State, e.Message)
+	}
+	fmt.Fprintf(w, "served %s requests during the release, %s failed\n", groupDigits(rel.Served), groupDigits(rel.Failed))
+}
+
+// releasesTable lists releases, one line each (runway releases).
+func releasesTable(w io.Writer, list []*api.Release) {
+	fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
+	for _, r := range list {
+		fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
+			r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.CreatedBy, groupDigits(r.Served), groupDigits(r.Failed))
+	}
+}
+
+// statusTable prints the status of the services of environment env
+// (runway status), one block each.
+func statusTable(w io.Writer, env string, all []*api.ServiceStatus) {
+	if len(all) == 0 {
+		fmt.Fprintf(w, "no service has been released to %s yet\n", env)
+	}
+	for i, st := range all {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		printStatus(w, st)
 	}
 }

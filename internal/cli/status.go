@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -61,15 +60,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 				}
 				return writeJSON(g, all)
 			}
-			if len(all) == 0 {
-				fmt.Fprintf(g.Stdout, "no service has been released to %s yet\n", env)
-			}
-			for i, st := range all {
-				if i > 0 {
-					fmt.Fprintln(g.Stdout)
-				}
-				printStatus(g.Stdout, st)
-			}
+			statusTable(g.Stdout, env, all)
 			return nil
 		},
 	}

@@ -58,11 +58,7 @@ func newTokenCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, toks)
-			}
-			printTokens(g, toks)
-			return nil
+			return render(g, toks, tokensTable)
 		},
 	}
 	list.Flags().StringVar(&of, "user", "", "another user's tokens (read_only or global_admin)")

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,14 +90,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, users)
-			}
-			fmt.Fprintf(g.Stdout, "%-20s  %-8s  %s\n", "NAME", "STATE", "ROLES")
-			for _, u := range users {
-				fmt.Fprintf(g.Stdout, "%-20s  %-8s  %s\n", u.Name, map[bool]string{true: "disabled", false: "enabled"}[u.Disabled], strings.Join(u.Roles, ", "))
-			}
-			return nil
+			return render(g, users, usersTable)
 		},
 	}
 	show := &cobra.Command{
@@ -115,13 +107,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, u)
-			}
-			fmt.Fprintf(g.Stdout, "user %s (%s), created by %s at %s\nroles: %s\n", u.Name, map[bool]string{true: "disabled", false: "enabled"}[u.Disabled],
-				u.CreatedBy, u.CreatedAt.Local().Format(time.RFC3339), strings.Join(u.Roles, ", "))
-			printTokens(g, u.Tokens)
-			return nil
+			return render(g, u, userTable)
 		},
 	}
 	var add, remove []string

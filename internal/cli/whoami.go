@@ -1,13 +1,7 @@
 package cli
 
 import (
-	"fmt"
-	"strings"
-	"time"
-
 	"github.com/spf13/cobra"
-
-	"github.com/runwayhq/runway/internal/api"
 )
 
 func newWhoamiCmd(g *Globals) *cobra.Command {
@@ -29,28 +23,7 @@ func newWhoamiCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, struct {
-					*api.Whoami
-					Server  string `json:"server"`
-					Context string `json:"context,omitempty"`
-				}{w, r.Server, r.Context})
-			}
-			from := ""
-			if r.Context != "" {
-				from = " (context " + r.Context + ")"
-			}
-			deploy := "nowhere"
-			if len(w.DeployTo) > 0 {
-				deploy = strings.Join(w.DeployTo, "; ")
-			}
-			expires := "never"
-			if w.TokenExpiresAt != nil {
-				expires = w.TokenExpiresAt.Local().Format(time.RFC3339)
-			}
-			fmt.Fprintf(g.Stdout, "user:      %s\nroles:     %s\nserver:    %s%s\ntoken:     %s (expires %s)\ndeploy to: %s\n",
-				w.User, strings.Join(w.Roles, ", "), r.Server, from, w.TokenID, expires, deploy)
-			return nil
+			return render(g, whoamiView{w, r.Server, r.Context}, whoamiTable)
 		},
 	}
 }
