@@ -29,10 +29,7 @@ default and prints the result: exactly what a release to that environment uses.`
 				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
 				return silentError{ExitFailure}
 			}
-			if g.JSON() {
-				return writeJSON(g, svc)
-			}
-			return writeFlat(g, svc)
+			return render[any](g, svc, flatTable)
 		},
 	}
 	show.Flags().StringVarP(&env, "env", "e", "", "environment to resolve for (required)")

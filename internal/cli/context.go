@@ -26,13 +26,7 @@ to its own server.`,
 			if err != nil {
 				return err
 			}
-			type row struct {
-				Name    string `json:"name"`
-				Current bool   `json:"current"`
-				Server  string `json:"server"`
-				Token   string `json:"token"`
-			}
-			rows := []row{}
+			rows := []contextRow{}
 			for _, n := range sortedNames(cfg) {
 				c := cfg.Contexts[n]
 				tok := "(none)"
@@ -42,24 +36,9 @@ to its own server.`,
 				case c.Token != "":
 					tok = "in config.toml"
 				}
-				rows = append(rows, row{n, n == cfg.Current, c.Server, tok})
+				rows = append(rows, contextRow{n, n == cfg.Current, c.Server, tok})
 			}
-			if g.JSON() {
-				return writeJSON(g, rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(g.Stdout, "no contexts; `runway up` or `runway login --server URL` adds one")
-				return nil
-			}
-			fmt.Fprintf(g.Stdout, "  %-16s  %-32s  %s\n", "NAME", "SERVER", "TOKEN")
-			for _, r := range rows {
-				mark := " "
-				if r.Current {
-					mark = "*"
-				}
-				fmt.Fprintf(g.Stdout, "%s %-16s  %-32s  %s\n", mark, r.Name, r.Server, r.Token)
-			}
-			return nil
+			return render(g, rows, contextsTable)
 		},
 	}
 	use := &cobra.Command{

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -41,19 +40,7 @@ and the extra hosts of each manifest. Without a domain, names end in .localhost.
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, recs)
-			}
-			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ENVIRONMENT\tSERVICE\tKIND\tNAME")
-			for _, r := range recs {
-				svc := r.Service
-				if svc == "" {
-					svc = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Environment, svc, r.Kind, r.Name)
-			}
-			return tw.Flush()
+			return render(g, recs, dnsTable)
 		},
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "list one environment")

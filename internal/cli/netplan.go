@@ -3,10 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -100,44 +100,13 @@ runway.hcl and never move afterwards: commit it. Reserved ranges are never used.
 					nets = append(nets, n)
 				}
 			}
-			if g.JSON() {
-				out := *plan
-				out.Networks = nets
-				return writeJSON(g, out)
-			}
-			writePlan(g, ws.Project, plan, nets, env)
-			return nil
+			out := *plan
+			out.Networks = nets
+			return render(g, out, func(w io.Writer, p netplan.Plan) error { return planTable(w, ws.Project, p, env) })
 		},
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "show one environment")
 	cmd.Flags().StringVar(&dir, "dir", ".", "project directory")
 	cmd.Flags().BoolVar(&locked, "locked", false, "fail instead of recording new allocations in runway.lock.hcl")
 	return cmd
-}
-
-func writePlan(g *Globals, p *config.Project, plan *netplan.Plan, nets []*netplan.Network, env string) {
-	fmt.Fprintf(g.Stdout, "ip_space %s (%s hosts)\n", plan.Space, thousands(netplan.Hosts(plan.Space)))
-	for _, r := range plan.Reserved {
-		fmt.Fprintf(g.Stdout, "reserved %s\n", r)
-	}
-	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-	for _, n := range nets {
-		fmt.Fprintln(tw)
-		fmt.Fprintf(tw, "%s/%s\t%s\t(%s hosts)\n", n.Environment, n.Region, n.CIDR, thousands(n.Hosts))
-		for _, z := range n.Zones {
-			fmt.Fprintf(tw, "  %s\t%s\t(%s hosts)\n", z.Name, z.CIDR, thousands(z.Hosts))
-			for _, s := range z.Subnets {
-				fmt.Fprintf(tw, "    %s\t%s\t(%s hosts)\n", s.Tier, s.CIDR, thousands(s.Hosts))
-			}
-		}
-		for _, s := range n.Spare {
-			fmt.Fprintf(tw, "  spare\t%s\t(%s hosts)\n", s, thousands(netplan.Hosts(s)))
-		}
-	}
-	tw.Flush()
-	for _, e := range p.Environments {
-		if e.Region == "" && (env == "" || env == e.Name) {
-			fmt.Fprintf(g.Stdout, "\n%s: target %s, no cloud network\n", e.Name, e.Target)
-		}
-	}
 }

@@ -94,14 +94,7 @@ changes; deploys made against a runway.hcl that differs are refused.`,
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, ps)
-			}
-			fmt.Fprintf(g.Stdout, "%-24s  %-7s  %-12s  %s\n", "PROJECT", "VERSION", "APPLIED BY", "APPLIED")
-			for _, p := range ps {
-				fmt.Fprintf(g.Stdout, "%-24s  %-7d  %-12s  %s\n", p.Name, p.Version, p.UpdatedBy, p.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
-			}
-			return nil
+			return render(g, ps, projectsTable)
 		},
 	}
 	cmd.AddCommand(apply, show, list)

@@ -33,12 +33,11 @@ func groupDigits(n int64) string {
 // table(w, v) for people. Commands fetch and compute; the table layouts live
 // in render_*.go, so both outputs show the same data and a layout can change
 // without touching a command.
-func render[T any](g *Globals, v T, table func(io.Writer, T)) error {
+func render[T any](g *Globals, v T, table func(io.Writer, T) error) error {
 	if g.JSON() {
 		return writeJSON(g, v)
 	}
-	table(g.Stdout, v)
-	return nil
+	return table(g.Stdout, v)
 }
 
 // writeJSON prints v as indented JSON, the --output json of every command.
@@ -49,14 +48,15 @@ func writeJSON(g *Globals, v any) error {
 	return enc.Encode(v)
 }
 
-// writeFlat prints a value as sorted "path = value" lines, easy to read and grep.
-func writeFlat(g *Globals, v any) error {
+// flatTable prints a value as sorted "path = value" lines, easy to read and
+// grep (runway config show).
+func flatTable(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	for _, l := range config.Flatten(b) {
-		fmt.Fprintln(g.Stdout, l)
+		fmt.Fprintln(w, l)
 	}
 	return nil
 }

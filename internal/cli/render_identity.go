@@ -11,7 +11,7 @@ import (
 
 // tokensTable lists tokens, never their secrets (runway token list, and the
 // tokens of runway user show).
-func tokensTable(w io.Writer, list []*api.Token) {
+func tokensTable(w io.Writer, list []*api.Token) error {
 	fmt.Fprintf(w, "%-32s  %-10s  %-12s  %-16s  %-16s  %s\n", "TOKEN ID", "USER", "NAME", "EXPIRES", "LAST USED", "STATE")
 	for _, t := range list {
 		state := "active"
@@ -23,29 +23,32 @@ func tokensTable(w io.Writer, list []*api.Token) {
 		}
 		fmt.Fprintf(w, "%-32s  %-10s  %-12s  %-16s  %-16s  %s\n", t.ID, t.User, t.Name, fmtTime(t.ExpiresAt), fmtTime(t.LastUsedAt), state)
 	}
+	return nil
 }
 
 // usersTable lists users with their state and roles (runway user list).
-func usersTable(w io.Writer, users []*api.User) {
+func usersTable(w io.Writer, users []*api.User) error {
 	fmt.Fprintf(w, "%-20s  %-8s  %s\n", "NAME", "STATE", "ROLES")
 	for _, u := range users {
 		fmt.Fprintf(w, "%-20s  %-8s  %s\n", u.Name, map[bool]string{true: "disabled", false: "enabled"}[u.Disabled], strings.Join(u.Roles, ", "))
 	}
+	return nil
 }
 
 // userTable prints one user with its roles and tokens (runway user show).
-func userTable(w io.Writer, u *api.User) {
+func userTable(w io.Writer, u *api.User) error {
 	fmt.Fprintf(w, "user %s (%s), created by %s at %s\nroles: %s\n", u.Name, map[bool]string{true: "disabled", false: "enabled"}[u.Disabled],
 		u.CreatedBy, u.CreatedAt.Local().Format(time.RFC3339), strings.Join(u.Roles, ", "))
-	tokensTable(w, u.Tokens)
+	return tokensTable(w, u.Tokens)
 }
 
 // auditTable lists audit entries, one line each (runway audit).
-func auditTable(w io.Writer, list []*api.AuditEntry) {
+func auditTable(w io.Writer, list []*api.AuditEntry) error {
 	fmt.Fprintf(w, "%-5s  %-19s  %-10s  %-15s  %-16s  %-28s  %s\n", "SEQ", "TIME", "ACTOR", "SOURCE", "ACTION", "TARGET", "OUTCOME")
 	for _, e := range list {
 		fmt.Fprintf(w, "%-5d  %-19s  %-10s  %-15s  %-16s  %-28s  %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Source, e.Action, e.Target, e.Outcome)
 	}
+	return nil
 }
 
 // whoamiView is what runway whoami prints: the server's answer and where the
@@ -57,7 +60,7 @@ type whoamiView struct {
 }
 
 // whoamiTable prints who the token is and where it may deploy (runway whoami).
-func whoamiTable(out io.Writer, v whoamiView) {
+func whoamiTable(out io.Writer, v whoamiView) error {
 	from := ""
 	if v.Context != "" {
 		from = " (context " + v.Context + ")"
@@ -72,4 +75,5 @@ func whoamiTable(out io.Writer, v whoamiView) {
 	}
 	fmt.Fprintf(out, "user:      %s\nroles:     %s\nserver:    %s%s\ntoken:     %s (expires %s)\ndeploy to: %s\n",
 		v.User, strings.Join(v.Roles, ", "), v.Server, from, v.TokenID, expires, deploy)
+	return nil
 }

@@ -102,7 +102,7 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 
 // releaseTable prints one release (runway release show): who released what,
 // its states with the time each took, and the requests it served.
-func releaseTable(w io.Writer, rel *api.ReleaseDetail) {
+func releaseTable(w io.Writer, rel *api.ReleaseDetail) error {
 	fmt.Fprintf(w, "release %s: %s %s to %s by %s at %s\n", rel.ID, rel.Service, rel.Version, rel.Environment,
 		rel.CreatedBy, rel.CreatedAt.Local().Format(time.RFC3339))
 	fmt.Fprintf(w, "state: %s", rel.State)
@@ -120,20 +120,22 @@ func releaseTable(w io.Writer, rel *api.ReleaseDetail) {
 		fmt.Fprintf(w, "  %s %9s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), took, e.State, e.Message)
 	}
 	fmt.Fprintf(w, "served %s requests during the release, %s failed\n", groupDigits(rel.Served), groupDigits(rel.Failed))
+	return nil
 }
 
 // releasesTable lists releases, one line each (runway releases).
-func releasesTable(w io.Writer, list []*api.Release) {
+func releasesTable(w io.Writer, list []*api.Release) error {
 	fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
 	for _, r := range list {
 		fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
 			r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.CreatedBy, groupDigits(r.Served), groupDigits(r.Failed))
 	}
+	return nil
 }
 
 // statusTable prints the status of the services of environment env
 // (runway status), one block each.
-func statusTable(w io.Writer, env string, all []*api.ServiceStatus) {
+func statusTable(w io.Writer, env string, all []*api.ServiceStatus) error {
 	if len(all) == 0 {
 		fmt.Fprintf(w, "no service has been released to %s yet\n", env)
 	}
@@ -143,4 +145,5 @@ func statusTable(w io.Writer, env string, all []*api.ServiceStatus) {
 		}
 		printStatus(w, st)
 	}
+	return nil
 }

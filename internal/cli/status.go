@@ -60,8 +60,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 				}
 				return writeJSON(g, all)
 			}
-			statusTable(g.Stdout, env, all)
-			return nil
+			return statusTable(g.Stdout, env, all)
 		},
 	}
 	cmd.Flags().StringVarP(&env, "env", "e", "", "environment (required)")
