@@ -32,7 +32,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		last = rel
 		if !g.JSON() {
 			for _, e := range rel.Events[seen:] {
-				fmt.Fprintf(g.Stdout, "%s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), e.State, e.Message)
+				eventLine(g.Stdout, e)
 			}
 			// Live progress: what runs and where traffic goes, printed
 			// when it changes. Status is best effort: a failure to read
@@ -41,7 +41,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 			// interleave out of order with the events' times.
 			if st, err := c.Status(ctx, rel.Project, rel.Environment, rel.Service); err == nil {
 				if p := progressLine(st); p != lastProgress {
-					fmt.Fprintf(g.Stdout, "%12s  %-18s %s\n", "", rel.State, p)
+					progressRow(g.Stdout, rel.State, p)
 					lastProgress = p
 				}
 			}
@@ -57,13 +57,8 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	if g.JSON() {
-		if err := writeJSON(g, last); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(g.Stdout, "release %s: %s; served %s requests during the release, %s failed\n",
-			last.ID, last.State, groupDigits(last.Served), groupDigits(last.Failed))
+	if err := render(g, last, followedTable); err != nil {
+		return err
 	}
 	if last.State != string(engine.StateSuccess) {
 		msg := fmt.Sprintf("release %s ended in %s", last.ID, last.State)

@@ -147,3 +147,21 @@ func statusTable(w io.Writer, env string, all []*api.ServiceStatus) error {
 	}
 	return nil
 }
+
+// eventLine prints one event of a release being followed.
+func eventLine(w io.Writer, e api.Event) {
+	fmt.Fprintf(w, "%s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), e.State, e.Message)
+}
+
+// progressRow prints a progressLine under the events, in their columns but
+// without a time (it is when the CLI looked, not when the release acted).
+func progressRow(w io.Writer, state, progress string) {
+	fmt.Fprintf(w, "%12s  %-18s %s\n", "", state, progress)
+}
+
+// followedTable sums up a release that a follow saw end.
+func followedTable(w io.Writer, last *api.ReleaseDetail) error {
+	fmt.Fprintf(w, "release %s: %s; served %s requests during the release, %s failed\n",
+		last.ID, last.State, groupDigits(last.Served), groupDigits(last.Failed))
+	return nil
+}
