@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/api"
@@ -158,4 +159,25 @@ func diffManifests(current *api.Release, next []byte) []string {
 		old = current.Manifest
 	}
 	return config.Diff(old, next, "dir", "file")
+}
+
+// requestSources returns the service's manifest file as a deploy request
+// carries it: named relative to the project's root (what the server's
+// diagnostics will name), and the map from that name to the parsed local file.
+func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.SourceFile, map[string]*hcl.File, error) {
+	content, err := os.ReadFile(m.File)
+	if err != nil {
+		return nil, nil, err
+	}
+	abs, err := filepath.Abs(m.File)
+	if err != nil {
+		return nil, nil, err
+	}
+	name, err := filepath.Rel(ws.Project.Dir, abs)
+	if err != nil || strings.HasPrefix(name, "..") {
+		name = filepath.Base(abs)
+	}
+	name = filepath.ToSlash(name)
+	files := map[string]*hcl.File{name: ws.Files()[m.File], config.ProjectFileName: ws.Files()[ws.Project.File]}
+	return []api.SourceFile{{Name: name, Content: string(content)}}, files, nil
 }

@@ -17,13 +17,7 @@ import (
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
-	"github.com/runwayhq/runway/internal/server"
 )
-
-// loadOptions are the options every command loads manifests with: the
-// limits the targets declare, so `runway validate` refuses what the server
-// and the targets would.
-func loadOptions() config.Options { return config.Options{Targets: server.TargetLimits()} }
 
 // addProjectCmds adds apply, show and list to `runway project`.
 func addProjectCmds(g *Globals, cmd *cobra.Command) {
@@ -182,70 +176,6 @@ func environmentsLine(p *config.Project) string {
 	return strings.Join(out, ", ")
 }
 
-// projectName picks the project a command is about: the flag, else the
-// project of the current directory's runway.hcl, else the server's only one.
-func projectName(ctx context.Context, c *client.Client, flag string) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if path := config.FindProjectFile("."); path != "" {
-		if src, err := os.ReadFile(path); err == nil {
-			if p, diags := config.ParseProjectSource(src, path); !diags.HasErrors() {
-				return p.Name, nil
-			}
-		}
-	}
-	ps, err := c.Projects(ctx)
-	if err != nil {
-		return "", err
-	}
-	switch len(ps) {
-	case 0:
-		return "", errors.New("the server holds no project yet; register one with runway project apply in its root directory")
-	case 1:
-		return ps[0].Name, nil
-	}
-	var names []string
-	for _, p := range ps {
-		names = append(names, p.Name)
-	}
-	return "", UsageErrorf("the server holds several projects (%s): pass --project, or run the command in a project's directory", strings.Join(names, ", "))
-}
-
-// serverDiagnostics prints the located diagnostics of a server problem, as
-// `runway validate` would (files maps the names the request used to the
-// local files), and returns the error to exit with.
-func serverDiagnostics(g *Globals, err error, files map[string]*hcl.File) error {
-	var e *client.Error
-	if !errors.As(err, &e) || len(e.Diagnostics) == 0 {
-		return err
-	}
-	fmt.Fprintf(g.Stderr, "The server refused the manifest (%s):\n\n", e.Detail)
-	_ = config.WriteDiagnostics(g.Stderr, files, config.DiagnosticsFromJSON(e.Diagnostics), g.Color())
-	return silentError{ExitFailure}
-}
-
-// requestSources returns the service's manifest file as a deploy request
-// carries it: named relative to the project's root (what the server's
-// diagnostics will name), and the map from that name to the parsed local file.
-func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.SourceFile, map[string]*hcl.File, error) {
-	content, err := os.ReadFile(m.File)
-	if err != nil {
-		return nil, nil, err
-	}
-	abs, err := filepath.Abs(m.File)
-	if err != nil {
-		return nil, nil, err
-	}
-	name, err := filepath.Rel(ws.Project.Dir, abs)
-	if err != nil || strings.HasPrefix(name, "..") {
-		name = filepath.Base(abs)
-	}
-	name = filepath.ToSlash(name)
-	files := map[string]*hcl.File{name: ws.Files()[m.File], config.ProjectFileName: ws.Files()[ws.Project.File]}
-	return []api.SourceFile{{Name: name, Content: string(content)}}, files, nil
-}
-
 // upRegisterProject registers the project of the directory `runway up`
 // starts in, the first time (when the server does not hold it yet), so the
 // quick start needs no separate apply. A project the server holds already is
@@ -282,12 +212,6 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 		return
 	}
 	fmt.Fprintf(g.Stdout, "Registered project %s from %s (version %d): %s\n", p.Name, path, p.Version, environmentsLine(def))
-}
-
-// projectFlag adds --project: the project a command is about (default: the
-// current directory's, or the server's only project).
-func projectFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "project", "p", "", "project (default: the one of runway.hcl in this directory or a parent, or the server's only project)")
 }
 
 func newProjectCmd(g *Globals) *cobra.Command {

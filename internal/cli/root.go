@@ -1,6 +1,14 @@
 // Package cli holds Runway's cobra commands: they parse flags, call the
 // config package, the API client or the agent API, and render output. No
 // business logic lives here.
+//
+// Read in this order: root.go (globals, exit codes, the list of commands);
+// one file per top-level command (deploy.go, status.go, release.go for
+// release show, ...), which builds the data it prints; render.go and
+// render_*.go, where that data becomes a table (--output json prints the
+// data itself); then what several commands share: follow.go (following a
+// release), resolve.go (context, server, token), workspace.go (manifests),
+// projectref.go (--project), diagnostics.go, prompt.go and request.go.
 package cli
 
 import (

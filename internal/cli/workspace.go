@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/server"
 )
 
 // loadWorkspace loads manifests and prints their errors; a nil workspace
@@ -82,3 +83,8 @@ func displayPath(p string) string {
 	}
 	return rel
 }
+
+// loadOptions are the options every command loads manifests with: the
+// limits the targets declare, so `runway validate` refuses what the server
+// and the targets would.
+func loadOptions() config.Options { return config.Options{Targets: server.TargetLimits()} }
