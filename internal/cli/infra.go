@@ -104,27 +104,8 @@ files it no longer produces. Running it twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			if g.JSON() {
-				return writeJSON(g, map[string]any{"dir": out, "written": nonNil(rep.Written), "unchanged": len(rep.Unchanged), "removed": nonNil(rep.Removed), "kept": nonNil(rep.Kept)})
-			}
-			for _, p := range rep.Written {
-				fmt.Fprintf(g.Stdout, "wrote    %s\n", filepath.Join(displayPath(out), p))
-			}
-			for _, p := range rep.Removed {
-				fmt.Fprintf(g.Stdout, "removed  %s\n", filepath.Join(displayPath(out), p))
-			}
-			for _, p := range rep.Kept {
-				fmt.Fprintf(g.Stdout, "kept     %s (no Runway header: yours)\n", filepath.Join(displayPath(out), p))
-			}
-			fmt.Fprintf(g.Stdout, "%s: %d written, %d unchanged, %d removed\n", displayPath(out), len(rep.Written), len(rep.Unchanged), len(rep.Removed))
-			if len(rep.Written)+len(rep.Removed) > 0 {
-				env := f.env
-				if env == "" {
-					env = "ENV"
-				}
-				fmt.Fprintf(g.Stdout, "Next: review the diff (git diff %s), then runway infra plan --env %s\n", displayPath(out), env)
-			}
-			return nil
+			return render(g, generated{Dir: out, Kept: nonNil(rep.Kept), Removed: nonNil(rep.Removed), Unchanged: len(rep.Unchanged),
+				Written: nonNil(rep.Written), env: f.env}, generatedTable)
 		},
 	}
 	f.add(cmd, "generate only this environment's roots (plus bootstrap and modules)")
