@@ -101,7 +101,7 @@ func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *ap
 	if gerr != nil {
 		return gerr
 	}
-	if last.State != string(engine.StateFailureClean) || last.ErrorKind != "Halted" {
+	if last.State != string(engine.StateFailureClean) || last.ErrorKind != engine.ErrHalted.Error() {
 		return err
 	}
 	if !g.JSON() {
