@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // Rolling-window statistics per group, for canary analysis and alarms: one
@@ -13,12 +15,10 @@ import (
 // histogram with statsBuckets log-spaced buckets (every bucket 25% wider than
 // the one before, from 50µs to about a minute). Recording is lock-free.
 const (
-	statsSlots   = 300
+	statsSlots   = int64(agentapi.MaxStatsWindow / time.Second)
 	statsBuckets = 64
 	statsFirst   = 50 * time.Microsecond
 	statsGrowth  = 1.25
-	// MaxStatsWindow is the longest window Stats can answer for.
-	MaxStatsWindow = statsSlots * time.Second
 )
 
 // statsBounds[i] is the upper bound of bucket i; the last bucket is open.

@@ -82,7 +82,7 @@ func TestWindowStatsRollOver(t *testing.T) {
 		t.Fatalf("window after 11s still holds old requests: %+v", w)
 	}
 	// A slot reused after a full turn of the ring starts from zero.
-	wrapped := t0.Add(statsSlots * time.Second)
+	wrapped := t0.Add(time.Duration(statsSlots) * time.Second)
 	g.record(wrapped, time.Millisecond, false)
 	if w := g.window(wrapped, time.Second); w.Count != 1 {
 		t.Fatalf("recycled slot: %+v", w)

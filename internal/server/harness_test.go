@@ -28,10 +28,10 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 var (
@@ -186,7 +186,7 @@ type cluster struct {
 	agent      *proc
 	server     *proc
 	api        *client.Client
-	agentAPI   *agent.Client
+	agentAPI   *agentapi.Client
 	serverEnv  []string
 	// serverArgs are extra flags of the server.
 	serverArgs []string
@@ -219,7 +219,7 @@ func startCluster(t *testing.T, agentArgs ...string) *cluster {
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
 			return false
 		}
-		c.agentAPI = agent.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(b)))
+		c.agentAPI = agentapi.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(b)))
 		_, err = c.agentAPI.Health(context.Background())
 		return err == nil
 	})
@@ -645,13 +645,13 @@ func (c *cluster) onlyVersion(svc, version string) {
 }
 
 // groups returns the agent's groups of svc.
-func (c *cluster) groups(svc string) []supervisor.GroupStatus {
+func (c *cluster) groups(svc string) []agentapi.GroupStatus {
 	c.t.Helper()
 	all, err := c.agentAPI.Groups(context.Background())
 	if err != nil {
 		c.t.Fatalf("agent groups: %v", err)
 	}
-	var out []supervisor.GroupStatus
+	var out []agentapi.GroupStatus
 	for _, g := range all {
 		if g.Spec.Service == svc && g.Spec.Environment == env {
 			out = append(out, g)
