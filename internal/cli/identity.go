@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 func init() {
@@ -75,7 +76,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateUser(cmd.Context(), api.CreateUserRequest{Name: args[0], Roles: roleFlags(roles, project), ExpiresIn: expires})
+			out, err := c.CreateUser(cmd.Context(), apiwire.CreateUserRequest{Name: args[0], Roles: roleFlags(roles, project), ExpiresIn: expires})
 			if err != nil {
 				return err
 			}
@@ -148,7 +149,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if len(add) == 0 && len(remove) == 0 {
 				return UsageErrorf("nothing to change: give --add-role or --remove-role")
 			}
-			return updateUser(cmd, g, args[0], api.UpdateUserRequest{AddRoles: roleFlags(add, project), RemoveRoles: roleFlags(remove, project)})
+			return updateUser(cmd, g, args[0], apiwire.UpdateUserRequest{AddRoles: roleFlags(add, project), RemoveRoles: roleFlags(remove, project)})
 		},
 	}
 	update.Flags().StringArrayVar(&add, "add-role", nil, "role to give (repeatable)")
@@ -162,7 +163,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d := !enable
-			return updateUser(cmd, g, args[0], api.UpdateUserRequest{Disabled: &d})
+			return updateUser(cmd, g, args[0], apiwire.UpdateUserRequest{Disabled: &d})
 		},
 	}
 	disable.Flags().BoolVar(&enable, "enable", false, "enable the user again instead")
@@ -170,7 +171,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 	return cmd
 }
 
-func updateUser(cmd *cobra.Command, g *Globals, name string, req api.UpdateUserRequest) error {
+func updateUser(cmd *cobra.Command, g *Globals, name string, req apiwire.UpdateUserRequest) error {
 	c, err := g.client()
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func updateUser(cmd *cobra.Command, g *Globals, name string, req api.UpdateUserR
 	return nil
 }
 
-func printTokens(g *Globals, list []*api.Token) {
+func printTokens(g *Globals, list []*apiwire.Token) {
 	fmt.Fprintf(g.Stdout, "%-32s  %-10s  %-12s  %-16s  %-16s  %s\n", "TOKEN ID", "USER", "NAME", "EXPIRES", "LAST USED", "STATE")
 	for _, t := range list {
 		state := "active"
@@ -217,7 +218,7 @@ func newTokenCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateToken(cmd.Context(), api.CreateTokenRequest{User: user, Name: name, ExpiresIn: expires})
+			out, err := c.CreateToken(cmd.Context(), apiwire.CreateTokenRequest{User: user, Name: name, ExpiresIn: expires})
 			if err != nil {
 				return err
 			}
@@ -305,7 +306,7 @@ func newWhoamiCmd(g *Globals) *cobra.Command {
 			}
 			if g.JSON() {
 				return writeJSON(g, struct {
-					*api.Whoami
+					*apiwire.Whoami
 					Server  string `json:"server"`
 					Context string `json:"context,omitempty"`
 				}{w, r.Server, r.Context})
@@ -350,7 +351,7 @@ verify recomputes the chain.`,
 			if err != nil {
 				return err
 			}
-			f := api.AuditFilter{Actor: actor, Environment: env, Limit: limit}
+			f := apiwire.AuditFilter{Actor: actor, Environment: env, Limit: limit}
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/server"
@@ -165,7 +165,7 @@ func applyProject(ctx context.Context, g *Globals, c *client.Client, dir string,
 			return errors.New("apply cancelled")
 		}
 	}
-	p, err := c.ApplyProject(ctx, def.Name, api.ApplyProjectRequest{Source: string(src), BaseVersion: base,
+	p, err := c.ApplyProject(ctx, def.Name, apiwire.ApplyProjectRequest{Source: string(src), BaseVersion: base,
 		RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
 	if err != nil {
 		return serverDiagnostics(g, err, map[string]*hcl.File{})
@@ -235,7 +235,7 @@ func serverDiagnostics(g *Globals, err error, files map[string]*hcl.File) error 
 // requestSources returns the service's manifest file as a deploy request
 // carries it: named relative to the project's root (what the server's
 // diagnostics will name), and the map from that name to the parsed local file.
-func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.SourceFile, map[string]*hcl.File, error) {
+func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]apiwire.SourceFile, map[string]*hcl.File, error) {
 	content, err := os.ReadFile(m.File)
 	if err != nil {
 		return nil, nil, err
@@ -250,7 +250,7 @@ func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.Sour
 	}
 	name = filepath.ToSlash(name)
 	files := map[string]*hcl.File{name: ws.Files()[m.File], config.ProjectFileName: ws.Files()[ws.Project.File]}
-	return []api.SourceFile{{Name: name, Content: string(content)}}, files, nil
+	return []apiwire.SourceFile{{Name: name, Content: string(content)}}, files, nil
 }
 
 // upRegisterProject registers the project of the directory `runway up`
@@ -283,7 +283,7 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 	if _, err := c.Project(ctx, def.Name); !client.IsKind(err, "UnknownProject") {
 		return
 	}
-	p, err := c.ApplyProject(ctx, def.Name, api.ApplyProjectRequest{Source: string(src), RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+	p, err := c.ApplyProject(ctx, def.Name, apiwire.ApplyProjectRequest{Source: string(src), RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
 	if err != nil {
 		fmt.Fprintf(g.Stderr, "warning: registering project %s failed: %v\n", def.Name, err)
 		return

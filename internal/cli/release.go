@@ -18,7 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
 )
@@ -124,7 +124,7 @@ the new version serves all traffic.`,
 			// The server parses and validates the sources itself, against
 			// its own copy of the project; Dir is where commands live on
 			// this machine (the local target runs them here).
-			rel, err := c.Deploy(ctx, api.DeployRequest{
+			rel, err := c.Deploy(ctx, apiwire.DeployRequest{
 				Project: ws.Project.Name, Environment: env, Service: name, Version: version,
 				Sources: sources, ProjectSource: string(projectSource), Dir: svc.Dir,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
@@ -178,7 +178,7 @@ func pickService(ws *config.Workspace, args []string, file string) (string, erro
 
 // diffManifests lists changed fields between the running release's manifest
 // and the new one (config.Diff), leaving out where the files are.
-func diffManifests(current *api.Release, next []byte) []string {
+func diffManifests(current *apiwire.Release, next []byte) []string {
 	var old []byte
 	if current != nil {
 		old = current.Manifest
@@ -186,7 +186,7 @@ func diffManifests(current *api.Release, next []byte) []string {
 	return config.Diff(old, next, "dir", "file")
 }
 
-func printPlan(w io.Writer, env, name, version string, current *api.Release, changes []string) {
+func printPlan(w io.Writer, env, name, version string, current *apiwire.Release, changes []string) {
 	if current == nil {
 		fmt.Fprintf(w, "First release of %s to %s (version %s).\n", name, env, version)
 		return
@@ -223,7 +223,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	seen := 0
-	var last *api.ReleaseDetail
+	var last *apiwire.ReleaseDetail
 	lastProgress := ""
 	for {
 		rel, err := c.Release(ctx, id)
@@ -282,7 +282,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 
 // stoppedFollowing tells what goes on after Ctrl-C ends a follow: the
 // release does, and how to halt or follow it again.
-func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
+func stoppedFollowing(g *Globals, id string, last *apiwire.ReleaseDetail) {
 	halt := "runway halt SERVICE --env ENV"
 	if last != nil {
 		halt = fmt.Sprintf("runway halt %s --env %s", last.Service, last.Environment)
@@ -292,7 +292,7 @@ func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
 
 // progressLine sums up a service's groups and traffic split, such as
 // "instances: v2 3/4 healthy, v1 3/3 healthy · traffic: v2 100%".
-func progressLine(st *api.ServiceStatus) string {
+func progressLine(st *apiwire.ServiceStatus) string {
 	count := map[string]int{}
 	for _, gr := range st.Groups {
 		count[gr.Version]++
@@ -371,7 +371,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			services := args
 			if len(services) == 0 {
 				// Every service with a release in the environment.
-				list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
+				list, err := c.Releases(cmd.Context(), apiwire.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
 				if err != nil {
 					return err
 				}
@@ -384,7 +384,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 				}
 				sort.Strings(services)
 			}
-			var all []*api.ServiceStatus
+			var all []*apiwire.ServiceStatus
 			for _, svc := range services {
 				st, err := c.Status(cmd.Context(), project, env, svc)
 				if err != nil {
@@ -397,7 +397,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 					return writeJSON(g, all[0])
 				}
 				if all == nil {
-					all = []*api.ServiceStatus{}
+					all = []*apiwire.ServiceStatus{}
 				}
 				return writeJSON(g, all)
 			}
@@ -424,7 +424,7 @@ func projectFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVarP(p, "project", "p", "", "project (default: the one of runway.hcl in this directory or a parent, or the server's only project)")
 }
 
-func printStatus(w io.Writer, st *api.ServiceStatus) {
+func printStatus(w io.Writer, st *apiwire.ServiceStatus) {
 	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
 	if st.Current != nil {
 		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
@@ -479,7 +479,7 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
+			list, err := c.Releases(cmd.Context(), apiwire.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -575,7 +575,7 @@ in a protected environment needs a confirmation: runway asks, or takes --yes.`,
 			if err != nil {
 				return err
 			}
-			req := api.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
+			req := apiwire.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
 			rel, err := c.Rollback(cmd.Context(), req)
 			if client.IsKind(err, "ConfirmationRequired") && !yes {
 				// A protected environment: ask, and send a new request.
@@ -658,7 +658,7 @@ func newHaltCmd(g *Globals) *cobra.Command {
 // followSwitchBack reports an instant rollback: release rel was halted inside
 // its scale_down_delay, which switches the traffic back to the release that
 // served before it (rel.RollbackOf).
-func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *api.Release, wait bool) error {
+func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *apiwire.Release, wait bool) error {
 	if !wait {
 		if g.JSON() {
 			return writeJSON(g, rel)

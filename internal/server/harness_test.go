@@ -29,7 +29,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/agentapi"
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
 )
@@ -490,13 +490,13 @@ func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 
 // submit submits a release of svc at version through `runway deploy` and
 // returns it without waiting.
-func (c *cluster) submit(svc, version string) *api.Release {
+func (c *cluster) submit(svc, version string) *apiwire.Release {
 	c.t.Helper()
 	out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", version, "--yes", "--output", "json")
 	if err != nil {
 		c.t.Fatalf("runway deploy %s %s: %v\n%s", svc, version, err, out)
 	}
-	var rel api.Release
+	var rel apiwire.Release
 	if err := json.Unmarshal([]byte(out), &rel); err != nil {
 		c.t.Fatalf("runway deploy output: %v\n%s", err, out)
 	}
@@ -506,7 +506,7 @@ func (c *cluster) submit(svc, version string) *api.Release {
 // deployRequest makes the API request runway deploy makes for a release
 // of svc at version: the manifest file as written, the project's runway.hcl
 // and the directory commands live in.
-func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
+func (c *cluster) deployRequest(svc, version string) apiwire.DeployRequest {
 	c.t.Helper()
 	dir := filepath.Join(c.dir, "project")
 	src, err := os.ReadFile(filepath.Join(dir, svc+".service.hcl"))
@@ -517,8 +517,8 @@ func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return api.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
-		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
+	return apiwire.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
+		Sources:       []apiwire.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
 		ProjectSource: string(project), Dir: dir,
 		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
@@ -532,9 +532,9 @@ func (c *cluster) applyProject() {
 }
 
 // wait returns the release once it has ended.
-func (c *cluster) wait(id string, timeout time.Duration) *api.ReleaseDetail {
+func (c *cluster) wait(id string, timeout time.Duration) *apiwire.ReleaseDetail {
 	c.t.Helper()
-	var rel *api.ReleaseDetail
+	var rel *apiwire.ReleaseDetail
 	waitFor(c.t, timeout, "release "+id+" to end", func() bool {
 		r, err := c.api.Release(context.Background(), id)
 		if err != nil {
@@ -547,13 +547,13 @@ func (c *cluster) wait(id string, timeout time.Duration) *api.ReleaseDetail {
 }
 
 // deploy submits a release and waits for it to end.
-func (c *cluster) deploy(svc, version string) *api.ReleaseDetail {
+func (c *cluster) deploy(svc, version string) *apiwire.ReleaseDetail {
 	c.t.Helper()
 	return c.wait(c.submit(svc, version).ID, 90*time.Second)
 }
 
 // mustState fails the test unless rel ended in state.
-func mustState(t *testing.T, rel *api.ReleaseDetail, state string) {
+func mustState(t *testing.T, rel *apiwire.ReleaseDetail, state string) {
 	t.Helper()
 	if rel.State != state {
 		var ev strings.Builder
