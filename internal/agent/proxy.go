@@ -128,7 +128,7 @@ func (a *Agent) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]agentapi.WindowStats{}
 	for g, s := range a.opts.Proxy.Stats(key, window) {
-		out[g] = agentapi.WindowStats{Requests: s.Count, Errors: s.Errors, ErrorRate: s.ErrorRate, P50: s.P50, P90: s.P90, P99: s.P99}
+		out[g] = s
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -142,8 +142,7 @@ func (a *Agent) counters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	c := a.opts.Proxy.Counters(key)
-	writeJSON(w, http.StatusOK, agentapi.Counters{Served: c.Served, Failed: c.Failed})
+	writeJSON(w, http.StatusOK, a.opts.Proxy.Counters(key))
 }
 
 // setMaintenance turns a route's maintenance page on (PUT {"message": ...}) or off (DELETE).

@@ -46,18 +46,29 @@ const (
 	MaxStatsWindow = 300 * time.Second
 )
 
-// WindowStats is a group's traffic over a recent window, as the agent API returns it.
+// WindowStats is a group's traffic over a recent window, as the proxy
+// measures it and the agent API returns it.
 type WindowStats struct {
-	Requests  uint64        `json:"requests"`
-	Errors    uint64        `json:"errors"`
-	ErrorRate float64       `json:"error_rate"`
-	P50       time.Duration `json:"p50_ns"`
-	P90       time.Duration `json:"p90_ns"`
-	P99       time.Duration `json:"p99_ns"`
+	// Requests counts the responses finished in the window.
+	Requests uint64 `json:"requests"`
+	// Errors counts those that were 5xx or failed by the proxy.
+	Errors uint64 `json:"errors"`
+	// ErrorRate is Errors / Requests, 0 when Requests is 0.
+	ErrorRate float64 `json:"error_rate"`
+	// Latency percentiles: upper bounds of the histogram bucket holding the
+	// percentile, so at most 25% above the true value. Zero when Requests is 0.
+	P50 time.Duration `json:"p50_ns"`
+	P90 time.Duration `json:"p90_ns"`
+	P99 time.Duration `json:"p99_ns"`
 }
 
-// Counters are a service's totals since the agent started.
+// Counters are a service's monotonic totals since the agent's proxy
+// started; a release snapshots them before and after to report what it served.
 type Counters struct {
+	// Served counts requests answered for the service, whatever the status.
 	Served uint64 `json:"served"`
+	// Failed counts requests the proxy itself failed: no healthy target
+	// (503), connection errors to targets (502/504). Answers of the service,
+	// 5xx included, and maintenance pages are not failures of the proxy.
 	Failed uint64 `json:"failed"`
 }

@@ -69,7 +69,7 @@ func TestRouteKeysNeverMix(t *testing.T) {
 	})
 	for k, w := range want {
 		st := p.Stats(k, time.Minute)
-		if len(st) != 1 || st[w.group].Count != w.n {
+		if len(st) != 1 || st[w.group].Requests != w.n {
 			t.Errorf("stats of %s: %+v, want only %s with %d requests", k, st, w.group, w.n)
 		}
 	}

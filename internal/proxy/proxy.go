@@ -409,9 +409,9 @@ func (p *Proxy) goAway(ctx context.Context, group string, ts []*target, timeout 
 
 // Stats returns rolling statistics per group of a route over the last
 // window (at most MaxStatsWindow), for canary analysis.
-func (p *Proxy) Stats(k agentapi.RouteKey, window time.Duration) map[string]WindowStats {
+func (p *Proxy) Stats(k agentapi.RouteKey, window time.Duration) map[string]agentapi.WindowStats {
 	now := p.now()
-	out := map[string]WindowStats{}
+	out := map[string]agentapi.WindowStats{}
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	for sk, s := range p.reg.stats {
@@ -422,25 +422,15 @@ func (p *Proxy) Stats(k agentapi.RouteKey, window time.Duration) map[string]Wind
 	return out
 }
 
-// ServiceCounters are monotonic counts since the proxy started; a release
-// snapshots them before and after to report what it served.
-type ServiceCounters struct {
-	Served uint64 // requests answered for the service, whatever the status
-	// Failed counts requests the proxy itself failed: no healthy target
-	// (503), connection errors to targets (502/504). Answers of the service,
-	// 5xx included, and maintenance pages are not failures of the proxy.
-	Failed uint64
-}
-
 // Counters returns the route's counters (zero for an unknown route).
-func (p *Proxy) Counters(k agentapi.RouteKey) ServiceCounters {
+func (p *Proxy) Counters(k agentapi.RouteKey) agentapi.Counters {
 	p.reg.mu.Lock()
 	s := p.reg.services[k]
 	p.reg.mu.Unlock()
 	if s == nil {
-		return ServiceCounters{}
+		return agentapi.Counters{}
 	}
-	return ServiceCounters{Served: s.served.Load(), Failed: s.failed.Load()}
+	return agentapi.Counters{Served: s.served.Load(), Failed: s.failed.Load()}
 }
 
 // Targets lists every target the proxy tracks: those in the table and those

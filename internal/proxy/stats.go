@@ -33,16 +33,6 @@ var statsBounds = func() [statsBuckets]time.Duration {
 	return b
 }()
 
-// WindowStats summarises one group's requests over a window.
-type WindowStats struct {
-	Count     uint64  // responses finished in the window
-	Errors    uint64  // of which 5xx or failed by the proxy
-	ErrorRate float64 // Errors / Count, 0 when Count is 0
-	// Latency percentiles: upper bounds of the histogram bucket holding the
-	// percentile, so at most 25% above the true value. Zero when Count is 0.
-	P50, P90, P99 time.Duration
-}
-
 type statsSlot struct {
 	sec     atomic.Int64
 	count   atomic.Uint64
@@ -89,30 +79,30 @@ func bucketOf(d time.Duration) int {
 	return sort.Search(statsBuckets-1, func(i int) bool { return d <= statsBounds[i] })
 }
 
-func (g *groupStats) window(now time.Time, w time.Duration) WindowStats {
+func (g *groupStats) window(now time.Time, w time.Duration) agentapi.WindowStats {
 	secs := int64(w / time.Second)
 	if w%time.Second != 0 {
 		secs++
 	}
 	secs = max(1, min(secs, statsSlots))
 	cur := now.Unix()
-	var ws WindowStats
+	var ws agentapi.WindowStats
 	var hist [statsBuckets]uint64
 	for sec := cur - secs + 1; sec <= cur; sec++ {
 		s := &g.slots[((sec%statsSlots)+statsSlots)%statsSlots]
 		if s.sec.Load() != sec {
 			continue
 		}
-		ws.Count += s.count.Load()
+		ws.Requests += s.count.Load()
 		ws.Errors += s.errors.Load()
 		for i := range hist {
 			hist[i] += s.buckets[i].Load()
 		}
 	}
-	if ws.Count == 0 {
+	if ws.Requests == 0 {
 		return ws
 	}
-	ws.ErrorRate = float64(ws.Errors) / float64(ws.Count)
+	ws.ErrorRate = float64(ws.Errors) / float64(ws.Requests)
 	var total uint64
 	for _, n := range hist {
 		total += n
