@@ -2,7 +2,9 @@
 // directory (ca.crt, ca.key, mode 0600), it issues a certificate for each
 // TLS server name on first use and renews it before it expires. The
 // agent's proxy serves HTTPS with it; the server's API with
-// `--tls-local-ca`. It is a leaf: it imports only fsutil.
+// `--tls-local-ca`. Leaf certificates live 30 days, are renewed 10 days
+// before expiry, and are kept in memory. It is a leaf: it imports only
+// fsutil and naming.
 package localca
 
 import (
