@@ -31,22 +31,22 @@
 // flight (over it another target of the route, else 503).
 //
 // Decisions worth knowing: a route is identified by its key
-// (agentapi.RouteKey: project, environment, service, preview), and everything kept per route — counters,
-// statistics, pause, sticky cookie, metric and access-log labels — is keyed by
-// it, so two projects' "web" never mix and a service named "web-preview" is
-// not the preview of "web". CheckRoute and CheckRoutes are the one rule of
-// what a routing table may hold (the agent checks routes with them before it
-// stores one): exact host names only (naming.CheckHost; no wildcards), one
-// route per host and path prefix, "/" being the same prefix as "".
-// X-Forwarded-For is appended to (like nginx's
+// (agentapi.RouteKey: project, environment, service, preview), and everything
+// kept per route — counters, statistics, pause, sticky cookie, metric and
+// access-log labels — is keyed by it, so two projects' "web" never mix and a
+// service named "web-preview" is not the preview of "web". CheckRoute and
+// CheckRoutes are the one rule of what a routing table may hold (the agent
+// checks routes with them before it stores one): exact host names only
+// (naming.CheckHost; no wildcards), one route per host and path prefix, "/"
+// being the same prefix as "". X-Forwarded-For is appended to (like nginx's
 // $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
-// maximum hold, then lets them through (it never fails them); passive
-// ejection takes 2 consecutive connection failures and lasts 1s, doubling per
-// ejection up to 30s; a group whose targets are all ejected gets no traffic
-// (the route falls back to its other groups, else 503). The route key, the
-// limits of a route (MaxBackends, MaxWeight, ...), the default drain and the
-// statistics window are the agent API's (internal/agentapi), so the planner
-// and validation read the same numbers the proxy enforces.
+// maximum hold, then lets them through (it never fails them); passive ejection
+// takes 2 consecutive connection failures and lasts 1s, doubling per ejection
+// up to 30s; a group whose targets are all ejected gets no traffic (the route
+// falls back to its other groups, else 503). The route key, the limits of a
+// route (MaxBackends, MaxWeight, ...), the default drain and the statistics
+// window are the agent API's (internal/agentapi), so the planner and
+// validation read the same numbers the proxy enforces.
 //
 // The routing table (table.go) is immutable and published through an
 // atomic.Pointer: requests never take a lock and Update never blocks them.
