@@ -35,7 +35,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
 )
@@ -411,7 +411,7 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 		if err != nil {
 			return nil, err
 		}
-		var rel api.Release
+		var rel apiwire.Release
 		if err := json.Unmarshal(out, &rel); err != nil {
 			return nil, fmt.Errorf("decode deploy output: %w", err)
 		}
@@ -461,7 +461,7 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 	}, nil
 }
 
-func waitDone(c *client.Client, id string, timeout time.Duration) (*api.ReleaseDetail, error) {
+func waitDone(c *client.Client, id string, timeout time.Duration) (*apiwire.ReleaseDetail, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
@@ -533,14 +533,14 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	sources := make([][]api.SourceFile, len(names))
+	sources := make([][]apiwire.SourceFile, len(names))
 	for i, n := range names {
 		m := ws.Service(n)
 		b, err := os.ReadFile(m.File)
 		if err != nil {
 			return nil, err
 		}
-		sources[i] = []api.SourceFile{{Name: filepath.Base(m.File), Content: string(b)}}
+		sources[i] = []apiwire.SourceFile{{Name: filepath.Base(m.File), Content: string(b)}}
 	}
 	var rows []row
 	for round, what := range []string{"first releases", "updates (blue_green switch, old group deleted)"} {
@@ -553,7 +553,7 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rel, err := u.client.Deploy(context.Background(), api.DeployRequest{
+				rel, err := u.client.Deploy(context.Background(), apiwire.DeployRequest{
 					Project: ws.Project.Name, Environment: env, Service: names[i], Version: version,
 					Sources: sources[i], ProjectSource: string(projectSource), Dir: dir,
 					RequestID: ulid.MustNew(ulid.Now(), rand.Reader).String(), RequestedAt: time.Now().UTC(),
@@ -578,7 +578,7 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		var last time.Time
 		deadline := time.Now().Add(5 * time.Minute)
 		for len(want) > 0 {
-			list, err := u.client.Releases(context.Background(), api.ReleaseFilter{Environment: env, Limit: 1000})
+			list, err := u.client.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Limit: 1000})
 			if err != nil {
 				return nil, err
 			}

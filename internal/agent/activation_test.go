@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/activation"
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // TestSystemdSocketActivation starts the agent binary as systemd does: the
@@ -68,7 +69,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 		})
 		return p
 	}
-	c := NewClient("http://"+apiAddr, "")
+	c := agentapi.NewClient("http://"+apiAddr, "")
 	a1 := start()
 	waitFor(t, 20*time.Second, "the agent on the passed API socket", func() bool {
 		h, err := c.Health(context.Background())

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
@@ -80,7 +81,7 @@ type Agent struct {
 
 	routesPath string
 	routesMu   sync.Mutex
-	routes     map[RouteKey]Route
+	routes     map[agentapi.RouteKey]agentapi.Route
 	gens       *generations
 
 	ctx    context.Context

@@ -11,27 +11,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
-// Problem is an RFC 9457 problem+json error body.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	// Field is the JSON path of the request field at fault, when there is one.
-	Field string `json:"field,omitempty"`
-}
-
-const problemBase = "https://runway.dev/problems/"
-
 func writeProblem(w http.ResponseWriter, status int, slug, field, format string, args ...any) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Problem{Type: problemBase + slug, Title: http.StatusText(status), Status: status,
+	json.NewEncoder(w).Encode(agentapi.Problem{Type: agentapi.ProblemBase + slug, Title: http.StatusText(status), Status: status,
 		Detail: fmt.Sprintf(format, args...), Field: field})
 }
 
@@ -70,21 +59,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
-}
-
-// Health is the body of GET /v1/health.
-type Health struct {
-	Status  string `json:"status"`
-	AgentID string `json:"agent_id"`
-	// PID is the agent's process id: `runway up` checks that what answers
-	// on the agent's address is the agent it started.
-	PID       int    `json:"pid"`
-	Version   string `json:"version"`
-	DataDir   string `json:"data_dir"`
-	Groups    int    `json:"groups"`
-	Instances int    `json:"instances"`
-	// Generations are the services' generations and fences (generation.go).
-	Generations []ServiceGeneration `json:"generations"`
 }
 
 func (a *Agent) handler() http.Handler {
@@ -144,7 +118,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	h := Health{Status: "ok", AgentID: a.sup.AgentID(), PID: os.Getpid(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
+	h := agentapi.Health{Status: "ok", AgentID: a.sup.AgentID(), PID: os.Getpid(), Version: a.opts.Version, DataDir: a.sup.DataDir(), Generations: a.gens.list()}
 	for _, g := range a.sup.Groups() {
 		h.Groups++
 		h.Instances += len(g.Instances)
@@ -268,7 +242,7 @@ func (a *Agent) checkUnrouted(group string) error {
 	for _, rt := range sortedRoutes(a.routes) {
 		for _, b := range rt.Backends {
 			if b.Group == group && b.Weight > 0 {
-				return &routeConflict{field: "group", msg: fmt.Sprintf("group %q still receives traffic in route %s (weight %d): shift its weight to 0 (PUT %s) before deleting it", group, rt.Key(), b.Weight, keyPath("/v1/routes/", rt.Key(), nil))}
+				return &routeConflict{field: "group", msg: fmt.Sprintf("group %q still receives traffic in route %s (weight %d): shift its weight to 0 (PUT %s) before deleting it", group, rt.Key(), b.Weight, agentapi.KeyPath("/v1/routes/", rt.Key(), nil))}
 			}
 		}
 	}
@@ -314,7 +288,7 @@ func (a *Agent) logs(w http.ResponseWriter, r *http.Request) {
 	bw := bufio.NewWriter(w)
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(bw)
-	emit := func(l supervisor.LogLine) error {
+	emit := func(l agentapi.LogLine) error {
 		var err error
 		if format == "json" {
 			err = enc.Encode(l)
@@ -348,7 +322,7 @@ func (a *Agent) logGroups(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	out := a.sup.LogGroups(q.Get("environment"), q.Get("service"))
 	if out == nil {
-		out = []supervisor.LogGroup{}
+		out = []agentapi.LogGroup{}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -405,7 +379,7 @@ func (a *Agent) putRoute(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusBadRequest, "invalid-request", fmt.Sprintf("backends[%d].group", i), "group %q does not exist on this agent", be.Group)
 			return
 		}
-		if g.State != supervisor.GroupActive {
+		if g.State != agentapi.GroupActive {
 			writeProblem(w, http.StatusConflict, "group-deleting", fmt.Sprintf("backends[%d].group", i), "group %q is being deleted", be.Group)
 			return
 		}
@@ -474,9 +448,9 @@ func (a *Agent) deleteRoute(w http.ResponseWriter, r *http.Request) {
 // nothing: the error is a *FieldError or *routeConflict naming the field
 // of the route's body. Called with a.routesMu held, so tables reach the
 // proxy in the order they are stored.
-func (a *Agent) commitRoute(key RouteKey, rt *Route) error {
-	next := make(map[RouteKey]Route, len(a.routes)+1)
-	var order []Route
+func (a *Agent) commitRoute(key agentapi.RouteKey, rt *agentapi.Route) error {
+	next := make(map[agentapi.RouteKey]agentapi.Route, len(a.routes)+1)
+	var order []agentapi.Route
 	for k, r := range a.routes {
 		if k != key {
 			next[k] = r
@@ -505,7 +479,7 @@ func (a *Agent) commitRoute(key RouteKey, rt *Route) error {
 }
 
 // refused maps the proxy's refusal of a table holding rt to an agent error.
-func (a *Agent) refused(err error, key RouteKey, rt *Route) error {
+func (a *Agent) refused(err error, key agentapi.RouteKey, rt *agentapi.Route) error {
 	if rt != nil && routeErrorFor(err, key) != nil {
 		return routeFieldError(err, *rt)
 	}

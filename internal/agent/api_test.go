@@ -14,14 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 type fakeProxy struct {
 	mu      sync.Mutex
 	drained map[string][]string
-	targets []supervisor.GroupTargets
-	routes  []Route
+	targets []agentapi.GroupTargets
+	routes  []agentapi.Route
 }
 
 func (f *fakeProxy) Drain(ctx context.Context, group string, ids []string, _ time.Duration) error {
@@ -34,13 +35,13 @@ func (f *fakeProxy) Drain(ctx context.Context, group string, ids []string, _ tim
 	return nil
 }
 
-func (f *fakeProxy) SetTargets(g []supervisor.GroupTargets) {
+func (f *fakeProxy) SetTargets(g []agentapi.GroupTargets) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.targets = g
 }
 
-func (f *fakeProxy) SetRoutes(ctx context.Context, r []Route) error {
+func (f *fakeProxy) SetRoutes(ctx context.Context, r []agentapi.Route) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.routes = r
@@ -58,13 +59,13 @@ func (f *fakeProxy) healthyTargets(group string) int {
 	return -1
 }
 
-func problemOf(t *testing.T, err error, status int, field string) *APIError {
+func problemOf(t *testing.T, err error, status int, field string) *agentapi.APIError {
 	t.Helper()
-	var ae *APIError
+	var ae *agentapi.APIError
 	if !errors.As(err, &ae) {
 		t.Fatalf("err %v: want an API problem %d", err, status)
 	}
-	if ae.Status != status || ae.Field != field || ae.Detail == "" || !strings.HasPrefix(ae.Type, problemBase) {
+	if ae.Status != status || ae.Field != field || ae.Detail == "" || !strings.HasPrefix(ae.Type, agentapi.ProblemBase) {
 		t.Fatalf("problem %+v: want status %d field %q", ae.Problem, status, field)
 	}
 	return ae
@@ -90,7 +91,7 @@ func TestAgentAPI(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), TokenFileName) {
 		t.Errorf("no token: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	bad := NewClient(a.URL(), "wrong")
+	bad := agentapi.NewClient(a.URL(), "wrong")
 	if _, err := bad.Groups(ctx); err == nil {
 		t.Error("wrong token accepted")
 	}
@@ -118,7 +119,7 @@ func TestAgentAPI(t *testing.T) {
 	req, _ := http.NewRequest("POST", a.URL()+"/v1/groups", strings.NewReader(`{"name":"x","instances":"two"}`))
 	req.Header.Set("Authorization", "Bearer "+a.Token())
 	resp, _ = http.DefaultClient.Do(req)
-	var p Problem
+	var p agentapi.Problem
 	json.NewDecoder(resp.Body).Decode(&p)
 	resp.Body.Close()
 	if resp.StatusCode != 400 || p.Field != "instances" {
@@ -139,10 +140,10 @@ func TestAgentAPI(t *testing.T) {
 	problemOf(t, err, 404, "")
 
 	// Logs (text and json), with filter.
-	var lines []supervisor.LogLine
+	var lines []agentapi.LogLine
 	waitFor(t, 5*time.Second, "startup log line", func() bool {
 		lines = nil
-		c.Logs(ctx, "hello-r1", in.ID, supervisor.LogQuery{Filter: "listening"}, func(l supervisor.LogLine) error {
+		c.Logs(ctx, "hello-r1", in.ID, agentapi.LogQuery{Filter: "listening"}, func(l agentapi.LogLine) error {
 			lines = append(lines, l)
 			return nil
 		})
@@ -168,21 +169,21 @@ func TestAgentAPI(t *testing.T) {
 	}
 	// Follow: the stream stays open and delivers new lines.
 	fctx, fcancel := context.WithCancel(ctx)
-	followed := make(chan supervisor.LogLine, 10)
-	go c.Logs(fctx, "hello-r1", in.ID, supervisor.LogQuery{Follow: true, Filter: "stopping"}, func(l supervisor.LogLine) error {
+	followed := make(chan agentapi.LogLine, 10)
+	go c.Logs(fctx, "hello-r1", in.ID, agentapi.LogQuery{Follow: true, Filter: "stopping"}, func(l agentapi.LogLine) error {
 		followed <- l
 		return nil
 	})
 
 	// Routes: validation, persistence, proxy feed, delete protection.
-	_, err = c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
-		Backends: []Backend{{Group: "nope", Weight: 100}}})
+	_, err = c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []agentapi.Backend{{Group: "nope", Weight: 100}}})
 	problemOf(t, err, 400, "backends[0].group")
-	_, err = c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"bad host"},
-		Backends: []Backend{{Group: "hello-r1", Weight: 100}}})
+	_, err = c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"bad host"},
+		Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 100}}})
 	problemOf(t, err, 400, "hosts[0]")
-	rt, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"Hello.localhost"},
-		Backends: []Backend{{Group: "hello-r1", Weight: 100}}})
+	rt, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"Hello.localhost"},
+		Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 100}}})
 	if err != nil || rt.Hosts[0] != "hello.localhost" {
 		t.Fatalf("put route: %+v %v", rt, err)
 	}
@@ -213,7 +214,7 @@ func TestAgentAPI(t *testing.T) {
 	problemOf(t, err, 404, "")
 
 	// Route weight to 0, then delete (drains, then stops).
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Backends: []Backend{}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Backends: []agentapi.Backend{}}); err != nil {
 		t.Fatal(err)
 	}
 	last := g.Instances[0]
@@ -273,8 +274,8 @@ func TestRoutesSurviveRestart(t *testing.T) {
 		if _, _, err := c.CreateGroup(ctx, helloSpec("hello-r1", mark, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
-			Backends: []Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
+		if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+			Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
 			t.Fatal(err)
 		}
 	}()
@@ -296,7 +297,7 @@ func TestRoutesSurviveRestart(t *testing.T) {
 }
 
 type stoppableClient struct {
-	*Client
+	*agentapi.Client
 	stop func()
 }
 
@@ -315,7 +316,7 @@ func startAgentUntil(t *testing.T, dir string, fp *fakeProxy) (*Agent, stoppable
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	return a, stoppableClient{NewClient(a.URL(), a.Token()), func() {
+	return a, stoppableClient{agentapi.NewClient(a.URL(), a.Token()), func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("agent Run: %v", err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -52,8 +53,8 @@ func decodeStrict(r io.Reader, v any) error {
 
 // DecodeGroupSpec parses the body of POST /v1/groups. Validation that needs
 // the machine (command exists, work_dir) happens in the supervisor.
-func DecodeGroupSpec(b []byte) (supervisor.GroupSpec, error) {
-	var s supervisor.GroupSpec
+func DecodeGroupSpec(b []byte) (agentapi.GroupSpec, error) {
+	var s agentapi.GroupSpec
 	if err := decodeStrict(bytes.NewReader(b), &s); err != nil {
 		return s, err
 	}
@@ -63,21 +64,13 @@ func DecodeGroupSpec(b []byte) (supervisor.GroupSpec, error) {
 	return s, nil
 }
 
-// ScaleRequest is the body of PUT /v1/groups/{name}/scale.
-type ScaleRequest struct {
-	Instances *int `json:"instances"`
-	// DrainTimeout bounds the drain of the instances a scale down stops (a
-	// Go duration; "" or "0s": the agent's --drain-timeout).
-	DrainTimeout string `json:"drain_timeout,omitempty"`
-}
-
 // MaxDrainTimeout is the longest drain a scale or delete call may ask for.
 const MaxDrainTimeout = time.Hour
 
 // DecodeScale parses the body of PUT /v1/groups/{name}/scale: the instance
 // count and the drain timeout (0 when absent).
 func DecodeScale(b []byte) (int, time.Duration, error) {
-	var s ScaleRequest
+	var s agentapi.ScaleRequest
 	if err := decodeStrict(bytes.NewReader(b), &s); err != nil {
 		return 0, 0, err
 	}
@@ -108,8 +101,8 @@ func ParseDrainTimeout(v string) (time.Duration, error) {
 // DecodeRoute parses the body of PUT /v1/routes/{environment}/{service}
 // with the key given by the URL (path, and the project and preview query
 // parameters): identity fields in the body must agree with it.
-func DecodeRoute(key RouteKey, b []byte) (Route, error) {
-	var r Route
+func DecodeRoute(key agentapi.RouteKey, b []byte) (agentapi.Route, error) {
+	var r agentapi.Route
 	if err := decodeStrict(bytes.NewReader(b), &r); err != nil {
 		return r, err
 	}
@@ -135,22 +128,22 @@ func DecodeRoute(key RouteKey, b []byte) (Route, error) {
 		return r, &supervisor.FieldError{Field: "preview", Msg: "is true but the URL has no preview=true: put a preview route at /v1/routes/{environment}/{service}?preview=true"}
 	}
 	r.Preview = key.Preview
-	return r, r.validate()
+	return r, validateRoute(&r)
 }
 
-// validate normalizes the hosts to lower case and checks the route alone
+// validateRoute normalizes the hosts to lower case and checks the route alone
 // with the proxy's rule (proxy.CheckRoute), as the proxy will serve it.
-func (r *Route) validate() error {
+func validateRoute(r *agentapi.Route) error {
 	for i, h := range r.Hosts {
 		r.Hosts[i] = strings.ToLower(h)
 	}
-	return routeFieldError(proxy.CheckRoute(r.proxyRoute()), *r)
+	return routeFieldError(proxy.CheckRoute(proxyRoute(*r)), *r)
 }
 
 // routeFieldError turns the proxy's verdict on route r into the agent's
 // errors: a *FieldError (400) or a *routeConflict (409) naming the field of
 // r's body, or the error itself when it is not about r.
-func routeFieldError(err error, r Route) error {
+func routeFieldError(err error, r agentapi.Route) error {
 	if err == nil {
 		return nil
 	}
@@ -161,7 +154,7 @@ func routeFieldError(err error, r Route) error {
 	field, msg := re.Field, re.Msg
 	if len(r.Hosts) == 0 && strings.HasPrefix(field, "hosts") {
 		// The proxy saw the default host, which the body did not list.
-		field, msg = "hosts", fmt.Sprintf("none given, so the route would serve %s: %s; list the hosts", r.proxyRoute().Hosts[0], msg)
+		field, msg = "hosts", fmt.Sprintf("none given, so the route would serve %s: %s; list the hosts", proxyRoute(r).Hosts[0], msg)
 	}
 	if re.Conflict {
 		return &routeConflict{field: field, msg: field + ": " + msg}
@@ -171,7 +164,7 @@ func routeFieldError(err error, r Route) error {
 
 // routeErrorFor finds the proxy's *RouteError about key in err (which may
 // join several).
-func routeErrorFor(err error, key RouteKey) *proxy.RouteError {
+func routeErrorFor(err error, key agentapi.RouteKey) *proxy.RouteError {
 	var re *proxy.RouteError
 	if errors.As(err, &re) && re.Route == key {
 		return re
@@ -193,9 +186,9 @@ func routeErrorFor(err error, key RouteKey) *proxy.RouteError {
 
 // routeKeyOf reads a route key from a request: environment and service
 // from the path, project=NAME and preview=true from the query.
-func routeKeyOf(req *http.Request) (RouteKey, error) {
+func routeKeyOf(req *http.Request) (agentapi.RouteKey, error) {
 	q := req.URL.Query()
-	k := RouteKey{Project: q.Get("project"), Environment: req.PathValue("environment"), Service: req.PathValue("service")}
+	k := agentapi.RouteKey{Project: q.Get("project"), Environment: req.PathValue("environment"), Service: req.PathValue("service")}
 	switch v := q.Get("preview"); v {
 	case "", "false", "0":
 	case "true", "1":
@@ -214,8 +207,8 @@ func routeKeyOf(req *http.Request) (RouteKey, error) {
 // ParseLogQuery parses the query of GET .../logs: since (RFC 3339 time or
 // a duration back from now such as 5m), filter, stream (stdout|stderr),
 // tail (a number of lines), follow (true|1), format (text|json).
-func ParseLogQuery(v url.Values, now time.Time) (supervisor.LogQuery, string, error) {
-	var q supervisor.LogQuery
+func ParseLogQuery(v url.Values, now time.Time) (agentapi.LogQuery, string, error) {
+	var q agentapi.LogQuery
 	if s := v.Get("since"); s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			q.Since = t

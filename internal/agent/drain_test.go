@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // A scale down asking for a drain of 2 s, on an agent whose default drain is
@@ -31,8 +33,8 @@ func TestDrainTimeoutOfTheCall(t *testing.T) {
 	}
 	dial := func(group string) *websocket.Conn {
 		t.Helper()
-		if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{host},
-			Backends: []Backend{{Group: group, Weight: 1}}}); err != nil {
+		if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{host},
+			Backends: []agentapi.Backend{{Group: group, Weight: 1}}}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "the route to "+group, func() bool {
@@ -93,7 +95,7 @@ func TestDrainTimeoutOfTheCall(t *testing.T) {
 	// Delete with a 1 s drain, the same way.
 	ws = dial("drain-b")
 	wsErr = closed(ws)
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{host}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{host}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteGroup(cctx, "drain-b", true, time.Second); err != nil {
@@ -108,9 +110,9 @@ func TestDrainTimeoutOfTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bad struct{}
-	_, err = c.do(ctx, http.MethodPut, "/v1/groups/drain-c/scale", map[string]any{"instances": 0, "drain_timeout": "-1s"}, &bad)
+	_, err = c.Do(ctx, http.MethodPut, "/v1/groups/drain-c/scale", map[string]any{"instances": 0, "drain_timeout": "-1s"}, &bad)
 	problemOf(t, err, http.StatusBadRequest, "drain_timeout")
-	_, err = c.do(ctx, http.MethodDelete, "/v1/groups/drain-c?drain_timeout=2h", nil, nil)
+	_, err = c.Do(ctx, http.MethodDelete, "/v1/groups/drain-c?drain_timeout=2h", nil, nil)
 	problemOf(t, err, http.StatusBadRequest, "drain_timeout")
 	if g, err := c.Group(ctx, "drain-c"); err != nil || g.Spec.Instances != 1 || g.State != "active" {
 		t.Errorf("drain-c after refused calls: %+v %v", g, err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -71,13 +72,13 @@ func alive(pid int) bool {
 	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
 
-func statusJSON(t *testing.T, dir, url string) []supervisor.GroupStatus {
+func statusJSON(t *testing.T, dir, url string) []agentapi.GroupStatus {
 	t.Helper()
 	out, err := exec.Command(runwayBin, "agent", "status", "--data-dir", dir, "--agent-url", url, "--output", "json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("runway agent status: %v\n%s", err, out)
 	}
-	var gs []supervisor.GroupStatus
+	var gs []agentapi.GroupStatus
 	if err := json.Unmarshal(out, &gs); err != nil {
 		t.Fatalf("status json: %v\n%s", err, out)
 	}
@@ -97,7 +98,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 	ctx := context.Background()
 
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
-	c := NewClient(url, "")
+	c := agentapi.NewClient(url, "")
 	waitFor(t, 10*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
 	tok, err := os.ReadFile(filepath.Join(dir, TokenFileName))
 	if err != nil {
@@ -107,22 +108,22 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 	if _, _, err := c.CreateGroup(ctx, helloSpec("hello-r1", mark, 3)); err != nil {
 		t.Fatal(err)
 	}
-	var before []supervisor.InstanceStatus
+	var before []agentapi.InstanceStatus
 	waitFor(t, 15*time.Second, "3 healthy", func() bool {
 		g, err := c.Group(ctx, "hello-r1")
 		before = g.Instances
 		return err == nil && g.Counts["healthy"] == 3
 	})
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
-		Backends: []Backend{{Group: "hello-r1", Weight: 0}, {Group: "hello-r0", Weight: 100}}}); err == nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 0}, {Group: "hello-r0", Weight: 100}}}); err == nil {
 		t.Error("route to a missing group accepted")
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
-		Backends: []Backend{{Group: "hello-r1", Weight: 0}}}); err == nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 0}}}); err == nil {
 		t.Error("all-zero route accepted")
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
-		Backends: []Backend{}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{"hello.localhost"},
+		Backends: []agentapi.Backend{}}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(runwayBin, "agent", "status", "--data-dir", dir, "--agent-url", url).CombinedOutput()
@@ -150,7 +151,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 	// A new agent adopts the same pids.
 	a2 := runAgentBinary(t, mark, dir, addr, ports)
 	waitFor(t, 10*time.Second, "agent up again", func() bool { _, err := c.Health(ctx); return err == nil })
-	var after []supervisor.InstanceStatus
+	var after []agentapi.InstanceStatus
 	waitFor(t, 10*time.Second, "adopted instances healthy", func() bool {
 		gs := statusJSON(t, dir, url)
 		if len(gs) != 1 || gs[0].Counts["healthy"] != 3 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -28,7 +29,7 @@ func FuzzDecodeGroupSpec(f *testing.F) {
 			}
 			return
 		}
-		if err := spec.Normalize(); err != nil {
+		if err := supervisor.NormalizeSpec(&spec); err != nil {
 			if _, ok := err.(*supervisor.FieldError); !ok {
 				t.Fatalf("Normalize error %T %v: want a *FieldError", err, err)
 			}
@@ -43,7 +44,7 @@ func FuzzDecodeGroupSpec(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decode %s: %v", enc, err)
 		}
-		if err := again.Normalize(); err != nil {
+		if err := supervisor.NormalizeSpec(&again); err != nil {
 			t.Fatalf("re-normalize %s: %v", enc, err)
 		}
 		if f := supervisor.DiffField(spec, again); f != "" {
@@ -73,7 +74,7 @@ func FuzzDecodeRoute(f *testing.F) {
 	f.Add("staging", "web", []byte(`{"environment":"production"}`))
 	f.Add("x", "y", []byte(`{"hosts":["A..b"]}`))
 	f.Fuzz(func(t *testing.T, env, svc string, b []byte) {
-		r, err := DecodeRoute(RouteKey{Environment: env, Service: svc}, b)
+		r, err := DecodeRoute(agentapi.RouteKey{Environment: env, Service: svc}, b)
 		if err != nil {
 			return
 		}
@@ -133,10 +134,10 @@ func FuzzRouteAcceptance(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, project, env, svc string, preview bool, b []byte) {
-		key := RouteKey{Project: project, Environment: env, Service: svc, Preview: preview}
+		key := agentapi.RouteKey{Project: project, Environment: env, Service: svc, Preview: preview}
 		r, agentErr := DecodeRoute(key, b)
 
-		var raw Route
+		var raw agentapi.Route
 		if err := decodeStrict(bytes.NewReader(b), &raw); err != nil {
 			if agentErr == nil {
 				t.Fatalf("the agent accepted a body that does not decode: %v", err)
@@ -152,14 +153,14 @@ func FuzzRouteAcceptance(f *testing.F) {
 		if raw.Service == "" {
 			raw.Service = svc
 		}
-		if raw.Key() != (RouteKey{Project: project, Environment: env, Service: svc, Preview: raw.Preview}) || raw.Preview && !preview {
+		if raw.Key() != (agentapi.RouteKey{Project: project, Environment: env, Service: svc, Preview: raw.Preview}) || raw.Preview && !preview {
 			if agentErr == nil {
 				t.Fatalf("the agent accepted body key %s for URL key %s", raw.Key(), key)
 			}
 			return // body and URL disagree: an API matter the proxy never sees
 		}
 		raw.Preview = preview
-		cfg := proxy.Config{Routes: []proxy.Route{raw.proxyRoute()}, Groups: map[string][]proxy.Target{}}
+		cfg := proxy.Config{Routes: []proxy.Route{proxyRoute(raw)}, Groups: map[string][]proxy.Target{}}
 		for _, be := range raw.Backends {
 			cfg.Groups[be.Group] = []proxy.Target{}
 		}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -30,31 +30,15 @@ import (
 // is older than one a server already had, so its store was rewound.
 // A call without the header (curl, an operator) is not fenced.
 const (
-	// GenerationHeader carries the service's generation after a mutating call.
-	GenerationHeader = "Runway-Generation"
-	// ExpectGenerationHeader carries the generation the caller has recorded
-	// for the service (at least semantics, see above).
-	ExpectGenerationHeader = "Runway-Expect-Generation"
 	// GenerationsFormat is the format tag of DATA_DIR/generations.json.
 	GenerationsFormat = "runway-agent-generations/1"
-	// ProblemStoreBehind is the problem type slug of a fenced call.
-	ProblemStoreBehind = "store-behind"
 )
 
-// ServiceGeneration is one service's generation and fence, as GET /v1/health
-// reports them.
-type ServiceGeneration struct {
-	Environment string `json:"environment"`
-	Service     string `json:"service"`
-	Generation  int64  `json:"generation"`
-	Fence       int64  `json:"fence"`
-}
-
-func (g ServiceGeneration) key() string { return g.Environment + "/" + g.Service }
+func genKey(g agentapi.ServiceGeneration) string { return g.Environment + "/" + g.Service }
 
 type generationsFile struct {
-	Format   string              `json:"format"`
-	Services []ServiceGeneration `json:"services"`
+	Format   string                       `json:"format"`
+	Services []agentapi.ServiceGeneration `json:"services"`
 }
 
 // generations is the agent's table of service generations, persisted in
@@ -65,7 +49,7 @@ type generationsFile struct {
 type generations struct {
 	path string
 	mu   sync.Mutex
-	m    map[string]ServiceGeneration
+	m    map[string]agentapi.ServiceGeneration
 	// changes counts changes to m; written is the count the file holds.
 	changes, written uint64
 
@@ -87,13 +71,13 @@ func (g *generations) persist(n uint64) error {
 		g.mu.Unlock()
 		return nil
 	}
-	f := generationsFile{Format: GenerationsFormat, Services: make([]ServiceGeneration, 0, len(g.m))}
+	f := generationsFile{Format: GenerationsFormat, Services: make([]agentapi.ServiceGeneration, 0, len(g.m))}
 	for _, s := range g.m {
 		f.Services = append(f.Services, s)
 	}
 	upto := g.changes
 	g.mu.Unlock()
-	sort.Slice(f.Services, func(i, j int) bool { return f.Services[i].key() < f.Services[j].key() })
+	sort.Slice(f.Services, func(i, j int) bool { return genKey(f.Services[i]) < genKey(f.Services[j]) })
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
@@ -108,7 +92,7 @@ func (g *generations) persist(n uint64) error {
 }
 
 func loadGenerations(path string) (*generations, error) {
-	g := &generations{path: path, m: map[string]ServiceGeneration{}}
+	g := &generations{path: path, m: map[string]agentapi.ServiceGeneration{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return g, nil
@@ -127,22 +111,22 @@ func loadGenerations(path string) (*generations, error) {
 	}
 	for _, s := range f.Services {
 		if s.Environment == "" || s.Service == "" || s.Generation < 0 || s.Fence < 0 || s.Fence > s.Generation {
-			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("service %s: invalid entry %+v", s.key(), s)}
+			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("service %s: invalid entry %+v", genKey(s), s)}
 		}
-		g.m[s.key()] = s
+		g.m[genKey(s)] = s
 	}
 	return g, nil
 }
 
 // list returns every service's generation, sorted.
-func (g *generations) list() []ServiceGeneration {
+func (g *generations) list() []agentapi.ServiceGeneration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]ServiceGeneration, 0, len(g.m))
+	out := make([]agentapi.ServiceGeneration, 0, len(g.m))
 	for _, s := range g.m {
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	sort.Slice(out, func(i, j int) bool { return genKey(out[i]) < genKey(out[j]) })
 	return out
 }
 
@@ -158,7 +142,7 @@ func (e *StoreBehindError) Error() string {
 	return fmt.Sprintf("%s %d is below %d, the generation of %s/%s a server already recorded (the agent is at %d): "+
 		"the caller's store is behind this agent (restored from an older copy, or its WAL was lost) and must not act on %s/%s; "+
 		"resync it from the agent first (runway server resync)",
-		ExpectGenerationHeader, e.Expect, e.Fence, e.Environment, e.Service, e.Generation, e.Environment, e.Service)
+		agentapi.ExpectGenerationHeader, e.Expect, e.Fence, e.Environment, e.Service, e.Generation, e.Environment, e.Service)
 }
 
 // admit fences a mutating call on env/service and takes the service's next
@@ -172,24 +156,24 @@ func (e *StoreBehindError) Error() string {
 // the header the call is not fenced.
 func (a *Agent) admit(w http.ResponseWriter, r *http.Request, env, service string) (generation int64, ok bool) {
 	expect := int64(-1)
-	if h := r.Header.Get(ExpectGenerationHeader); h != "" {
+	if h := r.Header.Get(agentapi.ExpectGenerationHeader); h != "" {
 		n, err := strconv.ParseInt(h, 10, 64)
 		if err != nil || n < 0 {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", ExpectGenerationHeader, "header %s %q: want a generation, a whole number from 0", ExpectGenerationHeader, h)
+			writeProblem(w, http.StatusBadRequest, "invalid-request", agentapi.ExpectGenerationHeader, "header %s %q: want a generation, a whole number from 0", agentapi.ExpectGenerationHeader, h)
 			return 0, false
 		}
 		expect = n
 	}
 	g := a.gens
 	g.mu.Lock()
-	k := ServiceGeneration{Environment: env, Service: service}
-	cur := g.m[k.key()]
+	k := agentapi.ServiceGeneration{Environment: env, Service: service}
+	cur := g.m[genKey(k)]
 	if expect >= 0 && expect < cur.Fence {
 		g.mu.Unlock()
 		e := &StoreBehindError{Environment: env, Service: service, Expect: expect, Fence: cur.Fence, Generation: cur.Generation}
-		a.log.Warn("refused a call from a caller whose store is behind", "service", k.key(), "expect", expect, "fence", cur.Fence, "generation", cur.Generation,
+		a.log.Warn("refused a call from a caller whose store is behind", "service", genKey(k), "expect", expect, "fence", cur.Fence, "generation", cur.Generation,
 			"call", r.Method+" "+r.URL.Path)
-		writeProblem(w, http.StatusConflict, ProblemStoreBehind, ExpectGenerationHeader, "%s", e.Error())
+		writeProblem(w, http.StatusConflict, agentapi.ProblemStoreBehind, agentapi.ExpectGenerationHeader, "%s", e.Error())
 		return 0, false
 	}
 	next := cur
@@ -198,7 +182,7 @@ func (a *Agent) admit(w http.ResponseWriter, r *http.Request, env, service strin
 	// A caller that saw more than this agent remembers (its generations file
 	// was lost or restored): generations stay monotonic for it.
 	next.Generation = max(next.Generation, expect) + 1
-	g.m[k.key()] = next
+	g.m[genKey(k)] = next
 	g.changes++
 	n := g.changes
 	g.mu.Unlock()
@@ -216,7 +200,7 @@ func (a *Agent) admit(w http.ResponseWriter, r *http.Request, env, service strin
 // the response's status is written.
 func generated(w http.ResponseWriter, generation int64) {
 	if generation > 0 {
-		w.Header().Set(GenerationHeader, strconv.FormatInt(generation, 10))
+		w.Header().Set(agentapi.GenerationHeader, strconv.FormatInt(generation, 10))
 	}
 }
 
@@ -228,36 +212,4 @@ func (a *Agent) groupScope(name string) (env, service string, ok bool) {
 		return "", "", false
 	}
 	return st.Spec.Environment, st.Spec.Service, true
-}
-
-// Fence is how a caller of the agent API takes part in fencing: the client
-// sends Expect() as Runway-Expect-Generation with every mutating call made
-// with a context from WithFence, and reports the Runway-Generation of each
-// answer to Saw.
-type Fence interface {
-	// Expect is the generation of the service the caller has durably
-	// recorded (0 when it has none).
-	Expect() int64
-	// Saw receives the generation a mutating call returned; the caller
-	// records it (durably) so that it sends it with its next calls.
-	Saw(ctx context.Context, generation int64)
-}
-
-type fenceKey struct{}
-
-// WithFence returns a context whose mutating agent calls carry f.
-func WithFence(ctx context.Context, f Fence) context.Context {
-	return context.WithValue(ctx, fenceKey{}, f)
-}
-
-func fenceFrom(ctx context.Context) Fence {
-	f, _ := ctx.Value(fenceKey{}).(Fence)
-	return f
-}
-
-// IsStoreBehind reports whether err is the agent's refusal of a caller
-// whose store is behind (409 store-behind).
-func IsStoreBehind(err error) bool {
-	var e *APIError
-	return errors.As(err, &e) && e.Status == http.StatusConflict && e.Type == problemBase+ProblemStoreBehind
 }

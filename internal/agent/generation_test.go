@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -34,7 +35,7 @@ func (f *recordingFence) Saw(_ context.Context, g int64) {
 	f.expect = max(f.expect, g)
 }
 
-func generationOf(t *testing.T, c *Client, env, svc string) ServiceGeneration {
+func generationOf(t *testing.T, c *agentapi.Client, env, svc string) agentapi.ServiceGeneration {
 	t.Helper()
 	h, err := c.Health(context.Background())
 	if err != nil {
@@ -45,7 +46,7 @@ func generationOf(t *testing.T, c *Client, env, svc string) ServiceGeneration {
 			return g
 		}
 	}
-	return ServiceGeneration{}
+	return agentapi.ServiceGeneration{}
 }
 
 // TestGenerationFencing: every mutating call advances the service's
@@ -66,14 +67,14 @@ func TestGenerationFencing(t *testing.T) {
 	}()
 
 	live := &recordingFence{}
-	fctx := WithFence(ctx, live)
+	fctx := agentapi.WithFence(ctx, live)
 	if _, _, err := c.CreateGroup(fctx, helloSpec("hello-r1", mark, 0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRoute(fctx, Route{Environment: "development", Service: "hello", Backends: []Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
+	if _, err := c.PutRoute(fctx, agentapi.Route{Environment: "development", Service: "hello", Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRoute(fctx, Route{Environment: "development", Service: "hello", Preview: true, Backends: []Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
+	if _, err := c.PutRoute(fctx, agentapi.Route{Environment: "development", Service: "hello", Preview: true, Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.ScaleGroup(fctx, "hello-r1", 0, 0); err != nil {
@@ -93,7 +94,7 @@ func TestGenerationFencing(t *testing.T) {
 
 	// A caller that crashed between the agent's answer (4) and recording it
 	// still holds 3, what it last sent: admitted.
-	if _, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 3}), "hello-r1", 0, 0); err != nil {
+	if _, err := c.ScaleGroup(agentapi.WithFence(ctx, &recordingFence{expect: 3}), "hello-r1", 0, 0); err != nil {
 		t.Fatalf("a caller at the fence was refused: %v", err)
 	}
 	// The live caller (it recorded 4) moves the fence to 4.
@@ -103,31 +104,35 @@ func TestGenerationFencing(t *testing.T) {
 	// A rewound caller (its record is at 2) is refused, for every kind of
 	// mutating call, and nothing changes.
 	before, _ := c.Routes(ctx)
-	old := WithFence(ctx, &recordingFence{expect: 2})
+	old := agentapi.WithFence(ctx, &recordingFence{expect: 2})
 	calls := map[string]func() error{
 		"create": func() error { _, _, err := c.CreateGroup(old, helloSpec("hello-r2", mark, 0)); return err },
 		"scale":  func() error { _, err := c.ScaleGroup(old, "hello-r1", 1, 0); return err },
 		"delete": func() error { return c.DeleteGroup(old, "hello-r1", true, 0) },
 		"route": func() error {
-			_, err := c.PutRoute(old, Route{Environment: "development", Service: "hello", Backends: []Backend{{Group: "hello-r1", Weight: 50}}})
+			_, err := c.PutRoute(old, agentapi.Route{Environment: "development", Service: "hello", Backends: []agentapi.Backend{{Group: "hello-r1", Weight: 50}}})
 			return err
 		},
 		"preview": func() error {
-			return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello", Preview: true})
+			return c.DeleteRoute(old, agentapi.RouteKey{Environment: "development", Service: "hello", Preview: true})
 		},
-		"delete route": func() error { return c.DeleteRoute(old, RouteKey{Environment: "development", Service: "hello"}) },
+		"delete route": func() error {
+			return c.DeleteRoute(old, agentapi.RouteKey{Environment: "development", Service: "hello"})
+		},
 		"maintenance on": func() error {
-			return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "down")
+			return c.SetMaintenance(old, agentapi.RouteKey{Environment: "development", Service: "hello"}, "down")
 		},
-		"maintenance off": func() error { return c.SetMaintenance(old, RouteKey{Environment: "development", Service: "hello"}, "") },
+		"maintenance off": func() error {
+			return c.SetMaintenance(old, agentapi.RouteKey{Environment: "development", Service: "hello"}, "")
+		},
 		"explicit rewound": func() error {
-			_, err := c.ScaleGroup(WithFence(ctx, &recordingFence{expect: 0}), "hello-r1", 1, 0)
+			_, err := c.ScaleGroup(agentapi.WithFence(ctx, &recordingFence{expect: 0}), "hello-r1", 1, 0)
 			return err
 		},
 	}
 	for name, call := range calls {
 		err := call()
-		if !IsStoreBehind(err) {
+		if !agentapi.IsStoreBehind(err) {
 			t.Errorf("%s from a rewound caller: %v, want a store-behind refusal", name, err)
 			continue
 		}
@@ -142,7 +147,7 @@ func TestGenerationFencing(t *testing.T) {
 	if gr, err := c.Group(ctx, "hello-r1"); err != nil || gr.Spec.Instances != 0 {
 		t.Errorf("group changed by refused calls: %+v %v", gr.Spec.Instances, err)
 	}
-	if _, err := c.Group(ctx, "hello-r2"); !IsNotFound(err) {
+	if _, err := c.Group(ctx, "hello-r2"); !agentapi.IsNotFound(err) {
 		t.Errorf("a refused create made a group: %v", err)
 	}
 	if g := generationOf(t, c.Client, "development", "hello"); g.Generation != 6 || g.Fence != 4 {
@@ -153,17 +158,17 @@ func TestGenerationFencing(t *testing.T) {
 	// (an operator with curl) are not fenced at all.
 	spec := helloSpec("other-r1", mark, 0)
 	spec.Service = "other"
-	if _, _, err := c.CreateGroup(WithFence(ctx, &recordingFence{}), spec); err != nil {
+	if _, _, err := c.CreateGroup(agentapi.WithFence(ctx, &recordingFence{}), spec); err != nil {
 		t.Errorf("another service was fenced: %v", err)
 	}
 	if _, err := c.ScaleGroup(ctx, "hello-r1", 0, 0); err != nil {
-		t.Errorf("a call without %s was refused: %v", ExpectGenerationHeader, err)
+		t.Errorf("a call without %s was refused: %v", agentapi.ExpectGenerationHeader, err)
 	}
 	// A malformed header is a 400 naming it.
-	if _, err := c.ScaleGroup(WithFence(ctx, badFence{}), "hello-r1", 0, 0); err == nil {
+	if _, err := c.ScaleGroup(agentapi.WithFence(ctx, badFence{}), "hello-r1", 0, 0); err == nil {
 		t.Error("a negative expected generation was accepted")
 	} else {
-		problemOf(t, err, 400, ExpectGenerationHeader)
+		problemOf(t, err, 400, agentapi.ExpectGenerationHeader)
 	}
 
 	c.stop()
@@ -173,7 +178,7 @@ func TestGenerationFencing(t *testing.T) {
 	if g := generationOf(t, c2.Client, "development", "hello"); g.Generation != 7 || g.Fence != 4 {
 		t.Errorf("after a restart %+v, want generation 7 and fence 4", g)
 	}
-	if _, err := c2.ScaleGroup(old, "hello-r1", 0, 0); !IsStoreBehind(err) {
+	if _, err := c2.ScaleGroup(old, "hello-r1", 0, 0); !agentapi.IsStoreBehind(err) {
 		t.Errorf("after a restart a rewound caller: %v, want refused", err)
 	}
 	if err := c2.DeleteGroup(fctx, "other-r1", true, 0); err != nil {
@@ -220,7 +225,7 @@ func TestGenerationsConcurrent(t *testing.T) {
 			defer wg.Done()
 			spec := helloSpec(fmt.Sprintf("svc%d-r1", i), mark, 0)
 			spec.Service = fmt.Sprintf("svc%d", i)
-			fctx := WithFence(ctx, fences[i])
+			fctx := agentapi.WithFence(ctx, fences[i])
 			if _, _, err := c.CreateGroup(fctx, spec); err != nil {
 				t.Error(err)
 				return

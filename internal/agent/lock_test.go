@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // TestTwoAgentsOneDataDir: a second agent on a data dir in use exits at once
@@ -21,8 +23,8 @@ func TestTwoAgentsOneDataDir(t *testing.T) {
 	ports := fmt.Sprintf("%d-%d", lo, hi)
 	addr := freeAddr(t)
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
-	c := NewClient("http://"+addr, "")
-	var h Health
+	c := agentapi.NewClient("http://"+addr, "")
+	var h agentapi.Health
 	waitFor(t, 10*time.Second, "agent up", func() bool {
 		var err error
 		h, err = c.Health(context.Background())

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -122,15 +123,15 @@ func portRange() (int, int) {
 	return lo, lo + 99
 }
 
-func helloSpec(name, mark string, n int) supervisor.GroupSpec {
-	return supervisor.GroupSpec{
+func helloSpec(name, mark string, n int) agentapi.GroupSpec {
+	return agentapi.GroupSpec{
 		Name: name, Service: "hello", Environment: "development", ReleaseID: name, Version: "1.0.0",
 		Command: []string{"./hello", "--port", "{{PORT}}"}, WorkDir: binDir,
 		Env:       map[string]string{"GREETING": "hi", "TEST_MARK": mark},
 		Instances: n,
-		Health: supervisor.HealthCheck{Type: "http", Path: "/healthz", Interval: supervisor.Duration(100 * time.Millisecond),
-			StartPeriod: supervisor.Duration(5 * time.Second)},
-		StopTimeout: supervisor.Duration(5 * time.Second),
+		Health: agentapi.HealthCheck{Type: "http", Path: "/healthz", Interval: agentapi.Duration(100 * time.Millisecond),
+			StartPeriod: agentapi.Duration(5 * time.Second)},
+		StopTimeout: agentapi.Duration(5 * time.Second),
 	}
 }
 
@@ -143,7 +144,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // startAgent runs an in-process agent until the test ends (stopping its
 // instances).
-func startAgent(t *testing.T, opts Options) (*Agent, *Client) {
+func startAgent(t *testing.T, opts Options) (*Agent, *agentapi.Client) {
 	t.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
@@ -166,5 +167,5 @@ func startAgent(t *testing.T, opts Options) (*Agent, *Client) {
 			t.Errorf("agent Run: %v", err)
 		}
 	})
-	return a, NewClient(a.URL(), a.Token())
+	return a, agentapi.NewClient(a.URL(), a.Token())
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/proxy"
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 // proxySink connects the agent to its embedded proxy: it merges the routes
@@ -25,12 +25,12 @@ type proxySink struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	routes  []Route
-	targets []supervisor.GroupTargets
+	routes  []agentapi.Route
+	targets []agentapi.GroupTargets
 }
 
 // SetRoutes implements RouteSink.
-func (s *proxySink) SetRoutes(_ context.Context, routes []Route) error {
+func (s *proxySink) SetRoutes(_ context.Context, routes []agentapi.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev := s.routes
@@ -43,7 +43,7 @@ func (s *proxySink) SetRoutes(_ context.Context, routes []Route) error {
 }
 
 // SetTargets implements TargetSink.
-func (s *proxySink) SetTargets(groups []supervisor.GroupTargets) {
+func (s *proxySink) SetTargets(groups []agentapi.GroupTargets) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.targets = groups
@@ -77,29 +77,6 @@ func (s *proxySink) pushLocked() error {
 		}
 	}
 	return s.p.Update(cfg)
-}
-
-// The statistics windows GET /v1/stats answers for: the proxy keeps one
-// slot a second for MaxStatsWindow.
-const (
-	MinStatsWindow = time.Second
-	MaxStatsWindow = proxy.MaxStatsWindow
-)
-
-// WindowStats is a group's traffic over a recent window, as the agent API returns it.
-type WindowStats struct {
-	Requests  uint64        `json:"requests"`
-	Errors    uint64        `json:"errors"`
-	ErrorRate float64       `json:"error_rate"`
-	P50       time.Duration `json:"p50_ns"`
-	P90       time.Duration `json:"p90_ns"`
-	P99       time.Duration `json:"p99_ns"`
-}
-
-// Counters are a service's totals since the agent started.
-type Counters struct {
-	Served uint64 `json:"served"`
-	Failed uint64 `json:"failed"`
 }
 
 // proxyHandlers adds the proxy's endpoints to the agent API.
@@ -143,15 +120,15 @@ func (a *Agent) stats(w http.ResponseWriter, r *http.Request) {
 	window := 30 * time.Second
 	if s := r.URL.Query().Get("window"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < MinStatsWindow || d > MaxStatsWindow {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from %s to %s, such as 30s", s, MinStatsWindow, MaxStatsWindow)
+		if err != nil || d < agentapi.MinStatsWindow || d > agentapi.MaxStatsWindow {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "window", "window %q: want a duration from %s to %s, such as 30s", s, agentapi.MinStatsWindow, agentapi.MaxStatsWindow)
 			return
 		}
 		window = d
 	}
-	out := map[string]WindowStats{}
+	out := map[string]agentapi.WindowStats{}
 	for g, s := range a.opts.Proxy.Stats(key, window) {
-		out[g] = WindowStats{Requests: s.Count, Errors: s.Errors, ErrorRate: s.ErrorRate, P50: s.P50, P90: s.P90, P99: s.P99}
+		out[g] = s
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -165,8 +142,7 @@ func (a *Agent) counters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	c := a.opts.Proxy.Counters(key)
-	writeJSON(w, http.StatusOK, Counters{Served: c.Served, Failed: c.Failed})
+	writeJSON(w, http.StatusOK, a.opts.Proxy.Counters(key))
 }
 
 // setMaintenance turns a route's maintenance page on (PUT {"message": ...}) or off (DELETE).
@@ -193,8 +169,8 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = "This service is down for maintenance. Please try again later."
 		}
-		if len(msg) > proxy.MaxMaintenanceLen {
-			writeProblem(w, http.StatusBadRequest, "invalid-request", "message", "at most %d bytes", proxy.MaxMaintenanceLen)
+		if len(msg) > agentapi.MaxMaintenanceLen {
+			writeProblem(w, http.StatusBadRequest, "invalid-request", "message", "at most %d bytes", agentapi.MaxMaintenanceLen)
 			return
 		}
 	}

@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
 // startAgentWithProxy runs an in-process agent with a real embedded proxy on
 // free loopback ports; it returns the agent, a client and the proxy's URL.
-func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Client, string) {
+func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *agentapi.Client, string) {
 	t.Helper()
 	p, c, url, stop := runAgentWithProxy(t, t.TempDir(), drain)
 	t.Cleanup(stop)
@@ -27,7 +28,7 @@ func startAgentWithProxy(t *testing.T, drain time.Duration) (*proxy.Proxy, *Clie
 
 // runAgentWithProxy is startAgentWithProxy on data dir dir until stop is
 // called (which stops the instances too).
-func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Proxy, *Client, string, func()) {
+func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Proxy, *agentapi.Client, string, func()) {
 	t.Helper()
 	p, err := proxy.New(proxy.Options{HTTPAddr: "127.0.0.1:0", HTTPSAddr: proxy.Off, DrainTimeout: drain})
 	if err != nil {
@@ -53,11 +54,11 @@ func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Pr
 		})
 	}
 	waitFor(t, 5*time.Second, "proxy listening", func() bool { return p.HTTPAddr() != nil })
-	return p, NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String(), stop
+	return p, agentapi.NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String(), stop
 }
 
 // webDev is the route key of service web in development, without a project.
-var webDev = RouteKey{Environment: "development", Service: "web"}
+var webDev = agentapi.RouteKey{Environment: "development", Service: "web"}
 
 func proxyGet(url, host string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -94,8 +95,8 @@ func TestDrainBeforeStop(t *testing.T) {
 			return err == nil && g.Counts["healthy"] == 2
 		})
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{host},
-		Backends: []Backend{{Group: "hello-a", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "hello-a", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "route to a", func() bool {
@@ -138,8 +139,8 @@ func TestDrainBeforeStop(t *testing.T) {
 	})
 
 	// Switch to b: new requests go to b at once.
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "hello", Hosts: []string{host},
-		Backends: []Backend{{Group: "hello-b", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "hello", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "hello-b", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "route to b", func() bool {
@@ -202,15 +203,15 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 			return err == nil && g.Counts["healthy"] == 1
 		})
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
-		Backends: []Backend{{Group: "web-a", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "web-a", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/slow",
-		Backends: []Backend{{Group: "api-a", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/slow",
+		Backends: []agentapi.Backend{{Group: "api-a", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "slow"}); err == nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "slow"}); err == nil {
 		t.Fatal("a path prefix without a leading / was accepted")
 	}
 	waitFor(t, 5*time.Second, "both routes", func() bool {
@@ -227,8 +228,8 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "back at ten")
 	})
 	// A route update (as a release makes) keeps the maintenance page on.
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
-		Backends: []Backend{{Group: "web-a", Weight: 2}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "web-a", Weight: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := proxyGet(proxyURL+"/", host); code != http.StatusServiceUnavailable {

@@ -11,56 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
-// Backend is one group receiving a share of a service's traffic.
-type Backend struct {
-	Group  string `json:"group"`
-	Weight int    `json:"weight"`
-}
-
-// RouteKey is the identity of a route: (project, environment, service,
-// preview). It is the proxy's key, so the agent's routes map, routes file,
-// conflicts, statistics, counters, maintenance and pause all use the same
-// one. Its String form is [project/]environment/service[#preview].
-type RouteKey = proxy.RouteKey
-
-// Route says which groups serve one service of a project in one
-// environment (or that service's preview), with which weights, for which
-// host names.
-type Route struct {
-	// Project is empty for a single-project agent (and in routes files
-	// written before routes had projects).
-	Project     string `json:"project,omitempty"`
-	Environment string `json:"environment"`
-	Service     string `json:"service"`
-	// Preview marks the service's blue/green preview route: the new group
-	// before the switch, on its own hosts.
-	Preview  bool      `json:"preview,omitempty"`
-	Hosts    []string  `json:"hosts"`
-	Backends []Backend `json:"backends"`
-	// PathPrefix limits the route to a path and the paths below it ("/api").
-	PathPrefix string `json:"path_prefix,omitempty"`
-	// Sticky keeps a client on the group it first reached (canaries).
-	Sticky bool `json:"sticky,omitempty"`
-	// Maintenance, when set, answers every request with 503 and this message.
-	Maintenance string    `json:"maintenance,omitempty"`
-	UpdatedAt   time.Time `json:"updated_at,omitzero"`
-}
-
-// Key is the route's identity.
-func (r Route) Key() RouteKey {
-	return RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
-}
-
 // proxyRoute is the route as the proxy serves it: a route without hosts
 // serves the service's default host (naming.Service, or naming.Preview for
 // a preview) under .localhost.
-func (r Route) proxyRoute() proxy.Route {
+func proxyRoute(r agentapi.Route) proxy.Route {
 	pr := proxy.Route{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview,
 		Hosts: r.Hosts, PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
 	if len(pr.Hosts) == 0 {
@@ -76,10 +37,10 @@ func (r Route) proxyRoute() proxy.Route {
 	return pr
 }
 
-func proxyRoutes(rs []Route) []proxy.Route {
+func proxyRoutes(rs []agentapi.Route) []proxy.Route {
 	out := make([]proxy.Route, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, r.proxyRoute())
+		out = append(out, proxyRoute(r))
 	}
 	return out
 }
@@ -96,13 +57,13 @@ type Drainer interface {
 // RouteSink receives the whole routing table whenever it changes (and once
 // at start). The proxy implements it.
 type RouteSink interface {
-	SetRoutes(ctx context.Context, routes []Route) error
+	SetRoutes(ctx context.Context, routes []agentapi.Route) error
 }
 
 // TargetSink receives the routable instances of every group whenever they
 // change (and once at start). The proxy implements it.
 type TargetSink interface {
-	SetTargets(groups []supervisor.GroupTargets)
+	SetTargets(groups []agentapi.GroupTargets)
 }
 
 // NopDrainer is the Drainer used until a proxy is wired: nothing to drain.
@@ -115,13 +76,13 @@ func (NopDrainer) Drain(context.Context, string, []string, time.Duration) error 
 type NopRouteSink struct{}
 
 // SetRoutes does nothing.
-func (NopRouteSink) SetRoutes(context.Context, []Route) error { return nil }
+func (NopRouteSink) SetRoutes(context.Context, []agentapi.Route) error { return nil }
 
 // NopTargetSink discards targets.
 type NopTargetSink struct{}
 
 // SetTargets does nothing.
-func (NopTargetSink) SetTargets([]supervisor.GroupTargets) {}
+func (NopTargetSink) SetTargets([]agentapi.GroupTargets) {}
 
 // RoutesFormat is the format tag of DIR/routes.json. Routes with a project
 // or a preview have fields a file of the same format written before lacked;
@@ -129,12 +90,12 @@ func (NopTargetSink) SetTargets([]supervisor.GroupTargets) {}
 const RoutesFormat = "runway-agent-routes/1"
 
 type routesFile struct {
-	Format string  `json:"format"`
-	Routes []Route `json:"routes"`
+	Format string           `json:"format"`
+	Routes []agentapi.Route `json:"routes"`
 }
 
-func loadRoutes(path string) (map[RouteKey]Route, error) {
-	out := map[RouteKey]Route{}
+func loadRoutes(path string) (map[agentapi.RouteKey]agentapi.Route, error) {
+	out := map[agentapi.RouteKey]agentapi.Route{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return out, nil
@@ -152,7 +113,7 @@ func loadRoutes(path string) (map[RouteKey]Route, error) {
 		return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("format %q, want %q", rf.Format, RoutesFormat)}
 	}
 	for _, r := range rf.Routes {
-		if err := r.validate(); err != nil {
+		if err := validateRoute(&r); err != nil {
 			return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("route %s: %w (remove or fix the route in the file)", r.Key(), err)}
 		}
 		if _, dup := out[r.Key()]; dup {
@@ -205,7 +166,7 @@ func (a *Agent) migratePreviewRoutes() error {
 	return nil
 }
 
-func saveRoutes(path string, routes map[RouteKey]Route) error {
+func saveRoutes(path string, routes map[agentapi.RouteKey]agentapi.Route) error {
 	rf := routesFile{Format: RoutesFormat, Routes: sortedRoutes(routes)}
 	b, err := json.MarshalIndent(rf, "", "  ")
 	if err != nil {
@@ -214,8 +175,8 @@ func saveRoutes(path string, routes map[RouteKey]Route) error {
 	return fsutil.WriteFileAtomic(path, append(b, '\n'), fsutil.FileMode)
 }
 
-func sortedRoutes(m map[RouteKey]Route) []Route {
-	out := make([]Route, 0, len(m))
+func sortedRoutes(m map[agentapi.RouteKey]agentapi.Route) []agentapi.Route {
+	out := make([]agentapi.Route, 0, len(m))
 	for _, r := range m {
 		out = append(out, r)
 	}

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 // createHealthy creates the groups and waits until each has its instances healthy.
-func createHealthy(t *testing.T, c *Client, specs ...supervisor.GroupSpec) {
+func createHealthy(t *testing.T, c *agentapi.Client, specs ...agentapi.GroupSpec) {
 	t.Helper()
 	ctx := context.Background()
 	for _, s := range specs {
@@ -31,7 +32,7 @@ func createHealthy(t *testing.T, c *Client, specs ...supervisor.GroupSpec) {
 	}
 }
 
-func serviceSpec(name, mark, project, service, version string) supervisor.GroupSpec {
+func serviceSpec(name, mark, project, service, version string) agentapi.GroupSpec {
 	s := helloSpec(name, mark, 1)
 	s.Project, s.Service, s.Version = project, service, version
 	return s
@@ -59,12 +60,12 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 	createHealthy(t, c,
 		serviceSpec("web-a", mark, "a", "web", "1.0.1"), serviceSpec("web-b", mark, "b", "web", "1.0.2"),
 		serviceSpec("pv-r1", mark, "", "pv", "1.0.3"), serviceSpec("pvp-r1", mark, "", "pv-preview", "1.0.4"))
-	keyA := RouteKey{Project: "a", Environment: "development", Service: "web"}
-	keyB := RouteKey{Project: "b", Environment: "development", Service: "web"}
-	keyPvPreview := RouteKey{Environment: "development", Service: "pv", Preview: true}
-	keyPvDash := RouteKey{Environment: "development", Service: "pv-preview"}
+	keyA := agentapi.RouteKey{Project: "a", Environment: "development", Service: "web"}
+	keyB := agentapi.RouteKey{Project: "b", Environment: "development", Service: "web"}
+	keyPvPreview := agentapi.RouteKey{Environment: "development", Service: "pv", Preview: true}
+	keyPvDash := agentapi.RouteKey{Environment: "development", Service: "pv-preview"}
 	routes := []struct {
-		key     RouteKey
+		key     agentapi.RouteKey
 		host    string
 		group   string
 		version string
@@ -76,8 +77,8 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 		{keyPvDash, "pv-preview.development.localhost", "pvp-r1", "1.0.4", 4},
 	}
 	for _, r := range routes {
-		rt := Route{Project: r.key.Project, Environment: r.key.Environment, Service: r.key.Service, Preview: r.key.Preview,
-			Hosts: []string{r.host}, Backends: []Backend{{Group: r.group, Weight: 1}}}
+		rt := agentapi.Route{Project: r.key.Project, Environment: r.key.Environment, Service: r.key.Service, Preview: r.key.Preview,
+			Hosts: []string{r.host}, Backends: []agentapi.Backend{{Group: r.group, Weight: 1}}}
 		if _, err := c.PutRoute(ctx, rt); err != nil {
 			t.Fatalf("put %s: %v", r.key, err)
 		}
@@ -89,13 +90,13 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 			t.Errorf("GET route %s: %+v %v", r.key, got, err)
 		}
 	}
-	if _, err := c.Route(ctx, RouteKey{Environment: "development", Service: "web"}); !IsNotFound(err) {
+	if _, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "web"}); !agentapi.IsNotFound(err) {
 		t.Errorf("development/web without a project: %v, want 404", err)
 	}
-	if _, err := c.Route(ctx, RouteKey{Environment: "development", Service: "pv"}); !IsNotFound(err) {
+	if _, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "pv"}); !agentapi.IsNotFound(err) {
 		t.Errorf("pv's own route (only its preview exists): %v, want 404", err)
 	}
-	before := map[RouteKey]uint64{}
+	before := map[agentapi.RouteKey]uint64{}
 	for _, r := range routes {
 		cnt, err := c.Counters(ctx, r.key)
 		if err != nil {
@@ -122,11 +123,11 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 	}
 
 	// A route sends traffic only to its own project's and service's groups.
-	cross := []Route{
-		{Project: "a", Environment: "development", Service: "web", Hosts: []string{"web.a.test"}, Backends: []Backend{{Group: "web-b", Weight: 1}}},
-		{Environment: "development", Service: "web", Hosts: []string{"web.none.test"}, Backends: []Backend{{Group: "web-a", Weight: 1}}},
-		{Environment: "development", Service: "pv-preview", Hosts: []string{"pv-preview.development.localhost"}, Backends: []Backend{{Group: "pv-r1", Weight: 1}}},
-		{Environment: "development", Service: "pv", Preview: true, Hosts: []string{"pv.preview.test"}, Backends: []Backend{{Group: "pvp-r1", Weight: 1}}},
+	cross := []agentapi.Route{
+		{Project: "a", Environment: "development", Service: "web", Hosts: []string{"web.a.test"}, Backends: []agentapi.Backend{{Group: "web-b", Weight: 1}}},
+		{Environment: "development", Service: "web", Hosts: []string{"web.none.test"}, Backends: []agentapi.Backend{{Group: "web-a", Weight: 1}}},
+		{Environment: "development", Service: "pv-preview", Hosts: []string{"pv-preview.development.localhost"}, Backends: []agentapi.Backend{{Group: "pv-r1", Weight: 1}}},
+		{Environment: "development", Service: "pv", Preview: true, Hosts: []string{"pv.preview.test"}, Backends: []agentapi.Backend{{Group: "pvp-r1", Weight: 1}}},
 	}
 	for _, rt := range cross {
 		_, err := c.PutRoute(ctx, rt)
@@ -143,7 +144,7 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		problemOf(t, decodeProblem(resp), 400, field)
+		problemOf(t, agentapi.DecodeProblem(resp), 400, field)
 		resp.Body.Close()
 	}
 	for path, field := range map[string]string{
@@ -157,7 +158,7 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		problemOf(t, decodeProblem(resp), 400, field)
+		problemOf(t, agentapi.DecodeProblem(resp), 400, field)
 		resp.Body.Close()
 	}
 	for _, r := range routes { // nothing above changed a route
@@ -191,12 +192,12 @@ func TestRouteTheProxyCannotLoadIsRefused(t *testing.T) {
 	api := serviceSpec("api-r1", mark, "", "api", "2.0.3")
 	createHealthy(t, c, web1, web2, api)
 	const host = "shop.test"
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
-		Backends: []Backend{{Group: "web-r1", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "web-r1", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{"api.test"},
-		Backends: []Backend{{Group: "api-r1", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "api", Hosts: []string{"api.test"},
+		Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitServes(t, proxyURL, host, "2.0.1")
@@ -207,20 +208,20 @@ func TestRouteTheProxyCannotLoadIsRefused(t *testing.T) {
 	}
 
 	refused := []struct {
-		route  Route
+		route  agentapi.Route
 		status int
 		field  string
 		says   string
 	}{
-		{Route{Environment: "development", Service: "api", Hosts: []string{"api.test", "*.wild.test"}, Backends: []Backend{{Group: "api-r1", Weight: 1}}},
+		{agentapi.Route{Environment: "development", Service: "api", Hosts: []string{"api.test", "*.wild.test"}, Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}},
 			400, "hosts[1]", "wildcard"},
-		{Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/", Backends: []Backend{{Group: "api-r1", Weight: 1}}},
+		{agentapi.Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/", Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}},
 			409, "hosts[0]", "development/web"},
-		{Route{Environment: "development", Service: "api", Hosts: []string{"api.test"}, PathPrefix: "/api/", Backends: []Backend{{Group: "api-r1", Weight: 1}}},
+		{agentapi.Route{Environment: "development", Service: "api", Hosts: []string{"api.test"}, PathPrefix: "/api/", Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}},
 			400, "path_prefix", "trailing"},
-		{Route{Environment: "development", Service: "api", Hosts: []string{"api.test:8080"}, Backends: []Backend{{Group: "api-r1", Weight: 1}}},
+		{agentapi.Route{Environment: "development", Service: "api", Hosts: []string{"api.test:8080"}, Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}},
 			400, "hosts[0]", "port"},
-		{Route{Environment: "development", Service: "api", Backends: []Backend{{Group: "api-r1", Weight: 1}}, Maintenance: strings.Repeat("x", 5000)},
+		{agentapi.Route{Environment: "development", Service: "api", Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}, Maintenance: strings.Repeat("x", 5000)},
 			400, "maintenance", "at most"},
 	}
 	for _, tc := range refused {
@@ -231,14 +232,14 @@ func TestRouteTheProxyCannotLoadIsRefused(t *testing.T) {
 		if b, _ := os.ReadFile(routesFile); !bytes.Equal(b, saved) {
 			t.Fatalf("routes file changed by a refused route:\n%s", b)
 		}
-		got, err := c.Route(ctx, RouteKey{Environment: "development", Service: "api"})
+		got, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "api"})
 		if err != nil || len(got.Hosts) != 1 || got.Hosts[0] != "api.test" || got.PathPrefix != "" {
 			t.Errorf("api's route after a refused update: %+v %v", got, err)
 		}
 	}
 	// Another service's route updates still reach the proxy.
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "web", Hosts: []string{host},
-		Backends: []Backend{{Group: "web-r1", Weight: 0}, {Group: "web-r2", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "web", Hosts: []string{host},
+		Backends: []agentapi.Backend{{Group: "web-r1", Weight: 0}, {Group: "web-r2", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitServes(t, proxyURL, host, "2.0.2")
@@ -247,8 +248,8 @@ func TestRouteTheProxyCannotLoadIsRefused(t *testing.T) {
 		t.Errorf("a host of the refused wildcard route is served: %d", code)
 	}
 	// A path prefix below the other route's is fine, and "/" is the empty prefix.
-	if _, err := c.PutRoute(ctx, Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/slow",
-		Backends: []Backend{{Group: "api-r1", Weight: 1}}}); err != nil {
+	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "/slow",
+		Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "api under /slow", func() bool {
@@ -290,11 +291,11 @@ func TestOldRoutesFileLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello, ok := routes[RouteKey{Environment: "development", Service: "hello"}]
+	hello, ok := routes[agentapi.RouteKey{Environment: "development", Service: "hello"}]
 	if len(routes) != 2 || !ok || hello.Backends[0].Group != "hello-r1" || hello.Project != "" || hello.Preview {
 		t.Errorf("old routes file loaded as %+v", routes)
 	}
-	if _, ok := routes[RouteKey{Environment: "development", Service: "hello-preview"}]; !ok {
+	if _, ok := routes[agentapi.RouteKey{Environment: "development", Service: "hello-preview"}]; !ok {
 		t.Errorf("the route of a service named hello-preview is gone: %+v", routes)
 	}
 }
@@ -307,7 +308,7 @@ func TestOldPreviewRouteMigrates(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	_, c := startAgentUntil(t, dir, nil)
-	for _, s := range []supervisor.GroupSpec{serviceSpec("hello-r2", mark, "", "hello", "1.0.0"), serviceSpec("pvp-r1", mark, "", "pv-preview", "1.0.0")} {
+	for _, s := range []agentapi.GroupSpec{serviceSpec("hello-r2", mark, "", "hello", "1.0.0"), serviceSpec("pvp-r1", mark, "", "pv-preview", "1.0.0")} {
 		s.Instances = 0
 		if _, _, err := c.CreateGroup(ctx, s); err != nil {
 			t.Fatal(err)
@@ -323,13 +324,13 @@ func TestOldPreviewRouteMigrates(t *testing.T) {
 	}
 	_, c = startAgentUntil(t, dir, nil)
 	defer c.stop()
-	if r, err := c.Route(ctx, RouteKey{Environment: "development", Service: "hello", Preview: true}); err != nil || r.Backends[0].Group != "hello-r2" {
+	if r, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "hello", Preview: true}); err != nil || r.Backends[0].Group != "hello-r2" {
 		t.Errorf("hello's preview route: %+v %v", r, err)
 	}
-	if _, err := c.Route(ctx, RouteKey{Environment: "development", Service: "hello-preview"}); !IsNotFound(err) {
+	if _, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "hello-preview"}); !agentapi.IsNotFound(err) {
 		t.Errorf("the old hello-preview route is still there: %v", err)
 	}
-	if r, err := c.Route(ctx, RouteKey{Environment: "development", Service: "pv-preview"}); err != nil || r.Preview || r.Backends[0].Group != "pvp-r1" {
+	if r, err := c.Route(ctx, agentapi.RouteKey{Environment: "development", Service: "pv-preview"}); err != nil || r.Preview || r.Backends[0].Group != "pvp-r1" {
 		t.Errorf("service pv-preview's route: %+v %v", r, err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "routes.json")); !strings.Contains(string(b), `"preview": true`) {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // sleepersOf lists the live `sleep` processes that carry instance id's
@@ -45,7 +47,7 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	ports := fmt.Sprintf("%d-%d", lo, hi)
 	ctx := context.Background()
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
-	c := NewClient("http://"+addr, "")
+	c := agentapi.NewClient("http://"+addr, "")
 	waitFor(t, 10*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
 	tok, err := os.ReadFile(filepath.Join(dir, TokenFileName))
 	if err != nil {

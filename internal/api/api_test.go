@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/server"
@@ -25,39 +26,39 @@ import (
 // backend; these check decoding, authentication and error mapping.
 type recordingBackend struct {
 	mu       sync.Mutex
-	deploys  []api.DeployRequest
+	deploys  []apiwire.DeployRequest
 	actor    string
 	failWith error
 }
 
-func (b *recordingBackend) Deploy(_ context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
+func (b *recordingBackend) Deploy(_ context.Context, req apiwire.DeployRequest, actor string) (*apiwire.Release, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failWith != nil {
 		return nil, b.failWith
 	}
 	b.deploys, b.actor = append(b.deploys, req), actor
-	return &api.Release{ID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4M", Environment: req.Environment, Service: req.Service, Version: req.Version, State: "Validate"}, nil
+	return &apiwire.Release{ID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4M", Environment: req.Environment, Service: req.Service, Version: req.Version, State: "Validate"}, nil
 }
-func (b *recordingBackend) ApplyProject(_ context.Context, name string, req api.ApplyProjectRequest, _ string) (*api.Project, error) {
-	return &api.Project{Name: name, Version: req.BaseVersion + 1, Source: req.Source, Changed: true}, nil
+func (b *recordingBackend) ApplyProject(_ context.Context, name string, req apiwire.ApplyProjectRequest, _ string) (*apiwire.Project, error) {
+	return &apiwire.Project{Name: name, Version: req.BaseVersion + 1, Source: req.Source, Changed: true}, nil
 }
-func (b *recordingBackend) Project(_ context.Context, name string) (*api.Project, error) {
-	return nil, api.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered", name)
+func (b *recordingBackend) Project(_ context.Context, name string) (*apiwire.Project, error) {
+	return nil, apiwire.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered", name)
 }
-func (b *recordingBackend) Projects(context.Context) ([]*api.Project, error) { return nil, nil }
-func (b *recordingBackend) Rollback(context.Context, api.RollbackRequest, string) (*api.Release, error) {
-	return nil, api.Problemf(http.StatusNotFound, "NotFound", "no earlier release")
+func (b *recordingBackend) Projects(context.Context) ([]*apiwire.Project, error) { return nil, nil }
+func (b *recordingBackend) Rollback(context.Context, apiwire.RollbackRequest, string) (*apiwire.Release, error) {
+	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no earlier release")
 }
 func (b *recordingBackend) Halt(context.Context, string, string, string) error { return nil }
-func (b *recordingBackend) Release(_ context.Context, id string) (*api.ReleaseDetail, error) {
-	return nil, api.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+func (b *recordingBackend) Release(_ context.Context, id string) (*apiwire.ReleaseDetail, error) {
+	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 }
-func (b *recordingBackend) Releases(context.Context, api.ReleaseFilter) ([]*api.Release, error) {
+func (b *recordingBackend) Releases(context.Context, apiwire.ReleaseFilter) ([]*apiwire.Release, error) {
 	return nil, nil
 }
-func (b *recordingBackend) Status(_ context.Context, project, env, svc string) (*api.ServiceStatus, error) {
-	return &api.ServiceStatus{Project: project, Environment: env, Service: svc, Groups: []api.Group{}, Routes: []api.Route{}}, nil
+func (b *recordingBackend) Status(_ context.Context, project, env, svc string) (*apiwire.ServiceStatus, error) {
+	return &apiwire.ServiceStatus{Project: project, Environment: env, Service: svc, Groups: []apiwire.Group{}, Routes: []apiwire.Route{}}, nil
 }
 
 // start serves the API over b and a real identity (SQLite store with user
@@ -85,9 +86,9 @@ func start(t *testing.T, b api.Backend, now time.Time) (*httptest.Server, string
 	return srv, strings.TrimSpace(string(tok))
 }
 
-func deployReq(now time.Time) api.DeployRequest {
-	return api.DeployRequest{Project: "acme", Environment: "staging", Service: "web", Version: "1.2.3",
-		Sources:       []api.SourceFile{{Name: "web/web.service.hcl", Content: `service "web" {}`}},
+func deployReq(now time.Time) apiwire.DeployRequest {
+	return apiwire.DeployRequest{Project: "acme", Environment: "staging", Service: "web", Version: "1.2.3",
+		Sources:       []apiwire.SourceFile{{Name: "web/web.service.hcl", Content: `service "web" {}`}},
 		ProjectSource: `project "acme" {}`, Dir: "/srv/acme/web",
 		RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: now}
 }
@@ -152,14 +153,14 @@ func TestErrors(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
 			if tc.method != "GET" {
-				req.Header.Set(api.DigestHeader, api.ContentDigest([]byte(tc.body)))
+				req.Header.Set(apiwire.DigestHeader, apiwire.ContentDigest([]byte(tc.body)))
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var p api.Problem
+			var p apiwire.Problem
 			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +187,7 @@ func TestBackendErrorsAreNotLeaked(t *testing.T) {
 	if !asErr(err, &ce) || ce.Status != 500 || strings.Contains(ce.Detail, "deadline") {
 		t.Fatalf("internal error should be a bare 500, got %v", err)
 	}
-	b.failWith = api.Problemf(http.StatusConflict, "LockExists", "a release of web in staging is running")
+	b.failWith = apiwire.Problemf(http.StatusConflict, "LockExists", "a release of web in staging is running")
 	_, err = c.Deploy(context.Background(), deployReq(now))
 	if !client.IsKind(err, "LockExists") {
 		t.Fatalf("want LockExists, got %v", err)

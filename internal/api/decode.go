@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/httplimit"
 )
@@ -48,12 +49,12 @@ func readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
+			return nil, apiwire.Problemf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", MaxBodyBytes)
 		}
 		if httplimit.IsBodyTimeout(err) {
-			return nil, Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
+			return nil, apiwire.Problemf(http.StatusRequestTimeout, "RequestTimeout", "%v (the server's --body-timeout); send the body at once", err)
 		}
-		return nil, Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "read request body: %v", err)
 	}
 	return body, nil
 }
@@ -66,24 +67,24 @@ func decodeJSON(body []byte, v any) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON at byte %d: %v", se.Offset, err)
+			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON at byte %d: %v", se.Offset, err)
 		case errors.As(err, &te):
-			return Problemf(http.StatusBadRequest, "BadRequest", "field %q must be %s, not %s", te.Field, te.Type, te.Value)
+			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field %q must be %s, not %s", te.Field, te.Type, te.Value)
 		case errors.Is(err, io.EOF):
-			return Problemf(http.StatusBadRequest, "BadRequest", "request body is empty; send a JSON object")
+			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is empty; send a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON: it ends early")
+			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON: it ends early")
 		}
-		return Problemf(http.StatusBadRequest, "BadRequest", "request body: %v", err)
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body: %v", err)
 	}
 	if dec.More() {
-		return Problemf(http.StatusBadRequest, "BadRequest", "request body holds more than one JSON value")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body holds more than one JSON value")
 	}
 	return nil
 }
 
-// validate checks a deploy request's fields (the guard checked its id and time).
-func (d *DeployRequest) validate() error {
+// validateDeployRequest checks a deploy request's fields (the guard checked its id and time).
+func validateDeployRequest(d *apiwire.DeployRequest) error {
 	if err := checkProject(d.Project); err != nil {
 		return err
 	}
@@ -92,49 +93,49 @@ func (d *DeployRequest) validate() error {
 	}
 	if d.Version != "" {
 		if err := config.CheckVersion(d.Version); err != nil {
-			return Problemf(http.StatusBadRequest, "BadRelease", "field \"version\": %v", err)
+			return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"version\": %v", err)
 		}
 	}
 	if len(d.Sources) == 0 || len(d.Sources) > MaxSourceFiles {
-		return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources\" must hold the service's manifest file(s), 1 to %d (runway deploy sends them)", MaxSourceFiles)
+		return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"sources\" must hold the service's manifest file(s), 1 to %d (runway deploy sends them)", MaxSourceFiles)
 	}
 	seen := map[string]bool{}
 	for i, f := range d.Sources {
 		if !fileRe.MatchString(f.Name) || strings.Contains(f.Name, "..") || f.Name == config.ProjectFileName {
-			return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\" %q must be a relative path of a .hcl service manifest, such as \"web/web.service.hcl\"", i, trunc(f.Name))
+			return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\" %q must be a relative path of a .hcl service manifest, such as \"web/web.service.hcl\"", i, trunc(f.Name))
 		}
 		if seen[f.Name] {
-			return Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\": %q is listed twice", i, trunc(f.Name))
+			return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"sources[%d].name\": %q is listed twice", i, trunc(f.Name))
 		}
 		seen[f.Name] = true
 	}
 	if d.ProjectSource == "" {
-		return Problemf(http.StatusBadRequest, "BadRelease", "field \"project_source\" must be the client's runway.hcl (runway deploy sends it)")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"project_source\" must be the client's runway.hcl (runway deploy sends it)")
 	}
 	if d.Dir != "" && (!filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) != d.Dir || strings.ContainsRune(d.Dir, 0)) {
-		return Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" %q must be a clean absolute directory", trunc(d.Dir))
+		return apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" %q must be a clean absolute directory", trunc(d.Dir))
 	}
 	return nil
 }
 
-func (a *ApplyProjectRequest) validate() error {
+func validateApplyProjectRequest(a *apiwire.ApplyProjectRequest) error {
 	if a.Source == "" {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"source\" must be the project's runway.hcl")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"source\" must be the project's runway.hcl")
 	}
 	if a.BaseVersion < 0 {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"base_version\" must be 0 or more")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"base_version\" must be 0 or more")
 	}
 	return nil
 }
 
 func checkProject(p string) error {
 	if !nameRe.MatchString(p) {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"project\" must be a project name (lower-case letters, digits, dashes), got %q", trunc(p))
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"project\" must be a project name (lower-case letters, digits, dashes), got %q", trunc(p))
 	}
 	return nil
 }
 
-func (r *RollbackRequest) validate() error {
+func validateRollbackRequest(r *apiwire.RollbackRequest) error {
 	if err := checkProject(r.Project); err != nil {
 		return err
 	}
@@ -142,17 +143,17 @@ func (r *RollbackRequest) validate() error {
 		return err
 	}
 	if r.To != "" && !requestIDRe.MatchString(r.To) {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be a release id (26 characters, such as 01JD3Q...)")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be a release id (26 characters, such as 01JD3Q...)")
 	}
 	return nil
 }
 
 func checkTarget(env, service string) error {
 	if !nameRe.MatchString(env) {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"environment\" must be an environment name (lower-case letters, digits, dashes), got %q", trunc(env))
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"environment\" must be an environment name (lower-case letters, digits, dashes), got %q", trunc(env))
 	}
 	if !nameRe.MatchString(service) {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"service\" must be a service name (lower-case letters, digits, dashes), got %q", trunc(service))
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"service\" must be a service name (lower-case letters, digits, dashes), got %q", trunc(service))
 	}
 	return nil
 }
@@ -161,13 +162,13 @@ func checkTarget(env, service string) error {
 // the guard applies it to every mutating request.
 func checkFreshness(id string, at, now time.Time, window time.Duration) error {
 	if !requestIDRe.MatchString(id) {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"request_id\" must be a ULID chosen by the client (26 characters)")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"request_id\" must be a ULID chosen by the client (26 characters)")
 	}
 	if at.IsZero() {
-		return Problemf(http.StatusBadRequest, "BadRequest", "field \"requested_at\" is required (RFC 3339 time the request was made)")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"requested_at\" is required (RFC 3339 time the request was made)")
 	}
 	if d := now.Sub(at); d > window || d < -window {
-		return Problemf(http.StatusBadRequest, "StaleRequest", "request made at %s is outside the server's %s replay window (server time %s); check the client's clock and send a new request",
+		return apiwire.Problemf(http.StatusBadRequest, "StaleRequest", "request made at %s is outside the server's %s replay window (server time %s); check the client's clock and send a new request",
 			at.UTC().Format(time.RFC3339), window, now.UTC().Format(time.RFC3339))
 	}
 	return nil

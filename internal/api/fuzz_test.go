@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // FuzzDecodeRequests feeds arbitrary bodies to every request decoder and
@@ -21,13 +24,11 @@ func FuzzDecodeRequests(f *testing.F) {
 	f.Add([]byte(`{"manifest":[1,2,{"a":null}]}`))
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, v := range []interface {
-			validate() error
-		}{&DeployRequest{}, &RollbackRequest{}, &ApplyProjectRequest{}, &CreateUserRequest{}, &UpdateUserRequest{}, &CreateTokenRequest{}} {
+		for _, v := range []any{&apiwire.DeployRequest{}, &apiwire.RollbackRequest{}, &apiwire.ApplyProjectRequest{}, &apiwire.CreateUserRequest{}, &apiwire.UpdateUserRequest{}, &apiwire.CreateTokenRequest{}} {
 			r := httptest.NewRequest(http.MethodPost, "/v1/releases", bytes.NewReader(body))
 			err := decodeBody(r, v)
 			if err == nil {
-				err = v.validate()
+				err = validate(v)
 			}
 			if err == nil {
 				var env envelope
@@ -35,13 +36,33 @@ func FuzzDecodeRequests(f *testing.F) {
 				err = checkFreshness(env.RequestID, env.RequestedAt, now, 5*time.Minute)
 			}
 			if err != nil {
-				p, ok := err.(*Problem)
+				p, ok := err.(*apiwire.Problem)
 				if !ok || p.Status < 400 || p.Status > 499 || p.Detail == "" {
 					t.Fatalf("refusal is not a 4xx problem: %#v", err)
 				}
 			}
 		}
-		var h HaltRequest
+		var h apiwire.HaltRequest
 		_ = decodeJSON(body, &h)
 	})
+}
+
+// validate checks a decoded request body (a pointer to one of the request
+// types of internal/apiwire) with the handler's rule for its type.
+func validate(v any) error {
+	switch r := v.(type) {
+	case *apiwire.DeployRequest:
+		return validateDeployRequest(r)
+	case *apiwire.ApplyProjectRequest:
+		return validateApplyProjectRequest(r)
+	case *apiwire.RollbackRequest:
+		return validateRollbackRequest(r)
+	case *apiwire.CreateUserRequest:
+		return validateCreateUserRequest(r)
+	case *apiwire.UpdateUserRequest:
+		return validateUpdateUserRequest(r)
+	case *apiwire.CreateTokenRequest:
+		return validateCreateTokenRequest(r)
+	}
+	return fmt.Errorf("validate: no rule for %T", v)
 }

@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,18 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
 )
-
-// DigestHeader carries the SHA-256 of a mutating request's body as the
-// client sent it, in the form of RFC 9530: "sha-256=:<base64>:".
-const DigestHeader = "Content-Digest"
-
-// ContentDigest is the DigestHeader value of body.
-func ContentDigest(body []byte) string {
-	sum := sha256.Sum256(body)
-	return "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
-}
 
 // envelope is what every mutating request's body carries besides its own
 // fields, and where a rule reads its target from a body.
@@ -51,7 +40,7 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		src := sourceOf(r)
 		if wait := h.limiter.blocked(src); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeProblem(w, Problemf(http.StatusTooManyRequests, "TooManyAttempts", "too many failed authentications from %s; try again in %s", src, wait.Round(time.Second)))
+			writeProblem(w, apiwire.Problemf(http.StatusTooManyRequests, "TooManyAttempts", "too many failed authentications from %s; try again in %s", src, wait.Round(time.Second)))
 			return
 		}
 		p, err := h.opts.Identity.Authenticate(r.Context(), r.Header.Get("Authorization"))
@@ -62,13 +51,13 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-		rec := AuditEntry{Actor: p.User, TokenID: p.TokenID, Source: src, Action: string(rule.Action), Target: r.URL.Path,
-			RequestDigest: trunc(r.Header.Get(DigestHeader))}
+		rec := apiwire.AuditEntry{Actor: p.User, TokenID: p.TokenID, Source: src, Action: string(rule.Action), Target: r.URL.Path,
+			RequestDigest: trunc(r.Header.Get(apiwire.DigestHeader))}
 		var env envelope
 		var body []byte
 		if mutating {
 			if body, err = h.checkBody(r); err != nil {
-				var prob *Problem
+				var prob *apiwire.Problem
 				if errors.As(err, &prob) {
 					h.audit(r, rec, prob.Status, prob.Kind)
 				}
@@ -80,7 +69,7 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		}
 		target, err := h.targetOf(r, rule, env)
 		if err != nil {
-			var prob *Problem
+			var prob *apiwire.Problem
 			if mutating && errors.As(err, &prob) {
 				h.audit(r, rec, prob.Status, prob.Kind)
 			}
@@ -89,7 +78,7 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		}
 		rec.Project, rec.Environment, rec.Target = target.Project, target.Environment, auditTarget(r, env)
 		if err := p.Authorize(rule.Action, target); err != nil {
-			prob := Problemf(http.StatusForbidden, "Forbidden", "%v", err)
+			prob := apiwire.Problemf(http.StatusForbidden, "Forbidden", "%v", err)
 			if mutating {
 				h.audit(r, rec, prob.Status, prob.Kind)
 			}
@@ -121,7 +110,7 @@ type call struct {
 	rule     auth.Rule
 	env      envelope
 	body     []byte
-	rec      AuditEntry
+	rec      apiwire.AuditEntry
 	admitted bool
 	// audited: an Identity change recorded rec in its own transaction.
 	audited bool
@@ -130,10 +119,10 @@ type call struct {
 // auditRecord is the audit entry the guard prepared for this request, for
 // an Identity change to store in the transaction of the change itself
 // (with its outcome); calling done tells the guard it is recorded.
-func (h *Handler) auditRecord(r *http.Request) (AuditEntry, func()) {
+func (h *Handler) auditRecord(r *http.Request) (apiwire.AuditEntry, func()) {
 	c, _ := r.Context().Value(callKey{}).(*call)
 	if c == nil {
-		return AuditEntry{}, func() {}
+		return apiwire.AuditEntry{}, func() {}
 	}
 	e := c.rec
 	e.At = h.opts.Now()
@@ -168,7 +157,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func unauthorized(err error) *Problem {
+func unauthorized(err error) *apiwire.Problem {
 	hint := "run `runway login`, pass --token or set RUNWAY_TOKEN"
 	kind := "Unauthorized"
 	switch {
@@ -179,7 +168,7 @@ func unauthorized(err error) *Problem {
 	case errors.Is(err, auth.ErrDisabled):
 		kind, hint = "UserDisabled", "ask an admin to enable the user again"
 	}
-	return Problemf(http.StatusUnauthorized, kind, "%v: %s", err, hint)
+	return apiwire.Problemf(http.StatusUnauthorized, kind, "%v: %s", err, hint)
 }
 
 // checkBody reads a mutating request's body and checks it against the
@@ -189,12 +178,12 @@ func (h *Handler) checkBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	got := r.Header.Get(DigestHeader)
+	got := r.Header.Get(apiwire.DigestHeader)
 	if got == "" {
-		return nil, Problemf(http.StatusBadRequest, "DigestMissing", "header %s is required on every change: the SHA-256 of the body as sent, \"sha-256=:<base64>:\" (RFC 9530); runway and internal/client send it", DigestHeader)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "DigestMissing", "header %s is required on every change: the SHA-256 of the body as sent, \"sha-256=:<base64>:\" (RFC 9530); runway and internal/client send it", apiwire.DigestHeader)
 	}
-	if got != ContentDigest(body) {
-		return nil, Problemf(http.StatusBadRequest, "DigestMismatch", "the body does not match its %s header: it was altered after the client computed the digest (or the digest is not \"sha-256=:<base64>:\"); send the request again", DigestHeader)
+	if got != apiwire.ContentDigest(body) {
+		return nil, apiwire.Problemf(http.StatusBadRequest, "DigestMismatch", "the body does not match its %s header: it was altered after the client computed the digest (or the digest is not \"sha-256=:<base64>:\"); send the request again", apiwire.DigestHeader)
 	}
 	return body, nil
 }
@@ -217,9 +206,9 @@ func (h *Handler) checkRequest(ctx context.Context, rule auth.Rule, env envelope
 	case prev == "":
 		return nil
 	case prev != dig:
-		return Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s with a different request; send a new request id for a new request", env.RequestID, made)
+		return apiwire.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s with a different request; send a new request id for a new request", env.RequestID, made)
 	case !rule.Idempotent:
-		return Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s: this request was already applied; send a new request id to make it again", env.RequestID, made)
+		return apiwire.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s: this request was already applied; send a new request id to make it again", env.RequestID, made)
 	}
 	return nil // the same request again: the handler answers what it made
 }
@@ -229,11 +218,11 @@ func (h *Handler) checkRequest(ctx context.Context, rule auth.Rule, env envelope
 func requestDigest(body []byte) string {
 	var m map[string]any
 	if json.Unmarshal(body, &m) != nil {
-		return ContentDigest(body)
+		return apiwire.ContentDigest(body)
 	}
 	delete(m, "requested_at")
 	b, _ := json.Marshal(m)
-	return ContentDigest(b)
+	return apiwire.ContentDigest(b)
 }
 
 // targetOf reads a request's target where its rule says.
@@ -249,7 +238,7 @@ func (h *Handler) targetOf(r *http.Request, rule auth.Rule, env envelope) (auth.
 	case auth.FromReleasePath:
 		id := r.PathValue("id")
 		if !requestIDRe.MatchString(id) {
-			return auth.Target{}, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id))
+			return auth.Target{}, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id))
 		}
 		return h.opts.Identity.ReleaseTarget(r.Context(), id)
 	}
@@ -263,7 +252,7 @@ func auditTarget(r *http.Request, env envelope) string {
 	return r.URL.Path
 }
 
-func (h *Handler) audit(r *http.Request, e AuditEntry, status int, kind string) {
+func (h *Handler) audit(r *http.Request, e apiwire.AuditEntry, status int, kind string) {
 	e.At = h.opts.Now()
 	e.Outcome = Outcome(status, kind)
 	// The mutation is done; a failed append is logged loudly (the response

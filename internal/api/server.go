@@ -8,21 +8,22 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
 )
 
 // Backend is what the API needs from the control plane. Errors that are
 // (or wrap) *Problem reach the client as such; others become a 500.
 type Backend interface {
-	ApplyProject(ctx context.Context, name string, req ApplyProjectRequest, actor string) (*Project, error)
-	Project(ctx context.Context, name string) (*Project, error)
-	Projects(ctx context.Context) ([]*Project, error)
-	Deploy(ctx context.Context, req DeployRequest, actor string) (*Release, error)
-	Rollback(ctx context.Context, req RollbackRequest, actor string) (*Release, error)
+	ApplyProject(ctx context.Context, name string, req apiwire.ApplyProjectRequest, actor string) (*apiwire.Project, error)
+	Project(ctx context.Context, name string) (*apiwire.Project, error)
+	Projects(ctx context.Context) ([]*apiwire.Project, error)
+	Deploy(ctx context.Context, req apiwire.DeployRequest, actor string) (*apiwire.Release, error)
+	Rollback(ctx context.Context, req apiwire.RollbackRequest, actor string) (*apiwire.Release, error)
 	Halt(ctx context.Context, releaseID, reason, actor string) error
-	Release(ctx context.Context, id string) (*ReleaseDetail, error)
-	Releases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
-	Status(ctx context.Context, project, environment, service string) (*ServiceStatus, error)
+	Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error)
+	Releases(ctx context.Context, f apiwire.ReleaseFilter) ([]*apiwire.Release, error)
+	Status(ctx context.Context, project, environment, service string) (*apiwire.ServiceStatus, error)
 }
 
 // Options configure the API handler.
@@ -78,7 +79,7 @@ func New(opts Options) *Handler {
 		panic("api: route " + route + " has no rule in auth.Rules")
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+		writeProblem(w, apiwire.Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
 	return h
 }
@@ -121,7 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if _, ok := err.(*Problem); !ok {
+	if _, ok := err.(*apiwire.Problem); !ok {
 		h.opts.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeProblem(w, err)
@@ -133,12 +134,12 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {
-	var req DeployRequest
+	var req apiwire.DeployRequest
 	if err := decodeBody(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(); err != nil {
+	if err := validateDeployRequest(&req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -154,12 +155,12 @@ func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {
 }
 
 func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, actor string) {
-	var req RollbackRequest
+	var req apiwire.RollbackRequest
 	if err := decodeBody(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(); err != nil {
+	if err := validateRollbackRequest(&req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -176,18 +177,18 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, actor string)
 
 func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string) {
 	q := r.URL.Query()
-	f := ReleaseFilter{Project: q.Get("project"), Environment: q.Get("environment"), Service: q.Get("service"), Limit: 50}
+	f := apiwire.ReleaseFilter{Project: q.Get("project"), Environment: q.Get("environment"), Service: q.Get("service"), Limit: 50}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			h.fail(w, r, Problemf(http.StatusBadRequest, "BadRequest", "query parameter limit must be a whole number from 1 to 1000, got %q", trunc(s)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter limit must be a whole number from 1 to 1000, got %q", trunc(s)))
 			return
 		}
 		f.Limit = n
 	}
 	for name, v := range map[string]string{"project": f.Project, "environment": f.Environment, "service": f.Service} {
 		if v != "" && !nameRe.MatchString(v) {
-			h.fail(w, r, Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
 			return
 		}
 	}
@@ -197,7 +198,7 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string)
 		return
 	}
 	if list == nil {
-		list = []*Release{}
+		list = []*apiwire.Release{}
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -205,7 +206,7 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string)
 func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
 	if !requestIDRe.MatchString(id) {
-		h.fail(w, r, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
 		return
 	}
 	rel, err := h.opts.Backend.Release(r.Context(), id)
@@ -219,10 +220,10 @@ func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, _ string) {
 func (h *Handler) halt(w http.ResponseWriter, r *http.Request, actor string) {
 	id := r.PathValue("id")
 	if !requestIDRe.MatchString(id) {
-		h.fail(w, r, Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
 		return
 	}
-	var req HaltRequest
+	var req apiwire.HaltRequest
 	if err := decodeBody(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -262,7 +263,7 @@ func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request, _ string)
 		return
 	}
 	if list == nil {
-		list = []*Project{}
+		list = []*apiwire.Project{}
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -287,12 +288,12 @@ func (h *Handler) applyProject(w http.ResponseWriter, r *http.Request, actor str
 		h.fail(w, r, err)
 		return
 	}
-	var req ApplyProjectRequest
+	var req apiwire.ApplyProjectRequest
 	if err := decodeBody(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := req.validate(); err != nil {
+	if err := validateApplyProjectRequest(&req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

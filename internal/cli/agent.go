@@ -22,7 +22,9 @@ import (
 
 	"github.com/runwayhq/runway/internal/activation"
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/httplimit"
+	"github.com/runwayhq/runway/internal/localca"
 	"github.com/runwayhq/runway/internal/proxy"
 )
 
@@ -162,7 +164,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 	f.StringVar(&httpAddr, "http", proxy.DefaultHTTPAddr, "address of the proxy's HTTP listener")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics here without a token, for a Prometheus scraper (on the API's address it needs the token)")
 	f.StringVar(&httpsAddr, "https", proxy.DefaultHTTPSAddr, "address of the proxy's HTTPS listener (certificates from the local CA in DATA_DIR/ca)")
-	f.DurationVar(&drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic, unless a scale or delete call gives its own drain_timeout")
+	f.DurationVar(&drainTimeout, "drain-timeout", agentapi.DefaultDrainTimeout, "longest wait for requests in flight on instances taken out of traffic, unless a scale or delete call gives its own drain_timeout")
 	f.StringVar(&accessLog, "access-log", "", "write a JSON line per request to this file (- for stdout); off by default")
 	f.DurationVar(&proxyLimits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body through the proxy; 408 after it (0: no limit)")
 	f.DurationVar(&proxyLimits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the proxy stays open (0: no limit)")
@@ -258,7 +260,7 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			c := agent.NewClient(agentURL, token)
+			c := agentapi.NewClient(agentURL, token)
 			groups, err := c.Groups(ctx)
 			if err != nil {
 				return err
@@ -337,7 +339,7 @@ reach services over https without warnings.`,
   sudo cp "$(runway agent ca)" /usr/local/share/ca-certificates/runway.crt && sudo update-ca-certificates`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := filepath.Join(dataDir, "ca", proxy.CACertFile)
+			path := filepath.Join(dataDir, "ca", localca.CertFile)
 			if _, err := os.Stat(path); err != nil {
 				return fmt.Errorf("no CA certificate at %s: start the agent once with --data-dir %s to create it", path, dataDir)
 			}

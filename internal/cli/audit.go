@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 func newAuditCmd(g *Globals) *cobra.Command {
@@ -30,7 +30,7 @@ verify recomputes the chain.`,
 			if err != nil {
 				return err
 			}
-			f := api.AuditFilter{Actor: actor, Environment: env, Limit: limit}
+			f := apiwire.AuditFilter{Actor: actor, Environment: env, Limit: limit}
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}

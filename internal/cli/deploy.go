@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 )
 
@@ -99,7 +99,7 @@ the new version serves all traffic.`,
 			// The server parses and validates the sources itself, against
 			// its own copy of the project; Dir is where commands live on
 			// this machine (the local target runs them here).
-			rel, err := c.Deploy(ctx, api.DeployRequest{
+			rel, err := c.Deploy(ctx, apiwire.DeployRequest{
 				Project: ws.Project.Name, Environment: env, Service: name, Version: version,
 				Sources: sources, ProjectSource: string(projectSource), Dir: svc.Dir,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
@@ -153,7 +153,7 @@ func pickService(ws *config.Workspace, args []string, file string) (string, erro
 
 // diffManifests lists changed fields between the running release's manifest
 // and the new one (config.Diff), leaving out where the files are.
-func diffManifests(current *api.Release, next []byte) []string {
+func diffManifests(current *apiwire.Release, next []byte) []string {
 	var old []byte
 	if current != nil {
 		old = current.Manifest
@@ -164,7 +164,7 @@ func diffManifests(current *api.Release, next []byte) []string {
 // requestSources returns the service's manifest file as a deploy request
 // carries it: named relative to the project's root (what the server's
 // diagnostics will name), and the map from that name to the parsed local file.
-func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.SourceFile, map[string]*hcl.File, error) {
+func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]apiwire.SourceFile, map[string]*hcl.File, error) {
 	content, err := os.ReadFile(m.File)
 	if err != nil {
 		return nil, nil, err
@@ -179,5 +179,5 @@ func requestSources(ws *config.Workspace, m *config.ServiceManifest) ([]api.Sour
 	}
 	name = filepath.ToSlash(name)
 	files := map[string]*hcl.File{name: ws.Files()[m.File], config.ProjectFileName: ws.Files()[ws.Project.File]}
-	return []api.SourceFile{{Name: name, Content: string(content)}}, files, nil
+	return []apiwire.SourceFile{{Name: name, Content: string(content)}}, files, nil
 }

@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/engine"
 )
@@ -18,7 +18,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	seen := 0
-	var last *api.ReleaseDetail
+	var last *apiwire.ReleaseDetail
 	lastProgress := ""
 	for {
 		rel, err := c.Release(ctx, id)
@@ -72,7 +72,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 
 // stoppedFollowing tells what goes on after Ctrl-C ends a follow: the
 // release does, and how to halt or follow it again.
-func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
+func stoppedFollowing(g *Globals, id string, last *apiwire.ReleaseDetail) {
 	halt := "runway halt SERVICE --env ENV"
 	if last != nil {
 		halt = fmt.Sprintf("runway halt %s --env %s", last.Service, last.Environment)
@@ -83,7 +83,7 @@ func stoppedFollowing(g *Globals, id string, last *api.ReleaseDetail) {
 // followSwitchBack reports an instant rollback: release rel was halted inside
 // its scale_down_delay, which switches the traffic back to the release that
 // served before it (rel.RollbackOf).
-func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *api.Release, wait bool) error {
+func followSwitchBack(ctx context.Context, g *Globals, c *client.Client, rel *apiwire.Release, wait bool) error {
 	if !wait {
 		if g.JSON() {
 			return writeJSON(g, rel)

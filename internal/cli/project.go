@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
 )
@@ -152,7 +152,7 @@ func applyProject(ctx context.Context, g *Globals, c *client.Client, dir string,
 			return errors.New("apply cancelled")
 		}
 	}
-	p, err := c.ApplyProject(ctx, def.Name, api.ApplyProjectRequest{Source: string(src), BaseVersion: base,
+	p, err := c.ApplyProject(ctx, def.Name, apiwire.ApplyProjectRequest{Source: string(src), BaseVersion: base,
 		RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
 	if err != nil {
 		return serverDiagnostics(g, err, map[string]*hcl.File{})
@@ -206,7 +206,7 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 	if _, err := c.Project(ctx, def.Name); !client.IsKind(err, "UnknownProject") {
 		return
 	}
-	p, err := c.ApplyProject(ctx, def.Name, api.ApplyProjectRequest{Source: string(src), RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
+	p, err := c.ApplyProject(ctx, def.Name, apiwire.ApplyProjectRequest{Source: string(src), RequestID: newRequestID(), RequestedAt: time.Now().UTC()})
 	if err != nil {
 		fmt.Fprintf(g.Stderr, "warning: registering project %s failed: %v\n", def.Name, err)
 		return

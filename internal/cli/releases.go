@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 func newReleasesCmd(g *Globals) *cobra.Command {
@@ -26,7 +26,7 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
+			list, err := c.Releases(cmd.Context(), apiwire.ReleaseFilter{Project: project, Environment: env, Service: args[0], Limit: limit})
 			if err != nil {
 				return err
 			}

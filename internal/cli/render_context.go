@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // projectsTable lists the projects the server holds (runway project list).
-func projectsTable(w io.Writer, ps []*api.Project) error {
+func projectsTable(w io.Writer, ps []*apiwire.Project) error {
 	fmt.Fprintf(w, "%-24s  %-7s  %-12s  %s\n", "PROJECT", "VERSION", "APPLIED BY", "APPLIED")
 	for _, p := range ps {
 		fmt.Fprintf(w, "%-24s  %-7d  %-12s  %s\n", p.Name, p.Version, p.UpdatedBy, p.UpdatedAt.Local().Format("2006-01-02 15:04:05"))

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
-func printPlan(w io.Writer, env, name, version string, current *api.Release, changes []string) {
+func printPlan(w io.Writer, env, name, version string, current *apiwire.Release, changes []string) {
 	if current == nil {
 		fmt.Fprintf(w, "First release of %s to %s (version %s).\n", name, env, version)
 		return
@@ -26,7 +26,7 @@ func printPlan(w io.Writer, env, name, version string, current *api.Release, cha
 
 // progressLine sums up a service's groups and traffic split, such as
 // "instances: v2 3/4 healthy, v1 3/3 healthy · traffic: v2 100%".
-func progressLine(st *api.ServiceStatus) string {
+func progressLine(st *apiwire.ServiceStatus) string {
 	count := map[string]int{}
 	for _, gr := range st.Groups {
 		count[gr.Version]++
@@ -65,7 +65,7 @@ func progressLine(st *api.ServiceStatus) string {
 	return "instances: " + strings.Join(inst, ", ") + " · traffic: " + strings.Join(traffic, ", ")
 }
 
-func printStatus(w io.Writer, st *api.ServiceStatus) {
+func printStatus(w io.Writer, st *apiwire.ServiceStatus) {
 	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
 	if st.Current != nil {
 		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
@@ -102,7 +102,7 @@ func printStatus(w io.Writer, st *api.ServiceStatus) {
 
 // releaseTable prints one release (runway release show): who released what,
 // its states with the time each took, and the requests it served.
-func releaseTable(w io.Writer, rel *api.ReleaseDetail) error {
+func releaseTable(w io.Writer, rel *apiwire.ReleaseDetail) error {
 	fmt.Fprintf(w, "release %s: %s %s to %s by %s at %s\n", rel.ID, rel.Service, rel.Version, rel.Environment,
 		rel.CreatedBy, rel.CreatedAt.Local().Format(time.RFC3339))
 	fmt.Fprintf(w, "state: %s", rel.State)
@@ -124,7 +124,7 @@ func releaseTable(w io.Writer, rel *api.ReleaseDetail) error {
 }
 
 // releasesTable lists releases, one line each (runway releases).
-func releasesTable(w io.Writer, list []*api.Release) error {
+func releasesTable(w io.Writer, list []*apiwire.Release) error {
 	fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s\n", "ID", "VERSION", "STATE", "CREATED", "BY", "SERVED/FAILED")
 	for _, r := range list {
 		fmt.Fprintf(w, "%-26s  %-10s  %-14s  %-20s  %-12s  %s/%s\n", r.ID, r.Version, r.State,
@@ -135,7 +135,7 @@ func releasesTable(w io.Writer, list []*api.Release) error {
 
 // statusTable prints the status of the services of environment env
 // (runway status), one block each.
-func statusTable(w io.Writer, env string, all []*api.ServiceStatus) error {
+func statusTable(w io.Writer, env string, all []*apiwire.ServiceStatus) error {
 	if len(all) == 0 {
 		fmt.Fprintf(w, "no service has been released to %s yet\n", env)
 	}
@@ -149,7 +149,7 @@ func statusTable(w io.Writer, env string, all []*api.ServiceStatus) error {
 }
 
 // eventLine prints one event of a release being followed.
-func eventLine(w io.Writer, e api.Event) {
+func eventLine(w io.Writer, e apiwire.Event) {
 	fmt.Fprintf(w, "%s  %-18s %s\n", e.At.Local().Format("15:04:05.000"), e.State, e.Message)
 }
 
@@ -160,7 +160,7 @@ func progressRow(w io.Writer, state, progress string) {
 }
 
 // followedTable sums up a release that a follow saw end.
-func followedTable(w io.Writer, last *api.ReleaseDetail) error {
+func followedTable(w io.Writer, last *apiwire.ReleaseDetail) error {
 	fmt.Fprintf(w, "release %s: %s; served %s requests during the release, %s failed\n",
 		last.ID, last.State, groupDigits(last.Served), groupDigits(last.Failed))
 	return nil

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 )
 
@@ -34,7 +34,7 @@ in a protected environment needs a confirmation: runway asks, or takes --yes.`,
 			if err != nil {
 				return err
 			}
-			req := api.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
+			req := apiwire.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
 			rel, err := c.Rollback(cmd.Context(), req)
 			if client.IsKind(err, "ConfirmationRequired") && !yes {
 				// A protected environment: ask, and send a new request.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
 	"github.com/runwayhq/runway/internal/store"
@@ -81,7 +81,7 @@ keeps serving, and the next server resumes every unfinished release.`,
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&tlsLocalCA, "tls-local-ca", "", "serve https with certificates from the local CA in this directory (such as .runway/agent/ca)")
 	f.BoolVar(&insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback --listen (only behind something that encrypts)")
-	f.DurationVar(&agentTimeout, "agent-timeout", agent.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
+	f.DurationVar(&agentTimeout, "agent-timeout", agentapi.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
 	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
 	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 func newStatusCmd(g *Globals) *cobra.Command {
@@ -30,7 +30,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			services := args
 			if len(services) == 0 {
 				// Every service with a release in the environment.
-				list, err := c.Releases(cmd.Context(), api.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
+				list, err := c.Releases(cmd.Context(), apiwire.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
 				if err != nil {
 					return err
 				}
@@ -43,7 +43,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 				}
 				sort.Strings(services)
 			}
-			var all []*api.ServiceStatus
+			var all []*apiwire.ServiceStatus
 			for _, svc := range services {
 				st, err := c.Status(cmd.Context(), project, env, svc)
 				if err != nil {
@@ -56,7 +56,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 					return writeJSON(g, all[0])
 				}
 				if all == nil {
-					all = []*api.ServiceStatus{}
+					all = []*apiwire.ServiceStatus{}
 				}
 				return writeJSON(g, all)
 			}

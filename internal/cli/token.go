@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 func newTokenCmd(g *Globals) *cobra.Command {
@@ -25,7 +25,7 @@ func newTokenCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateToken(cmd.Context(), api.CreateTokenRequest{User: user, Name: name, ExpiresIn: expires})
+			out, err := c.CreateToken(cmd.Context(), apiwire.CreateTokenRequest{User: user, Name: name, ExpiresIn: expires})
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // checkExpires validates --expires before anything is sent.
@@ -60,7 +61,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateUser(cmd.Context(), api.CreateUserRequest{Name: args[0], Roles: roleFlags(roles, project), ExpiresIn: expires})
+			out, err := c.CreateUser(cmd.Context(), apiwire.CreateUserRequest{Name: args[0], Roles: roleFlags(roles, project), ExpiresIn: expires})
 			if err != nil {
 				return err
 			}
@@ -120,7 +121,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 			if len(add) == 0 && len(remove) == 0 {
 				return UsageErrorf("nothing to change: give --add-role or --remove-role")
 			}
-			return updateUser(cmd, g, args[0], api.UpdateUserRequest{AddRoles: roleFlags(add, project), RemoveRoles: roleFlags(remove, project)})
+			return updateUser(cmd, g, args[0], apiwire.UpdateUserRequest{AddRoles: roleFlags(add, project), RemoveRoles: roleFlags(remove, project)})
 		},
 	}
 	update.Flags().StringArrayVar(&add, "add-role", nil, "role to give (repeatable)")
@@ -134,7 +135,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d := !enable
-			return updateUser(cmd, g, args[0], api.UpdateUserRequest{Disabled: &d})
+			return updateUser(cmd, g, args[0], apiwire.UpdateUserRequest{Disabled: &d})
 		},
 	}
 	disable.Flags().BoolVar(&enable, "enable", false, "enable the user again instead")
@@ -142,7 +143,7 @@ Each role but global_admin can be scoped to one project with --project NAME
 	return cmd
 }
 
-func updateUser(cmd *cobra.Command, g *Globals, name string, req api.UpdateUserRequest) error {
+func updateUser(cmd *cobra.Command, g *Globals, name string, req apiwire.UpdateUserRequest) error {
 	c, err := g.client()
 	if err != nil {
 		return err

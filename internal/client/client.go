@@ -18,7 +18,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // Client talks to one Runway server.
@@ -50,7 +50,7 @@ func NewWithHTTP(baseURL, token string, hc *http.Client) (*Client, error) {
 
 // Error is a problem returned by the server.
 type Error struct {
-	api.Problem
+	apiwire.Problem
 }
 
 func (e *Error) Error() string {
@@ -82,7 +82,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(api.DigestHeader, api.ContentDigest(raw))
+		req.Header.Set(apiwire.DigestHeader, apiwire.ContentDigest(raw))
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
@@ -98,11 +98,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("read response of %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var p api.Problem
+		var p apiwire.Problem
 		if json.Unmarshal(data, &p) == nil && p.Status != 0 {
 			return &Error{p}
 		}
-		return &Error{api.Problem{Status: resp.StatusCode, Title: resp.Status, Detail: fmt.Sprintf("%s %s: %s", method, path, strings.TrimSpace(string(data)))}}
+		return &Error{apiwire.Problem{Status: resp.StatusCode, Title: resp.Status, Detail: fmt.Sprintf("%s %s: %s", method, path, strings.TrimSpace(string(data)))}}
 	}
 	if out == nil {
 		return nil
@@ -127,20 +127,20 @@ func (c *Client) Health(ctx context.Context) error {
 }
 
 // Deploy creates a release.
-func (c *Client) Deploy(ctx context.Context, req api.DeployRequest) (*api.Release, error) {
-	var out api.Release
+func (c *Client) Deploy(ctx context.Context, req apiwire.DeployRequest) (*apiwire.Release, error) {
+	var out apiwire.Release
 	return &out, c.do(ctx, http.MethodPost, "/v1/releases", req, &out)
 }
 
 // Rollback creates a release from an earlier one.
-func (c *Client) Rollback(ctx context.Context, req api.RollbackRequest) (*api.Release, error) {
-	var out api.Release
+func (c *Client) Rollback(ctx context.Context, req apiwire.RollbackRequest) (*apiwire.Release, error) {
+	var out apiwire.Release
 	return &out, c.do(ctx, http.MethodPost, "/v1/rollbacks", req, &out)
 }
 
 // Halt asks a release to stop at its next step.
 func (c *Client) Halt(ctx context.Context, id, reason string) error {
-	req := api.HaltRequest{Reason: reason}
+	req := apiwire.HaltRequest{Reason: reason}
 	stamp(&req.RequestID, &req.RequestedAt)
 	return c.do(ctx, http.MethodPost, "/v1/releases/"+url.PathEscape(id)+"/halt", req, nil)
 }
@@ -159,64 +159,64 @@ func stamp(id *string, at *time.Time) {
 func NewRequestID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
 
 // Whoami returns the caller as the server sees it.
-func (c *Client) Whoami(ctx context.Context) (*api.Whoami, error) {
-	var out api.Whoami
+func (c *Client) Whoami(ctx context.Context) (*apiwire.Whoami, error) {
+	var out apiwire.Whoami
 	return &out, c.do(ctx, http.MethodGet, "/v1/whoami", nil, &out)
 }
 
 // CreateUser makes a user and its first token.
-func (c *Client) CreateUser(ctx context.Context, req api.CreateUserRequest) (*api.UserCreated, error) {
+func (c *Client) CreateUser(ctx context.Context, req apiwire.CreateUserRequest) (*apiwire.UserCreated, error) {
 	stamp(&req.RequestID, &req.RequestedAt)
-	var out api.UserCreated
+	var out apiwire.UserCreated
 	return &out, c.do(ctx, http.MethodPost, "/v1/users", req, &out)
 }
 
 // Users lists the users.
-func (c *Client) Users(ctx context.Context) ([]*api.User, error) {
-	var out []*api.User
+func (c *Client) Users(ctx context.Context) ([]*apiwire.User, error) {
+	var out []*apiwire.User
 	return out, c.do(ctx, http.MethodGet, "/v1/users", nil, &out)
 }
 
 // User returns one user with its tokens.
-func (c *Client) User(ctx context.Context, name string) (*api.User, error) {
-	var out api.User
+func (c *Client) User(ctx context.Context, name string) (*apiwire.User, error) {
+	var out apiwire.User
 	return &out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(name), nil, &out)
 }
 
 // UpdateUser changes a user's roles or disables it.
-func (c *Client) UpdateUser(ctx context.Context, name string, req api.UpdateUserRequest) (*api.User, error) {
+func (c *Client) UpdateUser(ctx context.Context, name string, req apiwire.UpdateUserRequest) (*apiwire.User, error) {
 	stamp(&req.RequestID, &req.RequestedAt)
-	var out api.User
+	var out apiwire.User
 	return &out, c.do(ctx, http.MethodPatch, "/v1/users/"+url.PathEscape(name), req, &out)
 }
 
 // CreateToken makes a token.
-func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (*api.TokenCreated, error) {
+func (c *Client) CreateToken(ctx context.Context, req apiwire.CreateTokenRequest) (*apiwire.TokenCreated, error) {
 	stamp(&req.RequestID, &req.RequestedAt)
-	var out api.TokenCreated
+	var out apiwire.TokenCreated
 	return &out, c.do(ctx, http.MethodPost, "/v1/tokens", req, &out)
 }
 
 // Tokens lists the caller's tokens, or user's ("*": everyone's).
-func (c *Client) Tokens(ctx context.Context, user string) ([]*api.Token, error) {
+func (c *Client) Tokens(ctx context.Context, user string) ([]*apiwire.Token, error) {
 	q := ""
 	if user != "" {
 		q = "?user=" + url.QueryEscape(user)
 	}
-	var out []*api.Token
+	var out []*apiwire.Token
 	return out, c.do(ctx, http.MethodGet, "/v1/tokens"+q, nil, &out)
 }
 
 // RevokeToken revokes a token by id.
-func (c *Client) RevokeToken(ctx context.Context, id string) (*api.Token, error) {
-	var req api.RevokeTokenRequest
+func (c *Client) RevokeToken(ctx context.Context, id string) (*apiwire.Token, error) {
+	var req apiwire.RevokeTokenRequest
 	stamp(&req.RequestID, &req.RequestedAt)
-	var out api.Token
+	var out apiwire.Token
 	return &out, c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(id)+"/revoke", req, &out)
 }
 
 // Audit lists audit entries.
-func (c *Client) Audit(ctx context.Context, f api.AuditFilter) ([]*api.AuditEntry, error) {
+func (c *Client) Audit(ctx context.Context, f apiwire.AuditFilter) ([]*apiwire.AuditEntry, error) {
 	q := url.Values{}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339))
@@ -230,24 +230,24 @@ func (c *Client) Audit(ctx context.Context, f api.AuditFilter) ([]*api.AuditEntr
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	var out []*api.AuditEntry
+	var out []*apiwire.AuditEntry
 	return out, c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }
 
 // VerifyAudit has the server recompute its audit chain.
-func (c *Client) VerifyAudit(ctx context.Context) (*api.AuditReport, error) {
-	var out api.AuditReport
+func (c *Client) VerifyAudit(ctx context.Context) (*apiwire.AuditReport, error) {
+	var out apiwire.AuditReport
 	return &out, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &out)
 }
 
 // Release returns a release with its events.
-func (c *Client) Release(ctx context.Context, id string) (*api.ReleaseDetail, error) {
-	var out api.ReleaseDetail
+func (c *Client) Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error) {
+	var out apiwire.ReleaseDetail
 	return &out, c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(id), nil, &out)
 }
 
 // Releases lists releases, newest first.
-func (c *Client) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Release, error) {
+func (c *Client) Releases(ctx context.Context, f apiwire.ReleaseFilter) ([]*apiwire.Release, error) {
 	q := url.Values{}
 	if f.Project != "" {
 		q.Set("project", f.Project)
@@ -261,30 +261,30 @@ func (c *Client) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Rele
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	var out []*api.Release
+	var out []*apiwire.Release
 	return out, c.do(ctx, http.MethodGet, "/v1/releases?"+q.Encode(), nil, &out)
 }
 
 // Status returns what runs for a service in an environment of a project.
-func (c *Client) Status(ctx context.Context, project, env, service string) (*api.ServiceStatus, error) {
-	var out api.ServiceStatus
+func (c *Client) Status(ctx context.Context, project, env, service string) (*apiwire.ServiceStatus, error) {
+	var out apiwire.ServiceStatus
 	return &out, c.do(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(project)+"/environments/"+url.PathEscape(env)+"/services/"+url.PathEscape(service), nil, &out)
 }
 
 // Project returns a project as the server holds it.
-func (c *Client) Project(ctx context.Context, name string) (*api.Project, error) {
-	var out api.Project
+func (c *Client) Project(ctx context.Context, name string) (*apiwire.Project, error) {
+	var out apiwire.Project
 	return &out, c.do(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(name), nil, &out)
 }
 
 // Projects lists the server's projects.
-func (c *Client) Projects(ctx context.Context) ([]*api.Project, error) {
-	var out []*api.Project
+func (c *Client) Projects(ctx context.Context) ([]*apiwire.Project, error) {
+	var out []*apiwire.Project
 	return out, c.do(ctx, http.MethodGet, "/v1/projects", nil, &out)
 }
 
 // ApplyProject registers or updates a project's definition.
-func (c *Client) ApplyProject(ctx context.Context, name string, req api.ApplyProjectRequest) (*api.Project, error) {
-	var out api.Project
+func (c *Client) ApplyProject(ctx context.Context, name string, req apiwire.ApplyProjectRequest) (*apiwire.Project, error) {
+	var out apiwire.Project
 	return &out, c.do(ctx, http.MethodPut, "/v1/projects/"+url.PathEscape(name), req, &out)
 }

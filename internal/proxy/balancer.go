@@ -3,11 +3,13 @@ package proxy
 import (
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // route is the compiled form of a Route inside one table.
 type route struct {
-	key         RouteKey
+	key         agentapi.RouteKey
 	prefix      string
 	sticky      bool
 	cookie      string

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/naming"
 )
 
@@ -248,11 +249,11 @@ func BenchmarkLookup(b *testing.B) {
 	cfg.Routes = append(cfg.Routes, Route{Environment: "production", Service: "v2", Hosts: []string{"api.production.localhost"}, PathPrefix: "/v2"})
 	reg := newRegistry(nil)
 	tbl := compile(&cfg, tableBuilder{service: reg.service,
-		target: func(RouteKey, string, Target) *target { return nil },
-		stats:  func(RouteKey, string) *groupStats { return nil }})
+		target: func(agentapi.RouteKey, string, Target) *target { return nil },
+		stats:  func(agentapi.RouteKey, string) *groupStats { return nil }})
 	b.ReportAllocs()
 	for b.Loop() {
-		h, _ := normalizeHost("api.production.localhost:8080")
+		h, _ := naming.NormalizeHost("api.production.localhost:8080")
 		if tbl.lookup(h, "/v2/users") == nil {
 			b.Fatal("no route")
 		}

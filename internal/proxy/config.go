@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/naming"
 )
 
@@ -20,40 +21,9 @@ type Config struct {
 	Groups map[string][]Target
 }
 
-// RouteKey is the identity of a route: a service of a project in an
-// environment, or that service's preview (the blue/green route to the new
-// group before the switch). Two keys that differ in any field are two
-// routes with their own statistics, counters, pause, sticky cookie and
-// access-log lines. The zero Project is the project of a single-project
-// agent.
-type RouteKey struct {
-	Project     string
-	Environment string
-	Service     string
-	Preview     bool
-}
-
-// String is the key's text form, [project/]environment/service[#preview]:
-// no name may hold '/' or '#' (CheckKey), so the form is unambiguous and a
-// service named "web-preview" is never the preview of "web".
-func (k RouteKey) String() string {
-	var b strings.Builder
-	if k.Project != "" {
-		b.WriteString(k.Project)
-		b.WriteByte('/')
-	}
-	b.WriteString(k.Environment)
-	b.WriteByte('/')
-	b.WriteString(k.Service)
-	if k.Preview {
-		b.WriteString("#preview")
-	}
-	return b.String()
-}
-
 // describe names the route in messages to clients: "service web (development)",
 // "the preview of service web of project a (development)".
-func (k RouteKey) describe() string {
+func describeKey(k agentapi.RouteKey) string {
 	s := "service " + k.Service
 	if k.Project != "" {
 		s += " of project " + k.Project
@@ -65,27 +35,12 @@ func (k RouteKey) describe() string {
 	return s
 }
 
-// Less orders keys by project, environment, service, then the preview after
-// the service's own route.
-func (k RouteKey) Less(o RouteKey) bool {
-	if k.Project != o.Project {
-		return k.Project < o.Project
-	}
-	if k.Environment != o.Environment {
-		return k.Environment < o.Environment
-	}
-	if k.Service != o.Service {
-		return k.Service < o.Service
-	}
-	return !k.Preview && o.Preview
-}
-
 var labelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // CheckKey reports a *RouteError naming the field ("project", "environment",
 // "service") that is not a name: 1 to 63 lower-case letters, digits, '.',
 // '_' or '-', starting with a letter or digit. Project may be empty.
-func CheckKey(k RouteKey) error {
+func CheckKey(k agentapi.RouteKey) error {
 	for _, f := range []struct{ field, v string }{{"project", k.Project}, {"environment", k.Environment}, {"service", k.Service}} {
 		if f.v == "" && f.field == "project" {
 			continue
@@ -126,8 +81,8 @@ type Route struct {
 }
 
 // Key is the route's identity.
-func (r Route) Key() RouteKey {
-	return RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
+func (r Route) Key() agentapi.RouteKey {
+	return agentapi.RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
 }
 
 // Backend is one group of a route with its share of the traffic.
@@ -142,22 +97,12 @@ type Target struct {
 	Addr     string // host:port of the instance, reached over plain HTTP/1.1
 }
 
-// Limits of one route. With them the precomputed round-robin sequence of a
-// route (the sum of its weights divided by their gcd) has at most
-// MaxBackends*MaxWeight = 100000 entries.
-const (
-	MaxHosts          = 100
-	MaxBackends       = 100
-	MaxWeight         = 1000
-	MaxMaintenanceLen = 4096
-)
-
 // RouteError is what is wrong with one route of a routing table. Field is
 // the route's field at fault, named as in the agent API's JSON ("hosts[1]",
 // "path_prefix", "backends[0].weight"). Conflict is set when the route is
 // valid alone but clashes with another route of the table.
 type RouteError struct {
-	Route    RouteKey
+	Route    agentapi.RouteKey
 	Field    string
 	Msg      string
 	Conflict bool
@@ -181,8 +126,8 @@ func CheckRoute(r Route) error {
 	if len(r.Hosts) == 0 {
 		return fail("hosts", "no hosts; give at least one, such as naming.Service(service, environment, domain)")
 	}
-	if len(r.Hosts) > MaxHosts {
-		return fail("hosts", "%d hosts: at most %d", len(r.Hosts), MaxHosts)
+	if len(r.Hosts) > agentapi.MaxHosts {
+		return fail("hosts", "%d hosts: at most %d", len(r.Hosts), agentapi.MaxHosts)
 	}
 	seen := make(map[string]bool, len(r.Hosts))
 	for i, h := range r.Hosts {
@@ -198,8 +143,8 @@ func CheckRoute(r Route) error {
 	if err := naming.CheckPathPrefix(r.PathPrefix); err != nil {
 		return fail("path_prefix", "%v", err)
 	}
-	if len(r.Backends) > MaxBackends {
-		return fail("backends", "%d backends: at most %d", len(r.Backends), MaxBackends)
+	if len(r.Backends) > agentapi.MaxBackends {
+		return fail("backends", "%d backends: at most %d", len(r.Backends), agentapi.MaxBackends)
 	}
 	total := 0
 	groups := make(map[string]bool, len(r.Backends))
@@ -211,16 +156,16 @@ func CheckRoute(r Route) error {
 			return fail(fmt.Sprintf("backends[%d].group", i), "%q is listed twice", b.Group)
 		}
 		groups[b.Group] = true
-		if b.Weight < 0 || b.Weight > MaxWeight {
-			return fail(fmt.Sprintf("backends[%d].weight", i), "%d: want 0 to %d", b.Weight, MaxWeight)
+		if b.Weight < 0 || b.Weight > agentapi.MaxWeight {
+			return fail(fmt.Sprintf("backends[%d].weight", i), "%d: want 0 to %d", b.Weight, agentapi.MaxWeight)
 		}
 		total += b.Weight
 	}
 	if len(r.Backends) > 0 && total == 0 {
 		return fail("backends", "all weights are 0: give at least one backend a positive weight, or send no backends")
 	}
-	if len(r.Maintenance) > MaxMaintenanceLen {
-		return fail("maintenance", "%d bytes: at most %d", len(r.Maintenance), MaxMaintenanceLen)
+	if len(r.Maintenance) > agentapi.MaxMaintenanceLen {
+		return fail("maintenance", "%d bytes: at most %d", len(r.Maintenance), agentapi.MaxMaintenanceLen)
 	}
 	return nil
 }
@@ -232,8 +177,8 @@ func CheckRoute(r Route) error {
 func CheckRoutes(routes []Route) error {
 	var errs []error
 	type hostPath struct{ host, prefix string }
-	seen := map[hostPath]RouteKey{}
-	keys := map[RouteKey]bool{}
+	seen := map[hostPath]agentapi.RouteKey{}
+	keys := map[agentapi.RouteKey]bool{}
 	for _, r := range routes {
 		if err := CheckRoute(r); err != nil {
 			errs = append(errs, err)
@@ -284,41 +229,4 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// normalizeHost lowercases a Host header value and strips its port. It
-// reports false for values that cannot be a host name.
-func normalizeHost(h string) (string, bool) {
-	if h == "" {
-		return "", false
-	}
-	if h[0] == '[' { // IPv6 literal
-		end := strings.IndexByte(h, ']')
-		if end < 0 {
-			return "", false
-		}
-		return strings.ToLower(h[:end+1]), true
-	}
-	if i := strings.IndexByte(h, ':'); i >= 0 {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return "", false
-	}
-	lower := true
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.', c == '_':
-		case 'A' <= c && c <= 'Z':
-			lower = false
-		default:
-			return "", false
-		}
-	}
-	if !lower {
-		h = strings.ToLower(h)
-	}
-	return h, true
 }

@@ -1,7 +1,8 @@
 // Package proxy is the HTTP(S) load balancer of the local target's data plane:
 // it routes requests by Host and path prefix to the instances of a service,
 // splits traffic between groups by weight, drains removed targets, and
-// terminates TLS with certificates issued on demand by a local CA.
+// terminates TLS with certificates issued on demand by the local CA
+// (internal/localca).
 //
 // The agent embeds it through this small contract:
 //
@@ -9,8 +10,8 @@
 //	err = p.Start(ctx)                        // bind HTTP and HTTPS, serve in the background
 //	err = p.Update(cfg)                       // swap the whole routing table atomically
 //	err = p.Drain(ctx, group, instances, d)   // wait (at most d) until removed targets are idle
-//	p.Pause(key, maxHold) / p.Resume(key)      // key: RouteKey{Project, Environment, Service, Preview}
-//	p.Stats(key, window)                      // rolling per-group statistics for canary analysis
+//	p.Pause(key, maxHold) / p.Resume(key)      // key: agentapi.RouteKey{Project, Environment, Service, Preview}
+//	p.Stats(key, window)                      // rolling per-group agentapi.WindowStats for canary analysis
 //	p.Counters(key)                           // monotonic served/failed counts for a release summary
 //	p.CACertPath()                            // for `runway agent ca`
 //	p.Shutdown(ctx) / p.Close()
@@ -29,21 +30,23 @@
 // never sent again), and a target gets at most MaxConnsPerTarget requests in
 // flight (over it another target of the route, else 503).
 //
-// Decisions worth knowing: a route is identified by its RouteKey (project,
-// environment, service, preview), and everything kept per route — counters,
-// statistics, pause, sticky cookie, metric and access-log labels — is keyed by
-// it, so two projects' "web" never mix and a service named "web-preview" is
-// not the preview of "web". CheckRoute and CheckRoutes are the one rule of
-// what a routing table may hold (the agent checks routes with them before it
-// stores one): exact host names only (naming.CheckHost; no wildcards), one
-// route per host and path prefix, "/" being the same prefix as "".
-// X-Forwarded-For is appended to (like nginx's
+// Decisions worth knowing: a route is identified by its key
+// (agentapi.RouteKey: project, environment, service, preview), and everything
+// kept per route — counters, statistics, pause, sticky cookie, metric and
+// access-log labels — is keyed by it, so two projects' "web" never mix and a
+// service named "web-preview" is not the preview of "web". CheckRoute and
+// CheckRoutes are the one rule of what a routing table may hold (the agent
+// checks routes with them before it stores one): exact host names only
+// (naming.CheckHost; no wildcards), one route per host and path prefix, "/"
+// being the same prefix as "". X-Forwarded-For is appended to (like nginx's
 // $proxy_add_x_forwarded_for); a pause holds requests until Resume or its
-// maximum hold, then lets them through (it never fails them); passive
-// ejection takes 2 consecutive connection failures and lasts 1s, doubling per
-// ejection up to 30s; a group whose targets are all ejected gets no traffic
-// (the route falls back to its other groups, else 503); leaf certificates
-// live 30 days, are renewed 10 days before expiry, and are kept in memory.
+// maximum hold, then lets them through (it never fails them); passive ejection
+// takes 2 consecutive connection failures and lasts 1s, doubling per ejection
+// up to 30s; a group whose targets are all ejected gets no traffic (the route
+// falls back to its other groups, else 503). The route key, the limits of a
+// route (MaxBackends, MaxWeight, ...), the default drain and the statistics
+// window are the agent API's (internal/agentapi), so the planner and
+// validation read the same numbers the proxy enforces.
 //
 // The routing table (table.go) is immutable and published through an
 // atomic.Pointer: requests never take a lock and Update never blocks them.

@@ -165,7 +165,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		code = http.StatusGatewayTimeout
 	}
 	p.log.Debug("proxy upstream error", "route", st.rt.key.String(), "instance", st.t.instance, "err", err)
-	writeText(w, code, fmt.Sprintf("runway: instance %s of %s failed to answer: connection error.\n", st.t.instance, st.rt.key.describe()))
+	writeText(w, code, fmt.Sprintf("runway: instance %s of %s failed to answer: connection error.\n", st.t.instance, describeKey(st.rt.key)))
 }
 
 func newRequestID() string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // reqState travels with a forwarded request (in its context) so that the
@@ -27,7 +29,7 @@ type stateKey struct{}
 // ServeHTTP routes one request: host and path lookup, maintenance, pause,
 // target choice, then forwarding and accounting.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host, ok := normalizeHost(r.Host)
+	host, ok := naming.NormalizeHost(r.Host)
 	var rt *route
 	if ok {
 		rt = p.table.Load().lookup(host, r.URL.Path)
@@ -63,14 +65,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.svc.failed.Add(1)
 		w.Header().Set("Retry-After", "1")
 		p.reject(w, r, rt, "busy", http.StatusServiceUnavailable,
-			fmt.Sprintf("runway: every instance of %s has %d requests in flight, the most the proxy sends one (--max-conns-per-target); retry shortly.\n", rt.key.describe(), p.maxConns))
+			fmt.Sprintf("runway: every instance of %s has %d requests in flight, the most the proxy sends one (--max-conns-per-target); retry shortly.\n", describeKey(rt.key), p.maxConns))
 		return
 	}
 	if t == nil {
 		rt.svc.failed.Add(1)
 		w.Header().Set("Retry-After", "1")
 		p.reject(w, r, rt, "no_target", http.StatusServiceUnavailable,
-			fmt.Sprintf("runway: %s has no healthy instance right now; retry shortly.\n", rt.key.describe()))
+			fmt.Sprintf("runway: %s has no healthy instance right now; retry shortly.\n", describeKey(rt.key)))
 		return
 	}
 	if rt.sticky && sticky != g.id {

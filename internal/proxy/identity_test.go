@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // Two projects' services of the same name in the same environment, and a
@@ -17,11 +19,11 @@ func TestRouteKeysNeverMix(t *testing.T) {
 	p := startProxy(t, Options{AccessLog: &logBuf})
 	a, b := newBackend(t, "a-web/1", nil), newBackend(t, "b-web/1", nil)
 	pv, pvPreview := newBackend(t, "pv-new/1", nil), newBackend(t, "pv-preview-r1/1", nil)
-	keyA := RouteKey{Project: "a", Environment: "development", Service: "web"}
-	keyB := RouteKey{Project: "b", Environment: "development", Service: "web"}
-	keyPvPreview := RouteKey{Environment: "development", Service: "pv", Preview: true}
-	keyPvDashPreview := RouteKey{Environment: "development", Service: "pv-preview"}
-	route := func(k RouteKey, host, group string) Route {
+	keyA := agentapi.RouteKey{Project: "a", Environment: "development", Service: "web"}
+	keyB := agentapi.RouteKey{Project: "b", Environment: "development", Service: "web"}
+	keyPvPreview := agentapi.RouteKey{Environment: "development", Service: "pv", Preview: true}
+	keyPvDashPreview := agentapi.RouteKey{Environment: "development", Service: "pv-preview"}
+	route := func(k agentapi.RouteKey, host, group string) Route {
 		return Route{Project: k.Project, Environment: k.Environment, Service: k.Service, Preview: k.Preview,
 			Hosts: []string{host}, Sticky: true, Backends: []Backend{{Group: group, Weight: 1}}}
 	}
@@ -53,7 +55,7 @@ func TestRouteKeysNeverMix(t *testing.T) {
 	if len(cookies) != 4 {
 		t.Errorf("sticky cookies %v: want one per route", cookies)
 	}
-	want := map[RouteKey]struct {
+	want := map[agentapi.RouteKey]struct {
 		group string
 		n     uint64
 	}{keyA: {"a-web", 3}, keyB: {"b-web", 5}, keyPvPreview: {"pv-new", 2}, keyPvDashPreview: {"pv-preview-r1", 7}}
@@ -67,11 +69,11 @@ func TestRouteKeysNeverMix(t *testing.T) {
 	})
 	for k, w := range want {
 		st := p.Stats(k, time.Minute)
-		if len(st) != 1 || st[w.group].Count != w.n {
+		if len(st) != 1 || st[w.group].Requests != w.n {
 			t.Errorf("stats of %s: %+v, want only %s with %d requests", k, st, w.group, w.n)
 		}
 	}
-	if c := p.Counters(RouteKey{Environment: "development", Service: "web"}); c.Served != 0 {
+	if c := p.Counters(agentapi.RouteKey{Environment: "development", Service: "web"}); c.Served != 0 {
 		t.Errorf("project-less development/web counted %d requests of projects a and b", c.Served)
 	}
 	lines := 0
@@ -80,7 +82,7 @@ func TestRouteKeysNeverMix(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &e); err != nil {
 			t.Fatalf("access log line %q: %v", l, err)
 		}
-		k := RouteKey{Project: e.Project, Environment: e.Environment, Service: e.Service, Preview: e.Preview}
+		k := agentapi.RouteKey{Project: e.Project, Environment: e.Environment, Service: e.Service, Preview: e.Preview}
 		if w, ok := want[k]; !ok || !strings.HasPrefix(e.Target, w.group+"/") {
 			t.Errorf("access log line of %s (host %s) names target %s", k, e.Host, e.Target)
 		}
@@ -98,14 +100,14 @@ func TestRouteKeysNeverMix(t *testing.T) {
 // route and the field, and the table in use stays.
 func TestCheckRoutesNamesTheField(t *testing.T) {
 	t.Parallel()
-	web := RouteKey{Environment: "development", Service: "web"}
-	r := func(k RouteKey, prefix string, hosts ...string) Route {
+	web := agentapi.RouteKey{Environment: "development", Service: "web"}
+	r := func(k agentapi.RouteKey, prefix string, hosts ...string) Route {
 		return Route{Project: k.Project, Environment: k.Environment, Service: k.Service, Preview: k.Preview, Hosts: hosts, PathPrefix: prefix}
 	}
-	api := RouteKey{Environment: "development", Service: "api"}
+	api := agentapi.RouteKey{Environment: "development", Service: "api"}
 	for name, tc := range map[string]struct {
 		routes   []Route
-		key      RouteKey
+		key      agentapi.RouteKey
 		field    string
 		conflict bool
 		msg      string
@@ -115,10 +117,10 @@ func TestCheckRoutesNamesTheField(t *testing.T) {
 		"same prefix":    {[]Route{r(web, "/api", "a.test"), r(api, "/api", "b.test", "A.test")}, api, "hosts[1]", true, "already routed"},
 		"twice":          {[]Route{r(web, "", "a.test"), r(web, "", "b.test")}, web, "service", true, "twice"},
 		"bad prefix":     {[]Route{r(web, "/api/", "a.test")}, web, "path_prefix", false, "trailing"},
-		"slash service":  {[]Route{r(RouteKey{Environment: "e", Service: "a/b"}, "", "a.test")}, RouteKey{Environment: "e", Service: "a/b"}, "service", false, "letters"},
-		"hash service":   {[]Route{r(RouteKey{Environment: "e", Service: "a#preview"}, "", "a.test")}, RouteKey{Environment: "e", Service: "a#preview"}, "service", false, "letters"},
-		"bad project":    {[]Route{r(RouteKey{Project: "A", Environment: "e", Service: "s"}, "", "a.test")}, RouteKey{Project: "A", Environment: "e", Service: "s"}, "project", false, "letters"},
-		"no environment": {[]Route{r(RouteKey{Service: "s"}, "", "a.test")}, RouteKey{Service: "s"}, "environment", false, "required"},
+		"slash service":  {[]Route{r(agentapi.RouteKey{Environment: "e", Service: "a/b"}, "", "a.test")}, agentapi.RouteKey{Environment: "e", Service: "a/b"}, "service", false, "letters"},
+		"hash service":   {[]Route{r(agentapi.RouteKey{Environment: "e", Service: "a#preview"}, "", "a.test")}, agentapi.RouteKey{Environment: "e", Service: "a#preview"}, "service", false, "letters"},
+		"bad project":    {[]Route{r(agentapi.RouteKey{Project: "A", Environment: "e", Service: "s"}, "", "a.test")}, agentapi.RouteKey{Project: "A", Environment: "e", Service: "s"}, "project", false, "letters"},
+		"no environment": {[]Route{r(agentapi.RouteKey{Service: "s"}, "", "a.test")}, agentapi.RouteKey{Service: "s"}, "environment", false, "required"},
 		"no hosts":       {[]Route{r(web, "")}, web, "hosts", false, "no hosts"},
 	} {
 		err := CheckRoutes(tc.routes)
@@ -128,9 +130,9 @@ func TestCheckRoutesNamesTheField(t *testing.T) {
 		}
 	}
 	// A preview is its own key: it may share nothing but the service name.
-	ok := []Route{r(web, "", "web.test"), r(RouteKey{Environment: "development", Service: "web", Preview: true}, "", "web-preview.test"),
-		r(RouteKey{Environment: "development", Service: "web-preview"}, "", "web-preview2.test"),
-		r(RouteKey{Project: "a", Environment: "development", Service: "web"}, "", "web.a.test")}
+	ok := []Route{r(web, "", "web.test"), r(agentapi.RouteKey{Environment: "development", Service: "web", Preview: true}, "", "web-preview.test"),
+		r(agentapi.RouteKey{Environment: "development", Service: "web-preview"}, "", "web-preview2.test"),
+		r(agentapi.RouteKey{Project: "a", Environment: "development", Service: "web"}, "", "web.a.test")}
 	if err := CheckRoutes(ok); err != nil {
 		t.Errorf("distinct keys refused: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/httplimit"
 )
 
@@ -123,7 +124,7 @@ func TestSlowBodiesCutAtDeadline(t *testing.T) {
 	// Pooled idle connections to the instance may stay; none that carried
 	// a cut request may (their request is half sent).
 	waitFor(t, "the instance's connections of the cut requests to close", 10*time.Second, func() bool { return b.open.Load() <= 2 })
-	if c := p.Counters(RouteKey{Environment: "production", Service: "web"}); c.Failed != 0 {
+	if c := p.Counters(agentapi.RouteKey{Environment: "production", Service: "web"}); c.Failed != 0 {
 		t.Errorf("slow clients counted as %d failed requests; they are the clients' fault", c.Failed)
 	}
 }

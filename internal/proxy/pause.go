@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // pauseState holds a service's new requests until Resume or until, at the
@@ -19,7 +21,7 @@ func (ps *pauseState) release() { ps.once.Do(func() { close(ps.done) }) }
 // Pause holds new requests of a route (requests already in flight go on)
 // until Resume is called or maxHold has passed, whichever is first. A second
 // Pause replaces the deadline.
-func (p *Proxy) Pause(k RouteKey, maxHold time.Duration) {
+func (p *Proxy) Pause(k agentapi.RouteKey, maxHold time.Duration) {
 	s := p.serviceFor(k)
 	ps := &pauseState{done: make(chan struct{}), deadline: time.Now().Add(maxHold)}
 	if old := s.pause.Swap(ps); old != nil {
@@ -28,7 +30,7 @@ func (p *Proxy) Pause(k RouteKey, maxHold time.Duration) {
 }
 
 // Resume releases the held requests of a route and stops holding new ones.
-func (p *Proxy) Resume(k RouteKey) {
+func (p *Proxy) Resume(k agentapi.RouteKey) {
 	s := p.serviceFor(k)
 	if ps := s.pause.Swap(nil); ps != nil {
 		ps.release()
@@ -36,7 +38,7 @@ func (p *Proxy) Resume(k RouteKey) {
 }
 
 // Paused reports whether new requests of a route are currently held.
-func (p *Proxy) Paused(k RouteKey) bool {
+func (p *Proxy) Paused(k agentapi.RouteKey) bool {
 	ps := p.serviceFor(k).pause.Load()
 	return ps != nil && time.Now().Before(ps.deadline)
 }

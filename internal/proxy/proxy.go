@@ -17,14 +17,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/httplimit"
+	"github.com/runwayhq/runway/internal/localca"
 )
 
-// Default listen addresses and drain timeout.
+// Default listen addresses (the default drain is agentapi.DefaultDrainTimeout).
 const (
-	DefaultHTTPAddr     = "127.0.0.1:8080"
-	DefaultHTTPSAddr    = "127.0.0.1:8443"
-	DefaultDrainTimeout = 30 * time.Second
+	DefaultHTTPAddr  = "127.0.0.1:8080"
+	DefaultHTTPSAddr = "127.0.0.1:8443"
 	// DefaultResponseHeaderTimeout bounds the wait for an instance's
 	// response headers (504 after it); a stream or a WebSocket is not
 	// bound once its headers came.
@@ -80,7 +81,7 @@ type Proxy struct {
 	table   atomic.Pointer[table]
 	reg     *registry // its lock serialises Update; requests never take it
 	metrics *metrics
-	ca      *localCA
+	ca      *localca.CA
 	rp      *httputil.ReverseProxy
 	tr      *http.Transport
 	pool    *h1Pool
@@ -107,7 +108,7 @@ func New(opts Options) (*Proxy, error) {
 		opts.HTTPSAddr = DefaultHTTPSAddr
 	}
 	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = DefaultDrainTimeout
+		opts.DrainTimeout = agentapi.DefaultDrainTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -142,7 +143,7 @@ func New(opts Options) (*Proxy, error) {
 	p.reg = newRegistry(m)
 	p.table.Store(&table{hosts: map[string][]*route{}})
 	if opts.CADir != "" {
-		if p.ca, err = loadOrCreateCA(opts.CADir, opts.Now); err != nil {
+		if p.ca, err = localca.LoadOrCreate(opts.CADir, opts.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -159,7 +160,7 @@ func (p *Proxy) CACertPath() string {
 	if p.ca == nil {
 		return ""
 	}
-	return p.ca.certPath
+	return p.ca.CertPath()
 }
 
 // Handler serves requests as the listeners do (for tests and embedding).
@@ -213,7 +214,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 			}
 		}
 		srv := newServer()
-		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.getCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 		ls = append(ls, listener{"https", ln, srv})
 	}
 	ctx, p.stop = context.WithCancel(ctx)
@@ -408,9 +409,9 @@ func (p *Proxy) goAway(ctx context.Context, group string, ts []*target, timeout 
 
 // Stats returns rolling statistics per group of a route over the last
 // window (at most MaxStatsWindow), for canary analysis.
-func (p *Proxy) Stats(k RouteKey, window time.Duration) map[string]WindowStats {
+func (p *Proxy) Stats(k agentapi.RouteKey, window time.Duration) map[string]agentapi.WindowStats {
 	now := p.now()
-	out := map[string]WindowStats{}
+	out := map[string]agentapi.WindowStats{}
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	for sk, s := range p.reg.stats {
@@ -421,25 +422,15 @@ func (p *Proxy) Stats(k RouteKey, window time.Duration) map[string]WindowStats {
 	return out
 }
 
-// ServiceCounters are monotonic counts since the proxy started; a release
-// snapshots them before and after to report what it served.
-type ServiceCounters struct {
-	Served uint64 // requests answered for the service, whatever the status
-	// Failed counts requests the proxy itself failed: no healthy target
-	// (503), connection errors to targets (502/504). Answers of the service,
-	// 5xx included, and maintenance pages are not failures of the proxy.
-	Failed uint64
-}
-
 // Counters returns the route's counters (zero for an unknown route).
-func (p *Proxy) Counters(k RouteKey) ServiceCounters {
+func (p *Proxy) Counters(k agentapi.RouteKey) agentapi.Counters {
 	p.reg.mu.Lock()
 	s := p.reg.services[k]
 	p.reg.mu.Unlock()
 	if s == nil {
-		return ServiceCounters{}
+		return agentapi.Counters{}
 	}
-	return ServiceCounters{Served: s.served.Load(), Failed: s.failed.Load()}
+	return agentapi.Counters{Served: s.served.Load(), Failed: s.failed.Load()}
 }
 
 // Targets lists every target the proxy tracks: those in the table and those
@@ -453,7 +444,7 @@ func (p *Proxy) Targets() []TargetStatus {
 	return out
 }
 
-func (p *Proxy) serviceFor(k RouteKey) *service {
+func (p *Proxy) serviceFor(k agentapi.RouteKey) *service {
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	return p.reg.service(k)

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // registry owns the state that outlives one table: targets (live and
@@ -15,17 +17,17 @@ type registry struct {
 	m        *metrics
 	targets  map[targetKey]*target
 	retired  map[*target]struct{}
-	services map[RouteKey]*service
+	services map[agentapi.RouteKey]*service
 	stats    map[statsKey]*groupStats
 }
 
 type targetKey struct {
-	route                 RouteKey
+	route                 agentapi.RouteKey
 	group, instance, addr string
 }
 
 type statsKey struct {
-	route RouteKey
+	route agentapi.RouteKey
 	group string
 }
 
@@ -40,10 +42,10 @@ type service struct {
 
 func newRegistry(m *metrics) *registry {
 	return &registry{m: m, targets: map[targetKey]*target{}, retired: map[*target]struct{}{},
-		services: map[RouteKey]*service{}, stats: map[statsKey]*groupStats{}}
+		services: map[agentapi.RouteKey]*service{}, stats: map[statsKey]*groupStats{}}
 }
 
-func (r *registry) service(k RouteKey) *service {
+func (r *registry) service(k agentapi.RouteKey) *service {
 	s := r.services[k]
 	if s == nil {
 		s = &service{}
@@ -61,7 +63,7 @@ func (r *registry) swap(c *Config, publish func(*table)) {
 	usedStats := map[statsKey]*groupStats{}
 	t := compile(c, tableBuilder{
 		service: r.service,
-		target: func(route RouteKey, group string, tc Target) *target {
+		target: func(route agentapi.RouteKey, group string, tc Target) *target {
 			k := targetKey{route, group, tc.Instance, tc.Addr}
 			if t := used[k]; t != nil {
 				return t
@@ -74,7 +76,7 @@ func (r *registry) swap(c *Config, publish func(*table)) {
 			used[k] = t
 			return t
 		},
-		stats: func(route RouteKey, group string) *groupStats {
+		stats: func(route agentapi.RouteKey, group string) *groupStats {
 			k := statsKey{route, group}
 			if s := usedStats[k]; s != nil {
 				return s
@@ -145,7 +147,7 @@ func (r *registry) allTargets() []*target {
 // TargetStatus describes one target known to the proxy, for the agent's
 // status API and for tests.
 type TargetStatus struct {
-	Route                 RouteKey
+	Route                 agentapi.RouteKey
 	Group, Instance, Addr string
 	InFlight              int64
 	Ejected               bool // passive health keeps it out for now

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 func TestRoutingByHostAndPath(t *testing.T) {
@@ -139,11 +142,11 @@ func FuzzRouting(f *testing.F) {
 	}
 	reg := newRegistry(nil)
 	tbl := compile(&cfg, tableBuilder{service: reg.service,
-		target: func(RouteKey, string, Target) *target { return nil },
-		stats:  func(RouteKey, string) *groupStats { return nil }})
+		target: func(agentapi.RouteKey, string, Target) *target { return nil },
+		stats:  func(agentapi.RouteKey, string) *groupStats { return nil }})
 	f.Fuzz(func(t *testing.T, host, path string) {
 		var got *route
-		h, ok := normalizeHost(host)
+		h, ok := naming.NormalizeHost(host)
 		if ok {
 			got = tbl.lookup(h, path)
 		}
@@ -166,7 +169,7 @@ func FuzzRouting(f *testing.F) {
 			t.Fatalf("host %q path %q: routed to %s, want %q", host, path, got.key, want)
 		}
 		if ok && (strings.ContainsAny(h, ":/ ") && h[0] != '[' || h != strings.ToLower(h)) {
-			t.Fatalf("normalizeHost(%q) = %q", host, h)
+			t.Fatalf("NormalizeHost(%q) = %q", host, h)
 		}
 	})
 }

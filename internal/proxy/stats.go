@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // Rolling-window statistics per group, for canary analysis and alarms: one
@@ -13,12 +15,10 @@ import (
 // histogram with statsBuckets log-spaced buckets (every bucket 25% wider than
 // the one before, from 50µs to about a minute). Recording is lock-free.
 const (
-	statsSlots   = 300
+	statsSlots   = int64(agentapi.MaxStatsWindow / time.Second)
 	statsBuckets = 64
 	statsFirst   = 50 * time.Microsecond
 	statsGrowth  = 1.25
-	// MaxStatsWindow is the longest window Stats can answer for.
-	MaxStatsWindow = statsSlots * time.Second
 )
 
 // statsBounds[i] is the upper bound of bucket i; the last bucket is open.
@@ -32,16 +32,6 @@ var statsBounds = func() [statsBuckets]time.Duration {
 	b[statsBuckets-1] = math.MaxInt64
 	return b
 }()
-
-// WindowStats summarises one group's requests over a window.
-type WindowStats struct {
-	Count     uint64  // responses finished in the window
-	Errors    uint64  // of which 5xx or failed by the proxy
-	ErrorRate float64 // Errors / Count, 0 when Count is 0
-	// Latency percentiles: upper bounds of the histogram bucket holding the
-	// percentile, so at most 25% above the true value. Zero when Count is 0.
-	P50, P90, P99 time.Duration
-}
 
 type statsSlot struct {
 	sec     atomic.Int64
@@ -89,30 +79,30 @@ func bucketOf(d time.Duration) int {
 	return sort.Search(statsBuckets-1, func(i int) bool { return d <= statsBounds[i] })
 }
 
-func (g *groupStats) window(now time.Time, w time.Duration) WindowStats {
+func (g *groupStats) window(now time.Time, w time.Duration) agentapi.WindowStats {
 	secs := int64(w / time.Second)
 	if w%time.Second != 0 {
 		secs++
 	}
 	secs = max(1, min(secs, statsSlots))
 	cur := now.Unix()
-	var ws WindowStats
+	var ws agentapi.WindowStats
 	var hist [statsBuckets]uint64
 	for sec := cur - secs + 1; sec <= cur; sec++ {
 		s := &g.slots[((sec%statsSlots)+statsSlots)%statsSlots]
 		if s.sec.Load() != sec {
 			continue
 		}
-		ws.Count += s.count.Load()
+		ws.Requests += s.count.Load()
 		ws.Errors += s.errors.Load()
 		for i := range hist {
 			hist[i] += s.buckets[i].Load()
 		}
 	}
-	if ws.Count == 0 {
+	if ws.Requests == 0 {
 		return ws
 	}
-	ws.ErrorRate = float64(ws.Errors) / float64(ws.Count)
+	ws.ErrorRate = float64(ws.Errors) / float64(ws.Requests)
 	var total uint64
 	for _, n := range hist {
 		total += n

@@ -30,7 +30,7 @@ func TestStatsMetricsCountersAndAccessLog(t *testing.T) {
 	})
 	stats := p.Stats(webKey, time.Minute)
 	s, cn := stats["stable"], stats["canary"]
-	if s.Count != 30 || s.Errors != 0 || cn.Count != 10 || cn.Errors != 10 || cn.ErrorRate != 1 {
+	if s.Requests != 30 || s.Errors != 0 || cn.Requests != 10 || cn.Errors != 10 || cn.ErrorRate != 1 {
 		t.Fatalf("stats %+v", stats)
 	}
 	if s.P50 <= 0 || s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > 10*time.Second {
@@ -69,7 +69,7 @@ func TestWindowStatsRollOver(t *testing.T) {
 		g.record(t0, time.Duration(i+1)*time.Millisecond, i >= 95)
 	}
 	w := g.window(t0, 10*time.Second)
-	if w.Count != 100 || w.Errors != 5 || w.ErrorRate != 0.05 {
+	if w.Requests != 100 || w.Errors != 5 || w.ErrorRate != 0.05 {
 		t.Fatalf("%+v", w)
 	}
 	within := func(got, want time.Duration) bool { return got >= want && float64(got) <= float64(want)*statsGrowth }
@@ -78,13 +78,13 @@ func TestWindowStatsRollOver(t *testing.T) {
 	}
 	later := t0.Add(11 * time.Second)
 	g.record(later, time.Millisecond, false)
-	if w := g.window(later, 10*time.Second); w.Count != 1 {
+	if w := g.window(later, 10*time.Second); w.Requests != 1 {
 		t.Fatalf("window after 11s still holds old requests: %+v", w)
 	}
 	// A slot reused after a full turn of the ring starts from zero.
-	wrapped := t0.Add(statsSlots * time.Second)
+	wrapped := t0.Add(time.Duration(statsSlots) * time.Second)
 	g.record(wrapped, time.Millisecond, false)
-	if w := g.window(wrapped, time.Second); w.Count != 1 {
+	if w := g.window(wrapped, time.Second); w.Requests != 1 {
 		t.Fatalf("recycled slot: %+v", w)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/naming"
 )
 
@@ -39,9 +40,9 @@ func prefixMatches(prefix, path string) bool {
 
 // tableBuilder carries what compile needs from the registry.
 type tableBuilder struct {
-	service func(RouteKey) *service
-	target  func(route RouteKey, group string, t Target) *target
-	stats   func(route RouteKey, group string) *groupStats
+	service func(agentapi.RouteKey) *service
+	target  func(route agentapi.RouteKey, group string, t Target) *target
+	stats   func(route agentapi.RouteKey, group string) *groupStats
 }
 
 func compile(c *Config, b tableBuilder) *table {
@@ -82,7 +83,7 @@ func compile(c *Config, b tableBuilder) *table {
 // runway_group_<project>~<environment>~<service>[~preview]. Names of a key
 // hold only [a-z0-9._-] (CheckKey), all cookie-name characters, and never
 // '~', so two keys never share a cookie.
-func stickyCookieName(k RouteKey) string {
+func stickyCookieName(k agentapi.RouteKey) string {
 	name := "runway_group_" + k.Project + "~" + k.Environment + "~" + k.Service
 	if k.Preview {
 		name += "~preview"

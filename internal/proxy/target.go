@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // Passive health: after ejectAfter consecutive connection failures a target
@@ -19,7 +21,7 @@ const (
 // swaps: the in-flight count Drain waits on, passive health, and the cached
 // metric handles, so the request path never looks anything up by label.
 type target struct {
-	route                 RouteKey
+	route                 agentapi.RouteKey
 	group, instance, addr string
 
 	inflight atomic.Int64
@@ -38,7 +40,7 @@ type target struct {
 	open   map[goAwayer]struct{} // WebSockets and streams a drain may end (goaway.go)
 }
 
-func newTarget(route RouteKey, group string, t Target, m *targetMetrics) *target {
+func newTarget(route agentapi.RouteKey, group string, t Target, m *targetMetrics) *target {
 	return &target{route: route, group: group, instance: t.Instance, addr: t.Addr,
 		idle: make(chan struct{}), m: m}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/naming"
 )
 
@@ -130,7 +131,7 @@ func (b *backend) target() Target {
 }
 
 // webKey is the route of oneService.
-var webKey = RouteKey{Environment: "production", Service: "web"}
+var webKey = agentapi.RouteKey{Environment: "production", Service: "web"}
 
 // oneService is the config of service "web" in "production" served by groups.
 func oneService(backends []Backend, groups map[string][]Target) Config {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 )
 
@@ -102,7 +102,7 @@ func TestProjectsSideBySide(t *testing.T) {
 		if err != nil || st.Current == nil || st.Current.Version != want || len(st.Groups) != 1 {
 			t.Fatalf("status of %s: %+v %v; want version %s with one group", project, st, err, want)
 		}
-		list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: project, Service: "hello"})
+		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: project, Service: "hello"})
 		if err != nil || (project == "alpha" && len(list) != 2) || (project == "beta" && len(list) != 1) {
 			t.Fatalf("releases of %s: %d (%v)", project, len(list), err)
 		}
@@ -179,7 +179,7 @@ func lineOf(t *testing.T, file, s string) int {
 }
 
 // deployRequestIn is the API request runway deploy makes for svc in dir.
-func deployRequestIn(t *testing.T, dir, project, environment, svc, version string) api.DeployRequest {
+func deployRequestIn(t *testing.T, dir, project, environment, svc, version string) apiwire.DeployRequest {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(dir, svc+".service.hcl"))
 	if err != nil {
@@ -189,8 +189,8 @@ func deployRequestIn(t *testing.T, dir, project, environment, svc, version strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.DeployRequest{Project: project, Environment: environment, Service: svc, Version: version,
-		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
+	return apiwire.DeployRequest{Project: project, Environment: environment, Service: svc, Version: version,
+		Sources:       []apiwire.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
 		ProjectSource: string(proj), Dir: dir, RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
 
@@ -205,7 +205,7 @@ func TestTargetWithoutDriver(t *testing.T) {
 	if err == nil || !strings.Contains(out, `environment "prod" has target "aws"; this server has no aws driver configured: it runs local`) {
 		t.Fatalf("deploy to an aws environment: %v\n%s", err, out)
 	}
-	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "cloud"})
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "cloud"})
 	if err != nil || len(list) != 0 {
 		t.Fatalf("a refused release was recorded: %d (%v)", len(list), err)
 	}
@@ -274,7 +274,7 @@ func TestHooksSeeNoServerSecrets(t *testing.T) {
 			t.Errorf("the hook's environment lacks %s:\n%s", want, hookEnv)
 		}
 	}
-	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "hooks"})
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "hooks"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("releases: %v %v", list, err)
 	}
@@ -304,9 +304,9 @@ func TestTasksRunConcurrentlyAndHaltAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy sleepy: %v\n%s", err, out)
 	}
-	var sleepy *api.Release
+	var sleepy *apiwire.Release
 	waitFor(t, 20*time.Second, "sleepy's hook to run", func() bool {
-		list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "slow", Service: "sleepy"})
+		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "slow", Service: "sleepy"})
 		if err != nil || len(list) != 1 {
 			return false
 		}
@@ -372,7 +372,7 @@ func TestRequestIDIsExact(t *testing.T) {
 		t.Fatalf("the request id with another version: %v", err)
 	}
 	mustState(t, c.wait(first.ID, 60*time.Second), "Success")
-	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "idem"})
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "idem"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("%d releases (%v), want 1", len(list), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
@@ -36,7 +37,7 @@ const (
 	nsRollbacks      = "rollback_of"     // release id -> the release it rolls back to
 )
 
-func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor string) (*api.Release, error) {
+func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor string) (*apiwire.Release, error) {
 	rel, id, err := b.replayed(ctx, req.RequestID)
 	if rel != nil || err != nil {
 		return rel, err
@@ -50,7 +51,7 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 	}
 	env := project.Environment(req.Environment)
 	if env == nil {
-		return nil, api.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
+		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return nil, noDriver(env, b.drivers)
@@ -66,7 +67,7 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 		return nil, invalid(fmt.Sprintf("the manifest of %s", req.Service), diags)
 	}
 	if ws.Service(req.Service) == nil {
-		return nil, api.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "the request's sources define %s, not service %q", strings.Join(serviceNames(ws), ", "), req.Service)
+		return nil, apiwire.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "the request's sources define %s, not service %q", strings.Join(serviceNames(ws), ", "), req.Service)
 	}
 	svc, diags := ws.Resolve(req.Service, req.Environment)
 	if diags.HasErrors() {
@@ -76,11 +77,11 @@ func (b *backend) Deploy(ctx context.Context, req api.DeployRequest, actor strin
 		svc.Version = req.Version
 	}
 	if svc.Version == "" {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRelease", "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
 	}
 	if env.Target == "local" {
 		if req.Dir == "" {
-			return nil, api.Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" is required for target local: the directory commands are resolved from")
+			return nil, apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" is required for target local: the directory commands are resolved from")
 		}
 		svc.Dir = req.Dir
 	}
@@ -103,7 +104,7 @@ type storeBehindReporter interface {
 
 // noDriver answers a release to an environment whose target this server cannot run.
 func noDriver(env *config.Environment, d engine.Drivers) error {
-	return api.Problemf(http.StatusUnprocessableEntity, "NoDriver",
+	return apiwire.Problemf(http.StatusUnprocessableEntity, "NoDriver",
 		"environment %q has target %q; this server has no %s driver configured: it runs %s. Deploy to an environment with one of these targets, or run a server that has the %s driver",
 		env.Name, env.Target, env.Target, strings.Join(d.Targets(), ", "), env.Target)
 }
@@ -119,7 +120,7 @@ func (b *backend) checkHosts(ctx context.Context, ref target.ServiceRef, svc *co
 		if owner.Project != ref.Project && svc.Domain == "" {
 			hint = fmt.Sprintf("give project %s a domain in runway.hcl (such as domain = %q) so its names differ", ref.Project, ref.Project+".localhost")
 		}
-		return api.Problemf(http.StatusConflict, "HostConflict", "host %s is already served by service %s of project %s in environment %s; %s", host, owner.Service, owner.Project, owner.Environment, hint)
+		return apiwire.Problemf(http.StatusConflict, "HostConflict", "host %s is already served by service %s of project %s in environment %s; %s", host, owner.Service, owner.Project, owner.Environment, hint)
 	}
 	return nil
 }
@@ -138,7 +139,7 @@ func serviceNames(ws *config.Workspace) []string {
 // which the retried request (same request id) completes, never a release the
 // retry cannot find and would duplicate. id is the id a previous attempt of
 // the request chose, or empty.
-func (b *backend) submit(ctx context.Context, requestID, id string, req engine.Request, rollbackOf string) (*api.Release, error) {
+func (b *backend) submit(ctx context.Context, requestID, id string, req engine.Request, rollbackOf string) (*apiwire.Release, error) {
 	if id == "" {
 		id = store.NewID(time.Now())
 		if err := b.st.Put(ctx, nsRequests, requestID, []byte(id)); err != nil {
@@ -168,7 +169,7 @@ func (b *backend) submit(ctx context.Context, requestID, id string, req engine.R
 // earlier attempt of the request chose an id but did not record its release
 // (the server died in between), that id to record it under. The API's guard
 // has already refused a request id reused with another request.
-func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release, string, error) {
+func (b *backend) replayed(ctx context.Context, requestID string) (*apiwire.Release, string, error) {
 	id, err := b.st.Get(ctx, nsRequests, requestID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", nil
@@ -190,13 +191,13 @@ func (b *backend) replayed(ctx context.Context, requestID string) (*api.Release,
 // that nobody confirmed: the CLI asks, or takes --yes.
 func confirmProtected(env *config.Environment, what string, confirmed bool) error {
 	if env.Protected && !confirmed {
-		return api.Problemf(http.StatusPreconditionRequired, "ConfirmationRequired",
+		return apiwire.Problemf(http.StatusPreconditionRequired, "ConfirmationRequired",
 			"environment %s is protected: a %s needs an explicit confirmation; answer yes when runway asks, or pass --yes (API: \"confirmed\": true)", env.Name, what)
 	}
 	return nil
 }
 
-func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor string) (*api.Release, error) {
+func (b *backend) Rollback(ctx context.Context, req apiwire.RollbackRequest, actor string) (*apiwire.Release, error) {
 	rel, id, err := b.replayed(ctx, req.RequestID)
 	if rel != nil || err != nil {
 		return rel, err
@@ -224,7 +225,7 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 			}
 		}
 		if target == nil {
-			return nil, api.Problemf(http.StatusNotFound, "NotFound", "release %s is not a release of %s in %s", req.To, req.Service, req.Environment)
+			return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "release %s is not a release of %s in %s", req.To, req.Service, req.Environment)
 		}
 	} else {
 		// The newest successful release is what serves now; roll back to the
@@ -240,7 +241,7 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 			}
 		}
 		if target == nil {
-			return nil, api.Problemf(http.StatusConflict, "NothingToRollBack", "%s in %s has no earlier successful release to roll back to; name one with --to", req.Service, req.Environment)
+			return nil, apiwire.Problemf(http.StatusConflict, "NothingToRollBack", "%s in %s has no earlier successful release to roll back to; name one with --to", req.Service, req.Environment)
 		}
 	}
 	spec, err := engine.DecodeSpec(target.Spec)
@@ -259,14 +260,14 @@ func (b *backend) Rollback(ctx context.Context, req api.RollbackRequest, actor s
 // today's policy: the earlier release's manifest sources are validated
 // again against the server's current copy of the project (protection,
 // target, hosts and limits may have changed since).
-func (b *backend) rollbackRequest(ctx context.Context, req api.RollbackRequest, spec *engine.ReleaseSpec) (engine.Request, error) {
+func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackRequest, spec *engine.ReleaseSpec) (engine.Request, error) {
 	_, project, err := b.loadProject(ctx, req.Project)
 	if err != nil {
 		return engine.Request{}, err
 	}
 	env := project.Environment(req.Environment)
 	if env == nil {
-		return engine.Request{}, api.Problemf(http.StatusConflict, "UnknownEnvironment", "project %s no longer has environment %q", req.Project, req.Environment)
+		return engine.Request{}, apiwire.Problemf(http.StatusConflict, "UnknownEnvironment", "project %s no longer has environment %q", req.Project, req.Environment)
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return engine.Request{}, noDriver(env, b.drivers)
@@ -289,7 +290,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req api.RollbackRequest, 
 		resolved.Version, resolved.Dir = spec.Service.Version, spec.Service.Dir
 		svc = *resolved
 	} else if svc.Deploy.Strategy == "recreate" && env.Protected {
-		return engine.Request{}, api.Problemf(http.StatusUnprocessableEntity, "BadRelease", "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
+		return engine.Request{}, apiwire.Problemf(http.StatusUnprocessableEntity, "BadRelease", "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
 	}
 	svc.Protected, svc.Target = env.Protected, env.Target
 	ref := target.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
@@ -306,7 +307,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req api.RollbackRequest, 
 // (the engine ignores the halt once the window has closed, and the release
 // ends Success). It applies when no target is named or the target is the
 // release that served before. list is newest first.
-func (b *backend) switchBack(ctx context.Context, req api.RollbackRequest, list []*store.Release, actor string) (*api.Release, bool, error) {
+func (b *backend) switchBack(ctx context.Context, req apiwire.RollbackRequest, list []*store.Release, actor string) (*apiwire.Release, bool, error) {
 	var cur, prev *store.Release
 	for _, r := range list {
 		switch {
@@ -342,13 +343,13 @@ func (b *backend) switchBack(ctx context.Context, req api.RollbackRequest, list 
 func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {
 	r, err := b.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return api.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 	}
 	if err != nil {
 		return err
 	}
 	if r.Done {
-		return api.Problemf(http.StatusConflict, "ReleaseFinished", "release %s already ended in %s", id, r.State)
+		return apiwire.Problemf(http.StatusConflict, "ReleaseFinished", "release %s already ended in %s", id, r.State)
 	}
 	if reason == "" {
 		reason = "halted by " + actor
@@ -356,10 +357,10 @@ func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {
 	return b.eng.Halt(ctx, id, reason)
 }
 
-func (b *backend) Release(ctx context.Context, id string) (*api.ReleaseDetail, error) {
+func (b *backend) Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	r, err := b.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 	}
 	if err != nil {
 		return nil, err
@@ -368,39 +369,39 @@ func (b *backend) Release(ctx context.Context, id string) (*api.ReleaseDetail, e
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ReleaseDetail{Release: *b.toAPI(ctx, r, true), Events: []api.Event{}}
+	out := &apiwire.ReleaseDetail{Release: *b.toAPI(ctx, r, true), Events: []apiwire.Event{}}
 	for _, e := range evs {
-		out.Events = append(out.Events, api.Event{At: e.At, State: e.State, Step: e.Step, Message: e.Message})
+		out.Events = append(out.Events, apiwire.Event{At: e.At, State: e.State, Step: e.Step, Message: e.Message})
 	}
 	return out, nil
 }
 
-func (b *backend) Releases(ctx context.Context, f api.ReleaseFilter) ([]*api.Release, error) {
+func (b *backend) Releases(ctx context.Context, f apiwire.ReleaseFilter) ([]*apiwire.Release, error) {
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: f.Project, Environment: f.Environment, Service: f.Service, Limit: f.Limit})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*api.Release, 0, len(list))
+	out := make([]*apiwire.Release, 0, len(list))
 	for _, r := range list {
 		out = append(out, b.toAPI(ctx, r, false))
 	}
 	return out, nil
 }
 
-func (b *backend) Status(ctx context.Context, project, env, service string) (*api.ServiceStatus, error) {
+func (b *backend) Status(ctx context.Context, project, env, service string) (*apiwire.ServiceStatus, error) {
 	_, def, err := b.loadProject(ctx, project)
 	if err != nil {
 		return nil, err
 	}
 	e := def.Environment(env)
 	if e == nil {
-		return nil, api.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
+		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
 	}
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: project, Environment: env, Service: service, Limit: 100})
 	if err != nil {
 		return nil, err
 	}
-	st := &api.ServiceStatus{Project: project, Environment: env, Service: service, Groups: []api.Group{}, Routes: []api.Route{}}
+	st := &apiwire.ServiceStatus{Project: project, Environment: env, Service: service, Groups: []apiwire.Group{}, Routes: []apiwire.Route{}}
 	versions := map[string]string{}
 	for _, r := range list {
 		versions[r.ID] = r.Version
@@ -421,7 +422,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 		return nil, fmt.Errorf("list groups of %s: %w", ref, err)
 	}
 	for _, g := range groups {
-		st.Groups = append(st.Groups, api.Group{Name: g.Name, Release: g.Release, Version: versions[g.Release],
+		st.Groups = append(st.Groups, apiwire.Group{Name: g.Name, Release: g.Release, Version: versions[g.Release],
 			Desired: g.Status.Desired, Healthy: g.Status.Healthy, Starting: g.Status.Starting, Unhealthy: g.Status.Unhealthy})
 	}
 	routes, err := drv.Routes(ctx, ref)
@@ -430,7 +431,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	lead, best := "", 0
 	for _, r := range routes {
-		st.Routes = append(st.Routes, api.Route{Group: r.Group, Weight: r.Weight})
+		st.Routes = append(st.Routes, apiwire.Route{Group: r.Group, Weight: r.Weight})
 		if r.Weight > best {
 			lead, best = r.Group, r.Weight
 		}
@@ -466,8 +467,8 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 }
 
 // toAPI converts a stored release; withManifest includes the resolved manifest.
-func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool) *api.Release {
-	out := &api.Release{
+func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool) *apiwire.Release {
+	out := &apiwire.Release{
 		ID: r.ID, Project: r.Project, Environment: r.Environment, Service: r.Service, Version: r.Version, CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt, Digest: r.Digest, State: r.State, Done: r.Done, ErrorKind: r.ErrorKind, Error: r.Error,
 		Served: r.Served, Failed: r.Failed,

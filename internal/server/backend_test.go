@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -60,13 +60,13 @@ const helloProject = "project \"hello\" {}\nenvironment \"dev\" {}\n"
 
 // helloRequest registers project hello and returns a deploy request of its
 // service hello.
-func helloRequest(t *testing.T, b *backend) api.DeployRequest {
+func helloRequest(t *testing.T, b *backend) apiwire.DeployRequest {
 	t.Helper()
-	_, err := b.ApplyProject(context.Background(), "hello", api.ApplyProjectRequest{Source: helloProject}, "admin")
+	_, err := b.ApplyProject(context.Background(), "hello", apiwire.ApplyProjectRequest{Source: helloProject}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.DeployRequest{Project: "hello", Environment: "dev", Service: "hello", Version: "1",
-		Sources:       []api.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
+	return apiwire.DeployRequest{Project: "hello", Environment: "dev", Service: "hello", Version: "1",
+		Sources:       []apiwire.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
 		ProjectSource: helloProject, Dir: t.TempDir(), RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: time.Now().UTC()}
 }

@@ -9,8 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // The first release of a service whose route switch hits a host conflict
@@ -25,18 +24,18 @@ func TestFirstReleaseHostConflictEndsClean(t *testing.T) {
 	// server); an operator's route made on the agent directly is the one
 	// way left for a release's first route switch to hit a host conflict.
 	ctx := context.Background()
-	if _, _, err := c.agentAPI.CreateGroup(ctx, supervisor.GroupSpec{Name: "other-manual", Project: "manual", Service: "other",
+	if _, _, err := c.agentAPI.CreateGroup(ctx, agentapi.GroupSpec{Name: "other-manual", Project: "manual", Service: "other",
 		Environment: env, ReleaseID: "manual", Version: "1", Command: []string{helloBin, "--port", "{{PORT}}"}, WorkDir: c.dir,
 		Env: map[string]string{"TEST_MARK": c.mark, "GREETING": "e2e"}, Instances: 1,
-		Health: supervisor.HealthCheck{Type: "http", Path: "/healthz", Interval: supervisor.Duration(200 * time.Millisecond)}}); err != nil {
+		Health: agentapi.HealthCheck{Type: "http", Path: "/healthz", Interval: agentapi.Duration(200 * time.Millisecond)}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the operator's instance", func() bool {
 		g, err := c.agentAPI.Group(ctx, "other-manual")
-		return err == nil && len(g.Instances) == 1 && g.Instances[0].State == supervisor.StateHealthy
+		return err == nil && len(g.Instances) == 1 && g.Instances[0].State == agentapi.StateHealthy
 	})
-	if _, err := c.agentAPI.PutRoute(ctx, agent.Route{Project: "manual", Environment: env, Service: "other", Hosts: []string{host(service)},
-		Backends: []agent.Backend{{Group: "other-manual", Weight: 100}}}); err != nil {
+	if _, err := c.agentAPI.PutRoute(ctx, agentapi.Route{Project: "manual", Environment: env, Service: "other", Hosts: []string{host(service)},
+		Backends: []agentapi.Backend{{Group: "other-manual", Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -62,7 +61,7 @@ func TestFirstReleaseHostConflictEndsClean(t *testing.T) {
 	if got := c.versions(service, 10); got["1"] != 10 {
 		t.Errorf("%s answers %v, want the other service (v1) on every request", host(service), got)
 	}
-	if err := c.agentAPI.DeleteRoute(ctx, agent.RouteKey{Project: "manual", Environment: env, Service: "other"}); err != nil {
+	if err := c.agentAPI.DeleteRoute(ctx, agentapi.RouteKey{Project: "manual", Environment: env, Service: "other"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.agentAPI.DeleteGroup(ctx, "other-manual", true, time.Second); err != nil {
@@ -93,7 +92,7 @@ func TestFailedReleaseLogsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failed *supervisor.LogGroup
+	var failed *agentapi.LogGroup
 	for i := range lgs {
 		if lgs[i].ReleaseID == rel.ID {
 			failed = &lgs[i]
@@ -109,7 +108,7 @@ func TestFailedReleaseLogsKept(t *testing.T) {
 	}
 	for _, in := range failed.Instances {
 		var lines []string
-		err := c.agentAPI.Logs(ctx, failed.Group, in.ID, supervisor.LogQuery{Filter: "FATAL"}, func(l supervisor.LogLine) error {
+		err := c.agentAPI.Logs(ctx, failed.Group, in.ID, agentapi.LogQuery{Filter: "FATAL"}, func(l agentapi.LogLine) error {
 			lines = append(lines, l.Stream+" "+l.Text)
 			return nil
 		})

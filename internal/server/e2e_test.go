@@ -17,7 +17,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/server"
 )
@@ -74,7 +74,7 @@ func TestStrategies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("runway deploy --wait: %v\n%s", err, out)
 			}
-			list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 1})
+			list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Service: service, Limit: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ const canarySteps = `
 // failedRelease checks what every failed release must leave: FailureClean
 // with the given error kind, v1 (the same group, the same processes) serving
 // all traffic alone, and no request failed.
-func (c *cluster) failedRelease(rel *api.ReleaseDetail, kind, group string, pids []int) {
+func (c *cluster) failedRelease(rel *apiwire.ReleaseDetail, kind, group string, pids []int) {
 	t := c.t
 	t.Helper()
 	mustState(t, rel, "FailureClean")
@@ -372,7 +372,7 @@ func TestCrashSafety(t *testing.T) {
 // may die before it answers the request; the client then does what a client
 // should, and sends the same request (same request id) again, which must
 // find or finish the one release it made.
-func (c *cluster) crashAt(point, version string, whileDown func(created time.Time)) *api.Release {
+func (c *cluster) crashAt(point, version string, whileDown func(created time.Time)) *apiwire.Release {
 	t := c.t
 	t.Helper()
 	c.server.stop(t, syscall.SIGTERM)
@@ -403,7 +403,7 @@ func (c *cluster) crashAt(point, version string, whileDown func(created time.Tim
 	if firstErr != nil {
 		t.Logf("the server died before answering (%v); the retry found release %s", firstErr, again.ID)
 	}
-	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 2})
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Service: service, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func TestLocks(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "3", "--yes", "--output", "json")
-			var r api.Release
+			var r apiwire.Release
 			if err != nil || json.Unmarshal([]byte(out), &r) != nil {
 				t.Errorf("runway deploy: %v\n%s", err, out)
 				return
@@ -578,7 +578,7 @@ func TestRollback(t *testing.T) {
 			t.Fatalf("runway rollback: %v\n%s", err, out)
 		}
 		noFailures(t, "rollback", stop())
-		list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Environment: env, Service: service, Limit: 1})
+		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Service: service, Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -701,7 +701,7 @@ func TestProtectionIsTheServers(t *testing.T) {
 	if !client.IsKind(err, "ProjectChanged") || !strings.Contains(err.Error(), "environments[dev].protected: true → false") {
 		t.Fatalf("raw API deploy with an unprotected runway.hcl: %v", err)
 	}
-	list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: projectName, Environment: env, Service: service})
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: projectName, Environment: env, Service: service})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("refused requests made releases: %d (%v)", len(list), err)
 	}

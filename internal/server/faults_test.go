@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // signalAgent sends sig to the cluster's agent process.
@@ -30,7 +30,7 @@ func (c *cluster) signalAgent(sig syscall.Signal) {
 
 // deployAPI submits a release of version through the API (runway deploy
 // would ask the agent for the service's status first).
-func (c *cluster) deployAPI(version string) *api.Release {
+func (c *cluster) deployAPI(version string) *apiwire.Release {
 	c.t.Helper()
 	rel, err := c.api.Deploy(context.Background(), c.deployRequest(service, version))
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -38,7 +38,7 @@ func withRecovery(err error, dataDir string) error {
 // starting empty would hide that. An unreachable agent is not
 // a reason to refuse: its fence still refuses every call of this server
 // on those services.
-func refuseLostHistory(ctx context.Context, ac *agent.Client, dataDir, agentURL, what string) error {
+func refuseLostHistory(ctx context.Context, ac *agentapi.Client, dataDir, agentURL, what string) error {
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	h, err := ac.Health(hctx)

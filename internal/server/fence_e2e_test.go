@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -239,7 +239,7 @@ func TestStoreRewind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d *api.ReleaseDetail
+	var d *apiwire.ReleaseDetail
 	waitFor(t, 60*time.Second, "the stale server's release to end", func() bool {
 		d, err = api2.Release(ctx, r.ID)
 		return err == nil && d.Done

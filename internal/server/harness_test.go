@@ -28,10 +28,10 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 var (
@@ -186,7 +186,7 @@ type cluster struct {
 	agent      *proc
 	server     *proc
 	api        *client.Client
-	agentAPI   *agent.Client
+	agentAPI   *agentapi.Client
 	serverEnv  []string
 	// serverArgs are extra flags of the server.
 	serverArgs []string
@@ -219,7 +219,7 @@ func startCluster(t *testing.T, agentArgs ...string) *cluster {
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
 			return false
 		}
-		c.agentAPI = agent.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(b)))
+		c.agentAPI = agentapi.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(b)))
 		_, err = c.agentAPI.Health(context.Background())
 		return err == nil
 	})
@@ -490,13 +490,13 @@ func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 
 // submit submits a release of svc at version through `runway deploy` and
 // returns it without waiting.
-func (c *cluster) submit(svc, version string) *api.Release {
+func (c *cluster) submit(svc, version string) *apiwire.Release {
 	c.t.Helper()
 	out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", version, "--yes", "--output", "json")
 	if err != nil {
 		c.t.Fatalf("runway deploy %s %s: %v\n%s", svc, version, err, out)
 	}
-	var rel api.Release
+	var rel apiwire.Release
 	if err := json.Unmarshal([]byte(out), &rel); err != nil {
 		c.t.Fatalf("runway deploy output: %v\n%s", err, out)
 	}
@@ -506,7 +506,7 @@ func (c *cluster) submit(svc, version string) *api.Release {
 // deployRequest makes the API request runway deploy makes for a release
 // of svc at version: the manifest file as written, the project's runway.hcl
 // and the directory commands live in.
-func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
+func (c *cluster) deployRequest(svc, version string) apiwire.DeployRequest {
 	c.t.Helper()
 	dir := filepath.Join(c.dir, "project")
 	src, err := os.ReadFile(filepath.Join(dir, svc+".service.hcl"))
@@ -517,8 +517,8 @@ func (c *cluster) deployRequest(svc, version string) api.DeployRequest {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return api.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
-		Sources:       []api.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
+	return apiwire.DeployRequest{Project: projectName, Environment: env, Service: svc, Version: version,
+		Sources:       []apiwire.SourceFile{{Name: svc + ".service.hcl", Content: string(src)}},
 		ProjectSource: string(project), Dir: dir,
 		RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 }
@@ -532,9 +532,9 @@ func (c *cluster) applyProject() {
 }
 
 // wait returns the release once it has ended.
-func (c *cluster) wait(id string, timeout time.Duration) *api.ReleaseDetail {
+func (c *cluster) wait(id string, timeout time.Duration) *apiwire.ReleaseDetail {
 	c.t.Helper()
-	var rel *api.ReleaseDetail
+	var rel *apiwire.ReleaseDetail
 	waitFor(c.t, timeout, "release "+id+" to end", func() bool {
 		r, err := c.api.Release(context.Background(), id)
 		if err != nil {
@@ -547,13 +547,13 @@ func (c *cluster) wait(id string, timeout time.Duration) *api.ReleaseDetail {
 }
 
 // deploy submits a release and waits for it to end.
-func (c *cluster) deploy(svc, version string) *api.ReleaseDetail {
+func (c *cluster) deploy(svc, version string) *apiwire.ReleaseDetail {
 	c.t.Helper()
 	return c.wait(c.submit(svc, version).ID, 90*time.Second)
 }
 
 // mustState fails the test unless rel ended in state.
-func mustState(t *testing.T, rel *api.ReleaseDetail, state string) {
+func mustState(t *testing.T, rel *apiwire.ReleaseDetail, state string) {
 	t.Helper()
 	if rel.State != state {
 		var ev strings.Builder
@@ -645,13 +645,13 @@ func (c *cluster) onlyVersion(svc, version string) {
 }
 
 // groups returns the agent's groups of svc.
-func (c *cluster) groups(svc string) []supervisor.GroupStatus {
+func (c *cluster) groups(svc string) []agentapi.GroupStatus {
 	c.t.Helper()
 	all, err := c.agentAPI.Groups(context.Background())
 	if err != nil {
 		c.t.Fatalf("agent groups: %v", err)
 	}
-	var out []supervisor.GroupStatus
+	var out []agentapi.GroupStatus
 	for _, g := range all {
 		if g.Spec.Service == svc && g.Spec.Environment == env {
 			out = append(out, g)

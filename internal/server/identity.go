@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/audit"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/store"
@@ -57,7 +58,7 @@ func (i *identity) RememberRequest(ctx context.Context, id, digest string) (stri
 func (i *identity) ReleaseTarget(ctx context.Context, id string) (auth.Target, error) {
 	r, err := i.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return auth.Target{}, api.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return auth.Target{}, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 	}
 	if err != nil {
 		return auth.Target{}, err
@@ -65,24 +66,24 @@ func (i *identity) ReleaseTarget(ctx context.Context, id string) (auth.Target, e
 	return auth.Target{Project: r.Project, Environment: r.Environment}, nil
 }
 
-func (i *identity) Audit(ctx context.Context, e api.AuditEntry) error {
+func (i *identity) Audit(ctx context.Context, e apiwire.AuditEntry) error {
 	return i.log.Append(ctx, auditEntry(e))
 }
 
-func auditEntry(e api.AuditEntry) *store.AuditEntry {
+func auditEntry(e apiwire.AuditEntry) *store.AuditEntry {
 	return &store.AuditEntry{At: e.At, Actor: e.Actor, TokenID: e.TokenID, Source: e.Source, Action: e.Action,
 		Project: e.Project, Environment: e.Environment, Target: e.Target, RequestDigest: e.RequestDigest, Outcome: e.Outcome}
 }
 
 // change makes an identity change and records rec, with the outcome of
 // success, in one transaction.
-func (i *identity) change(ctx context.Context, rec api.AuditEntry, status int, fn func(store.IdentityTx) error) error {
+func (i *identity) change(ctx context.Context, rec apiwire.AuditEntry, status int, fn func(store.IdentityTx) error) error {
 	rec.Outcome = api.Outcome(status, "")
 	return i.log.AppendWith(ctx, auditEntry(rec), fn)
 }
 
-func (i *identity) Whoami(ctx context.Context, p *auth.Principal) (*api.Whoami, error) {
-	out := &api.Whoami{User: p.User, Roles: auth.RoleStrings(p.Roles), TokenID: p.TokenID, DeployTo: auth.DeployScopes(p.Roles)}
+func (i *identity) Whoami(ctx context.Context, p *auth.Principal) (*apiwire.Whoami, error) {
+	out := &apiwire.Whoami{User: p.User, Roles: auth.RoleStrings(p.Roles), TokenID: p.TokenID, DeployTo: auth.DeployScopes(p.Roles)}
 	if t, err := i.st.GetToken(ctx, p.TokenID); err == nil && !t.ExpiresAt.IsZero() {
 		at := t.ExpiresAt
 		out.TokenExpiresAt = &at
@@ -90,16 +91,16 @@ func (i *identity) Whoami(ctx context.Context, p *auth.Principal) (*api.Whoami, 
 	return out, nil
 }
 
-func userToAPI(u *store.User) *api.User {
+func userToAPI(u *store.User) *apiwire.User {
 	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
 	}
-	return &api.User{Name: u.Name, Roles: roles, Disabled: u.Disabled, CreatedBy: u.CreatedBy, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	return &apiwire.User{Name: u.Name, Roles: roles, Disabled: u.Disabled, CreatedBy: u.CreatedBy, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
-func tokenToAPI(t *store.Token) *api.Token {
-	out := &api.Token{ID: t.ID, User: t.User, Name: t.Name, CreatedAt: t.CreatedAt}
+func tokenToAPI(t *store.Token) *apiwire.Token {
+	out := &apiwire.Token{ID: t.ID, User: t.User, Name: t.Name, CreatedAt: t.CreatedAt}
 	for _, f := range []struct {
 		v   time.Time
 		dst **time.Time
@@ -120,10 +121,10 @@ func (i *identity) expiry(s string) time.Time {
 	return i.now().Add(d).UTC()
 }
 
-func (i *identity) CreateUser(ctx context.Context, req api.CreateUserRequest, actor string, rec api.AuditEntry) (*api.UserCreated, error) {
+func (i *identity) CreateUser(ctx context.Context, req apiwire.CreateUserRequest, actor string, rec apiwire.AuditEntry) (*apiwire.UserCreated, error) {
 	roles, err := auth.ParseRoles(req.Roles)
 	if err != nil {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"roles\": %v", err)
 	}
 	u := &store.User{Name: req.Name, Roles: auth.RoleStrings(roles), CreatedBy: actor}
 	name := req.TokenName
@@ -135,7 +136,7 @@ func (i *identity) CreateUser(ctx context.Context, req api.CreateUserRequest, ac
 	// The user, its first token and the audit entry: all or nothing.
 	err = i.change(ctx, rec, http.StatusCreated, func(tx store.IdentityTx) error {
 		if err := tx.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
-			return api.Problemf(http.StatusConflict, "UserExists", "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
+			return apiwire.Problemf(http.StatusConflict, "UserExists", "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
 		} else if err != nil {
 			return err
 		}
@@ -145,15 +146,15 @@ func (i *identity) CreateUser(ctx context.Context, req api.CreateUserRequest, ac
 	if err != nil {
 		return nil, err
 	}
-	return &api.UserCreated{User: userToAPI(u), Token: tok, TokenInfo: tokenToAPI(t)}, nil
+	return &apiwire.UserCreated{User: userToAPI(u), Token: tok, TokenInfo: tokenToAPI(t)}, nil
 }
 
-func (i *identity) Users(ctx context.Context) ([]*api.User, error) {
+func (i *identity) Users(ctx context.Context) ([]*apiwire.User, error) {
 	list, err := i.st.ListUsers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*api.User, 0, len(list))
+	out := make([]*apiwire.User, 0, len(list))
 	for _, u := range list {
 		out = append(out, userToAPI(u))
 	}
@@ -169,10 +170,10 @@ func (i *identity) getUser(ctx context.Context, name string) (*store.User, error
 }
 
 func unknownUser(name string) error {
-	return api.Problemf(http.StatusNotFound, "UnknownUser", "no user %s; `runway user list` shows the users", name)
+	return apiwire.Problemf(http.StatusNotFound, "UnknownUser", "no user %s; `runway user list` shows the users", name)
 }
 
-func (i *identity) User(ctx context.Context, name string) (*api.User, error) {
+func (i *identity) User(ctx context.Context, name string) (*apiwire.User, error) {
 	u, err := i.getUser(ctx, name)
 	if err != nil {
 		return nil, err
@@ -188,14 +189,14 @@ func (i *identity) User(ctx context.Context, name string) (*api.User, error) {
 	return out, nil
 }
 
-func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUserRequest, actor string, rec api.AuditEntry) (*api.User, error) {
+func (i *identity) UpdateUser(ctx context.Context, name string, req apiwire.UpdateUserRequest, actor string, rec apiwire.AuditEntry) (*apiwire.User, error) {
 	add, err := auth.ParseRoles(req.AddRoles)
 	if err != nil {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"add_roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"add_roles\": %v", err)
 	}
 	remove, err := auth.ParseRoles(req.RemoveRoles)
 	if err != nil {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "field \"remove_roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"remove_roles\": %v", err)
 	}
 	// Read, check and write in the change's transaction, so two updates
 	// never both remove the last admin.
@@ -212,7 +213,7 @@ func (i *identity) UpdateUser(ctx context.Context, name string, req api.UpdateUs
 		}
 		for _, r := range remove {
 			if !have[r.String()] {
-				return api.Problemf(http.StatusBadRequest, "BadRequest", "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
+				return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
 			}
 			delete(have, r.String())
 		}
@@ -255,7 +256,7 @@ func keepAnAdmin(ctx context.Context, tx store.IdentityTx, name string, roles []
 			return nil
 		}
 	}
-	return api.Problemf(http.StatusConflict, "LastAdmin", "user %s is the last enabled global_admin; give another user global_admin first", name)
+	return apiwire.Problemf(http.StatusConflict, "LastAdmin", "user %s is the last enabled global_admin; give another user global_admin first", name)
 }
 
 func contains(list []string, s string) bool {
@@ -267,11 +268,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req api.CreateTokenRequest, rec api.AuditEntry) (*api.TokenCreated, error) {
+func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req apiwire.CreateTokenRequest, rec apiwire.AuditEntry) (*apiwire.TokenCreated, error) {
 	user := p.User
 	if req.User != "" && req.User != p.User {
 		if err := p.Authorize(auth.ActionUserWrite, auth.Target{}); err != nil {
-			return nil, api.Problemf(http.StatusForbidden, "Forbidden", "a token for another user: %v", err)
+			return nil, apiwire.Problemf(http.StatusForbidden, "Forbidden", "a token for another user: %v", err)
 		}
 		if _, err := i.getUser(ctx, req.User); err != nil {
 			return nil, err
@@ -291,16 +292,16 @@ func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req api.C
 	if err != nil {
 		return nil, err
 	}
-	return &api.TokenCreated{Token: tok, TokenInfo: tokenToAPI(t)}, nil
+	return &apiwire.TokenCreated{Token: tok, TokenInfo: tokenToAPI(t)}, nil
 }
 
-func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) ([]*api.Token, error) {
+func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) ([]*apiwire.Token, error) {
 	switch {
 	case user == "" || user == p.User:
 		user = p.User
 	default:
 		if err := p.Authorize(auth.ActionUserRead, auth.Target{}); err != nil {
-			return nil, api.Problemf(http.StatusForbidden, "Forbidden", "the tokens of another user: %v", err)
+			return nil, apiwire.Problemf(http.StatusForbidden, "Forbidden", "the tokens of another user: %v", err)
 		}
 		if user == "*" {
 			user = ""
@@ -310,17 +311,17 @@ func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*api.Token, 0, len(list))
+	out := make([]*apiwire.Token, 0, len(list))
 	for _, t := range list {
 		out = append(out, tokenToAPI(t))
 	}
 	return out, nil
 }
 
-func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string, rec api.AuditEntry) (*api.Token, error) {
+func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string, rec apiwire.AuditEntry) (*apiwire.Token, error) {
 	t, err := i.st.GetToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
+		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
 	}
 	if err != nil {
 		return nil, err
@@ -328,11 +329,11 @@ func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string
 	if t.User != p.User {
 		if err := p.Authorize(auth.ActionUserWrite, auth.Target{}); err != nil {
 			// Another user's token is not the caller's to know about.
-			return nil, api.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
+			return nil, apiwire.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
 		}
 	}
 	if err := i.change(ctx, rec, http.StatusOK, func(tx store.IdentityTx) error { return tx.RevokeToken(ctx, id) }); errors.Is(err, store.ErrFinished) {
-		return nil, api.Problemf(http.StatusConflict, "TokenRevoked", "token %s was already revoked", id)
+		return nil, apiwire.Problemf(http.StatusConflict, "TokenRevoked", "token %s was already revoked", id)
 	} else if err != nil {
 		return nil, err
 	}
@@ -343,23 +344,23 @@ func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string
 	return tokenToAPI(t), nil
 }
 
-func (i *identity) AuditLog(ctx context.Context, f api.AuditFilter) ([]*api.AuditEntry, error) {
+func (i *identity) AuditLog(ctx context.Context, f apiwire.AuditFilter) ([]*apiwire.AuditEntry, error) {
 	list, err := i.st.ListAudit(ctx, store.AuditFilter{Since: f.Since, Actor: f.Actor, Environment: f.Environment, Limit: f.Limit})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*api.AuditEntry, 0, len(list))
+	out := make([]*apiwire.AuditEntry, 0, len(list))
 	for _, e := range list {
-		out = append(out, &api.AuditEntry{Seq: e.Seq, At: e.At, Actor: e.Actor, TokenID: e.TokenID, Source: e.Source, Action: e.Action,
+		out = append(out, &apiwire.AuditEntry{Seq: e.Seq, At: e.At, Actor: e.Actor, TokenID: e.TokenID, Source: e.Source, Action: e.Action,
 			Project: e.Project, Environment: e.Environment, Target: e.Target, RequestDigest: e.RequestDigest, Outcome: e.Outcome, Hash: e.Hash})
 	}
 	return out, nil
 }
 
-func (i *identity) VerifyAudit(ctx context.Context) (*api.AuditReport, error) {
+func (i *identity) VerifyAudit(ctx context.Context) (*apiwire.AuditReport, error) {
 	rep, err := i.log.Verify(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify audit log: %w", err)
 	}
-	return &api.AuditReport{OK: rep.OK, Entries: rep.Entries, HeadSeq: rep.HeadSeq, BadSeq: rep.BadSeq, Problem: rep.Problem}, nil
+	return &apiwire.AuditReport{OK: rep.OK, Entries: rep.Entries, HeadSeq: rep.HeadSeq, BadSeq: rep.BadSeq, Problem: rep.Problem}, nil
 }

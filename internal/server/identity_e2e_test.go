@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/server"
 )
 
@@ -49,7 +49,7 @@ func TestDeployerForCI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runway user create: %v\n%s", err, out)
 	}
-	var created api.UserCreated
+	var created apiwire.UserCreated
 	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Token, "rwy_") {
 		t.Fatalf("user create output: %v\n%s", err, out)
 	}
@@ -128,7 +128,7 @@ func TestDeployerForCI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runway audit: %v\n%s", err, out)
 	}
-	var entries []api.AuditEntry
+	var entries []apiwire.AuditEntry
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatalf("audit output: %v\n%s", err, out)
 	}

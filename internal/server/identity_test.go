@@ -20,6 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
@@ -87,7 +88,7 @@ func (p *inProc) do(method, path, token string, body any) (int, string, string) 
 	if body != nil {
 		raw, _ = json.Marshal(body)
 	}
-	return p.raw(method, path, token, raw, api.ContentDigest(raw))
+	return p.raw(method, path, token, raw, apiwire.ContentDigest(raw))
 }
 
 func (p *inProc) raw(method, path, token string, body []byte, dig string) (int, string, string) {
@@ -100,7 +101,7 @@ func (p *inProc) raw(method, path, token string, body []byte, dig string) (int, 
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if method != http.MethodGet {
-		req.Header.Set(api.DigestHeader, dig)
+		req.Header.Set(apiwire.DigestHeader, dig)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -108,7 +109,7 @@ func (p *inProc) raw(method, path, token string, body []byte, dig string) (int, 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var prob api.Problem
+	var prob apiwire.Problem
 	_ = json.Unmarshal(b, &prob)
 	return resp.StatusCode, prob.Kind, prob.Detail
 }
@@ -125,7 +126,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	ctx := context.Background()
 	const project, env = "hello", "staging"
 	src := "project \"hello\" {}\nenvironment \"staging\" {}\nenvironment \"production\" {}\n"
-	if _, err := p.b.ApplyProject(ctx, project, api.ApplyProjectRequest{Source: src}, "admin"); err != nil {
+	if _, err := p.b.ApplyProject(ctx, project, apiwire.ApplyProjectRequest{Source: src}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	rel := &store.Release{ID: store.NewID(time.Now()), Project: project, Environment: env, Service: "hello", Spec: []byte("{}"), Progress: store.Progress{State: "Validate"}}
@@ -212,21 +213,21 @@ func TestRouteRoleMatrix(t *testing.T) {
 			id, at := fresh()
 			switch rule.Route() {
 			case "PUT /v1/projects/{project}":
-				body = api.ApplyProjectRequest{Source: src, BaseVersion: 1, RequestID: id, RequestedAt: at}
+				body = apiwire.ApplyProjectRequest{Source: src, BaseVersion: 1, RequestID: id, RequestedAt: at}
 			case "POST /v1/releases":
-				body = api.DeployRequest{Project: project, Environment: env, Service: "hello", Version: "1",
-					Sources: []api.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}}, ProjectSource: src,
+				body = apiwire.DeployRequest{Project: project, Environment: env, Service: "hello", Version: "1",
+					Sources: []apiwire.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}}, ProjectSource: src,
 					Dir: t.TempDir(), RequestID: id, RequestedAt: at}
 			case "POST /v1/releases/{id}/halt":
-				body = api.HaltRequest{RequestID: id, RequestedAt: at}
+				body = apiwire.HaltRequest{RequestID: id, RequestedAt: at}
 			case "POST /v1/rollbacks":
-				body = api.RollbackRequest{Project: project, Environment: env, Service: "hello", RequestID: id, RequestedAt: at}
+				body = apiwire.RollbackRequest{Project: project, Environment: env, Service: "hello", RequestID: id, RequestedAt: at}
 			case "POST /v1/users":
-				body = api.CreateUserRequest{Name: fmt.Sprintf("new-%d", seq), Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}
+				body = apiwire.CreateUserRequest{Name: fmt.Sprintf("new-%d", seq), Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}
 			case "PATCH /v1/users/{name}":
-				body = api.UpdateUserRequest{AddRoles: []string{"read_only"}, RequestID: id, RequestedAt: at}
+				body = apiwire.UpdateUserRequest{AddRoles: []string{"read_only"}, RequestID: id, RequestedAt: at}
 			case "POST /v1/tokens":
-				body = api.CreateTokenRequest{Name: "x", RequestID: id, RequestedAt: at}
+				body = apiwire.CreateTokenRequest{Name: "x", RequestID: id, RequestedAt: at}
 			case "POST /v1/tokens/{id}/revoke":
 				// A token of the caller's own user, made for this request.
 				owner := "admin"
@@ -238,7 +239,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 					t.Fatal(err)
 				}
 				path = "/v1/tokens/" + extra.ID + "/revoke"
-				body = api.RevokeTokenRequest{RequestID: id, RequestedAt: at}
+				body = apiwire.RevokeTokenRequest{RequestID: id, RequestedAt: at}
 			default:
 				if rule.Method != http.MethodGet {
 					t.Fatalf("route %s: the matrix test has no request body for it; add one", rule.Route())
@@ -268,7 +269,7 @@ func TestForbiddenMessages(t *testing.T) {
 	p := newInProc(t)
 	tok := p.user("ci", false, "staging_deployer")
 	id, at := fresh()
-	status, _, detail := p.do("POST", "/v1/rollbacks", tok, api.RollbackRequest{Project: "hello", Environment: "production", Service: "web", RequestID: id, RequestedAt: at})
+	status, _, detail := p.do("POST", "/v1/rollbacks", tok, apiwire.RollbackRequest{Project: "hello", Environment: "production", Service: "web", RequestID: id, RequestedAt: at})
 	want := "forbidden: release.rollback in environment production of project hello needs role production_deployer, production_admin or global_admin; ci has staging_deployer"
 	if status != 403 || detail != want {
 		t.Errorf("rollback in production: %d %q\nwant %q", status, detail, want)
@@ -282,7 +283,7 @@ func TestForbiddenMessages(t *testing.T) {
 	// Project scope: a role of project a does not reach project b.
 	scoped := p.user("ci-a", false, "staging_deployer@a")
 	id, at = fresh()
-	status, _, detail = p.do("POST", "/v1/rollbacks", scoped, api.RollbackRequest{Project: "b", Environment: "staging", Service: "web", RequestID: id, RequestedAt: at})
+	status, _, detail = p.do("POST", "/v1/rollbacks", scoped, apiwire.RollbackRequest{Project: "b", Environment: "staging", Service: "web", RequestID: id, RequestedAt: at})
 	if status != 403 || !strings.Contains(detail, "of project b needs role staging_deployer") || !strings.Contains(detail, "ci-a has staging_deployer@a") {
 		t.Errorf("project-scoped role on another project: %d %q", status, detail)
 	}
@@ -324,14 +325,14 @@ func TestReplayRefusals(t *testing.T) {
 	fresh.RequestID = ulid.Make().String()
 	body, _ := json.Marshal(fresh)
 	altered := bytes.Replace(body, []byte(`"version":"1"`), []byte(`"version":"6"`), 1)
-	if status, kind, _ := p.raw("POST", "/v1/releases", p.admin, altered, api.ContentDigest(body)); status != 400 || kind != "DigestMismatch" {
+	if status, kind, _ := p.raw("POST", "/v1/releases", p.admin, altered, apiwire.ContentDigest(body)); status != 400 || kind != "DigestMismatch" {
 		t.Errorf("altered body: %d %s, want 400 DigestMismatch", status, kind)
 	}
 	if status, kind, _ := p.raw("POST", "/v1/releases", p.admin, body, ""); status != 400 || kind != "DigestMissing" {
 		t.Errorf("no digest: %d %s, want 400 DigestMissing", status, kind)
 	}
 	// A non-idempotent change (a token) is not made twice by a repeat.
-	tr := api.CreateTokenRequest{Name: "once", RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
+	tr := apiwire.CreateTokenRequest{Name: "once", RequestID: ulid.Make().String(), RequestedAt: time.Now().UTC()}
 	if status, _, _ := p.do("POST", "/v1/tokens", p.admin, tr); status != 201 {
 		t.Fatalf("token create: %d", status)
 	}
@@ -380,11 +381,11 @@ func TestFailedAuthRateLimit(t *testing.T) {
 func TestTokenLifecycle(t *testing.T) {
 	p := newInProc(t)
 	id, at := fresh()
-	var created api.UserCreated
-	body, _ := json.Marshal(api.CreateUserRequest{Name: "ci", Roles: []string{"staging_deployer"}, ExpiresIn: "720h", RequestID: id, RequestedAt: at})
+	var created apiwire.UserCreated
+	body, _ := json.Marshal(apiwire.CreateUserRequest{Name: "ci", Roles: []string{"staging_deployer"}, ExpiresIn: "720h", RequestID: id, RequestedAt: at})
 	req, _ := http.NewRequest("POST", p.url+"/v1/users", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+p.admin)
-	req.Header.Set(api.DigestHeader, api.ContentDigest(body))
+	req.Header.Set(apiwire.DigestHeader, apiwire.ContentDigest(body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +402,7 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Fatalf("whoami of the new user: %d", status)
 	}
 	id, at = fresh()
-	if status, _, _ := p.do("POST", "/v1/tokens/"+created.TokenInfo.ID+"/revoke", p.admin, api.RevokeTokenRequest{RequestID: id, RequestedAt: at}); status != 200 {
+	if status, _, _ := p.do("POST", "/v1/tokens/"+created.TokenInfo.ID+"/revoke", p.admin, apiwire.RevokeTokenRequest{RequestID: id, RequestedAt: at}); status != 200 {
 		t.Fatalf("revoke: %d", status)
 	}
 	if status, kind, _ := p.do("GET", "/v1/whoami", created.Token, nil); status != 401 || kind != "TokenRevoked" {
@@ -409,7 +410,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	id, at = fresh()
 	disabled := true
-	if status, kind, _ := p.do("PATCH", "/v1/users/admin", p.admin, api.UpdateUserRequest{Disabled: &disabled, RequestID: id, RequestedAt: at}); status != 409 || kind != "LastAdmin" {
+	if status, kind, _ := p.do("PATCH", "/v1/users/admin", p.admin, apiwire.UpdateUserRequest{Disabled: &disabled, RequestID: id, RequestedAt: at}); status != 409 || kind != "LastAdmin" {
 		t.Fatalf("disabling the last admin: %d %s, want 409 LastAdmin", status, kind)
 	}
 }
@@ -419,11 +420,11 @@ func TestTokenLifecycle(t *testing.T) {
 func TestProtectedNeedsConfirmation(t *testing.T) {
 	p := newInProc(t)
 	src := "project \"hello\" {}\nenvironment \"dev\" {}\nenvironment \"prod\" {\n  protected = true\n}\n"
-	if _, err := p.b.ApplyProject(context.Background(), "hello", api.ApplyProjectRequest{Source: src}, "admin"); err != nil {
+	if _, err := p.b.ApplyProject(context.Background(), "hello", apiwire.ApplyProjectRequest{Source: src}, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	req := api.DeployRequest{Project: "hello", Environment: "prod", Service: "hello", Version: "1",
-		Sources:       []api.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
+	req := apiwire.DeployRequest{Project: "hello", Environment: "prod", Service: "hello", Version: "1",
+		Sources:       []apiwire.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
 		ProjectSource: src, Dir: t.TempDir()}
 	req.RequestID, req.RequestedAt = fresh()
 	status, kind, detail := p.do("POST", "/v1/releases", p.admin, req)
@@ -436,7 +437,7 @@ func TestProtectedNeedsConfirmation(t *testing.T) {
 		t.Fatalf("confirmed deploy to prod: %d %s %q", status, kind, detail)
 	}
 	id, at := fresh()
-	if status, kind, _ := p.do("POST", "/v1/rollbacks", p.admin, api.RollbackRequest{Project: "hello", Environment: "prod", Service: "hello", RequestID: id, RequestedAt: at}); status != 428 || kind != "ConfirmationRequired" {
+	if status, kind, _ := p.do("POST", "/v1/rollbacks", p.admin, apiwire.RollbackRequest{Project: "hello", Environment: "prod", Service: "hello", RequestID: id, RequestedAt: at}); status != 428 || kind != "ConfirmationRequired" {
 		t.Fatalf("unconfirmed rollback in prod: %d %s", status, kind)
 	}
 	// Unprotected: no confirmation needed.
@@ -460,7 +461,7 @@ func TestIdentityChangeAndAuditAreOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, at := fresh()
-	if status, _, _ := p.do("POST", "/v1/users", p.admin, api.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 500 {
+	if status, _, _ := p.do("POST", "/v1/users", p.admin, apiwire.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 500 {
 		t.Fatalf("create user with the audit refusing: %d, want 500", status)
 	}
 	if _, err := p.b.st.GetUser(context.Background(), "ci"); err == nil {
@@ -473,7 +474,7 @@ func TestIdentityChangeAndAuditAreOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, at = fresh()
-	if status, _, _ := p.do("POST", "/v1/users", p.admin, api.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 201 {
+	if status, _, _ := p.do("POST", "/v1/users", p.admin, apiwire.CreateUserRequest{Name: "ci", Roles: []string{"read_only"}, RequestID: id, RequestedAt: at}); status != 201 {
 		t.Fatalf("create user: %d", status)
 	}
 	entries, _ := p.b.st.ListAudit(context.Background(), store.AuditFilter{})
@@ -487,10 +488,10 @@ func TestIdentityChangeAndAuditAreOneTransaction(t *testing.T) {
 func TestRefusedChangesAreAudited(t *testing.T) {
 	p := newInProc(t)
 	id, at := fresh()
-	if status, kind, _ := p.do("POST", "/v1/releases/01JD3Q8Y7Z5W2X4V6T8R0P2N4M/halt", p.admin, api.HaltRequest{RequestID: id, RequestedAt: at}); status != 404 || kind != "NotFound" {
+	if status, kind, _ := p.do("POST", "/v1/releases/01JD3Q8Y7Z5W2X4V6T8R0P2N4M/halt", p.admin, apiwire.HaltRequest{RequestID: id, RequestedAt: at}); status != 404 || kind != "NotFound" {
 		t.Fatalf("halt of no release: %d %s", status, kind)
 	}
-	if status, kind, _ := p.raw("POST", "/v1/users", p.admin, []byte("{"), api.ContentDigest([]byte("{"))); status != 400 || kind != "BadRequest" {
+	if status, kind, _ := p.raw("POST", "/v1/users", p.admin, []byte("{"), apiwire.ContentDigest([]byte("{"))); status != 400 || kind != "BadRequest" {
 		t.Fatalf("a body that is not JSON: %d %s", status, kind)
 	}
 	entries, err := p.b.st.ListAudit(context.Background(), store.AuditFilter{})

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
@@ -40,7 +40,7 @@ func invalid(what string, diags hcl.Diagnostics) error {
 	if len(errs) > 0 {
 		first = ": " + errs[0].Error()
 	}
-	p := api.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "%s: %d error(s)%s", what, len(errs), first)
+	p := apiwire.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "%s: %d error(s)%s", what, len(errs), first)
 	p.Diagnostics = config.DiagnosticsJSON(diags)
 	return p
 }
@@ -50,8 +50,8 @@ func parseProject(src []byte) (*config.Project, hcl.Diagnostics) {
 	return config.ParseProjectSource(src, config.ProjectFileName)
 }
 
-func (b *backend) projectToAPI(p *store.Project, withSource bool) *api.Project {
-	out := &api.Project{Name: p.Name, Version: p.Version, Digest: p.Digest, UpdatedBy: p.UpdatedBy, UpdatedAt: p.UpdatedAt}
+func (b *backend) projectToAPI(p *store.Project, withSource bool) *apiwire.Project {
+	out := &apiwire.Project{Name: p.Name, Version: p.Version, Digest: p.Digest, UpdatedBy: p.UpdatedBy, UpdatedAt: p.UpdatedAt}
 	if withSource {
 		out.Source = string(p.Source)
 		if def, diags := parseProject(p.Source); !diags.HasErrors() {
@@ -65,7 +65,7 @@ func (b *backend) projectToAPI(p *store.Project, withSource bool) *api.Project {
 func (b *backend) loadProject(ctx context.Context, name string) (*store.Project, *config.Project, error) {
 	sp, err := b.st.GetProject(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, api.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered on this server; an admin registers it with `runway project apply` in the project's root directory", name)
+		return nil, nil, apiwire.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered on this server; an admin registers it with `runway project apply` in the project's root directory", name)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -77,7 +77,7 @@ func (b *backend) loadProject(ctx context.Context, name string) (*store.Project,
 	return sp, def, nil
 }
 
-func (b *backend) Project(ctx context.Context, name string) (*api.Project, error) {
+func (b *backend) Project(ctx context.Context, name string) (*apiwire.Project, error) {
 	sp, _, err := b.loadProject(ctx, name)
 	if err != nil {
 		return nil, err
@@ -85,12 +85,12 @@ func (b *backend) Project(ctx context.Context, name string) (*api.Project, error
 	return b.projectToAPI(sp, true), nil
 }
 
-func (b *backend) Projects(ctx context.Context) ([]*api.Project, error) {
+func (b *backend) Projects(ctx context.Context) ([]*apiwire.Project, error) {
 	list, err := b.st.ListProjects(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*api.Project, 0, len(list))
+	out := make([]*apiwire.Project, 0, len(list))
 	for _, p := range list {
 		out = append(out, b.projectToAPI(p, false))
 	}
@@ -100,13 +100,13 @@ func (b *backend) Projects(ctx context.Context) ([]*api.Project, error) {
 // ApplyProject registers a project or replaces its definition. It refuses
 // what would strand running services: an environment removed, or its target
 // changed, while a release of it serves or runs.
-func (b *backend) ApplyProject(ctx context.Context, name string, req api.ApplyProjectRequest, actor string) (*api.Project, error) {
+func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.ApplyProjectRequest, actor string) (*apiwire.Project, error) {
 	def, diags := parseProject([]byte(req.Source))
 	if diags.HasErrors() {
 		return nil, invalid("runway.hcl", diags)
 	}
 	if def.Name != name {
-		return nil, api.Problemf(http.StatusBadRequest, "BadRequest", "runway.hcl declares project %q, not %q", def.Name, name)
+		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "runway.hcl declares project %q, not %q", def.Name, name)
 	}
 	cur, err := b.st.GetProject(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -121,7 +121,7 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req api.ApplyPr
 		}
 	}
 	if req.BaseVersion != curVersion {
-		return nil, api.Problemf(http.StatusConflict, "ProjectChanged", "project %s is at version %d on the server, and this apply was prepared against version %d; run `runway project apply` again to see the current difference", name, curVersion, req.BaseVersion)
+		return nil, apiwire.Problemf(http.StatusConflict, "ProjectChanged", "project %s is at version %d on the server, and this apply was prepared against version %d; run `runway project apply` again to see the current difference", name, curVersion, req.BaseVersion)
 	}
 	if cur != nil {
 		old, _ := parseProject(cur.Source)
@@ -131,7 +131,7 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req api.ApplyPr
 	}
 	sp := &store.Project{Name: name, Source: []byte(req.Source), Digest: digest([]byte(req.Source)), Version: curVersion + 1, UpdatedBy: actor}
 	if err := b.st.PutProject(ctx, sp); errors.Is(err, store.ErrConflict) {
-		return nil, api.Problemf(http.StatusConflict, "ProjectChanged", "project %s was changed by another apply meanwhile; run `runway project apply` again to see the current difference", name)
+		return nil, apiwire.Problemf(http.StatusConflict, "ProjectChanged", "project %s was changed by another apply meanwhile; run `runway project apply` again to see the current difference", name)
 	} else if err != nil {
 		return nil, err
 	}
@@ -166,9 +166,9 @@ func (b *backend) checkStranded(ctx context.Context, name string, old, next *con
 		ne := next.Environment(e.Name)
 		switch {
 		case ne == nil:
-			return api.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl removes environment %q, where %s still run; keep it until they are removed", e.Name, strings.Join(services, ", "))
+			return apiwire.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl removes environment %q, where %s still run; keep it until they are removed", e.Name, strings.Join(services, ", "))
 		case ne.Target != e.Target:
-			return api.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl changes the target of environment %q from %s to %s while %s run there; add a new environment for the new target instead", e.Name, e.Target, ne.Target, strings.Join(services, ", "))
+			return apiwire.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl changes the target of environment %q from %s to %s while %s run there; add a new environment for the new target instead", e.Name, e.Target, ne.Target, strings.Join(services, ", "))
 		}
 	}
 	return nil
@@ -194,7 +194,7 @@ func checkProjectSource(name string, server *store.Project, serverDef *config.Pr
 		more = fmt.Sprintf(" (and %d more)", len(changes)-show)
 		changes = changes[:show]
 	}
-	return api.Problemf(http.StatusConflict, "ProjectChanged",
+	return apiwire.Problemf(http.StatusConflict, "ProjectChanged",
 		"your runway.hcl differs from the server's copy of project %s (version %d, applied by %s): %s%s. Policy changes only through `runway project apply` (an admin, from the project's root); or update your copy to the server's (`runway project show`)",
 		name, server.Version, server.UpdatedBy, strings.Join(changes, "; "), more)
 }

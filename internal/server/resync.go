@@ -11,11 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
-	"github.com/runwayhq/runway/internal/supervisor"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -62,7 +61,7 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (pass --agent-token-file)", o.AgentTokenFile, unwrap(err))
 	}
-	ac := agent.NewClient(o.AgentURL, strings.TrimSpace(string(tok)))
+	ac := agentapi.NewClient(o.AgentURL, strings.TrimSpace(string(tok)))
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	h, err := ac.Health(actx)
@@ -125,7 +124,7 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 	return out, nil
 }
 
-func resyncService(ctx context.Context, st *store.SQLite, ref target.ServiceRef, gen int64, groups []supervisor.GroupStatus, routes []agent.Route) (ServiceResync, error) {
+func resyncService(ctx context.Context, st *store.SQLite, ref target.ServiceRef, gen int64, groups []agentapi.GroupStatus, routes []agentapi.Route) (ServiceResync, error) {
 	res := ServiceResync{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Generation: gen,
 		Groups: []string{}, Ended: []string{}, Recorded: []string{}}
 	prev, err := st.AgentGeneration(ctx, ref.Environment, ref.Service)
@@ -171,7 +170,7 @@ func resyncService(ctx context.Context, st *store.SQLite, ref target.ServiceRef,
 		res.Ended = append(res.Ended, fmt.Sprintf("%s (v%s, was %s)", r.ID, r.Version, was))
 	}
 	for _, g := range groups {
-		if g.Spec.Project != ref.Project || g.Spec.Environment != ref.Environment || g.Spec.Service != ref.Service || g.State == supervisor.GroupDeleting {
+		if g.Spec.Project != ref.Project || g.Spec.Environment != ref.Environment || g.Spec.Service != ref.Service || g.State == agentapi.GroupDeleting {
 			continue
 		}
 		res.Groups = append(res.Groups, fmt.Sprintf("%s (release %s, version %s, weight %d)", g.Name, g.Spec.ReleaseID, g.Spec.Version, weight[g.Name]))

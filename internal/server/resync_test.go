@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
-	"github.com/runwayhq/runway/internal/supervisor"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -36,15 +36,15 @@ func TestResyncRecords(t *testing.T) {
 			t.Errorf("agent: %v", err)
 		}
 	}()
-	ac := agent.NewClient(a.URL(), a.Token())
+	ac := agentapi.NewClient(a.URL(), a.Token())
 	// The agent runs release r2 of dev/web (created by a server whose
 	// record of it is lost), routed at 100 %.
-	spec := supervisor.GroupSpec{Name: "web-r2", Service: "web", Environment: "dev", ReleaseID: "R2", Version: "2.0.0",
+	spec := agentapi.GroupSpec{Name: "web-r2", Service: "web", Environment: "dev", ReleaseID: "R2", Version: "2.0.0",
 		Command: []string{"/bin/sh"}, WorkDir: dir, Instances: 0}
 	if _, _, err := ac.CreateGroup(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ac.PutRoute(ctx, agent.Route{Environment: "dev", Service: "web", Backends: []agent.Backend{{Group: "web-r2", Weight: 100}}}); err != nil {
+	if _, err := ac.PutRoute(ctx, agentapi.Route{Environment: "dev", Service: "web", Backends: []agentapi.Backend{{Group: "web-r2", Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
 

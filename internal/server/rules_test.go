@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
 )
@@ -101,7 +101,7 @@ environment "prod" {
 	if err == nil {
 		t.Fatalf("project apply of an invalid runway.hcl succeeded:\n%s", out)
 	}
-	_, err = c.api.ApplyProject(context.Background(), "bad", api.ApplyProjectRequest{Source: "project \"bad\" {}\nenvironment \"prod\" {\n  region = \"ohio\"\n}\n",
+	_, err = c.api.ApplyProject(context.Background(), "bad", apiwire.ApplyProjectRequest{Source: "project \"bad\" {}\nenvironment \"prod\" {\n  region = \"ohio\"\n}\n",
 		RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: time.Now().UTC()})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 422 || len(ce.Diagnostics) != 1 || ce.Diagnostics[0].Summary != "Invalid region" || ce.Diagnostics[0].Line != 3 {

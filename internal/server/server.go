@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/audit"
 	"github.com/runwayhq/runway/internal/auth"
@@ -26,7 +26,7 @@ import (
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
-	"github.com/runwayhq/runway/internal/proxy"
+	"github.com/runwayhq/runway/internal/localca"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -42,7 +42,7 @@ type Options struct {
 	Logger    *slog.Logger
 	// Engine tunes the release engine (tests shorten its intervals).
 	Engine engine.Options
-	// AgentTimeout bounds each call to the agent (agent.DefaultCallTimeout
+	// AgentTimeout bounds each call to the agent (agentapi.DefaultCallTimeout
 	// when 0; calls that drain get the drain on top).
 	AgentTimeout time.Duration
 	// HTTP bounds the API's clients; the zero value is httplimit.Default.
@@ -71,7 +71,7 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 	ln     net.Listener
-	agent  *agent.Client
+	agent  *agentapi.Client
 	drv    *local.Driver
 	lock   *dirlock.Lock
 }
@@ -109,7 +109,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
 	}
-	ac := agent.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
+	ac := agentapi.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
 	if opts.AgentTimeout > 0 {
 		ac.Timeout = opts.AgentTimeout
 	}
@@ -242,7 +242,7 @@ func listenTLS(opts Options) (*tls.Config, error) {
 		}
 		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 	case opts.TLSLocalCA != "":
-		conf, err := proxy.LocalCATLSConfig(opts.TLSLocalCA, nil)
+		conf, err := localca.TLSConfig(opts.TLSLocalCA, nil)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-local-ca %s: %w", opts.TLSLocalCA, err)
 		}

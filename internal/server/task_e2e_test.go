@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runwayhq/runway/internal/api"
+	"github.com/runwayhq/runway/internal/apiwire"
 )
 
 // TestTaskSurvivesServerCrash: the server is killed (SIGKILL) while a
@@ -30,9 +30,9 @@ func TestTaskSurvivesServerCrash(t *testing.T) {
 	})
 	c.killServer()
 	c.startServer()
-	var rel *api.Release
+	var rel *apiwire.Release
 	waitFor(t, 20*time.Second, "the release to be listed", func() bool {
-		list, err := c.api.Releases(context.Background(), api.ReleaseFilter{Project: "tasks", Service: "migrating"})
+		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "tasks", Service: "migrating"})
 		if err != nil || len(list) != 1 {
 			return false
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
 )
@@ -51,7 +52,7 @@ func startUp(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.agentAPI = agent.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(tok)))
+	c.agentAPI = agentapi.NewClient("http://"+c.agentAddr, strings.TrimSpace(string(tok)))
 	admin, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
 	if err != nil {
 		t.Fatal(err)

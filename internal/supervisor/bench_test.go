@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // benchSpec is hello as in examples/hello/hello.service.hcl: an HTTP check
 // every second (the first one 100 ms after start).
-func benchSpec(name, mark string, n int) GroupSpec {
+func benchSpec(name, mark string, n int) agentapi.GroupSpec {
 	s := helloSpec(name, mark, n)
-	s.Health.Interval = Duration(time.Second)
+	s.Health.Interval = agentapi.Duration(time.Second)
 	s.Health.UnhealthyThreshold = 3
 	return s
 }

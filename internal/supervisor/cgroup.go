@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // cgroups creates one cgroup per instance, below the agent's own cgroup, to
@@ -41,7 +43,7 @@ func (c cgroups) selfPaths() (v1 map[string]string, v2 string, err error) {
 
 // create makes the cgroup of an instance and writes its limits; it returns
 // the directories to put the process in, and a description.
-func (c cgroups) create(instanceID string, l Limits) ([]string, string, error) {
+func (c cgroups) create(instanceID string, l agentapi.Limits) ([]string, string, error) {
 	v1, v2, err := c.selfPaths()
 	if err != nil {
 		return nil, "", err

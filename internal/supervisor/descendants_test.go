@@ -8,15 +8,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/procfs"
 )
 
 // setsidChildren starts a group of one misbehave instance that forks n
 // children with setsid (their own session, out of the instance's process
 // group) and returns the instance and the children's pids.
-func setsidChildren(t *testing.T, s *Supervisor, name, mark string, n int, extra ...string) (InstanceStatus, []int) {
+func setsidChildren(t *testing.T, s *Supervisor, name, mark string, n int, extra ...string) (agentapi.InstanceStatus, []int) {
 	t.Helper()
 	spec := misbehaveSpec(name, mark, 1, append([]string{"--fork", strconv.Itoa(n), "--setsid"}, extra...)...)
-	spec.StopTimeout = Duration(500 * time.Millisecond)
+	spec.StopTimeout = agentapi.Duration(500 * time.Millisecond)
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +28,7 @@ func setsidChildren(t *testing.T, s *Supervisor, name, mark string, n int, extra
 	var children []int
 	waitFor(t, 5*time.Second, "children logged", func() bool {
 		children = children[:0]
-		s.ReadLogs(context.Background(), name, in.ID, LogQuery{Filter: "child pid"}, func(l LogLine) error {
+		s.ReadLogs(context.Background(), name, in.ID, agentapi.LogQuery{Filter: "child pid"}, func(l agentapi.LogLine) error {
 			pid, _ := strconv.Atoi(strings.TrimPrefix(l.Text, "child pid "))
 			children = append(children, pid)
 			return nil
@@ -33,7 +36,7 @@ func setsidChildren(t *testing.T, s *Supervisor, name, mark string, n int, extra
 		return len(children) == n
 	})
 	for _, c := range children {
-		st, err := readProcStat(c)
+		st, err := procfs.ReadStat(c)
 		if err != nil || st.Session != c || st.PGID == in.PID {
 			t.Fatalf("child %d: %+v %v; want it alive in its own session", c, st, err)
 		}

@@ -45,11 +45,3 @@ func FuzzLoadState(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParseProcStat(f *testing.F) {
-	f.Add([]byte("5304 (cat) R 5300 5300 4460 0 -1 4194304 102 0 0 0 0 0 0 0 20 0 1 0 19273 3133440 409 18446744073709551615"))
-	f.Add([]byte("1 (a) b) S 0"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		parseProcStat(b)
-	})
-}

@@ -10,15 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/runenv"
 )
-
-// HealthResult is the outcome of one health check.
-type HealthResult struct {
-	Time   time.Time `json:"time"`
-	OK     bool      `json:"ok"`
-	Detail string    `json:"detail"`
-}
 
 var healthClient = &http.Client{
 	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
@@ -28,13 +22,13 @@ var healthClient = &http.Client{
 }
 
 // check runs one health check of an instance listening on port.
-func check(ctx context.Context, h HealthCheck, port int, dir string, env []string, vals map[string]string) HealthResult {
+func check(ctx context.Context, h agentapi.HealthCheck, port int, dir string, env []string, vals map[string]string) agentapi.HealthResult {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout.D())
 	defer cancel()
-	res := HealthResult{Time: time.Now()}
+	res := agentapi.HealthResult{Time: time.Now()}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	switch h.Type {
-	case HealthHTTP:
+	case agentapi.HealthHTTP:
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+h.Path, nil)
 		if err != nil {
 			res.Detail = err.Error()
@@ -49,7 +43,7 @@ func check(ctx context.Context, h HealthCheck, port int, dir string, env []strin
 		resp.Body.Close()
 		res.OK = resp.StatusCode >= 200 && resp.StatusCode < 400
 		res.Detail = fmt.Sprintf("GET %s: %s", h.Path, resp.Status)
-	case HealthTCP:
+	case agentapi.HealthTCP:
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -58,7 +52,7 @@ func check(ctx context.Context, h HealthCheck, port int, dir string, env []strin
 		}
 		c.Close()
 		res.OK, res.Detail = true, "connect "+addr+": ok"
-	case HealthExec:
+	case agentapi.HealthExec:
 		args := make([]string, len(h.Command))
 		for i, a := range h.Command {
 			args[i] = runenv.Expand(a, vals)

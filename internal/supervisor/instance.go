@@ -15,39 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/procfs"
 	"github.com/runwayhq/runway/internal/runenv"
 )
-
-// Instance states.
-const (
-	StateStarting  = "starting"
-	StateHealthy   = "healthy"
-	StateUnhealthy = "unhealthy"
-	StateStopping  = "stopping"
-	StateExited    = "exited"
-	StateStopped   = "stopped"
-)
-
-// InstanceStatus is the observed state of one instance.
-type InstanceStatus struct {
-	ID                  string        `json:"id"`
-	Group               string        `json:"group"`
-	Index               int           `json:"index"`
-	State               string        `json:"state"`
-	PID                 int           `json:"pid,omitempty"`
-	Port                int           `json:"port"`
-	Addr                string        `json:"addr"`
-	Adopted             bool          `json:"adopted,omitempty"`
-	Restarts            int           `json:"restarts"`
-	ConsecutiveFailures int           `json:"consecutive_failures"`
-	CrashLoop           bool          `json:"crash_loop"`
-	StartedAt           time.Time     `json:"started_at,omitzero"`
-	LastExit            string        `json:"last_exit,omitempty"`
-	NextRestartAt       time.Time     `json:"next_restart_at,omitzero"`
-	LastHealth          *HealthResult `json:"last_health,omitempty"`
-	CPUPercent          float64       `json:"cpu_percent"`
-	RSSBytes            int64         `json:"rss_bytes"`
-}
 
 // process is a running instance process: a child of this agent, or one
 // adopted from a previous agent (not our child: watched through /proc).
@@ -70,7 +41,7 @@ const (
 
 type instance struct {
 	s     *Supervisor
-	spec  *GroupSpec
+	spec  *agentapi.GroupSpec
 	group string
 	id    string
 	index int
@@ -96,7 +67,7 @@ type instance struct {
 	restarts     int
 	consec       int
 	lastExit     string
-	lastHealth   *HealthResult
+	lastHealth   *agentapi.HealthResult
 	nextRestart  time.Time
 	healthySince time.Time
 	cpu          float64
@@ -105,10 +76,10 @@ type instance struct {
 	cgroups      []string
 }
 
-func (in *instance) status() InstanceStatus {
+func (in *instance) status() agentapi.InstanceStatus {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	st := InstanceStatus{
+	st := agentapi.InstanceStatus{
 		ID: in.id, Group: in.group, Index: in.index, State: in.state, PID: in.pid, Port: in.port,
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port)), Adopted: in.adopted,
 		Restarts: in.restarts, ConsecutiveFailures: in.consec,
@@ -126,7 +97,7 @@ func (in *instance) persistent() instanceState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
-		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == StateHealthy}
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == agentapi.StateHealthy}
 }
 
 func (in *instance) currentState() string {
@@ -138,7 +109,7 @@ func (in *instance) currentState() string {
 func (in *instance) routable() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.state == StateHealthy && !in.draining
+	return in.state == agentapi.StateHealthy && !in.draining
 }
 
 // process describes the instance for its template values and environment.
@@ -200,7 +171,7 @@ func (in *instance) start() (*process, error) {
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cgs []string
-	if lim := in.spec.Limits; lim != (Limits{}) && in.s.limitsEnforced(in.group) {
+	if lim := in.spec.Limits; lim != (agentapi.Limits{}) && in.s.limitsEnforced(in.group) {
 		dirs, _, err := in.s.cg.create(in.id, lim)
 		if err != nil {
 			in.s.limitsFailed(in.group, err)
@@ -234,7 +205,7 @@ func (in *instance) start() (*process, error) {
 			cgs = append(cgs, track)
 		}
 	}
-	ticks, _ := ProcessStartTicks(pid)
+	ticks, _ := procfs.ProcessStartTicks(pid)
 	p := &process{pid: pid, startTicks: ticks, exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
@@ -248,7 +219,7 @@ func (in *instance) start() (*process, error) {
 	in.mu.Lock()
 	in.pid, in.startTicks, in.startedAt, in.adopted = pid, ticks, time.Now(), false
 	in.cgroups = cgs
-	in.state = StateStarting
+	in.state = agentapi.StateStarting
 	in.lastHealth, in.healthySince, in.nextRestart = nil, time.Time{}, time.Time{}
 	in.cpu, in.rss, in.lastUsage = 0, 0, usage{}
 	in.mu.Unlock()
@@ -273,7 +244,7 @@ func (in *instance) adopt(pid int, ticks uint64, healthy bool) *process {
 				return
 			case <-t.C:
 			}
-			if !ProcessAlive(pid, ticks) {
+			if !procfs.ProcessAlive(pid, ticks) {
 				p.exitMsg = "exited (adopted process: exit status unknown)"
 				close(p.exited)
 				return
@@ -282,12 +253,12 @@ func (in *instance) adopt(pid int, ticks uint64, healthy bool) *process {
 	}()
 	in.mu.Lock()
 	in.pid, in.startTicks, in.adopted = pid, ticks, true
-	in.state = StateStarting
+	in.state = agentapi.StateStarting
 	if healthy {
-		in.state, in.healthySince = StateHealthy, time.Now()
+		in.state, in.healthySince = agentapi.StateHealthy, time.Now()
 	}
 	if in.startedAt.IsZero() && !bootTime.IsZero() {
-		in.startedAt = bootTime.Add(time.Duration(ticks) * time.Second / clockTicks)
+		in.startedAt = bootTime.Add(time.Duration(ticks) * time.Second / procfs.ClockTicks)
 	}
 	in.mu.Unlock()
 	in.s.log.Info("instance adopted", "group", in.group, "instance", in.id, "pid", pid, "port", in.port, "last_known_healthy", healthy)
@@ -302,7 +273,7 @@ func (in *instance) run(p *process) {
 	for {
 		if p == nil && in.stopCtx.Err() != nil {
 			if in.stopping.Load() {
-				in.setState(StateStopped)
+				in.setState(agentapi.StateStopped)
 			}
 			return
 		}
@@ -317,7 +288,7 @@ func (in *instance) run(p *process) {
 				case <-in.stopCtx.Done():
 					t.Stop()
 					if in.stopping.Load() {
-						in.setState(StateStopped)
+						in.setState(agentapi.StateStopped)
 					}
 					return
 				}
@@ -333,7 +304,7 @@ func (in *instance) run(p *process) {
 			return
 		case outStop:
 			in.stopProcess(p)
-			in.setState(StateStopped)
+			in.setState(agentapi.StateStopped)
 			return
 		case outUnhealthy:
 			in.stopProcess(p)
@@ -382,7 +353,7 @@ func (in *instance) failed(why string) {
 	in.consec++
 	in.restarts++
 	in.lastExit = why
-	in.state = StateExited
+	in.state = agentapi.StateExited
 	in.pid, in.startTicks, in.adopted = 0, 0, false
 	in.healthySince = time.Time{}
 	cgs := in.cgroups
@@ -397,7 +368,7 @@ func (in *instance) failed(why string) {
 func (in *instance) monitor(p *process) outcome {
 	h := in.spec.Health
 	first := min(h.Interval.D(), 100*time.Millisecond)
-	if h.Type == HealthNone || p.adopted {
+	if h.Type == agentapi.HealthNone || p.adopted {
 		first = 0
 	}
 	timer := time.NewTimer(first)
@@ -421,7 +392,7 @@ func (in *instance) monitor(p *process) outcome {
 		if in.stopCtx.Err() != nil {
 			continue
 		}
-		if res.OK && (h.Type == HealthHTTP || h.Type == HealthTCP) && in.currentState() != StateHealthy {
+		if res.OK && (h.Type == agentapi.HealthHTTP || h.Type == agentapi.HealthTCP) && in.currentState() != agentapi.StateHealthy {
 			// Something answers on the port: make sure it is this instance
 			// before it may receive traffic.
 			if held, err := portHeldByGroup(in.port, p.pid); err == nil && !held {
@@ -440,17 +411,17 @@ func (in *instance) monitor(p *process) outcome {
 		in.lastHealth = &res
 		if res.OK {
 			succ, fail = succ+1, 0
-			if in.state != StateHealthy && succ >= h.HealthyThreshold {
-				in.state, in.healthySince = StateHealthy, now
+			if in.state != agentapi.StateHealthy && succ >= h.HealthyThreshold {
+				in.state, in.healthySince = agentapi.StateHealthy, now
 			}
 		} else {
 			succ, fail = 0, fail+1
 			inStart := now.Before(in.startedAt.Add(h.StartPeriod.D()))
-			if (in.state == StateHealthy || !inStart) && fail >= h.UnhealthyThreshold {
-				in.state = StateUnhealthy
+			if (in.state == agentapi.StateHealthy || !inStart) && fail >= h.UnhealthyThreshold {
+				in.state = agentapi.StateUnhealthy
 			}
 		}
-		if in.state == StateHealthy && in.consec > 0 && now.Sub(in.healthySince) >= in.s.opts.Backoff.ResetAfter {
+		if in.state == agentapi.StateHealthy && in.consec > 0 && now.Sub(in.healthySince) >= in.s.opts.Backoff.ResetAfter {
 			in.consec = 0
 		}
 		st := in.state
@@ -461,7 +432,7 @@ func (in *instance) monitor(p *process) outcome {
 			// The last known health is what the next agent starts from.
 			in.s.persistLogged()
 		}
-		if st == StateUnhealthy {
+		if st == agentapi.StateUnhealthy {
 			return outUnhealthy
 		}
 		timer.Reset(h.Interval.D())
@@ -479,7 +450,7 @@ func (in *instance) sample(pid int) {
 	defer in.mu.Unlock()
 	if !in.lastUsage.at.IsZero() {
 		if dt := now.Sub(in.lastUsage.at).Seconds(); dt > 0 && ticks >= in.lastUsage.ticks {
-			in.cpu = float64(ticks-in.lastUsage.ticks) / clockTicks / dt * 100
+			in.cpu = float64(ticks-in.lastUsage.ticks) / procfs.ClockTicks / dt * 100
 		}
 	}
 	in.lastUsage = usage{at: now, ticks: ticks}
@@ -489,7 +460,7 @@ func (in *instance) sample(pid int) {
 // stopProcess stops the process group gracefully: SIGTERM, stop_timeout,
 // SIGKILL; it returns once the leader and every other member are gone.
 func (in *instance) stopProcess(p *process) {
-	in.setState(StateStopping)
+	in.setState(agentapi.StateStopping)
 	stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 	in.mu.Lock()
 	in.pid, in.startTicks = 0, 0
@@ -590,7 +561,7 @@ func (in *instance) descendants(p *process) []int {
 		if pid == p.pid || seen[pid] {
 			continue
 		}
-		if st, err := readProcStat(pid); err != nil || st.PGID == p.pid || st.State == 'Z' {
+		if st, err := procfs.ReadStat(pid); err != nil || st.PGID == p.pid || st.State == 'Z' {
 			continue // gone, or reached through the group already
 		}
 		seen[pid] = true
@@ -641,7 +612,7 @@ func (s *Supervisor) logPath(group, id string) string {
 
 func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
 	in := &instance{s: s, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
-		done: make(chan struct{}), removed: make(chan struct{}), state: StateStarting}
+		done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
 	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
 	var err error
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {

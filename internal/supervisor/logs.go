@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
 )
 
@@ -23,38 +24,6 @@ const (
 	DefaultLogFiles    = 3
 	maxLineBytes       = 64 << 10
 )
-
-// LogLine is one time-stamped line of an instance's stdout or stderr.
-type LogLine struct {
-	Time   time.Time `json:"time"`
-	Stream string    `json:"stream"`
-	Text   string    `json:"text"`
-}
-
-// LogQuery selects the lines ReadLogs returns.
-type LogQuery struct {
-	// Since drops lines older than this time (zero: all).
-	Since time.Time
-	// Filter keeps only lines containing this substring.
-	Filter string
-	// Stream keeps only "stdout" or "stderr" lines ("" for both).
-	Stream string
-	// Tail keeps only the last N matching existing lines (0: all).
-	Tail int
-	// Follow keeps reading new lines until the context ends.
-	Follow bool
-}
-
-// Match reports whether a line passes the query's filters.
-func (q LogQuery) Match(l LogLine) bool {
-	if !q.Since.IsZero() && l.Time.Before(q.Since) {
-		return false
-	}
-	if q.Stream != "" && l.Stream != q.Stream {
-		return false
-	}
-	return q.Filter == "" || strings.Contains(l.Text, q.Filter)
-}
 
 // logFile writes time-stamped lines to path, rotating it to path.1 ..
 // path.(files-1) when it would grow past maxBytes.
@@ -87,20 +56,20 @@ func formatLine(t time.Time, stream, text string) []byte {
 	return []byte(t.UTC().Format(time.RFC3339Nano) + " " + stream + " " + text + "\n")
 }
 
-func parseLine(s string) (LogLine, bool) {
+func parseLine(s string) (agentapi.LogLine, bool) {
 	ts, rest, ok := strings.Cut(s, " ")
 	if !ok {
-		return LogLine{}, false
+		return agentapi.LogLine{}, false
 	}
 	stream, text, ok := strings.Cut(rest, " ")
 	if !ok {
-		return LogLine{}, false
+		return agentapi.LogLine{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return LogLine{}, false
+		return agentapi.LogLine{}, false
 	}
-	return LogLine{Time: t, Stream: stream, Text: text}, true
+	return agentapi.LogLine{Time: t, Stream: stream, Text: text}, true
 }
 
 func (l *logFile) write(stream, text string) {
@@ -158,9 +127,9 @@ func logFiles(path string, files int) []string {
 // readLog emits the lines of the log at path that match q, oldest first,
 // then (with q.Follow) new lines as they are written, across rotations,
 // until ctx ends.
-func readLog(ctx context.Context, path string, files int, q LogQuery, emit func(LogLine) error) error {
-	var tail []LogLine
-	push := func(l LogLine) error {
+func readLog(ctx context.Context, path string, files int, q agentapi.LogQuery, emit func(agentapi.LogLine) error) error {
+	var tail []agentapi.LogLine
+	push := func(l agentapi.LogLine) error {
 		if !q.Match(l) {
 			return nil
 		}
@@ -261,7 +230,7 @@ func readLog(ctx context.Context, path string, files int, q LogQuery, emit func(
 	}
 }
 
-func scanLines(r io.Reader, push func(LogLine) error) error {
+func scanLines(r io.Reader, push func(agentapi.LogLine) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 2*maxLineBytes)
 	for sc.Scan() {

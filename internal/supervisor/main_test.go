@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/procfs"
 )
 
 // Binaries built once by TestMain.
@@ -72,7 +75,7 @@ func markedProcesses(mark string) []int {
 		if err != nil {
 			continue
 		}
-		st, err := readProcStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err != nil || st.State == 'Z' {
 			continue
 		}
@@ -163,25 +166,25 @@ func openSup(t testing.TB, opts Options) *Supervisor {
 	return s
 }
 
-func helloSpec(name, mark string, n int) GroupSpec {
-	return GroupSpec{
+func helloSpec(name, mark string, n int) agentapi.GroupSpec {
+	return agentapi.GroupSpec{
 		Name: name, Project: "demo", Service: "web", Environment: "staging", ReleaseID: "r1", Version: "1.2.3",
 		Command: []string{"./hello", "--port", "{{PORT}}"}, WorkDir: binDir,
 		Env:       map[string]string{"GREETING": "{{SERVICE_NAME}}-{{ENVIRONMENT}}", "TEST_MARK": mark},
 		Instances: n,
-		Health: HealthCheck{Type: HealthHTTP, Path: "/healthz", Interval: Duration(100 * time.Millisecond),
-			Timeout: Duration(time.Second), HealthyThreshold: 1, UnhealthyThreshold: 2, StartPeriod: Duration(5 * time.Second)},
-		StopTimeout: Duration(5 * time.Second),
+		Health: agentapi.HealthCheck{Type: agentapi.HealthHTTP, Path: "/healthz", Interval: agentapi.Duration(100 * time.Millisecond),
+			Timeout: agentapi.Duration(time.Second), HealthyThreshold: 1, UnhealthyThreshold: 2, StartPeriod: agentapi.Duration(5 * time.Second)},
+		StopTimeout: agentapi.Duration(5 * time.Second),
 	}
 }
 
-func misbehaveSpec(name, mark string, n int, args ...string) GroupSpec {
+func misbehaveSpec(name, mark string, n int, args ...string) agentapi.GroupSpec {
 	s := helloSpec(name, mark, n)
 	s.Command = append([]string{misbehaveBin}, args...)
 	return s
 }
 
 func procAlive(pid int) bool {
-	st, err := readProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return err == nil && st.State != 'Z'
 }

@@ -10,74 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/runwayhq/runway/internal/procfs"
 )
-
-// procStat is the part of /proc/<pid>/stat the supervisor uses.
-type procStat struct {
-	State      byte
-	PPID       int
-	PGID       int
-	Session    int
-	UTime      uint64 // clock ticks
-	STime      uint64
-	StartTicks uint64 // start time after boot, in clock ticks
-	RSSPages   int64
-}
-
-// clockTicks is USER_HZ, 100 on every Linux the agent targets.
-const clockTicks = 100
-
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseProcStat(b)
-}
-
-func parseProcStat(b []byte) (procStat, error) {
-	// The command name (field 2) is in parentheses and may contain spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return procStat{}, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 22 {
-		return procStat{}, errors.New("short /proc stat")
-	}
-	var st procStat
-	st.State = f[0][0]
-	st.PPID, _ = strconv.Atoi(f[1])
-	st.PGID, _ = strconv.Atoi(f[2])
-	st.Session, _ = strconv.Atoi(f[3])
-	st.UTime, _ = strconv.ParseUint(f[11], 10, 64)
-	st.STime, _ = strconv.ParseUint(f[12], 10, 64)
-	st.StartTicks, _ = strconv.ParseUint(f[19], 10, 64)
-	st.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
-	return st, nil
-}
-
-// ProcessAlive reports whether pid is a live (non-zombie) process that
-// started at startTicks: a recycled pid has another start time.
-func ProcessAlive(pid int, startTicks uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	st, err := readProcStat(pid)
-	if err != nil {
-		return false
-	}
-	return st.State != 'Z' && st.State != 'X' && st.StartTicks == startTicks
-}
-
-// ProcessStartTicks returns the start time of pid in clock ticks after boot.
-func ProcessStartTicks(pid int) (uint64, error) {
-	st, err := readProcStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	return st.StartTicks, nil
-}
 
 // bootTime is when the machine booted, to turn start ticks into times.
 var bootTime = func() time.Time {
@@ -112,7 +47,7 @@ func groupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		st, err := readProcStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err != nil || st.PGID != pgid || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
@@ -157,7 +92,7 @@ func findAgentProcesses(agentID string) map[string]int {
 		if err != nil || pid == self {
 			continue
 		}
-		st, err := readProcStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err != nil || st.PGID != pid || st.Session == pid || st.State == 'Z' {
 			continue
 		}
@@ -205,7 +140,7 @@ func markedByInstance(agentID string) map[string][]int {
 		if id == "" {
 			continue
 		}
-		if st, err := readProcStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
+		if st, err := procfs.ReadStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
 		out[id] = append(out[id], pid)
@@ -262,7 +197,7 @@ type usage struct {
 }
 
 func sampleUsage(pid int) (ticks uint64, rss int64, err error) {
-	st, err := readProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, 0, err
 	}

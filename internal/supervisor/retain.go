@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
 )
 
@@ -36,27 +37,6 @@ const LogMetaFormat = "runway-agent-group-logs/1"
 
 const logMetaFile = "group.json"
 
-// LogGroup describes the logs kept for one group, live or deleted.
-type LogGroup struct {
-	Format      string        `json:"format"`
-	Group       string        `json:"group"`
-	Project     string        `json:"project,omitempty"`
-	Service     string        `json:"service"`
-	Environment string        `json:"environment"`
-	ReleaseID   string        `json:"release_id"`
-	Version     string        `json:"version,omitempty"`
-	CreatedAt   time.Time     `json:"created_at"`
-	DeletedAt   time.Time     `json:"deleted_at,omitzero"`
-	Instances   []LogInstance `json:"instances"`
-}
-
-// LogInstance is one instance whose logs are kept.
-type LogInstance struct {
-	ID        string    `json:"id"`
-	Index     int       `json:"index"`
-	RemovedAt time.Time `json:"removed_at,omitzero"`
-}
-
 var (
 	groupNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	instanceIDRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
@@ -66,8 +46,8 @@ func (s *Supervisor) logDir(group string) string {
 	return filepath.Join(s.opts.DataDir, "logs", group)
 }
 
-func readLogMeta(path string) (LogGroup, error) {
-	var m LogGroup
+func readLogMeta(path string) (agentapi.LogGroup, error) {
+	var m agentapi.LogGroup
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return m, err
@@ -102,7 +82,7 @@ func (s *Supervisor) syncLogMeta(g *group, deleted bool) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("log index of a group unreadable: rewriting it", "path", path, "err", err)
 	}
-	m = LogGroup{Format: LogMetaFormat, Group: spec.Name, Project: spec.Project, Service: spec.Service,
+	m = agentapi.LogGroup{Format: LogMetaFormat, Group: spec.Name, Project: spec.Project, Service: spec.Service,
 		Environment: spec.Environment, ReleaseID: spec.ReleaseID, Version: spec.Version, CreatedAt: created,
 		Instances: m.Instances}
 	now := time.Now().UTC()
@@ -122,7 +102,7 @@ func (s *Supervisor) syncLogMeta(g *group, deleted bool) {
 	}
 	for id, idx := range live {
 		if !seen[id] {
-			m.Instances = append(m.Instances, LogInstance{ID: id, Index: idx})
+			m.Instances = append(m.Instances, agentapi.LogInstance{ID: id, Index: idx})
 		}
 	}
 	// Live first (by index), then removed, newest first; removed ones beyond
@@ -173,10 +153,10 @@ func (s *Supervisor) removeInstanceLogs(group, id string) {
 
 // LogGroups lists the groups whose logs are kept, live and deleted, of one
 // service ("" matches every environment or service), newest first.
-func (s *Supervisor) LogGroups(environment, service string) []LogGroup {
+func (s *Supervisor) LogGroups(environment, service string) []agentapi.LogGroup {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	var out []LogGroup
+	var out []agentapi.LogGroup
 	for _, m := range s.readAllLogMeta() {
 		if (environment == "" || m.Environment == environment) && (service == "" || m.Service == service) {
 			out = append(out, m)
@@ -192,12 +172,12 @@ func (s *Supervisor) LogGroups(environment, service string) []LogGroup {
 }
 
 // readAllLogMeta reads every group.json (s.logMu held).
-func (s *Supervisor) readAllLogMeta() []LogGroup {
+func (s *Supervisor) readAllLogMeta() []agentapi.LogGroup {
 	ents, err := os.ReadDir(filepath.Join(s.opts.DataDir, "logs"))
 	if err != nil {
 		return nil
 	}
-	var out []LogGroup
+	var out []agentapi.LogGroup
 	for _, e := range ents {
 		if !e.IsDir() || !groupNameRE.MatchString(e.Name()) {
 			continue
@@ -217,7 +197,7 @@ func (s *Supervisor) readAllLogMeta() []LogGroup {
 func (s *Supervisor) pruneLogs(now time.Time) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	byService := map[string][]LogGroup{}
+	byService := map[string][]agentapi.LogGroup{}
 	for _, m := range s.readAllLogMeta() {
 		if m.DeletedAt.IsZero() {
 			continue

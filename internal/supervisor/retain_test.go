@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
-func logText(t *testing.T, s *Supervisor, group, id string, q LogQuery) string {
+func logText(t *testing.T, s *Supervisor, group, id string, q agentapi.LogQuery) string {
 	t.Helper()
 	var b strings.Builder
-	if err := s.ReadLogs(context.Background(), group, id, q, func(l LogLine) error {
+	if err := s.ReadLogs(context.Background(), group, id, q, func(l agentapi.LogLine) error {
 		b.WriteString(l.Stream + " " + l.Text + "\n")
 		return nil
 	}); err != nil {
@@ -57,7 +59,7 @@ func TestLogsOutliveTheirGroup(t *testing.T) {
 		if !s.HasLogs("crashy", id) {
 			t.Errorf("logs of %s gone with its group", id)
 		}
-		if got := logText(t, s, "crashy", id, LogQuery{Filter: "crashing", Follow: true}); !strings.Contains(got, "stderr misbehave: crashing") {
+		if got := logText(t, s, "crashy", id, agentapi.LogQuery{Filter: "crashing", Follow: true}); !strings.Contains(got, "stderr misbehave: crashing") {
 			t.Errorf("logs of %s after the deletion: %q", id, got)
 		}
 	}
@@ -78,13 +80,13 @@ func TestLogsOutliveTheirGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openSup(t, opts)
-	if got := logText(t, s2, "crashy", ids[0], LogQuery{Tail: 1, Filter: "crashing"}); !strings.Contains(got, "crashing") {
+	if got := logText(t, s2, "crashy", ids[0], agentapi.LogQuery{Tail: 1, Filter: "crashing"}); !strings.Contains(got, "crashing") {
 		t.Errorf("logs after a restart: %q", got)
 	}
 	if s2.HasLogs("crashy", "0000000g") || s2.HasLogs("../crashy", ids[0]) {
 		t.Error("HasLogs accepts what is not an instance id or a group name")
 	}
-	if err := s2.ReadLogs(context.Background(), "crashy", "deadbeef", LogQuery{}, func(LogLine) error { return nil }); !errors.Is(err, ErrNotFound) {
+	if err := s2.ReadLogs(context.Background(), "crashy", "deadbeef", agentapi.LogQuery{}, func(agentapi.LogLine) error { return nil }); !errors.Is(err, ErrNotFound) {
 		t.Errorf("logs of an unknown instance: %v", err)
 	}
 }
@@ -101,9 +103,9 @@ func TestDeletedGroupLogsPruned(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		m := LogGroup{Format: LogMetaFormat, Group: group, Service: service, Environment: "production",
+		m := agentapi.LogGroup{Format: LogMetaFormat, Group: group, Service: service, Environment: "production",
 			ReleaseID: group, CreatedAt: base.Add(-deletedAgo - time.Minute), DeletedAt: base.Add(-deletedAgo),
-			Instances: []LogInstance{{ID: "0a0b0c0d", RemovedAt: base.Add(-deletedAgo)}}}
+			Instances: []agentapi.LogInstance{{ID: "0a0b0c0d", RemovedAt: base.Add(-deletedAgo)}}}
 		b, _ := json.Marshal(m)
 		if err := os.WriteFile(filepath.Join(dir, logMetaFile), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -134,7 +136,7 @@ func TestDeletedGroupLogsPruned(t *testing.T) {
 	if kept["web-old"] || !kept["api-r1"] {
 		t.Errorf("older than 7 days pruned, younger kept: web-old %v, api-r1 %v", kept["web-old"], kept["api-r1"])
 	}
-	if got := logText(t, s, "api-r1", "0a0b0c0d", LogQuery{}); !strings.Contains(got, "DATABASE_URL is not set") {
+	if got := logText(t, s, "api-r1", "0a0b0c0d", agentapi.LogQuery{}); !strings.Contains(got, "DATABASE_URL is not set") {
 		t.Errorf("kept log: %q", got)
 	}
 }
@@ -145,7 +147,7 @@ func TestRemovedInstanceLogsCapped(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	spec := misbehaveSpec("churn", mark, 1)
-	spec.Health = HealthCheck{Type: HealthNone}
+	spec.Health = agentapi.HealthCheck{Type: agentapi.HealthNone}
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,94 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 )
 
-// Health check types.
+// Defaults applied by NormalizeSpec (agentapi.DefaultStopTimeout too).
 const (
-	HealthHTTP = "http"
-	HealthTCP  = "tcp"
-	HealthExec = "exec"
-	HealthNone = "none"
+	DefaultInterval = 2 * time.Second
+	DefaultTimeout  = time.Second
+	MaxInstances    = 1000
 )
-
-// Defaults applied by GroupSpec.Normalize.
-const (
-	DefaultStopTimeout = 30 * time.Second
-	DefaultInterval    = 2 * time.Second
-	DefaultTimeout     = time.Second
-	MaxInstances       = 1000
-)
-
-// Duration is a time.Duration that reads and writes JSON as a Go duration
-// string ("1.5s"); a JSON number is taken as nanoseconds.
-type Duration time.Duration
-
-// MarshalJSON writes the duration as a string such as "30s".
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON accepts "30s" or a number of nanoseconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("duration %q: want a Go duration such as 2s or 500ms", s)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var n int64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration %s: want a string such as \"2s\"", b)
-	}
-	*d = Duration(n)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// HealthCheck says how the supervisor decides an instance is healthy.
-type HealthCheck struct {
-	// Type is http, tcp, exec or none (the default: running means healthy).
-	Type string `json:"type,omitempty"`
-	// Path is the URL path of an http check ("/healthz").
-	Path string `json:"path,omitempty"`
-	// Command is the argv of an exec check; templates are substituted.
-	Command            []string `json:"command,omitempty"`
-	Interval           Duration `json:"interval,omitempty"`
-	Timeout            Duration `json:"timeout,omitempty"`
-	StartPeriod        Duration `json:"start_period,omitempty"`
-	HealthyThreshold   int      `json:"healthy_threshold,omitempty"`
-	UnhealthyThreshold int      `json:"unhealthy_threshold,omitempty"`
-}
-
-// Limits are the resources an instance may use; zero means unlimited.
-type Limits struct {
-	// CPU is a number of cores (0.5 = half a core).
-	CPU float64 `json:"cpu,omitempty"`
-	// MemoryMB is the memory limit in MiB.
-	MemoryMB int64 `json:"memory_mb,omitempty"`
-}
-
-// GroupSpec describes a group: the instances of one service at one release.
-type GroupSpec struct {
-	// Name identifies the group; creating a group is idempotent by name.
-	Name        string            `json:"name"`
-	Project     string            `json:"project,omitempty"`
-	Service     string            `json:"service"`
-	Environment string            `json:"environment"`
-	ReleaseID   string            `json:"release_id"`
-	Version     string            `json:"version,omitempty"`
-	Command     []string          `json:"command"`
-	WorkDir     string            `json:"work_dir,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Instances   int               `json:"instances"`
-	Health      HealthCheck       `json:"health"`
-	StopTimeout Duration          `json:"stop_timeout,omitempty"`
-	Limits      Limits            `json:"limits"`
-}
 
 // FieldError is a validation error about one field of a request; Field is
 // its JSON path ("health.path", "command[0]").
@@ -114,11 +35,8 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// MaxGroupName is the longest group name (a DNS label's 63 characters).
-const MaxGroupName = 63
-
 var (
-	nameRE   = regexp.MustCompile(fmt.Sprintf(`^[a-z0-9]([a-z0-9._-]{0,%d})$`, MaxGroupName-1))
+	nameRE   = regexp.MustCompile(fmt.Sprintf(`^[a-z0-9]([a-z0-9._-]{0,%d})$`, agentapi.MaxGroupName-1))
 	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	templRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
 	// templKeys are the manifest's template values; one list for the
@@ -126,11 +44,11 @@ var (
 	templKeys = config.TemplateValues
 )
 
-// Normalize fills defaults and validates the spec. It checks that the
+// NormalizeSpec fills defaults and validates the spec. It checks that the
 // command exists and is executable, so a group is never half-created.
-func (s *GroupSpec) Normalize() error {
+func NormalizeSpec(s *agentapi.GroupSpec) error {
 	if !nameRE.MatchString(s.Name) {
-		return fieldErr("name", "%q is not a valid group name: use 1-%d lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name, MaxGroupName)
+		return fieldErr("name", "%q is not a valid group name: use 1-%d lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name, agentapi.MaxGroupName)
 	}
 	for _, f := range []struct{ name, v string }{{"service", s.Service}, {"environment", s.Environment}, {"release_id", s.ReleaseID}} {
 		if f.v == "" {
@@ -186,7 +104,7 @@ func (s *GroupSpec) Normalize() error {
 		return fieldErr("command[0]", "%v", err)
 	}
 	if s.StopTimeout == 0 {
-		s.StopTimeout = Duration(DefaultStopTimeout)
+		s.StopTimeout = agentapi.Duration(agentapi.DefaultStopTimeout)
 	}
 	if s.StopTimeout < 0 || s.StopTimeout.D() > time.Hour {
 		return fieldErr("stop_timeout", "%s: want between 0s and 1h", s.StopTimeout.D())
@@ -197,22 +115,22 @@ func (s *GroupSpec) Normalize() error {
 	if s.Limits.MemoryMB < 0 || s.Limits.MemoryMB > 1<<30 {
 		return fieldErr("limits.memory_mb", "%d: want a positive number of MiB", s.Limits.MemoryMB)
 	}
-	return s.Health.normalize()
+	return normalizeHealth(&s.Health)
 }
 
-func (h *HealthCheck) normalize() error {
+func normalizeHealth(h *agentapi.HealthCheck) error {
 	if h.Type == "" {
-		h.Type = HealthNone
+		h.Type = agentapi.HealthNone
 	}
 	switch h.Type {
-	case HealthHTTP:
+	case agentapi.HealthHTTP:
 		if h.Path == "" {
 			h.Path = "/"
 		}
 		if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \r\n\x00") {
 			return fieldErr("health.path", "%q: want a URL path starting with /", h.Path)
 		}
-	case HealthExec:
+	case agentapi.HealthExec:
 		if len(h.Command) == 0 || h.Command[0] == "" {
 			return fieldErr("health.command", "is required for an exec check")
 		}
@@ -224,15 +142,15 @@ func (h *HealthCheck) normalize() error {
 				return fieldErr(fmt.Sprintf("health.command[%d]", i), "contains a NUL byte")
 			}
 		}
-	case HealthTCP, HealthNone:
+	case agentapi.HealthTCP, agentapi.HealthNone:
 	default:
 		return fieldErr("health.type", "%q: want http, tcp, exec or none", h.Type)
 	}
 	if h.Interval == 0 {
-		h.Interval = Duration(DefaultInterval)
+		h.Interval = agentapi.Duration(DefaultInterval)
 	}
 	if h.Timeout == 0 {
-		h.Timeout = Duration(DefaultTimeout)
+		h.Timeout = agentapi.Duration(DefaultTimeout)
 	}
 	if h.HealthyThreshold == 0 {
 		h.HealthyThreshold = 1
@@ -312,7 +230,7 @@ func lookPath(prog string) (string, error) {
 // DiffField returns the JSON path of the first field in which two
 // normalized specs differ, ignoring the instance count (changed by scaling),
 // or "" when they are the same.
-func DiffField(a, b GroupSpec) string {
+func DiffField(a, b agentapi.GroupSpec) string {
 	switch {
 	case a.Name != b.Name:
 		return "name"

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // StateFormat is the format tag of the agent's state file.
@@ -26,12 +28,12 @@ type stateFile struct {
 }
 
 type groupState struct {
-	Spec      GroupSpec       `json:"spec"`
-	State     string          `json:"state"`
-	CreatedAt time.Time       `json:"created_at"`
-	Limits    string          `json:"limits"`
-	NextIndex int             `json:"next_index"`
-	Instances []instanceState `json:"instances"`
+	Spec      agentapi.GroupSpec `json:"spec"`
+	State     string             `json:"state"`
+	CreatedAt time.Time          `json:"created_at"`
+	Limits    string             `json:"limits"`
+	NextIndex int                `json:"next_index"`
+	Instances []instanceState    `json:"instances"`
 }
 
 type instanceState struct {

@@ -16,7 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/procfs"
 )
 
 // Backoff configures restarts: the delay starts at Initial and doubles up
@@ -74,41 +76,8 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("group %q already exists with a different %s: a group is immutable apart from its instance count; create a group with another name (one per release)", e.Group, e.Field)
 }
 
-// Target is a routable instance.
-type Target struct {
-	InstanceID string `json:"instance_id"`
-	Addr       string `json:"addr"`
-}
-
-// GroupTargets are the routable instances of one group.
-type GroupTargets struct {
-	Group       string   `json:"group"`
-	Service     string   `json:"service"`
-	Environment string   `json:"environment"`
-	ReleaseID   string   `json:"release_id"`
-	Targets     []Target `json:"targets"`
-}
-
-// GroupStatus is the observed state of a group.
-type GroupStatus struct {
-	Name      string    `json:"name"`
-	Spec      GroupSpec `json:"spec"`
-	State     string    `json:"state"` // active or deleting
-	CreatedAt time.Time `json:"created_at"`
-	// Limits says whether resource limits are enforced, and if not why.
-	Limits    string           `json:"limits"`
-	Counts    map[string]int   `json:"counts"`
-	Instances []InstanceStatus `json:"instances"`
-}
-
-// Group states.
-const (
-	GroupActive   = "active"
-	GroupDeleting = "deleting"
-)
-
 type group struct {
-	spec      GroupSpec
+	spec      agentapi.GroupSpec
 	state     string
 	createdAt time.Time
 	limits    string
@@ -221,8 +190,8 @@ func Open(opts Options) (*Supervisor, error) {
 	for _, gs := range st.Groups {
 		g := &group{spec: gs.Spec, state: gs.State, createdAt: gs.CreatedAt, limits: gs.Limits,
 			nextIndex: gs.NextIndex, deleted: make(chan struct{})}
-		if g.state != GroupDeleting {
-			g.state = GroupActive
+		if g.state != agentapi.GroupDeleting {
+			g.state = agentapi.GroupActive
 		}
 		s.groups[g.spec.Name] = g
 		for _, is := range gs.Instances {
@@ -237,12 +206,12 @@ func Open(opts Options) (*Supervisor, error) {
 			g.instances = append(g.instances, in)
 			var p *process
 			switch {
-			case is.PID > 0 && ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
+			case is.PID > 0 && procfs.ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
 				p = in.adopt(is.PID, is.StartTicks, is.Healthy)
 			case running[is.ID] > 0:
 				// Started but not yet recorded when the previous agent died.
 				pid := running[is.ID]
-				if ticks, err := ProcessStartTicks(pid); err == nil {
+				if ticks, err := procfs.ProcessStartTicks(pid); err == nil {
 					in.startedAt = time.Time{}
 					p = in.adopt(pid, ticks, false)
 				}
@@ -256,7 +225,7 @@ func Open(opts Options) (*Supervisor, error) {
 			}
 			launches = append(launches, launch{in, p})
 		}
-		if g.state == GroupDeleting {
+		if g.state == agentapi.GroupDeleting {
 			deleting = append(deleting, g)
 		}
 	}
@@ -290,7 +259,7 @@ func Open(opts Options) (*Supervisor, error) {
 		}
 		p := &process{exited: make(chan struct{})}
 		if pid := running[id]; pid > 0 {
-			if ticks, err := ProcessStartTicks(pid); err == nil {
+			if ticks, err := procfs.ProcessStartTicks(pid); err == nil {
 				p.pid, p.startTicks = pid, ticks
 			}
 		}
@@ -299,7 +268,7 @@ func Open(opts Options) (*Supervisor, error) {
 		go func() {
 			defer s.wg.Done()
 			go func() {
-				for p.pid > 0 && ProcessAlive(p.pid, p.startTicks) {
+				for p.pid > 0 && procfs.ProcessAlive(p.pid, p.startTicks) {
 					select {
 					case <-s.ctx.Done():
 						return
@@ -310,7 +279,7 @@ func Open(opts Options) (*Supervisor, error) {
 			}()
 			agentID := s.agentID
 			trackDir := s.cg.trackDir(id)
-			stopTree(p, DefaultStopTimeout, func() []int {
+			stopTree(p, agentapi.DefaultStopTimeout, func() []int {
 				return append(instanceProcesses(agentID, id), cgroupProcs([]string{trackDir})...)
 			})
 			s.cg.remove([]string{trackDir})
@@ -328,7 +297,7 @@ func Open(opts Options) (*Supervisor, error) {
 	}
 	// Finish a scale interrupted by the previous agent's death.
 	for _, gs := range st.Groups {
-		if gs.State != GroupDeleting && len(gs.Instances) != gs.Spec.Instances {
+		if gs.State != agentapi.GroupDeleting && len(gs.Instances) != gs.Spec.Instances {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -343,7 +312,7 @@ func Open(opts Options) (*Supervisor, error) {
 }
 
 func isGroupLeader(pid int) bool {
-	st, err := readProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return err == nil && st.PGID == pid
 }
 
@@ -449,32 +418,32 @@ func (s *Supervisor) addInstances(g *group, n int) ([]*instance, error) {
 // instance count is ignored, use ScaleGroup); another spec is a
 // *ConflictError naming the first differing field. Invalid specs are
 // *FieldError; nothing is created on error.
-func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
-	if err := spec.Normalize(); err != nil {
-		return GroupStatus{}, false, err
+func (s *Supervisor) CreateGroup(spec agentapi.GroupSpec) (agentapi.GroupStatus, bool, error) {
+	if err := NormalizeSpec(&spec); err != nil {
+		return agentapi.GroupStatus{}, false, err
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return GroupStatus{}, false, errStopped
+		return agentapi.GroupStatus{}, false, errStopped
 	}
 	if g, ok := s.groups[spec.Name]; ok {
 		s.mu.Unlock()
-		if g.state == GroupDeleting {
-			return GroupStatus{}, false, fmt.Errorf("group %q: %w; wait until it is gone", spec.Name, ErrDeleting)
+		if g.state == agentapi.GroupDeleting {
+			return agentapi.GroupStatus{}, false, fmt.Errorf("group %q: %w; wait until it is gone", spec.Name, ErrDeleting)
 		}
 		if f := DiffField(g.spec, spec); f != "" {
-			return GroupStatus{}, false, &ConflictError{Group: spec.Name, Field: f}
+			return agentapi.GroupStatus{}, false, &ConflictError{Group: spec.Name, Field: f}
 		}
 		st, err := s.Group(spec.Name)
 		return st, false, err
 	}
-	g := &group{spec: spec, state: GroupActive, createdAt: time.Now().UTC(), deleted: make(chan struct{})}
+	g := &group{spec: spec, state: agentapi.GroupActive, createdAt: time.Now().UTC(), deleted: make(chan struct{})}
 	g.limits = s.probeLimits(spec)
 	ins, err := s.addInstances(g, spec.Instances)
 	if err != nil {
 		s.mu.Unlock()
-		return GroupStatus{}, false, err
+		return agentapi.GroupStatus{}, false, err
 	}
 	s.groups[spec.Name] = g
 	s.mu.Unlock()
@@ -490,7 +459,7 @@ func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
 			in.closeLogs()
 			s.removeFiles(in)
 		}
-		return GroupStatus{}, false, fmt.Errorf("write state file: %w", err)
+		return agentapi.GroupStatus{}, false, fmt.Errorf("write state file: %w", err)
 	}
 	s.syncLogMeta(g, false)
 	s.log.Info("group created", "group", spec.Name, "instances", spec.Instances, "limits", g.limits)
@@ -502,8 +471,8 @@ func (s *Supervisor) CreateGroup(spec GroupSpec) (GroupStatus, bool, error) {
 	return st, true, err
 }
 
-func (s *Supervisor) probeLimits(spec GroupSpec) string {
-	if spec.Limits == (Limits{}) {
+func (s *Supervisor) probeLimits(spec agentapi.GroupSpec) string {
+	if spec.Limits == (agentapi.Limits{}) {
 		return "none requested"
 	}
 	dirs, desc, err := s.cg.create("probe-"+randomHex(4), spec.Limits)
@@ -535,22 +504,22 @@ func (s *Supervisor) limitsFailed(name string, err error) {
 // they leave the routable snapshot and go through BeforeStop first, which
 // drains them for at most drain (0: the default). It returns once the
 // stopped instances are gone.
-func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (GroupStatus, error) {
+func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (agentapi.GroupStatus, error) {
 	if n < 0 || n > MaxInstances {
-		return GroupStatus{}, &FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", n, MaxInstances)}
+		return agentapi.GroupStatus{}, &FieldError{Field: "instances", Msg: fmt.Sprintf("%d: want 0 to %d", n, MaxInstances)}
 	}
 	s.mu.Lock()
 	g, ok := s.groups[name]
 	s.mu.Unlock()
 	if !ok {
-		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
+		return agentapi.GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
 	}
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
 	s.mu.Lock()
-	if g.state == GroupDeleting || s.closed {
+	if g.state == agentapi.GroupDeleting || s.closed {
 		s.mu.Unlock()
-		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrDeleting)
+		return agentapi.GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrDeleting)
 	}
 	cur := len(g.instances)
 	switch {
@@ -558,7 +527,7 @@ func (s *Supervisor) ScaleGroup(ctx context.Context, name string, n int, drain t
 		ins, err := s.addInstances(g, n-cur)
 		if err != nil {
 			s.mu.Unlock()
-			return GroupStatus{}, err
+			return agentapi.GroupStatus{}, err
 		}
 		g.spec.Instances = n
 		s.mu.Unlock()
@@ -645,7 +614,7 @@ func (s *Supervisor) stopAndRemove(ctx context.Context, g *group, victims []*ins
 		s.log.Error("write state file", "err", err)
 	}
 	s.mu.Lock()
-	deleting := g.state == GroupDeleting
+	deleting := g.state == agentapi.GroupDeleting
 	s.mu.Unlock()
 	if !deleting {
 		s.syncLogMeta(g, false) // a deletion records all its instances at once
@@ -675,7 +644,7 @@ func (s *Supervisor) DeleteGroup(name string, drain time.Duration) (<-chan struc
 		s.mu.Unlock()
 		return nil, fmt.Errorf("group %q: %w", name, ErrNotFound)
 	}
-	if g.state == GroupDeleting {
+	if g.state == agentapi.GroupDeleting {
 		s.mu.Unlock()
 		return g.deleted, nil
 	}
@@ -683,7 +652,7 @@ func (s *Supervisor) DeleteGroup(name string, drain time.Duration) (<-chan struc
 		s.mu.Unlock()
 		return nil, errStopped
 	}
-	g.state = GroupDeleting
+	g.state = agentapi.GroupDeleting
 	s.mu.Unlock()
 	if err := s.persist(); err != nil {
 		s.log.Error("write state file", "err", err)
@@ -722,24 +691,24 @@ func (s *Supervisor) finishDelete(g *group, drain time.Duration) {
 }
 
 // Group returns the state of one group.
-func (s *Supervisor) Group(name string) (GroupStatus, error) {
+func (s *Supervisor) Group(name string) (agentapi.GroupStatus, error) {
 	s.mu.Lock()
 	g, ok := s.groups[name]
 	s.mu.Unlock()
 	if !ok {
-		return GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
+		return agentapi.GroupStatus{}, fmt.Errorf("group %q: %w", name, ErrNotFound)
 	}
 	return s.groupStatus(g), nil
 }
 
-func (s *Supervisor) groupStatus(g *group) GroupStatus {
+func (s *Supervisor) groupStatus(g *group) agentapi.GroupStatus {
 	s.mu.Lock()
-	st := GroupStatus{Name: g.spec.Name, Spec: g.spec, State: g.state, CreatedAt: g.createdAt, Limits: g.limits,
+	st := agentapi.GroupStatus{Name: g.spec.Name, Spec: g.spec, State: g.state, CreatedAt: g.createdAt, Limits: g.limits,
 		Counts: map[string]int{}}
 	st.Spec.Env = copyMap(g.spec.Env)
 	ins := append([]*instance(nil), g.instances...)
 	s.mu.Unlock()
-	st.Instances = make([]InstanceStatus, 0, len(ins))
+	st.Instances = make([]agentapi.InstanceStatus, 0, len(ins))
 	for _, in := range ins {
 		is := in.status()
 		st.Instances = append(st.Instances, is)
@@ -760,7 +729,7 @@ func copyMap(m map[string]string) map[string]string {
 }
 
 // Groups returns every group, sorted by name.
-func (s *Supervisor) Groups() []GroupStatus {
+func (s *Supervisor) Groups() []agentapi.GroupStatus {
 	s.mu.Lock()
 	gs := make([]*group, 0, len(s.groups))
 	for _, g := range s.groups {
@@ -768,7 +737,7 @@ func (s *Supervisor) Groups() []GroupStatus {
 	}
 	s.mu.Unlock()
 	sort.Slice(gs, func(i, j int) bool { return gs[i].spec.Name < gs[j].spec.Name })
-	out := make([]GroupStatus, 0, len(gs))
+	out := make([]agentapi.GroupStatus, 0, len(gs))
 	for _, g := range gs {
 		out = append(out, s.groupStatus(g))
 	}
@@ -785,10 +754,10 @@ func (s *Supervisor) HasLogs(group, id string) bool {
 }
 
 // Instance returns the state of one instance of a group.
-func (s *Supervisor) Instance(group, id string) (InstanceStatus, error) {
+func (s *Supervisor) Instance(group, id string) (agentapi.InstanceStatus, error) {
 	in, err := s.instance(group, id)
 	if err != nil {
-		return InstanceStatus{}, err
+		return agentapi.InstanceStatus{}, err
 	}
 	return in.status(), nil
 }
@@ -815,7 +784,7 @@ func (s *Supervisor) instance(group, id string) (*instance, error) {
 // The logs of a removed instance or a deleted group are read the same way
 // while they are kept (see retain.go); following them ends after their
 // last line.
-func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
+func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q agentapi.LogQuery, emit func(agentapi.LogLine) error) error {
 	in, err := s.instance(group, id)
 	if errors.Is(err, ErrNotFound) && s.retainedLog(group, id) {
 		q.Follow = false
@@ -843,26 +812,26 @@ func (s *Supervisor) ReadLogs(ctx context.Context, group, id string, q LogQuery,
 
 // Snapshot returns the routable (healthy, not draining) instances of every
 // active group: what the proxy may send traffic to.
-func (s *Supervisor) Snapshot() []GroupTargets {
+func (s *Supervisor) Snapshot() []agentapi.GroupTargets {
 	s.mu.Lock()
 	gs := make([]*group, 0, len(s.groups))
 	for _, g := range s.groups {
-		if g.state == GroupActive {
+		if g.state == agentapi.GroupActive {
 			gs = append(gs, g)
 		}
 	}
 	s.mu.Unlock()
 	sort.Slice(gs, func(i, j int) bool { return gs[i].spec.Name < gs[j].spec.Name })
-	out := make([]GroupTargets, 0, len(gs))
+	out := make([]agentapi.GroupTargets, 0, len(gs))
 	for _, g := range gs {
 		s.mu.Lock()
-		gt := GroupTargets{Group: g.spec.Name, Service: g.spec.Service, Environment: g.spec.Environment,
-			ReleaseID: g.spec.ReleaseID, Targets: []Target{}}
+		gt := agentapi.GroupTargets{Group: g.spec.Name, Service: g.spec.Service, Environment: g.spec.Environment,
+			ReleaseID: g.spec.ReleaseID, Targets: []agentapi.Target{}}
 		ins := append([]*instance(nil), g.instances...)
 		s.mu.Unlock()
 		for _, in := range ins {
 			if in.routable() {
-				gt.Targets = append(gt.Targets, Target{InstanceID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))})
+				gt.Targets = append(gt.Targets, agentapi.Target{InstanceID: in.id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))})
 			}
 		}
 		out = append(out, gt)

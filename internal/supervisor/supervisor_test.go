@@ -19,9 +19,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/procfs"
 )
 
-func instanceByIndex(t *testing.T, s *Supervisor, group string, idx int) InstanceStatus {
+func instanceByIndex(t *testing.T, s *Supervisor, group string, idx int) agentapi.InstanceStatus {
 	t.Helper()
 	g, err := s.Group(group)
 	if err != nil {
@@ -33,12 +36,12 @@ func instanceByIndex(t *testing.T, s *Supervisor, group string, idx int) Instanc
 		}
 	}
 	t.Fatalf("no instance with index %d in %s", idx, group)
-	return InstanceStatus{}
+	return agentapi.InstanceStatus{}
 }
 
 func allHealthy(s *Supervisor, group string, n int) bool {
 	g, err := s.Group(group)
-	return err == nil && len(g.Instances) == n && g.Counts[StateHealthy] == n
+	return err == nil && len(g.Instances) == n && g.Counts[agentapi.StateHealthy] == n
 }
 
 func TestStartHealthyInstances(t *testing.T) {
@@ -76,7 +79,7 @@ func TestStartHealthyInstances(t *testing.T) {
 			t.Errorf("GET / = %q, want %q", body, want)
 		}
 		// Own process group.
-		ps, _ := readProcStat(in.PID)
+		ps, _ := procfs.ReadStat(in.PID)
 		if ps.PGID != in.PID {
 			t.Errorf("instance %s: pgid %d, want its own group %d", in.ID, ps.PGID, in.PID)
 		}
@@ -156,7 +159,7 @@ func TestCrashRestartsWithBackoff(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	spec := misbehaveSpec("crash", mark, 1, "--crash-after", "50ms")
-	spec.Health = HealthCheck{Type: HealthNone}
+	spec.Health = agentapi.HealthCheck{Type: agentapi.HealthNone}
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +174,7 @@ func TestCrashRestartsWithBackoff(t *testing.T) {
 	// Start times from the log: the gaps grow with the backoff (100, 200,
 	// 400, 400 ms after a 50 ms run).
 	var starts []time.Time
-	err := s.ReadLogs(context.Background(), "crash", in.ID, LogQuery{Filter: "listening"}, func(l LogLine) error {
+	err := s.ReadLogs(context.Background(), "crash", in.ID, agentapi.LogQuery{Filter: "listening"}, func(l agentapi.LogLine) error {
 		starts = append(starts, l.Time)
 		return nil
 	})
@@ -191,7 +194,7 @@ func TestStopTimeoutKillsProcessIgnoringSIGTERM(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	spec := misbehaveSpec("stubborn", mark, 1, "--ignore-term")
-	spec.StopTimeout = Duration(700 * time.Millisecond)
+	spec.StopTimeout = agentapi.Duration(700 * time.Millisecond)
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +221,7 @@ func TestForkedChildrenDieWithInstance(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	spec := misbehaveSpec("forker", mark, 1, "--fork", "3")
-	spec.StopTimeout = Duration(500 * time.Millisecond)
+	spec.StopTimeout = agentapi.Duration(500 * time.Millisecond)
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +230,7 @@ func TestForkedChildrenDieWithInstance(t *testing.T) {
 	var children []int
 	waitFor(t, 5*time.Second, "3 children logged", func() bool {
 		children = children[:0]
-		s.ReadLogs(context.Background(), "forker", in.ID, LogQuery{Filter: "child pid"}, func(l LogLine) error {
+		s.ReadLogs(context.Background(), "forker", in.ID, agentapi.LogQuery{Filter: "child pid"}, func(l agentapi.LogLine) error {
 			pid, _ := strconv.Atoi(strings.TrimPrefix(l.Text, "child pid "))
 			children = append(children, pid)
 			return nil
@@ -253,11 +256,11 @@ func TestBootDelayLongerThanStartPeriod(t *testing.T) {
 	s := openSup(t, testOptions(t))
 	slow := helloSpec("slow", mark, 1)
 	slow.Env["BOOT_DELAY"] = "1500ms"
-	slow.Health.StartPeriod = Duration(300 * time.Millisecond)
+	slow.Health.StartPeriod = agentapi.Duration(300 * time.Millisecond)
 	patient := helloSpec("patient", mark, 1)
 	patient.Env["BOOT_DELAY"] = "1500ms"
-	patient.Health.StartPeriod = Duration(5 * time.Second)
-	for _, sp := range []GroupSpec{slow, patient} {
+	patient.Health.StartPeriod = agentapi.Duration(5 * time.Second)
+	for _, sp := range []agentapi.GroupSpec{slow, patient} {
 		if _, _, err := s.CreateGroup(sp); err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +272,7 @@ func TestBootDelayLongerThanStartPeriod(t *testing.T) {
 	if in := instanceByIndex(t, s, "patient", 0); in.Restarts != 0 {
 		t.Errorf("patient instance restarted %d times; the start period should have covered the boot delay", in.Restarts)
 	}
-	if in := instanceByIndex(t, s, "slow", 0); in.State == StateHealthy {
+	if in := instanceByIndex(t, s, "slow", 0); in.State == agentapi.StateHealthy {
 		t.Errorf("slow instance healthy: %+v", in)
 	}
 }
@@ -311,7 +314,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	syscall.Kill(after[0].PID, syscall.SIGKILL)
 	waitFor(t, 10*time.Second, "killed adopted instance replaced", func() bool {
 		in := instanceByIndex(t, s2, "web", after[0].Index)
-		return in.State == StateHealthy && in.PID != after[0].PID && in.Restarts == 1
+		return in.State == agentapi.StateHealthy && in.PID != after[0].PID && in.Restarts == 1
 	})
 }
 
@@ -343,7 +346,7 @@ func TestRecycledPidNotAdopted(t *testing.T) {
 		other.Process.Kill()
 		other.Wait()
 	}()
-	ticks, err := ProcessStartTicks(other.Process.Pid)
+	ticks, err := procfs.ProcessStartTicks(other.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,9 +402,9 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	sick := instanceByIndex(t, s, "web", 1)
 	os.WriteFile(filepath.Join(dir, sick.ID), nil, 0o644)
 	waitFor(t, 10*time.Second, "instance 1 not healthy", func() bool {
-		return instanceByIndex(t, s, "web", 1).State != StateHealthy
+		return instanceByIndex(t, s, "web", 1).State != agentapi.StateHealthy
 	})
-	keep := []InstanceStatus{instanceByIndex(t, s, "web", 0), instanceByIndex(t, s, "web", 2)}
+	keep := []agentapi.InstanceStatus{instanceByIndex(t, s, "web", 0), instanceByIndex(t, s, "web", 2)}
 	newest := instanceByIndex(t, s, "web", 3)
 	st, err := s.ScaleGroup(context.Background(), "web", 2, 0)
 	if err != nil {
@@ -461,7 +464,7 @@ func TestLogRotationAndRead(t *testing.T) {
 	path := s.logPath("spam", in.ID)
 	waitFor(t, 10*time.Second, "last spam lines logged", func() bool {
 		found := 0
-		s.ReadLogs(context.Background(), "spam", in.ID, LogQuery{}, func(l LogLine) error {
+		s.ReadLogs(context.Background(), "spam", in.ID, agentapi.LogQuery{}, func(l agentapi.LogLine) error {
 			if strings.HasPrefix(l.Text, "spam line 002999") {
 				found++
 			}
@@ -481,8 +484,8 @@ func TestLogRotationAndRead(t *testing.T) {
 	if _, err := os.Stat(path + ".3"); err == nil {
 		t.Errorf("%s.3 exists: only 3 files are kept", path)
 	}
-	var lines []LogLine
-	s.ReadLogs(context.Background(), "spam", in.ID, LogQuery{}, func(l LogLine) error {
+	var lines []agentapi.LogLine
+	s.ReadLogs(context.Background(), "spam", in.ID, agentapi.LogQuery{}, func(l agentapi.LogLine) error {
 		lines = append(lines, l)
 		return nil
 	})
@@ -503,7 +506,7 @@ func TestLogRotationAndRead(t *testing.T) {
 	var errs []string
 	waitFor(t, 10*time.Second, "3 stderr lines", func() bool {
 		errs = errs[:0]
-		s.ReadLogs(context.Background(), "few", few.ID, LogQuery{Stream: "stderr", Filter: "spam"}, func(l LogLine) error {
+		s.ReadLogs(context.Background(), "few", few.ID, agentapi.LogQuery{Stream: "stderr", Filter: "spam"}, func(l agentapi.LogLine) error {
 			errs = append(errs, l.Text)
 			return nil
 		})
@@ -513,7 +516,7 @@ func TestLogRotationAndRead(t *testing.T) {
 		t.Errorf("stderr lines: %q", errs)
 	}
 	var recent int
-	s.ReadLogs(context.Background(), "spam", in.ID, LogQuery{Since: time.Now().Add(time.Hour)}, func(LogLine) error {
+	s.ReadLogs(context.Background(), "spam", in.ID, agentapi.LogQuery{Since: time.Now().Add(time.Hour)}, func(agentapi.LogLine) error {
 		recent++
 		return nil
 	})
@@ -526,7 +529,7 @@ func TestLogFollow(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	spec := misbehaveSpec("crashy", mark, 1, "--crash-after", "100ms")
-	spec.Health = HealthCheck{Type: HealthNone}
+	spec.Health = agentapi.HealthCheck{Type: agentapi.HealthNone}
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +537,7 @@ func TestLogFollow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	got := 0
-	err := s.ReadLogs(ctx, "crashy", in.ID, LogQuery{Filter: "listening", Tail: 1, Follow: true}, func(LogLine) error {
+	err := s.ReadLogs(ctx, "crashy", in.ID, agentapi.LogQuery{Filter: "listening", Tail: 1, Follow: true}, func(agentapi.LogLine) error {
 		got++
 		if got == 3 {
 			cancel()
@@ -547,7 +550,7 @@ func TestLogFollow(t *testing.T) {
 	// Following ends when the instance is removed.
 	ended := make(chan error, 1)
 	go func() {
-		ended <- s.ReadLogs(context.Background(), "crashy", in.ID, LogQuery{Follow: true}, func(LogLine) error { return nil })
+		ended <- s.ReadLogs(context.Background(), "crashy", in.ID, agentapi.LogQuery{Follow: true}, func(agentapi.LogLine) error { return nil })
 	}()
 	done, _ := s.DeleteGroup("crashy", 0)
 	<-done
@@ -570,19 +573,19 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
 	cases := []struct {
 		name  string
-		edit  func(*GroupSpec)
+		edit  func(*agentapi.GroupSpec)
 		field string
 		msg   string
 	}{
-		{"unknown path", func(g *GroupSpec) { g.Command = []string{"./nope"} }, "command[0]", "does not exist"},
-		{"not in PATH", func(g *GroupSpec) { g.Command = []string{"no-such-program-xyz"} }, "command[0]", "not found in PATH"},
-		{"not executable", func(g *GroupSpec) { g.Command = []string{notExec} }, "command[0]", "not executable"},
-		{"bad template", func(g *GroupSpec) { g.Env["X"] = "{{NOPE}}" }, "env.X", "unknown template"},
-		{"reserved env", func(g *GroupSpec) { g.Env["PORT"] = "1" }, "env.PORT", "set by the agent"},
-		{"bad health", func(g *GroupSpec) { g.Health.Type = "grpc" }, "health.type", "want http"},
-		{"bad name", func(g *GroupSpec) { g.Name = "Bad Name" }, "name", "not a valid group name"},
-		{"no service", func(g *GroupSpec) { g.Service = "" }, "service", "required"},
-		{"work dir", func(g *GroupSpec) { g.WorkDir = "/nonexistent" }, "work_dir", "not a directory"},
+		{"unknown path", func(g *agentapi.GroupSpec) { g.Command = []string{"./nope"} }, "command[0]", "does not exist"},
+		{"not in PATH", func(g *agentapi.GroupSpec) { g.Command = []string{"no-such-program-xyz"} }, "command[0]", "not found in PATH"},
+		{"not executable", func(g *agentapi.GroupSpec) { g.Command = []string{notExec} }, "command[0]", "not executable"},
+		{"bad template", func(g *agentapi.GroupSpec) { g.Env["X"] = "{{NOPE}}" }, "env.X", "unknown template"},
+		{"reserved env", func(g *agentapi.GroupSpec) { g.Env["PORT"] = "1" }, "env.PORT", "set by the agent"},
+		{"bad health", func(g *agentapi.GroupSpec) { g.Health.Type = "grpc" }, "health.type", "want http"},
+		{"bad name", func(g *agentapi.GroupSpec) { g.Name = "Bad Name" }, "name", "not a valid group name"},
+		{"no service", func(g *agentapi.GroupSpec) { g.Service = "" }, "service", "required"},
+		{"work dir", func(g *agentapi.GroupSpec) { g.WorkDir = "/nonexistent" }, "work_dir", "not a directory"},
 	}
 	for _, c := range cases {
 		sp := helloSpec("bad", mark, 1)
@@ -642,7 +645,7 @@ func TestResourceLimitsReported(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	sp := helloSpec("limited", mark, 1)
-	sp.Limits = Limits{MemoryMB: 128, CPU: 0.5}
+	sp.Limits = agentapi.Limits{MemoryMB: 128, CPU: 0.5}
 	st, _, err := s.CreateGroup(sp)
 	if err != nil {
 		t.Fatal(err)
@@ -709,7 +712,7 @@ func TestOrphansOfDeletedGroupsStopped(t *testing.T) {
 		case "gone":
 			continue
 		case "deleting":
-			g.State = GroupDeleting
+			g.State = agentapi.GroupDeleting
 		}
 		groups = append(groups, g)
 	}
@@ -734,14 +737,14 @@ func TestTCPAndExecHealthChecks(t *testing.T) {
 	mark := testMark(t)
 	s := openSup(t, testOptions(t))
 	tcp := helloSpec("tcp", mark, 1)
-	tcp.Health = HealthCheck{Type: HealthTCP, Interval: Duration(100 * time.Millisecond)}
+	tcp.Health = agentapi.HealthCheck{Type: agentapi.HealthTCP, Interval: agentapi.Duration(100 * time.Millisecond)}
 	okExec := helloSpec("exec-ok", mark, 1)
-	okExec.Health = HealthCheck{Type: HealthExec, Command: []string{"sh", "-c", "test \"$RUNWAY_INSTANCE\" = {{INSTANCE_ID}}"},
-		Interval: Duration(100 * time.Millisecond)}
+	okExec.Health = agentapi.HealthCheck{Type: agentapi.HealthExec, Command: []string{"sh", "-c", "test \"$RUNWAY_INSTANCE\" = {{INSTANCE_ID}}"},
+		Interval: agentapi.Duration(100 * time.Millisecond)}
 	badExec := helloSpec("exec-bad", mark, 1)
-	badExec.Health = HealthCheck{Type: HealthExec, Command: []string{"false"}, Interval: Duration(100 * time.Millisecond),
+	badExec.Health = agentapi.HealthCheck{Type: agentapi.HealthExec, Command: []string{"false"}, Interval: agentapi.Duration(100 * time.Millisecond),
 		UnhealthyThreshold: 1}
-	for _, sp := range []GroupSpec{tcp, okExec, badExec} {
+	for _, sp := range []agentapi.GroupSpec{tcp, okExec, badExec} {
 		if _, _, err := s.CreateGroup(sp); err != nil {
 			t.Fatal(err)
 		}
@@ -759,7 +762,7 @@ func TestResourceLimitsNotEnforcedSaysWhy(t *testing.T) {
 	opts.CgroupRoot = t.TempDir() // no cgroup file system there
 	s := openSup(t, opts)
 	sp := helloSpec("limited", mark, 1)
-	sp.Limits = Limits{MemoryMB: 64}
+	sp.Limits = agentapi.Limits{MemoryMB: 64}
 	st, _, err := s.CreateGroup(sp)
 	if err != nil {
 		t.Fatal(err)
@@ -795,7 +798,7 @@ func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
 	s2 := openSup(t, opts)
 	waitFor(t, 10*time.Second, "scaled down to 1", func() bool {
 		g, err := s2.Group("web")
-		return err == nil && len(g.Instances) == 1 && g.Counts[StateHealthy] == 1
+		return err == nil && len(g.Instances) == 1 && g.Counts[agentapi.StateHealthy] == 1
 	})
 	if in := s2.Groups()[0].Instances[0]; in.ID != before[0].ID || in.PID != before[0].PID {
 		t.Errorf("kept %+v, want the oldest instance %s (pid %d)", in, before[0].ID, before[0].PID)
@@ -815,7 +818,7 @@ func TestBackoffResetsAfterHealthyPeriod(t *testing.T) {
 	// Healthy for about 700 ms each time, longer than ResetAfter: every crash
 	// counts as the first, so the delay stays at Initial.
 	spec := misbehaveSpec("flaky", mark, 1, "--crash-after", "700ms")
-	spec.Health = HealthCheck{Type: HealthTCP, Interval: Duration(50 * time.Millisecond)}
+	spec.Health = agentapi.HealthCheck{Type: agentapi.HealthTCP, Interval: agentapi.Duration(50 * time.Millisecond)}
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -849,7 +852,7 @@ func TestForeignListenerIsNotHealthy(t *testing.T) {
 		cur := instanceByIndex(t, s, "booting", 0)
 		return cur.LastHealth != nil && strings.Contains(cur.LastHealth.Detail, "another program holds the port")
 	})
-	if cur := instanceByIndex(t, s, "booting", 0); cur.State == StateHealthy {
+	if cur := instanceByIndex(t, s, "booting", 0); cur.State == agentapi.StateHealthy {
 		t.Fatalf("instance healthy while another program answers on its port: %+v", cur)
 	}
 	foreign.Close()
@@ -865,8 +868,8 @@ func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
 	opts := testOptions(t)
 	failFile := filepath.Join(t.TempDir(), "fail")
 	spec := helloSpec("web", mark, 1)
-	spec.Health = HealthCheck{Type: HealthExec, Command: []string{"sh", "-c", "test ! -e " + failFile},
-		Interval: Duration(100 * time.Millisecond), UnhealthyThreshold: 2}
+	spec.Health = agentapi.HealthCheck{Type: agentapi.HealthExec, Command: []string{"sh", "-c", "test ! -e " + failFile},
+		Interval: agentapi.Duration(100 * time.Millisecond), UnhealthyThreshold: 2}
 	s1, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
@@ -27,7 +28,7 @@ import (
 // in front of it, as `runway server` builds it (without fencing).
 type localTarget struct {
 	d        *Driver
-	client   *agent.Client
+	client   *agentapi.Client
 	taskDir  string
 	proxyURL string
 	mark     string
@@ -68,7 +69,7 @@ func startLocal(t *testing.T) *localTarget {
 		}
 		<-time.After(10 * time.Millisecond)
 	}
-	lt := &localTarget{client: agent.NewClient(a.URL(), a.Token()), taskDir: filepath.Join(dir, "tasks"),
+	lt := &localTarget{client: agentapi.NewClient(a.URL(), a.Token()), taskDir: filepath.Join(dir, "tasks"),
 		proxyURL: p.HTTPAddr().String(), mark: mark, dir: dir}
 	lt.d = lt.newDriver()
 	return lt

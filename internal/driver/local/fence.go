@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -37,14 +37,14 @@ type fence struct {
 	expect int64
 }
 
-// Expect implements agent.Fence.
+// Expect implements agentapi.Fence.
 func (f *fence) Expect() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.expect
 }
 
-// Saw implements agent.Fence: the generation is recorded before the driver
+// Saw implements agentapi.Fence: the generation is recorded before the driver
 // sends it, so what a call carries is always in the store.
 func (f *fence) Saw(ctx context.Context, g int64) {
 	f.mu.Lock()
@@ -69,14 +69,14 @@ func (d *Driver) fenced(ctx context.Context, ref target.ServiceRef) (context.Con
 	if err != nil {
 		return nil, err
 	}
-	return agent.WithFence(ctx, &fence{d: d, ref: ref, expect: g}), nil
+	return agentapi.WithFence(ctx, &fence{d: d, ref: ref, expect: g}), nil
 }
 
 // refusal turns the agent's store-behind refusal into an error wrapping
 // target.ErrStoreBehind that says what is wrong and how to recover, and
 // logs it.
 func (d *Driver) refusal(ctx context.Context, ref target.ServiceRef, err error) error {
-	if err == nil || errors.Is(err, target.ErrStoreBehind) || !agent.IsStoreBehind(err) {
+	if err == nil || errors.Is(err, target.ErrStoreBehind) || !agentapi.IsStoreBehind(err) {
 		return err
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/strategy"
-	"github.com/runwayhq/runway/internal/supervisor"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -61,14 +61,14 @@ func TestFencing(t *testing.T) {
 		}
 	}()
 	specOf := func(context.Context, string) (*config.Service, error) { return &config.Service{Name: "web"}, nil }
-	d := New(agent.NewClient(a.URL(), a.Token()), filepath.Join(dir, "tasks"), "", specOf, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := New(agentapi.NewClient(a.URL(), a.Token()), filepath.Join(dir, "tasks"), "", specOf, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ls := &lossyStore{SQLite: st}
 	d.Fencing(ls, func(ref target.ServiceRef) string {
 		return "run `runway server resync " + ref.Service + " --env " + ref.Environment + "`"
 	})
 	ref := target.ServiceRef{Environment: "dev", Service: "web"}
 	spec := &config.Service{Name: "web", Version: "1", Command: []string{"/bin/sh"}, Dir: dir}
-	group := strategy.GroupName("web", "r1", supervisor.MaxGroupName)
+	group := strategy.GroupName("web", "r1", agentapi.MaxGroupName)
 	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: group, Release: "r1", Spec: spec, Count: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestFencing(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"ensure": func() error {
-			return d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: strategy.GroupName("web", "r2", supervisor.MaxGroupName), Release: "r2", Spec: spec, Count: 0})
+			return d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: strategy.GroupName("web", "r2", agentapi.MaxGroupName), Release: "r2", Spec: spec, Count: 0})
 		},
 		"scale":   func() error { return d.ScaleGroup(ctx, ref, group, 1, 0) },
 		"routes":  func() error { return d.SetRoutes(ctx, ref, nil) },
@@ -121,7 +121,7 @@ func TestFencing(t *testing.T) {
 		t.Errorf("refused calls changed the agent: routes %+v, groups %+v", routes, groups)
 	}
 	// What resync does: adopt the agent's generation.
-	h, _ := agent.NewClient(a.URL(), a.Token()).Health(ctx)
+	h, _ := agentapi.NewClient(a.URL(), a.Token()).Health(ctx)
 	if err := st.ResetAgentGeneration(ctx, "dev", "web", h.Generations[0].Generation); err != nil {
 		t.Fatal(err)
 	}

@@ -19,18 +19,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runwayhq/runway/internal/agent"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/naming"
-	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/strategy"
-	"github.com/runwayhq/runway/internal/supervisor"
 	"github.com/runwayhq/runway/internal/target"
 )
 
 // Driver implements target.Target for the local target.
 type Driver struct {
-	agent   *agent.Client
+	agent   *agentapi.Client
 	taskDir string
 	log     *slog.Logger
 	// proxyHTTP is the proxy's HTTP address, for PREVIEW_URL of verify tasks.
@@ -50,7 +48,7 @@ var _ target.Target = (*Driver)(nil)
 // New returns a driver talking to the agent through c; task results are
 // kept in taskDir so a task runs at most once per id; specOf finds the
 // manifest of a release.
-func New(c *agent.Client, taskDir, proxyHTTP string, specOf func(context.Context, string) (*config.Service, error), log *slog.Logger) *Driver {
+func New(c *agentapi.Client, taskDir, proxyHTTP string, specOf func(context.Context, string) (*config.Service, error), log *slog.Logger) *Driver {
 	return &Driver{agent: c, taskDir: taskDir, proxyHTTP: proxyHTTP, specOf: specOf, log: log}
 }
 
@@ -60,9 +58,9 @@ func New(c *agent.Client, taskDir, proxyHTTP string, specOf func(context.Context
 // exists; tasks re-attach (tasks.go).
 func Capabilities() target.Capabilities {
 	return target.Capabilities{
-		MaxWeight: proxy.MaxWeight, MaxWeightedGroups: proxy.MaxBackends,
-		StatsWindowMin: agent.MinStatsWindow, StatsWindowMax: agent.MaxStatsWindow,
-		Preview: true, TaskReattach: true, GroupNameMax: supervisor.MaxGroupName,
+		MaxWeight: agentapi.MaxWeight, MaxWeightedGroups: agentapi.MaxBackends,
+		StatsWindowMin: agentapi.MinStatsWindow, StatsWindowMax: agentapi.MaxStatsWindow,
+		Preview: true, TaskReattach: true, GroupNameMax: agentapi.MaxGroupName,
 	}
 }
 
@@ -132,20 +130,20 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 	return nil
 }
 
-func (d *Driver) groupSpec(g target.GroupSpec) supervisor.GroupSpec {
+func (d *Driver) groupSpec(g target.GroupSpec) agentapi.GroupSpec {
 	s := g.Spec
 	cmd := append([]string{commandPath(s, s.Command[0])}, s.Command[1:]...)
-	h := supervisor.HealthCheck{
+	h := agentapi.HealthCheck{
 		Type: s.Health.Kind, Path: s.Health.Path, Command: s.Health.Command,
-		Interval: supervisor.Duration(s.Health.Interval.Duration), Timeout: supervisor.Duration(s.Health.Timeout.Duration),
-		StartPeriod:      supervisor.Duration(s.Health.StartPeriod.Duration),
+		Interval: agentapi.Duration(s.Health.Interval.Duration), Timeout: agentapi.Duration(s.Health.Timeout.Duration),
+		StartPeriod:      agentapi.Duration(s.Health.StartPeriod.Duration),
 		HealthyThreshold: s.Health.HealthyThreshold, UnhealthyThreshold: s.Health.UnhealthyThreshold,
 	}
-	return supervisor.GroupSpec{
+	return agentapi.GroupSpec{
 		Name: g.Group, Project: s.Project, Service: g.Ref.Service, Environment: g.Ref.Environment,
 		ReleaseID: g.Release, Version: s.Version, Command: cmd, WorkDir: workDir(s), Env: s.Env,
-		Instances: g.Count, Health: h, StopTimeout: supervisor.Duration(s.Hooks.StopTimeout.Duration),
-		Limits: supervisor.Limits{CPU: s.Resources.CPU, MemoryMB: int64(s.Resources.MemoryMB)},
+		Instances: g.Count, Health: h, StopTimeout: agentapi.Duration(s.Hooks.StopTimeout.Duration),
+		Limits: agentapi.Limits{CPU: s.Resources.CPU, MemoryMB: int64(s.Resources.MemoryMB)},
 	}
 }
 
@@ -170,7 +168,7 @@ func (d *Driver) ensureGroup(ctx context.Context, g target.GroupSpec) error {
 		}
 		return err
 	}
-	if !agent.IsNotFound(err) {
+	if !agentapi.IsNotFound(err) {
 		return err
 	}
 	if g.Spec == nil {
@@ -185,11 +183,11 @@ func (d *Driver) ensureGroup(ctx context.Context, g target.GroupSpec) error {
 // (at most their stop timeout) take that much longer than the agent client's
 // call timeout.
 func (d *Driver) waitCtx(ctx context.Context, group string, drain time.Duration) context.Context {
-	stop := supervisor.DefaultStopTimeout
+	stop := agentapi.DefaultStopTimeout
 	if g, err := d.agent.Group(ctx, group); err == nil && g.Spec.StopTimeout > 0 {
 		stop = g.Spec.StopTimeout.D()
 	}
-	return agent.WithWait(ctx, max(drain, proxy.DefaultDrainTimeout)+stop)
+	return agentapi.WithWait(ctx, max(drain, agentapi.DefaultDrainTimeout)+stop)
 }
 
 // ScaleGroup sets a group's count; the agent drains instances it removes.
@@ -199,7 +197,7 @@ func (d *Driver) ScaleGroup(ctx context.Context, ref target.ServiceRef, group st
 		return err
 	}
 	_, err = d.agent.ScaleGroup(fctx, group, count, drain)
-	if err != nil && count == 0 && agent.IsNotFound(err) {
+	if err != nil && count == 0 && agentapi.IsNotFound(err) {
 		return nil
 	}
 	return d.refusal(ctx, ref, err)
@@ -208,7 +206,7 @@ func (d *Driver) ScaleGroup(ctx context.Context, ref target.ServiceRef, group st
 // ObserveGroup counts a group's instances by state.
 func (d *Driver) ObserveGroup(ctx context.Context, ref target.ServiceRef, group string) (target.GroupStatus, error) {
 	g, err := d.agent.Group(ctx, group)
-	if agent.IsNotFound(err) {
+	if agentapi.IsNotFound(err) {
 		return target.GroupStatus{}, nil
 	}
 	if err != nil {
@@ -217,13 +215,13 @@ func (d *Driver) ObserveGroup(ctx context.Context, ref target.ServiceRef, group 
 	return observe(g), nil
 }
 
-func observe(g supervisor.GroupStatus) target.GroupStatus {
+func observe(g agentapi.GroupStatus) target.GroupStatus {
 	st := target.GroupStatus{Exists: true, Desired: g.Spec.Instances}
 	for _, in := range g.Instances {
 		switch in.State {
-		case supervisor.StateHealthy:
+		case agentapi.StateHealthy:
 			st.Healthy++
-		case supervisor.StateStarting:
+		case agentapi.StateStarting:
 			st.Starting++
 		default:
 			st.Unhealthy++
@@ -256,7 +254,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 		return err
 	}
 	err = d.agent.DeleteGroup(fctx, group, true, drain)
-	if agent.IsNotFound(err) {
+	if agentapi.IsNotFound(err) {
 		return nil
 	}
 	return d.refusal(ctx, ref, err)
@@ -273,7 +271,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 	if err != nil {
 		return target.CrashReport{}, err
 	}
-	var worst *supervisor.InstanceStatus
+	var worst *agentapi.InstanceStatus
 	for i := range g.Instances {
 		in := &g.Instances[i]
 		if in.Restarts > 0 && (worst == nil || in.Restarts > worst.Restarts) {
@@ -284,7 +282,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 		return target.CrashReport{}, nil
 	}
 	rep := target.CrashReport{Instance: worst.ID, Exit: worst.LastExit}
-	err = d.agent.Logs(ctx, group, worst.ID, supervisor.LogQuery{Tail: crashLines}, func(l supervisor.LogLine) error {
+	err = d.agent.Logs(ctx, group, worst.ID, agentapi.LogQuery{Tail: crashLines}, func(l agentapi.LogLine) error {
 		rep.Lines = append(rep.Lines, l.Text)
 		return nil
 	})
@@ -299,7 +297,7 @@ func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]targe
 	}
 	var out []target.GroupInfo
 	for _, g := range all {
-		if g.Spec.Project == ref.Project && g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != supervisor.GroupDeleting {
+		if g.Spec.Project == ref.Project && g.Spec.Environment == ref.Environment && g.Spec.Service == ref.Service && g.State != agentapi.GroupDeleting {
 			out = append(out, target.GroupInfo{Name: g.Name, Release: g.Spec.ReleaseID, Status: observe(g)})
 		}
 	}
@@ -308,15 +306,15 @@ func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]targe
 }
 
 // routeKey is the agent's key of ref's route (or of its preview route).
-func routeKey(ref target.ServiceRef, preview bool) agent.RouteKey {
-	return agent.RouteKey{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Preview: preview}
+func routeKey(ref target.ServiceRef, preview bool) agentapi.RouteKey {
+	return agentapi.RouteKey{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Preview: preview}
 }
 
 // Routes returns the service's weighted groups.
 func (d *Driver) Routes(ctx context.Context, ref target.ServiceRef) ([]strategy.Route, error) {
 	key := routeKey(ref, false)
 	r, err := d.agent.Route(ctx, key)
-	if agent.IsNotFound(err) {
+	if agentapi.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -341,7 +339,7 @@ func (d *Driver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []
 		// No traffic: a service that never had a route has nothing to
 		// remove; an existing route keeps its hosts with no backends.
 		cur, err := d.agent.Route(ctx, key)
-		if agent.IsNotFound(err) {
+		if agentapi.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
@@ -358,11 +356,11 @@ func (d *Driver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []
 		_, err = d.agent.PutRoute(fctx, cur)
 		return d.refusal(ctx, ref, err)
 	}
-	r := agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
+	r := agentapi.Route{Project: key.Project, Environment: key.Environment, Service: key.Service}
 	lead := ""
 	best := -1
 	for _, x := range routes {
-		r.Backends = append(r.Backends, agent.Backend{Group: x.Group, Weight: x.Weight})
+		r.Backends = append(r.Backends, agentapi.Backend{Group: x.Group, Weight: x.Weight})
 		if x.Weight > best {
 			lead, best = x.Group, x.Weight
 		}
@@ -386,7 +384,7 @@ func (d *Driver) hosts(ctx context.Context, ref target.ServiceRef, group string,
 	var spec *config.Service
 	if group != "" {
 		g, err := d.agent.Group(ctx, group)
-		if err != nil && !agent.IsNotFound(err) {
+		if err != nil && !agentapi.IsNotFound(err) {
 			return nil, err
 		}
 		if err == nil {
@@ -416,7 +414,7 @@ func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group st
 	}
 	if group == "" {
 		err := d.agent.DeleteRoute(fctx, key)
-		if agent.IsNotFound(err) {
+		if agentapi.IsNotFound(err) {
 			return nil
 		}
 		return d.refusal(ctx, ref, err)
@@ -425,8 +423,8 @@ func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group st
 	if err != nil {
 		return err
 	}
-	_, err = d.agent.PutRoute(fctx, agent.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
-		Preview: true, Hosts: hosts, Backends: []agent.Backend{{Group: group, Weight: 100}}})
+	_, err = d.agent.PutRoute(fctx, agentapi.Route{Project: key.Project, Environment: key.Environment, Service: key.Service,
+		Preview: true, Hosts: hosts, Backends: []agentapi.Backend{{Group: group, Weight: 100}}})
 	return d.refusal(ctx, ref, err)
 }
 

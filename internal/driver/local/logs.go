@@ -5,7 +5,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/runwayhq/runway/internal/supervisor"
+	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -29,7 +29,7 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 		}
 	}
 	read := func(ctx context.Context, id string, emit func(target.LogLine) error) error {
-		return d.agent.Logs(ctx, q.Group, id, supervisor.LogQuery{Tail: q.Tail, Follow: q.Follow}, func(l supervisor.LogLine) error {
+		return d.agent.Logs(ctx, q.Group, id, agentapi.LogQuery{Tail: q.Tail, Follow: q.Follow}, func(l agentapi.LogLine) error {
 			return emit(target.LogLine{Time: l.Time, Instance: id, Stream: l.Stream, Text: l.Text})
 		})
 	}

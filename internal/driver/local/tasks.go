@@ -18,9 +18,9 @@ import (
 
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/procfs"
 	"github.com/runwayhq/runway/internal/redact"
 	"github.com/runwayhq/runway/internal/runenv"
-	"github.com/runwayhq/runway/internal/supervisor"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -128,7 +128,7 @@ func (d *Driver) StartTask(_ context.Context, t target.Task) error {
 	pid := cmd.Process.Pid
 	// Reaped here while this server lives; by init (or runway up) after.
 	go func() { _ = cmd.Wait() }()
-	start, err := supervisor.ProcessStartTicks(pid)
+	start, err := procfs.ProcessStartTicks(pid)
 	if err == nil {
 		err = d.writeTask(t.ID, taskRecord{State: taskRunning, PID: pid, Start: start})
 	}
@@ -154,7 +154,7 @@ func (d *Driver) ObserveTask(_ context.Context, _ target.ServiceRef, id string) 
 	if r.State != taskRunning {
 		return target.TaskStatus{Done: true, Result: target.TaskResult{ExitCode: r.ExitCode, Output: r.Output}}, nil
 	}
-	alive := supervisor.ProcessAlive(r.PID, r.Start)
+	alive := procfs.ProcessAlive(r.PID, r.Start)
 	b, err := os.ReadFile(d.taskPath(id, ".exit"))
 	if errors.Is(err, fs.ErrNotExist) {
 		if alive {
@@ -192,9 +192,9 @@ func (d *Driver) StopTask(ctx context.Context, _ target.ServiceRef, id string) e
 	if err != nil || r == nil || r.State != taskRunning {
 		return err
 	}
-	if supervisor.ProcessAlive(r.PID, r.Start) {
+	if procfs.ProcessAlive(r.PID, r.Start) {
 		_ = syscall.Kill(-r.PID, syscall.SIGKILL)
-		for supervisor.ProcessAlive(r.PID, r.Start) {
+		for procfs.ProcessAlive(r.PID, r.Start) {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("stop task %s: %w", id, ctx.Err())

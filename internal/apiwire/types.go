@@ -1,4 +1,4 @@
-package api
+package apiwire
 
 import (
 	"encoding/json"

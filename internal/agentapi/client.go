@@ -1,4 +1,4 @@
-package agent
+package agentapi
 
 import (
 	"bufio"
@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 // DefaultCallTimeout bounds an agent call that does not wait for anything:
@@ -114,7 +112,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("agent: %s (%d): %s", e.Title, e.Status, e.Detail)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body, out any) (int, error) {
+// Do sends one call of the agent API (for an endpoint without its own
+// method): body, when not nil, as JSON; the answer decoded into out; a
+// problem as *APIError and no answer as *CallError. It returns the status.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -153,7 +154,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		return resp.StatusCode, decodeProblem(resp)
+		return resp.StatusCode, DecodeProblem(resp)
 	}
 	if g, err := strconv.ParseInt(resp.Header.Get(GenerationHeader), 10, 64); fence != nil && err == nil {
 		fence.Saw(ctx, g)
@@ -169,7 +170,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	return resp.StatusCode, nil
 }
 
-func decodeProblem(resp *http.Response) error {
+// DecodeProblem reads the answer of a failed call as an *APIError (a body
+// that is not a problem becomes one with the status and the text).
+func DecodeProblem(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var p Problem
 	if json.Unmarshal(b, &p) != nil || p.Status == 0 {
@@ -181,42 +184,42 @@ func decodeProblem(resp *http.Response) error {
 // Health returns the agent's health (no token needed).
 func (c *Client) Health(ctx context.Context) (Health, error) {
 	var h Health
-	_, err := c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+	_, err := c.Do(ctx, http.MethodGet, "/v1/health", nil, &h)
 	return h, err
 }
 
 // CreateGroup creates a group (idempotent by name); created is false when
 // the same group existed.
-func (c *Client) CreateGroup(ctx context.Context, spec supervisor.GroupSpec) (supervisor.GroupStatus, bool, error) {
-	var st supervisor.GroupStatus
-	code, err := c.do(ctx, http.MethodPost, "/v1/groups", spec, &st)
+func (c *Client) CreateGroup(ctx context.Context, spec GroupSpec) (GroupStatus, bool, error) {
+	var st GroupStatus
+	code, err := c.Do(ctx, http.MethodPost, "/v1/groups", spec, &st)
 	return st, code == http.StatusCreated, err
 }
 
 // Groups lists the groups.
-func (c *Client) Groups(ctx context.Context) ([]supervisor.GroupStatus, error) {
-	var out []supervisor.GroupStatus
-	_, err := c.do(ctx, http.MethodGet, "/v1/groups", nil, &out)
+func (c *Client) Groups(ctx context.Context) ([]GroupStatus, error) {
+	var out []GroupStatus
+	_, err := c.Do(ctx, http.MethodGet, "/v1/groups", nil, &out)
 	return out, err
 }
 
 // Group returns one group.
-func (c *Client) Group(ctx context.Context, name string) (supervisor.GroupStatus, error) {
-	var st supervisor.GroupStatus
-	_, err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(name), nil, &st)
+func (c *Client) Group(ctx context.Context, name string) (GroupStatus, error) {
+	var st GroupStatus
+	_, err := c.Do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(name), nil, &st)
 	return st, err
 }
 
 // ScaleGroup sets the instance count of a group; it returns once stopped
 // instances are gone (new instances may still be starting). Instances a
 // scale down stops are drained for at most drain (0: the agent's default).
-func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (supervisor.GroupStatus, error) {
-	var st supervisor.GroupStatus
+func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.Duration) (GroupStatus, error) {
+	var st GroupStatus
 	req := ScaleRequest{Instances: &n}
 	if drain > 0 {
 		req.DrainTimeout = drain.String()
 	}
-	_, err := c.do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", req, &st)
+	_, err := c.Do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/scale", req, &st)
 	return st, err
 }
 
@@ -234,27 +237,28 @@ func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool, drain 
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
-	_, err := c.do(ctx, http.MethodDelete, p, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, p, nil, nil)
 	return err
 }
 
 // Targets returns the routable instances of every group.
-func (c *Client) Targets(ctx context.Context) ([]supervisor.GroupTargets, error) {
-	var out []supervisor.GroupTargets
-	_, err := c.do(ctx, http.MethodGet, "/v1/targets", nil, &out)
+func (c *Client) Targets(ctx context.Context) ([]GroupTargets, error) {
+	var out []GroupTargets
+	_, err := c.Do(ctx, http.MethodGet, "/v1/targets", nil, &out)
 	return out, err
 }
 
 // Routes lists the routes.
 func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 	var out []Route
-	_, err := c.do(ctx, http.MethodGet, "/v1/routes", nil, &out)
+	_, err := c.Do(ctx, http.MethodGet, "/v1/routes", nil, &out)
 	return out, err
 }
 
-// keyPath is prefix + environment/service of k, with the project and
+// KeyPath is the URL path of an endpoint by route key: prefix +
+// environment/service of k, with the project and
 // preview query parameters of k and the extra ones.
-func keyPath(prefix string, k RouteKey, extra url.Values) string {
+func KeyPath(prefix string, k RouteKey, extra url.Values) string {
 	p := prefix + url.PathEscape(k.Environment) + "/" + url.PathEscape(k.Service)
 	v := url.Values{}
 	for name, vs := range extra {
@@ -276,14 +280,14 @@ func keyPath(prefix string, k RouteKey, extra url.Values) string {
 // environment, or its preview.
 func (c *Client) PutRoute(ctx context.Context, r Route) (Route, error) {
 	var out Route
-	_, err := c.do(ctx, http.MethodPut, keyPath("/v1/routes/", r.Key(), nil), r, &out)
+	_, err := c.Do(ctx, http.MethodPut, KeyPath("/v1/routes/", r.Key(), nil), r, &out)
 	return out, err
 }
 
 // Route returns the route of key.
 func (c *Client) Route(ctx context.Context, key RouteKey) (Route, error) {
 	var out Route
-	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/routes/", key, nil), nil, &out)
+	_, err := c.Do(ctx, http.MethodGet, KeyPath("/v1/routes/", key, nil), nil, &out)
 	return out, err
 }
 
@@ -295,12 +299,12 @@ func IsNotFound(err error) bool {
 
 // DeleteRoute removes the route of key.
 func (c *Client) DeleteRoute(ctx context.Context, key RouteKey) error {
-	_, err := c.do(ctx, http.MethodDelete, keyPath("/v1/routes/", key, nil), nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, KeyPath("/v1/routes/", key, nil), nil, nil)
 	return err
 }
 
 // Logs streams the log lines of an instance matching q to emit.
-func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQuery, emit func(supervisor.LogLine) error) error {
+func (c *Client) Logs(ctx context.Context, group, id string, q LogQuery, emit func(LogLine) error) error {
 	v := url.Values{"format": {"json"}}
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.Format(time.RFC3339Nano))
@@ -337,12 +341,12 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		return decodeProblem(resp)
+		return DecodeProblem(resp)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		var l supervisor.LogLine
+		var l LogLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return fmt.Errorf("decode log line: %w", err)
 		}
@@ -364,7 +368,7 @@ func (c *Client) Logs(ctx context.Context, group, id string, q supervisor.LogQue
 
 // LogGroups lists the groups whose logs the agent keeps, live and deleted,
 // newest first, of one environment and service ("" for all).
-func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]supervisor.LogGroup, error) {
+func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]LogGroup, error) {
 	v := url.Values{}
 	if environment != "" {
 		v.Set("environment", environment)
@@ -376,40 +380,40 @@ func (c *Client) LogGroups(ctx context.Context, environment, service string) ([]
 	if len(v) > 0 {
 		p += "?" + v.Encode()
 	}
-	var out []supervisor.LogGroup
-	_, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	var out []LogGroup
+	_, err := c.Do(ctx, http.MethodGet, p, nil, &out)
 	return out, err
 }
 
 // Instance returns one instance of a group.
-func (c *Client) Instance(ctx context.Context, group, id string) (supervisor.InstanceStatus, error) {
-	var st supervisor.InstanceStatus
-	_, err := c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id), nil, &st)
+func (c *Client) Instance(ctx context.Context, group, id string) (InstanceStatus, error) {
+	var st InstanceStatus
+	_, err := c.Do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/instances/"+url.PathEscape(id), nil, &st)
 	return st, err
 }
 
 // Stats returns the proxy's statistics per group of the route of key over the last window.
 func (c *Client) Stats(ctx context.Context, key RouteKey, window time.Duration) (map[string]WindowStats, error) {
 	var out map[string]WindowStats
-	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/stats/", key, url.Values{"window": {window.String()}}), nil, &out)
+	_, err := c.Do(ctx, http.MethodGet, KeyPath("/v1/stats/", key, url.Values{"window": {window.String()}}), nil, &out)
 	return out, err
 }
 
 // Counters returns the served and failed request totals of the route of key.
 func (c *Client) Counters(ctx context.Context, key RouteKey) (Counters, error) {
 	var out Counters
-	_, err := c.do(ctx, http.MethodGet, keyPath("/v1/counters/", key, nil), nil, &out)
+	_, err := c.Do(ctx, http.MethodGet, KeyPath("/v1/counters/", key, nil), nil, &out)
 	return out, err
 }
 
 // SetMaintenance turns the maintenance page of the route of key on with
 // message, or off when message is "".
 func (c *Client) SetMaintenance(ctx context.Context, key RouteKey, message string) error {
-	path := keyPath("/v1/maintenance/", key, nil)
+	path := KeyPath("/v1/maintenance/", key, nil)
 	if message == "" {
-		_, err := c.do(ctx, http.MethodDelete, path, nil, nil)
+		_, err := c.Do(ctx, http.MethodDelete, path, nil, nil)
 		return err
 	}
-	_, err := c.do(ctx, http.MethodPut, path, map[string]string{"message": message}, nil)
+	_, err := c.Do(ctx, http.MethodPut, path, map[string]string{"message": message}, nil)
 	return err
 }

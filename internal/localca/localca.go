@@ -1,4 +1,11 @@
-package proxy
+// Package localca is the local certificate authority: created once in a
+// directory (ca.crt, ca.key, mode 0600), it issues a certificate for each
+// TLS server name on first use and renews it before it expires. The
+// agent's proxy serves HTTPS with it; the server's API with
+// `--tls-local-ca`. Leaf certificates live 30 days, are renewed 10 days
+// before expiry, and are kept in memory. It is a leaf: it imports only
+// fsutil and naming.
+package localca
 
 import (
 	"crypto"
@@ -20,12 +27,13 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/naming"
 )
 
-// File names of the local certificate authority inside Options.CADir.
+// File names of the local certificate authority inside its directory.
 const (
-	CACertFile = "ca.crt"
-	CAKeyFile  = "ca.key"
+	CertFile = "ca.crt"
+	KeyFile  = "ca.key"
 )
 
 // Leaf certificates live leafLifetime and are replaced when less than
@@ -37,9 +45,9 @@ const (
 	maxLeaves       = 4096
 )
 
-// localCA is the certificate authority Runway creates once per agent data
+// CA is the certificate authority Runway creates once per agent data
 // dir. It issues a certificate for each SNI host name on first use.
-type localCA struct {
+type CA struct {
 	cert     *x509.Certificate
 	key      crypto.Signer
 	certPath string
@@ -49,10 +57,10 @@ type localCA struct {
 	leaves map[string]*tls.Certificate
 }
 
-// loadOrCreateCA reads dir/ca.crt and dir/ca.key, creating both (0600) if
+// LoadOrCreate reads dir/ca.crt and dir/ca.key, creating both (0600) if
 // neither exists.
-func loadOrCreateCA(dir string, now func() time.Time) (*localCA, error) {
-	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
+func LoadOrCreate(dir string, now func() time.Time) (*CA, error) {
+	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
 	certPEM, cerr := os.ReadFile(certPath)
 	keyPEM, kerr := os.ReadFile(keyPath)
 	switch {
@@ -90,7 +98,7 @@ func loadOrCreateCA(dir string, now func() time.Time) (*localCA, error) {
 	if !ok || !cert.IsCA {
 		return nil, fmt.Errorf("load CA from %s: not a CA certificate with a signing key", dir)
 	}
-	return &localCA{cert: cert, key: key, certPath: certPath, now: now, leaves: map[string]*tls.Certificate{}}, nil
+	return &CA{cert: cert, key: key, certPath: certPath, now: now, leaves: map[string]*tls.Certificate{}}, nil
 }
 
 func createCA(now time.Time) (certPEM, keyPEM []byte, err error) {
@@ -129,14 +137,17 @@ func randomSerial() *big.Int {
 	return n
 }
 
-// getCertificate is tls.Config.GetCertificate: the cached certificate for
+// CertPath is the file of the CA's certificate (the one to trust).
+func (ca *CA) CertPath() string { return ca.certPath }
+
+// GetCertificate is tls.Config.GetCertificate: the cached certificate for
 // the SNI name, issued (or renewed) when missing or close to expiry.
-func (ca *localCA) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (ca *CA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := hello.ServerName
 	if name == "" {
 		name = "localhost" // clients connecting to an IP send no SNI
 	}
-	name, ok := normalizeHost(name)
+	name, ok := naming.NormalizeHost(name)
 	if !ok {
 		return nil, fmt.Errorf("tls: no certificate for server name %q", hello.ServerName)
 	}
@@ -157,7 +168,7 @@ func (ca *localCA) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 	return c, nil
 }
 
-func (ca *localCA) issue(name string, now time.Time) (*tls.Certificate, error) {
+func (ca *CA) issue(name string, now time.Time) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate key for %s: %w", name, err)
@@ -193,15 +204,15 @@ func trimBrackets(s string) string {
 	return s
 }
 
-// LocalCATLSConfig is a TLS configuration whose certificates the local CA in
+// TLSConfig is a TLS configuration whose certificates the local CA in
 // dir issues on demand (the server's API uses it with `--tls-local-ca`).
-func LocalCATLSConfig(dir string, now func() time.Time) (*tls.Config, error) {
+func TLSConfig(dir string, now func() time.Time) (*tls.Config, error) {
 	if now == nil {
 		now = time.Now
 	}
-	ca, err := loadOrCreateCA(dir, now)
+	ca, err := LoadOrCreate(dir, now)
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: ca.getCertificate}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: ca.GetCertificate}, nil
 }
