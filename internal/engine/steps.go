@@ -223,6 +223,11 @@ func previewGroup(s strategy.RunTask) string {
 // in between: soon at first, then every PollInterval (see nextPoll). When
 // ctx's deadline passes, it returns onDeadline's error (a Timeout) if given.
 func (r *run) poll(ctx context.Context, check func() error, cond func() (bool, error), onDeadline func() error) error {
+	return r.pollFrom(ctx, firstPoll, check, cond, onDeadline)
+}
+
+// pollFrom is poll with first as its first wait.
+func (r *run) pollFrom(ctx context.Context, first time.Duration, check func() error, cond func() (bool, error), onDeadline func() error) error {
 	var wait time.Duration
 	for {
 		if err := check(); err != nil {
@@ -232,7 +237,7 @@ func (r *run) poll(ctx context.Context, check func() error, cond func() (bool, e
 		if err != nil || done {
 			return err
 		}
-		wait = nextPoll(wait, r.e.opts.PollInterval)
+		wait = nextPoll(wait, first, r.e.opts.PollInterval)
 		if !r.sleep(ctx, wait) {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && context.Cause(ctx) == context.DeadlineExceeded && onDeadline != nil {
 				return onDeadline()
@@ -248,11 +253,16 @@ func (r *run) poll(ctx context.Context, check func() error, cond func() (bool, e
 // (bench/README.md, Releases).
 const firstPoll = 50 * time.Millisecond
 
-// nextPoll returns the wait after prev (0 for the first): firstPoll, then
+// firstTaskPoll is the first wait for a task: hooks such as migrations that
+// have nothing to do end within milliseconds, and observing one is a read of
+// two small files.
+const firstTaskPoll = 5 * time.Millisecond
+
+// nextPoll returns the wait after prev (0 for the first): first, then
 // doubling up to max.
-func nextPoll(prev, max time.Duration) time.Duration {
+func nextPoll(prev, first, max time.Duration) time.Duration {
 	if prev <= 0 {
-		return min(firstPoll, max)
+		return min(first, max)
 	}
 	return min(2*prev, max)
 }
@@ -301,7 +311,7 @@ func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (t
 	}
 	var res target.TaskResult
 	var observeErr error
-	err := r.poll(ctx, check, func() (bool, error) {
+	err := r.pollFrom(ctx, firstTaskPoll, check, func() (bool, error) {
 		st, err := d.ObserveTask(ctx, t.Ref, t.ID)
 		if err != nil {
 			if ctx.Err() != nil {
