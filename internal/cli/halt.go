@@ -14,14 +14,7 @@ func newHaltCmd(g *Globals) *cobra.Command {
 		Example: "  runway halt hello --env production --reason 'wrong build'",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required")
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			project, err := projectName(cmd.Context(), c, project)
+			c, project, err := serviceScope(cmd.Context(), g, env, project)
 			if err != nil {
 				return err
 			}

@@ -47,3 +47,21 @@ func projectName(ctx context.Context, c *client.Client, flag string) (string, er
 func projectFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVarP(p, "project", "p", "", "project (default: the one of runway.hcl in this directory or a parent, or the server's only project)")
 }
+
+// serviceScope is the common start of the commands that act on a service
+// in an environment (status, releases, rollback, halt): --env is required,
+// then the client of the current context and the project (projectName).
+func serviceScope(ctx context.Context, g *Globals, env, projectFlag string) (*client.Client, string, error) {
+	if env == "" {
+		return nil, "", UsageErrorf("--env is required")
+	}
+	c, err := g.client()
+	if err != nil {
+		return nil, "", err
+	}
+	project, err := projectName(ctx, c, projectFlag)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, project, nil
+}

@@ -15,14 +15,7 @@ func newReleasesCmd(g *Globals) *cobra.Command {
 		Example: "  runway releases hello --env staging",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required")
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			project, err := projectName(cmd.Context(), c, project)
+			c, project, err := serviceScope(cmd.Context(), g, env, project)
 			if err != nil {
 				return err
 			}

@@ -23,14 +23,7 @@ in a protected environment needs a confirmation: runway asks, or takes --yes.`,
 		Example: "  runway rollback hello --env staging\n  runway rollback hello --env production --to 01JD3Q8Y7Z5W2X4V6T8R0P2N4M --yes --wait",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required")
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			project, err := projectName(cmd.Context(), c, project)
+			c, project, err := serviceScope(cmd.Context(), g, env, project)
 			if err != nil {
 				return err
 			}

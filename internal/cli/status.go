@@ -16,14 +16,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 		Example: "  runway status --env staging\n  runway status hello --env staging --output json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required")
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			project, err := projectName(cmd.Context(), c, project)
+			c, project, err := serviceScope(cmd.Context(), g, env, project)
 			if err != nil {
 				return err
 			}
