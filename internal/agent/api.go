@@ -12,15 +12,14 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
 func writeProblem(w http.ResponseWriter, status int, slug, field, format string, args ...any) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(agentapi.Problem{Type: agentapi.ProblemBase + slug, Title: http.StatusText(status), Status: status,
+	httpjson.WriteProblem(w, status, agentapi.Problem{Type: httpjson.TypeURI(slug), Title: http.StatusText(status), Status: status,
 		Detail: fmt.Sprintf(format, args...), Field: field})
 }
 
@@ -53,13 +52,7 @@ type routeConflict struct{ field, msg string }
 
 func (e *routeConflict) Error() string { return e.msg }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -65,7 +66,7 @@ func problemOf(t *testing.T, err error, status int, field string) *agentapi.APIE
 	if !errors.As(err, &ae) {
 		t.Fatalf("err %v: want an API problem %d", err, status)
 	}
-	if ae.Status != status || ae.Field != field || ae.Detail == "" || !strings.HasPrefix(ae.Type, agentapi.ProblemBase) {
+	if ae.Status != status || ae.Field != field || ae.Detail == "" || !strings.HasPrefix(ae.Type, httpjson.ProblemTypeBase) {
 		t.Fatalf("problem %+v: want status %d field %q", ae.Problem, status, field)
 	}
 	return ae

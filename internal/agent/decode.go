@@ -1,11 +1,8 @@
 package agent
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
@@ -21,41 +19,27 @@ import (
 const maxBody = 1 << 20
 
 // decodeStrict decodes exactly one JSON object into v, refusing unknown
-// fields and trailing data; errors name the offending field.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.Is(err, io.EOF):
-			return &supervisor.FieldError{Field: "body", Msg: "is empty: send a JSON object"}
-		case errors.As(err, &te):
-			return &supervisor.FieldError{Field: te.Field, Msg: fmt.Sprintf("want a JSON %s, got %s", te.Type, te.Value)}
-		case errors.As(err, &se):
-			return &supervisor.FieldError{Field: "body", Msg: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &supervisor.FieldError{Field: f, Msg: "unknown field (see docs/agent-api.md)"}
-		}
-		return &supervisor.FieldError{Field: "body", Msg: err.Error()}
+// fields and trailing data (httpjson.Decode); errors name the offending field.
+func decodeStrict(b []byte, v any) error {
+	err := httpjson.Decode(b, v)
+	var de *httpjson.DecodeError
+	if !errors.As(err, &de) {
+		return err
 	}
-	if dec.More() {
-		return &supervisor.FieldError{Field: "body", Msg: "has data after the JSON object"}
+	if de.Field == "" {
+		return &supervisor.FieldError{Field: "body", Msg: de.Msg}
 	}
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return &supervisor.FieldError{Field: "body", Msg: "has data after the JSON object"}
+	if strings.HasSuffix(de.Msg, "not a known field") {
+		return &supervisor.FieldError{Field: de.Field, Msg: de.Msg + " (see docs/agent-api.md)"}
 	}
-	return nil
+	return &supervisor.FieldError{Field: de.Field, Msg: de.Msg}
 }
 
 // DecodeGroupSpec parses the body of POST /v1/groups. Validation that needs
 // the machine (command exists, work_dir) happens in the supervisor.
 func DecodeGroupSpec(b []byte) (agentapi.GroupSpec, error) {
 	var s agentapi.GroupSpec
-	if err := decodeStrict(bytes.NewReader(b), &s); err != nil {
+	if err := decodeStrict(b, &s); err != nil {
 		return s, err
 	}
 	if s.Name == "" {
@@ -71,7 +55,7 @@ const MaxDrainTimeout = time.Hour
 // count and the drain timeout (0 when absent).
 func DecodeScale(b []byte) (int, time.Duration, error) {
 	var s agentapi.ScaleRequest
-	if err := decodeStrict(bytes.NewReader(b), &s); err != nil {
+	if err := decodeStrict(b, &s); err != nil {
 		return 0, 0, err
 	}
 	if s.Instances == nil {
@@ -103,7 +87,7 @@ func ParseDrainTimeout(v string) (time.Duration, error) {
 // parameters): identity fields in the body must agree with it.
 func DecodeRoute(key agentapi.RouteKey, b []byte) (agentapi.Route, error) {
 	var r agentapi.Route
-	if err := decodeStrict(bytes.NewReader(b), &r); err != nil {
+	if err := decodeStrict(b, &r); err != nil {
 		return r, err
 	}
 	if r.Project == "" {

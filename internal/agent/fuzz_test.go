@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -138,7 +137,7 @@ func FuzzRouteAcceptance(f *testing.F) {
 		r, agentErr := DecodeRoute(key, b)
 
 		var raw agentapi.Route
-		if err := decodeStrict(bytes.NewReader(b), &raw); err != nil {
+		if err := decodeStrict(b, &raw); err != nil {
 			if agentErr == nil {
 				t.Fatalf("the agent accepted a body that does not decode: %v", err)
 			}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/supervisor"
 )
 
@@ -101,9 +101,7 @@ func loadGenerations(path string) (*generations, error) {
 		return nil, &supervisor.StateError{Path: path, Err: err}
 	}
 	var f generationsFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := httpjson.Decode(b, &f); err != nil {
 		return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("invalid JSON: %w", err)}
 	}
 	if f.Format != GenerationsFormat {

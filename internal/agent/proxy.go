@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -161,7 +160,7 @@ func (a *Agent) setMaintenance(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Message string `json:"message"`
 		}
-		if err := decodeStrict(bytes.NewReader(b), &body); err != nil {
+		if err := decodeStrict(b, &body); err != nil {
 			writeError(w, err)
 			return
 		}

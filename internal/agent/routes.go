@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/proxy"
 	"github.com/runwayhq/runway/internal/supervisor"
@@ -104,9 +104,7 @@ func loadRoutes(path string) (map[agentapi.RouteKey]agentapi.Route, error) {
 		return nil, &supervisor.StateError{Path: path, Err: err}
 	}
 	var rf routesFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rf); err != nil {
+	if err := httpjson.Decode(b, &rf); err != nil {
 		return nil, &supervisor.StateError{Path: path, Err: fmt.Errorf("invalid JSON: %w", err)}
 	}
 	if rf.Format != RoutesFormat {

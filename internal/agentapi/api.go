@@ -2,7 +2,8 @@ package agentapi
 
 import "time"
 
-// Problem is an RFC 9457 problem+json error body.
+// Problem is an RFC 9457 problem+json error body; its type is
+// httpjson.TypeURI of the problem's slug, as the server's are.
 type Problem struct {
 	Type   string `json:"type"`
 	Title  string `json:"title"`
@@ -11,9 +12,6 @@ type Problem struct {
 	// Field is the JSON path of the request field at fault, when there is one.
 	Field string `json:"field,omitempty"`
 }
-
-// ProblemBase prefixes the type of every problem the agent returns.
-const ProblemBase = "https://runway.dev/problems/"
 
 // Health is the body of GET /v1/health.
 type Health struct {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/httpjson"
 )
 
 type transient interface{ Transient() bool }
@@ -36,7 +38,7 @@ func TestClientTimeouts(t *testing.T) {
 		default:
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusNotFound)
-			json.NewEncoder(w).Encode(Problem{Type: ProblemBase + "not-found", Title: "Not Found", Status: http.StatusNotFound, Detail: "no group"})
+			json.NewEncoder(w).Encode(Problem{Type: httpjson.TypeURI("not-found"), Title: "Not Found", Status: http.StatusNotFound, Detail: "no group"})
 		}
 	}))
 	defer srv.Close()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/runwayhq/runway/internal/httpjson"
 )
 
 // The headers and problem type of fencing (docs/design.md, "Fencing"): a
@@ -50,5 +52,5 @@ func fenceFrom(ctx context.Context) Fence {
 // whose store is behind (409 store-behind).
 func IsStoreBehind(err error) bool {
 	var e *APIError
-	return errors.As(err, &e) && e.Status == http.StatusConflict && e.Type == ProblemBase+ProblemStoreBehind
+	return errors.As(err, &e) && e.Status == http.StatusConflict && e.Type == httpjson.TypeURI(ProblemStoreBehind)
 }

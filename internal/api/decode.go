@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/httpjson"
 	"github.com/runwayhq/runway/internal/httplimit"
 )
 
@@ -60,25 +59,12 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON at byte %d: %v", se.Offset, err)
-		case errors.As(err, &te):
-			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field %q must be %s, not %s", te.Field, te.Type, te.Value)
-		case errors.Is(err, io.EOF):
-			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is empty; send a JSON object")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body is not valid JSON: it ends early")
+	if err := httpjson.Decode(body, v); err != nil {
+		var de *httpjson.DecodeError
+		if errors.As(err, &de) && de.Field == "" {
+			return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body %s", de.Msg)
 		}
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body: %v", err)
-	}
-	if dec.More() {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "request body holds more than one JSON value")
+		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "%v", err)
 	}
 	return nil
 }

@@ -5,10 +5,8 @@ import (
 	"net/http"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/httpjson"
 )
-
-// ProblemTypeBase prefixes the type URI of every problem Runway returns.
-const ProblemTypeBase = "https://runway.dev/problems/"
 
 // Problem is an RFC 9457 problem detail. The API's backends return it (or wrap it) to
 // choose the HTTP status and type a client sees; any other error becomes a
@@ -39,31 +37,10 @@ func Problemf(status int, kind, format string, args ...any) *Problem {
 		slug = http.StatusText(status)
 	}
 	return &Problem{
-		Type:   ProblemTypeBase + slugify(slug),
+		Type:   httpjson.TypeURI(slug),
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: fmt.Sprintf(format, args...),
 		Kind:   kind,
 	}
-}
-
-func slugify(s string) string {
-	out := make([]byte, 0, len(s)+4)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			if i > 0 && len(out) > 0 && out[len(out)-1] != '-' {
-				out = append(out, '-')
-			}
-			out = append(out, c+'a'-'A')
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			out = append(out, c)
-		default:
-			if len(out) > 0 && out[len(out)-1] != '-' {
-				out = append(out, '-')
-			}
-		}
-	}
-	return string(out)
 }

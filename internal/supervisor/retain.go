@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/httpjson"
 )
 
 // Logs outlive their group: the logs of removed instances and deleted
@@ -52,9 +52,7 @@ func readLogMeta(path string) (agentapi.LogGroup, error) {
 	if err != nil {
 		return m, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	if err := httpjson.Decode(b, &m); err != nil {
 		return m, fmt.Errorf("%s: invalid JSON: %w", path, err)
 	}
 	if m.Format != LogMetaFormat {

@@ -1,16 +1,15 @@
 package supervisor
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/httpjson"
 )
 
 // StateFormat is the format tag of the agent's state file.
@@ -79,9 +78,7 @@ func loadState(path string) (*stateFile, error) {
 		return nil, &StateError{Path: path, Err: err}
 	}
 	var st stateFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&st); err != nil {
+	if err := httpjson.Decode(b, &st); err != nil {
 		return nil, &StateError{Path: path, Err: fmt.Errorf("invalid JSON: %w", err)}
 	}
 	if st.Format != StateFormat {
