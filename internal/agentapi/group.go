@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/runwayhq/runway/internal/config"
 )
 
 // Health check types.
@@ -85,13 +87,14 @@ type GroupSpec struct {
 }
 
 // DefaultStopTimeout is the stop timeout of a group whose spec has none:
-// how long a stopping instance has after SIGTERM before SIGKILL.
-const DefaultStopTimeout = 30 * time.Second
+// how long a stopping instance has after SIGTERM before SIGKILL. It is the
+// manifest's hooks.stop_timeout default (one declaration: the schema's tag).
+var DefaultStopTimeout = config.Defaults[config.Hooks]().StopTimeout.Duration
 
 // DefaultDrainTimeout is the drain of a scale down or deletion that names
 // none: how long the proxy waits for in-flight requests of the instances
-// it stops routing to.
-const DefaultDrainTimeout = 30 * time.Second
+// it stops routing to. It is the manifest's deploy.drain_timeout default.
+var DefaultDrainTimeout = config.Defaults[config.Deploy]().DrainTimeout.Duration
 
 // MaxGroupName is the longest group name (a DNS label's 63 characters).
 const MaxGroupName = 63

@@ -200,3 +200,17 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Defaults is a block of type T (Health, Hooks, Deploy, ...) with every
+// attribute at its schema default — the `default` tags, the one place
+// defaults are declared: what a manifest that leaves the block out gets,
+// and what the agent fills in for a group spec that leaves a field out.
+// Computed defaults (a health timeout above its interval) are the caller's.
+func Defaults[T any]() T {
+	var v T
+	t := reflect.TypeOf(v)
+	if d := decode(newNode(t, hcl.Range{}), reflect.ValueOf(&v).Elem(), "", sources{}); d.HasErrors() {
+		panic("config: defaults of " + t.Name() + ": " + d.Error())
+	}
+	return v
+}

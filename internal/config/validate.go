@@ -16,17 +16,17 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/runenv"
 )
 
 var (
-	nameRe     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	secretRe   = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	regionRe   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-	zoneRe     = regexp.MustCompile(`^[a-z]$`)
-	templateRe = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
-	hostRe     = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	versionRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	nameRe    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	secretRe  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	zoneRe    = regexp.MustCompile(`^[a-z]$`)
+	hostRe    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
 	// allowedRe is a hosts_allowed entry: a host name, or *. and a domain.
 	allowedRe = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
@@ -61,8 +61,9 @@ func ReservedEnv(name string) bool {
 	return strings.HasPrefix(name, "RUNWAY_")
 }
 
-// TemplateValues are the placeholders allowed in command, env values and hooks.
-var TemplateValues = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "ENVIRONMENT", "PROJECT", "INSTANCE_ID"}
+// TemplateValues are the placeholders allowed in command, env values and
+// hooks (runenv.Keys, which expands them).
+var TemplateValues = runenv.Keys
 
 // checker collects diagnostics that point at field paths.
 type checker struct {
@@ -402,13 +403,12 @@ func checkCommand(c *checker, path string, argv []string) {
 
 // checkTemplates reports {{NAME}} placeholders Runway does not know.
 func checkTemplates(c *checker, path, s string) {
-	for _, m := range templateRe.FindAllStringSubmatch(s, -1) {
-		name := strings.TrimSpace(m[1])
-		if slices.Contains(TemplateValues, name) {
+	for _, p := range runenv.Placeholders(s) {
+		if p.Known() {
 			continue
 		}
-		detail := fmt.Sprintf("%s is not a template value. Allowed: {{%s}}.", m[0], strings.Join(TemplateValues, "}}, {{"))
-		if sg := suggest(name, TemplateValues); sg != "" {
+		detail := fmt.Sprintf("%s is not a template value. Allowed: {{%s}}.", p.Text, strings.Join(TemplateValues, "}}, {{"))
+		if sg := suggest(p.Name, TemplateValues); sg != "" {
 			detail += fmt.Sprintf(" Did you mean {{%s}}?", sg)
 		}
 		c.errf(path, "Unknown template value", "%s", detail)
@@ -475,8 +475,8 @@ func checkShellTemplates(c *checker, path string, argv []string) {
 		return
 	}
 	for i, a := range argv[1:] {
-		if m := templateRe.FindString(a); m != "" && a != m {
-			c.warnf(fmt.Sprintf("%s[%d]", path, i+1), "Template value inside a shell script", "%s is interpolated into a %s script, where its value becomes shell code. Read it from the environment instead, such as \"$RUNWAY_VERSION\", \"$RUNWAY_RELEASE\" or \"$PORT\".", m, filepath.Base(argv[0]))
+		if ps := runenv.Placeholders(a); len(ps) > 0 && a != ps[0].Text {
+			c.warnf(fmt.Sprintf("%s[%d]", path, i+1), "Template value inside a shell script", "%s is interpolated into a %s script, where its value becomes shell code. Read it from the environment instead, such as \"$RUNWAY_VERSION\", \"$RUNWAY_RELEASE\" or \"$PORT\".", ps[0].Text, filepath.Base(argv[0]))
 			return
 		}
 	}

@@ -8,8 +8,10 @@
 package runenv
 
 import (
+	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -18,8 +20,51 @@ import (
 // passed on; nothing else of its environment is, tokens included.
 var HostAllowList = []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"}
 
-// templateRE matches {{NAME}}, with optional spaces inside the braces.
-var templateRE = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+// Keys are the template values a manifest may use in command, args, env
+// values and hooks, in the order docs/manifest.md lists them; Process.Values
+// has one entry for each.
+var Keys = []string{"PORT", "RELEASE_ID", "VERSION", "SERVICE_NAME", "ENVIRONMENT", "PROJECT", "INSTANCE_ID"}
+
+// templateRE matches {{NAME}}, with optional spaces inside the braces: what
+// Expand replaces. placeholderRE matches anything in double braces: what
+// validation reads, so {{ PORT-1 }} is an error rather than left as text.
+var (
+	templateRE    = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+	placeholderRE = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
+)
+
+// Placeholder is one {{...}} in a string.
+type Placeholder struct {
+	// Text is the placeholder as written ("{{ PORT }}"); Name what is inside,
+	// trimmed ("PORT").
+	Text, Name string
+}
+
+// Known reports whether the placeholder is one of Keys (and so expanded).
+func (p Placeholder) Known() bool { return slices.Contains(Keys, p.Name) }
+
+// Placeholders returns the {{...}} placeholders of s, in order.
+func Placeholders(s string) []Placeholder {
+	if !strings.Contains(s, "{{") {
+		return nil
+	}
+	var out []Placeholder
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		out = append(out, Placeholder{Text: m[0], Name: strings.TrimSpace(m[1])})
+	}
+	return out
+}
+
+// CheckTemplates refuses a placeholder of s that is not a template value,
+// naming it and the known ones.
+func CheckTemplates(s string) error {
+	for _, p := range Placeholders(s) {
+		if !p.Known() {
+			return fmt.Errorf("%s is not a template value: known values are {{%s}}", p.Text, strings.Join(Keys, "}}, {{"))
+		}
+	}
+	return nil
+}
 
 // Process describes the process being started; its fields are the
 // template values and the RUNWAY_* metadata.

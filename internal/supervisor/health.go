@@ -53,11 +53,8 @@ func check(ctx context.Context, h agentapi.HealthCheck, port int, dir string, en
 		c.Close()
 		res.OK, res.Detail = true, "connect "+addr+": ok"
 	case agentapi.HealthExec:
-		args := make([]string, len(h.Command))
-		for i, a := range h.Command {
-			args[i] = runenv.Expand(a, vals)
-		}
-		prog, err := resolveCommand(args[0], dir)
+		args := runenv.ExpandAll(h.Command, vals)
+		prog, err := runenv.Program(args[0], dir)
 		if err != nil {
 			res.Detail = err.Error()
 			return res

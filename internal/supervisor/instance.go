@@ -146,11 +146,8 @@ func (in *instance) setState(st string) {
 func (in *instance) start() (*process, error) {
 	in.stopLeftovers()
 	vals := in.values()
-	args := make([]string, len(in.spec.Command))
-	for i, a := range in.spec.Command {
-		args[i] = runenv.Expand(a, vals)
-	}
-	prog, err := resolveCommand(args[0], in.spec.WorkDir)
+	args := runenv.ExpandAll(in.spec.Command, vals)
+	prog, err := runenv.Program(args[0], in.spec.WorkDir)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,14 +12,11 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/runenv"
 )
 
-// Defaults applied by NormalizeSpec (agentapi.DefaultStopTimeout too).
-const (
-	DefaultInterval = 2 * time.Second
-	DefaultTimeout  = time.Second
-	MaxInstances    = 1000
-)
+// MaxInstances is the most instances a group may have.
+const MaxInstances = 1000
 
 // FieldError is a validation error about one field of a request; Field is
 // its JSON path ("health.path", "command[0]").
@@ -38,10 +34,6 @@ func fieldErr(field, format string, args ...any) error {
 var (
 	nameRE   = regexp.MustCompile(fmt.Sprintf(`^[a-z0-9]([a-z0-9._-]{0,%d})$`, agentapi.MaxGroupName-1))
 	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	templRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
-	// templKeys are the manifest's template values; one list for the
-	// manifest validator and the supervisor.
-	templKeys = config.TemplateValues
 )
 
 // NormalizeSpec fills defaults and validates the spec. It checks that the
@@ -65,7 +57,7 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 		return fieldErr("command", "is required: the program and its arguments, e.g. [\"./bin/hello\", \"--port\", \"{{PORT}}\"]")
 	}
 	for i, a := range s.Command {
-		if err := checkTemplates(a); err != nil {
+		if err := runenv.CheckTemplates(a); err != nil {
 			return fieldErr(fmt.Sprintf("command[%d]", i), "%v", err)
 		}
 		if strings.IndexByte(a, 0) >= 0 {
@@ -79,7 +71,7 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 		if config.ReservedEnv(k) {
 			return fieldErr("env."+k, "is set by the agent and cannot be overridden")
 		}
-		if err := checkTemplates(v); err != nil {
+		if err := runenv.CheckTemplates(v); err != nil {
 			return fieldErr("env."+k, "%v", err)
 		}
 		if strings.IndexByte(v, 0) >= 0 {
@@ -100,7 +92,7 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 	if st, err := os.Stat(s.WorkDir); err != nil || !st.IsDir() {
 		return fieldErr("work_dir", "%q is not a directory on this machine", s.WorkDir)
 	}
-	if _, err := resolveCommand(s.Command[0], s.WorkDir); err != nil {
+	if _, err := runenv.Program(s.Command[0], s.WorkDir); err != nil {
 		return fieldErr("command[0]", "%v", err)
 	}
 	if s.StopTimeout == 0 {
@@ -118,14 +110,19 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 	return normalizeHealth(&s.Health)
 }
 
+// normalizeHealth fills what the check leaves out from the manifest's health
+// defaults (config.Defaults: the schema's tags), so a group made
+// through the agent API is checked as a release of a manifest without a
+// health block is. A start period left out is none.
 func normalizeHealth(h *agentapi.HealthCheck) error {
+	def := config.Defaults[config.Health]()
 	if h.Type == "" {
-		h.Type = agentapi.HealthNone
+		h.Type = def.Kind
 	}
 	switch h.Type {
 	case agentapi.HealthHTTP:
 		if h.Path == "" {
-			h.Path = "/"
+			h.Path = def.Path
 		}
 		if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \r\n\x00") {
 			return fieldErr("health.path", "%q: want a URL path starting with /", h.Path)
@@ -135,7 +132,7 @@ func normalizeHealth(h *agentapi.HealthCheck) error {
 			return fieldErr("health.command", "is required for an exec check")
 		}
 		for i, a := range h.Command {
-			if err := checkTemplates(a); err != nil {
+			if err := runenv.CheckTemplates(a); err != nil {
 				return fieldErr(fmt.Sprintf("health.command[%d]", i), "%v", err)
 			}
 			if strings.IndexByte(a, 0) >= 0 {
@@ -147,16 +144,16 @@ func normalizeHealth(h *agentapi.HealthCheck) error {
 		return fieldErr("health.type", "%q: want http, tcp, exec or none", h.Type)
 	}
 	if h.Interval == 0 {
-		h.Interval = agentapi.Duration(DefaultInterval)
+		h.Interval = agentapi.Duration(def.Interval.Duration)
 	}
 	if h.Timeout == 0 {
-		h.Timeout = agentapi.Duration(DefaultTimeout)
+		h.Timeout = agentapi.Duration(min(def.Timeout.Duration, h.Interval.D()))
 	}
 	if h.HealthyThreshold == 0 {
-		h.HealthyThreshold = 1
+		h.HealthyThreshold = def.HealthyThreshold
 	}
 	if h.UnhealthyThreshold == 0 {
-		h.UnhealthyThreshold = 3
+		h.UnhealthyThreshold = def.UnhealthyThreshold
 	}
 	switch {
 	case h.Interval.D() < 10*time.Millisecond || h.Interval.D() > time.Hour:
@@ -171,60 +168,6 @@ func normalizeHealth(h *agentapi.HealthCheck) error {
 		return fieldErr("health.unhealthy_threshold", "%d: want 1 to 100", h.UnhealthyThreshold)
 	}
 	return nil
-}
-
-func checkTemplates(s string) error {
-	for _, m := range templRE.FindAllStringSubmatch(s, -1) {
-		if !slices.Contains(templKeys, m[1]) {
-			return fmt.Errorf("unknown template value {{%s}}: known values are {{%s}}", m[1], strings.Join(templKeys, "}}, {{"))
-		}
-	}
-	return nil
-}
-
-// resolveCommand finds the program of a command: a path containing '/' is
-// taken relative to dir, a bare name is looked up in PATH.
-func resolveCommand(prog, dir string) (string, error) {
-	var p string
-	if strings.ContainsRune(prog, '/') {
-		p = prog
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-	} else {
-		lp, err := lookPath(prog)
-		if err != nil {
-			return "", fmt.Errorf("%q not found in PATH (%s)", prog, os.Getenv("PATH"))
-		}
-		p = lp
-	}
-	st, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%q does not exist (looked at %s)", prog, p)
-		}
-		return "", fmt.Errorf("%q: %v", prog, err)
-	}
-	if st.IsDir() {
-		return "", fmt.Errorf("%q is a directory, not a program", prog)
-	}
-	if st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("%q is not executable (mode %s): chmod +x %s", prog, st.Mode().Perm(), p)
-	}
-	return p, nil
-}
-
-func lookPath(prog string) (string, error) {
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(d, prog)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", os.ErrNotExist
 }
 
 // DiffField returns the JSON path of the first field in which two

@@ -580,7 +580,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown path", func(g *agentapi.GroupSpec) { g.Command = []string{"./nope"} }, "command[0]", "does not exist"},
 		{"not in PATH", func(g *agentapi.GroupSpec) { g.Command = []string{"no-such-program-xyz"} }, "command[0]", "not found in PATH"},
 		{"not executable", func(g *agentapi.GroupSpec) { g.Command = []string{notExec} }, "command[0]", "not executable"},
-		{"bad template", func(g *agentapi.GroupSpec) { g.Env["X"] = "{{NOPE}}" }, "env.X", "unknown template"},
+		{"bad template", func(g *agentapi.GroupSpec) { g.Env["X"] = "{{NOPE}}" }, "env.X", "is not a template value"},
 		{"reserved env", func(g *agentapi.GroupSpec) { g.Env["PORT"] = "1" }, "env.PORT", "set by the agent"},
 		{"bad health", func(g *agentapi.GroupSpec) { g.Health.Type = "grpc" }, "health.type", "want http"},
 		{"bad name", func(g *agentapi.GroupSpec) { g.Name = "Bad Name" }, "name", "not a valid group name"},

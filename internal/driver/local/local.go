@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/runenv"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -70,12 +70,10 @@ func (d *Driver) Capabilities() target.Capabilities { return Capabilities() }
 // Limits are what validation checks a manifest against on this target.
 func Limits() config.TargetLimits { return Capabilities().Validation() }
 
-// commandPath resolves a manifest command's program the way the agent will.
+// commandPath is a manifest command's program: relative to the manifest's
+// directory (the agent looks a bare name up in its PATH).
 func commandPath(spec *config.Service, argv0 string) string {
-	if filepath.IsAbs(argv0) || !strings.Contains(argv0, "/") {
-		return argv0
-	}
-	return filepath.Join(spec.Dir, argv0)
+	return runenv.ProgramPath(argv0, spec.Dir)
 }
 
 func workDir(spec *config.Service) string {
@@ -88,15 +86,8 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 	if len(spec.Command) == 0 {
 		problems = append(problems, "the local target runs processes: the manifest needs a command")
 	} else {
-		p := commandPath(spec, spec.Command[0])
-		if !strings.Contains(p, "/") {
-			if _, err := exec.LookPath(p); err != nil {
-				problems = append(problems, fmt.Sprintf("command %q is not on the PATH", p))
-			}
-		} else if st, err := os.Stat(p); err != nil {
-			problems = append(problems, fmt.Sprintf("command %s does not exist (build it first?)", p))
-		} else if st.IsDir() || st.Mode()&0o111 == 0 {
-			problems = append(problems, fmt.Sprintf("command %s is not an executable file", p))
+		if _, err := runenv.Program(spec.Command[0], spec.Dir); err != nil {
+			problems = append(problems, "command "+err.Error())
 		}
 	}
 	if st, err := os.Stat(workDir(spec)); err != nil || !st.IsDir() {
@@ -106,11 +97,8 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 		problems = append(problems, fmt.Sprintf("secret %s has no value on this server (secrets are not stored yet; remove it from secrets for the local target)", s))
 	}
 	if len(spec.Hooks.PreDeploy) > 0 {
-		p := commandPath(spec, spec.Hooks.PreDeploy[0])
-		if strings.Contains(p, "/") {
-			if _, err := os.Stat(p); err != nil {
-				problems = append(problems, fmt.Sprintf("pre_deploy command %s does not exist", p))
-			}
+		if _, err := runenv.Program(spec.Hooks.PreDeploy[0], spec.Dir); err != nil {
+			problems = append(problems, "pre_deploy command "+err.Error())
 		}
 	}
 	if msg, err := d.StoreBehind(ctx, ref); err != nil {
