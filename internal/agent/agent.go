@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,21 +208,20 @@ func checkLoopback(addr string) error {
 }
 
 func loadOrCreateToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	tok, err := fsutil.ReadToken(path)
 	if err == nil {
-		tok := strings.TrimSpace(string(b))
 		if len(tok) < 32 {
 			return "", fmt.Errorf("token file %s is too short: delete it to have a new token generated", path)
 		}
 		return tok, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read token file: %w", err)
+		return "", fmt.Errorf("read token file: %w (delete it to have a new token generated)", err)
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
-	tok := hex.EncodeToString(raw)
-	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), fsutil.FileMode); err != nil {
+	tok = hex.EncodeToString(raw)
+	if err := fsutil.WriteToken(path, tok); err != nil {
 		return "", fmt.Errorf("create token file: %w", err)
 	}
 	return tok, nil

@@ -119,7 +119,7 @@ func ensureTokenFile(ctx context.Context, st store.Store, tokenFile string, now 
 	if err != nil {
 		return err
 	}
-	if err := fsutil.WriteFileAtomic(tokenFile, []byte(tok+"\n"), fsutil.FileMode); err != nil {
+	if err := fsutil.WriteToken(tokenFile, tok); err != nil {
 		return fmt.Errorf("write admin token: %w", err)
 	}
 	return nil
@@ -145,21 +145,21 @@ func Bootstrap(ctx context.Context, st store.Store, tokenFile string, now time.T
 	if err := st.CreateUser(ctx, u); err != nil {
 		return false, err
 	}
-	if b, err := os.ReadFile(tokenFile); err == nil {
-		tok, perr := ParseToken(strings.TrimSpace(string(b)))
+	if b, err := fsutil.ReadToken(tokenFile); err == nil {
+		tok, perr := ParseToken(b)
 		if perr != nil {
 			return false, fmt.Errorf("admin token %s: %w; delete it to have a new one made", tokenFile, perr)
 		}
 		t := &store.Token{ID: "tok_" + strings.ToLower(store.NewID(now)), User: AdminUser, Name: "admin.token", Hash: HashToken(tok), CreatedAt: now}
 		return true, st.CreateToken(ctx, t)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("read admin token: %w", err)
+		return false, fmt.Errorf("read admin token: %w; delete it to have a new one made", err)
 	}
 	tok, _, err := Issue(ctx, st, AdminUser, "admin.token", time.Time{}, now)
 	if err != nil {
 		return false, err
 	}
-	if err := fsutil.WriteFileAtomic(tokenFile, []byte(tok+"\n"), fsutil.FileMode); err != nil {
+	if err := fsutil.WriteToken(tokenFile, tok); err != nil {
 		return false, fmt.Errorf("write admin token: %w", err)
 	}
 	return true, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/runwayhq/runway/internal/activation"
 	"github.com/runwayhq/runway/internal/agent"
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/localca"
 	"github.com/runwayhq/runway/internal/proxy"
@@ -245,18 +246,18 @@ func newAgentStatusCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ctx := agentOfContext(g, cmd); ctx != nil && token == "" {
 				agentURL, token = ctx.AgentURL, ""
-				b, err := os.ReadFile(ctx.AgentTokenFile)
+				t, err := fsutil.ReadToken(ctx.AgentTokenFile)
 				if err != nil {
 					return fmt.Errorf("read the agent token of the current context: %w (pass --data-dir of the agent or --agent-token)", err)
 				}
-				token = strings.TrimSpace(string(b))
+				token = t
 			}
 			if token == "" {
-				b, err := os.ReadFile(filepath.Join(dataDir, agent.TokenFileName))
+				t, err := fsutil.ReadToken(filepath.Join(dataDir, agent.TokenFileName))
 				if err != nil {
 					return fmt.Errorf("read the agent token: %w (pass --data-dir of the agent or --agent-token)", err)
 				}
-				token = strings.TrimSpace(string(b))
+				token = t
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()

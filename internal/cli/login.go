@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/auth"
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 func newLoginCmd(g *Globals) *cobra.Command {
@@ -40,11 +41,11 @@ from --token-file (the file's path is recorded, not the token) or from stdin
 					return err
 				}
 				tokenFile = abs
-				b, err := os.ReadFile(tokenFile)
+				t, err := fsutil.ReadToken(tokenFile)
 				if err != nil {
 					return fmt.Errorf("read --token-file: %w", err)
 				}
-				tok = strings.TrimSpace(string(b))
+				tok = t
 			} else {
 				if f, ok := g.Stdin.(*os.File); ok {
 					if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {

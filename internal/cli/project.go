@@ -17,6 +17,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // addProjectCmds adds apply, show and list to `runway project`.
@@ -185,12 +186,12 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 	if path == "" {
 		return
 	}
-	tok, err := os.ReadFile(tokenFile)
+	tok, err := fsutil.ReadToken(tokenFile)
 	if err != nil {
 		fmt.Fprintf(g.Stderr, "warning: cannot read the admin token to register %s: %v\n", path, err)
 		return
 	}
-	c, err := client.New(serverURL, strings.TrimSpace(string(tok)))
+	c, err := client.New(serverURL, tok)
 	if err != nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/client"
+	"github.com/runwayhq/runway/internal/fsutil"
 )
 
 // DefaultServer is the server a CLI without a context talks to.
@@ -97,11 +98,11 @@ func (c *Context) token() (string, error) {
 	if c.TokenFile == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(c.TokenFile)
+	tok, err := fsutil.ReadToken(c.TokenFile)
 	if err != nil {
 		return "", fmt.Errorf("read its token file: %w (run `runway login` again, or `runway context remove`)", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return tok, nil
 }
 
 func (g *Globals) client() (*client.Client, error) {

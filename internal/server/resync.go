@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -57,11 +56,11 @@ func Resync(ctx context.Context, o ResyncOptions) ([]ServiceResync, error) {
 	if (o.Environment == "") != (o.Service == "") {
 		return nil, errors.New("name both the service and its environment (SERVICE --env ENV), or neither for every service")
 	}
-	tok, err := os.ReadFile(o.AgentTokenFile)
+	tok, err := fsutil.ReadToken(o.AgentTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (pass --agent-token-file)", o.AgentTokenFile, unwrap(err))
 	}
-	ac := agentapi.NewClient(o.AgentURL, strings.TrimSpace(string(tok)))
+	ac := agentapi.NewClient(o.AgentURL, tok)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	h, err := ac.Health(actx)

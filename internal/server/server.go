@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -105,11 +104,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentToken, err := os.ReadFile(opts.AgentTokenFile)
+	agentToken, err := fsutil.ReadToken(opts.AgentTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
 	}
-	ac := agentapi.NewClient(opts.AgentURL, strings.TrimSpace(string(agentToken)))
+	ac := agentapi.NewClient(opts.AgentURL, agentToken)
 	if opts.AgentTimeout > 0 {
 		ac.Timeout = opts.AgentTimeout
 	}
