@@ -23,30 +23,30 @@ func ParseExpiresIn(field, s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 || d > MaxTokenLifetime {
-		return 0, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field %q must be a duration from 1s to %s, such as 720h, got %q", field, MaxTokenLifetime, trunc(s))
+		return 0, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field %q must be a duration from 1s to %s, such as 720h, got %q", field, MaxTokenLifetime, trunc(s))
 	}
 	return d, nil
 }
 
 func checkRoles(field string, roles []string) error {
 	if _, err := auth.ParseRoles(roles); err != nil {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field %q: %v", field, err)
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field %q: %v", field, err)
 	}
 	return nil
 }
 
 func validateCreateUserRequest(r *apiwire.CreateUserRequest) error {
 	if !nameRe.MatchString(r.Name) {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"name\" must be a user name (lower-case letters, digits, dashes; such as ci-deployer), got %q", trunc(r.Name))
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"name\" must be a user name (lower-case letters, digits, dashes; such as ci-deployer), got %q", trunc(r.Name))
 	}
 	if len(r.Roles) == 0 {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"roles\" must hold at least one role, such as staging_deployer")
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"roles\" must hold at least one role, such as staging_deployer")
 	}
 	if err := checkRoles("roles", r.Roles); err != nil {
 		return err
 	}
 	if r.TokenName != "" && !tokenNameRe.MatchString(r.TokenName) {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"token_name\" must be letters, digits, dots, dashes or underscores, got %q", trunc(r.TokenName))
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"token_name\" must be letters, digits, dots, dashes or underscores, got %q", trunc(r.TokenName))
 	}
 	_, err := ParseExpiresIn("expires_in", r.ExpiresIn)
 	return err
@@ -54,7 +54,7 @@ func validateCreateUserRequest(r *apiwire.CreateUserRequest) error {
 
 func validateUpdateUserRequest(r *apiwire.UpdateUserRequest) error {
 	if len(r.AddRoles) == 0 && len(r.RemoveRoles) == 0 && r.Disabled == nil {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "nothing to change: give add_roles, remove_roles or disabled")
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "nothing to change: give add_roles, remove_roles or disabled")
 	}
 	if err := checkRoles("add_roles", r.AddRoles); err != nil {
 		return err
@@ -64,10 +64,10 @@ func validateUpdateUserRequest(r *apiwire.UpdateUserRequest) error {
 
 func validateCreateTokenRequest(r *apiwire.CreateTokenRequest) error {
 	if r.User != "" && !nameRe.MatchString(r.User) {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"user\" must be a user name, got %q", trunc(r.User))
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"user\" must be a user name, got %q", trunc(r.User))
 	}
 	if r.Name != "" && !tokenNameRe.MatchString(r.Name) {
-		return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"name\" must be letters, digits, dots, dashes or underscores, got %q", trunc(r.Name))
+		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"name\" must be letters, digits, dots, dashes or underscores, got %q", trunc(r.Name))
 	}
 	_, err := ParseExpiresIn("expires_in", r.ExpiresIn)
 	return err
@@ -97,7 +97,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, _ string) {
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, _ string) {
 	name := r.PathValue("name")
 	if !nameRe.MatchString(name) {
-		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a user name", trunc(name)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "%q is not a user name", trunc(name)))
 		return
 	}
 	u, err := h.opts.Identity.User(r.Context(), name)
@@ -134,7 +134,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, actor strin
 func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, actor string) {
 	name := r.PathValue("name")
 	if !nameRe.MatchString(name) {
-		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a user name", trunc(name)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "%q is not a user name", trunc(name)))
 		return
 	}
 	var req apiwire.UpdateUserRequest
@@ -162,7 +162,7 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, actor strin
 func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, _ string) {
 	user := r.URL.Query().Get("user")
 	if user != "" && user != "*" && !nameRe.MatchString(user) {
-		h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter user %q is not a user name (or * for every user)", trunc(user)))
+		h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter user %q is not a user name (or * for every user)", trunc(user)))
 		return
 	}
 	list, err := h.opts.Identity.Tokens(r.Context(), principalOf(r), user)
@@ -224,7 +224,7 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, _ string) {
 	if s := q.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter since must be an RFC 3339 time, got %q", trunc(s)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter since must be an RFC 3339 time, got %q", trunc(s)))
 			return
 		}
 		f.Since = t
@@ -232,14 +232,14 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, _ string) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter limit must be a whole number from 1 to 10000, got %q", trunc(s)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter limit must be a whole number from 1 to 10000, got %q", trunc(s)))
 			return
 		}
 		f.Limit = n
 	}
 	for name, v := range map[string]string{"actor": f.Actor, "environment": f.Environment} {
 		if v != "" && !nameRe.MatchString(v) {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter %s %q is not a valid name", name, trunc(v)))
 			return
 		}
 	}

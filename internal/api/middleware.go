@@ -40,7 +40,7 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		src := sourceOf(r)
 		if wait := h.limiter.blocked(src); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeProblem(w, apiwire.Problemf(http.StatusTooManyRequests, "TooManyAttempts", "too many failed authentications from %s; try again in %s", src, wait.Round(time.Second)))
+			writeProblem(w, apiwire.Problemf(http.StatusTooManyRequests, apiwire.KindTooManyAttempts, "too many failed authentications from %s; try again in %s", src, wait.Round(time.Second)))
 			return
 		}
 		p, err := h.opts.Identity.Authenticate(r.Context(), r.Header.Get("Authorization"))
@@ -78,7 +78,7 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		}
 		rec.Project, rec.Environment, rec.Target = target.Project, target.Environment, auditTarget(r, env)
 		if err := p.Authorize(rule.Action, target); err != nil {
-			prob := apiwire.Problemf(http.StatusForbidden, "Forbidden", "%v", err)
+			prob := apiwire.Problemf(http.StatusForbidden, apiwire.KindForbidden, "%v", err)
 			if mutating {
 				h.audit(r, rec, prob.Status, prob.Kind)
 			}
@@ -159,14 +159,14 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 
 func unauthorized(err error) *apiwire.Problem {
 	hint := "run `runway login`, pass --token or set RUNWAY_TOKEN"
-	kind := "Unauthorized"
+	kind := apiwire.KindUnauthorized
 	switch {
 	case errors.Is(err, auth.ErrExpired):
-		kind, hint = "TokenExpired", "ask an admin for a new token, or make one before it expires (runway token create)"
+		kind, hint = apiwire.KindTokenExpired, "ask an admin for a new token, or make one before it expires (runway token create)"
 	case errors.Is(err, auth.ErrRevoked):
-		kind, hint = "TokenRevoked", "ask an admin for a new token"
+		kind, hint = apiwire.KindTokenRevoked, "ask an admin for a new token"
 	case errors.Is(err, auth.ErrDisabled):
-		kind, hint = "UserDisabled", "ask an admin to enable the user again"
+		kind, hint = apiwire.KindUserDisabled, "ask an admin to enable the user again"
 	}
 	return apiwire.Problemf(http.StatusUnauthorized, kind, "%v: %s", err, hint)
 }
@@ -180,10 +180,10 @@ func (h *Handler) checkBody(r *http.Request) ([]byte, error) {
 	}
 	got := r.Header.Get(apiwire.DigestHeader)
 	if got == "" {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "DigestMissing", "header %s is required on every change: the SHA-256 of the body as sent, \"sha-256=:<base64>:\" (RFC 9530); runway and internal/client send it", apiwire.DigestHeader)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindDigestMissing, "header %s is required on every change: the SHA-256 of the body as sent, \"sha-256=:<base64>:\" (RFC 9530); runway and internal/client send it", apiwire.DigestHeader)
 	}
 	if got != apiwire.ContentDigest(body) {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "DigestMismatch", "the body does not match its %s header: it was altered after the client computed the digest (or the digest is not \"sha-256=:<base64>:\"); send the request again", apiwire.DigestHeader)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindDigestMismatch, "the body does not match its %s header: it was altered after the client computed the digest (or the digest is not \"sha-256=:<base64>:\"); send the request again", apiwire.DigestHeader)
 	}
 	return body, nil
 }
@@ -206,9 +206,9 @@ func (h *Handler) checkRequest(ctx context.Context, rule auth.Rule, env envelope
 	case prev == "":
 		return nil
 	case prev != dig:
-		return apiwire.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s with a different request; send a new request id for a new request", env.RequestID, made)
+		return apiwire.Problemf(http.StatusConflict, apiwire.KindRequestIDReused, "request id %s was already used%s with a different request; send a new request id for a new request", env.RequestID, made)
 	case !rule.Idempotent:
-		return apiwire.Problemf(http.StatusConflict, "RequestIDReused", "request id %s was already used%s: this request was already applied; send a new request id to make it again", env.RequestID, made)
+		return apiwire.Problemf(http.StatusConflict, apiwire.KindRequestIDReused, "request id %s was already used%s: this request was already applied; send a new request id to make it again", env.RequestID, made)
 	}
 	return nil // the same request again: the handler answers what it made
 }
@@ -238,7 +238,7 @@ func (h *Handler) targetOf(r *http.Request, rule auth.Rule, env envelope) (auth.
 	case auth.FromReleasePath:
 		id := r.PathValue("id")
 		if !requestIDRe.MatchString(id) {
-			return auth.Target{}, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id))
+			return auth.Target{}, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "%q is not a release id", trunc(id))
 		}
 		return h.opts.Identity.ReleaseTarget(r.Context(), id)
 	}

@@ -79,7 +79,7 @@ func New(opts Options) *Handler {
 		panic("api: route " + route + " has no rule in auth.Rules")
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, apiwire.Problemf(http.StatusNotFound, "NotFound", "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+		writeProblem(w, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
 	return h
 }
@@ -181,14 +181,14 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string)
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter limit must be a whole number from 1 to 1000, got %q", trunc(s)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter limit must be a whole number from 1 to 1000, got %q", trunc(s)))
 			return
 		}
 		f.Limit = n
 	}
 	for name, v := range map[string]string{"project": f.Project, "environment": f.Environment, "service": f.Service} {
 		if v != "" && !nameRe.MatchString(v) {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q is not a valid name", name, trunc(v)))
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter %s %q is not a valid name", name, trunc(v)))
 			return
 		}
 	}
@@ -206,7 +206,7 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, _ string)
 func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
 	if !requestIDRe.MatchString(id) {
-		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "%q is not a release id", trunc(id)))
 		return
 	}
 	rel, err := h.opts.Backend.Release(r.Context(), id)
@@ -220,7 +220,7 @@ func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, _ string) {
 func (h *Handler) halt(w http.ResponseWriter, r *http.Request, actor string) {
 	id := r.PathValue("id")
 	if !requestIDRe.MatchString(id) {
-		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, "NotFound", "%q is not a release id", trunc(id)))
+		h.fail(w, r, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "%q is not a release id", trunc(id)))
 		return
 	}
 	var req apiwire.HaltRequest

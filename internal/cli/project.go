@@ -119,7 +119,7 @@ func applyProject(ctx context.Context, g *Globals, c *client.Client, dir string,
 	var changes []string
 	next, _ := json.Marshal(def)
 	switch {
-	case client.IsKind(err, "UnknownProject"):
+	case client.IsKind(err, apiwire.KindUnknownProject):
 		if !g.JSON() {
 			fmt.Fprintf(g.Stdout, "Project %s is new on this server: %s\n", def.Name, environmentsLine(def))
 		}
@@ -204,7 +204,7 @@ func upRegisterProject(ctx context.Context, g *Globals, serverURL, tokenFile str
 		fmt.Fprintf(g.Stderr, "warning: %s is not valid, so its project was not registered (runway validate shows why; then runway project apply)\n", path)
 		return
 	}
-	if _, err := c.Project(ctx, def.Name); !client.IsKind(err, "UnknownProject") {
+	if _, err := c.Project(ctx, def.Name); !client.IsKind(err, apiwire.KindUnknownProject) {
 		return
 	}
 	p, err := c.ApplyProject(ctx, def.Name, apiwire.ApplyProjectRequest{Source: string(src), RequestID: newRequestID(), RequestedAt: time.Now().UTC()})

@@ -29,7 +29,7 @@ in a protected environment needs a confirmation: runway asks, or takes --yes.`,
 			}
 			req := apiwire.RollbackRequest{Project: project, Environment: env, Service: args[0], To: to, RequestID: newRequestID(), RequestedAt: time.Now().UTC(), Confirmed: yes}
 			rel, err := c.Rollback(cmd.Context(), req)
-			if client.IsKind(err, "ConfirmationRequired") && !yes {
+			if client.IsKind(err, apiwire.KindConfirmationRequired) && !yes {
 				// A protected environment: ask, and send a new request.
 				ok, cerr := confirm(g, fmt.Sprintf("%s is protected. Roll back %s in %s?", env, args[0], env))
 				if cerr != nil {

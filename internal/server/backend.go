@@ -51,7 +51,7 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 	}
 	env := project.Environment(req.Environment)
 	if env == nil {
-		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
+		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return nil, noDriver(env, b.drivers)
@@ -67,7 +67,7 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 		return nil, invalid(fmt.Sprintf("the manifest of %s", req.Service), diags)
 	}
 	if ws.Service(req.Service) == nil {
-		return nil, apiwire.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "the request's sources define %s, not service %q", strings.Join(serviceNames(ws), ", "), req.Service)
+		return nil, apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindInvalidManifest, "the request's sources define %s, not service %q", strings.Join(serviceNames(ws), ", "), req.Service)
 	}
 	svc, diags := ws.Resolve(req.Service, req.Environment)
 	if diags.HasErrors() {
@@ -77,11 +77,11 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 		svc.Version = req.Version
 	}
 	if svc.Version == "" {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRelease", "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRelease, "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
 	}
 	if env.Target == "local" {
 		if req.Dir == "" {
-			return nil, apiwire.Problemf(http.StatusBadRequest, "BadRelease", "field \"dir\" is required for target local: the directory commands are resolved from")
+			return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRelease, "field \"dir\" is required for target local: the directory commands are resolved from")
 		}
 		svc.Dir = req.Dir
 	}
@@ -104,7 +104,7 @@ type storeBehindReporter interface {
 
 // noDriver answers a release to an environment whose target this server cannot run.
 func noDriver(env *config.Environment, d engine.Drivers) error {
-	return apiwire.Problemf(http.StatusUnprocessableEntity, "NoDriver",
+	return apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindNoDriver,
 		"environment %q has target %q; this server has no %s driver configured: it runs %s. Deploy to an environment with one of these targets, or run a server that has the %s driver",
 		env.Name, env.Target, env.Target, strings.Join(d.Targets(), ", "), env.Target)
 }
@@ -120,7 +120,7 @@ func (b *backend) checkHosts(ctx context.Context, ref target.ServiceRef, svc *co
 		if owner.Project != ref.Project && svc.Domain == "" {
 			hint = fmt.Sprintf("give project %s a domain in runway.hcl (such as domain = %q) so its names differ", ref.Project, ref.Project+".localhost")
 		}
-		return apiwire.Problemf(http.StatusConflict, "HostConflict", "host %s is already served by service %s of project %s in environment %s; %s", host, owner.Service, owner.Project, owner.Environment, hint)
+		return apiwire.Problemf(http.StatusConflict, apiwire.KindHostConflict, "host %s is already served by service %s of project %s in environment %s; %s", host, owner.Service, owner.Project, owner.Environment, hint)
 	}
 	return nil
 }
@@ -191,7 +191,7 @@ func (b *backend) replayed(ctx context.Context, requestID string) (*apiwire.Rele
 // that nobody confirmed: the CLI asks, or takes --yes.
 func confirmProtected(env *config.Environment, what string, confirmed bool) error {
 	if env.Protected && !confirmed {
-		return apiwire.Problemf(http.StatusPreconditionRequired, "ConfirmationRequired",
+		return apiwire.Problemf(http.StatusPreconditionRequired, apiwire.KindConfirmationRequired,
 			"environment %s is protected: a %s needs an explicit confirmation; answer yes when runway asks, or pass --yes (API: \"confirmed\": true)", env.Name, what)
 	}
 	return nil
@@ -225,7 +225,7 @@ func (b *backend) Rollback(ctx context.Context, req apiwire.RollbackRequest, act
 			}
 		}
 		if target == nil {
-			return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "release %s is not a release of %s in %s", req.To, req.Service, req.Environment)
+			return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "release %s is not a release of %s in %s", req.To, req.Service, req.Environment)
 		}
 	} else {
 		// The newest successful release is what serves now; roll back to the
@@ -241,7 +241,7 @@ func (b *backend) Rollback(ctx context.Context, req apiwire.RollbackRequest, act
 			}
 		}
 		if target == nil {
-			return nil, apiwire.Problemf(http.StatusConflict, "NothingToRollBack", "%s in %s has no earlier successful release to roll back to; name one with --to", req.Service, req.Environment)
+			return nil, apiwire.Problemf(http.StatusConflict, apiwire.KindNothingToRollBack, "%s in %s has no earlier successful release to roll back to; name one with --to", req.Service, req.Environment)
 		}
 	}
 	spec, err := engine.DecodeSpec(target.Spec)
@@ -267,7 +267,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 	}
 	env := project.Environment(req.Environment)
 	if env == nil {
-		return engine.Request{}, apiwire.Problemf(http.StatusConflict, "UnknownEnvironment", "project %s no longer has environment %q", req.Project, req.Environment)
+		return engine.Request{}, apiwire.Problemf(http.StatusConflict, apiwire.KindUnknownEnvironment, "project %s no longer has environment %q", req.Project, req.Environment)
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return engine.Request{}, noDriver(env, b.drivers)
@@ -290,7 +290,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 		resolved.Version, resolved.Dir = spec.Service.Version, spec.Service.Dir
 		svc = *resolved
 	} else if svc.Deploy.Strategy == "recreate" && env.Protected {
-		return engine.Request{}, apiwire.Problemf(http.StatusUnprocessableEntity, "BadRelease", "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
+		return engine.Request{}, apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindBadRelease, "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)
 	}
 	svc.Protected, svc.Target = env.Protected, env.Target
 	ref := target.ServiceRef{Project: req.Project, Environment: req.Environment, Service: req.Service}
@@ -343,13 +343,13 @@ func (b *backend) switchBack(ctx context.Context, req apiwire.RollbackRequest, l
 func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {
 	r, err := b.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "no release %s", id)
 	}
 	if err != nil {
 		return err
 	}
 	if r.Done {
-		return apiwire.Problemf(http.StatusConflict, "ReleaseFinished", "release %s already ended in %s", id, r.State)
+		return apiwire.Problemf(http.StatusConflict, apiwire.KindReleaseFinished, "release %s already ended in %s", id, r.State)
 	}
 	if reason == "" {
 		reason = "halted by " + actor
@@ -360,7 +360,7 @@ func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {
 func (b *backend) Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	r, err := b.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "no release %s", id)
 	}
 	if err != nil {
 		return nil, err
@@ -395,7 +395,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	e := def.Environment(env)
 	if e == nil {
-		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
+		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
 	}
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: project, Environment: env, Service: service, Limit: 100})
 	if err != nil {

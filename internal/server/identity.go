@@ -58,7 +58,7 @@ func (i *identity) RememberRequest(ctx context.Context, id, digest string) (stri
 func (i *identity) ReleaseTarget(ctx context.Context, id string) (auth.Target, error) {
 	r, err := i.st.GetRelease(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return auth.Target{}, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
+		return auth.Target{}, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "no release %s", id)
 	}
 	if err != nil {
 		return auth.Target{}, err
@@ -124,7 +124,7 @@ func (i *identity) expiry(s string) time.Time {
 func (i *identity) CreateUser(ctx context.Context, req apiwire.CreateUserRequest, actor string, rec apiwire.AuditEntry) (*apiwire.UserCreated, error) {
 	roles, err := auth.ParseRoles(req.Roles)
 	if err != nil {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"roles\": %v", err)
 	}
 	u := &store.User{Name: req.Name, Roles: auth.RoleStrings(roles), CreatedBy: actor}
 	name := req.TokenName
@@ -136,7 +136,7 @@ func (i *identity) CreateUser(ctx context.Context, req apiwire.CreateUserRequest
 	// The user, its first token and the audit entry: all or nothing.
 	err = i.change(ctx, rec, http.StatusCreated, func(tx store.IdentityTx) error {
 		if err := tx.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
-			return apiwire.Problemf(http.StatusConflict, "UserExists", "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
+			return apiwire.Problemf(http.StatusConflict, apiwire.KindUserExists, "user %s already exists; change its roles with `runway user update %s`", req.Name, req.Name)
 		} else if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (i *identity) getUser(ctx context.Context, name string) (*store.User, error
 }
 
 func unknownUser(name string) error {
-	return apiwire.Problemf(http.StatusNotFound, "UnknownUser", "no user %s; `runway user list` shows the users", name)
+	return apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownUser, "no user %s; `runway user list` shows the users", name)
 }
 
 func (i *identity) User(ctx context.Context, name string) (*apiwire.User, error) {
@@ -192,11 +192,11 @@ func (i *identity) User(ctx context.Context, name string) (*apiwire.User, error)
 func (i *identity) UpdateUser(ctx context.Context, name string, req apiwire.UpdateUserRequest, actor string, rec apiwire.AuditEntry) (*apiwire.User, error) {
 	add, err := auth.ParseRoles(req.AddRoles)
 	if err != nil {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"add_roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"add_roles\": %v", err)
 	}
 	remove, err := auth.ParseRoles(req.RemoveRoles)
 	if err != nil {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"remove_roles\": %v", err)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"remove_roles\": %v", err)
 	}
 	// Read, check and write in the change's transaction, so two updates
 	// never both remove the last admin.
@@ -213,7 +213,7 @@ func (i *identity) UpdateUser(ctx context.Context, name string, req apiwire.Upda
 		}
 		for _, r := range remove {
 			if !have[r.String()] {
-				return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
+				return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "user %s does not have role %s (it has %s)", name, r, strings.Join(u.Roles, ", "))
 			}
 			delete(have, r.String())
 		}
@@ -256,7 +256,7 @@ func keepAnAdmin(ctx context.Context, tx store.IdentityTx, name string, roles []
 			return nil
 		}
 	}
-	return apiwire.Problemf(http.StatusConflict, "LastAdmin", "user %s is the last enabled global_admin; give another user global_admin first", name)
+	return apiwire.Problemf(http.StatusConflict, apiwire.KindLastAdmin, "user %s is the last enabled global_admin; give another user global_admin first", name)
 }
 
 func contains(list []string, s string) bool {
@@ -272,7 +272,7 @@ func (i *identity) CreateToken(ctx context.Context, p *auth.Principal, req apiwi
 	user := p.User
 	if req.User != "" && req.User != p.User {
 		if err := p.Authorize(auth.ActionUserWrite, auth.Target{}); err != nil {
-			return nil, apiwire.Problemf(http.StatusForbidden, "Forbidden", "a token for another user: %v", err)
+			return nil, apiwire.Problemf(http.StatusForbidden, apiwire.KindForbidden, "a token for another user: %v", err)
 		}
 		if _, err := i.getUser(ctx, req.User); err != nil {
 			return nil, err
@@ -301,7 +301,7 @@ func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) (
 		user = p.User
 	default:
 		if err := p.Authorize(auth.ActionUserRead, auth.Target{}); err != nil {
-			return nil, apiwire.Problemf(http.StatusForbidden, "Forbidden", "the tokens of another user: %v", err)
+			return nil, apiwire.Problemf(http.StatusForbidden, apiwire.KindForbidden, "the tokens of another user: %v", err)
 		}
 		if user == "*" {
 			user = ""
@@ -321,7 +321,7 @@ func (i *identity) Tokens(ctx context.Context, p *auth.Principal, user string) (
 func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string, rec apiwire.AuditEntry) (*apiwire.Token, error) {
 	t, err := i.st.GetToken(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
+		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownToken, "no token %s; `runway token list` shows yours", id)
 	}
 	if err != nil {
 		return nil, err
@@ -329,11 +329,11 @@ func (i *identity) RevokeToken(ctx context.Context, p *auth.Principal, id string
 	if t.User != p.User {
 		if err := p.Authorize(auth.ActionUserWrite, auth.Target{}); err != nil {
 			// Another user's token is not the caller's to know about.
-			return nil, apiwire.Problemf(http.StatusNotFound, "UnknownToken", "no token %s; `runway token list` shows yours", id)
+			return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownToken, "no token %s; `runway token list` shows yours", id)
 		}
 	}
 	if err := i.change(ctx, rec, http.StatusOK, func(tx store.IdentityTx) error { return tx.RevokeToken(ctx, id) }); errors.Is(err, store.ErrFinished) {
-		return nil, apiwire.Problemf(http.StatusConflict, "TokenRevoked", "token %s was already revoked", id)
+		return nil, apiwire.Problemf(http.StatusConflict, apiwire.KindTokenRevoked, "token %s was already revoked", id)
 	} else if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func invalid(what string, diags hcl.Diagnostics) error {
 	if len(errs) > 0 {
 		first = ": " + errs[0].Error()
 	}
-	p := apiwire.Problemf(http.StatusUnprocessableEntity, "InvalidManifest", "%s: %d error(s)%s", what, len(errs), first)
+	p := apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindInvalidManifest, "%s: %d error(s)%s", what, len(errs), first)
 	p.Diagnostics = config.DiagnosticsJSON(diags)
 	return p
 }
@@ -65,7 +65,7 @@ func (b *backend) projectToAPI(p *store.Project, withSource bool) *apiwire.Proje
 func (b *backend) loadProject(ctx context.Context, name string) (*store.Project, *config.Project, error) {
 	sp, err := b.st.GetProject(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, apiwire.Problemf(http.StatusNotFound, "UnknownProject", "project %q is not registered on this server; an admin registers it with `runway project apply` in the project's root directory", name)
+		return nil, nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownProject, "project %q is not registered on this server; an admin registers it with `runway project apply` in the project's root directory", name)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -106,7 +106,7 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.App
 		return nil, invalid("runway.hcl", diags)
 	}
 	if def.Name != name {
-		return nil, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "runway.hcl declares project %q, not %q", def.Name, name)
+		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "runway.hcl declares project %q, not %q", def.Name, name)
 	}
 	cur, err := b.st.GetProject(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -121,7 +121,7 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.App
 		}
 	}
 	if req.BaseVersion != curVersion {
-		return nil, apiwire.Problemf(http.StatusConflict, "ProjectChanged", "project %s is at version %d on the server, and this apply was prepared against version %d; run `runway project apply` again to see the current difference", name, curVersion, req.BaseVersion)
+		return nil, apiwire.Problemf(http.StatusConflict, apiwire.KindProjectChanged, "project %s is at version %d on the server, and this apply was prepared against version %d; run `runway project apply` again to see the current difference", name, curVersion, req.BaseVersion)
 	}
 	if cur != nil {
 		old, _ := parseProject(cur.Source)
@@ -131,7 +131,7 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.App
 	}
 	sp := &store.Project{Name: name, Source: []byte(req.Source), Digest: digest([]byte(req.Source)), Version: curVersion + 1, UpdatedBy: actor}
 	if err := b.st.PutProject(ctx, sp); errors.Is(err, store.ErrConflict) {
-		return nil, apiwire.Problemf(http.StatusConflict, "ProjectChanged", "project %s was changed by another apply meanwhile; run `runway project apply` again to see the current difference", name)
+		return nil, apiwire.Problemf(http.StatusConflict, apiwire.KindProjectChanged, "project %s was changed by another apply meanwhile; run `runway project apply` again to see the current difference", name)
 	} else if err != nil {
 		return nil, err
 	}
@@ -166,9 +166,9 @@ func (b *backend) checkStranded(ctx context.Context, name string, old, next *con
 		ne := next.Environment(e.Name)
 		switch {
 		case ne == nil:
-			return apiwire.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl removes environment %q, where %s still run; keep it until they are removed", e.Name, strings.Join(services, ", "))
+			return apiwire.Problemf(http.StatusConflict, apiwire.KindEnvironmentInUse, "runway.hcl removes environment %q, where %s still run; keep it until they are removed", e.Name, strings.Join(services, ", "))
 		case ne.Target != e.Target:
-			return apiwire.Problemf(http.StatusConflict, "EnvironmentInUse", "runway.hcl changes the target of environment %q from %s to %s while %s run there; add a new environment for the new target instead", e.Name, e.Target, ne.Target, strings.Join(services, ", "))
+			return apiwire.Problemf(http.StatusConflict, apiwire.KindEnvironmentInUse, "runway.hcl changes the target of environment %q from %s to %s while %s run there; add a new environment for the new target instead", e.Name, e.Target, ne.Target, strings.Join(services, ", "))
 		}
 	}
 	return nil
@@ -194,7 +194,7 @@ func checkProjectSource(name string, server *store.Project, serverDef *config.Pr
 		more = fmt.Sprintf(" (and %d more)", len(changes)-show)
 		changes = changes[:show]
 	}
-	return apiwire.Problemf(http.StatusConflict, "ProjectChanged",
+	return apiwire.Problemf(http.StatusConflict, apiwire.KindProjectChanged,
 		"your runway.hcl differs from the server's copy of project %s (version %d, applied by %s): %s%s. Policy changes only through `runway project apply` (an admin, from the project's root); or update your copy to the server's (`runway project show`)",
 		name, server.Version, server.UpdatedBy, strings.Join(changes, "; "), more)
 }
