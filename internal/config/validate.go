@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -69,6 +70,9 @@ var TemplateValues = runenv.Keys
 type checker struct {
 	src   sources
 	diags hcl.Diagnostics
+	// fields are the paths of diags, in order, for errors without sources
+	// (CheckPolicy).
+	fields []string
 }
 
 func (c *checker) errf(path, summary, detail string, args ...any) {
@@ -82,6 +86,26 @@ func (c *checker) warnf(path, summary, detail string, args ...any) {
 func (c *checker) add(sev hcl.DiagnosticSeverity, path, summary, detail string) {
 	r := c.src.at(path)
 	c.diags = append(c.diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: &r})
+	c.fields = append(c.fields, path)
+}
+
+// CheckPolicy applies validate's rules for a release's scale and deploy
+// policy to resolved values, where no source locates them: the planner
+// checks a release made from an older one (a rollback) with it. The error
+// names every field at fault; warnings are not reported.
+func CheckPolicy(sc Scale, d Deploy, envName string, protected bool) error {
+	c := &checker{src: sources{}}
+	checkPolicy(c, sc, d, envName, protected, "", TargetLimits{})
+	var msgs []string
+	for i, dg := range c.diags {
+		if dg.Severity == hcl.DiagError {
+			msgs = append(msgs, fmt.Sprintf("%s: %s: %s", c.fields[i], dg.Summary, dg.Detail))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 func validateProject(p *Project, src sources) hcl.Diagnostics {
@@ -265,22 +289,8 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		c.errf("resources.memory_mb", "memory_mb must not be negative", "memory_mb = %d: give MiB per instance such as 256, or 0 for no limit.", s.Resources.MemoryMB)
 	}
 
-	// Scale.
+	checkPolicy(c, s.Scale, s.Deploy, env.Name, env.Protected, env.Target, limits)
 	sc := s.Scale
-	atLeast(c, "scale.min", sc.Min, 0)
-	atLeast(c, "scale.max_terms", sc.MaxTerms, 0)
-	if sc.Min > sc.Desired {
-		c.errf("scale.min", "min is above desired", "scale needs min ≤ desired ≤ max; here min = %d and desired = %d. Lower min or raise desired.", sc.Min, sc.Desired)
-	}
-	if sc.Desired > sc.Max {
-		c.errf("scale.desired", "desired is above max", "scale needs min ≤ desired ≤ max; here desired = %d and max = %d. Lower desired or raise max.", sc.Desired, sc.Max)
-	}
-	if sc.Desired < 0 {
-		c.errf("scale.desired", "desired must not be negative", "desired = %d; give 0 or more instances.", sc.Desired)
-	}
-	if sc.Spread < 0 || sc.Spread >= 1 {
-		c.errf("scale.spread", "spread out of range", "spread = %g must be at least 0 and below 1 (0.2 starts 20%% extra instances and accepts 20%% fewer healthy).", sc.Spread)
-	}
 	if a := s.Autoscale; a != nil {
 		if a.Target <= 0 {
 			c.errf("autoscale.target", "autoscale target must be positive", "target = %g: give the value to keep %s near, such as 60.", a.Target, a.Metric)
@@ -302,57 +312,6 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 			c.errf(p+".timezone", "Unknown time zone", "timezone %q is not an IANA time zone name such as \"UTC\" or \"Europe/Paris\".", sch.Timezone)
 		}
 	}
-
-	// Deploy.
-	d := s.Deploy
-	positive(c, "deploy.timeout", d.Timeout)
-	if d.Strategy == "recreate" && env.Protected {
-		c.errf("deploy.strategy", "recreate is refused in a protected environment", "Environment %q is protected and recreate stops every instance before starting new ones (downtime). Use rolling, blue_green or canary for it, e.g. in an environment %q override.", env.Name, env.Name)
-	}
-	atLeast(c, "deploy.rolling.max_surge", d.Rolling.MaxSurge, 0)
-	atLeast(c, "deploy.rolling.max_unavailable", d.Rolling.MaxUnavailable, 0)
-	if d.Strategy == "rolling" && d.Rolling.MaxSurge == 0 && d.Rolling.MaxUnavailable == 0 {
-		c.errf("deploy.rolling", "Rolling cannot make progress", "max_surge and max_unavailable are both 0, so no instance can be replaced. Set max_surge = 1 (no capacity loss) or max_unavailable = 1.")
-	}
-	if d.Strategy == "canary" && len(d.Canary.Steps) == 0 {
-		c.errf("deploy.canary", "Canary needs steps", "strategy = \"canary\" needs at least one step inside deploy { canary { ... } }, such as step { weight = 10 pause = \"1m\" }.")
-	}
-	prev := 0
-	for i, st := range d.Canary.Steps {
-		p := fmt.Sprintf("deploy.canary.step[%d].weight", i)
-		switch {
-		case st.Weight <= 0 || st.Weight >= 100:
-			c.errf(p, "Canary weight out of range", "weight = %d must be between 1 and 99 (the last step is followed by promotion to 100).", st.Weight)
-		case st.Weight <= prev:
-			c.errf(p, "Canary weights must increase", "weight = %d follows a step with weight %d; each step must send more traffic than the one before.", st.Weight, prev)
-		}
-		prev = max(prev, st.Weight)
-	}
-	if d.Strategy == "canary" {
-		var paused time.Duration
-		for i, st := range d.Canary.Steps {
-			p := fmt.Sprintf("deploy.canary.step[%d].pause", i)
-			paused += st.Pause.Duration
-			switch {
-			case st.Pause.Duration < 0:
-				c.errf(p, "Negative pause", "pause = %q must not be negative.", st.Pause)
-			case limits.StatsWindowMax > 0 && (st.Pause.Duration < limits.StatsWindowMin || st.Pause.Duration > limits.StatsWindowMax):
-				c.errf(p, "Pause outside what the target can measure", "The canary is judged on the proxy's statistics over its pause, and target %s measures windows from %s to %s; pause = %q is outside that. Use a pause within it, and more steps for a longer canary.",
-					env.Target, Duration{limits.StatsWindowMin}, Duration{limits.StatsWindowMax}, st.Pause)
-			}
-		}
-		if t := d.Timeout.Duration; t > 0 && paused >= t && len(d.Canary.Steps) > 0 {
-			c.errf("deploy.timeout", "Canary pauses exceed the timeout", "The canary steps pause %s in all, and deploy.timeout = %q leaves no time to start and judge the canary: the release would always time out. Raise the timeout above %s or shorten the pauses.", Duration{paused}, d.Timeout, Duration{paused})
-		}
-	}
-	an := d.Canary.Analysis
-	if an.MaxErrorRateIncrease < 0 || an.MaxErrorRateIncrease > 1 {
-		c.errf("deploy.canary.analysis.max_error_rate_increase", "Value out of range", "max_error_rate_increase = %g must be between 0 and 1 (0.01 allows one more failed request in a hundred).", an.MaxErrorRateIncrease)
-	}
-	if an.MaxLatencyP99Ratio < 1 {
-		c.errf("deploy.canary.analysis.max_latency_p99_ratio", "Value out of range", "max_latency_p99_ratio = %g must be at least 1 (1.5 allows a canary p99 50%% above the stable one).", an.MaxLatencyP99Ratio)
-	}
-	atLeast(c, "deploy.canary.analysis.min_requests", an.MinRequests, 0)
 
 	// Alarms.
 	var channels []string
@@ -377,6 +336,79 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		}
 	}
 	return c.diags
+}
+
+// checkPolicy applies the rules of a release's scale and deploy policy: the
+// one copy, for validate (located) and for the planner (CheckPolicy).
+func checkPolicy(c *checker, sc Scale, d Deploy, envName string, protected bool, targetKind string, limits TargetLimits) {
+	atLeast(c, "scale.min", sc.Min, 0)
+	atLeast(c, "scale.max_terms", sc.MaxTerms, 0)
+	if sc.Min > sc.Desired {
+		c.errf("scale.min", "min is above desired", "scale needs min ≤ desired ≤ max; here min = %d and desired = %d. Lower min or raise desired.", sc.Min, sc.Desired)
+	}
+	if sc.Desired > sc.Max {
+		c.errf("scale.desired", "desired is above max", "scale needs min ≤ desired ≤ max; here desired = %d and max = %d. Lower desired or raise max.", sc.Desired, sc.Max)
+	}
+	if sc.Desired < 0 {
+		c.errf("scale.desired", "desired must not be negative", "desired = %d; give 0 or more instances.", sc.Desired)
+	}
+	if sc.Spread < 0 || sc.Spread >= 1 {
+		c.errf("scale.spread", "spread out of range", "spread = %g must be at least 0 and below 1 (0.2 starts 20%% extra instances and accepts 20%% fewer healthy).", sc.Spread)
+	}
+	positive(c, "deploy.timeout", d.Timeout)
+	if d.Strategy == "recreate" && protected {
+		c.errf("deploy.strategy", "recreate is refused in a protected environment", "Environment %q is protected and recreate stops every instance before starting new ones (downtime). Use rolling, blue_green or canary for it, e.g. in an environment %q override.", envName, envName)
+	}
+	atLeast(c, "deploy.rolling.max_surge", d.Rolling.MaxSurge, 0)
+	atLeast(c, "deploy.rolling.max_unavailable", d.Rolling.MaxUnavailable, 0)
+	if d.Strategy == "rolling" && d.Rolling.MaxSurge == 0 && d.Rolling.MaxUnavailable == 0 {
+		c.errf("deploy.rolling", "Rolling cannot make progress", "max_surge and max_unavailable are both 0, so no instance can be replaced. Set max_surge = 1 (no capacity loss) or max_unavailable = 1.")
+	}
+	if d.Strategy == "canary" && len(d.Canary.Steps) == 0 {
+		c.errf("deploy.canary", "Canary needs steps", "strategy = \"canary\" needs at least one step inside deploy { canary { ... } }, such as step { weight = 10 pause = \"1m\" }.")
+	}
+	prev := 0
+	for i, st := range d.Canary.Steps {
+		p := fmt.Sprintf("deploy.canary.step[%d].weight", i)
+		switch {
+		case st == nil:
+			c.errf(p, "Empty canary step", "step %d has no weight; give each step a weight between 1 and 99.", i+1)
+			continue
+		case st.Weight <= 0 || st.Weight >= 100:
+			c.errf(p, "Canary weight out of range", "weight = %d must be between 1 and 99 (the last step is followed by promotion to 100).", st.Weight)
+		case st.Weight <= prev:
+			c.errf(p, "Canary weights must increase", "weight = %d follows a step with weight %d; each step must send more traffic than the one before.", st.Weight, prev)
+		}
+		prev = max(prev, st.Weight)
+	}
+	if d.Strategy == "canary" {
+		var paused time.Duration
+		for i, st := range d.Canary.Steps {
+			if st == nil {
+				continue
+			}
+			p := fmt.Sprintf("deploy.canary.step[%d].pause", i)
+			paused += st.Pause.Duration
+			switch {
+			case st.Pause.Duration < 0:
+				c.errf(p, "Negative pause", "pause = %q must not be negative.", st.Pause)
+			case limits.StatsWindowMax > 0 && (st.Pause.Duration < limits.StatsWindowMin || st.Pause.Duration > limits.StatsWindowMax):
+				c.errf(p, "Pause outside what the target can measure", "The canary is judged on the proxy's statistics over its pause, and target %s measures windows from %s to %s; pause = %q is outside that. Use a pause within it, and more steps for a longer canary.",
+					targetKind, Duration{limits.StatsWindowMin}, Duration{limits.StatsWindowMax}, st.Pause)
+			}
+		}
+		if t := d.Timeout.Duration; t > 0 && paused >= t && len(d.Canary.Steps) > 0 {
+			c.errf("deploy.timeout", "Canary pauses exceed the timeout", "The canary steps pause %s in all, and deploy.timeout = %q leaves no time to start and judge the canary: the release would always time out. Raise the timeout above %s or shorten the pauses.", Duration{paused}, d.Timeout, Duration{paused})
+		}
+	}
+	an := d.Canary.Analysis
+	if an.MaxErrorRateIncrease < 0 || an.MaxErrorRateIncrease > 1 {
+		c.errf("deploy.canary.analysis.max_error_rate_increase", "Value out of range", "max_error_rate_increase = %g must be between 0 and 1 (0.01 allows one more failed request in a hundred).", an.MaxErrorRateIncrease)
+	}
+	if an.MaxLatencyP99Ratio < 1 {
+		c.errf("deploy.canary.analysis.max_latency_p99_ratio", "Value out of range", "max_latency_p99_ratio = %g must be at least 1 (1.5 allows a canary p99 50%% above the stable one).", an.MaxLatencyP99Ratio)
+	}
+	atLeast(c, "deploy.canary.analysis.min_requests", an.MinRequests, 0)
 }
 
 func positive(c *checker, path string, d Duration) {

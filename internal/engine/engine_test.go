@@ -67,7 +67,7 @@ func service(strategyName, version string, env ...string) config.Service {
 	}
 	return config.Service{
 		Name: "web", Version: version, Command: []string{"./web"}, Env: e,
-		Scale: config.Scale{Min: 1, Desired: 2},
+		Scale: config.Scale{Min: 1, Desired: 2, Max: 10},
 		Deploy: config.Deploy{
 			Strategy: strategyName, Timeout: dur(10 * time.Second),
 			ScaleDownDelay: dur(20 * time.Millisecond), DrainTimeout: dur(0),
@@ -615,8 +615,11 @@ func TestResumeAfterLeaseExpired(t *testing.T) {
 			return b == (boundary{State: StateDeploy, Step: 1}) && crashed.CompareAndSwap(false, true)
 		})
 		v2 := h.submit(service(strategy.BlueGreen, "v2"))
-		for !crashed.Load() {
-			time.Sleep(time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); !crashed.Load(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				end, _ := h.st.GetRelease(context.Background(), v2.ID)
+				t.Fatalf("the release never reached the crash point: %+v", end)
+			}
 		}
 		h.eng.Close()
 		// Wait until v2's lease has expired (no engine renews it now).

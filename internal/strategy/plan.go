@@ -24,10 +24,6 @@ const (
 // the engine reports it as a bad release.
 var ErrInvalid = errors.New("invalid deploy policy")
 
-// ErrRecreateProtected is returned for the recreate strategy in a protected
-// environment. It wraps ErrInvalid.
-var ErrRecreateProtected = fmt.Errorf("%w: recreate has downtime and is refused in protected environments; use rolling, blue_green or canary", ErrInvalid)
-
 // DefaultLatencySlack is the p99 difference under which canary latency is not
 // judged (see Analyze.LatencySlack).
 const DefaultLatencySlack = 10 * time.Millisecond
@@ -185,8 +181,11 @@ func Make(in Input) (*Plan, error) {
 	if d < 1 {
 		return nil, fmt.Errorf("%w: scale.desired is %d; a release needs at least 1 instance", ErrInvalid, d)
 	}
-	if in.Scale.MaxTerms < 0 {
-		return nil, fmt.Errorf("%w: scale.max_terms is %d; use 0 (the default crash budget) or more", ErrInvalid, in.Scale.MaxTerms)
+	// The manifest's rules for the policy, as validate applies them (a
+	// release made from an older one, such as a rollback, was validated
+	// under the rules of its day).
+	if err := config.CheckPolicy(in.Scale, in.Deploy, in.Environment, in.Protected); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	p := &Plan{Strategy: in.Deploy.Strategy, Group: newGroup, Desired: d}
 	var err error
@@ -323,9 +322,6 @@ func failurePlan(in Input, newGroup string) Steps {
 }
 
 func planRecreate(in Input, p *Plan) error {
-	if in.Protected {
-		return ErrRecreateProtected
-	}
 	p.Deploy = append(p.Deploy, SetRoutes{})
 	p.Deploy = append(p.Deploy, deleteAll(in)...)
 	p.Deploy = append(p.Deploy,
@@ -338,11 +334,7 @@ func planRecreate(in Input, p *Plan) error {
 }
 
 func planBlueGreen(in Input, p *Plan) error {
-	sp := in.Scale.Spread
-	if sp < 0 || sp >= 1 || math.IsNaN(sp) {
-		return fmt.Errorf("%w: scale.spread is %g; it must be at least 0 and less than 1", ErrInvalid, sp)
-	}
-	launch, healthy := BlueGreenSizes(p.Desired, sp)
+	launch, healthy := BlueGreenSizes(p.Desired, in.Scale.Spread)
 	bg := in.Deploy.BlueGreen
 	preview := bg.Preview || len(bg.Verify) > 0
 	p.Deploy = append(p.Deploy,
@@ -384,30 +376,7 @@ func retire(in Input, group string, launched, desired int) Steps {
 
 func planCanary(in Input, p *Plan) error {
 	c := in.Deploy.Canary
-	if len(c.Steps) == 0 {
-		return fmt.Errorf("%w: the canary strategy needs at least one deploy.canary.step block", ErrInvalid)
-	}
-	prev := 0
-	for i, st := range c.Steps {
-		if st == nil || st.Weight <= prev || st.Weight >= 100 {
-			return fmt.Errorf("%w: canary step %d: weights must strictly increase between 1 and 99", ErrInvalid, i+1)
-		}
-		if st.Pause.Duration < 0 {
-			return fmt.Errorf("%w: canary step %d: pause is negative", ErrInvalid, i+1)
-		}
-		prev = st.Weight
-	}
-	var paused time.Duration
-	for _, st := range c.Steps {
-		paused += st.Pause.Duration
-	}
-	if t := in.Deploy.Timeout.Duration; t > 0 && paused >= t {
-		return fmt.Errorf("%w: the canary pauses add up to %s, which deploy.timeout (%s) does not leave time for; raise the timeout or shorten the pauses", ErrInvalid, paused, t)
-	}
 	a := c.Analysis
-	if a.MinRequests < 0 || a.MaxErrorRateIncrease < 0 || a.MaxLatencyP99Ratio < 0 {
-		return fmt.Errorf("%w: canary analysis thresholds must not be negative", ErrInvalid)
-	}
 	stable := serving(in)
 	d := p.Desired
 	if len(stable) == 0 {

@@ -15,9 +15,11 @@ import (
 func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
 
 func input(strategy string, desired int, current ...Group) Input {
+	sc := config.Defaults[config.Scale]()
+	sc.Min, sc.Desired, sc.Max = 1, desired, max(desired, 20)
 	return Input{
 		Service: "web", Environment: "staging", Release: "R2",
-		Scale: config.Scale{Min: 1, Desired: desired},
+		Scale: sc,
 		Deploy: config.Deploy{
 			Strategy: strategy, Timeout: dur(10 * time.Minute),
 			ScaleDownDelay: dur(30 * time.Second), DrainTimeout: dur(5 * time.Second),
@@ -203,8 +205,8 @@ func TestMakeErrors(t *testing.T) {
 		{"own group listed", func(in *Input) { in.Current = []Group{{Name: "web-r2", Count: 1, Weight: 1}} }, "listed as a current group"},
 		{"recreate protected", func(in *Input) { in.Deploy.Strategy = Recreate; in.Protected = true }, "protected"},
 		{"rolling 0/0", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling = config.Rolling{} }, "both 0"},
-		{"rolling negative surge", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxSurge = -1 }, "negative"},
-		{"rolling negative unavailable", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxUnavailable = -1 }, "negative"},
+		{"rolling negative surge", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxSurge = -1 }, "max_surge = -1 must be at least 0"},
+		{"rolling negative unavailable", func(in *Input) { in.Deploy.Strategy = Rolling; in.Deploy.Rolling.MaxUnavailable = -1 }, "max_unavailable = -1 must be at least 0"},
 		{"spread 1", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.Spread = 1 }, "spread"},
 		{"spread negative", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.Spread = -0.1 }, "spread"},
 		{"max_terms negative", func(in *Input) { in.Deploy.Strategy = BlueGreen; in.Scale.MaxTerms = -1 }, "max_terms"},
@@ -212,19 +214,19 @@ func TestMakeErrors(t *testing.T) {
 		{"canary weight 100", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 100}}
-		}, "strictly increase"},
+		}, "must be between 1 and 99"},
 		{"canary weight 0", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 0}}
-		}, "strictly increase"},
+		}, "must be between 1 and 99"},
 		{"canary weights not increasing", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 50}, {Weight: 50}}
-		}, "strictly increase"},
+		}, "Canary weights must increase"},
 		{"canary nil step", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{nil}
-		}, "strictly increase"},
+		}, "Empty canary step"},
 		{"canary negative pause", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Canary.Steps = []*config.CanaryStep{{Weight: 5, Pause: dur(-time.Second)}}
@@ -232,8 +234,8 @@ func TestMakeErrors(t *testing.T) {
 		{"canary pauses exceed the timeout", func(in *Input) {
 			in.Deploy.Strategy = Canary
 			in.Deploy.Timeout = dur(3 * time.Minute) // pauses are 1m + 2m
-		}, "pauses add up to 3m0s"},
-		{"canary negative threshold", func(in *Input) { in.Deploy.Strategy = Canary; in.Deploy.Canary.Analysis.MinRequests = -1 }, "negative"},
+		}, "Canary pauses exceed the timeout"},
+		{"canary negative threshold", func(in *Input) { in.Deploy.Strategy = Canary; in.Deploy.Canary.Analysis.MinRequests = -1 }, "min_requests = -1 must be at least 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,11 +252,6 @@ func TestMakeErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
 			}
 		})
-	}
-	in := input(Recreate, 3, v1)
-	in.Protected = true
-	if _, err := Make(in); !errors.Is(err, ErrRecreateProtected) {
-		t.Errorf("recreate in protected environment: %v", err)
 	}
 }
 

@@ -10,12 +10,6 @@ import "fmt"
 // after, so no request goes to an instance being stopped).
 func planRolling(in Input, p *Plan) error {
 	s, u := in.Deploy.Rolling.MaxSurge, in.Deploy.Rolling.MaxUnavailable
-	if s < 0 || u < 0 {
-		return fmt.Errorf("%w: rolling max_surge (%d) and max_unavailable (%d) must not be negative", ErrInvalid, s, u)
-	}
-	if s == 0 && u == 0 {
-		return fmt.Errorf("%w: rolling max_surge and max_unavailable are both 0, so no instance can ever be replaced; set max_surge = 1", ErrInvalid)
-	}
 	d := p.Desired
 	drain := in.Deploy.DrainTimeout.Duration
 	old := serving(in)

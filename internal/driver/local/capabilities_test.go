@@ -55,9 +55,10 @@ func TestValidationReadsCapabilities(t *testing.T) {
 // refuses a canary beside more groups than the proxy routes.
 func TestPlanReadsCapabilities(t *testing.T) {
 	caps := Capabilities()
+	deploy := config.Defaults[config.Deploy]()
+	deploy.Strategy, deploy.Canary.Steps = strategy.Canary, []*config.CanaryStep{{Weight: 10}}
 	in := strategy.Input{Service: strings.Repeat("s", 50), Environment: "development", Release: "01JC0NF0RMANCE000000000001",
-		Scale: config.Scale{Min: 1, Desired: 1}, Limits: caps.Plan(),
-		Deploy: config.Deploy{Strategy: strategy.Canary, Canary: config.Canary{Steps: []*config.CanaryStep{{Weight: 10}}}}}
+		Scale: config.Defaults[config.Scale](), Limits: caps.Plan(), Deploy: deploy}
 	p, err := strategy.Make(in)
 	if err != nil {
 		t.Fatal(err)
