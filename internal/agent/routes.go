@@ -22,19 +22,14 @@ import (
 // serves the service's default host (naming.Service, or naming.Preview for
 // a preview) under .localhost.
 func proxyRoute(r agentapi.Route) proxy.Route {
-	pr := proxy.Route{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview,
-		Hosts: r.Hosts, PathPrefix: r.PathPrefix, Sticky: r.Sticky, Maintenance: r.Maintenance}
-	if len(pr.Hosts) == 0 {
+	if len(r.Hosts) == 0 {
 		if r.Preview {
-			pr.Hosts = []string{naming.Preview(r.Service, r.Environment, "")}
+			r.Hosts = []string{naming.Preview(r.Service, r.Environment, "")}
 		} else {
-			pr.Hosts = []string{naming.Service(r.Service, r.Environment, "")}
+			r.Hosts = []string{naming.Service(r.Service, r.Environment, "")}
 		}
 	}
-	for _, b := range r.Backends {
-		pr.Backends = append(pr.Backends, proxy.Backend{Group: b.Group, Weight: b.Weight})
-	}
-	return pr
+	return r
 }
 
 func proxyRoutes(rs []agentapi.Route) []proxy.Route {

@@ -3,6 +3,8 @@ package apiwire
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/runwayhq/runway/internal/strategy"
 )
 
 // SourceFile is a manifest file as the client read it.
@@ -168,11 +170,9 @@ type Instance struct {
 	Restarts int    `json:"restarts"`
 }
 
-// Route is a group receiving a share of a service's traffic.
-type Route struct {
-	Group  string `json:"group"`
-	Weight int    `json:"weight"`
-}
+// Route is a group receiving a share of a service's traffic: the engine's
+// (strategy.Route, the traffic contract's), on the wire as it is.
+type Route = strategy.Route
 
 // ReleaseFilter selects releases in list requests.
 type ReleaseFilter struct {

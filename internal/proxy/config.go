@@ -56,40 +56,17 @@ func CheckKey(k agentapi.RouteKey) error {
 }
 
 // Route sends the requests of some hosts (and optional path prefix) to the
-// weighted groups of one service.
-type Route struct {
-	Project     string
-	Environment string
-	Service     string
-	// Preview marks the service's preview route (see RouteKey).
-	Preview bool
-	// Hosts are the host names served, without port: usually
-	// naming.Service(service, environment, domain) plus the manifest's extra hosts.
-	Hosts []string
-	// PathPrefix, if set, limits the route to that path and the paths below it
-	// ("/api" matches "/api" and "/api/x", not "/apix"). The longest prefix
-	// wins; "/" is the same as "" (naming.CheckPathPrefix).
-	PathPrefix string
-	// Backends are the groups that share the route's traffic by weight.
-	Backends []Backend
-	// Sticky keeps a client on the group it first reached (a cookie) while
-	// that group still has weight and a healthy target.
-	Sticky bool
-	// Maintenance, when not empty, answers every request with 503 and this
-	// message instead of forwarding it.
-	Maintenance string
-}
-
-// Key is the route's identity.
-func (r Route) Key() agentapi.RouteKey {
-	return agentapi.RouteKey{Project: r.Project, Environment: r.Environment, Service: r.Service, Preview: r.Preview}
-}
+// weighted groups of one service: the agent API's route (agentapi.Route, one
+// declaration for the wire, the agent and the proxy; the proxy ignores its
+// UpdatedAt). Hosts are served without port; a path prefix matches that
+// path and the paths below it ("/api" matches "/api" and "/api/x", not
+// "/apix"), the longest prefix wins, and "/" is the same as ""
+// (naming.CheckPathPrefix). Maintenance, when not empty, answers every
+// request with 503 and that message instead of forwarding it.
+type Route = agentapi.Route
 
 // Backend is one group of a route with its share of the traffic.
-type Backend struct {
-	Group  string
-	Weight int
-}
+type Backend = agentapi.Backend
 
 // Target is one instance of a group.
 type Target struct {

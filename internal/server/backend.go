@@ -431,7 +431,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	lead, best := "", 0
 	for _, r := range routes {
-		st.Routes = append(st.Routes, apiwire.Route{Group: r.Group, Weight: r.Weight})
+		st.Routes = append(st.Routes, r)
 		if r.Weight > best {
 			lead, best = r.Group, r.Weight
 		}
