@@ -66,6 +66,9 @@ func IsKind(err error, kind string) bool {
 	return errors.As(err, &e) && e.Kind == kind
 }
 
+// maxErrorBody is how much of a response that is not a problem an error quotes.
+const maxErrorBody = 512
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	var raw []byte
@@ -102,7 +105,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if json.Unmarshal(data, &p) == nil && p.Status != 0 {
 			return &Error{p}
 		}
-		return &Error{apiwire.Problem{Status: resp.StatusCode, Title: resp.Status, Detail: fmt.Sprintf("%s %s: %s", method, path, strings.TrimSpace(string(data)))}}
+		// Not a problem: something between client and server answered
+		// (a proxy's error page). Its start says what; the rest is noise.
+		text := strings.TrimSpace(string(data))
+		if len(text) > maxErrorBody {
+			text = text[:maxErrorBody] + "..."
+		}
+		return &Error{apiwire.Problem{Status: resp.StatusCode, Title: resp.Status, Detail: fmt.Sprintf("%s %s: %s %s", method, path, resp.Status, text)}}
 	}
 	if out == nil {
 		return nil
