@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -362,13 +363,27 @@ func (in *instance) failed(why string) {
 	in.s.persistLogged()
 }
 
+// firstProbe is when an http or tcp check first probes a new instance; the
+// probes double until the first regular check (min(interval, 100 ms)).
+const firstProbe = 5 * time.Millisecond
+
 func (in *instance) monitor(p *process) outcome {
 	h := in.spec.Health
 	first := min(h.Interval.D(), 100*time.Millisecond)
 	if h.Type == agentapi.HealthNone || p.adopted {
 		first = 0
 	}
-	timer := time.NewTimer(first)
+	// Early probes: before the first regular check, a new instance is probed
+	// at 5 ms, 10 ms, ... A success among them counts as a check; a failure
+	// does not (the program is still starting), so the regular checks count
+	// failures as before, and a program that listens within milliseconds
+	// serves within milliseconds. Exec checks start processes: not probed.
+	start := time.Now()
+	probe := time.Duration(0)
+	if (h.Type == agentapi.HealthHTTP || h.Type == agentapi.HealthTCP) && firstProbe < first {
+		probe = firstProbe
+	}
+	timer := time.NewTimer(cmp.Or(probe, first))
 	defer timer.Stop()
 	succ, fail := 0, 0
 	env := in.env()
@@ -403,6 +418,17 @@ func (in *instance) monitor(p *process) outcome {
 		default:
 		}
 		now := time.Now()
+		if probe > 0 {
+			if !res.OK {
+				if since := now.Sub(start); since < first {
+					probe *= 2
+					timer.Reset(min(probe, first-since))
+					continue
+				}
+				// The regular first check's time has come: this one counts.
+			}
+			probe = 0
+		}
 		in.mu.Lock()
 		prev := in.state
 		in.lastHealth = &res

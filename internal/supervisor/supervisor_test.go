@@ -895,3 +895,25 @@ func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
 		return in.PID != pid && in.Restarts >= 1
 	})
 }
+
+// TestEarlyProbeFailuresDoNotCount: a new instance is probed from 5 ms on,
+// before its first regular check; the failed probes of a program still
+// starting count for nothing, so with no start period and an unhealthy
+// threshold of 1 a program that listens after 60 ms is healthy, never
+// replaced. (Counted, the 5 ms probe alone would have replaced it.)
+func TestEarlyProbeFailuresDoNotCount(t *testing.T) {
+	mark := testMark(t)
+	s := openSup(t, testOptions(t))
+	spec := helloSpec("early", mark, 1)
+	spec.Env["BOOT_DELAY"] = "60ms"
+	spec.Health.Interval = agentapi.Duration(time.Second)
+	spec.Health.StartPeriod = 0
+	spec.Health.UnhealthyThreshold = 1
+	if _, _, err := s.CreateGroup(spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "instance healthy", func() bool { return allHealthy(s, "early", 1) })
+	if in := instanceByIndex(t, s, "early", 0); in.Restarts != 0 {
+		t.Fatalf("instance restarted %d times: failed early probes counted", in.Restarts)
+	}
+}
