@@ -25,7 +25,7 @@ import (
 const (
 	RequiredVersion    = ">= 1.10.0" // S3 state locking with use_lockfile
 	AWSProviderSource  = "hashicorp/aws"
-	AWSProviderVersion = "~> 6.0"
+	AWSProviderVersion = ">= 5.100, < 7.0"
 )
 
 //go:embed modules
@@ -472,6 +472,7 @@ func (g *gen) networkRoot(e *config.Environment, nw *netplan.Network) error {
 	setString(mb, "source", "../../../modules/network")
 	mb.AppendNewline()
 	setString(mb, "name", netName(e))
+	setString(mb, "region", e.Region)
 	setString(mb, "cidr", nw.CIDR.String())
 	mb.SetAttributeValue("zones", cty.ObjectVal(zones))
 	mb.SetAttributeValue("nat_tiers", stringList(natTiers))

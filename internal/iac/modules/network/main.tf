@@ -119,8 +119,6 @@ resource "aws_default_security_group" "this" {
 
 data "aws_caller_identity" "current" {}
 
-data "aws_region" "current" {}
-
 data "aws_iam_policy_document" "logs_key" {
   statement {
     sid       = "AccountAdministers"
@@ -140,7 +138,7 @@ data "aws_iam_policy_document" "logs_key" {
 
     principals {
       type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.region}.amazonaws.com"]
+      identifiers = ["logs.${var.region}.amazonaws.com"]
     }
   }
 }

@@ -3,6 +3,11 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region of the network (the root's provider region; a variable rather than the aws_region data source, whose attribute names differ between provider 5.x and 6.x)."
+  type        = string
+}
+
 variable "cidr" {
   description = "Address range of the VPC, from runway.lock.hcl."
   type        = string
