@@ -53,6 +53,27 @@ func FuzzDecodeGroupSpec(f *testing.F) {
 	})
 }
 
+// FuzzDecodeGroupSecrets: any body decodes or fails with a *FieldError
+// that never quotes the body.
+func FuzzDecodeGroupSecrets(f *testing.F) {
+	f.Add([]byte(`{"values":{"DATABASE_URL":"postgres://u:p@h/db"}}`))
+	f.Add([]byte(`{"values":{"A":1}}`))
+	f.Add([]byte(`{"values":null}`))
+	f.Add([]byte(`{"values":{"A":"zzz-secret-zzz"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := DecodeGroupSecrets(b)
+		if err == nil {
+			return
+		}
+		if _, ok := err.(*supervisor.FieldError); !ok {
+			t.Fatalf("error %T %v: want a *FieldError", err, err)
+		}
+		if bytes.Contains(b, []byte("zzz-secret-zzz")) && strings.Contains(err.Error(), "zzz") {
+			t.Fatalf("the error quotes the body: %v", err)
+		}
+	})
+}
+
 func FuzzDecodeScale(f *testing.F) {
 	f.Add([]byte(`{"instances":3}`))
 	f.Add([]byte(`{"instances":-1}`))

@@ -138,7 +138,10 @@ func TestRules(t *testing.T) {
 		{"host of another environment", svc("  environment \"development\" {\n    hosts = [\"web.production.localhost\"]\n  }"), "Host outside the environment", "4:14", "hosts_allowed"},
 		{"wildcard host", svc("  environment \"development\" {\n    hosts = [\"*.development.acme.test\"]\n  }"), "Wildcard hosts are not supported", "4:14", "wildcard host names are not supported; list each host name"},
 		{"canary pauses exceed timeout", svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1m\"\n    canary {\n      step {\n        weight = 10\n        pause = \"40s\"\n      }\n      step {\n        weight = 20\n        pause = \"30s\"\n      }\n    }\n  }"), "Canary pauses exceed the timeout", "5:15", "Raise the timeout above 1m10s"},
-		{"secret on the local target", svc(`  secrets = ["DATABASE_URL"]`), "Secrets are not stored yet", "3:14", "Target local has no secret store yet"},
+		{"reserved secret name", svc(`  secrets = ["PORT"]`), "Reserved variable name", "3:14", "secret_env"},
+		{"secret_env variable", svc(`  secret_env = { RUNWAY_DB = "DATABASE_URL" }`), "Reserved variable name", "3:18", "another variable name"},
+		{"secret_env key", svc(`  secret_env = { DB = "db-url" }`), "Invalid secret name", "3:18", "DATABASE_URL"},
+		{"secret in env too", svc("  secrets = [\"DB\"]\n  env = { DB = \"x\" }"), "Variable is also a secret", "4:11", "Remove it from env"},
 		{"template in shell script", svc("  hooks {\n    pre_deploy = [\"sh\", \"-c\", \"./migrate {{VERSION}}\"]\n  }"), "Template value inside a shell script", "4:31", "$RUNWAY_VERSION"},
 	}
 	for _, tc := range cases {
