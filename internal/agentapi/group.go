@@ -81,11 +81,11 @@ type GroupSpec struct {
 	// Secrets are the names of the variables that hold the release's
 	// secrets; their values come on a call of their own (PUT
 	// /v1/groups/{name}/secrets) and live only in the agent's memory.
-	Secrets   []string `json:"secrets,omitempty"`
-	Instances int      `json:"instances"`
-	Health      HealthCheck       `json:"health"`
-	StopTimeout Duration          `json:"stop_timeout,omitempty"`
-	Limits      Limits            `json:"limits"`
+	Secrets     []string    `json:"secrets,omitempty"`
+	Instances   int         `json:"instances"`
+	Health      HealthCheck `json:"health"`
+	StopTimeout Duration    `json:"stop_timeout,omitempty"`
+	Limits      Limits      `json:"limits"`
 }
 
 // DefaultStopTimeout is the stop timeout of a group whose spec has none:
