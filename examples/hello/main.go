@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -98,6 +99,16 @@ func run(port string) error {
 				return
 			}
 		}
+	})
+	// The SHA-256 of a variable (such as a secret Runway gave the
+	// instance): shows which value an instance has without showing it.
+	mux.HandleFunc("/env-digest/{name}", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := os.LookupEnv(r.PathValue("name"))
+		if !ok {
+			http.Error(w, r.PathValue("name")+" is not set", http.StatusNotFound)
+			return
+		}
+		fmt.Fprintf(w, "%x\n", sha256.Sum256([]byte(v)))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if failRate > 0 && rand.Float64() < failRate {
