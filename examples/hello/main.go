@@ -56,6 +56,11 @@ func run(port string) error {
 			os.Exit(1)
 		}
 	}
+	// LOG_ENV names variables whose values the app logs at start: a careless
+	// service, for the tests of Runway's redaction of instance logs.
+	for _, k := range strings.Fields(strings.ReplaceAll(os.Getenv("LOG_ENV"), ",", " ")) {
+		log.Printf("%s=%s", k, os.Getenv(k))
+	}
 	greeting := envOr("GREETING", "world")
 	version := envOr("RUNWAY_VERSION", envOr("VERSION", "0.0.0"))
 	instance := envOr("RUNWAY_INSTANCE", hostname())

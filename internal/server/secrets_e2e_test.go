@@ -21,6 +21,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/redact"
 )
 
 // distinctive returns a value no test output or file holds by chance.
@@ -208,7 +209,10 @@ func TestSecretAgentRestartResupplies(t *testing.T) {
 func TestSecretNeverShown(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
-	c.writeManifest(manifest{Extra: secretManifest})
+	// The app logs its secrets at start: the agent keeps them out of the
+	// instance logs.
+	logEnv := map[string]string{"LOG_ENV": "DB_PASSWORD,SHARED"}
+	c.writeManifest(manifest{Extra: secretManifest, Env: logEnv})
 	v1, v2, shared := distinctive(t, "v1"), distinctive(t, "v2"), distinctive(t, "shared")
 	values := []string{v1, v2, shared}
 	c.putSecret(service, false, map[string]string{"DB_PASSWORD": v1})
@@ -231,7 +235,7 @@ func TestSecretNeverShown(t *testing.T) {
 	c.onlyDigest("DB_PASSWORD", v1, "after the rollback")
 
 	// A failing pre_deploy hook that prints its whole environment.
-	c.writeManifest(manifest{Extra: secretManifest, Hook: []string{"/bin/sh", "-c", "env; echo \"db=$DB_PASSWORD\" >&2; exit 3"}})
+	c.writeManifest(manifest{Extra: secretManifest, Env: logEnv, Hook: []string{"/bin/sh", "-c", "env; echo \"db=$DB_PASSWORD\" >&2; exit 3"}})
 	out, err := c.cli("deploy", service, "--env", env, "--file", file, "--version", "3", "--yes", "--wait")
 	outputs = append(outputs, "failing deploy\n"+out)
 	if err == nil {
@@ -289,6 +293,9 @@ func TestSecretNeverShown(t *testing.T) {
 				return nil
 			}); err != nil {
 				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "DB_PASSWORD="+redact.Mark) {
+				t.Errorf("instance %s's log does not show the redacted secret it printed:\n%s", in.ID, redactFor(logs.String(), values...))
 			}
 			outputs = append(outputs, "logs of "+in.ID+"\n"+logs.String())
 		}

@@ -643,6 +643,9 @@ func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instanc
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {
 		return nil, fmt.Errorf("open log of instance %s: %w", id, err)
 	}
+	if len(g.spec.Secrets) > 0 {
+		in.logs.secrets = func() map[string]string { v, _ := s.secretsOf(g); return v }
+	}
 	runDir := filepath.Join(s.opts.DataDir, "run")
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		in.logs.close()
