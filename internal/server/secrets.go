@@ -31,9 +31,9 @@ func secretProblem(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, secrets.ErrNotFound):
-		return apiwire.Problemf(http.StatusNotFound, "SecretNotFound", "%v; see runway secret list", err)
+		return apiwire.Problemf(http.StatusNotFound, "SecretNotFound", "%s; see runway secret list", strings.TrimSuffix(err.Error(), ": "+secrets.ErrNotFound.Error()))
 	case errors.Is(err, secrets.ErrExists):
-		return apiwire.Problemf(http.StatusConflict, "SecretExists", "%v", err)
+		return apiwire.Problemf(http.StatusConflict, "SecretExists", "%s", strings.TrimSuffix(err.Error(), ": "+secrets.ErrExists.Error()))
 	case errors.Is(err, secrets.ErrKeyFromEnvironment):
 		return apiwire.Problemf(http.StatusConflict, "MasterKeyFromEnvironment", "%v: restart the server with a new %s after re-sealing, or keep the key in DATA_DIR/%s (unset %s) to rotate it here", err, secrets.MasterKeyEnv, secrets.MasterKeyFile, secrets.MasterKeyEnv)
 	case errors.Is(err, secrets.ErrTampered), errors.Is(err, secrets.ErrMasterKey):
