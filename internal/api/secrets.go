@@ -71,28 +71,32 @@ func validateSecretPut(req *apiwire.SecretPutRequest) error {
 	return nil
 }
 
-func (h *Handler) putSecrets(w http.ResponseWriter, r *http.Request, actor string) {
+// secretChange is the path of every mutating secret route: decode the
+// body, check the path (and the body's service) and the body, admit the
+// request, act, answer 200.
+func secretChange[Req, Out any](h *Handler, w http.ResponseWriter, r *http.Request, withKey bool,
+	check func(*Req) (service string, err error), act func(Secrets, *Req) (Out, error)) {
 	s := h.secretsOrFail(w, r)
 	if s == nil {
 		return
 	}
-	var req apiwire.SecretPutRequest
+	var req Req
 	if err := decodeBody(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := secretScope(r, req.Service, false); err != nil {
-		h.fail(w, r, err)
-		return
+	service, err := check(&req)
+	if err == nil {
+		err = secretScope(r, service, withKey)
 	}
-	if err := validateSecretPut(&req); err != nil {
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if !h.admit(w, r) {
 		return
 	}
-	out, err := s.PutSecrets(r.Context(), r.PathValue("project"), r.PathValue("env"), req, actor)
+	out, err := act(s, &req)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -100,122 +104,29 @@ func (h *Handler) putSecrets(w http.ResponseWriter, r *http.Request, actor strin
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) listSecrets(w http.ResponseWriter, r *http.Request, _ string) {
-	s := h.secretsOrFail(w, r)
-	if s == nil {
-		return
-	}
-	svc := r.URL.Query().Get("service")
-	if err := secretScope(r, svc, false); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	out, err := s.ListSecrets(r.Context(), r.PathValue("project"), r.PathValue("env"), svc)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (h *Handler) getSecret(w http.ResponseWriter, r *http.Request, _ string) {
-	s := h.secretsOrFail(w, r)
-	if s == nil {
-		return
-	}
-	q := r.URL.Query()
-	if err := secretScope(r, q.Get("service"), true); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	version := 0
-	if v := q.Get("version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter version must be a version number (1 or more), got %q", trunc(v)))
-			return
-		}
-		version = n
-	}
-	out, err := s.SecretValue(r.Context(), r.PathValue("project"), r.PathValue("env"), q.Get("service"), r.PathValue("key"), version)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (h *Handler) secretHistory(w http.ResponseWriter, r *http.Request, _ string) {
-	s := h.secretsOrFail(w, r)
-	if s == nil {
-		return
-	}
-	svc := r.URL.Query().Get("service")
-	if err := secretScope(r, svc, true); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	out, err := s.SecretHistory(r.Context(), r.PathValue("project"), r.PathValue("env"), svc, r.PathValue("key"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+func (h *Handler) putSecrets(w http.ResponseWriter, r *http.Request, actor string) {
+	secretChange(h, w, r, false, func(req *apiwire.SecretPutRequest) (string, error) { return req.Service, validateSecretPut(req) },
+		func(s Secrets, req *apiwire.SecretPutRequest) ([]apiwire.SecretVersion, error) {
+			return s.PutSecrets(r.Context(), r.PathValue("project"), r.PathValue("env"), *req, actor)
+		})
 }
 
 func (h *Handler) rollbackSecret(w http.ResponseWriter, r *http.Request, actor string) {
-	s := h.secretsOrFail(w, r)
-	if s == nil {
-		return
-	}
-	var req apiwire.SecretRollbackRequest
-	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := secretScope(r, req.Service, true); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if req.To < 1 {
-		h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be the version to go back to (1 or more); see runway secret history"))
-		return
-	}
-	if !h.admit(w, r) {
-		return
-	}
-	out, err := s.RollbackSecret(r.Context(), r.PathValue("project"), r.PathValue("env"), r.PathValue("key"), req, actor)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	secretChange(h, w, r, true, func(req *apiwire.SecretRollbackRequest) (string, error) {
+		if req.To < 1 {
+			return "", apiwire.Problemf(http.StatusBadRequest, "BadRequest", "field \"to\" must be the version to go back to (1 or more); see runway secret history")
+		}
+		return req.Service, nil
+	}, func(s Secrets, req *apiwire.SecretRollbackRequest) (*apiwire.SecretVersion, error) {
+		return s.RollbackSecret(r.Context(), r.PathValue("project"), r.PathValue("env"), r.PathValue("key"), *req, actor)
+	})
 }
 
 func (h *Handler) deleteSecret(w http.ResponseWriter, r *http.Request, actor string) {
-	s := h.secretsOrFail(w, r)
-	if s == nil {
-		return
-	}
-	var req apiwire.SecretDeleteRequest
-	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := secretScope(r, req.Service, true); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if !h.admit(w, r) {
-		return
-	}
-	out, err := s.DeleteSecret(r.Context(), r.PathValue("project"), r.PathValue("env"), r.PathValue("key"), req, actor)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	secretChange(h, w, r, true, func(req *apiwire.SecretDeleteRequest) (string, error) { return req.Service, nil },
+		func(s Secrets, req *apiwire.SecretDeleteRequest) (*apiwire.SecretDeleted, error) {
+			return s.DeleteSecret(r.Context(), r.PathValue("project"), r.PathValue("env"), r.PathValue("key"), *req, actor)
+		})
 }
 
 func (h *Handler) rotateMasterKey(w http.ResponseWriter, r *http.Request, actor string) {
@@ -237,4 +148,52 @@ func (h *Handler) rotateMasterKey(w http.ResponseWriter, r *http.Request, actor 
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// secretRead is the path of the secret reads: check the path and the
+// query's service, read, answer 200.
+func secretRead[Out any](h *Handler, w http.ResponseWriter, r *http.Request, withKey bool, read func(Secrets, string) (Out, error)) {
+	s := h.secretsOrFail(w, r)
+	if s == nil {
+		return
+	}
+	svc := r.URL.Query().Get("service")
+	if err := secretScope(r, svc, withKey); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := read(s, svc)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) listSecrets(w http.ResponseWriter, r *http.Request, _ string) {
+	secretRead(h, w, r, false, func(s Secrets, svc string) ([]apiwire.SecretInfo, error) {
+		return s.ListSecrets(r.Context(), r.PathValue("project"), r.PathValue("env"), svc)
+	})
+}
+
+func (h *Handler) secretHistory(w http.ResponseWriter, r *http.Request, _ string) {
+	secretRead(h, w, r, true, func(s Secrets, svc string) ([]apiwire.SecretVersion, error) {
+		return s.SecretHistory(r.Context(), r.PathValue("project"), r.PathValue("env"), svc, r.PathValue("key"))
+	})
+}
+
+func (h *Handler) getSecret(w http.ResponseWriter, r *http.Request, _ string) {
+	version := 0
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter version must be a version number (1 or more), got %q", trunc(v)))
+			return
+		}
+		version = n
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	secretRead(h, w, r, true, func(s Secrets, svc string) (*apiwire.SecretValue, error) {
+		return s.SecretValue(r.Context(), r.PathValue("project"), r.PathValue("env"), svc, r.PathValue("key"), version)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/secrets"
 )
 
@@ -37,6 +38,16 @@ func serviceAndKey(args []string) (service, key string, err error) {
 		return "", "", UsageErrorf("%q is not a secret key: use upper-case letters, digits and underscores, starting with a letter (such as DATABASE_URL)", key)
 	}
 	return service, key, nil
+}
+
+// secretOf is the common start of the commands about one secret: "[SERVICE]
+// KEY", then the client and the project (serviceScope).
+func (f *secretFlags) secretOf(cmd *cobra.Command, g *Globals, args []string) (c *client.Client, project, service, key string, err error) {
+	if service, key, err = serviceAndKey(args); err != nil {
+		return nil, "", "", "", err
+	}
+	c, project, err = serviceScope(cmd.Context(), g, f.env, f.project)
+	return c, project, service, key, err
 }
 
 // scopeName is how a secret's place is shown: the service, or "environment".
@@ -215,14 +226,10 @@ func newSecretGetCmd(g *Globals) *cobra.Command {
   runway secret get SHARED_KEY --env staging --version 2`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service, key, err := serviceAndKey(args)
-			if err != nil {
-				return err
-			}
 			if version < 0 {
 				return UsageErrorf("--version must be 1 or more")
 			}
-			c, project, err := serviceScope(cmd.Context(), g, f.env, f.project)
+			c, project, service, key, err := f.secretOf(cmd, g, args)
 			if err != nil {
 				return err
 			}
@@ -250,11 +257,7 @@ func newSecretHistoryCmd(g *Globals) *cobra.Command {
 		Example: "  runway secret history hello DATABASE_URL --env staging",
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service, key, err := serviceAndKey(args)
-			if err != nil {
-				return err
-			}
-			c, project, err := serviceScope(cmd.Context(), g, f.env, f.project)
+			c, project, service, key, err := f.secretOf(cmd, g, args)
 			if err != nil {
 				return err
 			}
@@ -278,14 +281,10 @@ func newSecretRollbackCmd(g *Globals) *cobra.Command {
 		Example: "  runway secret rollback hello DATABASE_URL --env staging --to 2",
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service, key, err := serviceAndKey(args)
-			if err != nil {
-				return err
-			}
 			if to < 1 {
 				return UsageErrorf("--to is required: the version to go back to (see runway secret history)")
 			}
-			c, project, err := serviceScope(cmd.Context(), g, f.env, f.project)
+			c, project, service, key, err := f.secretOf(cmd, g, args)
 			if err != nil {
 				return err
 			}
@@ -314,11 +313,7 @@ func newSecretDeleteCmd(g *Globals) *cobra.Command {
   runway secret delete SHARED_KEY --env staging --force --yes`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service, key, err := serviceAndKey(args)
-			if err != nil {
-				return err
-			}
-			c, project, err := serviceScope(cmd.Context(), g, f.env, f.project)
+			c, project, service, key, err := f.secretOf(cmd, g, args)
 			if err != nil {
 				return err
 			}
