@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -351,4 +352,55 @@ func TestSecretNeverShown(t *testing.T) {
 		t.Fatalf("scanned only %d files", scanned)
 	}
 	t.Logf("scanned %d outputs and %d files", len(outputs), scanned)
+}
+
+// TestSecretWrongMasterKeyRefusesStart: a server given another master key
+// (or none) than the one its secrets were sealed with refuses to start,
+// says which key it needs, and changes nothing: with the right key back it
+// opens every value.
+func TestSecretWrongMasterKeyRefusesStart(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{})
+	v1 := distinctive(t, "v1")
+	c.putSecret(service, false, map[string]string{"DB_PASSWORD": v1})
+	c.server.stop(t, syscall.SIGTERM)
+	keyFile := filepath.Join(c.serverDir, "master.key")
+	right, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := make([]byte, 32)
+	if _, err := rand.Read(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(other)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := fileSizes(t, filepath.Join(c.serverDir, "runway.db"))
+	out := c.startServerFails()
+	if !strings.Contains(out, "but the stored secrets were sealed with master key mk-") || !strings.Contains(out, "nothing was changed") {
+		t.Fatalf("a wrong master key: %s", out)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	out = c.startServerFails()
+	if !strings.Contains(out, "master key file "+keyFile+" is missing") {
+		t.Fatalf("a missing master key: %s", out)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Fatal("the server made a new master key over stored secrets")
+	}
+	if got := fileSizes(t, filepath.Join(c.serverDir, "runway.db")); got != db {
+		t.Fatalf("the refused starts changed the database: %s, was %s", got, db)
+	}
+	if err := os.WriteFile(keyFile, right, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.startServer()
+	v, err := c.api.SecretValue(context.Background(), projectName, env, service, "DB_PASSWORD", 0)
+	if err != nil || v.Value != v1 || v.Version != 1 {
+		t.Fatalf("with the right key back: version %d, same value %v, %v", v.Version, v.Value == v1, err)
+	}
 }
