@@ -141,6 +141,7 @@ func TestRules(t *testing.T) {
 		{"reserved secret name", svc(`  secrets = ["PORT"]`), "Reserved variable name", "3:14", "secret_env"},
 		{"secret_env variable", svc(`  secret_env = { RUNWAY_DB = "DATABASE_URL" }`), "Reserved variable name", "3:18", "another variable name"},
 		{"secret_env key", svc(`  secret_env = { DB = "db-url" }`), "Invalid secret name", "3:18", "DATABASE_URL"},
+		{"secrets map and secret_env", svc("  secrets = { DB = \"DATABASE_URL\" }\n  secret_env = { X = \"Y\" }"), "secret_env given twice", "3:13", "write the map in one of them"},
 		{"secret in env too", svc("  secrets = [\"DB\"]\n  env = { DB = \"x\" }"), "Variable is also a secret", "4:11", "Remove it from env"},
 		{"template in shell script", svc("  hooks {\n    pre_deploy = [\"sh\", \"-c\", \"./migrate {{VERSION}}\"]\n  }"), "Template value inside a shell script", "4:31", "$RUNWAY_VERSION"},
 	}
@@ -281,4 +282,26 @@ func render(diags hcl.Diagnostics) string {
 	var b strings.Builder
 	_ = WriteDiagnostics(&b, nil, diags, false)
 	return b.String()
+}
+
+// TestSecretsListOrMap: secrets takes a list (variables named as their
+// keys) or a map VARIABLE = "KEY", which is secret_env.
+func TestSecretsListOrMap(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`  secrets = ["DATABASE_URL"]`, "map[DATABASE_URL:DATABASE_URL]"},
+		{`  secrets = { DB_URL = "DATABASE_URL" }`, "map[DB_URL:DATABASE_URL]"},
+		{"  secrets = [\"A\"]\n  secret_env = { B = \"C\" }", "map[A:A B:C]"},
+	} {
+		ws, diags := load(t, testProject, svc(tc.body))
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.body, diags)
+		}
+		s, diags := ws.Resolve("web", "production")
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.body, diags)
+		}
+		if got := fmt.Sprint(s.SecretVars()); got != tc.want {
+			t.Errorf("%s: secret variables %s, want %s", tc.body, got, tc.want)
+		}
+	}
 }
