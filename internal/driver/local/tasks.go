@@ -177,17 +177,27 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 	if err != nil {
 		return target.TaskStatus{}, fmt.Errorf("task %s: exit status %q: %w", id, b, err)
 	}
-	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput)
-	if err != nil {
-		return target.TaskStatus{}, err
-	}
 	// The task saw the release's secrets: their values go before the
-	// output is kept (and the raw output file is removed below).
+	// output is kept (and the raw output file is removed below). The tail
+	// is read longer by the longest value, so a value cut by the tail's
+	// start is cut off again after redaction, not kept in part.
 	values, err := d.releaseSecrets(ctx, r.Release)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}
-	res := target.TaskResult{ExitCode: code, Output: redact.String(redact.Values(output, values))}
+	margin := 0
+	for _, v := range values {
+		margin = max(margin, len(v))
+	}
+	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput+int64(margin))
+	if err != nil {
+		return target.TaskStatus{}, err
+	}
+	output = redact.Values(output, values)
+	if margin > 0 && len(output) > maxTaskOutput {
+		output = output[len(output)-maxTaskOutput:]
+	}
+	res := target.TaskResult{ExitCode: code, Output: redact.String(output)}
 	if err := d.writeTask(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {
 		return target.TaskStatus{}, err
 	}
