@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -88,8 +89,9 @@ type group struct {
 	deleted   chan struct{} // closed once deleted
 	// secrets are the values of spec.Secrets, in memory only (never in the
 	// state file); nil until the server sends them (SetSecrets), after
-	// which secretsSet is closed. Both under Supervisor.mu.
-	secrets    map[string]string
+	// which secretsSet (under Supervisor.mu) is closed. An atomic pointer:
+	// every log line of the group's instances reads it (redaction).
+	secrets    atomic.Pointer[map[string]string]
 	secretsSet chan struct{}
 }
 
@@ -117,7 +119,8 @@ func (s *Supervisor) SetSecrets(name string, values map[string]string) error {
 			return fieldErr("values."+k, "contains a NUL byte")
 		}
 	}
-	g.secrets = copyMap(values)
+	v := copyMap(values)
+	g.secrets.Store(&v)
 	if g.secretsSet == nil {
 		g.secretsSet = make(chan struct{})
 	}
@@ -132,13 +135,16 @@ func (s *Supervisor) SetSecrets(name string, values map[string]string) error {
 // secretsOf returns the values of g's secrets, or nil and a channel closed
 // once they are set; nil and nil when g names none.
 func (s *Supervisor) secretsOf(g *group) (map[string]string, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(g.spec.Secrets) == 0 {
 		return nil, nil
 	}
-	if g.secrets != nil {
-		return g.secrets, nil
+	if v := g.secrets.Load(); v != nil {
+		return *v, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := g.secrets.Load(); v != nil {
+		return *v, nil
 	}
 	if g.secretsSet == nil {
 		g.secretsSet = make(chan struct{})
@@ -766,7 +772,7 @@ func (s *Supervisor) groupStatus(g *group) agentapi.GroupStatus {
 		Counts: map[string]int{}}
 	st.Spec.Env = copyMap(g.spec.Env)
 	st.Spec.Secrets = slices.Clone(g.spec.Secrets)
-	st.SecretsMissing = len(g.spec.Secrets) > 0 && g.secrets == nil
+	st.SecretsMissing = len(g.spec.Secrets) > 0 && g.secrets.Load() == nil
 	ins := append([]*instance(nil), g.instances...)
 	s.mu.Unlock()
 	st.Instances = make([]agentapi.InstanceStatus, 0, len(ins))
