@@ -113,6 +113,11 @@ func secretValues(g *Globals, pairs, files []string, stdinKey string) (map[strin
 		}
 	}
 	if stdinKey != "" {
+		if f, ok := g.Stdin.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				fmt.Fprintf(g.Stderr, "value of %s (it is echoed; end with Ctrl-D, or pipe it in):\n", stdinKey)
+			}
+		}
 		b, err := io.ReadAll(io.LimitReader(g.Stdin, secrets.MaxValue+2))
 		if err != nil {
 			return nil, fmt.Errorf("--stdin %s: read stdin: %w", stdinKey, err)
