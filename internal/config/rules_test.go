@@ -98,7 +98,7 @@ func TestRules(t *testing.T) {
 		{"canary without steps", svc("  deploy {\n    strategy = \"canary\"\n  }"), "Canary needs steps", "3:3", "step {"},
 		{"canary weight range", svc("  deploy {\n    strategy = \"canary\"\n    canary {\n      step {\n        weight = 100\n      }\n    }\n  }"), "Canary weight out of range", "7:18", "1 and 99"},
 		{"canary weights increase", svc("  deploy {\n    strategy = \"canary\"\n    canary {\n      step {\n        weight = 50\n      }\n      step {\n        weight = 20\n      }\n    }\n  }"), "Canary weights must increase", "10:18", "weight 50"},
-		{"secret name", svc(`  secrets = ["database_url"]`), "Invalid secret name", "3:14", "[A-Z][A-Z0-9_]*"},
+		{"secret name", svc(`  secrets = ["database_url"]`), "Invalid secret name", "3:14", "upper-case letters, digits and underscores"},
 		{"secret also env", svc("  secrets = [\"TOKEN\"]\n  env = { TOKEN = \"x\" }"), "Variable is also a secret", "4:11", "Remove it from env"},
 		{"env key", svc(`  env = { "1BAD" = "x" }`), "Invalid environment variable name", "3:11", ""},
 		{"reserved env", svc(`  env = { RUNWAY_X = "x" }`), "Reserved variable name", "3:11", ""},

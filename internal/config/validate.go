@@ -16,11 +16,13 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/runwayhq/runway/internal/naming"
+	"github.com/runwayhq/runway/internal/secrets"
 )
 
 var (
-	nameRe     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	secretRe   = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	nameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	// secretRe is the key of a secret, as the secret store takes it.
+	secretRe   = secrets.KeyRe
 	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	regionRe   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	zoneRe     = regexp.MustCompile(`^[a-z]$`)
@@ -202,7 +204,7 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 	for i, sec := range s.Secrets {
 		p := fmt.Sprintf("secrets[%d]", i)
 		if !secretRe.MatchString(sec) {
-			c.errf(p, "Invalid secret name", "Secret name %q must match [A-Z][A-Z0-9_]*, such as \"DATABASE_URL\".", sec)
+			c.errf(p, "Invalid secret name", "Secret name %q must be upper-case letters, digits and underscores starting with a letter, at most 128 characters, such as \"DATABASE_URL\".", sec)
 		} else if slices.Index(s.Secrets, sec) != i {
 			c.errf(p, "Duplicate secret", "Secret %q is listed twice.", sec)
 		} else if ReservedEnv(sec) {
@@ -219,7 +221,7 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		case slices.Contains(s.Secrets, v):
 			c.errf(p, "Variable is also a secret", "%s is listed in secrets, which already gives it secret %s; remove one of the two.", v, v)
 		case !secretRe.MatchString(key):
-			c.errf(p, "Invalid secret name", "Secret name %q must match [A-Z][A-Z0-9_]*, such as \"DATABASE_URL\".", key)
+			c.errf(p, "Invalid secret name", "Secret name %q must be upper-case letters, digits and underscores starting with a letter, at most 128 characters, such as \"DATABASE_URL\".", key)
 		}
 	}
 	for i, h := range s.Hosts {
