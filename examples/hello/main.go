@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +56,11 @@ func run(port string) error {
 			os.Exit(1)
 		}
 	}
+	// LOG_ENV names variables whose values the app logs at start: a careless
+	// service, for the tests of Runway's redaction of instance logs.
+	for _, k := range strings.Fields(strings.ReplaceAll(os.Getenv("LOG_ENV"), ",", " ")) {
+		log.Printf("%s=%s", k, os.Getenv(k))
+	}
 	greeting := envOr("GREETING", "world")
 	version := envOr("RUNWAY_VERSION", envOr("VERSION", "0.0.0"))
 	instance := envOr("RUNWAY_INSTANCE", hostname())
@@ -98,6 +104,16 @@ func run(port string) error {
 				return
 			}
 		}
+	})
+	// The SHA-256 of a variable (such as a secret Runway gave the
+	// instance): shows which value an instance has without showing it.
+	mux.HandleFunc("/env-digest/{name}", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := os.LookupEnv(r.PathValue("name"))
+		if !ok {
+			http.Error(w, r.PathValue("name")+" is not set", http.StatusNotFound)
+			return
+		}
+		fmt.Fprintf(w, "%x\n", sha256.Sum256([]byte(v)))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if failRate > 0 && rand.Float64() < failRate {

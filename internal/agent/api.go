@@ -62,6 +62,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{name}", a.getGroup)
 	mux.HandleFunc("DELETE /v1/groups/{name}", a.deleteGroup)
 	mux.HandleFunc("PUT /v1/groups/{name}/scale", a.scaleGroup)
+	mux.HandleFunc("PUT /v1/groups/{name}/secrets", a.putGroupSecrets)
 	mux.HandleFunc("GET /v1/groups/{name}/instances", a.listInstances)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}", a.getInstance)
 	mux.HandleFunc("GET /v1/groups/{name}/instances/{id}/logs", a.logs)
@@ -183,6 +184,27 @@ func (a *Agent) scaleGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	generated(w, gen)
 	writeJSON(w, http.StatusOK, st)
+}
+
+// putGroupSecrets takes the values of a group's secrets into memory (never
+// the state file). It does not advance the service's generation: it
+// changes nothing that runs, only lets waiting instances start.
+func (a *Agent) putGroupSecrets(w http.ResponseWriter, r *http.Request) {
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	values, err := DecodeGroupSecrets(b)
+	clear(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.sup.SetSecrets(r.PathValue("name"), values); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *Agent) deleteGroup(w http.ResponseWriter, r *http.Request) {

@@ -235,3 +235,21 @@ func ParseLogQuery(v url.Values, now time.Time) (agentapi.LogQuery, string, erro
 	}
 	return q, format, nil
 }
+
+// DecodeGroupSecrets parses the body of PUT /v1/groups/{name}/secrets.
+// Errors name the field, never a value.
+func DecodeGroupSecrets(b []byte) (map[string]string, error) {
+	var gs agentapi.GroupSecrets
+	if err := decodeStrict(b, &gs); err != nil {
+		var fe *supervisor.FieldError
+		if errors.As(err, &fe) && fe.Field == "body" {
+			// A syntax error's text may quote a byte of a value.
+			return nil, &supervisor.FieldError{Field: "body", Msg: "is not a JSON object {\"values\": {\"NAME\": \"value\"}}"}
+		}
+		return nil, err
+	}
+	if gs.Values == nil {
+		return nil, &supervisor.FieldError{Field: "values", Msg: "is required: the value of every secret the group names"}
+	}
+	return gs.Values, nil
+}

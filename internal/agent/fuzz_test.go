@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -48,6 +49,27 @@ func FuzzDecodeGroupSpec(f *testing.F) {
 		}
 		if f := supervisor.DiffField(spec, again); f != "" {
 			t.Fatalf("round trip changed %s: %s", f, enc)
+		}
+	})
+}
+
+// FuzzDecodeGroupSecrets: any body decodes or fails with a *FieldError
+// that never quotes the body.
+func FuzzDecodeGroupSecrets(f *testing.F) {
+	f.Add([]byte(`{"values":{"DATABASE_URL":"postgres://u:p@h/db"}}`))
+	f.Add([]byte(`{"values":{"A":1}}`))
+	f.Add([]byte(`{"values":null}`))
+	f.Add([]byte(`{"values":{"A":"zzz-secret-zzz"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := DecodeGroupSecrets(b)
+		if err == nil {
+			return
+		}
+		if _, ok := err.(*supervisor.FieldError); !ok {
+			t.Fatalf("error %T %v: want a *FieldError", err, err)
+		}
+		if bytes.Contains(b, []byte("zzz-secret-zzz")) && strings.Contains(err.Error(), "zzz") {
+			t.Fatalf("the error quotes the body: %v", err)
 		}
 	})
 }

@@ -223,6 +223,13 @@ func (c *Client) ScaleGroup(ctx context.Context, name string, n int, drain time.
 	return st, err
 }
 
+// PutGroupSecrets gives a group the values of its secrets (kept in the
+// agent's memory only).
+func (c *Client) PutGroupSecrets(ctx context.Context, name string, values map[string]string) error {
+	_, err := c.Do(ctx, http.MethodPut, "/v1/groups/"+url.PathEscape(name)+"/secrets", GroupSecrets{Values: values}, nil)
+	return err
+}
+
 // DeleteGroup deletes a group after draining it for at most drain (0: the
 // agent's default); with wait it returns once the group is gone.
 func (c *Client) DeleteGroup(ctx context.Context, name string, wait bool, drain time.Duration) error {

@@ -80,10 +80,14 @@ type GroupSpec struct {
 	Command     []string          `json:"command"`
 	WorkDir     string            `json:"work_dir,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
-	Instances   int               `json:"instances"`
-	Health      HealthCheck       `json:"health"`
-	StopTimeout Duration          `json:"stop_timeout,omitempty"`
-	Limits      Limits            `json:"limits"`
+	// Secrets are the names of the variables that hold the release's
+	// secrets; their values come on a call of their own (PUT
+	// /v1/groups/{name}/secrets) and live only in the agent's memory.
+	Secrets     []string    `json:"secrets,omitempty"`
+	Instances   int         `json:"instances"`
+	Health      HealthCheck `json:"health"`
+	StopTimeout Duration    `json:"stop_timeout,omitempty"`
+	Limits      Limits      `json:"limits"`
 }
 
 // DefaultStopTimeout is the stop timeout of a group whose spec has none:
@@ -109,6 +113,16 @@ type GroupStatus struct {
 	Limits    string           `json:"limits"`
 	Counts    map[string]int   `json:"counts"`
 	Instances []InstanceStatus `json:"instances"`
+	// SecretsMissing: the spec names secrets the agent holds no values of
+	// (it restarted since they were sent); instances that need to start
+	// wait for them, running ones go on.
+	SecretsMissing bool `json:"secrets_missing,omitempty"`
+}
+
+// GroupSecrets is the body of PUT /v1/groups/{name}/secrets: the value of
+// every variable the group's spec names in secrets, and no other.
+type GroupSecrets struct {
+	Values map[string]string `json:"values"`
 }
 
 // Group states.

@@ -32,6 +32,9 @@ type envelope struct {
 // mutating request, allowed or not.
 func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	mutating := rule.Method != http.MethodGet && rule.Method != http.MethodHead
+	// Every mutating request is audited, and so is every read of a
+	// secret's value, allowed or refused.
+	audited := mutating || rule.Action == auth.ActionSecretRead
 	return func(w http.ResponseWriter, r *http.Request) {
 		if rule.Action == auth.ActionPublic {
 			next(w, r, "")
@@ -79,14 +82,20 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 		rec.Project, rec.Environment, rec.Target = target.Project, target.Environment, auditTarget(r, env)
 		if err := p.Authorize(rule.Action, target); err != nil {
 			prob := apiwire.Problemf(http.StatusForbidden, apiwire.KindForbidden, "%v", err)
-			if mutating {
+			if audited {
 				h.audit(r, rec, prob.Status, prob.Kind)
 			}
 			writeProblem(w, prob)
 			return
 		}
 		if !mutating {
-			next(w, r, p.User)
+			if !audited {
+				next(w, r, p.User)
+				return
+			}
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			next(sw, r, p.User)
+			h.audit(r, rec, sw.status, sw.kind)
 			return
 		}
 		// The handler decodes and validates the body, then calls admit,
@@ -248,6 +257,12 @@ func (h *Handler) targetOf(r *http.Request, rule auth.Rule, env envelope) (auth.
 func auditTarget(r *http.Request, env envelope) string {
 	if env.Project != "" && env.Environment != "" && env.Service != "" {
 		return env.Project + "/" + env.Environment + "/" + env.Service
+	}
+	if r.URL.RawQuery != "" {
+		// A secret read names its service and version in the query.
+		if t := r.URL.Path + "?" + r.URL.RawQuery; len(t) <= 512 {
+			return t
+		}
 	}
 	return r.URL.Path
 }

@@ -30,7 +30,9 @@ type Backend interface {
 type Options struct {
 	Backend  Backend
 	Identity Identity
-	Logger   *slog.Logger
+	// Secrets keeps secrets; nil: the secret routes answer 501.
+	Secrets Secrets
+	Logger  *slog.Logger
 	// Now and ReplayWindow implement refusal of stale requests (default 5m).
 	Now          func() time.Time
 	ReplayWindow time.Duration
@@ -108,6 +110,13 @@ func (h *Handler) handlers() map[string]func(http.ResponseWriter, *http.Request,
 		"POST /v1/tokens/{id}/revoke": h.revokeToken,
 		"GET /v1/audit":               h.listAudit,
 		"GET /v1/audit/verify":        h.verifyAudit,
+		"GET /v1/projects/{project}/environments/{env}/secrets":                 h.listSecrets,
+		"PUT /v1/projects/{project}/environments/{env}/secrets":                 h.putSecrets,
+		"GET /v1/projects/{project}/environments/{env}/secrets/{key}":           h.getSecret,
+		"GET /v1/projects/{project}/environments/{env}/secrets/{key}/history":   h.secretHistory,
+		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/rollback": h.rollbackSecret,
+		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/delete":   h.deleteSecret,
+		"POST /v1/secrets/rotate-master-key":                                    h.rotateMasterKey,
 	}
 }
 

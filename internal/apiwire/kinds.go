@@ -26,8 +26,14 @@ const (
 	KindInvalidManifest = "InvalidManifest"
 	// KindLastAdmin: the change would leave the server without an enabled global admin.
 	KindLastAdmin = "LastAdmin"
+	// KindMasterKeyFromEnvironment: the master key comes from RUNWAY_MASTER_KEY, so the server cannot rotate it.
+	KindMasterKeyFromEnvironment = "MasterKeyFromEnvironment"
+	// KindMissingSecrets: the release names secret keys the store does not hold (all listed), or pins versions since deleted.
+	KindMissingSecrets = "MissingSecrets"
 	// KindNoDriver: no target of the environment's kind is registered on this server.
 	KindNoDriver = "NoDriver"
+	// KindNoSecretStore: this server keeps no secrets.
+	KindNoSecretStore = "NoSecretStore"
 	// KindNotFound: what the path names does not exist.
 	KindNotFound = "NotFound"
 	// KindNothingToRollBack: the service has no earlier release to roll back to.
@@ -40,6 +46,14 @@ const (
 	KindRequestIDReused = "RequestIDReused"
 	// KindRequestTimeout: the body did not arrive within the server's body timeout.
 	KindRequestTimeout = "RequestTimeout"
+	// KindSecretExists: the key already has a value: pass --overwrite to add a version.
+	KindSecretExists = "SecretExists"
+	// KindSecretInUse: a running release pins the secret: deploy without it first, or pass --force.
+	KindSecretInUse = "SecretInUse"
+	// KindSecretNotFound: no such secret key (or version).
+	KindSecretNotFound = "SecretNotFound"
+	// KindSecretUnreadable: a stored secret fails to open with the master key: restore the database or the key.
+	KindSecretUnreadable = "SecretUnreadable"
 	// KindStaleRequest: requested_at is outside the replay window.
 	KindStaleRequest = "StaleRequest"
 	// KindTokenExpired: the token has expired.

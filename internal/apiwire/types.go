@@ -120,6 +120,18 @@ type Release struct {
 	Manifest   json.RawMessage `json:"manifest,omitempty"`
 	// Target is the target the release ran on.
 	Target string `json:"target,omitempty"`
+	// Secrets are the secret versions the release pins, by variable name:
+	// versions only, never values.
+	Secrets []SecretPin `json:"secrets,omitempty"`
+}
+
+// SecretPin is one secret version a release pins.
+type SecretPin struct {
+	// Name is the variable the processes receive; Key the secret it holds.
+	Name    string `json:"name"`
+	Key     string `json:"key"`
+	Service string `json:"service,omitempty"` // empty: environment-wide
+	Version int    `json:"version"`
 }
 
 // Event is a timestamped step of a release.

@@ -8,9 +8,10 @@ import (
 // Action is what a request does; the audit log records it.
 type Action string
 
-// The actions of the server API. Secrets (a later issue) get
-// ActionSecretRead/ActionSecretWrite here, environment-scoped, allowed to
-// <environment>_admin and global_admin only, and their routes a rule below.
+// The actions of the server API. Secret values are read and written by
+// <environment>_admin and global_admin only (ActionSecretRead,
+// ActionSecretWrite); what may be shown of secrets (keys, versions, times)
+// is readable like releases, so a deploy can show the versions it pins.
 const (
 	ActionPublic         Action = "public" // no token needed
 	ActionWhoami         Action = "whoami"
@@ -27,6 +28,10 @@ const (
 	ActionUserWrite      Action = "user.write"
 	ActionAuditRead      Action = "audit.read"
 	ActionTokenRevokeAny Action = "token.revoke_any"
+	ActionSecretList     Action = "secret.list"  // keys, versions and times; never values
+	ActionSecretRead     Action = "secret.read"  // a value (audited)
+	ActionSecretWrite    Action = "secret.write" // put, rollback, delete
+	ActionSecretRotate   Action = "secret.rotate_master_key"
 )
 
 type scope int
@@ -41,7 +46,8 @@ func (a Action) scope() scope {
 	switch a {
 	case ActionProjectRead, ActionProjectApply:
 		return scopeProject
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt:
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt,
+		ActionSecretList, ActionSecretRead, ActionSecretWrite:
 		return scopeEnvironment
 	}
 	return scopeNone
@@ -51,7 +57,8 @@ func (a Action) scope() scope {
 // identity and the list of projects).
 func (a Action) readOnly() bool {
 	switch a {
-	case ActionProjectList, ActionProjectRead, ActionReleaseRead, ActionStatusRead, ActionUserRead, ActionAuditRead, ActionWhoami, ActionTokenSelf:
+	case ActionProjectList, ActionProjectRead, ActionReleaseRead, ActionStatusRead, ActionUserRead, ActionAuditRead, ActionWhoami, ActionTokenSelf,
+		ActionSecretList:
 		return true
 	}
 	return false
@@ -60,7 +67,7 @@ func (a Action) readOnly() bool {
 // deployer: allowed to <environment>_deployer in its environment.
 func (a Action) deployer() bool {
 	switch a {
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead:
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead, ActionSecretList:
 		return true
 	}
 	return false
@@ -120,6 +127,13 @@ var Rules = []Rule{
 	{"POST", "/v1/tokens/{id}/revoke", ActionTokenSelf, FromNothing, false},
 	{"GET", "/v1/audit", ActionAuditRead, FromNothing, false},
 	{"GET", "/v1/audit/verify", ActionAuditRead, FromNothing, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/secrets", ActionSecretList, FromPath, false},
+	{"PUT", "/v1/projects/{project}/environments/{env}/secrets", ActionSecretWrite, FromPath, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/secrets/{key}", ActionSecretRead, FromPath, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/secrets/{key}/history", ActionSecretList, FromPath, false},
+	{"POST", "/v1/projects/{project}/environments/{env}/secrets/{key}/rollback", ActionSecretWrite, FromPath, false},
+	{"POST", "/v1/projects/{project}/environments/{env}/secrets/{key}/delete", ActionSecretWrite, FromPath, false},
+	{"POST", "/v1/secrets/rotate-master-key", ActionSecretRotate, FromNothing, false},
 }
 
 // Target is what a request acts on.

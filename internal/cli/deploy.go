@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/secrets"
 )
 
 func newDeployCmd(g *Globals) *cobra.Command {
@@ -81,8 +85,15 @@ the new version serves all traffic.`,
 				return err
 			}
 			changes := diffManifests(st.Current, manifest)
+			pinned := secretChanges(ctx, c, ws.Project.Name, env, name, st.Current, svc.SecretVars())
+			if st.Current != nil {
+				changes = append(changes, pinned...)
+			}
 			if !g.JSON() {
 				printPlan(g.Stdout, env, name, svc.Version, st.Current, changes)
+				if st.Current == nil && len(pinned) > 0 {
+					fmt.Fprintf(g.Stdout, "Secrets:\n  %s\n", strings.Join(pinned, "\n  "))
+				}
 			}
 			if !yes {
 				if st.Current != nil && len(changes) == 0 {
@@ -125,6 +136,60 @@ the new version serves all traffic.`,
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the release and exit 0 only on success")
 	return cmd
+}
+
+// secretChanges says which secret versions the release will pin against
+// those the running release pins ("DATABASE_URL: v3 → v4"), never values.
+// The server pins them itself at submit, by the same rule (secrets.Resolve).
+func secretChanges(ctx context.Context, c *client.Client, project, env, service string, current *apiwire.Release, vars map[string]string) []string {
+	old := map[string]apiwire.SecretPin{}
+	if current != nil {
+		for _, p := range current.Secrets {
+			old[p.Name] = p
+		}
+	}
+	if len(vars) == 0 && len(old) == 0 {
+		return nil
+	}
+	var out []string
+	var pins []secrets.Pin
+	var missing []string
+	if len(vars) > 0 {
+		list, err := c.Secrets(ctx, project, env, service)
+		if err != nil {
+			return []string{fmt.Sprintf("secrets: versions not shown (%v)", err)}
+		}
+		var infos []secrets.Info
+		for _, s := range list {
+			infos = append(infos, secrets.Info{Ref: secrets.Ref{Service: s.Service, Key: s.Key}, Version: s.Version})
+		}
+		pins, missing = secrets.Resolve(service, vars, infos)
+	}
+	label := func(p secrets.Pin) string { return p.Label() }
+	for _, p := range pins {
+		prev, ok := old[p.Name]
+		delete(old, p.Name)
+		switch {
+		case current == nil:
+			out = append(out, fmt.Sprintf("%s: %s", p.Name, label(p)))
+		case !ok:
+			out = append(out, fmt.Sprintf("%s: (new) %s", p.Name, label(p)))
+		case prev.Version != p.Version || prev.Service != p.Service || prev.Key != p.Key:
+			out = append(out, fmt.Sprintf("%s: %s → %s", p.Name, label(secrets.Pin{Key: prev.Key, Service: prev.Service, Version: prev.Version}), label(p)))
+		}
+	}
+	for _, k := range missing {
+		out = append(out, fmt.Sprintf("%s: no value (the server refuses the release; put it with runway secret put %s --env %s %s=...)", k, service, env, k))
+	}
+	gone := make([]string, 0, len(old))
+	for name := range old {
+		gone = append(gone, name)
+	}
+	sort.Strings(gone)
+	for _, name := range gone {
+		out = append(out, fmt.Sprintf("%s: v%d → (removed)", name, old[name].Version))
+	}
+	return out
 }
 
 // pickService chooses the service to deploy: the argument, or the only

@@ -110,6 +110,13 @@ func releaseTable(w io.Writer, rel *apiwire.ReleaseDetail) error {
 		fmt.Fprintf(w, " (%s: %s)", rel.ErrorKind, rel.Error)
 	}
 	fmt.Fprintln(w)
+	if len(rel.Secrets) > 0 {
+		var pins []string
+		for _, p := range rel.Secrets {
+			pins = append(pins, secretPinLabel(p))
+		}
+		fmt.Fprintf(w, "secrets: %s\n", strings.Join(pins, ", "))
+	}
 	var prev time.Time
 	for _, e := range rel.Events {
 		took := ""
@@ -164,4 +171,18 @@ func followedTable(w io.Writer, last *apiwire.ReleaseDetail) error {
 	fmt.Fprintf(w, "release %s: %s; served %s requests during the release, %s failed\n",
 		last.ID, last.State, groupDigits(last.Served), groupDigits(last.Failed))
 	return nil
+}
+
+// secretPinLabel is a pinned secret as release show prints it: "DATABASE_URL
+// v4", "TOKEN=API_TOKEN v1 (environment-wide)" (versions, never values).
+func secretPinLabel(p apiwire.SecretPin) string {
+	name := p.Name
+	if p.Key != p.Name {
+		name += "=" + p.Key
+	}
+	l := fmt.Sprintf("%s v%d", name, p.Version)
+	if p.Service == "" {
+		l += " (environment-wide)"
+	}
+	return l
 }

@@ -144,6 +144,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newReleaseCmd,
 		newRollbackCmd,
 		newHaltCmd,
+		newSecretCmd,
 		newServerCmd,
 		newUpCmd,
 		newVersionCmd,

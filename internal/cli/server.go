@@ -33,7 +33,11 @@ token to DATA_DIR/admin.token (0600). On an address other than loopback it
 serves only https (--tls-cert/--tls-key or --tls-local-ca) unless
 --insecure-listen.
 Killing the server (even with -9, mid-release) drops no request: the agent
-keeps serving, and the next server resumes every unfinished release.`,
+keeps serving, and the next server resumes every unfinished release.
+Secrets are sealed under the master key of RUNWAY_MASTER_KEY (base64 of 32
+bytes) or else DATA_DIR/master.key (0600, made on first start); a key that
+does not open the stored secrets stops the server at start. Back the key up
+apart from the database (runway server backup copies only the database).`,
 		Example: `  runway server --data-dir .runway/server
   runway server --listen 0.0.0.0:7040 --tls-cert api.crt --tls-key api.key
   runway server --data-dir /var/lib/runway/server --agent-url http://127.0.0.1:7041`,
@@ -96,7 +100,8 @@ func newServerBackupCmd(g *Globals) *cobra.Command {
 		Long: `Write a consistent copy of DATA_DIR/runway.db to FILE (a new file, mode 0600)
 with SQLite's VACUUM INTO: one snapshot, taken while the server keeps
 running and writing. The copy is checked (PRAGMA quick_check) before it is
-put in place. To restore it, see docs/operations.md: stop the server, copy
+put in place. It holds the secrets sealed, not the master key that opens
+them: back DATA_DIR/master.key up too. To restore it, see docs/operations.md: stop the server, copy
 FILE to DATA_DIR/runway.db, remove runway.db-wal and runway.db-shm, start
 the server; services changed since the backup are then refused until
 "runway server resync".`,

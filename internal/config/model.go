@@ -85,7 +85,8 @@ type Service struct {
 	Port       int               `hcl:"port" json:"port" default:"8080" doc:"Port the service listens on inside its container; process targets get a free port in PORT and {{PORT}} instead."`
 	WorkingDir string            `hcl:"working_dir" json:"working_dir" default:"\".\"" doc:"Working directory of processes, relative to the manifest's directory."`
 	Env        map[string]string `hcl:"env" json:"env,omitempty" default:"{}" doc:"Environment variables; values may use template values such as {{PORT}}."`
-	Secrets    []string          `hcl:"secrets" json:"secrets,omitempty" default:"[]" doc:"Names of secrets injected as environment variables (values live in Runway's secret store)."`
+	Secrets    []string          `hcl:"secrets" json:"secrets,omitempty" default:"[]" mapto:"secret_env" doc:"Secrets injected as environment variables of the same name, such as [\"DATABASE_URL\"] (values live in Runway's secret store: runway secret put). A release pins each one's current version: the service's own secret, else the environment-wide one. A map VARIABLE = \"KEY\" here is the same as secret_env."`
+	SecretEnv  map[string]string `hcl:"secret_env" json:"secret_env,omitempty" default:"{}" doc:"Secrets injected under another variable name: VARIABLE = \"KEY\" (such as DB_URL = \"DATABASE_URL\"); pinned like secrets. Also written as secrets = { VARIABLE = \"KEY\" }."`
 	Hosts      []string          `hcl:"hosts" json:"hosts,omitempty" default:"[]" doc:"Extra host names routed to the service, besides <service>.<environment>.<domain or localhost>: exact lower-case names (wildcards such as *.acme.com are not supported)."`
 	Health     Health            `hcl:"health,block" json:"health" doc:"How Runway decides an instance may receive traffic."`
 	Resources  Resources         `hcl:"resources,block" json:"resources" doc:"Resource limits per instance."`
@@ -243,4 +244,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+// SecretVars maps each variable a release's processes receive a secret in to
+// the secret's key: the secrets list under their own name, and secret_env.
+func (s *Service) SecretVars() map[string]string {
+	out := make(map[string]string, len(s.Secrets)+len(s.SecretEnv))
+	for _, k := range s.Secrets {
+		out[k] = k
+	}
+	for v, k := range s.SecretEnv {
+		out[v] = k
+	}
+	return out
 }

@@ -47,6 +47,22 @@ func readBody(body *hclsyntax.Body, t reflect.Type, def hcl.Range, where string,
 			diags = append(diags, unknownAttr(a, t, where, ok))
 			continue
 		}
+		if f.MapTo != "" {
+			if v, d := a.Expr.Value(nil); !d.HasErrors() && (v.Type().IsObjectType() || v.Type().IsMapType()) {
+				mf, _ := lookupField(t, f.MapTo)
+				if other, both := body.Attributes[mf.Name]; both {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  fmt.Sprintf("%s given twice", mf.Name),
+						Detail:   fmt.Sprintf("A map in %s is the same as %s, which %s also sets; write the map in one of them.", name, mf.Name, where),
+						Subject:  a.Expr.Range().Ptr(),
+						Context:  other.SrcRange.Ptr(),
+					})
+					continue
+				}
+				f, name = mf, mf.Name
+			}
+		}
 		av, d := readAttr(a, f, where)
 		diags = append(diags, d...)
 		if av != nil {

@@ -98,7 +98,7 @@ func TestRules(t *testing.T) {
 		{"canary without steps", svc("  deploy {\n    strategy = \"canary\"\n  }"), "Canary needs steps", "3:3", "step {"},
 		{"canary weight range", svc("  deploy {\n    strategy = \"canary\"\n    canary {\n      step {\n        weight = 100\n      }\n    }\n  }"), "Canary weight out of range", "7:18", "1 and 99"},
 		{"canary weights increase", svc("  deploy {\n    strategy = \"canary\"\n    canary {\n      step {\n        weight = 50\n      }\n      step {\n        weight = 20\n      }\n    }\n  }"), "Canary weights must increase", "10:18", "weight 50"},
-		{"secret name", svc(`  secrets = ["database_url"]`), "Invalid secret name", "3:14", "[A-Z][A-Z0-9_]*"},
+		{"secret name", svc(`  secrets = ["database_url"]`), "Invalid secret name", "3:14", "upper-case letters, digits and underscores"},
 		{"secret also env", svc("  secrets = [\"TOKEN\"]\n  env = { TOKEN = \"x\" }"), "Variable is also a secret", "4:11", "Remove it from env"},
 		{"env key", svc(`  env = { "1BAD" = "x" }`), "Invalid environment variable name", "3:11", ""},
 		{"reserved env", svc(`  env = { RUNWAY_X = "x" }`), "Reserved variable name", "3:11", ""},
@@ -138,7 +138,11 @@ func TestRules(t *testing.T) {
 		{"host of another environment", svc("  environment \"development\" {\n    hosts = [\"web.production.localhost\"]\n  }"), "Host outside the environment", "4:14", "hosts_allowed"},
 		{"wildcard host", svc("  environment \"development\" {\n    hosts = [\"*.development.acme.test\"]\n  }"), "Wildcard hosts are not supported", "4:14", "wildcard host names are not supported; list each host name"},
 		{"canary pauses exceed timeout", svc("  deploy {\n    strategy = \"canary\"\n    timeout = \"1m\"\n    canary {\n      step {\n        weight = 10\n        pause = \"40s\"\n      }\n      step {\n        weight = 20\n        pause = \"30s\"\n      }\n    }\n  }"), "Canary pauses exceed the timeout", "5:15", "Raise the timeout above 1m10s"},
-		{"secret on the local target", svc(`  secrets = ["DATABASE_URL"]`), "Secrets are not stored yet", "3:14", "Target local has no secret store yet"},
+		{"reserved secret name", svc(`  secrets = ["PORT"]`), "Reserved variable name", "3:14", "secret_env"},
+		{"secret_env variable", svc(`  secret_env = { RUNWAY_DB = "DATABASE_URL" }`), "Reserved variable name", "3:18", "another variable name"},
+		{"secret_env key", svc(`  secret_env = { DB = "db-url" }`), "Invalid secret name", "3:18", "DATABASE_URL"},
+		{"secrets map and secret_env", svc("  secrets = { DB = \"DATABASE_URL\" }\n  secret_env = { X = \"Y\" }"), "secret_env given twice", "3:13", "write the map in one of them"},
+		{"secret in env too", svc("  secrets = [\"DB\"]\n  env = { DB = \"x\" }"), "Variable is also a secret", "4:11", "Remove it from env"},
 		{"template in shell script", svc("  hooks {\n    pre_deploy = [\"sh\", \"-c\", \"./migrate {{VERSION}}\"]\n  }"), "Template value inside a shell script", "4:31", "$RUNWAY_VERSION"},
 	}
 	for _, tc := range cases {
@@ -278,4 +282,26 @@ func render(diags hcl.Diagnostics) string {
 	var b strings.Builder
 	_ = WriteDiagnostics(&b, nil, diags, false)
 	return b.String()
+}
+
+// TestSecretsListOrMap: secrets takes a list (variables named as their
+// keys) or a map VARIABLE = "KEY", which is secret_env.
+func TestSecretsListOrMap(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`  secrets = ["DATABASE_URL"]`, "map[DATABASE_URL:DATABASE_URL]"},
+		{`  secrets = { DB_URL = "DATABASE_URL" }`, "map[DB_URL:DATABASE_URL]"},
+		{"  secrets = [\"A\"]\n  secret_env = { B = \"C\" }", "map[A:A B:C]"},
+	} {
+		ws, diags := load(t, testProject, svc(tc.body))
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.body, diags)
+		}
+		s, diags := ws.Resolve("web", "production")
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.body, diags)
+		}
+		if got := fmt.Sprint(s.SecretVars()); got != tc.want {
+			t.Errorf("%s: secret variables %s, want %s", tc.body, got, tc.want)
+		}
+	}
 }

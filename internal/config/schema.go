@@ -32,6 +32,10 @@ type field struct {
 	// Planned says why a block is accepted but not acted on yet (the
 	// `planned` tag); docs mark it and validate warns where it is used.
 	Planned string
+	// MapTo names the map attribute that a map written in this list
+	// attribute's place stands for (the `mapto` tag): `secrets = { VAR =
+	// "KEY" }` is `secret_env = { VAR = "KEY" }`.
+	MapTo string
 }
 
 // labelled reports whether blocks of this field carry a label.
@@ -71,6 +75,7 @@ func fieldsOf(t reflect.Type) []field {
 			Doc:        sf.Tag.Get("doc"),
 			Required:   sf.Tag.Get("required") == "true",
 			Planned:    sf.Tag.Get("planned"),
+			MapTo:      sf.Tag.Get("mapto"),
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.Enum = strings.Split(e, "|")

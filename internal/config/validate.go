@@ -18,11 +18,13 @@ import (
 
 	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/runenv"
+	"github.com/runwayhq/runway/internal/secrets"
 )
 
 var (
-	nameRe    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	secretRe  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	nameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	// secretRe is the key of a secret, as the secret store takes it.
+	secretRe  = secrets.KeyRe
 	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	zoneRe    = regexp.MustCompile(`^[a-z]$`)
@@ -216,8 +218,8 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		if !envKeyRe.MatchString(k) {
 			c.errf("env."+k, "Invalid environment variable name", "%q is not a valid variable name: use letters, digits and underscores, not starting with a digit.", k)
 		}
-		if slices.Contains(s.Secrets, k) {
-			c.errf("env."+k, "Variable is also a secret", "%s is listed in secrets and set in env; a secret must not also have a plain value. Remove it from env.", k)
+		if _, ok := s.SecretVars()[k]; ok {
+			c.errf("env."+k, "Variable is also a secret", "%s is listed in secrets (or secret_env) and set in env; a secret must not also have a plain value. Remove it from env.", k)
 		}
 		if ReservedEnv(k) {
 			c.errf("env."+k, "Reserved variable name", "%s is set by Runway for every instance (PORT, PREVIEW_URL, PREVIEW_HOST, PREVIEW_ADDR and RUNWAY_*); rename the variable, and read the port from PORT or {{PORT}}.", k)
@@ -227,13 +229,24 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 	for i, sec := range s.Secrets {
 		p := fmt.Sprintf("secrets[%d]", i)
 		if !secretRe.MatchString(sec) {
-			c.errf(p, "Invalid secret name", "Secret name %q must match [A-Z][A-Z0-9_]*, such as \"DATABASE_URL\".", sec)
+			c.errf(p, "Invalid secret name", "Secret name %q must be upper-case letters, digits and underscores starting with a letter, at most 128 characters, such as \"DATABASE_URL\".", sec)
 		} else if slices.Index(s.Secrets, sec) != i {
 			c.errf(p, "Duplicate secret", "Secret %q is listed twice.", sec)
-		} else if process {
-			// The local target refuses a release naming secrets until
-			// Runway stores them; say so here rather than at deploy.
-			c.warnf(p, "Secrets are not stored yet", "Target local has no secret store yet, so a release of %s naming secret %s fails at deploy to an environment with target local. Remove it from secrets in those environments' overrides for now.", s.Name, sec)
+		} else if ReservedEnv(sec) {
+			c.errf(p, "Reserved variable name", "%s is set by Runway for every instance (PORT, PREVIEW_URL, PREVIEW_HOST, PREVIEW_ADDR and RUNWAY_*); name the secret otherwise, or give it another variable with secret_env.", sec)
+		}
+	}
+	for _, v := range sortedKeys(s.SecretEnv) {
+		p, key := "secret_env."+v, s.SecretEnv[v]
+		switch {
+		case !envKeyRe.MatchString(v):
+			c.errf(p, "Invalid environment variable name", "%q is not a valid variable name: use letters, digits and underscores, not starting with a digit.", v)
+		case ReservedEnv(v):
+			c.errf(p, "Reserved variable name", "%s is set by Runway for every instance (PORT, PREVIEW_URL, PREVIEW_HOST, PREVIEW_ADDR and RUNWAY_*); choose another variable name.", v)
+		case slices.Contains(s.Secrets, v):
+			c.errf(p, "Variable is also a secret", "%s is listed in secrets, which already gives it secret %s; remove one of the two.", v, v)
+		case !secretRe.MatchString(key):
+			c.errf(p, "Invalid secret name", "Secret name %q must be upper-case letters, digits and underscores starting with a letter, at most 128 characters, such as \"DATABASE_URL\".", key)
 		}
 	}
 	for i, h := range s.Hosts {

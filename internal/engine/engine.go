@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -87,6 +88,9 @@ type Request struct {
 	CreatedBy string
 	// Sources are the manifest files the service was resolved from.
 	Sources map[string]string
+	// Secrets are the secret versions the release pins (resolved by the
+	// server at submit): versions, never values.
+	Secrets []secrets.Pin
 	// ID is the release's id when the caller must know it before the
 	// release is recorded (the API maps request ids to it first, so a
 	// request retried after a crash finds or finishes its release); empty
@@ -106,6 +110,8 @@ type ReleaseSpec struct {
 	// (what the deploy request carried); the server parsed and validated
 	// them into Service.
 	Sources map[string]string `json:"sources,omitempty"`
+	// Secrets are the secret versions the release's processes receive.
+	Secrets []secrets.Pin `json:"secrets,omitempty"`
 }
 
 // Ref is the service the release is of.
@@ -226,7 +232,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 		return nil, err
 	}
 	spec, err := json.Marshal(ReleaseSpec{Project: req.Project, Environment: req.Environment, Protected: req.Protected,
-		Target: req.Target, Service: req.Service, Sources: req.Sources})
+		Target: req.Target, Service: req.Service, Sources: req.Sources, Secrets: req.Secrets})
 	if err != nil {
 		return nil, fmt.Errorf("encode release: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -620,7 +621,14 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		mb.SetAttributeValue("healthy_threshold", cty.NumberIntVal(int64(clamp(orInt(s.Health.HealthyThreshold, 2), 2, 10))))
 		mb.SetAttributeValue("unhealthy_threshold", cty.NumberIntVal(int64(clamp(orInt(s.Health.UnhealthyThreshold, 3), 2, 10))))
 		mb.SetAttributeValue("drain_seconds", cty.NumberIntVal(int64(clamp(int(s.Deploy.DrainTimeout.Seconds()), 0, 3600))))
-		secrets := append([]string(nil), s.Secrets...)
+		// One container per secret key (secret_env may give a key another
+		// variable name, or two names).
+		var secrets []string
+		for _, k := range s.SecretVars() {
+			if !slices.Contains(secrets, k) {
+				secrets = append(secrets, k)
+			}
+		}
 		sort.Strings(secrets)
 		mb.SetAttributeValue("secrets", stringList(secrets))
 		mb.SetAttributeValue("listener_priority", cty.NumberIntVal(int64(prios[s.Name])))

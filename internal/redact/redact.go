@@ -8,6 +8,7 @@ package redact
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -63,4 +64,24 @@ func Tail(s string, max int) string {
 		s = s[i+1:]
 	}
 	return "[... earlier output cut]\n" + s
+}
+
+// Values returns s with every occurrence of the given values (the secrets a
+// process received, by variable name) replaced by Mark, longest first so a
+// value inside another goes with it.
+func Values(s string, values map[string]string) string {
+	if len(values) == 0 {
+		return s
+	}
+	list := make([]string, 0, len(values))
+	for _, v := range values {
+		if v != "" {
+			list = append(list, v)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
+	for _, v := range list {
+		s = strings.ReplaceAll(s, v, Mark)
+	}
+	return s
 }

@@ -49,3 +49,10 @@ func TestTail(t *testing.T) {
 		t.Fatalf("Tail = %q", out)
 	}
 }
+
+func TestValues(t *testing.T) {
+	got := Values("url=postgres://u:pw@db/x pw again: pw-long", map[string]string{"DB": "postgres://u:pw@db/x", "PW": "pw-long", "EMPTY": ""})
+	if got != "url="+Mark+" pw again: "+Mark {
+		t.Fatalf("got %q", got)
+	}
+}

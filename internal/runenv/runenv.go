@@ -107,9 +107,11 @@ func ExpandAll(argv []string, vals map[string]string) []string {
 }
 
 // Environ is the environment of p: the allow-listed variables of this
-// process, the manifest's env (sorted, templates expanded), PORT, the
-// RUNWAY_* metadata, then extra ("KEY=value" entries such as RUNWAY_GROUP).
-func Environ(p Process, env map[string]string, extra ...string) []string {
+// process, the manifest's env (sorted, templates expanded), the release's
+// secrets by variable name (sorted, as given: a value is never expanded),
+// PORT, the RUNWAY_* metadata, then extra ("KEY=value" entries such as
+// RUNWAY_GROUP).
+func Environ(p Process, env, secrets map[string]string, extra ...string) []string {
 	vals := p.Values()
 	var out []string
 	for _, k := range HostAllowList {
@@ -124,6 +126,14 @@ func Environ(p Process, env map[string]string, extra ...string) []string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		out = append(out, k+"="+Expand(env[k], vals))
+	}
+	names := make([]string, 0, len(secrets))
+	for k := range secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		out = append(out, k+"="+secrets[k])
 	}
 	if p.Port != "" {
 		out = append(out, "PORT="+p.Port)

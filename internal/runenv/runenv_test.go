@@ -25,13 +25,14 @@ func TestExpand(t *testing.T) {
 func TestEnvironKeepsOnlyAllowList(t *testing.T) {
 	t.Setenv("RUNWAY_TEST_SERVER_SECRET", "do-not-pass")
 	t.Setenv("PATH", "/usr/bin")
-	env := Environ(Process{Service: "web", Release: "r1", Instance: "task"}, map[string]string{"GREETING": "hi {{RELEASE_ID}}"}, "RUNWAY_TASK=pre_deploy")
+	env := Environ(Process{Service: "web", Release: "r1", Instance: "task"}, map[string]string{"GREETING": "hi {{RELEASE_ID}}"}, map[string]string{"DB": "pw {{PORT}}"}, "RUNWAY_TASK=pre_deploy")
 	for _, kv := range env {
 		if strings.Contains(kv, "do-not-pass") {
 			t.Fatalf("the starter's variable leaked: %q", kv)
 		}
 	}
-	for _, want := range []string{"PATH=/usr/bin", "GREETING=hi r1", "RUNWAY_SERVICE=web", "RUNWAY_TASK=pre_deploy"} {
+	// A secret is passed as it is: "{{PORT}}" in a password stays.
+	for _, want := range []string{"PATH=/usr/bin", "GREETING=hi r1", "DB=pw {{PORT}}", "RUNWAY_SERVICE=web", "RUNWAY_TASK=pre_deploy"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("environment lacks %q: %q", want, env)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -26,6 +27,8 @@ type backend struct {
 	// limits are the declared limits of each target (validation).
 	limits map[string]config.TargetLimits
 	log    *slog.Logger
+	// secrets keeps the values releases pin (nil: the server keeps none).
+	secrets *secrets.Vault
 }
 
 var _ api.Backend = (*backend)(nil)
@@ -92,8 +95,12 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 	if err := b.checkHosts(ctx, ref, svc); err != nil {
 		return nil, err
 	}
+	pins, err := b.pinSecrets(ctx, req.Project, req.Environment, req.Service, svc.SecretVars())
+	if err != nil {
+		return nil, err
+	}
 	return b.submit(ctx, req.RequestID, id, engine.Request{Project: req.Project, Environment: req.Environment,
-		Protected: env.Protected, Target: env.Target, Service: *svc, Sources: sources, CreatedBy: actor}, "")
+		Protected: env.Protected, Target: env.Target, Service: *svc, Sources: sources, CreatedBy: actor, Secrets: pins}, "")
 }
 
 // storeBehindReporter is a driver whose target fences a server whose store
@@ -297,8 +304,18 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 	if err := b.checkHosts(ctx, ref, &svc); err != nil {
 		return engine.Request{}, err
 	}
+	// The earlier release's secret versions come back with it; a release
+	// made before it pinned any pins the current ones.
+	pins := spec.Secrets
+	if len(pins) == 0 {
+		if pins, err = b.pinSecrets(ctx, req.Project, req.Environment, req.Service, svc.SecretVars()); err != nil {
+			return engine.Request{}, err
+		}
+	} else if err := b.checkPins(ctx, req.Project, req.Environment, pins); err != nil {
+		return engine.Request{}, err
+	}
 	return engine.Request{Project: req.Project, Environment: req.Environment, Protected: env.Protected, Target: env.Target,
-		Service: svc, Sources: spec.Sources}, nil
+		Service: svc, Sources: spec.Sources, Secrets: pins}, nil
 }
 
 // switchBack is the instant rollback: while the newest release of the
@@ -482,6 +499,7 @@ func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool
 	}
 	if spec, err := engine.DecodeSpec(r.Spec); err == nil {
 		out.Target = spec.Target
+		out.Secrets = pinsToAPI(spec.Secrets)
 		if withManifest {
 			out.Manifest, _ = json.Marshal(spec.Service)
 		}

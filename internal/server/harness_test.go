@@ -364,6 +364,10 @@ type manifest struct {
 	// deploy.drain_timeout (default 5s).
 	Hosts        []string
 	DrainTimeout string
+	// Extra are lines added to the service block (such as secrets = [...]).
+	Extra string
+	// Hook is the pre_deploy command (instead of PreDeploy's).
+	Hook []string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -406,6 +410,10 @@ func (c *cluster) writeManifest(m manifest) {
 	preDeploy := ""
 	if m.PreDeploy {
 		preDeploy = fmt.Sprintf("pre_deploy   = [%q, \"migrate\"]", helloBin)
+	}
+	if m.Hook != nil {
+		hook, _ := json.Marshal(m.Hook)
+		preDeploy = "pre_deploy   = " + string(hook)
 	}
 	health := `    interval            = "200ms"
     timeout             = "200ms"
@@ -455,8 +463,9 @@ environment "dev" {
     stop_timeout = "5s"
     %s
   }
+%s
 }
-`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy)
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy, m.Extra)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

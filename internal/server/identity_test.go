@@ -23,6 +23,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
 )
 
@@ -47,7 +48,11 @@ func newInProc(t *testing.T, tune ...func(*api.Options)) *inProc {
 	drivers := engine.Drivers{"local": nil}
 	eng := engine.New(st, drivers, engine.Options{})
 	eng.Close() // nothing runs
-	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: slog.New(slog.DiscardHandler)}
+	vault, err := openVault(context.Background(), st, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: slog.New(slog.DiscardHandler), secrets: vault}
 	tokenFile := filepath.Join(dir, AdminTokenFile)
 	if _, err := auth.Bootstrap(context.Background(), b.st, tokenFile, time.Now()); err != nil {
 		t.Fatal(err)
@@ -56,7 +61,7 @@ func newInProc(t *testing.T, tune ...func(*api.Options)) *inProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := api.Options{Backend: b, Identity: NewIdentity(b.st, filepath.Join(dir, "audit.head"), nil)}
+	opts := api.Options{Backend: b, Identity: NewIdentity(b.st, filepath.Join(dir, "audit.head"), nil), Secrets: &secretService{b: b, vault: vault}}
 	for _, f := range tune {
 		f(&opts)
 	}
@@ -136,6 +141,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 	if err := p.b.st.CreateUser(ctx, &store.User{Name: "victim", Roles: []string{"read_only"}, CreatedBy: "test"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := p.b.secrets.Put(ctx, map[secrets.Ref][]byte{{Project: project, Environment: env, Service: "hello", Key: "KEY"}: []byte("v")}, "test", false); err != nil {
+		t.Fatal(err)
+	}
 
 	callers := map[string]string{
 		"admin":            p.admin,
@@ -190,6 +198,15 @@ func TestRouteRoleMatrix(t *testing.T) {
 		"POST /v1/tokens/{id}/revoke": everyone,
 		"GET /v1/audit":               admins,
 		"GET /v1/audit/verify":        admins,
+		// Secret values: the environment's admins only; what may be shown
+		// of secrets (keys, versions): like releases.
+		"GET /v1/projects/{project}/environments/{env}/secrets":                 reads,
+		"PUT /v1/projects/{project}/environments/{env}/secrets":                 {"admin", "staging_admin"},
+		"GET /v1/projects/{project}/environments/{env}/secrets/{key}":           {"admin", "staging_admin"},
+		"GET /v1/projects/{project}/environments/{env}/secrets/{key}/history":   reads,
+		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/rollback": {"admin", "staging_admin"},
+		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/delete":   {"admin", "staging_admin"},
+		"POST /v1/secrets/rotate-master-key":                                    {"admin"},
 	}
 	if len(allowed) != len(auth.Rules) {
 		t.Errorf("%d expectations for %d routes", len(allowed), len(auth.Rules))
@@ -208,7 +225,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 		}
 		for _, who := range names {
 			seq++
-			path := strings.NewReplacer("{project}", project, "{env}", env, "{service}", "hello", "{id}", rel.ID, "{name}", "victim").Replace(rule.Pattern)
+			path := strings.NewReplacer("{project}", project, "{env}", env, "{service}", "hello", "{id}", rel.ID, "{name}", "victim", "{key}", "KEY").Replace(rule.Pattern)
 			var body any
 			id, at := fresh()
 			switch rule.Route() {
@@ -218,6 +235,21 @@ func TestRouteRoleMatrix(t *testing.T) {
 				body = apiwire.DeployRequest{Project: project, Environment: env, Service: "hello", Version: "1",
 					Sources: []apiwire.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}}, ProjectSource: src,
 					Dir: t.TempDir(), RequestID: id, RequestedAt: at}
+			case "PUT /v1/projects/{project}/environments/{env}/secrets":
+				body = apiwire.SecretPutRequest{Service: "hello", Values: map[string]string{fmt.Sprintf("K%d", seq): "v"}, Salt: "s", RequestID: id, RequestedAt: at}
+			case "POST /v1/projects/{project}/environments/{env}/secrets/{key}/rollback":
+				body = apiwire.SecretRollbackRequest{Service: "hello", To: 1, RequestID: id, RequestedAt: at}
+			case "POST /v1/projects/{project}/environments/{env}/secrets/{key}/delete":
+				// A secret of its own for each caller, so each allowed
+				// delete has one to delete.
+				key := fmt.Sprintf("DEL%d", seq)
+				if _, err := p.b.secrets.Put(ctx, map[secrets.Ref][]byte{{Project: project, Environment: env, Service: "hello", Key: key}: []byte("v")}, "test", false); err != nil {
+					t.Fatal(err)
+				}
+				path = strings.Replace(path, "/secrets/KEY/", "/secrets/"+key+"/", 1)
+				body = apiwire.SecretDeleteRequest{Service: "hello", RequestID: id, RequestedAt: at}
+			case "POST /v1/secrets/rotate-master-key":
+				body = apiwire.RotateMasterKeyRequest{RequestID: id, RequestedAt: at}
 			case "POST /v1/releases/{id}/halt":
 				body = apiwire.HaltRequest{RequestID: id, RequestedAt: at}
 			case "POST /v1/rollbacks":
@@ -246,6 +278,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 				}
 				if rule.Pattern == "/v1/releases" {
 					path += "?project=" + project + "&environment=" + env
+				}
+				if strings.Contains(rule.Pattern, "/secrets") {
+					path += "?service=hello"
 				}
 			}
 			status, kind, detail := p.do(rule.Method, path, callers[who], body)

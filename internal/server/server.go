@@ -26,6 +26,7 @@ import (
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/localca"
+	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -55,6 +56,9 @@ type Options struct {
 	InsecureListen  bool
 	// Now is the API's clock (replay window, token expiry); time.Now by default.
 	Now func() time.Time
+	// MasterKey is the master key of the secrets (base64); empty: the
+	// RUNWAY_MASTER_KEY variable, else DATA_DIR/master.key.
+	MasterKey string
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -149,6 +153,12 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		// The path, never the token.
 		opts.Logger.Info("created user admin (global_admin); its token is in the admin token file", "path", tokenFile)
 	}
+	vault, err := openVault(ctx, st, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	opts.Logger.Info("secrets sealed under master key", "key_id", vault.KeyID())
 	specOf := func(ctx context.Context, release string) (*config.Service, error) {
 		r, err := st.GetRelease(ctx, release)
 		if err != nil {
@@ -176,9 +186,10 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	// the agent); releases to environments of other targets are refused.
 	drivers := engine.Drivers{"local": drv}
 	eng := engine.New(st, drivers, eo)
-	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger}
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault}
+	drv.Secrets(b.releaseSecrets)
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
-	h := api.New(api.Options{Backend: b, Identity: id, Logger: opts.Logger, Now: opts.Now})
+	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		st.Close()
@@ -205,6 +216,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	supplyCtx, stopSupply := context.WithCancel(ctx)
+	supplied := make(chan struct{})
+	go func() {
+		defer close(supplied)
+		s.supplySecrets(supplyCtx)
+	}()
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {
@@ -214,6 +231,8 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(shutdown)
+	stopSupply()
+	<-supplied
 	// Releases stop at their current step, persisted; the next server resumes them.
 	s.engine.Close()
 	if cerr := s.store.Close(); err == nil {
@@ -224,6 +243,49 @@ func (s *Server) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// openVault loads the master key (Options.MasterKey, else
+// RUNWAY_MASTER_KEY, else DATA_DIR/master.key, made on first start) and
+// refuses one that does not open the stored secrets, changing nothing.
+func openVault(ctx context.Context, st *store.SQLite, opts Options) (*secrets.Vault, error) {
+	ids, err := st.SecretKeyIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := opts.MasterKey
+	if key == "" {
+		key = os.Getenv(secrets.MasterKeyEnv)
+	}
+	kr, err := secrets.LoadKeyring(opts.DataDir, key, ids)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
+	return secrets.OpenVault(ctx, st, kr, nil)
+}
+
+// SecretsSupplyInterval is how often the server looks for groups of the
+// agent that lack their secrets (the agent restarted) and sends them.
+const SecretsSupplyInterval = time.Second
+
+// supplySecrets gives the agent's groups their secrets again after an
+// agent restart, until ctx ends.
+func (s *Server) supplySecrets(ctx context.Context) {
+	t := time.NewTicker(SecretsSupplyInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.drv.SupplySecrets(ctx)
+		if err != nil && !failing && ctx.Err() == nil {
+			s.opts.Logger.Warn("giving the agent's groups their secrets failed; retrying", "err", err)
+		}
+		failing = err != nil
+	}
 }
 
 // listenTLS returns the API's TLS configuration, or nil for plain HTTP,

@@ -42,6 +42,7 @@ const (
 
 type instance struct {
 	s     *Supervisor
+	g     *group
 	spec  *agentapi.GroupSpec
 	group string
 	id    string
@@ -126,7 +127,8 @@ func (in *instance) values() map[string]string { return in.process().Values() }
 // the agent's own environment, the spec's env with templates substituted,
 // PORT and the RUNWAY_* metadata) plus the instance's own identifiers.
 func (in *instance) env() []string {
-	return runenv.Environ(in.process(), in.spec.Env,
+	values, _ := in.s.secretsOf(in.g)
+	return runenv.Environ(in.process(), in.spec.Env, values,
 		"RUNWAY_INSTANCE="+in.id,
 		"RUNWAY_GROUP="+in.group,
 		"RUNWAY_AGENT_ID="+in.s.agentID,
@@ -291,6 +293,12 @@ func (in *instance) run(p *process) {
 					return
 				}
 			}
+			if !in.awaitSecrets() {
+				if in.stopping.Load() {
+					in.setState(agentapi.StateStopped)
+				}
+				return
+			}
 			var err error
 			if p, err = in.start(); err != nil {
 				in.failed("start: " + err.Error())
@@ -316,6 +324,23 @@ func (in *instance) run(p *process) {
 			in.failed(p.exitMsg)
 		}
 		p = nil
+	}
+}
+
+// awaitSecrets waits until the group's secrets are set (an agent that
+// restarted has none until the server sends them again); false when the
+// instance is stopped meanwhile.
+func (in *instance) awaitSecrets() bool {
+	values, set := in.s.secretsOf(in.g)
+	if values != nil || set == nil {
+		return true
+	}
+	in.s.log.Info("instance waits for its group's secrets from the server", "group", in.group, "instance", in.id)
+	select {
+	case <-set:
+		return true
+	case <-in.stopCtx.Done():
+		return false
 	}
 }
 
@@ -634,12 +659,15 @@ func (s *Supervisor) logPath(group, id string) string {
 }
 
 func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
-	in := &instance{s: s, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
+	in := &instance{s: s, g: g, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
 		done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
 	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
 	var err error
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {
 		return nil, fmt.Errorf("open log of instance %s: %w", id, err)
+	}
+	if len(g.spec.Secrets) > 0 {
+		in.logs.secrets = func() map[string]string { v, _ := s.secretsOf(g); return v }
 	}
 	runDir := filepath.Join(s.opts.DataDir, "run")
 	if err := os.MkdirAll(runDir, 0o700); err != nil {

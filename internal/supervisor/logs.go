@@ -16,6 +16,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/fsutil"
+	"github.com/runwayhq/runway/internal/redact"
 )
 
 // Default log retention per instance: 3 files of 10 MiB.
@@ -34,6 +35,9 @@ type logFile struct {
 	files    int
 	f        *os.File
 	size     int64
+	// secrets returns the values the instance received (nil: none, or not
+	// known yet after an agent restart): they never reach the log file.
+	secrets func() map[string]string
 }
 
 func openLogFile(path string, maxBytes int64, files int) (*logFile, error) {
@@ -73,6 +77,9 @@ func parseLine(s string) (agentapi.LogLine, bool) {
 }
 
 func (l *logFile) write(stream, text string) {
+	if l.secrets != nil {
+		text = redact.Values(text, l.secrets())
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	line := formatLine(time.Now(), stream, text)

@@ -78,6 +78,22 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 			return fieldErr("env."+k, "contains a NUL byte")
 		}
 	}
+	seen := map[string]bool{}
+	for i, k := range s.Secrets {
+		switch {
+		case !envKeyRE.MatchString(k):
+			return fieldErr(fmt.Sprintf("secrets[%d]", i), "%q is not a valid variable name", k)
+		case config.ReservedEnv(k):
+			return fieldErr(fmt.Sprintf("secrets[%d]", i), "%s is set by the agent and cannot hold a secret", k)
+		case seen[k]:
+			return fieldErr(fmt.Sprintf("secrets[%d]", i), "%s is listed twice", k)
+		}
+		if _, ok := s.Env[k]; ok {
+			return fieldErr(fmt.Sprintf("secrets[%d]", i), "%s is also in env", k)
+		}
+		seen[k] = true
+	}
+	sort.Strings(s.Secrets)
 	if s.WorkDir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -189,6 +205,8 @@ func DiffField(a, b agentapi.GroupSpec) string {
 		return "version"
 	case !slices.Equal(a.Command, b.Command):
 		return "command"
+	case !slices.Equal(a.Secrets, b.Secrets):
+		return "secrets"
 	case a.WorkDir != b.WorkDir:
 		return "work_dir"
 	case a.StopTimeout != b.StopTimeout:

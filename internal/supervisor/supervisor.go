@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -85,6 +87,69 @@ type group struct {
 	instances []*instance
 	opMu      sync.Mutex    // serialises scale and delete
 	deleted   chan struct{} // closed once deleted
+	// secrets are the values of spec.Secrets, in memory only (never in the
+	// state file); nil until the server sends them (SetSecrets), after
+	// which secretsSet (under Supervisor.mu) is closed. An atomic pointer:
+	// every log line of the group's instances reads it (redaction).
+	secrets    atomic.Pointer[map[string]string]
+	secretsSet chan struct{}
+}
+
+// SetSecrets gives a group the values of the secrets its spec names (all of
+// them, no other); instances waiting for them start. The values stay in
+// memory: an agent that restarts reports the group SecretsMissing until the
+// server sends them again.
+func (s *Supervisor) SetSecrets(name string, values map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[name]
+	if !ok {
+		return fmt.Errorf("group %q: %w", name, ErrNotFound)
+	}
+	for _, k := range g.spec.Secrets {
+		if _, ok := values[k]; !ok {
+			return fieldErr("values", "lacks %s, which the group's spec names in secrets", k)
+		}
+	}
+	for k, v := range values {
+		if !slices.Contains(g.spec.Secrets, k) {
+			return fieldErr("values", "%s is not one of the group's secrets (%s)", k, strings.Join(g.spec.Secrets, ", "))
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fieldErr("values."+k, "contains a NUL byte")
+		}
+	}
+	v := copyMap(values)
+	g.secrets.Store(&v)
+	if g.secretsSet == nil {
+		g.secretsSet = make(chan struct{})
+	}
+	select {
+	case <-g.secretsSet:
+	default:
+		close(g.secretsSet)
+	}
+	return nil
+}
+
+// secretsOf returns the values of g's secrets, or nil and a channel closed
+// once they are set; nil and nil when g names none.
+func (s *Supervisor) secretsOf(g *group) (map[string]string, <-chan struct{}) {
+	if len(g.spec.Secrets) == 0 {
+		return nil, nil
+	}
+	if v := g.secrets.Load(); v != nil {
+		return *v, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := g.secrets.Load(); v != nil {
+		return *v, nil
+	}
+	if g.secretsSet == nil {
+		g.secretsSet = make(chan struct{})
+	}
+	return nil, g.secretsSet
 }
 
 // Supervisor runs groups of instances. Create it with Open.
@@ -706,6 +771,8 @@ func (s *Supervisor) groupStatus(g *group) agentapi.GroupStatus {
 	st := agentapi.GroupStatus{Name: g.spec.Name, Spec: g.spec, State: g.state, CreatedAt: g.createdAt, Limits: g.limits,
 		Counts: map[string]int{}}
 	st.Spec.Env = copyMap(g.spec.Env)
+	st.Spec.Secrets = slices.Clone(g.spec.Secrets)
+	st.SecretsMissing = len(g.spec.Secrets) > 0 && g.secrets.Load() == nil
 	ins := append([]*instance(nil), g.instances...)
 	s.mu.Unlock()
 	st.Instances = make([]agentapi.InstanceStatus, 0, len(ins))

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -586,6 +587,9 @@ func TestBadInput(t *testing.T) {
 		{"bad name", func(g *agentapi.GroupSpec) { g.Name = "Bad Name" }, "name", "not a valid group name"},
 		{"no service", func(g *agentapi.GroupSpec) { g.Service = "" }, "service", "required"},
 		{"work dir", func(g *agentapi.GroupSpec) { g.WorkDir = "/nonexistent" }, "work_dir", "not a directory"},
+		{"reserved secret", func(g *agentapi.GroupSpec) { g.Secrets = []string{"RUNWAY_X"} }, "secrets[0]", "cannot hold a secret"},
+		{"secret also in env", func(g *agentapi.GroupSpec) { g.Secrets = []string{"GREETING"} }, "secrets[0]", "also in env"},
+		{"secret twice", func(g *agentapi.GroupSpec) { g.Secrets = []string{"A", "A"} }, "secrets[1]", "listed twice"},
 	}
 	for _, c := range cases {
 		sp := helloSpec("bad", mark, 1)
@@ -894,6 +898,81 @@ func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
 		in := s2.Groups()[0].Instances[0]
 		return in.PID != pid && in.Restarts >= 1
 	})
+}
+
+// TestSecretsWaitAndStayInMemory: instances of a group that names secrets
+// start only once the values come (SetSecrets, which takes all of them and
+// no other); the values reach the process but never the state file, the
+// group's status or the instance's log.
+func TestSecretsWaitAndStayInMemory(t *testing.T) {
+	mark := testMark(t)
+	opts := testOptions(t)
+	s := openSup(t, opts)
+	spec := helloSpec("sec-r1", mark, 2)
+	spec.Secrets = []string{"DB"}
+	spec.Env["LOG_ENV"] = "DB"
+	st, _, err := s.CreateGroup(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.SecretsMissing {
+		t.Fatal("a group without its secrets does not say so")
+	}
+	for _, in := range st.Instances {
+		if in.PID != 0 {
+			t.Fatalf("instance %s started without its secrets", in.ID)
+		}
+	}
+	var fe *FieldError
+	if err := s.SetSecrets("sec-r1", map[string]string{}); !errors.As(err, &fe) || !strings.Contains(err.Error(), "lacks DB") {
+		t.Fatalf("secrets without DB: %v", err)
+	}
+	if err := s.SetSecrets("sec-r1", map[string]string{"DB": "x", "OTHER": "y"}); !errors.As(err, &fe) || !strings.Contains(err.Error(), "OTHER is not one of the group's secrets") {
+		t.Fatalf("an extra secret: %v", err)
+	}
+	if err := s.SetSecrets("nosuch", map[string]string{"DB": "x"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("secrets of no group: %v", err)
+	}
+	const value = "zz-in-memory-only-zz"
+	if err := s.SetSecrets("sec-r1", map[string]string{"DB": value}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "2 healthy instances", func() bool { return allHealthy(s, "sec-r1", 2) })
+	g, _ := s.Group("sec-r1")
+	if g.SecretsMissing {
+		t.Fatal("secrets_missing after they were set")
+	}
+	resp, err := http.Get("http://" + g.Instances[0].Addr + "/env-digest/DB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != fmt.Sprintf("%x", sha256.Sum256([]byte(value))) {
+		t.Fatalf("the instance's DB has digest %s, not the value's", body)
+	}
+	status, _ := json.Marshal(g)
+	state, err := os.ReadFile(filepath.Join(opts.DataDir, StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	waitFor(t, 10*time.Second, "the instance's log of its start", func() bool {
+		logs.Reset()
+		_ = s.ReadLogs(context.Background(), "sec-r1", g.Instances[0].ID, agentapi.LogQuery{}, func(l agentapi.LogLine) error {
+			logs.WriteString(l.Text + "\n")
+			return nil
+		})
+		return strings.Contains(logs.String(), "DB=")
+	})
+	if !strings.Contains(logs.String(), "DB=[redacted]") {
+		t.Errorf("the instance's log does not show the secret redacted")
+	}
+	for what, b := range map[string]string{"status": string(status), "state file": string(state), "log": logs.String()} {
+		if strings.Contains(b, value) {
+			t.Errorf("the %s holds the secret's value", what)
+		}
+	}
 }
 
 // TestEarlyProbeFailuresDoNotCount: a new instance is probed from 5 ms on,

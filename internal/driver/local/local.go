@@ -35,6 +35,10 @@ type Driver struct {
 	proxyHTTP string
 	// specOf returns the manifest of a release (host names of its routes).
 	specOf func(ctx context.Context, release string) (*config.Service, error)
+	// secretsOf returns the values of a release's pinned secrets, by
+	// variable name (nil: the release pins none); nil when the server keeps
+	// no secrets.
+	secretsOf func(ctx context.Context, release string) (map[string]string, error)
 	// gens and recover fence a server whose store is behind (fence.go).
 	gens    Generations
 	recover func(target.ServiceRef) string
@@ -50,6 +54,26 @@ var _ target.Target = (*Driver)(nil)
 // manifest of a release.
 func New(c *agentapi.Client, taskDir, proxyHTTP string, specOf func(context.Context, string) (*config.Service, error), log *slog.Logger) *Driver {
 	return &Driver{agent: c, taskDir: taskDir, proxyHTTP: proxyHTTP, specOf: specOf, log: log}
+}
+
+// Secrets sets where the values of a release's pinned secrets come from.
+// They reach instances through a call of their own to the agent (which
+// keeps them in memory only) and tasks through their environment, and are
+// redacted from the task output kept in records.
+func (d *Driver) Secrets(of func(ctx context.Context, release string) (map[string]string, error)) {
+	d.secretsOf = of
+}
+
+// releaseSecrets returns the values of a release's secrets (none without a source).
+func (d *Driver) releaseSecrets(ctx context.Context, release string) (map[string]string, error) {
+	if d.secretsOf == nil {
+		return nil, nil
+	}
+	v, err := d.secretsOf(ctx, release)
+	if err != nil {
+		return nil, fmt.Errorf("secrets of release %s: %w", release, err)
+	}
+	return v, nil
 }
 
 // Capabilities are the local target's, each read from the part of the data
@@ -93,9 +117,6 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 	if st, err := os.Stat(workDir(spec)); err != nil || !st.IsDir() {
 		problems = append(problems, fmt.Sprintf("working directory %s does not exist", workDir(spec)))
 	}
-	for _, s := range spec.Secrets {
-		problems = append(problems, fmt.Sprintf("secret %s has no value on this server (secrets are not stored yet; remove it from secrets for the local target)", s))
-	}
 	if len(spec.Hooks.PreDeploy) > 0 {
 		if _, err := runenv.Program(spec.Hooks.PreDeploy[0], spec.Dir); err != nil {
 			problems = append(problems, "pre_deploy command "+err.Error())
@@ -129,7 +150,7 @@ func (d *Driver) groupSpec(g target.GroupSpec) agentapi.GroupSpec {
 	}
 	return agentapi.GroupSpec{
 		Name: g.Group, Project: s.Project, Service: g.Ref.Service, Environment: g.Ref.Environment,
-		ReleaseID: g.Release, Version: s.Version, Command: cmd, WorkDir: workDir(s), Env: s.Env,
+		ReleaseID: g.Release, Version: s.Version, Command: cmd, WorkDir: workDir(s), Env: s.Env, Secrets: secretNames(s),
 		Instances: g.Count, Health: h, StopTimeout: agentapi.Duration(s.Hooks.StopTimeout.Duration),
 		Limits: agentapi.Limits{CPU: s.Resources.CPU, MemoryMB: int64(s.Resources.MemoryMB)},
 	}
@@ -144,9 +165,59 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	return d.refusal(ctx, g.Ref, d.ensureGroup(fctx, g))
 }
 
+// secretNames are the variables of spec's secrets, sorted.
+func secretNames(spec *config.Service) []string {
+	vars := spec.SecretVars()
+	out := make([]string, 0, len(vars))
+	for v := range vars {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// supplySecrets sends a group the values of its release's secrets.
+func (d *Driver) supplySecrets(ctx context.Context, group, release string) error {
+	values, err := d.releaseSecrets(ctx, release)
+	if err != nil {
+		return err
+	}
+	if err := d.agent.PutGroupSecrets(ctx, group, values); err != nil {
+		return fmt.Errorf("give group %s its secrets: %w", group, err)
+	}
+	return nil
+}
+
+// SupplySecrets sends its secrets to every group of the agent that lacks
+// them (the agent restarted: it keeps them in memory only). The server
+// calls it periodically; instances that need to start wait until then,
+// running ones are not touched.
+func (d *Driver) SupplySecrets(ctx context.Context) error {
+	groups, err := d.agent.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, g := range groups {
+		if g.SecretsMissing && g.State != agentapi.GroupDeleting {
+			if err := d.supplySecrets(ctx, g.Name, g.Spec.ReleaseID); err != nil {
+				errs = append(errs, err)
+			} else {
+				d.log.Info("gave a group its secrets again (the agent had restarted)", "group", g.Name, "release", g.Spec.ReleaseID)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (d *Driver) ensureGroup(ctx context.Context, g target.GroupSpec) error {
 	cur, err := d.agent.Group(ctx, g.Group)
 	if err == nil {
+		if cur.SecretsMissing {
+			if err := d.supplySecrets(ctx, g.Group, g.Release); err != nil {
+				return err
+			}
+		}
 		if len(cur.Instances) != g.Count || cur.Spec.Instances != g.Count {
 			var drain time.Duration // the agent's default without a manifest
 			if g.Spec != nil {
@@ -162,8 +233,13 @@ func (d *Driver) ensureGroup(ctx context.Context, g target.GroupSpec) error {
 	if g.Spec == nil {
 		return fmt.Errorf("group %s does not exist and release %s has no manifest to create it from", g.Group, g.Release)
 	}
-	_, _, err = d.agent.CreateGroup(ctx, d.groupSpec(g))
-	return err
+	spec := d.groupSpec(g)
+	st, _, err := d.agent.CreateGroup(ctx, spec)
+	if err != nil || !st.SecretsMissing {
+		return err
+	}
+	// The instances wait for their secrets, sent on a call of their own.
+	return d.supplySecrets(ctx, g.Group, g.Release)
 }
 
 // waitCtx lets a call about group that waits until the instances it stops

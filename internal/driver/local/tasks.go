@@ -41,7 +41,10 @@ import (
 // taskRecord is a task's record. Records written before tasks re-attached
 // have no state: they are done.
 type taskRecord struct {
-	State    string `json:"state,omitempty"` // "running", or "" when done
+	State string `json:"state,omitempty"` // "running", or "" when done
+	// Release is the task's release: its secrets are redacted from the
+	// output kept when it ends.
+	Release  string `json:"release,omitempty"`
 	PID      int    `json:"pid,omitempty"`
 	Start    uint64 `json:"start_ticks,omitempty"`
 	ExitCode int    `json:"exit_code"`
@@ -88,7 +91,7 @@ func (d *Driver) writeTask(id string, r taskRecord) error {
 // StartTask starts a one-off command with the release's environment, once
 // per task id (a started or finished task is not started again). Tasks of
 // different ids run concurrently.
-func (d *Driver) StartTask(_ context.Context, t target.Task) error {
+func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 	unlock := d.lockTask(t.ID)
 	defer unlock()
 	if r, err := d.readTask(t.ID); err != nil || r != nil {
@@ -120,7 +123,11 @@ func (d *Driver) StartTask(_ context.Context, t target.Task) error {
 		host := naming.Preview(t.Ref.Service, t.Ref.Environment, t.Spec.Domain)
 		extra = append(extra, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
 	}
-	cmd.Env = runenv.Environ(p, t.Spec.Env, extra...)
+	values, err := d.releaseSecrets(ctx, t.Release)
+	if err != nil {
+		return err
+	}
+	cmd.Env = runenv.Environ(p, t.Spec.Env, values, extra...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", t.Name, err)
@@ -130,7 +137,7 @@ func (d *Driver) StartTask(_ context.Context, t target.Task) error {
 	go func() { _ = cmd.Wait() }()
 	start, err := procfs.ProcessStartTicks(pid)
 	if err == nil {
-		err = d.writeTask(t.ID, taskRecord{State: taskRunning, PID: pid, Start: start})
+		err = d.writeTask(t.ID, taskRecord{State: taskRunning, Release: t.Release, PID: pid, Start: start})
 	}
 	if err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -141,7 +148,7 @@ func (d *Driver) StartTask(_ context.Context, t target.Task) error {
 
 // ObserveTask reports a task; one that ended has its result recorded
 // (redacted, the tail of its output) and its files removed.
-func (d *Driver) ObserveTask(_ context.Context, _ target.ServiceRef, id string) (target.TaskStatus, error) {
+func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string) (target.TaskStatus, error) {
 	unlock := d.lockTask(id)
 	defer unlock()
 	r, err := d.readTask(id)
@@ -170,9 +177,25 @@ func (d *Driver) ObserveTask(_ context.Context, _ target.ServiceRef, id string) 
 	if err != nil {
 		return target.TaskStatus{}, fmt.Errorf("task %s: exit status %q: %w", id, b, err)
 	}
-	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput)
+	// The task saw the release's secrets: their values go before the
+	// output is kept (and the raw output file is removed below). The tail
+	// is read longer by the longest value, so a value cut by the tail's
+	// start is cut off again after redaction, not kept in part.
+	values, err := d.releaseSecrets(ctx, r.Release)
 	if err != nil {
 		return target.TaskStatus{}, err
+	}
+	margin := 0
+	for _, v := range values {
+		margin = max(margin, len(v))
+	}
+	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput+int64(margin))
+	if err != nil {
+		return target.TaskStatus{}, err
+	}
+	output = redact.Values(output, values)
+	if margin > 0 && len(output) > maxTaskOutput {
+		output = output[len(output)-maxTaskOutput:]
 	}
 	res := target.TaskResult{ExitCode: code, Output: redact.String(output)}
 	if err := d.writeTask(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {

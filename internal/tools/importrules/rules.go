@@ -19,7 +19,7 @@ const Module = "github.com/runwayhq/runway/"
 var Leaves = []string{
 	"internal/config", "internal/store", "internal/netplan", "internal/strategy",
 	"internal/naming", "internal/runenv", "internal/redact", "internal/fsutil",
-	"internal/procfs", "internal/localca", "internal/httpjson",
+	"internal/procfs", "internal/localca", "internal/httpjson", "internal/secrets",
 	"internal/agentapi", "internal/apiwire",
 }
 
