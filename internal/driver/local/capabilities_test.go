@@ -58,7 +58,7 @@ func TestPlanReadsCapabilities(t *testing.T) {
 	deploy := config.Defaults[config.Deploy]()
 	deploy.Strategy, deploy.Canary.Steps = strategy.Canary, []*config.CanaryStep{{Weight: 10}}
 	in := strategy.Input{Service: strings.Repeat("s", 50), Environment: "development", Release: "01JC0NF0RMANCE000000000001",
-		Scale: config.Defaults[config.Scale](), Limits: caps.Plan(), Deploy: deploy}
+		Scale: config.Scale{Min: 1, Desired: 2, Max: 10}, Limits: caps.Plan(), Deploy: deploy}
 	p, err := strategy.Make(in)
 	if err != nil {
 		t.Fatal(err)
