@@ -91,6 +91,9 @@ func writeFieldTable(b *strings.Builder, t reflect.Type) {
 		if len(f.Enum) > 0 {
 			typ = "one of " + "`" + strings.Join(f.Enum, "`, `") + "`"
 		}
+		if f.MapTo != "" {
+			typ += ", or a map of strings (as `" + f.MapTo + "`)"
+		}
 		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", f.Name, typ, strings.ReplaceAll(def, "|", "\\|"), strings.ReplaceAll(f.Doc, "|", "\\|"))
 	}
 	b.WriteString("\n")
