@@ -27,6 +27,14 @@ const (
 	ActionUserWrite      Action = "user.write"
 	ActionAuditRead      Action = "audit.read"
 	ActionTokenRevokeAny Action = "token.revoke_any"
+	// ActionLogsRead reads what a service's instances wrote; ActionEventsRead
+	// its events and the environment's live view (runway top): both are
+	// reads of an environment, like its status.
+	ActionLogsRead   Action = "logs.read"
+	ActionEventsRead Action = "events.read"
+	// ActionMetricsRead scrapes the server's /metrics (counts and durations,
+	// no names of anything secret): read_only, for a Prometheus's token.
+	ActionMetricsRead Action = "metrics.read"
 )
 
 type scope int
@@ -41,7 +49,7 @@ func (a Action) scope() scope {
 	switch a {
 	case ActionProjectRead, ActionProjectApply:
 		return scopeProject
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt:
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionLogsRead, ActionEventsRead:
 		return scopeEnvironment
 	}
 	return scopeNone
@@ -51,7 +59,8 @@ func (a Action) scope() scope {
 // identity and the list of projects).
 func (a Action) readOnly() bool {
 	switch a {
-	case ActionProjectList, ActionProjectRead, ActionReleaseRead, ActionStatusRead, ActionUserRead, ActionAuditRead, ActionWhoami, ActionTokenSelf:
+	case ActionProjectList, ActionProjectRead, ActionReleaseRead, ActionStatusRead, ActionUserRead, ActionAuditRead, ActionWhoami, ActionTokenSelf,
+		ActionLogsRead, ActionEventsRead, ActionMetricsRead:
 		return true
 	}
 	return false
@@ -60,7 +69,7 @@ func (a Action) readOnly() bool {
 // deployer: allowed to <environment>_deployer in its environment.
 func (a Action) deployer() bool {
 	switch a {
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead:
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead, ActionLogsRead, ActionEventsRead:
 		return true
 	}
 	return false
@@ -120,6 +129,10 @@ var Rules = []Rule{
 	{"POST", "/v1/tokens/{id}/revoke", ActionTokenSelf, FromNothing, false},
 	{"GET", "/v1/audit", ActionAuditRead, FromNothing, false},
 	{"GET", "/v1/audit/verify", ActionAuditRead, FromNothing, false},
+	{"GET", "/v1/events", ActionEventsRead, FromQuery, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/services/{service}/logs", ActionLogsRead, FromPath, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/overview", ActionEventsRead, FromPath, false},
+	{"GET", "/metrics", ActionMetricsRead, FromNothing, false},
 }
 
 // Target is what a request acts on.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -74,7 +75,13 @@ type Server struct {
 	agent  *agentapi.Client
 	drv    *local.Driver
 	lock   *dirlock.Lock
+	// backend serves the API; its event watcher runs beside it.
+	backend *backend
 }
+
+// WatchInterval is how often the server looks at every live service's
+// instances to record their starts, exits and health changes as events.
+var WatchInterval = 2 * time.Second
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
 func Open(ctx context.Context, opts Options) (*Server, error) {
@@ -163,8 +170,12 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
 	drv.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
+	met := newMetrics(st)
 	eo := opts.Engine
 	eo.Logger = opts.Logger
+	if eo.Observer == nil {
+		eo.Observer = met
+	}
 	if eo.TestFault == nil {
 		fault, err := testFault(os.Getenv(TestFaultEnv))
 		if err != nil {
@@ -177,11 +188,14 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	// the agent); releases to environments of other targets are refused.
 	drivers := engine.Drivers{"local": drv}
 	eng := engine.New(st, drivers, eo)
-	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger}
+	streams, endStreams := context.WithCancel(context.Background())
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, waiting: eng.Waiting, streams: streams}
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
-	h := api.New(api.Options{Backend: b, Identity: id, Logger: opts.Logger, Now: opts.Now})
+	h := api.New(api.Options{Backend: b, Identity: id, Logger: opts.Logger, Now: opts.Now,
+		Metrics: met.handler(), Observe: met.observeAPI})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
+		endStreams()
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose --listen)", opts.Listen, err)
 	}
@@ -191,7 +205,8 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h)}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b}
+	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }
 
@@ -206,6 +221,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go (&watcher{b: s.backend, interval: WatchInterval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {
@@ -214,7 +233,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Followed streams (logs, events) end with their requests' contexts.
 	_ = s.http.Shutdown(shutdown)
+	stopWatch()
+	wg.Wait()
 	// Releases stop at their current step, persisted; the next server resumes them.
 	s.engine.Close()
 	if cerr := s.store.Close(); err == nil {

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/engine"
+	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/target"
+)
+
+// overviewWindow is the statistics window of `runway top` (clamped to what
+// the target can measure).
+const overviewWindow = 30 * time.Second
+
+// Overview implements api.Backend: per service of the environment its
+// groups (version, traffic share, health), the window's request rate,
+// errors and latency, and its instances' CPU, memory and restarts, read
+// from the target through its contracts.
+func (b *backend) Overview(ctx context.Context, project, env string) (*apiwire.Overview, error) {
+	drv, err := b.targetOf(ctx, project, env)
+	if err != nil {
+		return nil, err
+	}
+	caps := drv.Capabilities()
+	window := min(max(overviewWindow, caps.StatsWindowMin), caps.StatsWindowMax)
+	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	byService := map[string][]*store.Release{}
+	var names []string
+	for _, r := range list {
+		if byService[r.Service] == nil {
+			names = append(names, r.Service)
+		}
+		byService[r.Service] = append(byService[r.Service], r)
+	}
+	sort.Strings(names)
+	out := &apiwire.Overview{Project: project, Environment: env, At: time.Now().UTC(), Window: window.String(), Services: []apiwire.ServiceOverview{}}
+	for _, name := range names {
+		ref := target.ServiceRef{Project: project, Environment: env, Service: name}
+		so, err := b.serviceOverview(ctx, drv, ref, byService[name], window)
+		if err != nil {
+			return nil, fmt.Errorf("overview of %s: %w", ref, err)
+		}
+		out.Services = append(out.Services, so)
+	}
+	return out, nil
+}
+
+func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref target.ServiceRef, releases []*store.Release, window time.Duration) (apiwire.ServiceOverview, error) {
+	so := apiwire.ServiceOverview{Service: ref.Service, Versions: []apiwire.VersionShare{}, Alarms: []string{}}
+	versions := map[string]string{}
+	for _, r := range releases {
+		versions[r.ID] = r.Version
+		if !r.Done && so.InProgress == "" {
+			so.InProgress = r.State
+		}
+	}
+	groups, err := drv.ListGroups(ctx, ref)
+	if err != nil {
+		return so, err
+	}
+	routes, err := drv.Routes(ctx, ref)
+	if err != nil {
+		return so, err
+	}
+	weights, total := map[string]int{}, 0
+	for _, r := range routes {
+		weights[r.Group] += r.Weight
+		total += r.Weight
+	}
+	rep, _ := drv.(target.InstanceReporter)
+	var requests, errs, busiest int64
+	crashLoop := false
+	for _, g := range groups {
+		share := 0
+		if total > 0 {
+			share = weights[g.Name] * 100 / total
+		}
+		n := g.Status.Healthy + g.Status.Starting + g.Status.Unhealthy
+		so.Versions = append(so.Versions, apiwire.VersionShare{Version: versions[g.Release], Group: g.Name, Release: g.Release,
+			Weight: share, Healthy: g.Status.Healthy, Total: n})
+		so.Healthy += g.Status.Healthy
+		so.Total += n
+		if rep != nil {
+			ins, err := rep.Instances(ctx, ref, g.Name)
+			if err != nil {
+				return so, err
+			}
+			for _, in := range ins {
+				so.CPUPercent += in.CPUPercent
+				so.RSSBytes += in.RSSBytes
+				so.Restarts += in.Restarts
+				crashLoop = crashLoop || in.CrashLoop
+			}
+		} else {
+			so.Restarts += g.Status.Terminated
+		}
+		ws, err := drv.WindowStats(ctx, ref, g.Name, window)
+		if err != nil {
+			continue // a group without a route has no statistics
+		}
+		requests += ws.Requests
+		errs += ws.Errors
+		if p := ws.P99.Seconds(); p > so.P99Seconds {
+			so.P99Seconds = p
+		}
+		if ws.Requests > busiest {
+			busiest = ws.Requests
+			so.P50Seconds = ws.P50.Seconds()
+		}
+	}
+	so.RequestsPerSecond = float64(requests) / window.Seconds()
+	if requests > 0 {
+		so.ErrorRate = float64(errs) / float64(requests)
+	}
+	so.Alarms = builtinAlerts(releases, total > 0, so.Healthy, crashLoop)
+	return so, nil
+}
+
+// Built-in alarms (issue 14): evaluated on every read from what the
+// target reports and the store holds, named as `runway status` and `runway
+// top` show them when in ALERT.
+const (
+	AlarmFailureDirty = "release_failure_dirty"
+	AlarmNoHealthy    = "no_healthy_instance"
+	AlarmCrashLoop    = "instance_crash_looping"
+)
+
+// builtinAlerts lists the built-in alarms of a service in ALERT: a
+// FailureDirty release not yet resolved (by a later Success), a routed
+// service without a healthy instance, an instance crash-looping.
+// releases are the service's, newest first.
+func builtinAlerts(releases []*store.Release, routed bool, healthy int, crashLoop bool) []string {
+	out := []string{}
+	if len(unresolvedDirty(releases)) > 0 {
+		out = append(out, AlarmFailureDirty)
+	}
+	if routed && healthy == 0 {
+		out = append(out, AlarmNoHealthy)
+	}
+	if crashLoop {
+		out = append(out, AlarmCrashLoop)
+	}
+	return out
+}
+
+// unresolvedDirty returns the releases (newest first) that ended
+// FailureDirty after the service's last Success: their clean-up is still
+// owed. A later successful release replaced what they left.
+func unresolvedDirty(releases []*store.Release) []*store.Release {
+	var out []*store.Release
+	for _, r := range releases {
+		if r.State == string(engine.StateSuccess) {
+			break
+		}
+		if r.State == string(engine.StateFailureDirty) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
