@@ -45,7 +45,9 @@ type ServiceEvent struct {
 	Actor       string    `json:"actor"`
 	Target      string    `json:"target"`
 	State       string    `json:"state,omitempty"`
-	Message     string    `json:"message"`
+	// Step is a release event's step index (-1: a state transition).
+	Step    int    `json:"step"`
+	Message string `json:"message"`
 }
 
 // EventFilter selects events; After continues after an event's id (a

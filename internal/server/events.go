@@ -93,7 +93,7 @@ func (b *backend) emitWaits(ctx context.Context, f apiwire.EventFilter, seen map
 			continue
 		}
 		if err := emit(apiwire.ServiceEvent{At: time.Now(), Kind: "wait", Project: r.Project, Environment: r.Environment, Service: r.Service,
-			Release: r.ID, Actor: r.CreatedBy, Target: "release " + r.ID, State: r.State, Message: why}); err != nil {
+			Release: r.ID, Actor: r.CreatedBy, Target: "release " + r.ID, State: r.State, Step: r.Step, Message: why}); err != nil {
 			return err
 		}
 	}
@@ -107,7 +107,7 @@ func (b *backend) emitWaits(ctx context.Context, f apiwire.EventFilter, seen map
 
 func wireEvent(e *store.FeedEvent) apiwire.ServiceEvent {
 	out := apiwire.ServiceEvent{ID: e.ID, At: e.At, Kind: e.Kind, Project: e.Project, Environment: e.Environment, Service: e.Service,
-		Release: e.ReleaseID, Actor: e.Actor, Target: e.Target, State: e.State, Message: e.Message}
+		Release: e.ReleaseID, Actor: e.Actor, Target: e.Target, State: e.State, Step: e.Step, Message: e.Message}
 	if e.Kind == "release" {
 		out.Target = "release " + e.ReleaseID
 	}
