@@ -2,12 +2,17 @@ package api
 
 import (
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 )
+
+// instanceRe is what instance ids look like (the agent's 8 hex digits;
+// other targets' names).
+var instanceRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // maxTail bounds the lines one logs request returns.
 const maxTail = 10000
@@ -56,7 +61,7 @@ func logsQuery(r *http.Request) (apiwire.LogsQuery, error) {
 	if q.Release != "" && !requestIDRe.MatchString(q.Release) {
 		return q, badQuery("release", q.Release, "a release id (26 characters, such as 01JD3Q8Y7Z5W2X4V6T8R0P2N4A)")
 	}
-	if q.Instance != "" && !nameRe.MatchString(q.Instance) {
+	if q.Instance != "" && !instanceRe.MatchString(q.Instance) {
 		return q, badQuery("instance", q.Instance, "an instance id such as a58980c1")
 	}
 	if len(q.Filter) > 1000 {

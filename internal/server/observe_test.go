@@ -1,0 +1,252 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runwayhq/runway/internal/apiwire"
+)
+
+// logsJSON runs `runway logs hello --env dev --output json ARGS...`.
+func (c *cluster) logsJSON(args ...string) []apiwire.LogLine {
+	c.t.Helper()
+	out, err := c.cli(append([]string{"logs", service, "--env", env, "--output", "json", "--tail", "0"}, args...)...)
+	if err != nil {
+		c.t.Fatalf("runway logs %v: %v\n%s", args, err, out)
+	}
+	var lines []apiwire.LogLine
+	if err := json.Unmarshal([]byte(out), &lines); err != nil {
+		c.t.Fatalf("runway logs output: %v\n%s", err, out)
+	}
+	return lines
+}
+
+func instancesOf(lines []apiwire.LogLine) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lines {
+		if !seen[l.Instance] {
+			seen[l.Instance] = true
+			out = append(out, l.Instance)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestLogs: the lines of three instances merged in time order, filtered
+// by instance id and by text, and followed across a deploy: the new
+// instances' lines arrive, none twice.
+func TestLogs(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Desired: 3})
+	mustState(t, c.deploy(service, "1"), "Success")
+	stop := c.load(service)
+	var lines []apiwire.LogLine
+	waitFor(t, 30*time.Second, "request lines of 3 instances", func() bool {
+		lines = c.logsJSON()
+		n := map[string]int{}
+		for _, l := range lines {
+			if strings.HasPrefix(l.Text, "GET / 200") {
+				n[l.Instance]++
+			}
+		}
+		return len(n) == 3
+	})
+	stop()
+	if got := instancesOf(lines); len(got) != 3 {
+		t.Fatalf("lines of instances %v, want 3", got)
+	}
+	for i := 1; i < len(lines); i++ {
+		if lines[i].Time.Before(lines[i-1].Time) {
+			t.Fatalf("line %d (%s) is older than line %d (%s): not merged in time order", i, lines[i].Time, i-1, lines[i-1].Time)
+		}
+	}
+	for _, l := range lines {
+		if l.Version != "1" || l.Release == "" || l.Group == "" {
+			t.Fatalf("line without its release: %+v", l)
+		}
+	}
+
+	// --filter matches an instance's id: its lines only, all of them.
+	one := instancesOf(lines)[1]
+	byID := c.logsJSON("--filter", one)
+	if got := instancesOf(byID); len(got) != 1 || got[0] != one {
+		t.Errorf("--filter %s: lines of %v", one, got)
+	}
+	// ... or the text.
+	byText := c.logsJSON("--filter", "listening on")
+	if got := instancesOf(byText); len(got) != 3 {
+		t.Errorf("--filter 'listening on': lines of %v, want every instance", got)
+	}
+	for _, l := range byText {
+		if !strings.Contains(l.Text, "listening on") {
+			t.Errorf("--filter 'listening on' kept %q", l.Text)
+		}
+	}
+	// --instance and the table: "[a58980] :: 2 seconds ago :: text".
+	out, err := c.cli("logs", service, "--env", env, "--instance", one, "--tail", "1")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if !regexp.MustCompile(`^\[` + one[:6] + `\] :: (just now|[0-9]+ (second|minute)s? ago) :: `).MatchString(out) {
+		t.Errorf("runway logs --instance: %q", out)
+	}
+	if out, err := c.cli("logs", service, "--env", env, "--since", "yesterday"); err == nil || !strings.Contains(out, "--since") {
+		t.Errorf("a bad --since: %v %s", err, out)
+	}
+
+	// Follow across a deploy.
+	f := c.follow("logs", service, "--env", env, "--follow", "--output", "json", "--tail", "5")
+	stop = c.load(service)
+	defer stop()
+	mustState(t, c.deploy(service, "2"), "Success")
+	var got []apiwire.LogLine
+	waitFor(t, 30*time.Second, "request lines of v2 instances in the follow", func() bool {
+		got = nil
+		n := map[string]bool{}
+		for _, line := range f.lines() {
+			var l apiwire.LogLine
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("a followed line: %v: %q", err, line)
+			}
+			got = append(got, l)
+			if l.Version == "2" && strings.HasPrefix(l.Text, "GET / 200") {
+				n[l.Instance] = true
+			}
+		}
+		return len(n) == 3
+	})
+	stop()
+	f.stop()
+	seen := map[string]bool{}
+	v1 := 0
+	for _, l := range got {
+		key := l.Instance + " " + l.Time.Format(time.RFC3339Nano) + " " + l.Text
+		if seen[key] {
+			t.Errorf("line emitted twice: %s", key)
+		}
+		seen[key] = true
+		if l.Version == "1" {
+			v1++
+		}
+	}
+	if v1 == 0 {
+		t.Error("the follow had no line of v1's instances")
+	}
+	// Nothing lost: every v2 line the target kept up to the follow's last
+	// one was followed.
+	last := got[len(got)-1].Time
+	for _, l := range c.logsJSON() {
+		if l.Version == "2" && !l.Time.After(last) && !seen[l.Instance+" "+l.Time.Format(time.RFC3339Nano)+" "+l.Text] {
+			t.Errorf("line lost by the follow: %s %s %q", l.Instance, l.Time.Format(time.RFC3339Nano), l.Text)
+		}
+	}
+}
+
+// TestLogsOfFailedRelease: a release that failed (FailureClean, its group
+// deleted) still shows why with --release.
+func TestLogsOfFailedRelease(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Desired: 1})
+	mustState(t, c.deploy(service, "1"), "Success")
+	c.writeManifest(manifest{Desired: 1, MaxTerms: 2, Env: map[string]string{"REQUIRE": "DATABASE_URL"}})
+	rel := c.deploy(service, "2")
+	mustState(t, rel, "FailureClean")
+	lines := c.logsJSON("--release", rel.ID)
+	found := false
+	for _, l := range lines {
+		if l.Release != rel.ID {
+			t.Errorf("a line of another release: %+v", l)
+		}
+		found = found || strings.Contains(l.Text, "FATAL: DATABASE_URL is not set")
+	}
+	if !found {
+		t.Errorf("the failed release's last words are not in its logs: %+v", lines)
+	}
+	// The live logs are v1's only.
+	for _, l := range c.logsJSON() {
+		if l.Version != "1" {
+			t.Errorf("live logs hold a line of v%s", l.Version)
+		}
+	}
+	if out, err := c.cli("logs", service, "--env", env, "--release", "01JD3Q8Y7Z5W2X4V6T8R0P2N4A"); err == nil || !strings.Contains(out, "no release 01JD3Q8Y7Z5W2X4V6T8R0P2N4A of service hello") {
+		t.Errorf("logs of an unknown release: %v %s", err, out)
+	}
+}
+
+// followed is a CLI process that follows something, its stdout read line by line.
+type followed struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  []string
+	done chan struct{}
+}
+
+func (c *cluster) follow(args ...string) *followed {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
+	cmd.Dir = filepath.Join(c.dir, "project")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"), "TEST_MARK="+c.mark)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	f := &followed{t: c.t, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			f.mu.Lock()
+			f.out = append(f.out, sc.Text())
+			f.mu.Unlock()
+		}
+	}()
+	c.t.Cleanup(f.stop)
+	return f
+}
+
+func (f *followed) lines() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.out...)
+}
+
+// stop interrupts the follower (Ctrl-C) and waits for it to end.
+func (f *followed) stop() {
+	if f.cmd.ProcessState != nil {
+		return
+	}
+	_ = f.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-f.done
+		f.t.Errorf("%v did not stop on SIGINT", f.cmd.Args[3:])
+	}
+	_ = f.cmd.Wait()
+}
+
