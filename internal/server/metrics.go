@@ -46,7 +46,7 @@ func newMetrics(st store.Store) *metrics {
 	m.apiReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runway_api_requests_total",
 		Help: "Requests to the server API by route pattern and status code."}, []string{"route", "code"})
 	m.apiDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "runway_api_request_duration_seconds",
-		Help: "Time the server API took to answer, by route pattern (a followed stream counts until it ends).",
+		Help:    "Time the server API took to answer, by route pattern (a followed stream counts until it ends).",
 		Buckets: []float64{.001, .005, .025, .1, .5, 1, 5, 30}}, []string{"route"})
 	m.alarmState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "runway_alarms",
 		Help: "Alarms of the services by state (OK, ALERT, NO_DATA), as of the last evaluation."}, []string{"state"})

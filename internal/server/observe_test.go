@@ -3,6 +3,8 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,3 +252,149 @@ func (f *followed) stop() {
 	_ = f.cmd.Wait()
 }
 
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/NAME (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// normalizer replaces what changes from run to run (times, ids, measured
+// values) with stable names, the first release id seen R1, the next R2...
+type normalizer struct {
+	ids map[string]string
+}
+
+var (
+	timeRe     = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?`)
+	releaseRe  = regexp.MustCompile(`[0-9A-HJKMNP-TV-Z]{26}`)
+	groupRe    = regexp.MustCompile(`hello-[0-9a-z]{26}`)
+	instanceRe = regexp.MustCompile(`\b[0-9a-f]{8}\b`)
+)
+
+func (n *normalizer) apply(s string) string {
+	if n.ids == nil {
+		n.ids = map[string]string{}
+	}
+	name := func(prefix string, count *int) func(string) string {
+		return func(id string) string {
+			key := strings.ToUpper(id)
+			if v, ok := n.ids[prefix+key]; ok {
+				return v
+			}
+			*count++
+			v := fmt.Sprintf("%s%d", prefix, *count)
+			n.ids[prefix+key] = v
+			return v
+		}
+	}
+	var rels, insts int
+	for k := range n.ids {
+		if strings.HasPrefix(k, "R") {
+			rels++
+		} else {
+			insts++
+		}
+	}
+	s = timeRe.ReplaceAllString(s, "TIME")
+	s = groupRe.ReplaceAllStringFunc(s, func(g string) string {
+		return "hello-" + strings.ToLower(name("R", &rels)(strings.TrimPrefix(g, "hello-")))
+	})
+	s = releaseRe.ReplaceAllStringFunc(s, name("R", &rels))
+	s = instanceRe.ReplaceAllStringFunc(s, name("I", &insts))
+	return s
+}
+
+// TestEvents: a project apply and two releases, then `runway events`:
+// one line each, with time, actor and target (golden, times and ids
+// normalised); the instances' starts are recorded by the server's watcher.
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverArgs = []string{"--watch-interval", "100ms"}
+	c.startServer()
+	c.writeManifest(manifest{Desired: 2})
+	r1 := c.deploy(service, "1")
+	mustState(t, r1, "Success")
+	r2 := c.deploy(service, "2")
+	mustState(t, r2, "Success")
+	// The watcher records the v2 instances' starts.
+	v2 := map[string]bool{}
+	for _, g := range c.groups(service) {
+		for _, in := range g.Instances {
+			v2[in.ID] = true
+		}
+	}
+	waitFor(t, 30*time.Second, "the starts of v2's instances as events", func() bool {
+		out, err := c.cli("events", "--env", env, "--output", "json", "--limit", "1000")
+		if err != nil {
+			t.Fatal(err, out)
+		}
+		var evs []apiwire.ServiceEvent
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatal(err, out)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.Kind == "instance.started" && v2[strings.TrimPrefix(e.Target, "instance ")] && e.Release == r2.ID {
+				n++
+			}
+		}
+		return n == len(v2)
+	})
+	out, err := c.cli("events", "--env", env, "--limit", "1000")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	// What the watcher saw depends on when it looked; the releases' steps
+	// and the apply do not.
+	watched := regexp.MustCompile(`^\S+ \S+  \S+ +\S+ +(instance|group) `)
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !watched.MatchString(l) {
+			kept = append(kept, l)
+		}
+	}
+	n := &normalizer{}
+	n.apply(r1.ID)
+	n.apply(r2.ID)
+	golden(t, "events.golden", n.apply(strings.Join(kept, "\n")+"\n"))
+
+	// runway top --once: one frame of the same environment (CPU and memory
+	// vary; no request went through the proxy).
+	out, err = c.cli("top", "--env", env, "--once")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	measured := regexp.MustCompile(` +\d+\.\d% +\d+(\.\d)?(B|KiB|MiB|GiB) +`)
+	golden(t, "top.golden", measured.ReplaceAllString(n.apply(out), " CPU% MEM "))
+	out, err = c.cli("top", "--env", env, "--once", "--output", "json")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	var o apiwire.Overview
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatal(err, out)
+	}
+	if len(o.Services) != 1 || o.Services[0].Healthy != 2 || o.Services[0].Total != 2 || o.Services[0].RSSBytes == 0 ||
+		len(o.Services[0].Versions) != 1 || o.Services[0].Versions[0].Weight != 100 {
+		t.Errorf("top --once --output json: %s", out)
+	}
+}

@@ -57,6 +57,8 @@ type Options struct {
 	InsecureListen  bool
 	// Now is the API's clock (replay window, token expiry); time.Now by default.
 	Now func() time.Time
+	// WatchInterval: DefaultWatchInterval when 0.
+	WatchInterval time.Duration
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -79,9 +81,10 @@ type Server struct {
 	backend *backend
 }
 
-// WatchInterval is how often the server looks at every live service's
-// instances to record their starts, exits and health changes as events.
-var WatchInterval = 2 * time.Second
+// DefaultWatchInterval is how often the server looks at every live
+// service's instances to record their starts, exits and health changes as
+// events (Options.WatchInterval, --watch-interval).
+const DefaultWatchInterval = 2 * time.Second
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
 func Open(ctx context.Context, opts Options) (*Server, error) {
@@ -224,7 +227,11 @@ func (s *Server) Run(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go (&watcher{b: s.backend, interval: WatchInterval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+	interval := s.opts.WatchInterval
+	if interval <= 0 {
+		interval = DefaultWatchInterval
+	}
+	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -14,13 +15,15 @@ import (
 // watcher records what the targets' instances do as events: starts, exits
 // and restarts, health changes, crash loops, groups scaled and deleted. It
 // only reads the targets (a fault here never reaches the data plane) and
-// compares each look with the previous one; the first look at a service
-// after the server starts is its baseline and records nothing, since what
-// happened while no server watched is unknown.
+// compares each look with the previous one. The services live at the
+// server's first look get it as their baseline and record nothing for it
+// (what happened while no server watched is unknown); a service released
+// later starts from nothing, so its first instances' starts are recorded.
 type watcher struct {
 	b        *backend
 	interval time.Duration
 	seen     map[target.ServiceRef]map[string]groupSeen // by group name
+	looked   bool                                       // a first look is done
 }
 
 type groupSeen struct {
@@ -49,6 +52,7 @@ func (w *watcher) look(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	defer func() { w.looked = true }()
 	for _, r := range rs {
 		spec, err := engine.DecodeSpec(r.Spec)
 		if err != nil {
@@ -85,7 +89,7 @@ func (w *watcher) service(ctx context.Context, drv target.Target, kind string, r
 	}
 	prev, known := w.seen[ref]
 	w.seen[ref] = now
-	if !known {
+	if !known && !w.looked {
 		return
 	}
 	rec := func(kindOf, release, tgt, msg string) {
@@ -102,7 +106,8 @@ func (w *watcher) service(ctx context.Context, drv target.Target, kind string, r
 		if had && p.desired != cur.desired {
 			rec("group.scaled", g.Release, "group "+g.Name, fmt.Sprintf("group %s scaled from %d to %d instances", g.Name, p.desired, cur.desired))
 		}
-		for id, in := range cur.instances {
+		for _, id := range sortedIDs(cur.instances) {
+			in := cur.instances[id]
 			old, was := p.instances[id]
 			tgt := "instance " + id
 			switch {
@@ -126,15 +131,31 @@ func (w *watcher) service(ctx context.Context, drv target.Target, kind string, r
 				rec("instance.crash_loop", g.Release, tgt, fmt.Sprintf("instance %s of %s is crash-looping (%d restarts): %s", id, g.Name, in.Restarts, in.LastExit))
 			}
 		}
-		for id := range p.instances {
+		for _, id := range sortedIDs(p.instances) {
 			if _, ok := cur.instances[id]; !ok {
 				rec("instance.stopped", g.Release, "instance "+id, fmt.Sprintf("instance %s of %s stopped", id, g.Name))
 			}
 		}
 	}
-	for name, p := range prev {
+	var gone []string
+	for name := range prev {
 		if _, ok := now[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	for _, name := range gone {
+		if p := prev[name]; true {
 			rec("group.deleted", "", "group "+name, fmt.Sprintf("group %s deleted (%d instances)", name, len(p.instances)))
 		}
 	}
+}
+
+func sortedIDs(m map[string]target.InstanceInfo) []string {
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -77,7 +77,18 @@ func (s *SQLite) Feed(ctx context.Context, f FeedFilter) ([]*FeedEvent, error) {
 		sargs = append(sargs, v)
 	}
 	add("project", f.Project)
-	add("environment", f.Environment)
+	if f.Environment != "" {
+		// A project's own events (applies) concern each of its
+		// environments; a service's filter leaves them out.
+		rw = append(rw, "r.environment = ?")
+		rargs = append(rargs, f.Environment)
+		if f.Service == "" && f.Release == "" {
+			sw = append(sw, "(environment = ? OR environment = '')")
+		} else {
+			sw = append(sw, "environment = ?")
+		}
+		sargs = append(sargs, f.Environment)
+	}
 	add("service", f.Service)
 	if f.Release != "" {
 		rw = append(rw, "e.release_id = ?")
