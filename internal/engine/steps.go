@@ -179,9 +179,9 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 	case strategy.Pause:
 		until := r.rel.StepStartedAt.Add(s.Duration)
 		return r.poll(ctx, check, func() (bool, error) {
-			left := until.Sub(r.e.opts.Now())
-			r.e.setWaiting(r.rel.ID, fmt.Sprintf("paused for %s: %s left", s.Duration, max(left, 0).Round(100*time.Millisecond)))
-			return left <= 0, nil
+			// Said once: the end of the pause, not a countdown.
+			r.e.setWaiting(r.rel.ID, fmt.Sprintf("paused for %s, until %s", s.Duration, until.Format("15:04:05")))
+			return !r.e.opts.Now().Before(until), nil
 		}, nil)
 	case strategy.Analyze:
 		var last string

@@ -398,3 +398,32 @@ func TestEvents(t *testing.T) {
 		t.Errorf("top --once --output json: %s", out)
 	}
 }
+
+// TestDeployWaitSaysWhy: `runway deploy --wait` follows the release's event
+// stream and says what it waits for: a canary's pause, then its analysis
+// waiting for traffic that never comes (no load here), until the timeout
+// rolls it back.
+func TestDeployWaitSaysWhy(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Strategy: "canary", Canary: canarySteps})
+	mustState(t, c.deploy(service, "1"), "Success")
+	c.writeManifest(manifest{Strategy: "canary", Canary: canarySteps, Timeout: "5s"})
+	out, err := c.cli("deploy", service, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "2", "--yes", "--wait")
+	if err == nil {
+		t.Fatalf("deploy --wait of a canary without traffic succeeded:\n%s", out)
+	}
+	for _, want := range []string{
+		`Deploy +waiting: paused for 1.5s, until \d\d:\d\d:\d\d\n`,
+		`Deploy +waiting: analysis waits for traffic: 0/20 requests\n`,
+		`instances: v1 2/2 healthy, v2 1/1 healthy · traffic: (v1 70%, v2 30%|v2 30%, v1 70%)`,
+		`ended in FailureClean: canary analysis undecided at the deadline`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("deploy --wait does not say %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "waiting: paused"); n != 1 {
+		t.Errorf("the pause is said %d times, want once:\n%s", n, out)
+	}
+}
