@@ -190,6 +190,10 @@ func TestRouteRoleMatrix(t *testing.T) {
 		"POST /v1/tokens/{id}/revoke": everyone,
 		"GET /v1/audit":               admins,
 		"GET /v1/audit/verify":        admins,
+		"GET /v1/events":              reads,
+		"GET /v1/projects/{project}/environments/{env}/services/{service}/logs": reads,
+		"GET /v1/projects/{project}/environments/{env}/overview":                reads,
+		"GET /metrics": admins,
 	}
 	if len(allowed) != len(auth.Rules) {
 		t.Errorf("%d expectations for %d routes", len(allowed), len(auth.Rules))
@@ -244,7 +248,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 				if rule.Method != http.MethodGet {
 					t.Fatalf("route %s: the matrix test has no request body for it; add one", rule.Route())
 				}
-				if rule.Pattern == "/v1/releases" {
+				if rule.Pattern == "/v1/releases" || rule.Pattern == "/v1/events" {
 					path += "?project=" + project + "&environment=" + env
 				}
 			}
