@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 )
@@ -426,4 +433,116 @@ func TestDeployWaitSaysWhy(t *testing.T) {
 	if n := strings.Count(out, "waiting: paused"); n != 1 {
 		t.Errorf("the pause is said %d times, want once:\n%s", n, out)
 	}
+}
+
+// scrape reads a /metrics exposition with a bearer token.
+func scrape(t *testing.T, url, token string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return b
+}
+
+// TestMetricsDocumented scrapes a real server's and agent's /metrics after
+// a release and some traffic: every metric is documented in
+// docs/metrics.md, and follows Prometheus's conventions (promlint).
+func TestMetricsDocumented(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.writeManifest(manifest{Desired: 1})
+	mustState(t, c.deploy(service, "1"), "Success")
+	c.onlyVersion(service, "1")
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentToken, err := os.ReadFile(filepath.Join(c.agentDir, "agent.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []struct{ name, url, token string }{
+		{"server", "http://" + c.serverAddr + "/metrics", strings.TrimSpace(string(admin))},
+		{"agent", "http://" + c.agentAddr + "/metrics", strings.TrimSpace(string(agentToken))},
+	} {
+		body := scrape(t, src.url, src.token)
+		problems, err := promlint.New(bytes.NewReader(body)).Lint()
+		if err != nil {
+			t.Fatalf("%s: %v", src.name, err)
+		}
+		for _, p := range problems {
+			if strings.HasPrefix(p.Metric, "runway_") {
+				t.Errorf("%s: %s: %s", src.name, p.Metric, p.Text)
+			}
+		}
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := p.TextToMetricFamilies(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: %v", src.name, err)
+		}
+		names := []string{}
+		for name := range families {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
+				continue // the standard collectors, documented as a group
+			}
+			if !strings.HasPrefix(name, "runway_") {
+				t.Errorf("%s: metric %s has no runway_ prefix", src.name, name)
+			}
+			if !bytes.Contains(doc, []byte("`"+name+"`")) {
+				t.Errorf("%s exports %s, which docs/metrics.md does not document", src.name, name)
+			}
+		}
+		t.Logf("%s exports %s", src.name, strings.Join(names, " "))
+	}
+}
+
+// TestAlertRules checks docs/prometheus-alerts.yml with promtool when it
+// is installed, and that the rules and the Grafana dashboard name only
+// documented metrics.
+func TestAlertRules(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := regexp.MustCompile(`runway_[a-z_]+`)
+	for _, f := range []string{"prometheus-alerts.yml", "grafana-dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".json") && !json.Valid(b) {
+			t.Errorf("%s is not valid JSON", f)
+		}
+		for _, m := range metric.FindAllString(string(b), -1) {
+			m = strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_")
+			if !bytes.Contains(doc, []byte("`"+m+"`")) {
+				t.Errorf("%s uses %s, which docs/metrics.md does not document", f, m)
+			}
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed (Debian: apt-get install prometheus): docs/prometheus-alerts.yml not checked by it")
+	}
+	out, err := exec.Command(promtool, "check", "rules", filepath.Join("..", "..", "docs", "prometheus-alerts.yml")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
 }
