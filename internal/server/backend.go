@@ -436,6 +436,9 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 			st.Current = b.toAPI(ctx, r, true)
 		}
 	}
+	for _, r := range unresolvedDirty(list) {
+		st.FailureDirty = append(st.FailureDirty, b.toAPI(ctx, r, false))
+	}
 	drv, err := b.drivers.For(e.Target)
 	if err != nil || drv == nil {
 		return st, nil // nothing can run there on this server
@@ -481,9 +484,6 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 			// back in time): naming an older release would be false.
 			st.Current = nil
 		}
-	}
-	for _, r := range unresolvedDirty(list) {
-		st.FailureDirty = append(st.FailureDirty, b.toAPI(ctx, r, false))
 	}
 	healthy, weight, crashLoop := 0, 0, false
 	rep, _ := drv.(target.InstanceReporter)

@@ -70,6 +70,13 @@ func (m *metrics) observeAPI(route string, status int, took time.Duration) {
 	m.apiDur.WithLabelValues(route).Observe(took.Seconds())
 }
 
+// alarmStates sets runway_alarms from the watcher's last evaluation.
+func (m *metrics) alarmStates(byState map[string]int) {
+	for s, n := range byState {
+		m.alarmState.WithLabelValues(s).Set(float64(n))
+	}
+}
+
 // StateDone implements engine.Observer.
 func (m *metrics) StateDone(s engine.State, took time.Duration) {
 	m.stateDur.WithLabelValues(string(s)).Observe(took.Seconds())

@@ -546,3 +546,54 @@ func TestAlertRules(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// TestStatusShowsAlert: a service whose only instance stops answering
+// (SIGSTOP) has no healthy instance while traffic is routed to it:
+// `runway status` marks it ALERT, the change is an event, and
+// runway_alarms counts it; once the agent replaced the instance, OK again.
+func TestStatusShowsAlert(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverArgs = []string{"--watch-interval", "100ms"}
+	c.startServer()
+	c.writeManifest(manifest{Desired: 1})
+	mustState(t, c.deploy(service, "1"), "Success")
+	_, pids := c.servingGroup(service)
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pids[0], syscall.SIGCONT) })
+	waitFor(t, 30*time.Second, "runway status to mark hello ALERT", func() bool {
+		out, err := c.cli("status", service, "--env", env)
+		return err == nil && strings.Contains(out, "hello in dev  ALERT: no_healthy_instance")
+	})
+	waitFor(t, 30*time.Second, "the alarm's change as an event", func() bool {
+		out, _ := c.cli("events", "--env", env, "--service", service)
+		return strings.Contains(out, "alarm no_healthy_instance of e2e/dev/hello: OK → ALERT")
+	})
+	_ = syscall.Kill(pids[0], syscall.SIGCONT)
+	waitFor(t, 60*time.Second, "hello healthy again", func() bool {
+		out, err := c.cli("status", service, "--env", env)
+		return err == nil && !strings.Contains(out, "ALERT") && strings.Contains(out, "1/1")
+	})
+	waitFor(t, 30*time.Second, "the alarm back to OK as an event", func() bool {
+		out, _ := c.cli("events", "--env", env, "--service", service)
+		return strings.Contains(out, "alarm no_healthy_instance of e2e/dev/hello: ALERT → OK")
+	})
+	admin, _ := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
+	body := scrape(t, "http://"+c.serverAddr+"/metrics", strings.TrimSpace(string(admin)))
+	if !bytes.Contains(body, []byte(`runway_alarms{state="OK"} 3`)) {
+		t.Errorf("runway_alarms after recovery:\n%s", grepLines(body, "runway_alarms"))
+	}
+}
+
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -79,6 +79,7 @@ type Server struct {
 	lock   *dirlock.Lock
 	// backend serves the API; its event watcher runs beside it.
 	backend *backend
+	metrics *metrics
 }
 
 // DefaultWatchInterval is how often the server looks at every live
@@ -208,7 +209,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b, metrics: met}
 	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }
@@ -231,7 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
-	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}, gauge: s.metrics.alarmStates}).run(wctx, &wg)
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {
