@@ -29,6 +29,9 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 	err = c.Events(fctx, apiwire.EventFilter{Project: rel.Project, Environment: rel.Environment, Release: id, Limit: 1000, Follow: true},
 		func(e apiwire.ServiceEvent) error {
 			final := e.Kind == "release" && e.Step < 0 && engine.State(e.State).Final()
+			if final {
+				defer ended()
+			}
 			if !g.JSON() {
 				switch e.Kind {
 				case "wait":
@@ -39,17 +42,19 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 					eventLine(g.Stdout, apiwire.Event{At: e.At, State: "", Message: e.Message})
 				}
 				// Live progress: what runs and where traffic goes, printed
-				// when it changes. Status is best effort: a failure to
-				// read it must not end the follow.
+				// when it changes, after a state change or a wait (the
+				// steps of a state come in a burst; status is read now).
+				// Status is best effort: a failure to read it must not end
+				// the follow.
+				if e.Kind != "wait" && (e.Kind != "release" || e.Step >= 0) {
+					return nil
+				}
 				if st, err := c.Status(fctx, rel.Project, rel.Environment, rel.Service); err == nil {
 					if p := progressLine(st); p != lastProgress {
 						progressRow(g.Stdout, e.State, p)
 						lastProgress = p
 					}
 				}
-			}
-			if final {
-				ended()
 			}
 			return nil
 		})
