@@ -61,6 +61,12 @@ func (b *recordingBackend) Events(context.Context, apiwire.EventFilter, func(api
 func (b *recordingBackend) Overview(context.Context, string, string) (*apiwire.Overview, error) {
 	return &apiwire.Overview{}, nil
 }
+func (b *recordingBackend) Alarms(context.Context, apiwire.AlarmFilter) ([]apiwire.Alarm, error) {
+	return nil, nil
+}
+func (b *recordingBackend) Notifications(context.Context, apiwire.AlarmFilter) ([]apiwire.Notification, error) {
+	return nil, nil
+}
 func (b *recordingBackend) Release(_ context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 }

@@ -202,3 +202,50 @@ func routeLabel(pattern string) string {
 	}
 	return strings.TrimSpace(pattern)
 }
+
+func alarmFilter(r *http.Request) (apiwire.AlarmFilter, error) {
+	v := r.URL.Query()
+	f := apiwire.AlarmFilter{Project: v.Get("project"), Environment: v.Get("environment"), Service: v.Get("service")}
+	for name, x := range map[string]string{"project": f.Project, "environment": f.Environment, "service": f.Service} {
+		if x != "" && !nameRe.MatchString(x) {
+			return f, badQuery(name, x, "a valid name")
+		}
+	}
+	return f, nil
+}
+
+// alarms lists alarms with their states (runway alarms).
+func (h *Handler) alarms(w http.ResponseWriter, r *http.Request, _ string) {
+	f, err := alarmFilter(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	list, err := h.opts.Backend.Alarms(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []apiwire.Alarm{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// notifications lists the newest webhook deliveries (runway alarms --deliveries).
+func (h *Handler) notifications(w http.ResponseWriter, r *http.Request, _ string) {
+	f, err := alarmFilter(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	list, err := h.opts.Backend.Notifications(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []apiwire.Notification{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}

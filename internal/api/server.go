@@ -33,6 +33,10 @@ type Backend interface {
 	Events(ctx context.Context, f apiwire.EventFilter, emit func(apiwire.ServiceEvent) error) error
 	// Overview is one frame of `runway top` for an environment.
 	Overview(ctx context.Context, project, environment string) (*apiwire.Overview, error)
+	// Alarms lists alarms with their states; Notifications the newest
+	// webhook deliveries.
+	Alarms(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Alarm, error)
+	Notifications(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Notification, error)
 }
 
 // Options configure the API handler.
@@ -125,7 +129,9 @@ func (h *Handler) handlers() map[string]func(http.ResponseWriter, *http.Request,
 		"GET /v1/events":              h.events,
 		"GET /v1/projects/{project}/environments/{env}/services/{service}/logs": h.logs,
 		"GET /v1/projects/{project}/environments/{env}/overview":                h.overview,
-		"GET /metrics": h.metrics,
+		"GET /metrics":          h.metrics,
+		"GET /v1/alarms":        h.alarms,
+		"GET /v1/notifications": h.notifications,
 	}
 }
 

@@ -102,3 +102,47 @@ type VersionShare struct {
 	Healthy int `json:"healthy"`
 	Total   int `json:"total"`
 }
+
+// Alarm is an alarm of a service and its state as the server last
+// evaluated it (GET /v1/alarms): a manifest's alarm block, or a built-in
+// one (Builtin, no metric).
+type Alarm struct {
+	Project     string    `json:"project"`
+	Environment string    `json:"environment"`
+	Service     string    `json:"service"`
+	Name        string    `json:"name"`
+	Builtin     bool      `json:"builtin,omitempty"`
+	Metric      string    `json:"metric,omitempty"`
+	Comparison  string    `json:"comparison,omitempty"`
+	Threshold   float64   `json:"threshold,omitempty"`
+	For         string    `json:"for,omitempty"`
+	Notify      []string  `json:"notify,omitempty"`
+	State       string    `json:"state"` // OK, ALERT, NO_DATA
+	Since       time.Time `json:"since"`
+	Value       string    `json:"value,omitempty"`
+	// Doc says when a built-in alarm is in ALERT.
+	Doc       string    `json:"doc,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Notification is a webhook delivery of an alarm's change (GET
+// /v1/notifications): retried with backoff until delivered or 10 minutes old.
+type Notification struct {
+	ID          string     `json:"id"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Project     string     `json:"project"`
+	Environment string     `json:"environment"`
+	Service     string     `json:"service"`
+	Alarm       string     `json:"alarm"`
+	Channel     string     `json:"channel"`
+	State       string     `json:"state"` // pending, delivered, failed
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"last_error,omitempty"`
+	NextAt      *time.Time `json:"next_at,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+}
+
+// AlarmFilter selects alarms and notifications.
+type AlarmFilter struct {
+	Project, Environment, Service string
+}

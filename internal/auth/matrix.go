@@ -133,6 +133,8 @@ var Rules = []Rule{
 	{"GET", "/v1/projects/{project}/environments/{env}/services/{service}/logs", ActionLogsRead, FromPath, false},
 	{"GET", "/v1/projects/{project}/environments/{env}/overview", ActionEventsRead, FromPath, false},
 	{"GET", "/metrics", ActionMetricsRead, FromNothing, false},
+	{"GET", "/v1/alarms", ActionEventsRead, FromQuery, false},
+	{"GET", "/v1/notifications", ActionEventsRead, FromQuery, false},
 }
 
 // Target is what a request acts on.

@@ -151,3 +151,42 @@ func seconds(s float64) string {
 	}
 	return d.Round(100 * time.Millisecond).String()
 }
+
+// alarmsTable lists alarms, one line each (runway alarms).
+func alarmsTable(w io.Writer, list []apiwire.Alarm) error {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no alarm evaluated yet (the server evaluates every live service's alarms every 10 s)")
+		return nil
+	}
+	fmt.Fprintf(w, "%-16s %-24s %-8s %-30s %-10s %s\n", "SERVICE", "ALARM", "STATE", "CONDITION", "VALUE", "SINCE")
+	for _, a := range list {
+		cond := a.Doc
+		if !a.Builtin {
+			cond = fmt.Sprintf("%s %s %g for %s", a.Metric, a.Comparison, a.Threshold, a.For)
+		}
+		value := a.Value
+		if value == "" {
+			value = "-"
+		}
+		fmt.Fprintf(w, "%-16s %-24s %-8s %-30s %-10s %s\n", a.Environment+"/"+a.Service, a.Name, a.State, cond, value, a.Since.Local().Format("2006-01-02 15:04:05"))
+	}
+	return nil
+}
+
+// notificationsTable lists webhook deliveries (runway alarms --deliveries).
+func notificationsTable(w io.Writer, list []apiwire.Notification) error {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no notification sent yet")
+		return nil
+	}
+	fmt.Fprintf(w, "%-20s %-16s %-24s %-10s %-10s %-8s %s\n", "CREATED", "SERVICE", "ALARM", "CHANNEL", "STATE", "ATTEMPTS", "LAST ERROR")
+	for _, n := range list {
+		last := n.LastError
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(w, "%-20s %-16s %-24s %-10s %-10s %-8d %s\n", n.CreatedAt.Local().Format("2006-01-02 15:04:05"), n.Environment+"/"+n.Service,
+			n.Alarm, n.Channel, n.State, n.Attempts, last)
+	}
+	return nil
+}

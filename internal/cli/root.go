@@ -147,6 +147,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newLogsCmd,
 		newEventsCmd,
 		newTopCmd,
+		newAlarmsCmd,
 		newServerCmd,
 		newUpCmd,
 		newVersionCmd,

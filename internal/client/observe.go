@@ -205,3 +205,25 @@ func streamError(data []byte) error {
 	}
 	return &streamErr{p.Detail}
 }
+
+func alarmQuery(f apiwire.AlarmFilter) string {
+	v := url.Values{}
+	for k, x := range map[string]string{"project": f.Project, "environment": f.Environment, "service": f.Service} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	return v.Encode()
+}
+
+// Alarms lists alarms with their states.
+func (c *Client) Alarms(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Alarm, error) {
+	var out []apiwire.Alarm
+	return out, c.do(ctx, http.MethodGet, "/v1/alarms?"+alarmQuery(f), nil, &out)
+}
+
+// Notifications lists the newest webhook deliveries of alarms.
+func (c *Client) Notifications(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Notification, error) {
+	var out []apiwire.Notification
+	return out, c.do(ctx, http.MethodGet, "/v1/notifications?"+alarmQuery(f), nil, &out)
+}

@@ -501,7 +501,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	for _, r := range routes {
 		weight += r.Weight
 	}
-	if a := builtinAlerts(list, weight > 0, healthy, crashLoop); len(a) > 0 {
+	if a := b.alertsOf(ctx, ref, builtinAlerts(list, weight > 0, healthy, crashLoop)); len(a) > 0 {
 		st.Alarms = a
 	}
 	if fenced, ok := drv.(storeBehindReporter); ok {

@@ -193,7 +193,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 		"GET /v1/events":              reads,
 		"GET /v1/projects/{project}/environments/{env}/services/{service}/logs": reads,
 		"GET /v1/projects/{project}/environments/{env}/overview":                reads,
-		"GET /metrics": admins,
+		"GET /metrics":          admins,
+		"GET /v1/alarms":        reads,
+		"GET /v1/notifications": reads,
 	}
 	if len(allowed) != len(auth.Rules) {
 		t.Errorf("%d expectations for %d routes", len(allowed), len(auth.Rules))
@@ -248,7 +250,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 				if rule.Method != http.MethodGet {
 					t.Fatalf("route %s: the matrix test has no request body for it; add one", rule.Route())
 				}
-				if rule.Pattern == "/v1/releases" || rule.Pattern == "/v1/events" {
+				if rule.Pattern == "/v1/releases" || rule.Pattern == "/v1/events" || rule.Pattern == "/v1/alarms" || rule.Pattern == "/v1/notifications" {
 					path += "?project=" + project + "&environment=" + env
 				}
 			}

@@ -28,6 +28,7 @@ type metrics struct {
 	apiReqs    *prometheus.CounterVec
 	apiDur     *prometheus.HistogramVec
 	alarmState *prometheus.GaugeVec
+	notifies   *prometheus.CounterVec
 }
 
 // durationBuckets span a 5 ms lock to a 30 min canary.
@@ -53,7 +54,12 @@ func newMetrics(st store.Store) *metrics {
 	for _, s := range []string{"OK", "ALERT", "NO_DATA"} {
 		m.alarmState.WithLabelValues(s)
 	}
-	m.reg.MustRegister(m.stateDur, m.stepDur, m.lockWait, m.lockHeld, m.apiReqs, m.apiDur, m.alarmState,
+	m.notifies = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runway_notification_attempts_total",
+		Help: "Webhook deliveries of alarm notifications attempted, by result (delivered, retried, failed: given up after 10 minutes)."}, []string{"result"})
+	for _, r := range []string{"delivered", "retried", "failed"} {
+		m.notifies.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.stateDur, m.stepDur, m.lockWait, m.lockHeld, m.apiReqs, m.apiDur, m.alarmState, m.notifies,
 		&releaseCollector{st: st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -76,6 +82,9 @@ func (m *metrics) alarmStates(byState map[string]int) {
 		m.alarmState.WithLabelValues(s).Set(float64(n))
 	}
 }
+
+// notified counts a notification attempt by result.
+func (m *metrics) notified(result string) { m.notifies.WithLabelValues(result).Inc() }
 
 // StateDone implements engine.Observer.
 func (m *metrics) StateDone(s engine.State, took time.Duration) {

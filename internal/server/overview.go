@@ -119,7 +119,7 @@ func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref ta
 	if requests > 0 {
 		so.ErrorRate = float64(errs) / float64(requests)
 	}
-	so.Alarms = builtinAlerts(releases, total > 0, so.Healthy, crashLoop)
+	so.Alarms = b.alertsOf(ctx, ref, builtinAlerts(releases, total > 0, so.Healthy, crashLoop))
 	return so, nil
 }
 

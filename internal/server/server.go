@@ -57,8 +57,11 @@ type Options struct {
 	InsecureListen  bool
 	// Now is the API's clock (replay window, token expiry); time.Now by default.
 	Now func() time.Time
-	// WatchInterval: DefaultWatchInterval when 0.
-	WatchInterval time.Duration
+	// WatchInterval: DefaultWatchInterval when 0; AlarmInterval:
+	// DefaultAlarmInterval when 0.
+	WatchInterval, AlarmInterval time.Duration
+	// Secrets gives notify channels their signing keys; EnvSecrets when nil.
+	Secrets SecretSource
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -232,7 +235,19 @@ func (s *Server) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
-	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}, gauge: s.metrics.alarmStates}).run(wctx, &wg)
+	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+	alarmEvery := s.opts.AlarmInterval
+	if alarmEvery <= 0 {
+		alarmEvery = DefaultAlarmInterval
+	}
+	secrets := s.opts.Secrets
+	if secrets == nil {
+		secrets = EnvSecrets{}
+	}
+	wg.Add(2)
+	go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
+	go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,10 +24,6 @@ type watcher struct {
 	interval time.Duration
 	seen     map[target.ServiceRef]map[string]groupSeen // by group name
 	looked   bool                                       // a first look is done
-	// alarms are the built-in alarms' states by service; gauge, when set,
-	// is told how many alarms are in each state after every look.
-	alarms map[target.ServiceRef]map[string]string
-	gauge  func(byState map[string]int)
 }
 
 type groupSeen struct {
@@ -58,7 +53,6 @@ func (w *watcher) look(ctx context.Context) {
 		return
 	}
 	defer func() { w.looked = true }()
-	byState := map[string]int{"OK": 0, "ALERT": 0, "NO_DATA": 0}
 	for _, r := range rs {
 		spec, err := engine.DecodeSpec(r.Spec)
 		if err != nil {
@@ -69,90 +63,26 @@ func (w *watcher) look(ctx context.Context) {
 			continue
 		}
 		ref := target.ServiceRef{Project: r.Project, Environment: r.Environment, Service: r.Service}
-		for _, st := range w.evaluate(ctx, ref, w.service(ctx, drv, spec.Target, ref)) {
-			byState[st]++
-		}
-	}
-	if w.gauge != nil && ctx.Err() == nil {
-		w.gauge(byState)
+		w.service(ctx, drv, spec.Target, ref)
 	}
 }
 
-// serviceHealth is what one look saw of a service, for its alarms; ok is
-// false when the target could not be read.
-type serviceHealth struct {
-	ok        bool
-	routed    bool
-	healthy   int
-	crashLoop bool
-}
-
-// evaluate sets the service's built-in alarms from one look and records
-// each change of state as an event; it returns the alarms' states.
-func (w *watcher) evaluate(ctx context.Context, ref target.ServiceRef, h serviceHealth) map[string]string {
-	states := map[string]string{}
-	names := []string{AlarmFailureDirty, AlarmNoHealthy, AlarmCrashLoop}
-	for _, n := range names {
-		states[n] = "NO_DATA"
-	}
-	if h.ok {
-		rs, err := w.b.st.ListReleases(ctx, store.ReleaseFilter{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Limit: 100})
-		if err == nil {
-			for _, n := range names {
-				states[n] = "OK"
-			}
-			for _, n := range builtinAlerts(rs, h.routed, h.healthy, h.crashLoop) {
-				states[n] = "ALERT"
-			}
-		}
-	}
-	if w.alarms == nil {
-		w.alarms = map[target.ServiceRef]map[string]string{}
-	}
-	prev, known := w.alarms[ref]
-	w.alarms[ref] = states
-	for _, n := range names {
-		was := prev[n]
-		if !known {
-			was = "OK"
-			if !w.looked {
-				continue // the baseline: the state before is unknown
-			}
-		}
-		if states[n] != was && states[n] != "NO_DATA" {
-			w.b.record(ctx, &store.ServiceEvent{Kind: "alarm." + strings.ToLower(states[n]), Project: ref.Project, Environment: ref.Environment,
-				Service: ref.Service, Actor: "runway", Target: "alarm " + n, Message: fmt.Sprintf("alarm %s of %s: %s → %s", n, ref, was, states[n])})
-		}
-	}
-	return states
-}
-
-func (w *watcher) service(ctx context.Context, drv target.Target, kind string, ref target.ServiceRef) serviceHealth {
+func (w *watcher) service(ctx context.Context, drv target.Target, kind string, ref target.ServiceRef) {
 	groups, err := drv.ListGroups(ctx, ref)
 	if err != nil {
-		return serviceHealth{} // the target is away: look again next time
-	}
-	h := serviceHealth{ok: true}
-	if routes, err := drv.Routes(ctx, ref); err == nil {
-		for _, r := range routes {
-			h.routed = h.routed || r.Weight > 0
-		}
-	} else {
-		h.ok = false
+		return // the target is away: look again next time
 	}
 	rep, _ := drv.(target.InstanceReporter)
 	now := map[string]groupSeen{}
 	for _, g := range groups {
 		gs := groupSeen{desired: g.Status.Desired, instances: map[string]target.InstanceInfo{}}
-		h.healthy += g.Status.Healthy
 		if rep != nil {
 			ins, err := rep.Instances(ctx, ref, g.Name)
 			if err != nil {
-				return serviceHealth{}
+				return
 			}
 			for _, in := range ins {
 				gs.instances[in.ID] = in
-				h.crashLoop = h.crashLoop || in.CrashLoop
 			}
 		}
 		now[g.Name] = gs
@@ -160,7 +90,7 @@ func (w *watcher) service(ctx context.Context, drv target.Target, kind string, r
 	prev, known := w.seen[ref]
 	w.seen[ref] = now
 	if !known && !w.looked {
-		return h
+		return
 	}
 	rec := func(kindOf, release, tgt, msg string) {
 		w.b.record(ctx, &store.ServiceEvent{Kind: kindOf, Project: ref.Project, Environment: ref.Environment, Service: ref.Service,
@@ -217,7 +147,6 @@ func (w *watcher) service(ctx context.Context, drv target.Target, kind string, r
 	for _, name := range gone {
 		rec("group.deleted", "", "group "+name, fmt.Sprintf("group %s deleted (%d instances)", name, len(prev[name].instances)))
 	}
-	return h
 }
 
 func sortedIDs(m map[string]target.InstanceInfo) []string {

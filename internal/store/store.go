@@ -74,6 +74,18 @@ type Store interface {
 	// many have not ended yet.
 	CountReleases(ctx context.Context) (ended map[string]int64, unfinished int64, err error)
 
+	// PutAlarmState records an alarm's state; DeleteAlarmState forgets it;
+	// ListAlarmStates returns the states f selects.
+	PutAlarmState(ctx context.Context, a *AlarmState) error
+	DeleteAlarmState(ctx context.Context, project, environment, service, name string) error
+	ListAlarmStates(ctx context.Context, f AlarmFilter) ([]*AlarmState, error)
+	// AddNotification records a webhook delivery to make, UpdateNotification
+	// an attempt's outcome; ListNotifications returns the due ones or a
+	// scope's newest.
+	AddNotification(ctx context.Context, n *Notification) error
+	UpdateNotification(ctx context.Context, n *Notification) error
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]*Notification, error)
+
 	// AcquireLock takes the lease on key for owner until now+ttl. It succeeds
 	// when the lease is free, expired, or already the owner's (then it is
 	// renewed); otherwise it returns a *LockHeldError.
