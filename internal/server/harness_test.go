@@ -364,6 +364,9 @@ type manifest struct {
 	// deploy.drain_timeout (default 5s).
 	Hosts        []string
 	DrainTimeout string
+	// ProjectExtra is appended to runway.hcl (notify channels);
+	// ServiceExtra inside the service block (alarms).
+	ProjectExtra, ServiceExtra string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -421,7 +424,7 @@ environment "dev" {
   target    = "local"
   protected = %t
 }
-`, projectName, m.Protected)
+%s`, projectName, m.Protected, m.ProjectExtra)
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
@@ -455,8 +458,8 @@ environment "dev" {
     stop_timeout = "5s"
     %s
   }
-}
-`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy)
+%s}
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy, m.ServiceExtra)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

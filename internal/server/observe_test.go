@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/server"
 )
 
 // logsJSON runs `runway logs hello --env dev --output json ARGS...`.
@@ -555,7 +558,7 @@ func TestStatusShowsAlert(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
 	c.server.stop(t, syscall.SIGTERM)
-	c.serverArgs = []string{"--watch-interval", "100ms"}
+	c.serverArgs = []string{"--watch-interval", "100ms", "--alarm-interval", "100ms"}
 	c.startServer()
 	c.writeManifest(manifest{Desired: 1})
 	mustState(t, c.deploy(service, "1"), "Success")
@@ -596,4 +599,73 @@ func grepLines(b []byte, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestAlarmNotifies: an alarm block on the error rate fires while a fifth
+// of hello's requests fail: runway alarms and status show it in ALERT, it
+// is an event, and its channel's webhook gets an HMAC-signed JSON
+// notification, retried after the webhook's first answer (a 500) and
+// recorded as delivered at the second attempt.
+func TestAlarmNotifies(t *testing.T) {
+	t.Parallel()
+	const key = "test-signing-key"
+	var mu sync.Mutex
+	var got []map[string]any
+	calls := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(server.HeaderTimestamp), 10, 64)
+		if r.Header.Get(server.HeaderSignature) != server.Sign([]byte(key), ts, body) {
+			t.Errorf("a notification without a valid signature: %q", r.Header.Get(server.HeaderSignature))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			http.Error(w, "busy", http.StatusInternalServerError)
+			return
+		}
+		var p map[string]any
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("notification body: %v: %s", err, body)
+		}
+		got = append(got, p)
+	}))
+	defer hook.Close()
+	c := startCluster(t)
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverArgs = []string{"--alarm-interval", "200ms"}
+	c.serverEnv = []string{"RUNWAY_SECRET_OPS_KEY=" + key}
+	c.startServer()
+	m := manifest{Desired: 1, Env: map[string]string{"FAIL_RATE": "0.5"},
+		ProjectExtra: fmt.Sprintf("notify \"ops\" {\n  webhook = %q\n  secret  = \"OPS_KEY\"\n}\n", hook.URL),
+		ServiceExtra: "  alarm \"errors\" {\n    metric     = \"error_rate\"\n    comparison = \">\"\n    threshold  = 0.2\n    for        = \"1s\"\n    notify     = [\"ops\"]\n  }\n"}
+	c.writeManifest(m)
+	mustState(t, c.deploy(service, "1"), "Success")
+	stop := c.load(service)
+	defer stop()
+	waitFor(t, 60*time.Second, "alarm errors in ALERT", func() bool {
+		out, _ := c.cli("alarms", "--env", env)
+		return regexp.MustCompile(`dev/hello +errors +ALERT +error_rate > 0.2 for 1s +0\.[2-9]`).MatchString(out)
+	})
+	out, err := c.cli("status", service, "--env", env)
+	if err != nil || !strings.Contains(out, "hello in dev  ALERT: errors") {
+		t.Errorf("status does not mark the alarm: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "the notification delivered at its second attempt", func() bool {
+		out, _ := c.cli("alarms", "--env", env, "--deliveries")
+		return regexp.MustCompile(`dev/hello +errors +ops +delivered +2 `).MatchString(out)
+	})
+	mu.Lock()
+	if len(got) != 1 || got[0]["state"] != "ALERT" || got[0]["service"] != "hello" || got[0]["previous"] != "OK" {
+		t.Errorf("notifications received: %v", got)
+	}
+	mu.Unlock()
+	out, _ = c.cli("events", "--env", env, "--service", service)
+	if !strings.Contains(out, "alarm errors of e2e/dev/hello: OK → ALERT (error_rate 0.") {
+		t.Errorf("no event of the alarm firing:\n%s", out)
+	}
+	if strings.Contains(out, key) {
+		t.Error("the signing key is in the events")
+	}
 }
