@@ -158,7 +158,7 @@ func alarmsTable(w io.Writer, list []apiwire.Alarm) error {
 		fmt.Fprintln(w, "no alarm evaluated yet (the server evaluates every live service's alarms every 10 s)")
 		return nil
 	}
-	fmt.Fprintf(w, "%-16s %-24s %-8s %-30s %-10s %s\n", "SERVICE", "ALARM", "STATE", "CONDITION", "VALUE", "SINCE")
+	fmt.Fprintf(w, "%-16s %-24s %-8s %-10s %-20s %s\n", "SERVICE", "ALARM", "STATE", "VALUE", "SINCE", "CONDITION")
 	for _, a := range list {
 		cond := a.Doc
 		if !a.Builtin {
@@ -168,7 +168,7 @@ func alarmsTable(w io.Writer, list []apiwire.Alarm) error {
 		if value == "" {
 			value = "-"
 		}
-		fmt.Fprintf(w, "%-16s %-24s %-8s %-30s %-10s %s\n", a.Environment+"/"+a.Service, a.Name, a.State, cond, value, a.Since.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(w, "%-16s %-24s %-8s %-10s %-20s %s\n", a.Environment+"/"+a.Service, a.Name, a.State, value, a.Since.Local().Format("2006-01-02 15:04:05"), cond)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -314,6 +315,15 @@ type alarmPayload struct {
 	Message     string    `json:"message"`
 }
 
+// payloadJSON is a notification's body: JSON as written (">" stays ">").
+func payloadJSON(p alarmPayload) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
 // changed records an alarm's change as an event and, entering or leaving
 // ALERT, queues a notification to each of its channels (a built-in
 // alarm's: every channel of the project).
@@ -341,7 +351,7 @@ func (ev *evaluator) changed(ctx context.Context, ref target.ServiceRef, d alarm
 	for _, ch := range channels {
 		n := &store.Notification{CreatedAt: next.Since, Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Alarm: d.Name, Channel: ch}
 		n.ID = store.NewID(n.CreatedAt)
-		n.Payload, _ = json.Marshal(alarmPayload{ID: n.ID, At: next.Since.UTC(), Project: ref.Project, Environment: ref.Environment, Service: ref.Service,
+		n.Payload = payloadJSON(alarmPayload{ID: n.ID, At: next.Since.UTC(), Project: ref.Project, Environment: ref.Environment, Service: ref.Service,
 			Alarm: d, State: next.State, Previous: was, Value: next.Value, Message: msg})
 		if err := ev.b.st.AddNotification(ctx, n); err != nil {
 			ev.b.log.Warn("queue notification", "alarm", d.Name, "channel", ch, "err", err)

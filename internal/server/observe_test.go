@@ -646,7 +646,7 @@ func TestAlarmNotifies(t *testing.T) {
 	defer stop()
 	waitFor(t, 60*time.Second, "alarm errors in ALERT", func() bool {
 		out, _ := c.cli("alarms", "--env", env)
-		return regexp.MustCompile(`dev/hello +errors +ALERT +error_rate > 0.2 for 1s +0\.[2-9]`).MatchString(out)
+		return regexp.MustCompile(`dev/hello +errors +ALERT +0\.[2-9]\d* +\S+ \S+ +error_rate > 0.2 for 1s`).MatchString(out)
 	})
 	out, err := c.cli("status", service, "--env", env)
 	if err != nil || !strings.Contains(out, "hello in dev  ALERT: errors") {
