@@ -2,12 +2,18 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/strategy"
+	"github.com/runwayhq/runway/internal/target"
+	"github.com/runwayhq/runway/internal/target/fake"
 )
 
 // TestStatusListsFailureDirty: a release that ended FailureDirty is listed
@@ -72,5 +78,86 @@ func TestBuiltinAlerts(t *testing.T) {
 		if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
 			t.Errorf("routed=%v healthy=%d crashLoop=%v: %v, want %v", tc.routed, tc.healthy, tc.crashLoop, got, tc.want)
 		}
+	}
+}
+
+// TestAlarmStates drives the evaluator with a fake target and a clock: an
+// alarm whose condition holds is OK until it held for its `for`, then
+// ALERT (an event, a notification queued), and OK again as soon as it no
+// longer holds (another event and notification).
+func TestAlarmStates(t *testing.T) {
+	p := newInProc(t)
+	ctx := context.Background()
+	src := "project \"hello\" {}\nenvironment \"staging\" {}\nnotify \"ops\" {\n  webhook = \"https://hooks.example.com/x\"\n}\n"
+	if _, err := p.b.ApplyProject(ctx, "hello", apiwire.ApplyProjectRequest{Source: src}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	tg := fake.New(fake.Options{})
+	t.Cleanup(tg.Close)
+	ref := target.ServiceRef{Project: "hello", Environment: "staging", Service: "web"}
+	spec := &config.Service{Name: "web", Env: map[string]string{"FAKE_P99_MS": "50"}}
+	if err := tg.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: "web-1", Release: "1", Spec: spec, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SetRoutes(ctx, ref, []strategy.Route{{Group: "web-1", Weight: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ev := &evaluator{b: p.b, now: func() time.Time { return now }}
+	slow := alarmDef{Name: "slow", Metric: "latency_p99", Comparison: ">", Threshold: 0.02, For: "30s", Notify: []string{"ops"}}
+	state := func(defs ...alarmDef) string {
+		t.Helper()
+		var got string
+		for i := 0; i < 200; i++ { // until the fake served a request
+			st := ev.service(ctx, tg, ref, defs)
+			if got = st[len(st)-1]; got != AlarmNoData {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return got
+	}
+	if got := state(slow); got != AlarmOK {
+		t.Fatalf("p99 50ms > 20ms for 0s of 30s: %s, want OK", got)
+	}
+	now = now.Add(31 * time.Second)
+	if got := state(slow); got != AlarmAlert {
+		t.Fatalf("after 31s: %s, want ALERT", got)
+	}
+	slow.Threshold = 0.1
+	now = now.Add(10 * time.Second)
+	if got := state(slow); got != AlarmOK {
+		t.Fatalf("p99 50ms > 100ms: %s, want OK", got)
+	}
+	evs, err := p.b.st.Feed(ctx, store.FeedFilter{Project: "hello", Service: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, e := range evs {
+		msgs = append(msgs, e.Kind+": "+e.Message)
+	}
+	want := []string{"alarm.alert: alarm slow of hello/staging/web: OK → ALERT (latency_p99 0.05 > 0.02)",
+		"alarm.ok: alarm slow of hello/staging/web: ALERT → OK (latency_p99 0.05 > 0.1)"}
+	if strings.Join(msgs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+	ns, err := p.b.st.ListNotifications(ctx, store.NotificationFilter{Project: "hello"})
+	if err != nil || len(ns) != 2 || ns[0].Channel != "ops" || !strings.Contains(string(ns[0].Payload), `"state":"OK","previous":"ALERT"`) {
+		t.Errorf("notifications: %v %+v", err, ns)
+	}
+	// A channel the project does not have fails the attempt, and after 10
+	// minutes the notification is given up.
+	nt := &notifier{b: p.b, secrets: EnvSecrets{}, client: http.DefaultClient, now: func() time.Time { return now }}
+	x := ns[0]
+	x.Channel = "gone"
+	nt.deliver(ctx, x)
+	if x.State != store.NotificationPending || x.Attempts != 1 || !x.NextAt.Equal(now.Add(retryBase)) || !strings.Contains(x.LastError, `no notify channel "gone"`) {
+		t.Errorf("first failed attempt: %+v", x)
+	}
+	now = now.Add(notifyGiveUp)
+	nt.deliver(ctx, x)
+	if x.State != store.NotificationFailed || x.Attempts != 2 {
+		t.Errorf("after 10 minutes: %+v", x)
 	}
 }
