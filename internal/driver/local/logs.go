@@ -31,15 +31,19 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 			return emit(target.LogLine{Time: l.Time, Instance: id, Stream: l.Stream, Text: l.Text})
 		})
 	}
+	ids, _, err := d.logInstances(ctx, ref, q.Group)
+	if err != nil {
+		return err
+	}
+	if q.Instance != "" {
+		// An instance of another group has no lines in this one.
+		if !slices.Contains(ids, q.Instance) {
+			return nil
+		}
+		ids = []string{q.Instance}
+	}
 	if q.Follow {
 		return d.followLogs(ctx, ref, q, read, emit)
-	}
-	ids := []string{q.Instance}
-	if q.Instance == "" {
-		var err error
-		if ids, _, err = d.logInstances(ctx, ref, q.Group); err != nil {
-			return err
-		}
 	}
 	var out []target.LogLine
 	for _, id := range ids {

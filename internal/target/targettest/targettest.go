@@ -527,4 +527,15 @@ func logsFollowGained(t *testing.T, h *Harness, ref target.ServiceRef) {
 	if err != nil || n == 0 {
 		t.Errorf("filter by instance id: %d lines, %v", n, err)
 	}
+	// An instance the group does not have: no line, no error (a service's
+	// logs are read group by group).
+	for _, follow := range []bool{false, true} {
+		n = 0
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = tg.Logs(fctx, ref, target.LogQuery{Group: name, Instance: "0000dead", Follow: follow}, func(target.LogLine) error { n++; return nil })
+		cancel()
+		if err != nil || n != 0 {
+			t.Errorf("an instance of no group (follow %v): %d lines, %v", follow, n, err)
+		}
+	}
 }
