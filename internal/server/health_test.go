@@ -161,3 +161,30 @@ func TestAlarmStates(t *testing.T) {
 		t.Errorf("after 10 minutes: %+v", x)
 	}
 }
+
+// TestHaltAndApplyAreEvents: a halt and a project apply are events with
+// their actor and target.
+func TestHaltAndApplyAreEvents(t *testing.T) {
+	p := newInProc(t)
+	ctx := context.Background()
+	if _, err := p.b.ApplyProject(ctx, "hello", apiwire.ApplyProjectRequest{Source: "project \"hello\" {}\nenvironment \"staging\" {}\n"}, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	r := &store.Release{ID: store.NewID(time.Now()), Project: "hello", Environment: "staging", Service: "web", Spec: []byte("{}"), Progress: store.Progress{State: "Deploy"}}
+	if err := p.b.st.CreateRelease(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.b.Halt(ctx, r.ID, "", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := p.b.Events(ctx, apiwire.EventFilter{Project: "hello", Environment: "staging", Limit: 10}, func(e apiwire.ServiceEvent) error {
+		got = append(got, e.Kind+" "+e.Actor+" "+e.Target+": "+e.Message)
+		return nil
+	})
+	want := []string{"project.applied ana project hello: project hello applied (version 1)",
+		"release.halt bob release " + r.ID + ": halt requested: halted by bob"}
+	if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events: %v\n%s\nwant\n%s", err, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
