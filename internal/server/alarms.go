@@ -22,7 +22,7 @@ import (
 const DefaultAlarmInterval = 10 * time.Second
 
 // alarmWindow is the statistics window of error_rate, latency_p99 and
-// request_rate (clamped to what the target measures).
+// request_rate (observe clamps it to what the target measures).
 const alarmWindow = time.Minute
 
 // Alarm states.
@@ -53,29 +53,12 @@ var builtinDefs = []alarmDef{
 	{Name: AlarmCrashLoop, Builtin: true, Doc: "an instance is crash-looping"},
 }
 
-// observation is what one evaluation saw of a service.
-type observation struct {
-	requests, errors int64
-	window           time.Duration
-	p99              time.Duration
-	healthy          int
-	restarts         int
-	cpu              float64
-	rss              int64
-	routed           bool
-	crashLoop        bool
-	releases         []*store.Release // newest first
-}
-
 // metric is the value of a manifest alarm's metric; false when there is
 // none (no request in the window has no error rate).
 func (o *observation) metric(name string) (float64, bool) {
 	switch name {
 	case "error_rate":
-		if o.requests == 0 {
-			return 0, false
-		}
-		return float64(o.errors) / float64(o.requests), true
+		return o.errorRate(), o.requests > 0
 	case "latency_p99":
 		if o.requests == 0 {
 			return 0, false
@@ -122,50 +105,6 @@ func (o *observation) holds(d alarmDef) (cond bool, value string, ok bool) {
 		return v <= d.Threshold, value, true
 	}
 	return false, value, false
-}
-
-// observe reads a service's groups, routes, instances and statistics
-// through the target's contracts.
-func observe(ctx context.Context, drv target.Target, ref target.ServiceRef) (*observation, error) {
-	caps := drv.Capabilities()
-	o := &observation{window: min(max(alarmWindow, caps.StatsWindowMin), caps.StatsWindowMax)}
-	groups, err := drv.ListGroups(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	routes, err := drv.Routes(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range routes {
-		o.routed = o.routed || r.Weight > 0
-	}
-	rep, _ := drv.(target.InstanceReporter)
-	for _, g := range groups {
-		o.healthy += g.Status.Healthy
-		if rep != nil {
-			ins, err := rep.Instances(ctx, ref, g.Name)
-			if err != nil {
-				return nil, err
-			}
-			for _, in := range ins {
-				o.restarts += in.Restarts
-				o.cpu += in.CPUPercent
-				o.rss += in.RSSBytes
-				o.crashLoop = o.crashLoop || in.CrashLoop
-			}
-		} else {
-			o.restarts += g.Status.Terminated
-		}
-		ws, err := drv.WindowStats(ctx, ref, g.Name, o.window)
-		if err != nil {
-			continue // a group without a route has no statistics
-		}
-		o.requests += ws.Requests
-		o.errors += ws.Errors
-		o.p99 = max(o.p99, ws.P99)
-	}
-	return o, nil
 }
 
 // evaluator evaluates every live service's alarms every interval: the
@@ -241,7 +180,7 @@ func (ev *evaluator) service(ctx context.Context, drv target.Target, ref target.
 	} else {
 		return nil
 	}
-	o, err := observe(ctx, drv, ref)
+	o, err := observe(ctx, drv, ref, alarmWindow)
 	if err == nil {
 		o.releases, err = ev.b.st.ListReleases(ctx, store.ReleaseFilter{Project: ref.Project, Environment: ref.Environment, Service: ref.Service, Limit: 100})
 	}

@@ -26,7 +26,7 @@ func (b *backend) Overview(ctx context.Context, project, env string) (*apiwire.O
 		return nil, err
 	}
 	caps := drv.Capabilities()
-	window := min(max(overviewWindow, caps.StatsWindowMin), caps.StatsWindowMax)
+	window := min(max(overviewWindow, caps.StatsWindowMin), caps.StatsWindowMax) // as observe clamps it
 	list, err := b.st.ListReleases(ctx, store.ReleaseFilter{Project: project, Environment: env, Limit: 1000})
 	if err != nil {
 		return nil, err
@@ -61,65 +61,22 @@ func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref ta
 			so.InProgress = r.State
 		}
 	}
-	groups, err := drv.ListGroups(ctx, ref)
+	o, err := observe(ctx, drv, ref, window)
 	if err != nil {
 		return so, err
 	}
-	routes, err := drv.Routes(ctx, ref)
-	if err != nil {
-		return so, err
-	}
-	weights, total := map[string]int{}, 0
-	for _, r := range routes {
-		weights[r.Group] += r.Weight
-		total += r.Weight
-	}
-	rep, _ := drv.(target.InstanceReporter)
-	var requests, errs, busiest int64
-	crashLoop := false
-	for _, g := range groups {
+	for _, g := range o.groups {
 		share := 0
-		if total > 0 {
-			share = weights[g.Name] * 100 / total
+		if o.weight > 0 {
+			share = g.weight * 100 / o.weight
 		}
-		n := g.Status.Healthy + g.Status.Starting + g.Status.Unhealthy
 		so.Versions = append(so.Versions, apiwire.VersionShare{Version: versions[g.Release], Group: g.Name, Release: g.Release,
-			Weight: share, Healthy: g.Status.Healthy, Total: n})
-		so.Healthy += g.Status.Healthy
-		so.Total += n
-		if rep != nil {
-			ins, err := rep.Instances(ctx, ref, g.Name)
-			if err != nil {
-				return so, err
-			}
-			for _, in := range ins {
-				so.CPUPercent += in.CPUPercent
-				so.RSSBytes += in.RSSBytes
-				so.Restarts += in.Restarts
-				crashLoop = crashLoop || in.CrashLoop
-			}
-		} else {
-			so.Restarts += g.Status.Terminated
-		}
-		ws, err := drv.WindowStats(ctx, ref, g.Name, window)
-		if err != nil {
-			continue // a group without a route has no statistics
-		}
-		requests += ws.Requests
-		errs += ws.Errors
-		if p := ws.P99.Seconds(); p > so.P99Seconds {
-			so.P99Seconds = p
-		}
-		if ws.Requests > busiest {
-			busiest = ws.Requests
-			so.P50Seconds = ws.P50.Seconds()
-		}
+			Weight: share, Healthy: g.Status.Healthy, Total: g.Status.Healthy + g.Status.Starting + g.Status.Unhealthy})
 	}
-	so.RequestsPerSecond = float64(requests) / window.Seconds()
-	if requests > 0 {
-		so.ErrorRate = float64(errs) / float64(requests)
-	}
-	so.Alarms = b.alertsOf(ctx, ref, builtinAlerts(releases, total > 0, so.Healthy, crashLoop))
+	so.Healthy, so.Total, so.Restarts, so.CPUPercent, so.RSSBytes = o.healthy, o.total, o.restarts, o.cpu, o.rss
+	so.RequestsPerSecond = float64(o.requests) / o.window.Seconds()
+	so.ErrorRate, so.P50Seconds, so.P99Seconds = o.errorRate(), o.p50.Seconds(), o.p99.Seconds()
+	so.Alarms = b.alertsOf(ctx, ref, builtinAlerts(releases, o.routed, o.healthy, o.crashLoop))
 	return so, nil
 }
 
