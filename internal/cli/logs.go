@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/client"
 )
 
 func newLogsCmd(g *Globals) *cobra.Command {
@@ -62,7 +64,14 @@ With --output json each line is a JSON object (one per line when following).`,
 				})
 			}
 			pr := newLogPrinter(g)
-			return c.Logs(ctx, q, pr.line)
+			err = c.Logs(ctx, q, pr.line)
+			if errors.Is(err, client.ErrStreamEnded) {
+				if release != "" {
+					return nil // the release's group is gone and read to its end
+				}
+				return fmt.Errorf("the server ended the stream (did it stop?); follow again with: runway logs %s --env %s --follow", args[0], env)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

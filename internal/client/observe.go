@@ -20,7 +20,8 @@ func servicePath(project, env, service string) string {
 }
 
 // Logs reads a service's log lines (q.Follow false) or follows them until
-// ctx ends, calling emit for each.
+// ctx ends (nil) or the server ends the stream (ErrStreamEnded), calling
+// emit for each.
 func (c *Client) Logs(ctx context.Context, q apiwire.LogsQuery, emit func(apiwire.LogLine) error) error {
 	v := url.Values{}
 	for k, x := range map[string]string{"release": q.Release, "instance": q.Instance, "filter": q.Filter} {
@@ -61,9 +62,6 @@ func (c *Client) Logs(ctx context.Context, q apiwire.LogsQuery, emit func(apiwir
 		}
 		return nil
 	})
-	if errors.Is(err, errEnded) {
-		return nil
-	}
 	return err
 }
 
@@ -138,9 +136,9 @@ func (c *Client) Overview(ctx context.Context, project, env string) (*apiwire.Ov
 // client asking (the server went away).
 var errBroken = errors.New("the stream broke")
 
-// errEnded is a stream the server ended cleanly (a followed deleted group
-// read to its end, or the server shutting down).
-var errEnded = fmt.Errorf("%w: the server ended the stream", errBroken)
+// ErrStreamEnded is a followed stream the server ended cleanly: a deleted
+// group's logs read to their end, or the server shutting down.
+var ErrStreamEnded = fmt.Errorf("%w: the server ended the stream", errBroken)
 
 // stream opens a server-sent event stream and reads it until ctx ends; it
 // returns nil only then.
@@ -185,7 +183,7 @@ func (c *Client) stream(ctx context.Context, path string, fn func(SSEEvent) erro
 	case fnErr != nil:
 		return fnErr
 	case err == nil:
-		return errEnded
+		return ErrStreamEnded
 	}
 	return fmt.Errorf("%w: %v", errBroken, err)
 }
