@@ -575,6 +575,11 @@ func TestStatusShowsAlert(t *testing.T) {
 		out, _ := c.cli("events", "--env", env, "--service", service)
 		return strings.Contains(out, "alarm no_healthy_instance of e2e/dev/hello: OK → ALERT")
 	})
+	// What the instance did is an event too (the watcher saw its health change).
+	waitFor(t, 30*time.Second, "the instance's health change as an event", func() bool {
+		out, _ := c.cli("events", "--env", env, "--service", service)
+		return regexp.MustCompile(`local +instance [0-9a-f]{8} +instance [0-9a-f]{8} of hello-\S+ is (unhealthy|stopping|exited)`).MatchString(out)
+	})
 	_ = syscall.Kill(pids[0], syscall.SIGCONT)
 	waitFor(t, 60*time.Second, "hello healthy again", func() bool {
 		out, err := c.cli("status", service, "--env", env)
