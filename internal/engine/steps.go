@@ -180,7 +180,7 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 		until := r.rel.StepStartedAt.Add(s.Duration)
 		return r.poll(ctx, check, func() (bool, error) {
 			// Said once: the end of the pause, not a countdown.
-			r.e.setWaiting(r.rel.ID, fmt.Sprintf("paused for %s, until %s", s.Duration, until.Format("15:04:05")))
+			r.e.setWaiting(r.rel.ID, fmt.Sprintf("paused for %s, until %s", config.Duration{Duration: s.Duration}, until.Format("15:04:05")))
 			return !r.e.opts.Now().Before(until), nil
 		}, nil)
 	case strategy.Analyze:
