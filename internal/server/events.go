@@ -21,6 +21,9 @@ func (b *backend) record(ctx context.Context, e *store.ServiceEvent) {
 // each release in progress waits for whenever that changes.
 func (b *backend) Events(ctx context.Context, f apiwire.EventFilter, emit func(apiwire.ServiceEvent) error) error {
 	ff := store.FeedFilter{Project: f.Project, Environment: f.Environment, Service: f.Service, Release: f.Release, After: f.After, Last: f.Limit}
+	// A follower that saw nothing yet continues after this id: every event
+	// appended once it is made has a larger one (store.NewID).
+	cursor := store.NewID(time.Now())
 	list, err := b.st.Feed(ctx, ff)
 	if err != nil {
 		return err
@@ -33,6 +36,9 @@ func (b *backend) Events(ctx context.Context, f apiwire.EventFilter, emit func(a
 	}
 	if !f.Follow {
 		return nil
+	}
+	if ff.After == "" {
+		ff.After = cursor
 	}
 	ctx, done := b.streamCtx(ctx)
 	defer done()

@@ -188,3 +188,46 @@ func TestHaltAndApplyAreEvents(t *testing.T) {
 		t.Errorf("events: %v\n%s\nwant\n%s", err, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestEventsFollowFromNothing: following an empty feed sends each new
+// event once.
+func TestEventsFollowFromNothing(t *testing.T) {
+	p := newInProc(t)
+	p.b.feedPoll = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan apiwire.ServiceEvent, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.b.Events(ctx, apiwire.EventFilter{Project: "hello", Limit: 10, Follow: true}, func(e apiwire.ServiceEvent) error {
+			got <- e
+			return nil
+		})
+	}()
+	p.b.record(ctx, &store.ServiceEvent{Kind: "project.applied", Project: "hello", Actor: "ana", Target: "project hello", Message: "one"})
+	select {
+	case e := <-got:
+		if e.Message != "one" {
+			t.Fatalf("got %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new event was not followed")
+	}
+	// Some polls later, nothing was sent again.
+	p.b.record(ctx, &store.ServiceEvent{Kind: "project.applied", Project: "hello", Actor: "ana", Target: "project hello", Message: "two"})
+	select {
+	case e := <-got:
+		if e.Message != "two" {
+			t.Fatalf("sent again: %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second event was not followed")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("%d more events sent", len(got))
+	}
+}
