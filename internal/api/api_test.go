@@ -51,6 +51,22 @@ func (b *recordingBackend) Rollback(context.Context, apiwire.RollbackRequest, st
 	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no earlier release")
 }
 func (b *recordingBackend) Halt(context.Context, string, string, string) error { return nil }
+func (b *recordingBackend) CheckLogs(context.Context, apiwire.LogsQuery) error { return nil }
+func (b *recordingBackend) Logs(context.Context, apiwire.LogsQuery, func(apiwire.LogLine) error) error {
+	return nil
+}
+func (b *recordingBackend) Events(context.Context, apiwire.EventFilter, func(apiwire.ServiceEvent) error) error {
+	return nil
+}
+func (b *recordingBackend) Overview(context.Context, string, string) (*apiwire.Overview, error) {
+	return &apiwire.Overview{}, nil
+}
+func (b *recordingBackend) Alarms(context.Context, apiwire.AlarmFilter) ([]apiwire.Alarm, error) {
+	return nil, nil
+}
+func (b *recordingBackend) Notifications(context.Context, apiwire.AlarmFilter) ([]apiwire.Notification, error) {
+	return nil, nil
+}
 func (b *recordingBackend) Release(_ context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 }

@@ -66,3 +66,25 @@ func validate(v any) error {
 	}
 	return fmt.Errorf("validate: no rule for %T", v)
 }
+
+// FuzzLogsQuery: the query of a logs request (untrusted) is refused or read
+// into bounds, never a panic.
+func FuzzLogsQuery(f *testing.F) {
+	for _, s := range []string{"since=10m&tail=5", "since=2026-12-01T09:00:00Z&filter=GET", "tail=-1", "since=-5m", "instance=a58980c1&follow=true", "release=01JD3Q8Y7Z5W2X4V6T8R0P2N4A", "follow=maybe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.URL.RawQuery = raw
+		r.SetPathValue("project", "hello")
+		r.SetPathValue("env", "staging")
+		r.SetPathValue("service", "web")
+		q, err := logsQuery(r)
+		if err != nil {
+			return
+		}
+		if q.Tail < 0 || q.Tail > maxTail || len(q.Filter) > 1000 {
+			t.Fatalf("out of bounds: %+v", q)
+		}
+	})
+}

@@ -298,6 +298,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // noteKind is called by writeProblem through the writer.
 func (s *statusWriter) noteKind(kind string) { s.kind = kind }
 

@@ -24,6 +24,19 @@ type Backend interface {
 	Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error)
 	Releases(ctx context.Context, f apiwire.ReleaseFilter) ([]*apiwire.Release, error)
 	Status(ctx context.Context, project, environment, service string) (*apiwire.ServiceStatus, error)
+	// CheckLogs answers what Logs would refuse before its first line (an
+	// unknown environment or release), so a stream starts only when it can.
+	CheckLogs(ctx context.Context, q apiwire.LogsQuery) error
+	// Logs emits the lines q selects in time order; following, until ctx ends.
+	Logs(ctx context.Context, q apiwire.LogsQuery, emit func(apiwire.LogLine) error) error
+	// Events emits the events f selects, oldest first; following, until ctx ends.
+	Events(ctx context.Context, f apiwire.EventFilter, emit func(apiwire.ServiceEvent) error) error
+	// Overview is one frame of `runway top` for an environment.
+	Overview(ctx context.Context, project, environment string) (*apiwire.Overview, error)
+	// Alarms lists alarms with their states; Notifications the newest
+	// webhook deliveries.
+	Alarms(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Alarm, error)
+	Notifications(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Notification, error)
 }
 
 // Options configure the API handler.
@@ -40,6 +53,11 @@ type Options struct {
 	// AuthFailWindow make it wait out the window (429); defaults 10 and 1m.
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
+	// Metrics serves GET /metrics (the server's Prometheus exposition);
+	// Observe, when set, is told every request's route pattern, status and
+	// duration (runway_api_requests_total and its histogram).
+	Metrics http.Handler
+	Observe func(route string, status int, took time.Duration)
 }
 
 // Handler serves /v1.
@@ -117,10 +135,22 @@ func (h *Handler) handlers() map[string]func(http.ResponseWriter, *http.Request,
 		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/rollback": h.rollbackSecret,
 		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/delete":   h.deleteSecret,
 		"POST /v1/secrets/rotate-master-key":                                    h.rotateMasterKey,
+		"GET /v1/events":                                                        h.events,
+		"GET /v1/projects/{project}/environments/{env}/services/{service}/logs": h.logs,
+		"GET /v1/projects/{project}/environments/{env}/overview":                h.overview,
+		"GET /metrics":          h.metrics,
+		"GET /v1/alarms":        h.alarms,
+		"GET /v1/notifications": h.notifications,
 	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Observe != nil {
+		start := time.Now()
+		mw := &metricsWriter{ResponseWriter: w, status: http.StatusOK}
+		w = mw
+		defer func() { h.opts.Observe(routeLabel(r.Pattern), mw.status, time.Since(start)) }()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			h.opts.Logger.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
@@ -316,3 +346,20 @@ func (h *Handler) applyProject(w http.ResponseWriter, r *http.Request, actor str
 	}
 	writeJSON(w, http.StatusOK, p)
 }
+
+// metricsWriter remembers the status a request was answered with; Unwrap
+// lets http.ResponseController flush a stream through it.
+type metricsWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (m *metricsWriter) WriteHeader(code int) {
+	if !m.wrote {
+		m.status, m.wrote = code, true
+	}
+	m.ResponseWriter.WriteHeader(code)
+}
+
+func (m *metricsWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }

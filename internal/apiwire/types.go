@@ -160,6 +160,13 @@ type ServiceStatus struct {
 	// StoreBehind, when set, says that the server's store is behind the
 	// target, so the server does not act on the service, and how to recover.
 	StoreBehind string `json:"store_behind,omitempty"`
+	// Alarms are the service's alarms in ALERT (the built-in ones:
+	// release_failure_dirty, no_healthy_instance, instance_crash_looping).
+	Alarms []string `json:"alarms,omitempty"`
+	// FailureDirty are the releases that ended FailureDirty since the
+	// service's last Success, newest first: their clean-up is owed until a
+	// later release succeeds.
+	FailureDirty []*Release `json:"failure_dirty,omitempty"`
 }
 
 // Group is the instances of one release.

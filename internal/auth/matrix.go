@@ -32,6 +32,14 @@ const (
 	ActionSecretRead     Action = "secret.read"  // a value (audited)
 	ActionSecretWrite    Action = "secret.write" // put, rollback, delete
 	ActionSecretRotate   Action = "secret.rotate_master_key"
+	// ActionLogsRead reads what a service's instances wrote; ActionEventsRead
+	// its events and the environment's live view (runway top): both are
+	// reads of an environment, like its status.
+	ActionLogsRead   Action = "logs.read"
+	ActionEventsRead Action = "events.read"
+	// ActionMetricsRead scrapes the server's /metrics (counts and durations,
+	// no names of anything secret): read_only, for a Prometheus's token.
+	ActionMetricsRead Action = "metrics.read"
 )
 
 type scope int
@@ -46,7 +54,7 @@ func (a Action) scope() scope {
 	switch a {
 	case ActionProjectRead, ActionProjectApply:
 		return scopeProject
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt,
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionLogsRead, ActionEventsRead,
 		ActionSecretList, ActionSecretRead, ActionSecretWrite:
 		return scopeEnvironment
 	}
@@ -58,7 +66,7 @@ func (a Action) scope() scope {
 func (a Action) readOnly() bool {
 	switch a {
 	case ActionProjectList, ActionProjectRead, ActionReleaseRead, ActionStatusRead, ActionUserRead, ActionAuditRead, ActionWhoami, ActionTokenSelf,
-		ActionSecretList:
+		ActionSecretList, ActionLogsRead, ActionEventsRead, ActionMetricsRead:
 		return true
 	}
 	return false
@@ -67,7 +75,8 @@ func (a Action) readOnly() bool {
 // deployer: allowed to <environment>_deployer in its environment.
 func (a Action) deployer() bool {
 	switch a {
-	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead, ActionSecretList:
+	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead, ActionSecretList,
+		ActionLogsRead, ActionEventsRead:
 		return true
 	}
 	return false
@@ -134,6 +143,12 @@ var Rules = []Rule{
 	{"POST", "/v1/projects/{project}/environments/{env}/secrets/{key}/rollback", ActionSecretWrite, FromPath, false},
 	{"POST", "/v1/projects/{project}/environments/{env}/secrets/{key}/delete", ActionSecretWrite, FromPath, false},
 	{"POST", "/v1/secrets/rotate-master-key", ActionSecretRotate, FromNothing, false},
+	{"GET", "/v1/events", ActionEventsRead, FromQuery, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/services/{service}/logs", ActionLogsRead, FromPath, false},
+	{"GET", "/v1/projects/{project}/environments/{env}/overview", ActionEventsRead, FromPath, false},
+	{"GET", "/metrics", ActionMetricsRead, FromNothing, false},
+	{"GET", "/v1/alarms", ActionEventsRead, FromQuery, false},
+	{"GET", "/v1/notifications", ActionEventsRead, FromQuery, false},
 }
 
 // Target is what a request acts on.

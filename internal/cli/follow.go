@@ -6,56 +6,68 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/engine"
 )
 
-// followRelease prints a release's events as they happen until it ends.
+// followRelease prints a release's events as they happen until it ends:
+// the server's event stream of the release (runway events --release), with
+// what it waits for as that changes ("analysis waits for traffic: 12/100
+// requests") and, below, where instances and traffic stand.
 func followRelease(ctx context.Context, g *Globals, c *client.Client, id string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	seen := 0
-	var last *apiwire.ReleaseDetail
+	rel, err := c.Release(ctx, id)
+	if err != nil {
+		return err
+	}
+	fctx, ended := context.WithCancel(ctx)
+	defer ended()
 	lastProgress := ""
-	for {
-		rel, err := c.Release(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				stoppedFollowing(g, id, last)
-				return silentError{ExitFailure}
+	err = c.Events(fctx, apiwire.EventFilter{Project: rel.Project, Environment: rel.Environment, Release: id, Limit: 1000, Follow: true},
+		func(e apiwire.ServiceEvent) error {
+			final := e.Kind == "release" && e.Step < 0 && engine.State(e.State).Final()
+			if final {
+				defer ended()
 			}
-			return err
-		}
-		last = rel
-		if !g.JSON() {
-			for _, e := range rel.Events[seen:] {
-				eventLine(g.Stdout, e)
-			}
-			// Live progress: what runs and where traffic goes, printed
-			// when it changes. Status is best effort: a failure to read
-			// it must not end the follow. No timestamp: it is when the
-			// CLI looked, not when the release did something, and would
-			// interleave out of order with the events' times.
-			if st, err := c.Status(ctx, rel.Project, rel.Environment, rel.Service); err == nil {
-				if p := progressLine(st); p != lastProgress {
-					progressRow(g.Stdout, rel.State, p)
-					lastProgress = p
+			if !g.JSON() {
+				switch e.Kind {
+				case "wait":
+					progressRow(g.Stdout, e.State, "waiting: "+e.Message)
+				case "release":
+					eventLine(g.Stdout, apiwire.Event{At: e.At, State: e.State, Message: e.Message})
+				default:
+					eventLine(g.Stdout, apiwire.Event{At: e.At, State: "", Message: e.Message})
+				}
+				// Live progress: what runs and where traffic goes, printed
+				// when it changes, after a state change or a wait (the
+				// steps of a state come in a burst; status is read now).
+				// Status is best effort: a failure to read it must not end
+				// the follow.
+				if e.Kind != "wait" && (e.Kind != "release" || e.Step >= 0) {
+					return nil
+				}
+				if st, err := c.Status(fctx, rel.Project, rel.Environment, rel.Service); err == nil {
+					if p := progressLine(st); p != lastProgress {
+						progressRow(g.Stdout, e.State, p)
+						lastProgress = p
+					}
 				}
 			}
-		}
-		seen = len(rel.Events)
-		if rel.Done {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			stoppedFollowing(g, id, last)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	last, err := c.Release(ctx, id)
+	if err != nil || !last.Done {
+		if ctx.Err() != nil || err == nil {
+			stoppedFollowing(g, id, rel)
 			return silentError{ExitFailure}
-		case <-time.After(300 * time.Millisecond):
 		}
+		return err
 	}
 	if err := render(g, last, followedTable); err != nil {
 		return err
@@ -73,6 +85,7 @@ func followRelease(ctx context.Context, g *Globals, c *client.Client, id string)
 // stoppedFollowing tells what goes on after Ctrl-C ends a follow: the
 // release does, and how to halt or follow it again.
 func stoppedFollowing(g *Globals, id string, last *apiwire.ReleaseDetail) {
+	// (last is the release as the follow started)
 	halt := "runway halt SERVICE --env ENV"
 	if last != nil {
 		halt = fmt.Sprintf("runway halt %s --env %s", last.Service, last.Environment)

@@ -66,7 +66,14 @@ func progressLine(st *apiwire.ServiceStatus) string {
 }
 
 func printStatus(w io.Writer, st *apiwire.ServiceStatus) {
-	fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
+	if len(st.Alarms) > 0 {
+		fmt.Fprintf(w, "%s in %s  ALERT: %s\n", st.Service, st.Environment, strings.Join(st.Alarms, ", "))
+	} else {
+		fmt.Fprintf(w, "%s in %s\n", st.Service, st.Environment)
+	}
+	for _, r := range st.FailureDirty {
+		fmt.Fprintf(w, "  FAILURE DIRTY:    %s  version %s: %s (its clean-up is owed until a release succeeds)\n", r.ID, r.Version, r.Error)
+	}
 	if st.Current != nil {
 		fmt.Fprintf(w, "  current release:  %s  version %s  (%s)\n", st.Current.ID, st.Current.Version, st.Current.State)
 	} else if st.InProgress == nil && len(st.Routes) > 0 {

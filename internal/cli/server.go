@@ -21,7 +21,7 @@ func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA string
 	var insecureListen bool
-	var agentTimeout time.Duration
+	var agentTimeout, watchInterval, alarmInterval time.Duration
 	limits := httplimit.Default
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -50,6 +50,12 @@ apart from the database (runway server backup copies only the database).`,
 			if err := limits.Validate(""); err != nil {
 				return UsageErrorf("%v", err)
 			}
+			if alarmInterval <= 0 {
+				return UsageErrorf("--alarm-interval is %s; give a positive duration such as 10s", alarmInterval)
+			}
+			if watchInterval <= 0 {
+				return UsageErrorf("--watch-interval is %s; give a positive duration such as 2s", watchInterval)
+			}
 			if agentTimeout <= 0 {
 				return UsageErrorf("--agent-timeout is %s; give a positive duration such as 10s", agentTimeout)
 			}
@@ -61,7 +67,7 @@ apart from the database (runway server backup copies only the database).`,
 			defer stop()
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
-				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen})
+				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval})
 			if err != nil {
 				return err
 			}
@@ -86,6 +92,8 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&tlsLocalCA, "tls-local-ca", "", "serve https with certificates from the local CA in this directory (such as .runway/agent/ca)")
 	f.BoolVar(&insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback --listen (only behind something that encrypts)")
 	f.DurationVar(&agentTimeout, "agent-timeout", agentapi.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
+	f.DurationVar(&watchInterval, "watch-interval", server.DefaultWatchInterval, "how often the instances of every service are looked at, to record their starts, exits and health changes as events")
+	f.DurationVar(&alarmInterval, "alarm-interval", server.DefaultAlarmInterval, "how often every live service's alarms are evaluated")
 	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
 	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))

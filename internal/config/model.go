@@ -40,7 +40,7 @@ type projectFile struct {
 	Project      projectBlock   `hcl:"project,block" doc:"The project: its name (the label) and domain. Exactly one."`
 	Environments []*Environment `hcl:"environment,block" doc:"An environment releases go to, such as development, staging or production. At least one."`
 	Network      Network        `hcl:"network,block" doc:"The address space environments are planned in (see runway netplan)."`
-	Notify       []*Notify      `hcl:"notify,block" doc:"A notification channel that alarms and releases report to." planned:"Runway sends no notifications yet"`
+	Notify       []*Notify      `hcl:"notify,block" doc:"A notification channel that alarms report to: a signed JSON POST per alarm that fires or resolves."`
 }
 
 type projectBlock struct {
@@ -74,6 +74,7 @@ type Network struct {
 type Notify struct {
 	Name    string `hcl:",label" json:"name" doc:"Channel name, referenced by alarms."`
 	Webhook string `hcl:"webhook" json:"webhook" required:"true" doc:"HTTPS URL that receives a JSON POST per notification."`
+	Secret  string `hcl:"secret" json:"secret,omitempty" default:"\"\"" doc:"Name of the key that signs notifications (header X-Runway-Signature: sha256=HMAC of the timestamp, a dot and the body); the server reads the key itself, never the manifest. Empty: notifications are not signed."`
 }
 
 // Service is the resolved manifest of one service for one environment.
@@ -95,7 +96,7 @@ type Service struct {
 	Schedules  []*Schedule       `hcl:"schedule,block" json:"schedules,omitempty" doc:"Sets the desired count at times given by a cron expression. Optional, repeatable." planned:"Runway does not run schedules yet: the instance count stays scale.desired"`
 	Deploy     Deploy            `hcl:"deploy,block" json:"deploy" doc:"How releases roll out."`
 	Hooks      Hooks             `hcl:"hooks,block" json:"hooks" doc:"Commands run around a release and how instances stop."`
-	Alarms     []*Alarm          `hcl:"alarm,block" json:"alarms,omitempty" doc:"A condition on a metric that notifies channels. Optional, repeatable." planned:"Runway does not evaluate alarms yet"`
+	Alarms     []*Alarm          `hcl:"alarm,block" json:"alarms,omitempty" doc:"A condition on a metric, evaluated by the server every 10 s, that notifies channels when it fires and resolves. Optional, repeatable."`
 
 	// Environment is the environment this manifest was resolved for ("" for the base).
 	Environment string `json:"environment,omitempty"`
@@ -207,7 +208,7 @@ type Hooks struct {
 // Alarm notifies channels when a metric crosses a threshold.
 type Alarm struct {
 	Name       string   `hcl:",label" json:"name" doc:"Alarm name."`
-	Metric     string   `hcl:"metric" json:"metric" required:"true" enum:"error_rate|latency_p50|latency_p99|requests|cpu|memory|restarts|healthy_instances" doc:"Metric watched."`
+	Metric     string   `hcl:"metric" json:"metric" required:"true" enum:"error_rate|latency_p99|request_rate|healthy_instances|restarts|cpu|memory" doc:"Metric watched: error_rate (0-1), latency_p99 (seconds) and request_rate (per second) over the last minute; healthy_instances; restarts of the running instances; cpu (percent of one core) and memory (MiB) summed over the instances."`
 	Comparison string   `hcl:"comparison" json:"comparison" default:"\">\"" enum:">|>=|<|<=" doc:"How the metric is compared with the threshold."`
 	Threshold  float64  `hcl:"threshold" json:"threshold" required:"true" doc:"Threshold value."`
 	For        Duration `hcl:"for" json:"for" default:"\"1m\"" doc:"How long the condition must hold before the alarm fires."`

@@ -47,8 +47,8 @@ func withoutPlanned(diags hcl.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
-// TestPlannedBlocksWarned: blocks accepted but not acted on yet (alarm,
-// autoscale, schedule, notify) are warned where they are written.
+// TestPlannedBlocksWarned: blocks accepted but not acted on yet
+// (autoscale, schedule) are warned where they are written.
 func TestPlannedBlocksWarned(t *testing.T) {
 	service := svc("  scale {\n    max = 4\n  }\n  autoscale {\n    metric = \"cpu\"\n    target = 60\n  }\n  schedule \"day\" {\n    cron = \"0 8 * * *\"\n    desired = 3\n  }\n  alarm \"errors\" {\n    metric = \"error_rate\"\n    threshold = 0.1\n    notify = [\"ops\"]\n  }")
 	_, diags := LoadSources([]byte(testProject), map[string][]byte{"web.service.hcl": []byte(service)})
@@ -60,10 +60,8 @@ func TestPlannedBlocksWarned(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s:%d:%d %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Detail))
 	}
 	want := []string{
-		"runway.hcl:12:1 notify \"ops\" is accepted and checked, but Runway sends no notifications yet.",
 		"web.service.hcl:6:3 autoscale is accepted and checked, but Runway does not autoscale yet: the instance count stays scale.desired.",
 		"web.service.hcl:10:3 schedule \"day\" is accepted and checked, but Runway does not run schedules yet: the instance count stays scale.desired.",
-		"web.service.hcl:14:3 alarm \"errors\" is accepted and checked, but Runway does not evaluate alarms yet.",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -150,6 +150,9 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			c.warnf("notify."+n.Name+".webhook", "Webhook without TLS", "webhook %q is plain http: notifications (service names, errors) cross the network unencrypted and can be forged. Use an https URL.", n.Webhook)
 		}
+		if n.Secret != "" && !secretRe.MatchString(n.Secret) {
+			c.errf("notify."+n.Name+".secret", "Invalid secret name", "secret %q must be a secret's name in upper case, digits and _, such as \"OPS_WEBHOOK_KEY\" (the name of the signing key, never the key itself).", n.Secret)
+		}
 	}
 	return c.diags
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
+	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/target"
 )
 
@@ -70,7 +71,28 @@ type Options struct {
 	// true stops the release's runner there at once, as if the server had
 	// been killed. Production code leaves it nil.
 	TestFault func(release string, state State, step int, after bool) bool
+	// Observer, when set, is told how long states, steps and lock
+	// acquisitions took (the server's Prometheus metrics).
+	Observer Observer
 }
+
+// Observer is told what releases spend their time on. Durations are this
+// engine's: a state resumed after a crash counts from the resume.
+type Observer interface {
+	// StateDone: a release left state s after took.
+	StateDone(s State, took time.Duration)
+	// StepDone: a step of kind finished (successfully) after took.
+	StepDone(kind strategy.Kind, took time.Duration)
+	// LockTried: taking a service's lock took took; held says another
+	// release had it (the release then fails with LockExists).
+	LockTried(took time.Duration, held bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) StateDone(State, time.Duration)          {}
+func (noObserver) StepDone(strategy.Kind, time.Duration)   {}
+func (noObserver) LockTried(took time.Duration, held bool) {}
 
 // Request asks for a release of a service to an environment. Project,
 // Environment, Protected and Target come from the server's copy of the
@@ -142,6 +164,9 @@ type Engine struct {
 	mu      sync.Mutex
 	running map[string]bool
 	closed  bool
+	// waiting says, per release, what its current wait waits for; kept in
+	// memory only (it changes at every poll): Waiting reads it.
+	waiting map[string]string
 
 	// fault, set only by tests, is called at every state and step boundary;
 	// returning true makes the release's runner stop there at once, as if
@@ -189,8 +214,11 @@ func New(st store.Store, drv Drivers, opts Options) *Engine {
 	if opts.CleanupTimeout <= 0 {
 		opts.CleanupTimeout = 10 * time.Minute
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	e := &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}}
+	e := &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}, waiting: map[string]string{}}
 	if f := opts.TestFault; f != nil {
 		e.fault = func(id string, b boundary) bool { return f(id, b.State, b.Step, b.After) }
 	}
@@ -287,6 +315,26 @@ func (e *Engine) Wait(ctx context.Context, id string) (*store.Release, error) {
 	}
 }
 
+// Waiting says what release id waits for right now ("analysis waits for
+// traffic: 12/100 requests", "waiting for 2 of 3 instances of hello-01j… to
+// be healthy"), or "" when it is not in a wait (or runs on another server).
+// `runway deploy --wait` and `runway events` show it.
+func (e *Engine) Waiting(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.waiting[id]
+}
+
+func (e *Engine) setWaiting(id, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if why == "" {
+		delete(e.waiting, id)
+		return
+	}
+	e.waiting[id] = why
+}
+
 // Close stops every runner at its current step without recording anything,
 // as a crash would; Start on a new engine resumes them.
 func (e *Engine) Close() {
@@ -310,6 +358,7 @@ func (e *Engine) launch(id string) {
 		defer func() {
 			e.mu.Lock()
 			delete(e.running, id)
+			delete(e.waiting, id)
 			e.mu.Unlock()
 		}()
 		e.run(e.ctx, id)

@@ -104,7 +104,11 @@ func (e *Engine) run(ctx context.Context, id string) {
 		if r.crash(s, -1, false) {
 			return
 		}
+		began := e.opts.Now()
 		next, ferr := r.exec(work, s, cancel)
+		if base.Err() == nil && !errors.Is(ferr, errStop) {
+			e.opts.Observer.StateDone(s, e.opts.Now().Sub(began))
+		}
 		switch {
 		case base.Err() != nil:
 			return // the engine is closing: act as a crash would
@@ -190,8 +194,10 @@ func (r *run) exec(ctx context.Context, s State, cancel context.CancelCauseFunc)
 			}
 			return StateFailureClean, err
 		}
+		began := e.opts.Now()
 		_, err := e.st.AcquireLock(ctx, lockKey(r.ref), r.rel.ID, e.opts.LockTTL)
 		var held *store.LockHeldError
+		e.opts.Observer.LockTried(e.opts.Now().Sub(began), errors.As(err, &held))
 		if errors.As(err, &held) {
 			return StateFailureClean, newError(ErrLockExists, "release %s holds the lock of %s until %s; wait for it or halt it",
 				held.Lease.Owner, r.ref, held.Lease.ExpiresAt.Format(time.RFC3339))

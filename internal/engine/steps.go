@@ -52,12 +52,14 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 		if err := check(); err != nil {
 			return err
 		}
+		began := r.e.opts.Now()
 		for {
 			sctx, stop := ctx, func() {}
 			if interruptible(i) {
 				sctx, stop = r.watchHalt(ctx)
 			}
 			err := r.step(sctx, steps[i], deadline, check)
+			r.e.setWaiting(r.rel.ID, "")
 			stop()
 			if err == nil {
 				break
@@ -85,6 +87,7 @@ func (r *run) steps(ctx context.Context, s State, steps strategy.Steps, deadline
 				return cerr
 			}
 		}
+		r.e.opts.Observer.StepDone(steps[i].Kind(), r.e.opts.Now().Sub(began))
 		if r.crash(s, i, true) {
 			return errStop
 		}
@@ -168,6 +171,7 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 			if s.MaxTerms > 0 && g.Terminated > s.MaxTerms {
 				return false, r.crashLoop(ctx, s, g)
 			}
+			r.e.setWaiting(r.rel.ID, fmt.Sprintf("waiting for %s to be healthy: %d/%d healthy, %d starting", s.Group, g.Healthy, s.Min, g.Starting))
 			return g.Healthy >= s.Min, nil
 		}, func() error {
 			return newError(ErrTimeout, "%s: not done by the deadline", st)
@@ -175,6 +179,8 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 	case strategy.Pause:
 		until := r.rel.StepStartedAt.Add(s.Duration)
 		return r.poll(ctx, check, func() (bool, error) {
+			// Said once: the end of the pause, not a countdown.
+			r.e.setWaiting(r.rel.ID, fmt.Sprintf("paused for %s, until %s", config.Duration{Duration: s.Duration}, until.Format("15:04:05")))
 			return !r.e.opts.Now().Before(until), nil
 		}, nil)
 	case strategy.Analyze:
@@ -201,6 +207,7 @@ func (r *run) step(ctx context.Context, st strategy.Step, deadline time.Time, ch
 				r.e.event(ctx, r.rel.ID, State(r.rel.State), r.rel.Step, "analysis passed: "+why, map[string]any{"canary": c})
 				return true, nil
 			}
+			r.e.setWaiting(r.rel.ID, fmt.Sprintf("analysis waits for traffic: %d/%d requests", c.Requests, s.MinRequests))
 			return false, nil
 		}, func() error {
 			return newError(ErrTimeout, "canary analysis undecided at the deadline: %s", last)
@@ -321,6 +328,7 @@ func (r *run) runTask(ctx context.Context, check func() error, t target.Task) (t
 			return false, observeErr
 		}
 		res = st.Result
+		r.e.setWaiting(r.rel.ID, fmt.Sprintf("waiting for %s to exit", t.Name))
 		return st.Done, nil
 	}, func() error {
 		return newError(ErrTimeout, "%s: not done by the deadline", t.Name)

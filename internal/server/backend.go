@@ -29,6 +29,25 @@ type backend struct {
 	log    *slog.Logger
 	// secrets keeps the values releases pin (nil: the server keeps none).
 	secrets *secrets.Vault
+	// waiting says what a release in progress waits for (the engine's
+	// Waiting); nil when nothing runs here.
+	waiting func(id string) string
+	// feedPoll is how often a followed feed of events looks for new ones.
+	feedPoll time.Duration
+	// streams ends every followed stream (logs, events) when the server
+	// shuts down: http.Server.Shutdown waits for requests to end, and a
+	// stream ends only when its context does.
+	streams context.Context
+}
+
+// streamCtx is ctx, also ended by the server's shutdown.
+func (b *backend) streamCtx(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	if b.streams == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(b.streams, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 var _ api.Backend = (*backend)(nil)
@@ -371,7 +390,12 @@ func (b *backend) Halt(ctx context.Context, id, reason, actor string) error {
 	if reason == "" {
 		reason = "halted by " + actor
 	}
-	return b.eng.Halt(ctx, id, reason)
+	if err := b.eng.Halt(ctx, id, reason); err != nil {
+		return err
+	}
+	b.record(ctx, &store.ServiceEvent{Kind: "release.halt", Project: r.Project, Environment: r.Environment, Service: r.Service,
+		ReleaseID: id, Actor: actor, Target: "release " + id, Message: "halt requested: " + reason})
+	return nil
 }
 
 func (b *backend) Release(ctx context.Context, id string) (*apiwire.ReleaseDetail, error) {
@@ -429,8 +453,11 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 			st.Current = b.toAPI(ctx, r, true)
 		}
 	}
+	for _, r := range unresolvedDirty(list) {
+		st.FailureDirty = append(st.FailureDirty, b.toAPI(ctx, r, false))
+	}
 	drv, err := b.drivers.For(e.Target)
-	if err != nil {
+	if err != nil || drv == nil {
 		return st, nil // nothing can run there on this server
 	}
 	ref := target.ServiceRef{Project: project, Environment: env, Service: service}
@@ -474,6 +501,25 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 			// back in time): naming an older release would be false.
 			st.Current = nil
 		}
+	}
+	healthy, weight, crashLoop := 0, 0, false
+	rep, _ := drv.(target.InstanceReporter)
+	for _, g := range groups {
+		healthy += g.Status.Healthy
+		if rep == nil {
+			continue
+		}
+		if ins, err := rep.Instances(ctx, ref, g.Name); err == nil {
+			for _, in := range ins {
+				crashLoop = crashLoop || in.CrashLoop
+			}
+		}
+	}
+	for _, r := range routes {
+		weight += r.Weight
+	}
+	if a := b.alertsOf(ctx, ref, builtinAlerts(list, weight > 0, healthy, crashLoop)); len(a) > 0 {
+		st.Alarms = a
 	}
 	if fenced, ok := drv.(storeBehindReporter); ok {
 		if msg, err := fenced.StoreBehind(ctx, ref); err == nil {

@@ -368,6 +368,9 @@ type manifest struct {
 	Extra string
 	// Hook is the pre_deploy command (instead of PreDeploy's).
 	Hook []string
+	// ProjectExtra is appended to runway.hcl (notify channels);
+	// ServiceExtra inside the service block (alarms).
+	ProjectExtra, ServiceExtra string
 }
 
 // writeManifest writes the project and the service manifest; deploys read
@@ -429,7 +432,7 @@ environment "dev" {
   target    = "local"
   protected = %t
 }
-`, projectName, m.Protected)
+%s`, projectName, m.Protected, m.ProjectExtra)
 	svc := fmt.Sprintf(`service %q {
   command = [%q, "--port", "{{PORT}}"]
   version = "1.0.0"
@@ -464,8 +467,8 @@ environment "dev" {
     %s
   }
 %s
-}
-`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy, m.Extra)
+%s}
+`, m.Service, helloBin, hosts, envHCL.String(), m.HealthPath, health, m.Desired, m.Spread, m.MaxTerms, m.Strategy, m.Timeout, m.ScaleDownDelay, m.DrainTimeout, m.Canary, preDeploy, m.Extra, m.ServiceExtra)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)

@@ -207,6 +207,12 @@ func TestRouteRoleMatrix(t *testing.T) {
 		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/rollback": {"admin", "staging_admin"},
 		"POST /v1/projects/{project}/environments/{env}/secrets/{key}/delete":   {"admin", "staging_admin"},
 		"POST /v1/secrets/rotate-master-key":                                    {"admin"},
+		"GET /v1/events":                                                        reads,
+		"GET /v1/projects/{project}/environments/{env}/services/{service}/logs": reads,
+		"GET /v1/projects/{project}/environments/{env}/overview":                reads,
+		"GET /metrics":          admins,
+		"GET /v1/alarms":        reads,
+		"GET /v1/notifications": reads,
 	}
 	if len(allowed) != len(auth.Rules) {
 		t.Errorf("%d expectations for %d routes", len(allowed), len(auth.Rules))
@@ -276,7 +282,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 				if rule.Method != http.MethodGet {
 					t.Fatalf("route %s: the matrix test has no request body for it; add one", rule.Route())
 				}
-				if rule.Pattern == "/v1/releases" {
+				if rule.Pattern == "/v1/releases" || rule.Pattern == "/v1/events" || rule.Pattern == "/v1/alarms" || rule.Pattern == "/v1/notifications" {
 					path += "?project=" + project + "&environment=" + env
 				}
 				if strings.Contains(rule.Pattern, "/secrets") {

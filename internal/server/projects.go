@@ -136,6 +136,8 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.App
 		return nil, err
 	}
 	b.log.Info("project applied", "project", name, "version", sp.Version, "by", actor)
+	b.record(ctx, &store.ServiceEvent{Kind: "project.applied", Project: name, Actor: actor, Target: "project " + name,
+		Message: fmt.Sprintf("project %s applied (version %d)", name, sp.Version)})
 	out := b.projectToAPI(sp, true)
 	out.Changed = true
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -59,6 +60,12 @@ type Options struct {
 	// MasterKey is the master key of the secrets (base64); empty: the
 	// RUNWAY_MASTER_KEY variable, else DATA_DIR/master.key.
 	MasterKey string
+	// WatchInterval: DefaultWatchInterval when 0; AlarmInterval:
+	// DefaultAlarmInterval when 0.
+	WatchInterval, AlarmInterval time.Duration
+	// Secrets gives notify channels their signing keys; the secret store
+	// (VaultSecrets) when nil.
+	Secrets SecretSource
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -77,7 +84,15 @@ type Server struct {
 	agent  *agentapi.Client
 	drv    *local.Driver
 	lock   *dirlock.Lock
+	// backend serves the API; its event watcher runs beside it.
+	backend *backend
+	metrics *metrics
 }
+
+// DefaultWatchInterval is how often the server looks at every live
+// service's instances to record their starts, exits and health changes as
+// events (Options.WatchInterval, --watch-interval).
+const DefaultWatchInterval = 2 * time.Second
 
 // Open prepares the data dir, store, engine and API, and binds the listener.
 func Open(ctx context.Context, opts Options) (*Server, error) {
@@ -172,8 +187,12 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	drv := local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
 	drv.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
+	met := newMetrics(st)
 	eo := opts.Engine
 	eo.Logger = opts.Logger
+	if eo.Observer == nil {
+		eo.Observer = met
+	}
 	if eo.TestFault == nil {
 		fault, err := testFault(os.Getenv(TestFaultEnv))
 		if err != nil {
@@ -186,12 +205,15 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	// the agent); releases to environments of other targets are refused.
 	drivers := engine.Drivers{"local": drv}
 	eng := engine.New(st, drivers, eo)
-	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault}
+	streams, endStreams := context.WithCancel(context.Background())
+	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
 	drv.Secrets(b.releaseSecrets)
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
-	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now})
+	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
+		Metrics: met.handler(), Observe: met.observeAPI})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
+		endStreams()
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose --listen)", opts.Listen, err)
 	}
@@ -201,7 +223,8 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h)}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b, metrics: met}
+	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }
 
@@ -222,6 +245,26 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(supplied)
 		s.supplySecrets(supplyCtx)
 	}()
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	interval := s.opts.WatchInterval
+	if interval <= 0 {
+		interval = DefaultWatchInterval
+	}
+	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+	alarmEvery := s.opts.AlarmInterval
+	if alarmEvery <= 0 {
+		alarmEvery = DefaultAlarmInterval
+	}
+	secrets := s.opts.Secrets
+	if secrets == nil {
+		secrets = VaultSecrets{Vault: s.backend.secrets}
+	}
+	wg.Add(2)
+	go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
+	go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
 	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
 	var err error
 	select {
@@ -230,9 +273,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Followed streams (logs, events) end with their requests' contexts.
 	_ = s.http.Shutdown(shutdown)
 	stopSupply()
 	<-supplied
+	stopWatch()
+	wg.Wait()
 	// Releases stop at their current step, persisted; the next server resumes them.
 	s.engine.Close()
 	if cerr := s.store.Close(); err == nil {

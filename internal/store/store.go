@@ -65,6 +65,26 @@ type Store interface {
 	AppendEvent(ctx context.Context, e *Event) error
 	// ListEvents returns a release's events in the order they were appended.
 	ListEvents(ctx context.Context, releaseID string) ([]*Event, error)
+	// AppendServiceEvent records a fact about a service that is not a step
+	// of a release (an instance exited, a project was applied).
+	AppendServiceEvent(ctx context.Context, e *ServiceEvent) error
+	// Feed returns release events and service events merged, oldest first.
+	Feed(ctx context.Context, f FeedFilter) ([]*FeedEvent, error)
+	// CountReleases returns how many releases ended in each state, and how
+	// many have not ended yet.
+	CountReleases(ctx context.Context) (ended map[string]int64, unfinished int64, err error)
+
+	// PutAlarmState records an alarm's state; DeleteAlarmState forgets it;
+	// ListAlarmStates returns the states f selects.
+	PutAlarmState(ctx context.Context, a *AlarmState) error
+	DeleteAlarmState(ctx context.Context, project, environment, service, name string) error
+	ListAlarmStates(ctx context.Context, f AlarmFilter) ([]*AlarmState, error)
+	// AddNotification records a webhook delivery to make, UpdateNotification
+	// an attempt's outcome; ListNotifications returns the due ones or a
+	// scope's newest.
+	AddNotification(ctx context.Context, n *Notification) error
+	UpdateNotification(ctx context.Context, n *Notification) error
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]*Notification, error)
 
 	// AcquireLock takes the lease on key for owner until now+ttl. It succeeds
 	// when the lease is free, expired, or already the owner's (then it is

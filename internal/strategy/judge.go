@@ -9,6 +9,7 @@ import (
 type WindowStats struct {
 	Requests int64         `json:"requests"`
 	Errors   int64         `json:"errors"` // 5xx answers and failed connections
+	P50      time.Duration `json:"p50,omitempty"`
 	P99      time.Duration `json:"p99"`
 }
 

@@ -15,13 +15,18 @@ type LogLine struct {
 
 // LogQuery selects the lines of a group (all its instances when Instance is
 // ""), the last Tail of them when Tail > 0 (of each instance when
-// following).
+// following), none older than Since when it is set, and only those whose
+// instance id or text contains Filter when it is set.
 type LogQuery struct {
 	Group    string
 	Instance string
 	Tail     int
-	// Follow keeps emitting new lines of the instances the group has when
-	// the call starts, until ctx ends.
+	Since    time.Time
+	Filter   string
+	// Follow keeps emitting new lines until ctx ends: of the instances the
+	// group has when the call starts and of those it gains while followed
+	// (a rolling deploy grows a group; their lines are emitted from their
+	// first). Following a deleted group ends after its last line.
 	Follow bool
 }
 

@@ -57,3 +57,26 @@ type Workloads interface {
 	// ListGroups returns the service's groups, sorted by name.
 	ListGroups(ctx context.Context, ref ServiceRef) ([]GroupInfo, error)
 }
+
+// InstanceInfo is one instance of a group as the target sees it.
+type InstanceInfo struct {
+	ID string
+	// State is starting, healthy, unhealthy, stopping or exited.
+	State     string
+	Restarts  int
+	CrashLoop bool
+	StartedAt time.Time
+	// LastExit says how the instance last ended ("exit status 1").
+	LastExit   string
+	CPUPercent float64
+	RSSBytes   int64
+}
+
+// InstanceReporter is implemented by targets that report a group's instances
+// one by one: the server's event recorder (starts, exits, health changes)
+// and `runway top` (CPU, memory, restarts) read it. A target without it
+// shows only the counts of GroupStatus.
+type InstanceReporter interface {
+	// Instances returns the group's instances by id; none when it is missing.
+	Instances(ctx context.Context, ref ServiceRef, group string) ([]InstanceInfo, error)
+}

@@ -500,7 +500,7 @@ func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group s
 		return strategy.WindowStats{}, err
 	}
 	s := all[group]
-	return strategy.WindowStats{Requests: int64(s.Requests), Errors: int64(s.Errors), P99: s.P99}, nil
+	return strategy.WindowStats{Requests: int64(s.Requests), Errors: int64(s.Errors), P50: s.P50, P99: s.P99}, nil
 }
 
 // Counters reads the proxy's served/failed totals of a service.
@@ -528,4 +528,24 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+var _ target.InstanceReporter = (*Driver)(nil)
+
+// Instances reports a group's instances as the agent's supervisor sees them.
+func (d *Driver) Instances(ctx context.Context, ref target.ServiceRef, group string) ([]target.InstanceInfo, error) {
+	g, err := d.agent.Group(ctx, group)
+	if agentapi.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]target.InstanceInfo, 0, len(g.Instances))
+	for _, in := range g.Instances {
+		out = append(out, target.InstanceInfo{ID: in.ID, State: in.State, Restarts: in.Restarts, CrashLoop: in.CrashLoop,
+			StartedAt: in.StartedAt, LastExit: in.LastExit, CPUPercent: in.CPUPercent, RSSBytes: in.RSSBytes})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/runwayhq/runway/internal/target"
@@ -48,7 +49,8 @@ func (s *Target) lines(key string, q target.LogQuery, after int) ([]target.LogLi
 	first := s.logSeq[key] - len(kept) // sequence number of kept[0]
 	var out []target.LogLine
 	for i, l := range kept {
-		if first+i >= after && (q.Instance == "" || l.Instance == q.Instance) {
+		if first+i >= after && (q.Instance == "" || l.Instance == q.Instance) && !l.Time.Before(q.Since) &&
+			(q.Filter == "" || strings.Contains(l.Instance, q.Filter) || strings.Contains(l.Text, q.Filter)) {
 			out = append(out, l)
 		}
 	}

@@ -165,3 +165,28 @@ func (s *Target) ListGroups(ctx context.Context, ref target.ServiceRef) ([]targe
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+var _ target.InstanceReporter = (*Target)(nil)
+
+// Instances implements target.InstanceReporter: healthy instances, or
+// starting ones (the fake counts a group's crashes, not an instance's).
+func (s *Target) Instances(ctx context.Context, ref target.ServiceRef, group string) ([]target.InstanceInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.call("Instances"); err != nil {
+		return nil, err
+	}
+	g := s.groups[group]
+	if g == nil {
+		return nil, nil
+	}
+	var out []target.InstanceInfo
+	for _, in := range g.instances {
+		state := "starting"
+		if in.healthy {
+			state = "healthy"
+		}
+		out = append(out, target.InstanceInfo{ID: in.id, State: state})
+	}
+	return out, nil
+}

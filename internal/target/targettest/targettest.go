@@ -75,6 +75,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		{"ObserveAfterDelete", observeAfterDelete},
 		{"TaskReattach", taskReattach},
 		{"LogsFollowed", logsFollowed},
+		{"LogsFollowGainedInstances", logsFollowGained},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -470,5 +471,71 @@ func logsFollowed(t *testing.T, h *Harness, ref target.ServiceRef) {
 		}
 	case <-time.After(wait):
 		t.Fatal("following did not end with its context")
+	}
+}
+
+// logsFollowGained: following a group's logs also follows the instances
+// it gains meanwhile (a rolling deploy grows its group), from their first
+// line, and filters by instance id or text.
+func logsFollowGained(t *testing.T, h *Harness, ref target.ServiceRef) {
+	ctx := ctxT(t)
+	tg := h.Target
+	name := group(t, h, tg, ref, 1, 1)
+	first := map[string]bool{}
+	eventually(t, "the instance's first line", func() (bool, error) {
+		err := tg.Logs(ctx, ref, target.LogQuery{Group: name}, func(l target.LogLine) error { first[l.Instance] = true; return nil })
+		return len(first) == 1, err
+	})
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	lines := make(chan target.LogLine, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- tg.Logs(fctx, ref, target.LogQuery{Group: name, Follow: true}, func(l target.LogLine) error {
+			lines <- l
+			return nil
+		})
+	}()
+	if err := tg.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: name, Release: release(1), Spec: h.Spec(t, ref), Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var gained string
+	deadline := time.After(wait)
+	for gained == "" {
+		select {
+		case l := <-lines:
+			if !first[l.Instance] {
+				gained = l.Instance
+			}
+		case err := <-done:
+			t.Fatalf("following ended: %v", err)
+		case <-deadline:
+			t.Fatal("no line of the instance the group gained while followed")
+		}
+	}
+	stop()
+	<-done
+	// The filter: the gained instance's id selects its lines only.
+	n := 0
+	err := tg.Logs(ctx, ref, target.LogQuery{Group: name, Filter: gained}, func(l target.LogLine) error {
+		n++
+		if l.Instance != gained && !strings.Contains(l.Text, gained) {
+			t.Errorf("filter %s kept a line of %s: %q", gained, l.Instance, l.Text)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Errorf("filter by instance id: %d lines, %v", n, err)
+	}
+	// An instance the group does not have: no line, no error (a service's
+	// logs are read group by group).
+	for _, follow := range []bool{false, true} {
+		n = 0
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = tg.Logs(fctx, ref, target.LogQuery{Group: name, Instance: "0000dead", Follow: follow}, func(target.LogLine) error { n++; return nil })
+		cancel()
+		if err != nil || n != 0 {
+			t.Errorf("an instance of no group (follow %v): %d lines, %v", follow, n, err)
+		}
 	}
 }
