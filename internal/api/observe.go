@@ -106,7 +106,7 @@ func boolQuery(s string) (bool, error) {
 }
 
 func badQuery(name, got, want string) error {
-	return apiwire.Problemf(http.StatusBadRequest, "BadRequest", "query parameter %s %q: want %s", name, trunc(got), want)
+	return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "query parameter %s %q: want %s", name, trunc(got), want)
 }
 
 // events answers the feed of events: a JSON array of the newest, or with
@@ -188,7 +188,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, _ string) {
 // metrics serves the server's Prometheus exposition (docs/metrics.md).
 func (h *Handler) metrics(w http.ResponseWriter, r *http.Request, _ string) {
 	if h.opts.Metrics == nil {
-		writeProblem(w, apiwire.Problemf(http.StatusNotFound, "NotFound", "this server exports no metrics"))
+		writeProblem(w, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "this server exports no metrics"))
 		return
 	}
 	h.opts.Metrics.ServeHTTP(w, r)

@@ -42,7 +42,7 @@ func (b *backend) logSource(ctx context.Context, q apiwire.LogsQuery) (target.Ta
 	if q.Release != "" {
 		rel, err := b.st.GetRelease(ctx, q.Release)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (rel.Project != q.Project || rel.Environment != q.Environment || rel.Service != q.Service)) {
-			return nil, ref, nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s of service %s in environment %s; list them with: runway releases %s --env %s", q.Release, q.Service, q.Environment, q.Service, q.Environment)
+			return nil, ref, nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindNotFound, "no release %s of service %s in environment %s; list them with: runway releases %s --env %s", q.Release, q.Service, q.Environment, q.Service, q.Environment)
 		}
 		if err != nil {
 			return nil, ref, nil, err
@@ -80,7 +80,7 @@ func (b *backend) targetOf(ctx context.Context, project, env string) (target.Tar
 	}
 	e := def.Environment(env)
 	if e == nil {
-		return nil, apiwire.Problemf(http.StatusNotFound, "UnknownEnvironment", "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
+		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
 	}
 	drv, err := b.drivers.For(e.Target)
 	if err != nil || drv == nil {
