@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +231,89 @@ func TestEventsFollowFromNothing(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Errorf("%d more events sent", len(got))
+	}
+}
+
+// TestFailureDirtyNotifies: a release that ended FailureDirty raises the
+// built-in alarm, which notifies the project's channels; a later Success
+// clears it, and that is a notification too.
+func TestFailureDirtyNotifies(t *testing.T) {
+	p := newInProc(t)
+	ctx := context.Background()
+	src := "project \"hello\" {}\nenvironment \"staging\" {}\nnotify \"ops\" {\n  webhook = \"https://hooks.example.com/x\"\n}\n"
+	if _, err := p.b.ApplyProject(ctx, "hello", apiwire.ApplyProjectRequest{Source: src}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	tg := fake.New(fake.Options{})
+	t.Cleanup(tg.Close)
+	ref := target.ServiceRef{Project: "hello", Environment: "staging", Service: "web"}
+	if err := tg.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: "web-1", Release: "1", Spec: &config.Service{Name: "web"}, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SetRoutes(ctx, ref, []strategy.Route{{Group: "web-1", Weight: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	end := func(state engine.State, msg string) {
+		r := &store.Release{ID: store.NewID(time.Now()), Project: "hello", Environment: "staging", Service: "web", Version: "1",
+			Spec: []byte("{}"), Progress: store.Progress{State: string(engine.StateValidate)}}
+		if err := p.b.st.CreateRelease(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		pr := r.Progress
+		pr.State, pr.Done, pr.Error = string(state), true, msg
+		if err := p.b.st.SaveProgress(ctx, r.ID, pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ev := &evaluator{b: p.b, now: func() time.Time { return now }}
+	stateOf := func(name string) string {
+		t.Helper()
+		for i := 0; i < 200; i++ { // until the fake reports the group
+			ev.service(ctx, tg, ref, builtinDefs)
+			list, err := p.b.st.ListAlarmStates(ctx, store.AlarmFilter{Project: "hello", Environment: "staging", Service: "web"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range list {
+				if a.Name == name && a.State != AlarmNoData {
+					return a.State
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return AlarmNoData
+	}
+	end(engine.StateSuccess, "")
+	if got := stateOf(AlarmFailureDirty); got != AlarmOK {
+		t.Fatalf("after a Success: %s, want OK", got)
+	}
+	end(engine.StateFailureDirty, "clean-up incomplete: delete group web-x: agent unreachable")
+	now = now.Add(15 * time.Second)
+	if got := stateOf(AlarmFailureDirty); got != AlarmAlert {
+		t.Fatalf("after a FailureDirty release: %s, want ALERT", got)
+	}
+	end(engine.StateSuccess, "")
+	now = now.Add(15 * time.Second)
+	if got := stateOf(AlarmFailureDirty); got != AlarmOK {
+		t.Fatalf("after a later Success: %s, want OK", got)
+	}
+	ns, err := p.b.st.ListNotifications(ctx, store.NotificationFilter{Project: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range ns {
+		var pl alarmPayload
+		if err := json.Unmarshal(n.Payload, &pl); err != nil {
+			t.Fatal(err)
+		}
+		if pl.Alarm.Name == AlarmFailureDirty {
+			got = append(got, n.Channel+" "+pl.Previous+"→"+pl.State)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"ops ALERT→OK", "ops OK→ALERT"}; !slices.Equal(got, want) {
+		t.Errorf("notifications of %s: %v, want %v", AlarmFailureDirty, got, want)
 	}
 }

@@ -609,8 +609,9 @@ func grepLines(b []byte, s string) string {
 // TestAlarmNotifies: an alarm block on the error rate fires while a fifth
 // of hello's requests fail: runway alarms and status show it in ALERT, it
 // is an event, and its channel's webhook gets an HMAC-signed JSON
-// notification, retried after the webhook's first answer (a 500) and
-// recorded as delivered at the second attempt.
+// notification, retried after the webhook's first two answers (500s) and
+// recorded as delivered at the third attempt; a healthy release then
+// brings it back to OK, which is one more notification.
 func TestAlarmNotifies(t *testing.T) {
 	t.Parallel()
 	const key = "test-signing-key"
@@ -626,7 +627,7 @@ func TestAlarmNotifies(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
-		if calls == 1 {
+		if calls <= 2 {
 			http.Error(w, "busy", http.StatusInternalServerError)
 			return
 		}
@@ -660,13 +661,27 @@ func TestAlarmNotifies(t *testing.T) {
 	if err != nil || !strings.Contains(out, "hello in dev  ALERT: errors") {
 		t.Errorf("status does not mark the alarm: %v\n%s", err, out)
 	}
-	waitFor(t, 30*time.Second, "the notification delivered at its second attempt", func() bool {
+	waitFor(t, 30*time.Second, "the notification delivered at its third attempt", func() bool {
 		out, _ := c.cli("alarms", "--env", env, "--deliveries")
-		return regexp.MustCompile(`dev/hello +errors +ops +delivered +2 `).MatchString(out)
+		return regexp.MustCompile(`dev/hello +errors +ops +delivered +3 `).MatchString(out)
 	})
 	mu.Lock()
 	if len(got) != 1 || got[0]["state"] != "ALERT" || got[0]["service"] != "hello" || got[0]["previous"] != "OK" {
 		t.Errorf("notifications received: %v", got)
+	}
+	mu.Unlock()
+	// A healthy release: the alarm is OK again, and the channel is told once.
+	m.Env = nil
+	c.writeManifest(m)
+	mustState(t, c.deploy(service, "2"), "Success")
+	waitFor(t, 60*time.Second, "the OK notification", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 2
+	})
+	mu.Lock()
+	if len(got) != 2 || got[1]["state"] != "OK" || got[1]["previous"] != "ALERT" {
+		t.Errorf("notifications received: %v, want one ALERT then one OK", got)
 	}
 	mu.Unlock()
 	out, _ = c.cli("events", "--env", env, "--service", service)
