@@ -20,7 +20,7 @@ var Leaves = []string{
 	"internal/config", "internal/store", "internal/netplan", "internal/strategy",
 	"internal/naming", "internal/runenv", "internal/redact", "internal/fsutil",
 	"internal/procfs", "internal/localca", "internal/httpjson",
-	"internal/agentapi", "internal/apiwire",
+	"internal/agentapi", "internal/apiwire", "internal/container",
 }
 
 // Forbid says which packages a package must not depend on, even indirectly,
@@ -42,6 +42,10 @@ var Forbidden = []Forbid{
 		"the engine consumes the target contracts (internal/target) only"},
 	{"internal/client", []string{"internal/api", "internal/server"},
 		"the API's client uses the wire types (internal/apiwire), not the handlers"},
+	{"internal/engine", []string{"internal/container"},
+		"the engine consumes the target contracts; only a target speaks to a container engine"},
+	{"cmd/runway", []string{"internal/podmantest"},
+		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
 }
 
 // Graph maps a package (path below Module) to its Runway dependencies,

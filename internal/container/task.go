@@ -1,0 +1,79 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// TaskResult is how a one-off container ended.
+type TaskResult struct {
+	ExitCode int
+	// Output is the task's stdout and stderr interleaved in time order,
+	// capped to its last max bytes.
+	Output string
+}
+
+// Wait blocks until the container named ref has stopped and returns its
+// exit code and output (the last max bytes). It may be called again after
+// a crash of the caller: the container is found by its name, and a task
+// that finished meanwhile is answered at once.
+func (e *Engine) Wait(ctx context.Context, ref string, max int) (TaskResult, error) {
+	w := e.api.ContainerWait(ctx, ref, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+	case err := <-w.Error:
+		if cerrdefs.IsNotFound(err) {
+			return TaskResult{}, fmt.Errorf("task %s: %w", ref, ErrNotFound)
+		}
+		if ctx.Err() != nil {
+			return TaskResult{}, ctx.Err()
+		}
+		return TaskResult{}, fmt.Errorf("wait for %s: %w", ref, err)
+	}
+	// The wait's own status code is not used: inspect is the one answer
+	// both engines give the same way, also for a task that ended earlier.
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	if c.Running {
+		return TaskResult{}, fmt.Errorf("wait for %s: still running after the engine's wait returned", ref)
+	}
+	out, err := e.Output(ctx, ref, max)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	return TaskResult{ExitCode: c.ExitCode, Output: out}, nil
+}
+
+// Output returns the last max bytes of what the container wrote, stdout and
+// stderr in time order.
+func (e *Engine) Output(ctx context.Context, ref string, max int) (string, error) {
+	var lines []LogLine
+	err := e.Logs(ctx, ref, LogOptions{}, func(l LogLine) error {
+		lines = append(lines, l)
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return "", err
+	}
+	// The two streams are read apart; their timestamps interleave them.
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	s := b.String()
+	if max > 0 && len(s) > max {
+		s = s[len(s)-max:]
+	}
+	return s, nil
+}
