@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +31,12 @@ type Spec struct {
 	// Env is the container's whole environment, "KEY=value".
 	Env    []string
 	Labels map[string]string
-	// Port is the container port published on 127.0.0.1 (on a port the
-	// engine picks; Container.HostPort); 0 publishes nothing.
+	// Port is the container port published on 127.0.0.1; 0 publishes
+	// nothing.
 	Port int
+	// HostPort is the 127.0.0.1 port Port is published on; 0 lets the
+	// engine pick one (read it back from Container.HostPort).
+	HostPort int
 	// CPUs and MemoryBytes limit the container; 0 means no limit.
 	CPUs        float64
 	MemoryBytes int64
@@ -111,7 +115,11 @@ func (e *Engine) create(ctx context.Context, s Spec) error {
 			return fmt.Errorf("container %s: port %d: %w", s.Name, s.Port, err)
 		}
 		cfg.ExposedPorts = network.PortSet{p: {}}
-		hc.PortBindings = network.PortMap{p: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
+		b := network.PortBinding{HostIP: netip.MustParseAddr("127.0.0.1")}
+		if s.HostPort > 0 {
+			b.HostPort = strconv.Itoa(s.HostPort)
+		}
+		hc.PortBindings = network.PortMap{p: {b}}
 	}
 	_, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: cfg, HostConfig: hc})
 	if err != nil {
@@ -204,6 +212,65 @@ func (e *Engine) Remove(ctx context.Context, ref string) error {
 		return fmt.Errorf("remove container %s: %w", ref, err)
 	}
 	return nil
+}
+
+// Usage is a container's resource use at one time.
+type Usage struct {
+	Time time.Time
+	// CPU is the CPU time used since the container started.
+	CPU time.Duration
+	// MemoryBytes is the memory in use.
+	MemoryBytes int64
+}
+
+// Usage samples the container's CPU time and memory (one sample, no
+// stream); two samples give a CPU rate.
+func (e *Engine) Usage(ctx context.Context, ref string) (Usage, error) {
+	res, err := e.api.ContainerStats(ctx, ref, client.ContainerStatsOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return Usage{}, fmt.Errorf("stats of %s: %w", ref, ErrNotFound)
+		}
+		return Usage{}, fmt.Errorf("stats of %s: %w", ref, err)
+	}
+	defer res.Body.Close()
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return Usage{}, fmt.Errorf("stats of %s: %w", ref, err)
+	}
+	t := st.Read
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return Usage{Time: t, CPU: time.Duration(st.CPUStats.CPUUsage.TotalUsage), MemoryBytes: int64(st.MemoryStats.Usage)}, nil
+}
+
+// WaitStopped blocks until the container is not running (at once if it
+// is not) and returns it as inspected: state, exit code, finish time.
+func (e *Engine) WaitStopped(ctx context.Context, ref string) (Container, error) {
+	w := e.api.ContainerWait(ctx, ref, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+	case err := <-w.Error:
+		if cerrdefs.IsNotFound(err) {
+			return Container{}, fmt.Errorf("container %s: %w", ref, ErrNotFound)
+		}
+		if ctx.Err() != nil {
+			return Container{}, ctx.Err()
+		}
+		return Container{}, fmt.Errorf("wait for %s: %w", ref, err)
+	}
+	// The wait's own status code is not used: inspect is the one answer
+	// both engines give the same way, also for a container that ended
+	// before the wait.
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return Container{}, err
+	}
+	if c.Running {
+		return Container{}, fmt.Errorf("wait for %s: still running after the engine's wait returned", ref)
+	}
+	return c, nil
 }
 
 // LogLine is one line a container wrote.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +173,70 @@ func awaitGet(t *testing.T, url string) string {
 		}
 		time.Sleep(wait)
 	}
+}
+
+// TestRunOnChosenPortFollowAndUsage: a container published on a port the
+// caller chose answers there; following its logs sees a line written
+// after the follow began and ends when the container stops; WaitStopped
+// reports the exit; Usage reads memory in use.
+func TestRunOnChosenPortFollowAndUsage(t *testing.T) {
+	e, _ := connect(t, podmantest.Options{})
+	tag := buildHello(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	port := freePort(t)
+	name := uniqueName(t, e)
+	c, err := e.Run(ctx, Spec{Name: name, Image: tag, Port: 8080, HostPort: port, Init: true, StopTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HostPort != port {
+		t.Fatalf("published on %d, want the chosen %d", c.HostPort, port)
+	}
+	awaitGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	u, err := e.Usage(ctx, name)
+	if err != nil || u.MemoryBytes <= 0 {
+		t.Fatalf("Usage = %+v, %v; want memory in use", u, err)
+	}
+	followed := make(chan error, 1)
+	lines := make(chan LogLine, 100)
+	go func() {
+		followed <- e.Logs(ctx, name, LogOptions{Follow: true, Since: time.Now()}, func(l LogLine) error {
+			lines <- l
+			return nil
+		})
+	}()
+	// hello logs "stopping, finishing requests in flight" on SIGTERM: a
+	// line written after the follow began.
+	go func() { _ = e.Stop(ctx, name, 5*time.Second) }()
+	stopped, err := e.WaitStopped(ctx, name)
+	if err != nil || stopped.Running || stopped.ExitCode != 0 {
+		t.Fatalf("WaitStopped = %+v, %v", stopped, err)
+	}
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatalf("follow: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("follow did not end when the container stopped")
+	}
+	close(lines)
+	var got []string
+	for l := range lines {
+		got = append(got, l.Text)
+	}
+	if !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "stopping") }) {
+		t.Fatalf("follow saw %q, not the shutdown line written after it began", got)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

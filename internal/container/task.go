@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 )
 
 // TaskResult is how a one-off container ended.
@@ -25,26 +21,12 @@ type TaskResult struct {
 // a crash of the caller: the container is found by its name, and a task
 // that finished meanwhile is answered at once.
 func (e *Engine) Wait(ctx context.Context, ref string, max int) (TaskResult, error) {
-	w := e.api.ContainerWait(ctx, ref, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case <-w.Result:
-	case err := <-w.Error:
-		if cerrdefs.IsNotFound(err) {
+	c, err := e.WaitStopped(ctx, ref)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
 			return TaskResult{}, fmt.Errorf("task %s: %w", ref, ErrNotFound)
 		}
-		if ctx.Err() != nil {
-			return TaskResult{}, ctx.Err()
-		}
-		return TaskResult{}, fmt.Errorf("wait for %s: %w", ref, err)
-	}
-	// The wait's own status code is not used: inspect is the one answer
-	// both engines give the same way, also for a task that ended earlier.
-	c, err := e.Inspect(ctx, ref)
-	if err != nil {
 		return TaskResult{}, err
-	}
-	if c.Running {
-		return TaskResult{}, fmt.Errorf("wait for %s: still running after the engine's wait returned", ref)
 	}
 	out, err := e.Output(ctx, ref, max)
 	if err != nil {
