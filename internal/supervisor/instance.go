@@ -47,6 +47,7 @@ type instance struct {
 	id    string
 	index int
 	port  int
+	rt    workload
 
 	logs     *logFile
 	out, err *logPipe
@@ -143,8 +144,8 @@ func (in *instance) setState(st string) {
 	}
 }
 
-// start launches the instance's process in its own process group.
-func (in *instance) start() (*process, error) {
+// startProcess launches the instance's process in its own process group.
+func (in *instance) startProcess() (*process, error) {
 	in.stopLeftovers()
 	vals := in.values()
 	args := runenv.ExpandAll(in.spec.Command, vals)
@@ -292,7 +293,7 @@ func (in *instance) run(p *process) {
 				}
 			}
 			var err error
-			if p, err = in.start(); err != nil {
+			if p, err = in.rt.start(in); err != nil {
 				in.failed("start: " + err.Error())
 				continue
 			}
@@ -301,18 +302,16 @@ func (in *instance) run(p *process) {
 		case outDetach:
 			return
 		case outStop:
-			in.stopProcess(p)
+			in.setState(agentapi.StateStopping)
+			in.rt.stop(in, p)
 			in.setState(agentapi.StateStopped)
 			return
 		case outUnhealthy:
-			in.stopProcess(p)
+			in.setState(agentapi.StateStopping)
+			in.rt.stop(in, p)
 			in.failed("unhealthy: " + in.lastHealthDetail())
 		case outExited:
-			// Children the leader left behind (in its group, or out of it
-			// with its marker) go with it.
-			if len(groupMembers(p.pid)) > 0 || len(in.descendants(p)) > 0 {
-				stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
-			}
+			in.rt.exited(in, p)
 			in.failed(p.exitMsg)
 		}
 		p = nil
@@ -399,7 +398,7 @@ func (in *instance) monitor(p *process) outcome {
 			return outDetach
 		case <-timer.C:
 		}
-		in.sample(p.pid)
+		in.rt.sample(in, p)
 		res := check(in.stopCtx, h, in.port, in.spec.WorkDir, env, vals)
 		if in.stopCtx.Err() != nil {
 			continue
@@ -407,7 +406,7 @@ func (in *instance) monitor(p *process) outcome {
 		if res.OK && (h.Type == agentapi.HealthHTTP || h.Type == agentapi.HealthTCP) && in.currentState() != agentapi.StateHealthy {
 			// Something answers on the port: make sure it is this instance
 			// before it may receive traffic.
-			if held, err := portHeldByGroup(in.port, p.pid); err == nil && !held {
+			if held, err := in.rt.owns(in, p); err == nil && !held {
 				res.OK = false
 				res.Detail = fmt.Sprintf("port %d answers, but no process of this instance listens on it (another program holds the port)", in.port)
 			}
@@ -483,7 +482,6 @@ func (in *instance) sample(pid int) {
 // stopProcess stops the process group gracefully: SIGTERM, stop_timeout,
 // SIGKILL; it returns once the leader and every other member are gone.
 func (in *instance) stopProcess(p *process) {
-	in.setState(agentapi.StateStopping)
 	stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 	in.mu.Lock()
 	in.pid, in.startTicks = 0, 0
@@ -635,7 +633,7 @@ func (s *Supervisor) logPath(group, id string) string {
 
 func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
 	in := &instance{s: s, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
-		done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
+		rt: s.runtimeFor(&g.spec), done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
 	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
 	var err error
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {
