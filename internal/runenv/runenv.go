@@ -110,13 +110,20 @@ func ExpandAll(argv []string, vals map[string]string) []string {
 // process, the manifest's env (sorted, templates expanded), PORT, the
 // RUNWAY_* metadata, then extra ("KEY=value" entries such as RUNWAY_GROUP).
 func Environ(p Process, env map[string]string, extra ...string) []string {
-	vals := p.Values()
 	var out []string
 	for _, k := range HostAllowList {
 		if v, ok := os.LookupEnv(k); ok {
 			out = append(out, k+"="+v)
 		}
 	}
+	return append(out, ContainerEnviron(p, env, extra...)...)
+}
+
+// ContainerEnviron is Environ without the starting process's variables:
+// a container keeps its image's PATH and HOME.
+func ContainerEnviron(p Process, env map[string]string, extra ...string) []string {
+	vals := p.Values()
+	var out []string
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

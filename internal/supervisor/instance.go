@@ -29,6 +29,12 @@ type process struct {
 	adopted    bool
 	exited     chan struct{}
 	exitMsg    string
+
+	// A container: its id, and the end of the copy of its logs.
+	container string
+	logsDone  chan struct{}
+	cpuAt     time.Time
+	cpuUsed   time.Duration
 }
 
 type outcome int
@@ -76,6 +82,7 @@ type instance struct {
 	rss          int64
 	lastUsage    usage
 	cgroups      []string
+	container    string // id of the instance's container, "" for a process
 }
 
 func (in *instance) status() agentapi.InstanceStatus {
@@ -99,7 +106,8 @@ func (in *instance) persistent() instanceState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
-		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == agentapi.StateHealthy}
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == agentapi.StateHealthy,
+		Container: in.container}
 }
 
 func (in *instance) currentState() string {
@@ -351,7 +359,7 @@ func (in *instance) failed(why string) {
 	in.restarts++
 	in.lastExit = why
 	in.state = agentapi.StateExited
-	in.pid, in.startTicks, in.adopted = 0, 0, false
+	in.pid, in.startTicks, in.adopted, in.container = 0, 0, false, ""
 	in.healthySince = time.Time{}
 	cgs := in.cgroups
 	in.cgroups = nil

@@ -72,10 +72,14 @@ func parseLine(s string) (agentapi.LogLine, bool) {
 	return agentapi.LogLine{Time: t, Stream: stream, Text: text}, true
 }
 
-func (l *logFile) write(stream, text string) {
+func (l *logFile) write(stream, text string) { l.writeAt(time.Now(), stream, text) }
+
+// writeAt writes a line stamped t: a container's lines keep the engine's
+// times.
+func (l *logFile) writeAt(t time.Time, stream, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := formatLine(time.Now(), stream, text)
+	line := formatLine(t, stream, text)
 	if l.f == nil {
 		return
 	}
@@ -84,6 +88,15 @@ func (l *logFile) write(stream, text string) {
 	}
 	n, _ := l.f.Write(line)
 	l.size += int64(n)
+}
+
+// lastWrite is when the file was last written to (zero without one).
+func (l *logFile) lastWrite() time.Time {
+	st, err := os.Stat(l.path)
+	if err != nil || st.Size() == 0 {
+		return time.Time{}
+	}
+	return st.ModTime()
 }
 
 func (l *logFile) rotate() {

@@ -24,7 +24,12 @@ type workload interface {
 }
 
 // runtimeFor chooses the workload of a group's instances.
-func (s *Supervisor) runtimeFor(*agentapi.GroupSpec) workload { return procRuntime{} }
+func (s *Supervisor) runtimeFor(spec *agentapi.GroupSpec) workload {
+	if spec.Image != "" && s.opts.Engine != nil {
+		return containerWorkload{e: s.opts.Engine}
+	}
+	return procRuntime{}
+}
 
 // procRuntime runs an instance as a process group of this machine.
 type procRuntime struct{}
