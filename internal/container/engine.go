@@ -41,6 +41,9 @@ const (
 	FromManifest HostSource = "docker.host"
 	FromEnv      HostSource = "DOCKER_HOST"
 	FromSocket   HostSource = "default socket"
+	// FromFlag is an address given on a command line (runway agent
+	// --docker-host).
+	FromFlag HostSource = "--docker-host"
 )
 
 // Sockets returns the usual sockets of Docker and podman, in the order
@@ -100,6 +103,12 @@ func Connect(ctx context.Context, manifestHost string) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ConnectTo(ctx, host, src)
+}
+
+// ConnectTo connects to the engine at host and pings it; src says where
+// the address came from, for the error.
+func ConnectTo(ctx context.Context, host string, src HostSource) (*Engine, error) {
 	api, err := client.New(client.WithTLSClientConfigFromEnv(), client.WithHost(host))
 	if err != nil {
 		return nil, fmt.Errorf("container engine %s (from %s): %w", host, src, err)
