@@ -38,6 +38,8 @@ var Forbidden = []Forbid{
 		"the control plane reaches the data plane only through internal/agentapi"},
 	{"internal/driver/local", []string{"internal/agent", "internal/proxy", "internal/supervisor"},
 		"the local target speaks the agent API (internal/agentapi), it does not link the agent"},
+	{"internal/driver/docker", []string{"internal/agent", "internal/proxy", "internal/supervisor"},
+		"the container target speaks the agent API and the engine's, it does not link the agent"},
 	{"internal/engine", []string{"internal/agent", "internal/proxy", "internal/supervisor", "internal/driver/local", "internal/api"},
 		"the engine consumes the target contracts (internal/target) only"},
 	{"internal/client", []string{"internal/api", "internal/server"},
