@@ -354,3 +354,33 @@ func parseLogLine(stream, s string) LogLine {
 	}
 	return l
 }
+
+// Starts counts the times a container named name started between since and
+// now, from the engine's events (containers removed since included).
+func (e *Engine) Starts(ctx context.Context, name string, since time.Time) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := client.Filters{}.Add("type", "container").Add("event", "start").Add("container", name)
+	res := e.api.Events(ctx, client.EventsListOptions{
+		Since:   strconv.FormatInt(since.Unix(), 10),
+		Until:   strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		Filters: f,
+	})
+	n := 0
+	for {
+		select {
+		case m, ok := <-res.Messages:
+			if !ok {
+				return n, nil
+			}
+			if string(m.Action) == "start" && m.Actor.Attributes["name"] == name {
+				n++
+			}
+		case err := <-res.Err:
+			if err == nil || errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, fmt.Errorf("events of %s: %w", name, err)
+		}
+	}
+}

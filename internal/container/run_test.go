@@ -240,3 +240,29 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestStarts: the engine's events count the starts of a container name,
+// also of containers removed since.
+func TestStarts(t *testing.T) {
+	e, _ := connect(t, podmantest.Options{})
+	tag := buildHello(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	since := time.Now().Add(-time.Second)
+	name := uniqueName(t, e)
+	for range 2 {
+		if _, err := e.Run(ctx, Spec{Name: name, Image: tag, Cmd: []string{"/hello", "migrate"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.WaitStopped(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Remove(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := e.Starts(ctx, name, since)
+	if err != nil || n != 2 {
+		t.Fatalf("Starts = %d, %v; want 2", n, err)
+	}
+}

@@ -1,10 +1,3 @@
-// Package docker is the container target's driver. This part runs its
-// one-off tasks (pre_deploy hooks, verify commands) as containers of the
-// release's image on the engine, named from the task id, so that a task
-// outlives the server that started it and the next server re-attaches to
-// it by name instead of running it again (docs/design.md, "The container
-// runtime"). Instances, traffic, metrics and logs go through the agent
-// (the local target's protocol) and are not built yet.
 package docker
 
 import (
