@@ -125,7 +125,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 				closeListeners(passed)
 				return err
 			}
-			eng, err := agentEngine(context.Background(), dockerHost, logger)
+			eng, err := connectEngine(context.Background(), dockerHost, logger)
 			if err != nil {
 				p.Close()
 				closeListeners(passed)

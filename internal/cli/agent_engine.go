@@ -11,13 +11,13 @@ import (
 	"github.com/runwayhq/runway/internal/container"
 )
 
-// agentEngine connects the agent to the container engine that runs the
-// instances of image groups: --docker-host when given (an error if it does
+// connectEngine connects the agent (or the server) to the container
+// engine of target docker: --docker-host when given (an error if it does
 // not answer), else DOCKER_HOST (likewise), else the first usual socket of
 // Docker or podman that exists (a warning if it does not answer). No
 // engine at all is not an error: the agent then refuses image groups,
 // saying how to give it one.
-func agentEngine(ctx context.Context, flag string, logger *slog.Logger) (*container.Engine, error) {
+func connectEngine(ctx context.Context, flag string, logger *slog.Logger) (*container.Engine, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if flag != "" {
