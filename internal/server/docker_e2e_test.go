@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,9 +75,10 @@ func dockerCluster(t *testing.T, versions ...string) (*cluster, *container.Engin
 }
 
 // writeDockerManifest writes a project whose dev environment has target
-// docker and the hello service run from imageRepo:{{VERSION}}; body is
-// added to the service (a canary block, an env override).
-func (c *cluster) writeDockerManifest(strategy, deployBody, body string) {
+// docker and the hello service run from imageRepo:{{VERSION}}; the bodies
+// are added to its deploy and hooks blocks and to the service (a canary
+// block, a pre_deploy hook, an env override).
+func (c *cluster) writeDockerManifest(strategy, deployBody, hooksBody, body string) {
 	c.t.Helper()
 	project := fmt.Sprintf("project %q {}\nenvironment \"dev\" {\n  target = \"docker\"\n}\n", projectName)
 	svc := fmt.Sprintf(`service %q {
@@ -112,10 +115,11 @@ func (c *cluster) writeDockerManifest(strategy, deployBody, body string) {
   }
   hooks {
     stop_timeout = "5s"
+%s
   }
 %s
 }
-`, service, imageRepo, c.mark, strategy, deployBody, body)
+`, service, imageRepo, c.mark, strategy, deployBody, hooksBody, body)
 	dir := filepath.Join(c.dir, "project")
 	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
 		c.t.Fatal(err)
@@ -138,7 +142,7 @@ func TestDockerStrategies(t *testing.T) {
 			if strategy == "canary" {
 				canary = "    canary {\n" + canarySteps + "\n    }"
 			}
-			c.writeDockerManifest(strategy, canary, "")
+			c.writeDockerManifest(strategy, canary, "", "")
 			mustState(t, c.deploy(service, "1"), "Success")
 			c.onlyVersion(service, "1")
 			v1, err := e.List(context.Background(), map[string]string{"dev.runway.service": service, "dev.runway.environment": env})
@@ -174,9 +178,9 @@ func TestDockerStrategies(t *testing.T) {
 // keeps serving.
 func TestDockerCrashLoopFailsClean(t *testing.T) {
 	c, _ := dockerCluster(t, "1", "2")
-	c.writeDockerManifest("blue_green", "", "")
+	c.writeDockerManifest("blue_green", "", "", "")
 	mustState(t, c.deploy(service, "1"), "Success")
-	c.writeDockerManifest("blue_green", "", "  environment \"dev\" {\n    env = { REQUIRE = \"DATABASE_URL\" }\n  }")
+	c.writeDockerManifest("blue_green", "", "", "  environment \"dev\" {\n    env = { REQUIRE = \"DATABASE_URL\" }\n  }")
 	stop := c.load(service)
 	rel := c.deploy(service, "2")
 	res := stop()
@@ -186,4 +190,84 @@ func TestDockerCrashLoopFailsClean(t *testing.T) {
 	}
 	noFailures(t, "docker crash loop", res)
 	c.onlyVersion(service, "1")
+}
+
+// TestDockerPreDeploy: the pre_deploy hook runs as a one-off container of
+// the release's image with the release's environment; one that succeeds
+// lets the release go on, one that fails ends it FailureClean naming its
+// exit status and quoting its output, v1 serving on.
+func TestDockerPreDeploy(t *testing.T) {
+	c, e := dockerCluster(t, "1", "2")
+	c.writeDockerManifest("blue_green", "", `    pre_deploy = ["/hello", "migrate"]`, "")
+	rel := c.deploy(service, "1")
+	mustState(t, rel, "Success")
+	c.writeDockerManifest("blue_green", "", `    pre_deploy = ["/hello", "migrate"]`, "  environment \"dev\" {\n    env = { MIGRATE_FAIL = \"{{VERSION}}\" }\n  }")
+	stop := c.load(service)
+	rel = c.deploy(service, "2")
+	noFailures(t, "docker pre_deploy fails", stop())
+	mustState(t, rel, "FailureClean")
+	if rel.ErrorKind != "DeployError" || !strings.Contains(rel.Error, "exited 1") || !strings.Contains(rel.Error, "migrations: nothing to do\nmigrations: failed (MIGRATE_FAIL is set)") {
+		t.Errorf("release error %s: %q, want a DeployError with the exit status and the hook's output", rel.ErrorKind, rel.Error)
+	}
+	c.onlyVersion(service, "1")
+	tasks, err := e.List(context.Background(), map[string]string{"dev.runway.task-name": "pre_deploy"})
+	if err != nil || len(tasks) != 0 {
+		t.Errorf("pre_deploy containers left: %d (%v), want none once their results are kept", len(tasks), err)
+	}
+}
+
+// TestDockerAgentKill9: the agent killed with SIGKILL leaves its containers
+// running; the agent started again re-adopts the same containers, the
+// proxy serves them, and the next release goes through.
+func TestDockerAgentKill9(t *testing.T) {
+	c, e := dockerCluster(t, "1", "2")
+	c.writeDockerManifest("blue_green", "", "", "")
+	mustState(t, c.deploy(service, "1"), "Success")
+	labels := map[string]string{"dev.runway.service": service, "dev.runway.environment": env}
+	before, err := e.List(context.Background(), labels)
+	if err != nil || len(before) != 2 {
+		t.Fatalf("v1 containers: %d (%v), want 2", len(before), err)
+	}
+	args := c.agent.cmd.Args[1:]
+	c.agent.stop(t, syscall.SIGKILL)
+	for _, ct := range before {
+		got, err := e.Inspect(context.Background(), ct.ID)
+		if err != nil || !got.Running {
+			t.Fatalf("container %s after the agent's SIGKILL: %+v, %v; want it running", ct.Name, got, err)
+		}
+	}
+	c.agent = startProc(t, "agent", []string{"TEST_MARK=" + c.mark}, args...)
+	waitFor(t, 30*time.Second, "the restarted agent's proxy serving v1", func() bool {
+		got := c.versions(service, 5)
+		return got["1"] == 5
+	})
+	after, err := e.List(context.Background(), labels)
+	if err != nil || len(after) != 2 {
+		t.Fatalf("containers after the restart: %d (%v), want the same 2", len(after), err)
+	}
+	for i := range before {
+		if containerIDs(after)[i] != containerIDs(before)[i] {
+			t.Fatalf("containers %v after the restart, want the same %v", containerIDs(after), containerIDs(before))
+		}
+	}
+	for _, g := range c.groups(service) {
+		for _, in := range g.Instances {
+			if !in.Adopted {
+				t.Errorf("instance %s not adopted after the restart", in.ID)
+			}
+		}
+	}
+	stop := c.load(service)
+	mustState(t, c.deploy(service, "2"), "Success")
+	noFailures(t, "docker v1→v2 after an agent restart", stop())
+	c.onlyVersion(service, "2")
+}
+
+func containerIDs(cs []container.Container) []string {
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	sort.Strings(ids)
+	return ids
 }
