@@ -25,7 +25,9 @@ func newDeployCmd(g *Globals) *cobra.Command {
 		Long: `Deploy resolves the service's manifest for the environment, shows what changes
 against the running release, asks for confirmation (unless --yes) and submits a
 release. With --wait it follows the release step by step and exits 0 only when
-the new version serves all traffic.`,
+the new version serves all traffic. A service with a build block in an
+environment of target docker is built first (as runway build does) when its
+image's tag is not on the environment's engine.`,
 		Example: `  runway deploy --env staging --yes --wait
   runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
 		Args: cobra.MaximumNArgs(1),
@@ -58,6 +60,9 @@ the new version serves all traffic.`,
 			}
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
+			}
+			if err := buildIfMissing(cmd.Context(), g, ws, env, svc); err != nil {
+				return err
 			}
 			manifest, err := json.Marshal(svc)
 			if err != nil {

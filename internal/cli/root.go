@@ -138,6 +138,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newDocsCmd,
 		newNetplanCmd,
 		newDNSCmd,
+		newBuildCmd,
 		newDeployCmd,
 		newStatusCmd,
 		newReleasesCmd,

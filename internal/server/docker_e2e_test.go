@@ -271,3 +271,43 @@ func containerIDs(cs []container.Container) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// TestDockerDeployBuilds: runway deploy of a service with a build block
+// builds its image on the environment's engine when the version's tag is
+// missing, then releases it; a second deploy of the same version does not
+// build again.
+func TestDockerDeployBuilds(t *testing.T) {
+	c, e := dockerCluster(t)
+	dir := filepath.Join(c.dir, "project")
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/hello: %v\n%s", err, out)
+	}
+	df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n"
+	if err := os.WriteFile(filepath.Join(app, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := fmt.Sprintf("localhost/rwy-e2e-built-%d", os.Getpid())
+	c.writeDockerManifest("blue_green", "", "", fmt.Sprintf("  environment \"dev\" {\n    image = \"%s:{{VERSION}}\"\n    build {\n      context = \"app\"\n    }\n  }", repo))
+	t.Cleanup(func() { _ = e.RemoveImage(context.Background(), repo+":7") })
+	out, err := c.cli("deploy", service, "--env", env, "--file", dir, "--version", "7", "--yes", "--wait")
+	if err != nil {
+		t.Fatalf("runway deploy: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "is not on the engine: building it") || !strings.Contains(out, "COPY hello /hello") {
+		t.Fatalf("runway deploy did not build the missing image:\n%s", out)
+	}
+	c.onlyVersion(service, "7")
+	out, err = c.cli("deploy", service, "--env", env, "--file", dir, "--version", "7", "--yes", "--wait")
+	if err != nil {
+		t.Fatalf("second runway deploy: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "building it") {
+		t.Fatalf("the second deploy built the image again:\n%s", out)
+	}
+}
