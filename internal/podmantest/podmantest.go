@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,47 @@ type Engine struct {
 	service  *exec.Cmd
 	registry *exec.Cmd
 	waits    sync.WaitGroup
+
+	helloOnce sync.Once
+	hello     string
+	helloErr  error
+}
+
+// HelloImage returns the tag of the tests' image, built once per engine
+// (with the podman CLI on the engine's storage): FROM scratch, the static
+// examples/hello (CGO_ENABLED=0) as /hello, ENV HOST=0.0.0.0 (hello
+// listens on $HOST) and PORT=8080, EXPOSE 8080, CMD ["/hello"]. It fails t
+// when the image cannot be built.
+func (e *Engine) HelloImage(t testing.TB) string {
+	t.Helper()
+	e.helloOnce.Do(func() {
+		dir := filepath.Join(e.Dir, "hello-image")
+		if e.helloErr = os.MkdirAll(dir, 0o755); e.helloErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./examples/hello")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			e.helloErr = fmt.Errorf("build examples/hello: %v\n%s", err, out)
+			return
+		}
+		df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0 PORT=8080\nEXPOSE 8080\nCMD [\"/hello\"]\n"
+		if e.helloErr = os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); e.helloErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		tag := "localhost/rwy-hello:test"
+		if _, e.helloErr = e.Podman(ctx, "build", "--quiet", "--tag", tag, dir); e.helloErr == nil {
+			e.hello = tag
+		}
+	})
+	if e.helloErr != nil {
+		t.Fatalf("the tests' hello image: %v", e.helloErr)
+	}
+	return e.hello
 }
 
 // Missing returns why containers cannot be run here (podman or runc not

@@ -3,14 +3,11 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,55 +16,28 @@ import (
 	"github.com/runwayhq/runway/internal/podmantest"
 )
 
-var (
-	imageOnce sync.Once
-	imageDir  string
-	imageErr  error
-)
-
 // imageRepo is the repository the e2e hello images are tagged in, one tag
 // per release version.
 var imageRepo = fmt.Sprintf("localhost/rwy-e2e-hello-%d", os.Getpid())
 
 // dockerCluster is a cluster whose agent and server use the package's
-// podman (DOCKER_HOST, inherited by both), with the hello image (FROM
-// scratch + the static examples/hello) tagged for each of versions. It
-// skips, saying why, without podman. Not parallel: it sets DOCKER_HOST.
+// podman (DOCKER_HOST, inherited by both), with the tests' hello image
+// tagged imageRepo:<version> for each of versions. It skips, saying why,
+// without podman. Not parallel: it sets DOCKER_HOST.
 func dockerCluster(t *testing.T, versions ...string) (*cluster, *container.Engine) {
 	t.Helper()
 	pe := podmantest.Shared(t, podmantest.Options{})
 	t.Setenv("DOCKER_HOST", pe.Host)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := container.Connect(ctx, pe.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	imageOnce.Do(func() {
-		if imageDir, imageErr = os.MkdirTemp("", "rwy-e2e-image-"); imageErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(imageDir, "hello"), "./examples/hello")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("build examples/hello: %v\n%s", err, out)
-			return
-		}
-		df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n"
-		if imageErr = os.WriteFile(filepath.Join(imageDir, "Dockerfile"), []byte(df), 0o644); imageErr != nil {
-			return
-		}
-		_, imageErr = e.Build(ctx, container.Build{Context: imageDir, Tags: []string{imageRepo + ":base"}}, io.Discard)
-		os.RemoveAll(imageDir)
-	})
-	if imageErr != nil {
-		t.Fatal(imageErr)
-	}
+	hello := pe.HelloImage(t)
 	for _, v := range versions {
-		if err := e.Tag(ctx, imageRepo+":base", imageRepo+":"+v); err != nil {
+		if err := e.Tag(ctx, hello, imageRepo+":"+v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,49 +16,19 @@ import (
 	"github.com/runwayhq/runway/internal/podmantest"
 )
 
-var (
-	imageOnce sync.Once
-	imageTag  string
-	imageErr  error
-)
-
-// engine returns a client of the package's podman and the hello image
-// (FROM scratch, the static examples/hello, listening on 0.0.0.0:$PORT),
-// built once; it skips, saying why, without podman.
+// engine returns a client of the package's podman and the tests' hello
+// image; it skips, saying why, without podman.
 func engine(t *testing.T) (*container.Engine, string) {
 	t.Helper()
 	pe := podmantest.Shared(t, podmantest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := container.Connect(ctx, pe.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	imageOnce.Do(func() {
-		dir := filepath.Join(binDir, "image")
-		if imageErr = os.MkdirAll(dir, 0o755); imageErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./examples/hello")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("build examples/hello: %v\n%s", err, out)
-			return
-		}
-		df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n"
-		if imageErr = os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); imageErr != nil {
-			return
-		}
-		imageTag = fmt.Sprintf("localhost/rwy-sup-hello:%d", os.Getpid())
-		_, imageErr = e.Build(ctx, container.Build{Context: dir, Tags: []string{imageTag}}, io.Discard)
-	})
-	if imageErr != nil {
-		t.Fatal(imageErr)
-	}
-	return e, imageTag
+	return e, pe.HelloImage(t)
 }
 
 func containerSpec(name, image string, n int) agentapi.GroupSpec {

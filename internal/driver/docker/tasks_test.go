@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,57 +16,21 @@ import (
 	"github.com/runwayhq/runway/internal/target"
 )
 
-var (
-	imageOnce sync.Once
-	imageDir  string
-	imageTag  string
-	imageErr  error
-)
+func TestMain(m *testing.M) { os.Exit(podmantest.Main(m)) }
 
-func TestMain(m *testing.M) {
-	code := podmantest.Main(m)
-	if imageDir != "" {
-		os.RemoveAll(imageDir)
-	}
-	os.Exit(code)
-}
-
-// engine returns a client of the package's podman and the hello image
-// (FROM scratch + the static examples/hello), built once; it skips, saying
-// why, without podman.
+// engine returns a client of the package's podman and the tests' hello
+// image; it skips, saying why, without podman.
 func engine(t *testing.T) (*container.Engine, string) {
 	t.Helper()
 	pe := podmantest.Shared(t, podmantest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := container.Connect(ctx, pe.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	imageOnce.Do(func() {
-		if imageDir, imageErr = os.MkdirTemp("", "rwy-docker-test-"); imageErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", filepath.Join(imageDir, "hello"), "./examples/hello")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("build examples/hello: %v\n%s", err, out)
-			return
-		}
-		df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n"
-		if imageErr = os.WriteFile(filepath.Join(imageDir, "Dockerfile"), []byte(df), 0o644); imageErr != nil {
-			return
-		}
-		imageTag = fmt.Sprintf("localhost/rwy-driver-hello:%d", os.Getpid())
-		_, imageErr = e.Build(ctx, container.Build{Context: imageDir, Tags: []string{imageTag}}, io.Discard)
-	})
-	if imageErr != nil {
-		t.Fatal(imageErr)
-	}
-	return e, imageTag
+	return e, pe.HelloImage(t)
 }
 
 var taskSeq atomic.Int64
