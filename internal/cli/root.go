@@ -139,6 +139,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newNetplanCmd,
 		newDNSCmd,
 		newBuildCmd,
+		newImagesCmd,
 		newDeployCmd,
 		newStatusCmd,
 		newReleasesCmd,

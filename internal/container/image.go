@@ -36,7 +36,7 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (Image, error) {
 		}
 		return Image{}, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	img := Image{ID: res.ID, Tags: res.RepoTags, RepoDigests: res.RepoDigests}
+	img := Image{ID: imageID(res.ID), Tags: res.RepoTags, RepoDigests: res.RepoDigests}
 	if res.Config != nil {
 		for p := range res.Config.ExposedPorts {
 			img.Ports = append(img.Ports, p)
@@ -44,6 +44,14 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (Image, error) {
 		img.Labels = res.Config.Labels
 	}
 	return img, nil
+}
+
+// imageID is an image id as "sha256:<hex>", however the engine wrote it.
+func imageID(id string) string {
+	if id == "" || strings.HasPrefix(id, "sha256:") {
+		return id
+	}
+	return "sha256:" + id
 }
 
 // Tag gives the image source the name target.
@@ -155,7 +163,7 @@ func (e *Engine) Images(ctx context.Context, labels map[string]string) ([]Image,
 	}
 	var out []Image
 	for _, s := range res.Items {
-		out = append(out, Image{ID: s.ID, Tags: s.RepoTags, RepoDigests: s.RepoDigests, Labels: s.Labels})
+		out = append(out, Image{ID: imageID(s.ID), Tags: s.RepoTags, RepoDigests: s.RepoDigests, Labels: s.Labels})
 	}
 	return out, nil
 }

@@ -281,3 +281,54 @@ func TestDockerDeployBuilds(t *testing.T) {
 		t.Fatalf("the second deploy built the image again:\n%s", out)
 	}
 }
+
+// TestDockerImagesPrune: runway images lists each release's image and
+// whether the engine has it; runway images prune --keep 1 removes the
+// images of older releases and keeps the one the newest release (serving)
+// runs.
+func TestDockerImagesPrune(t *testing.T) {
+	c, e := dockerCluster(t)
+	dir := filepath.Join(c.dir, "project")
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/hello: %v\n%s", err, out)
+	}
+	repo := fmt.Sprintf("localhost/rwy-e2e-pruned-%d", os.Getpid())
+	c.writeDockerManifest("blue_green", "", "", fmt.Sprintf("  environment \"dev\" {\n    image = \"%s:{{VERSION}}\"\n    build {\n      context = \"app\"\n      args = { V = \"{{VERSION}}\" }\n    }\n  }", repo))
+	for _, v := range []string{"1", "2", "3"} {
+		t.Cleanup(func() { _ = e.RemoveImage(context.Background(), repo+":"+v) })
+		// A layer per version, so that each version is an image of its own.
+		df := fmt.Sprintf("FROM scratch\nARG V\nCOPY hello /hello\nLABEL version=%s\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n", v)
+		if err := os.WriteFile(filepath.Join(app, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := c.cli("deploy", service, "--env", env, "--file", dir, "--version", v, "--yes", "--wait"); err != nil {
+			t.Fatalf("runway deploy %s: %v\n%s", v, err, out)
+		}
+	}
+	out, err := c.cli("images", service, "--env", env, "--file", dir)
+	if err != nil {
+		t.Fatalf("runway images: %v\n%s", err, out)
+	}
+	for _, v := range []string{"1", "2", "3"} {
+		if !strings.Contains(out, repo+":"+v+"  sha256:") {
+			t.Fatalf("runway images does not list %s:%s on the engine:\n%s", repo, v, out)
+		}
+	}
+	out, err = c.cli("images", "prune", service, "--env", env, "--file", dir, "--keep", "1", "--yes")
+	if err != nil {
+		t.Fatalf("runway images prune: %v\n%s", err, out)
+	}
+	for v, want := range map[string]bool{"1": false, "2": false, "3": true} {
+		_, err := e.InspectImage(context.Background(), repo+":"+v)
+		if got := err == nil; got != want {
+			t.Errorf("image %s:%s on the engine after prune --keep 1: %v, want %v (%v)\n%s", repo, v, got, want, err, out)
+		}
+	}
+	c.onlyVersion(service, "3")
+}
