@@ -94,12 +94,14 @@ names the step that failed. Exits 1 when the build fails.`,
 	return cmd
 }
 
-// buildIfMissing builds the image of a service with a build block in a
-// docker environment when the engine lacks its tag (runway deploy).
-func buildIfMissing(ctx context.Context, g *Globals, ws *config.Workspace, env string, svc *config.Service) error {
+// prepareImage readies the image of a release to a docker environment
+// (runway deploy): a service with a build block is built when the engine
+// lacks its tag; with a registry, the image is pushed and the digest
+// reference it returns is what the release pins ("" without a registry).
+func prepareImage(ctx context.Context, g *Globals, ws *config.Workspace, env string, svc *config.Service) (string, error) {
 	e := ws.Project.Environment(env)
-	if e == nil || e.Target != "docker" || svc.Build == nil {
-		return nil
+	if e == nil || e.Target != "docker" || (svc.Build == nil && e.Registry == "") {
+		return "", nil
 	}
 	host := ""
 	if e.Docker != nil {
@@ -107,22 +109,31 @@ func buildIfMissing(ctx context.Context, g *Globals, ws *config.Workspace, env s
 	}
 	eng, err := container.Connect(ctx, host)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer eng.Close()
 	img := docker.Image(svc)
-	if _, err := eng.InspectImage(ctx, img); err == nil {
-		return nil
-	} else if !errors.Is(err, container.ErrNotFound) {
-		return err
+	if svc.Build != nil {
+		if _, err := eng.InspectImage(ctx, img); errors.Is(err, container.ErrNotFound) {
+			fmt.Fprintf(g.Stderr, "image %s is not on the engine: building it\n", img)
+			_, id, err := buildImage(ctx, eng, svc, g.Stderr)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(g.Stderr, "built %s (%s)\n", img, id)
+		} else if err != nil {
+			return "", err
+		}
 	}
-	fmt.Fprintf(g.Stderr, "image %s is not on the engine: building it\n", img)
-	_, id, err := buildImage(ctx, eng, svc, g.Stderr)
+	if e.Registry == "" {
+		return "", nil
+	}
+	pinned, err := eng.Push(ctx, img, io.Discard)
 	if err != nil {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(g.Stderr, "built %s (%s)\n", img, id)
-	return nil
+	fmt.Fprintf(g.Stderr, "pushed %s as %s\n", img, pinned)
+	return pinned, nil
 }
 
 // buildImage builds svc's image on eng, streaming the output to out, and

@@ -27,7 +27,9 @@ against the running release, asks for confirmation (unless --yes) and submits a
 release. With --wait it follows the release step by step and exits 0 only when
 the new version serves all traffic. A service with a build block in an
 environment of target docker is built first (as runway build does) when its
-image's tag is not on the environment's engine.`,
+image's tag is not on the environment's engine; with the environment's
+registry, the image is pushed and the release pinned to its digest, so a
+rollback runs the same bytes.`,
 		Example: `  runway deploy --env staging --yes --wait
   runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
 		Args: cobra.MaximumNArgs(1),
@@ -61,7 +63,8 @@ image's tag is not on the environment's engine.`,
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}
-			if err := buildIfMissing(cmd.Context(), g, ws, env, svc); err != nil {
+			pinned, err := prepareImage(cmd.Context(), g, ws, env, svc)
+			if err != nil {
 				return err
 			}
 			manifest, err := json.Marshal(svc)
@@ -110,6 +113,7 @@ image's tag is not on the environment's engine.`,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
 				// Asked above, or --yes: protected environments need it.
 				Confirmed: true,
+				Image:     pinned,
 			})
 			if err != nil {
 				return serverDiagnostics(g, err, files)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/podmantest"
 )
@@ -26,7 +28,15 @@ var imageRepo = fmt.Sprintf("localhost/rwy-e2e-hello-%d", os.Getpid())
 // without podman. Not parallel: it sets DOCKER_HOST.
 func dockerCluster(t *testing.T, versions ...string) (*cluster, *container.Engine) {
 	t.Helper()
-	pe := podmantest.Shared(t, podmantest.Options{})
+	c, e, _ := dockerClusterWith(t, podmantest.Options{}, versions...)
+	return c, e
+}
+
+// dockerClusterWith is dockerCluster on the package's engine of opts (one
+// with a registry), which it returns too.
+func dockerClusterWith(t *testing.T, opts podmantest.Options, versions ...string) (*cluster, *container.Engine, *podmantest.Engine) {
+	t.Helper()
+	pe := podmantest.Shared(t, opts)
 	t.Setenv("DOCKER_HOST", pe.Host)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -41,7 +51,7 @@ func dockerCluster(t *testing.T, versions ...string) (*cluster, *container.Engin
 			t.Fatal(err)
 		}
 	}
-	return startCluster(t), e
+	return startCluster(t), e, pe
 }
 
 // writeDockerManifest writes a project whose dev environment has target
@@ -331,4 +341,78 @@ func TestDockerImagesPrune(t *testing.T) {
 		}
 	}
 	c.onlyVersion(service, "3")
+}
+
+// TestDockerRegistryPinsDigest: with a registry in the environment, runway
+// deploy pushes the built image and the release pins its digest; a
+// rollback runs that digest (pulled from the registry once the engine's
+// copies are gone), so exactly the bytes v1 ran before.
+func TestDockerRegistryPinsDigest(t *testing.T) {
+	c, e, pe := dockerClusterWith(t, podmantest.Options{Registry: true})
+	dir := filepath.Join(c.dir, "project")
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/hello: %v\n%s", err, out)
+	}
+	repo := pe.Registry + "/e2e/hello"
+	c.writeDockerManifest("blue_green", "", "", fmt.Sprintf("  environment \"dev\" {\n    image = \"%s:{{VERSION}}\"\n    build {\n      context = \"app\"\n    }\n  }", repo))
+	project := fmt.Sprintf("project %q {}\nenvironment \"dev\" {\n  target   = \"docker\"\n  registry = %q\n}\n", projectName, pe.Registry+"/e2e")
+	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(project), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.applyProject()
+	pinned := map[string]string{}
+	for _, v := range []string{"1", "2"} {
+		df := fmt.Sprintf("FROM scratch\nCOPY hello /hello\nLABEL version=%s\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n", v)
+		if err := os.WriteFile(filepath.Join(app, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.cli("deploy", service, "--env", env, "--file", dir, "--version", v, "--yes", "--wait")
+		if err != nil {
+			t.Fatalf("runway deploy %s: %v\n%s", v, err, out)
+		}
+		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Service: service, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, err := c.api.Release(context.Background(), list[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var spec struct{ Image string }
+		if err := json.Unmarshal(rel.Manifest, &spec); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(spec.Image, repo+"@sha256:") {
+			t.Fatalf("release v%s runs %q, want %s pinned by digest", v, spec.Image, repo)
+		}
+		pinned[v] = spec.Image
+	}
+	if pinned["1"] == pinned["2"] {
+		t.Fatalf("v1 and v2 pinned the same digest %s", pinned["1"])
+	}
+	// The engine's copies of v1 go: the rollback must pull v1's bytes.
+	for _, ref := range []string{repo + ":1", pinned["1"]} {
+		_ = e.RemoveImage(context.Background(), ref)
+	}
+	stop := c.load(service)
+	if out, err := c.cli("rollback", service, "--env", env, "--yes", "--wait"); err != nil {
+		t.Fatalf("runway rollback: %v\n%s", err, out)
+	}
+	noFailures(t, "docker rollback to a pinned digest", stop())
+	c.onlyVersion(service, "1")
+	cs, err := e.List(context.Background(), map[string]string{"dev.runway.service": service, "dev.runway.environment": env})
+	if err != nil || len(cs) == 0 {
+		t.Fatalf("containers after the rollback: %v (%v)", cs, err)
+	}
+	for _, ct := range cs {
+		if ct.Running && ct.Image != pinned["1"] {
+			t.Errorf("container %s runs %s after the rollback, want v1's digest %s", ct.Name, ct.Image, pinned["1"])
+		}
+	}
 }
