@@ -20,6 +20,8 @@ package podmantest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +57,7 @@ type Engine struct {
 	Registry string
 
 	env      []string
+	network  string // its own network and bridge: rwyN on 10.89.N.0/24
 	service  *exec.Cmd
 	registry *exec.Cmd
 	waits    sync.WaitGroup
@@ -141,6 +144,14 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 }
 
 func (e *Engine) start(ctx context.Context, opts Options) error {
+	// A network of its own (bridge, subnet): test packages run their
+	// engines at the same time, and two engines on podman's default
+	// network would hand out the same addresses on one bridge.
+	subnet, n, err := freeSubnet()
+	if err != nil {
+		return err
+	}
+	e.network = fmt.Sprintf("rwy%d", n)
 	for _, d := range []string{"tmp", "net", "storage", "run", "registry"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o700); err != nil {
 			return fmt.Errorf("create engine dir: %w", err)
@@ -156,7 +167,8 @@ events_logger = "file"
 tmp_dir = %q
 [network]
 network_config_dir = %q
-`, filepath.Join(e.Dir, "tmp"), filepath.Join(e.Dir, "net"))
+default_network = %q
+`, filepath.Join(e.Dir, "tmp"), filepath.Join(e.Dir, "net"), e.network)
 	storageConf := fmt.Sprintf(`[storage]
 driver = "overlay"
 graphroot = %q
@@ -187,6 +199,20 @@ runroot = %q
 		"CONTAINERS_REGISTRIES_CONF="+filepath.Join(e.Dir, "registries.conf"),
 		"TMPDIR="+filepath.Join(e.Dir, "tmp"),
 	)
+	// podman 4.3's network create cannot name the bridge: the network's
+	// file (netavark's format) is written as podman would write it.
+	gw := strings.TrimSuffix(subnet, "0/24") + "1"
+	idb := make([]byte, 32)
+	if _, err := rand.Read(idb); err != nil {
+		return err
+	}
+	netConf := fmt.Sprintf(`{"name": %q, "id": %q, "driver": "bridge", "network_interface": %q, "created": %q,
+ "subnets": [{"subnet": %q, "gateway": %q}], "ipv6_enabled": false, "internal": false, "dns_enabled": false,
+ "ipam_options": {"driver": "host-local"}}
+`, e.network, hex.EncodeToString(idb), e.network, time.Now().UTC().Format(time.RFC3339Nano), subnet, gw)
+	if err := os.WriteFile(filepath.Join(e.Dir, "net", e.network+".json"), []byte(netConf), 0o600); err != nil {
+		return fmt.Errorf("write network config: %w", err)
+	}
 	logf, err := os.Create(filepath.Join(e.Dir, "service.log"))
 	if err != nil {
 		return fmt.Errorf("create service log: %w", err)
@@ -491,4 +517,36 @@ func Main(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// freeSubnet picks N (from a random start) such that no interface of the
+// machine has an address in 10.89.N.0/24 or is named rwyN, and returns that
+// subnet and N.
+func freeSubnet() (string, int, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", 0, fmt.Errorf("list interfaces: %w", err)
+	}
+	used := map[int]bool{}
+	for _, in := range ifs {
+		if n, err := strconv.Atoi(strings.TrimPrefix(in.Name, "rwy")); err == nil && strings.HasPrefix(in.Name, "rwy") {
+			used[n] = true
+		}
+		addrs, _ := in.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip := ipn.IP.To4(); ip != nil && ip[0] == 10 && ip[1] == 89 {
+					used[int(ip[2])] = true
+				}
+			}
+		}
+	}
+	start := int(time.Now().UnixNano()/1000+int64(os.Getpid())) % 250
+	for i := range 250 {
+		n := (start + i) % 250
+		if !used[n] {
+			return fmt.Sprintf("10.89.%d.0/24", n), n, nil
+		}
+	}
+	return "", 0, errors.New("no free 10.89.N.0/24 subnet for a test network")
 }
