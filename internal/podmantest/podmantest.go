@@ -1,8 +1,8 @@
 // Package podmantest runs a private podman serving the Docker Engine API for
 // tests: its own socket, storage, network configuration and temporary files
-// under one directory, configured as shared/recipes.md ("Containers") found to
-// work on Runway's machines (runc, cgroupfs, k8s-file logs, file events,
-// bounded ulimits, no static_dir), optionally with a local registry
+// under one directory, configured as it works on Runway's machines (runc,
+// cgroupfs, k8s-file logs, file events, bounded ulimits, no static_dir: with
+// it podman 4.3 stalls 20 s on every container exit), optionally with a local registry
 // (`docker-registry` from Debian) that the engine treats as insecure.
 //
 // One engine serves a whole test package: Shared starts it on first use and
