@@ -30,32 +30,11 @@ names the step that failed. Exits 1 when the build fails.`,
   runway build --env staging --file web/web.service.hcl --output json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required: name the environment, such as --env development")
-			}
-			paths := []string{"."}
-			if file != "" {
-				paths = []string{file}
-			}
-			ws, err := loadWorkspace(g, paths)
+			ws, svc, err := resolveService(g, args, file, env, version, false)
 			if err != nil {
 				return err
 			}
-			name, err := pickService(ws, args, file)
-			if err != nil {
-				return err
-			}
-			svc, diags := ws.Resolve(name, env)
-			if diags.HasErrors() {
-				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
-				return silentError{ExitFailure}
-			}
-			if version != "" {
-				if err := config.CheckVersion(version); err != nil {
-					return UsageErrorf("--version: %v", err)
-				}
-				svc.Version = version
-			}
+			name := svc.Name
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}
@@ -92,6 +71,41 @@ names the step that failed. Exits 1 when the build fails.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "service manifest (default: the one in the current directory)")
 	cmd.Flags().StringVar(&version, "version", "", "version the image is tagged with (default: the manifest's version)")
 	return cmd
+}
+
+// resolveService loads the manifests (file, else the current directory;
+// with warnings printed when asked), picks the service (the argument, or
+// the only one) and resolves it for env, the version overridden by
+// version when given. Errors are printed as diagnostics (exit 1) or are
+// usage errors (exit 2).
+func resolveService(g *Globals, args []string, file, env, version string, warnings bool) (*config.Workspace, *config.Service, error) {
+	if env == "" {
+		return nil, nil, UsageErrorf("--env is required: name the environment, such as --env staging")
+	}
+	paths := []string{"."}
+	if file != "" {
+		paths = []string{file}
+	}
+	ws, err := loadWorkspaceWarn(g, paths, warnings)
+	if err != nil {
+		return nil, nil, err
+	}
+	name, err := pickService(ws, args, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, diags := ws.Resolve(name, env)
+	if diags.HasErrors() {
+		_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
+		return nil, nil, silentError{ExitFailure}
+	}
+	if version != "" {
+		if err := config.CheckVersion(version); err != nil {
+			return nil, nil, UsageErrorf("--version: %v", err)
+		}
+		svc.Version = version
+	}
+	return ws, svc, nil
 }
 
 // prepareImage readies the image of a release to a docker environment

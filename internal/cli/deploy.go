@@ -34,32 +34,11 @@ rollback runs the same bytes.`,
   runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required: name the environment, such as --env staging")
-			}
-			paths := []string{"."}
-			if file != "" {
-				paths = []string{file}
-			}
-			ws, err := loadWorkspaceWarn(g, paths, true)
+			ws, svc, err := resolveService(g, args, file, env, version, true)
 			if err != nil {
 				return err
 			}
-			name, err := pickService(ws, args, file)
-			if err != nil {
-				return err
-			}
-			svc, diags := ws.Resolve(name, env)
-			if diags.HasErrors() {
-				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
-				return silentError{ExitFailure}
-			}
-			if version != "" {
-				if err := config.CheckVersion(version); err != nil {
-					return UsageErrorf("--version: %v", err)
-				}
-				svc.Version = version
-			}
+			name := svc.Name
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}

@@ -144,26 +144,11 @@ its image.`,
 // environment's engine, newest first; the engine stays open for the
 // caller (closed on error).
 func imagesOf(ctx context.Context, g *Globals, env, file string, args []string) ([]releaseImage, *container.Engine, *config.Service, error) {
-	if env == "" {
-		return nil, nil, nil, UsageErrorf("--env is required: name the environment, such as --env development")
-	}
-	paths := []string{"."}
-	if file != "" {
-		paths = []string{file}
-	}
-	ws, err := loadWorkspace(g, paths)
+	ws, svc, err := resolveService(g, args, file, env, "", false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	name, err := pickService(ws, args, file)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	svc, diags := ws.Resolve(name, env)
-	if diags.HasErrors() {
-		_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
-		return nil, nil, nil, silentError{ExitFailure}
-	}
+	name := svc.Name
 	e := ws.Project.Environment(env)
 	if e.Target != "docker" {
 		return nil, nil, nil, fmt.Errorf("environment %q has target %s, which runs no images", env, e.Target)

@@ -11,8 +11,8 @@ import (
 // TaskResult is how a one-off container ended.
 type TaskResult struct {
 	ExitCode int
-	// Output is the task's stdout and stderr interleaved in time order,
-	// capped to its last max bytes.
+	// Output is the task's stdout and stderr in the order of the engine's
+	// timestamps (see Output), capped to its last max bytes.
 	Output string
 }
 
@@ -36,7 +36,8 @@ func (e *Engine) Wait(ctx context.Context, ref string, max int) (TaskResult, err
 }
 
 // Output returns the last max bytes of what the container wrote, stdout and
-// stderr in time order.
+// stderr in the order of the engine's timestamps (it reads the two streams
+// apart, so lines written to both within microseconds may swap).
 func (e *Engine) Output(ctx context.Context, ref string, max int) (string, error) {
 	var lines []LogLine
 	err := e.Logs(ctx, ref, LogOptions{}, func(l LogLine) error {

@@ -186,7 +186,7 @@ func TestDockerPreDeploy(t *testing.T) {
 	rel = c.deploy(service, "2")
 	noFailures(t, "docker pre_deploy fails", stop())
 	mustState(t, rel, "FailureClean")
-	if rel.ErrorKind != "DeployError" || !strings.Contains(rel.Error, "exited 1") || !strings.Contains(rel.Error, "migrations: nothing to do\nmigrations: failed (MIGRATE_FAIL is set)") {
+	if rel.ErrorKind != "DeployError" || !strings.Contains(rel.Error, "exited 1") || !strings.Contains(rel.Error, "migrations: nothing to do\n") || !strings.Contains(rel.Error, "migrations: failed (MIGRATE_FAIL is set)\n") {
 		t.Errorf("release error %s: %q, want a DeployError with the exit status and the hook's output", rel.ErrorKind, rel.Error)
 	}
 	c.onlyVersion(service, "1")
@@ -258,16 +258,7 @@ func containerIDs(cs []container.Container) []string {
 // build again.
 func TestDockerDeployBuilds(t *testing.T) {
 	c, e := dockerCluster(t)
-	dir := filepath.Join(c.dir, "project")
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/hello: %v\n%s", err, out)
-	}
+	dir, app := c.helloApp()
 	df := "FROM scratch\nCOPY hello /hello\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n"
 	if err := os.WriteFile(filepath.Join(app, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
@@ -298,16 +289,7 @@ func TestDockerDeployBuilds(t *testing.T) {
 // runs.
 func TestDockerImagesPrune(t *testing.T) {
 	c, e := dockerCluster(t)
-	dir := filepath.Join(c.dir, "project")
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/hello: %v\n%s", err, out)
-	}
+	dir, app := c.helloApp()
 	repo := fmt.Sprintf("localhost/rwy-e2e-pruned-%d", os.Getpid())
 	c.writeDockerManifest("blue_green", "", "", fmt.Sprintf("  environment \"dev\" {\n    image = \"%s:{{VERSION}}\"\n    build {\n      context = \"app\"\n      args = { V = \"{{VERSION}}\" }\n    }\n  }", repo))
 	for _, v := range []string{"1", "2", "3"} {
@@ -349,16 +331,7 @@ func TestDockerImagesPrune(t *testing.T) {
 // copies are gone), so exactly the bytes v1 ran before.
 func TestDockerRegistryPinsDigest(t *testing.T) {
 	c, e, pe := dockerClusterWith(t, podmantest.Options{Registry: true})
-	dir := filepath.Join(c.dir, "project")
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/hello: %v\n%s", err, out)
-	}
+	dir, app := c.helloApp()
 	repo := pe.Registry + "/e2e/hello"
 	c.writeDockerManifest("blue_green", "", "", fmt.Sprintf("  environment \"dev\" {\n    image = \"%s:{{VERSION}}\"\n    build {\n      context = \"app\"\n    }\n  }", repo))
 	project := fmt.Sprintf("project %q {}\nenvironment \"dev\" {\n  target   = \"docker\"\n  registry = %q\n}\n", projectName, pe.Registry+"/e2e")
@@ -415,4 +388,21 @@ func TestDockerRegistryPinsDigest(t *testing.T) {
 			t.Errorf("container %s runs %s after the rollback, want v1's digest %s", ct.Name, ct.Image, pinned["1"])
 		}
 	}
+}
+
+// helloApp makes the build context project/app (the static examples/hello)
+// and returns the project's directory and the context's.
+func (c *cluster) helloApp() (dir, app string) {
+	c.t.Helper()
+	dir = filepath.Join(c.dir, "project")
+	app = filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(app, "hello"), "../../examples/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("build examples/hello: %v\n%s", err, out)
+	}
+	return dir, app
 }
