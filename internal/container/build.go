@@ -133,15 +133,15 @@ func readBuildStream(r io.Reader, out io.Writer) error {
 				}
 			}
 		}
-		msg := m.Error
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			msg = m.ErrorDetail.Message
+		msg := strings.TrimSpace(m.Error)
+		if m.ErrorDetail != nil && strings.TrimSpace(m.ErrorDetail.Message) != "" {
+			msg = strings.TrimSpace(m.ErrorDetail.Message)
 		}
 		if msg != "" {
 			if s := stepLine.FindStringSubmatch(strings.TrimSpace(partial.String())); s != nil {
 				step = s[1] + ": " + s[2]
 			}
-			return &BuildError{Step: step, Message: strings.TrimSpace(msg)}
+			return &BuildError{Step: step, Message: msg}
 		}
 	}
 }

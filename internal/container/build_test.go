@@ -165,3 +165,21 @@ func TestBuildHonoursArgsAndDockerignore(t *testing.T) {
 		t.Fatalf("build arg not applied: env %q (image %s)", c.Container.Config.Env, img.ID)
 	}
 }
+
+// FuzzReadBuildStream: any engine output — truncated JSON, odd step lines,
+// errors without a step — is read without a panic, and an error message in
+// it is returned as a *BuildError.
+func FuzzReadBuildStream(f *testing.F) {
+	f.Add(`{"stream":"STEP 1/2: FROM scratch\n"}{"stream":"STEP 2/2: RUN [\"/x\"]\n"}{"error":"exit status 1","errorDetail":{"message":"exit status 1"}}`)
+	f.Add(`{"stream":"Step 1/1 : COPY a /a"}{"stream":"\n"}{"errorDetail":{"message":"COPY failed"}}`)
+	f.Add(`{"stream":"partial`)
+	f.Add(`{"aux":{"ID":"sha256:00"}}`)
+	f.Add(`{"errorDetail":{"message":" "},"error":"\n"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		err := readBuildStream(strings.NewReader(s), io.Discard)
+		var be *BuildError
+		if errors.As(err, &be) && be.Message == "" {
+			t.Fatalf("a BuildError without a message: %#v", be)
+		}
+	})
+}
