@@ -4,7 +4,8 @@
 // answers 200 once the server listens, /slow?ms=N answers after N milliseconds,
 // /ws echoes the messages of a WebSocket. FAIL_RATE (0..1) makes that fraction
 // of requests to / answer 500; BOOT_DELAY (a Go duration) delays listening;
-// REQUIRE names variables that must be set (else it exits 1 at once with
+// `hello task DURATION CODE` runs for DURATION and exits with CODE (a task
+// in images without a shell). REQUIRE names variables that must be set (else it exits 1 at once with
 // "FATAL: <NAME> is not set", as a misconfigured service does). On SIGTERM it stops accepting new
 // connections, finishes requests in flight and exits 0.
 package main
@@ -40,6 +41,19 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if flag.NArg() == 3 && flag.Arg(0) == "task" {
+		// A one-off task of the tests (in images without a shell): runs
+		// for DURATION, then exits with CODE.
+		d, err := time.ParseDuration(flag.Arg(1))
+		code, cerr := strconv.Atoi(flag.Arg(2))
+		if err != nil || cerr != nil {
+			fmt.Fprintln(os.Stderr, "usage: hello task DURATION CODE")
+			os.Exit(2)
+		}
+		fmt.Println("task: running")
+		time.Sleep(d)
+		os.Exit(code)
 	}
 	if *port == "" {
 		*port = "8080"

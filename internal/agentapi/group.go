@@ -88,6 +88,14 @@ type GroupSpec struct {
 	Health      HealthCheck `json:"health"`
 	StopTimeout Duration    `json:"stop_timeout,omitempty"`
 	Limits      Limits      `json:"limits"`
+	// Image, when set, runs each instance as a container of this image on
+	// the agent's container engine instead of Command as a process; Command
+	// then replaces the image's command and WorkDir is not used.
+	// ContainerPort is the port the service listens on inside the container
+	// (the manifest's port, PORT and {{PORT}}), published on the instance's
+	// port on 127.0.0.1.
+	Image         string `json:"image,omitempty"`
+	ContainerPort int    `json:"container_port,omitempty"`
 }
 
 // DefaultStopTimeout is the stop timeout of a group whose spec has none:

@@ -44,6 +44,11 @@ type DeployRequest struct {
 	// Confirmed says a person confirmed the deploy (runway deploy asked, or
 	// --yes was given); protected environments refuse a deploy without it.
 	Confirmed bool `json:"confirmed,omitempty"`
+	// Image pins the release to the image the client pushed, by digest
+	// (repository@sha256:…): target docker with a registry only, and only
+	// of the repository of the manifest's image, so a rollback runs the
+	// same bytes. The server refuses any other.
+	Image string `json:"image,omitempty"`
 }
 
 // RollbackRequest makes a new release from an earlier one (the previous

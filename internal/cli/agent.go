@@ -40,7 +40,7 @@ func newAgentCmd(g *Globals) *cobra.Command {
 	var (
 		dataDir, listen, portRange, logLevel string
 		httpAddr, httpsAddr, accessLog       string
-		metricsListen                        string
+		metricsListen, dockerHost            string
 		drainTimeout                         time.Duration
 		stopInstances, stopOnInterrupt       bool
 		proxyLimits                          = httplimit.Default
@@ -125,8 +125,18 @@ of being refused; see docs/operations.md for a systemd unit.`,
 				closeListeners(passed)
 				return err
 			}
+			eng, err := connectEngine(context.Background(), dockerHost, logger)
+			if err != nil {
+				p.Close()
+				closeListeners(passed)
+				return err
+			}
+			if eng != nil {
+				defer eng.Close()
+			}
 			ao := agent.Options{DataDir: dataDir, Listen: listen, APIListener: passed["api"], PortMin: lo, PortMax: hi,
 				StopInstances: stopInstances, Version: Version, Logger: logger, Proxy: p, Metrics: reg, HTTP: apiLimits, MetricsListen: metricsListen}
+			ao.Supervisor.Engine = eng
 			a, err := agent.New(ao)
 			if err != nil {
 				p.Close()
@@ -159,6 +169,7 @@ of being refused; see docs/operations.md for a systemd unit.`,
 	f.StringVar(&dataDir, "data-dir", defaultAgentDir(), "directory of the agent's state, token and logs (env RUNWAY_AGENT_DIR)")
 	f.StringVar(&listen, "listen", "127.0.0.1:7041", "loopback address of the agent API")
 	f.StringVar(&portRange, "port-range", "20000-29999", "ports given to instances, MIN-MAX")
+	f.StringVar(&dockerHost, "docker-host", "", engineFlagHelp)
 	f.BoolVar(&stopInstances, "stop-instances", false, "stop every instance when the agent exits (default: leave them running)")
 	f.BoolVar(&stopOnInterrupt, "stop-instances-on-interrupt", false, "stop every instance when the agent exits on SIGINT; SIGTERM still leaves them running (runway up uses it)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -29,39 +29,26 @@ func newDeployCmd(g *Globals) *cobra.Command {
 		Long: `Deploy resolves the service's manifest for the environment, shows what changes
 against the running release, asks for confirmation (unless --yes) and submits a
 release. With --wait it follows the release step by step and exits 0 only when
-the new version serves all traffic.`,
+the new version serves all traffic. A service with a build block in an
+environment of target docker is built first (as runway build does) when its
+image's tag is not on the environment's engine; with the environment's
+registry, the image is pushed and the release pinned to its digest, so a
+rollback runs the same bytes.`,
 		Example: `  runway deploy --env staging --yes --wait
   runway deploy hello --env production --version 1.4.0 --file examples/hello/hello.service.hcl`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return UsageErrorf("--env is required: name the environment, such as --env staging")
-			}
-			paths := []string{"."}
-			if file != "" {
-				paths = []string{file}
-			}
-			ws, err := loadWorkspaceWarn(g, paths, true)
+			ws, svc, err := resolveService(g, args, file, env, version, true)
 			if err != nil {
 				return err
 			}
-			name, err := pickService(ws, args, file)
-			if err != nil {
-				return err
-			}
-			svc, diags := ws.Resolve(name, env)
-			if diags.HasErrors() {
-				_ = config.WriteDiagnostics(g.Stderr, ws.Files(), diags, g.Color())
-				return silentError{ExitFailure}
-			}
-			if version != "" {
-				if err := config.CheckVersion(version); err != nil {
-					return UsageErrorf("--version: %v", err)
-				}
-				svc.Version = version
-			}
+			name := svc.Name
 			if svc.Version == "" {
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
+			}
+			pinned, err := prepareImage(cmd.Context(), g, ws, env, svc)
+			if err != nil {
+				return err
 			}
 			manifest, err := json.Marshal(svc)
 			if err != nil {
@@ -85,14 +72,14 @@ the new version serves all traffic.`,
 				return err
 			}
 			changes := diffManifests(st.Current, manifest)
-			pinned := secretChanges(ctx, c, ws.Project.Name, env, name, st.Current, svc.SecretVars())
+			secretPins := secretChanges(ctx, c, ws.Project.Name, env, name, st.Current, svc.SecretVars())
 			if st.Current != nil {
-				changes = append(changes, pinned...)
+				changes = append(changes, secretPins...)
 			}
 			if !g.JSON() {
 				printPlan(g.Stdout, env, name, svc.Version, st.Current, changes)
-				if st.Current == nil && len(pinned) > 0 {
-					fmt.Fprintf(g.Stdout, "Secrets:\n  %s\n", strings.Join(pinned, "\n  "))
+				if st.Current == nil && len(secretPins) > 0 {
+					fmt.Fprintf(g.Stdout, "Secrets:\n  %s\n", strings.Join(secretPins, "\n  "))
 				}
 			}
 			if !yes {
@@ -116,6 +103,7 @@ the new version serves all traffic.`,
 				RequestID: newRequestID(), RequestedAt: time.Now().UTC(),
 				// Asked above, or --yes: protected environments need it.
 				Confirmed: true,
+				Image:     pinned,
 			})
 			if err != nil {
 				return serverDiagnostics(g, err, files)

@@ -138,6 +138,8 @@ func commands() []func(*Globals) *cobra.Command {
 		newDocsCmd,
 		newNetplanCmd,
 		newDNSCmd,
+		newBuildCmd,
+		newImagesCmd,
 		newDeployCmd,
 		newStatusCmd,
 		newReleasesCmd,

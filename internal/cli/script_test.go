@@ -15,13 +15,21 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/runwayhq/runway/internal/podmantest"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(withEngine{m}, map[string]func(){
 		"runway": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
+
+// withEngine runs the tests, then stops the podman the tests that build
+// images started (internal/podmantest).
+type withEngine struct{ m *testing.M }
+
+func (w withEngine) Run() int { return podmantest.Main(w.m) }
 
 // TestScripts runs the CLI end-to-end scenarios in testdata/script/*.txtar.
 //

@@ -19,7 +19,7 @@ import (
 
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
-	var tlsCert, tlsKey, tlsLocalCA string
+	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval time.Duration
 	limits := httplimit.Default
@@ -65,9 +65,17 @@ apart from the database (runway server backup copies only the database).`,
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			eng, err := connectEngine(ctx, dockerHost, logger)
+			if err != nil {
+				return err
+			}
+			if eng != nil {
+				defer eng.Close()
+			}
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
-				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval})
+				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
+				Docker: eng})
 			if err != nil {
 				return err
 			}
@@ -86,6 +94,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&agentURL, "agent-url", "http://127.0.0.1:7041", "URL of the agent API (local target)")
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	f.StringVar(&proxyHTTP, "proxy-http", "127.0.0.1:8080", "the agent proxy's HTTP address (PREVIEW_URL of verify commands)")
+	f.StringVar(&dockerHost, "docker-host", "", "address of the container engine of target docker, the agent's (default: as runway agent finds it); without one, releases to docker environments are refused")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -35,7 +35,7 @@ func WriteManifestDocs(w io.Writer) error {
 		}
 	}
 	b.WriteString("## Template values\n\n")
-	b.WriteString("`command`, `env` values, `hooks.pre_deploy`, `health.command` and `deploy.blue_green.verify` may contain\n")
+	b.WriteString("`command`, `env` values, `image`, `build.args` values, `hooks.pre_deploy`, `health.command` and `deploy.blue_green.verify`\nmay contain ")
 	b.WriteString("these placeholders, replaced when an instance starts; any other `{{...}}` is an error:\n\n")
 	for _, t := range TemplateValues {
 		fmt.Fprintf(&b, "- `{{%s}}`\n", t)

@@ -161,6 +161,10 @@ func LoadWith(opts Options, paths ...string) (*Workspace, hcl.Diagnostics) {
 		diags = append(diags, w.resolveAll()...)
 	}
 	diags = dedupe(diags)
+	if !diags.HasErrors() {
+		// Files are here (not on the server): check what builds read.
+		diags = append(diags, w.CheckBuildContexts()...)
+	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -493,6 +497,9 @@ func (w *Workspace) resolve(service, env string) (*Service, sources, hcl.Diagnos
 	applyComputedDefaults(&s, n)
 	s.Environment, s.Project, s.Domain, s.File, s.Dir = env, w.Project.Name, w.Project.Domain, m.File, m.Dir
 	s.Protected, s.Target = e.Protected, e.Target
+	if s.Build != nil && s.Image == "" && e.Target == "docker" {
+		s.Image = DefaultImage(s.Name, e.Registry)
+	}
 	diags = append(diags, validateService(&s, w.Project, e, w.opts.Targets[e.Target], src)...)
 	if diags.HasErrors() {
 		return nil, nil, diags

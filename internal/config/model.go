@@ -57,6 +57,14 @@ type Environment struct {
 	Protected bool     `hcl:"protected" json:"protected" default:"false" doc:"A protected environment refuses the recreate strategy, needs confirmation for changes and gets highly available infrastructure."`
 	// HostsAllowed widens where services of the environment may take host names.
 	HostsAllowed []string `hcl:"hosts_allowed" json:"hosts_allowed,omitempty" default:"[]" doc:"Host names outside <environment>.<domain> (and <environment>.localhost) that services of this environment may serve, such as [\"www.acme.com\"]; \"*.acme.com\" allows every name under acme.com."`
+	// Registry and Docker are settings of target docker.
+	Registry string  `hcl:"registry" json:"registry,omitempty" default:"\"\"" defaultdoc:"none: images stay on the engine that built them" doc:"Target docker: registry and prefix images are pushed to, as host[:port]/prefix (\"registry.acme.com/web\"); releases then pin the pushed digest, so a rollback runs the same bytes."`
+	Docker   *Docker `hcl:"docker,block" json:"docker,omitempty" doc:"Target docker: which container engine runs the environment's services. Optional."`
+}
+
+// Docker chooses the container engine of a docker environment.
+type Docker struct {
+	Host string `hcl:"host" json:"host,omitempty" default:"\"\"" defaultdoc:"DOCKER_HOST, else the first of Docker's and podman's usual sockets that exists" doc:"Address of the Docker Engine API (Docker or podman), such as \"unix:///var/run/docker.sock\" or \"tcp://10.0.0.5:2376\"."`
 }
 
 // Network is the address space environments are planned in.
@@ -81,7 +89,8 @@ type Notify struct {
 type Service struct {
 	Name       string            `hcl:",label" json:"name" doc:"Service name: lower-case letters, digits and dashes."`
 	Command    []string          `hcl:"command" json:"command,omitempty" default:"[]" doc:"Program and arguments to run, for process targets (local). Relative paths are resolved from the manifest's directory."`
-	Image      string            `hcl:"image" json:"image,omitempty" default:"\"\"" doc:"Container image, for container targets (docker, kubernetes, aws)."`
+	Image      string            `hcl:"image" json:"image,omitempty" default:"\"\"" defaultdoc:"with build: <service>:{{VERSION}} (under the environment's registry when it has one)" doc:"Container image, for container targets (docker, kubernetes, aws), with a tag or digest, such as \"web:{{VERSION}}\"; with build, the name the built image is tagged with."`
+	Build      *Build            `hcl:"build,block" json:"build,omitempty" doc:"Target docker: builds the image from a directory with a Dockerfile (runway build; runway deploy builds when the tag is missing). Optional."`
 	Version    string            `hcl:"version" json:"version,omitempty" default:"\"\"" defaultdoc:"none: given by runway deploy --version" doc:"Version of the release, shown in status and passed as RUNWAY_VERSION."`
 	Port       int               `hcl:"port" json:"port" default:"8080" doc:"Port the service listens on inside its container; process targets get a free port in PORT and {{PORT}} instead."`
 	WorkingDir string            `hcl:"working_dir" json:"working_dir" default:"\".\"" doc:"Working directory of processes, relative to the manifest's directory."`
@@ -112,6 +121,13 @@ type Service struct {
 	// relative command paths and working_dir are resolved.
 	File string `json:"file"`
 	Dir  string `json:"dir"`
+}
+
+// Build says how a service's image is built.
+type Build struct {
+	Context    string            `hcl:"context" json:"context" default:"\".\"" doc:"Directory sent to the engine, relative to the manifest's directory; its .dockerignore is honoured."`
+	Dockerfile string            `hcl:"dockerfile" json:"dockerfile" default:"\"Dockerfile\"" doc:"Path of the Dockerfile, relative to context and inside it."`
+	Args       map[string]string `hcl:"args" json:"args,omitempty" default:"{}" doc:"Build arguments (ARG), such as { GO_VERSION = \"1.26\" }; template values allowed."`
 }
 
 // Health is an instance health check.

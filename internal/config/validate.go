@@ -134,6 +134,7 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 				c.errf(fmt.Sprintf("%s.hosts_allowed[%d]", base, i), "Invalid allowed host", "%q is neither a host name such as \"www.acme.com\" nor a domain pattern such as \"*.acme.com\" (lower case, no scheme, port or path).", h)
 			}
 		}
+		checkDockerEnvironment(c, e, base)
 		for i, z := range e.Zones {
 			if !zoneRe.MatchString(z) {
 				c.errf(fmt.Sprintf("%s.zones[%d]", base, i), "Invalid zone", "Zone %q must be a single letter suffix such as \"a\" (the zone becomes <region><letter>, e.g. us-east-2a).", z)
@@ -198,16 +199,20 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 
 	// What to run depends on the environment's target.
 	process := env.Target == "local"
+	built := env.Target == "docker" && s.Build != nil
 	switch {
 	case process && len(s.Command) == 0:
 		c.errf("", "Missing command", "Target local runs processes, so service %q needs a command in every environment with that target, such as command = [\"./bin/%s\", \"--port\", \"{{PORT}}\"].", s.Name, s.Name)
 	case process && s.Image != "":
 		c.errf("image", "image is not used by target local", "Target local runs processes: give a command and remove image, or move image into the environment overrides of container targets.")
-	case !process && s.Image == "":
+	case env.Target == "docker" && s.Image == "" && !built:
+		c.errf("", "Missing image", "Environment %q runs containers (target docker), so service %q needs an image, such as image = \"%s:{{VERSION}}\", or a build block, such as build { context = \".\" }.", env.Name, s.Name, s.Name)
+	case !process && s.Image == "" && !built:
 		c.errf("", "Missing image", "Environment %q runs containers (target %s), so service %q needs an image, such as image = \"registry.example.com/%s:1.0.0\"; set it in an environment %q override if other environments run a command.", env.Name, env.Target, s.Name, s.Name, env.Name)
 	case !process && len(s.Command) > 0 && s.Image == "":
 		c.errf("command", "command needs an image", "target %s runs containers; a command only overrides the image's entrypoint.", env.Target)
 	}
+	checkContainerService(c, s, env)
 	if s.Version != "" && CheckVersion(s.Version) != nil {
 		c.errf("version", "Invalid version", "version %q is not valid: %s.", trunc(s.Version, 64), VersionRule)
 	}

@@ -107,18 +107,25 @@ func ExpandAll(argv []string, vals map[string]string) []string {
 }
 
 // Environ is the environment of p: the allow-listed variables of this
-// process, the manifest's env (sorted, templates expanded), the release's
-// secrets by variable name (sorted, as given: a value is never expanded),
-// PORT, the RUNWAY_* metadata, then extra ("KEY=value" entries such as
-// RUNWAY_GROUP).
+// process, then ContainerEnviron: the manifest's env (sorted, templates
+// expanded), the release's secrets by variable name (sorted, as given: a
+// value is never expanded), PORT, the RUNWAY_* metadata, then extra
+// ("KEY=value" entries such as RUNWAY_GROUP).
 func Environ(p Process, env, secrets map[string]string, extra ...string) []string {
-	vals := p.Values()
 	var out []string
 	for _, k := range HostAllowList {
 		if v, ok := os.LookupEnv(k); ok {
 			out = append(out, k+"="+v)
 		}
 	}
+	return append(out, ContainerEnviron(p, env, secrets, extra...)...)
+}
+
+// ContainerEnviron is Environ without the starting process's variables:
+// a container keeps its image's PATH and HOME.
+func ContainerEnviron(p Process, env, secrets map[string]string, extra ...string) []string {
+	vals := p.Values()
+	var out []string
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

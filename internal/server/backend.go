@@ -101,6 +101,11 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 	if svc.Version == "" {
 		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRelease, "service %s has no version: set version in its manifest or pass one (runway deploy --version)", req.Service)
 	}
+	if req.Image != "" {
+		if err := pinImage(env, svc, req.Image); err != nil {
+			return nil, err
+		}
+	}
 	if env.Target == "local" {
 		if req.Dir == "" {
 			return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRelease, "field \"dir\" is required for target local: the directory commands are resolved from")
@@ -314,6 +319,12 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 			return engine.Request{}, invalid(fmt.Sprintf("release %s's manifest no longer validates against project %s", spec.Service.Version, req.Project), diags)
 		}
 		resolved.Version, resolved.Dir = spec.Service.Version, spec.Service.Dir
+		// The artifact is the earlier release's: its version, and the image
+		// digest it pinned (target docker with a registry), so a rollback
+		// runs the same bytes.
+		if _, _, digest := config.SplitImage(spec.Service.Image); digest != "" {
+			resolved.Image = spec.Service.Image
+		}
 		svc = *resolved
 	} else if svc.Deploy.Strategy == "recreate" && env.Protected {
 		return engine.Request{}, apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindBadRelease, "the release to roll back to uses recreate, which protected environment %q refuses; deploy a manifest with another strategy", env.Name)

@@ -32,6 +32,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
+	"github.com/runwayhq/runway/internal/podmantest"
 )
 
 var (
@@ -58,7 +59,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
+	code := podmantest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -21,7 +21,9 @@ import (
 	"github.com/runwayhq/runway/internal/audit"
 	"github.com/runwayhq/runway/internal/auth"
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/dirlock"
+	"github.com/runwayhq/runway/internal/driver/docker"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/fsutil"
@@ -66,6 +68,12 @@ type Options struct {
 	// Secrets gives notify channels their signing keys; the secret store
 	// (VaultSecrets) when nil.
 	Secrets SecretSource
+	// Docker is the container engine of target docker: its tasks run there
+	// and its images are checked there, its instances run on the agent's
+	// (the same engine: the agent runs on the engine's host). Nil: the
+	// server runs no docker target, and releases to docker environments
+	// are refused (NoDriver).
+	Docker *container.Engine
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -202,12 +210,23 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		eo.TestFault = fault
 	}
 	// The registry of targets: this server runs the local target (through
-	// the agent); releases to environments of other targets are refused.
+	// the agent) and, given an engine, target docker (the agent with
+	// containers); releases to environments of other targets are refused.
 	drivers := engine.Drivers{"local": drv}
+	var ld *local.Driver
+	if opts.Docker != nil {
+		// Its own local driver: the agent's protocol with container specs.
+		ld = local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
+		ld.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
+		drivers["docker"] = docker.New(ld, opts.Docker, filepath.Join(opts.DataDir, "container-tasks"), opts.ProxyHTTP, opts.Logger)
+	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())
 	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
 	drv.Secrets(b.releaseSecrets)
+	if ld != nil {
+		ld.Secrets(b.releaseSecrets)
+	}
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
 		Metrics: met.handler(), Observe: met.observeAPI})

@@ -29,6 +29,12 @@ type process struct {
 	adopted    bool
 	exited     chan struct{}
 	exitMsg    string
+
+	// A container: its id, and the end of the copy of its logs.
+	container string
+	logsDone  chan struct{}
+	cpuAt     time.Time
+	cpuUsed   time.Duration
 }
 
 type outcome int
@@ -48,6 +54,7 @@ type instance struct {
 	id    string
 	index int
 	port  int
+	rt    workload
 
 	logs     *logFile
 	out, err *logPipe
@@ -76,6 +83,7 @@ type instance struct {
 	rss          int64
 	lastUsage    usage
 	cgroups      []string
+	container    string // id of the instance's container, "" for a process
 }
 
 func (in *instance) status() agentapi.InstanceStatus {
@@ -99,7 +107,8 @@ func (in *instance) persistent() instanceState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return instanceState{ID: in.id, Index: in.index, Port: in.port, PID: in.pid, StartTicks: in.startTicks,
-		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == agentapi.StateHealthy}
+		StartedAt: in.startedAt, Restarts: in.restarts, Cgroups: in.cgroups, Healthy: in.state == agentapi.StateHealthy,
+		Container: in.container}
 }
 
 func (in *instance) currentState() string {
@@ -145,8 +154,8 @@ func (in *instance) setState(st string) {
 	}
 }
 
-// start launches the instance's process in its own process group.
-func (in *instance) start() (*process, error) {
+// startProcess launches the instance's process in its own process group.
+func (in *instance) startProcess() (*process, error) {
 	in.stopLeftovers()
 	vals := in.values()
 	args := runenv.ExpandAll(in.spec.Command, vals)
@@ -300,7 +309,7 @@ func (in *instance) run(p *process) {
 				return
 			}
 			var err error
-			if p, err = in.start(); err != nil {
+			if p, err = in.rt.start(in); err != nil {
 				in.failed("start: " + err.Error())
 				continue
 			}
@@ -309,18 +318,16 @@ func (in *instance) run(p *process) {
 		case outDetach:
 			return
 		case outStop:
-			in.stopProcess(p)
+			in.setState(agentapi.StateStopping)
+			in.rt.stop(in, p)
 			in.setState(agentapi.StateStopped)
 			return
 		case outUnhealthy:
-			in.stopProcess(p)
+			in.setState(agentapi.StateStopping)
+			in.rt.stop(in, p)
 			in.failed("unhealthy: " + in.lastHealthDetail())
 		case outExited:
-			// Children the leader left behind (in its group, or out of it
-			// with its marker) go with it.
-			if len(groupMembers(p.pid)) > 0 || len(in.descendants(p)) > 0 {
-				stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
-			}
+			in.rt.exited(in, p)
 			in.failed(p.exitMsg)
 		}
 		p = nil
@@ -377,7 +384,7 @@ func (in *instance) failed(why string) {
 	in.restarts++
 	in.lastExit = why
 	in.state = agentapi.StateExited
-	in.pid, in.startTicks, in.adopted = 0, 0, false
+	in.pid, in.startTicks, in.adopted, in.container = 0, 0, false, ""
 	in.healthySince = time.Time{}
 	cgs := in.cgroups
 	in.cgroups = nil
@@ -424,7 +431,7 @@ func (in *instance) monitor(p *process) outcome {
 			return outDetach
 		case <-timer.C:
 		}
-		in.sample(p.pid)
+		in.rt.sample(in, p)
 		res := check(in.stopCtx, h, in.port, in.spec.WorkDir, env, vals)
 		if in.stopCtx.Err() != nil {
 			continue
@@ -432,7 +439,7 @@ func (in *instance) monitor(p *process) outcome {
 		if res.OK && (h.Type == agentapi.HealthHTTP || h.Type == agentapi.HealthTCP) && in.currentState() != agentapi.StateHealthy {
 			// Something answers on the port: make sure it is this instance
 			// before it may receive traffic.
-			if held, err := portHeldByGroup(in.port, p.pid); err == nil && !held {
+			if held, err := in.rt.owns(in, p); err == nil && !held {
 				res.OK = false
 				res.Detail = fmt.Sprintf("port %d answers, but no process of this instance listens on it (another program holds the port)", in.port)
 			}
@@ -508,7 +515,6 @@ func (in *instance) sample(pid int) {
 // stopProcess stops the process group gracefully: SIGTERM, stop_timeout,
 // SIGKILL; it returns once the leader and every other member are gone.
 func (in *instance) stopProcess(p *process) {
-	in.setState(agentapi.StateStopping)
 	stopTree(p, in.spec.StopTimeout.D(), func() []int { return in.descendants(p) })
 	in.mu.Lock()
 	in.pid, in.startTicks = 0, 0
@@ -660,7 +666,7 @@ func (s *Supervisor) logPath(group, id string) string {
 
 func (s *Supervisor) newInstance(g *group, id string, index, port int) (*instance, error) {
 	in := &instance{s: s, g: g, spec: &g.spec, group: g.spec.Name, id: id, index: index, port: port,
-		done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
+		rt: s.runtimeFor(&g.spec), done: make(chan struct{}), removed: make(chan struct{}), state: agentapi.StateStarting}
 	in.stopCtx, in.stopCancel = context.WithCancel(s.ctx)
 	var err error
 	if in.logs, err = openLogFile(s.logPath(g.spec.Name, id), s.opts.LogMaxBytes, s.opts.LogFiles); err != nil {

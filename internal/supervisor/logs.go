@@ -76,13 +76,17 @@ func parseLine(s string) (agentapi.LogLine, bool) {
 	return agentapi.LogLine{Time: t, Stream: stream, Text: text}, true
 }
 
-func (l *logFile) write(stream, text string) {
+func (l *logFile) write(stream, text string) { l.writeAt(time.Now(), stream, text) }
+
+// writeAt writes a line stamped t (a container's lines keep the engine's
+// times), the group's secret values redacted.
+func (l *logFile) writeAt(t time.Time, stream, text string) {
 	if l.secrets != nil {
 		text = redact.Values(text, l.secrets())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := formatLine(time.Now(), stream, text)
+	line := formatLine(t, stream, text)
 	if l.f == nil {
 		return
 	}
@@ -91,6 +95,15 @@ func (l *logFile) write(stream, text string) {
 	}
 	n, _ := l.f.Write(line)
 	l.size += int64(n)
+}
+
+// lastWrite is when the file was last written to (zero without one).
+func (l *logFile) lastWrite() time.Time {
+	st, err := os.Stat(l.path)
+	if err != nil || st.Size() == 0 {
+		return time.Time{}
+	}
+	return st.ModTime()
 }
 
 func (l *logFile) rotate() {

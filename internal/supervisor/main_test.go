@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/podmantest"
 	"github.com/runwayhq/runway/internal/procfs"
 )
 
@@ -50,7 +51,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
+	code := podmantest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -53,7 +53,15 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 	if s.Instances < 0 || s.Instances > MaxInstances {
 		return fieldErr("instances", "%d: want 0 to %d", s.Instances, MaxInstances)
 	}
-	if len(s.Command) == 0 || s.Command[0] == "" {
+	container := s.Image != ""
+	if container {
+		if err := checkContainerSpec(s); err != nil {
+			return err
+		}
+	} else if s.ContainerPort != 0 {
+		return fieldErr("container_port", "is for containers: set image too, or remove it")
+	}
+	if !container && (len(s.Command) == 0 || s.Command[0] == "") {
 		return fieldErr("command", "is required: the program and its arguments, e.g. [\"./bin/hello\", \"--port\", \"{{PORT}}\"]")
 	}
 	for i, a := range s.Command {
@@ -94,22 +102,10 @@ func NormalizeSpec(s *agentapi.GroupSpec) error {
 		seen[k] = true
 	}
 	sort.Strings(s.Secrets)
-	if s.WorkDir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return fieldErr("work_dir", "not set and the agent's directory is unknown: %v", err)
-		}
-		s.WorkDir = wd
-	}
-	if !filepath.IsAbs(s.WorkDir) {
-		return fieldErr("work_dir", "%q must be an absolute path", s.WorkDir)
-	}
-	s.WorkDir = filepath.Clean(s.WorkDir)
-	if st, err := os.Stat(s.WorkDir); err != nil || !st.IsDir() {
-		return fieldErr("work_dir", "%q is not a directory on this machine", s.WorkDir)
-	}
-	if _, err := runenv.Program(s.Command[0], s.WorkDir); err != nil {
-		return fieldErr("command[0]", "%v", err)
+	if container {
+		s.WorkDir = ""
+	} else if err := normalizeWorkDir(s); err != nil {
+		return err
 	}
 	if s.StopTimeout == 0 {
 		s.StopTimeout = agentapi.Duration(agentapi.DefaultStopTimeout)
@@ -211,6 +207,10 @@ func DiffField(a, b agentapi.GroupSpec) string {
 		return "work_dir"
 	case a.StopTimeout != b.StopTimeout:
 		return "stop_timeout"
+	case a.Image != b.Image:
+		return "image"
+	case a.ContainerPort != b.ContainerPort:
+		return "container_port"
 	case a.Limits != b.Limits:
 		if a.Limits.CPU != b.Limits.CPU {
 			return "limits.cpu"
@@ -256,4 +256,43 @@ func DiffField(a, b agentapi.GroupSpec) string {
 		return "health.unhealthy_threshold"
 	}
 	return ""
+}
+
+// normalizeWorkDir makes a process's work_dir absolute (the agent's
+// directory when unset) and checks that it and the program exist here.
+func normalizeWorkDir(s *agentapi.GroupSpec) error {
+	if s.WorkDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fieldErr("work_dir", "not set and the agent's directory is unknown: %v", err)
+		}
+		s.WorkDir = wd
+	}
+	if !filepath.IsAbs(s.WorkDir) {
+		return fieldErr("work_dir", "%q must be an absolute path", s.WorkDir)
+	}
+	s.WorkDir = filepath.Clean(s.WorkDir)
+	if st, err := os.Stat(s.WorkDir); err != nil || !st.IsDir() {
+		return fieldErr("work_dir", "%q is not a directory on this machine", s.WorkDir)
+	}
+	if _, err := runenv.Program(s.Command[0], s.WorkDir); err != nil {
+		return fieldErr("command[0]", "%v", err)
+	}
+	return nil
+}
+
+// checkContainerSpec checks what a container group needs beyond a
+// process group's rules: the port inside the container, and a health check
+// the agent can run from outside it.
+func checkContainerSpec(s *agentapi.GroupSpec) error {
+	if strings.ContainsAny(s.Image, " \t\r\n\x00") {
+		return fieldErr("image", "%q is not an image reference", s.Image)
+	}
+	if s.ContainerPort < 1 || s.ContainerPort > 65535 {
+		return fieldErr("container_port", "%d: want the port the service listens on inside the container, 1 to 65535", s.ContainerPort)
+	}
+	if s.Health.Type == agentapi.HealthExec {
+		return fieldErr("health.type", "exec checks run on the agent's machine, not in the container: use http or tcp (probed on the published port)")
+	}
+	return nil
 }

@@ -49,6 +49,8 @@ type instanceState struct {
 	// waiting for healthy_threshold checks, so an agent restart is not an
 	// outage of every service.
 	Healthy bool `json:"healthy,omitempty"`
+	// Container is the id of the instance's container (an image group).
+	Container string `json:"container,omitempty"`
 }
 
 // StateError means the state file exists but cannot be used; the agent

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/fsutil"
 	"github.com/runwayhq/runway/internal/procfs"
 )
@@ -58,7 +59,10 @@ type Options struct {
 	// (the drain timeout of that scale or delete call; 0 means the agent's
 	// default). An error is logged and the stop goes on.
 	BeforeStop func(ctx context.Context, group string, instanceIDs []string, drain time.Duration) error
-	Logger     *slog.Logger
+	// Engine runs the instances of groups with an image as containers; nil
+	// refuses such groups.
+	Engine *container.Engine
+	Logger *slog.Logger
 }
 
 // Errors a caller decides on.
@@ -271,6 +275,8 @@ func Open(opts Options) (*Supervisor, error) {
 			g.instances = append(g.instances, in)
 			var p *process
 			switch {
+			case is.Container != "":
+				p = s.readopt(in, is)
 			case is.PID > 0 && procfs.ProcessAlive(is.PID, is.StartTicks) && isGroupLeader(is.PID):
 				p = in.adopt(is.PID, is.StartTicks, is.Healthy)
 			case running[is.ID] > 0:
@@ -350,6 +356,7 @@ func Open(opts Options) (*Supervisor, error) {
 			s.cg.remove([]string{trackDir})
 		}()
 	}
+	s.removeOrphanContainers(known)
 	for _, l := range launches {
 		s.launch(l.in, l.p)
 	}
@@ -486,6 +493,9 @@ func (s *Supervisor) addInstances(g *group, n int) ([]*instance, error) {
 func (s *Supervisor) CreateGroup(spec agentapi.GroupSpec) (agentapi.GroupStatus, bool, error) {
 	if err := NormalizeSpec(&spec); err != nil {
 		return agentapi.GroupStatus{}, false, err
+	}
+	if spec.Image != "" && s.opts.Engine == nil {
+		return agentapi.GroupStatus{}, false, fieldErr("image", "this agent runs no container engine: start it with --docker-host (or DOCKER_HOST) naming Docker's or podman's socket")
 	}
 	s.mu.Lock()
 	if s.closed {

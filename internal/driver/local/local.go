@@ -45,6 +45,9 @@ type Driver struct {
 
 	taskMu sync.Mutex
 	tasks  map[string]*sync.Mutex // per task id
+
+	// specOfGroup, when set, makes the agent's spec of a group (WithGroupSpec).
+	specOfGroup func(target.GroupSpec) agentapi.GroupSpec
 }
 
 var _ target.Target = (*Driver)(nil)
@@ -64,8 +67,9 @@ func (d *Driver) Secrets(of func(ctx context.Context, release string) (map[strin
 	d.secretsOf = of
 }
 
-// releaseSecrets returns the values of a release's secrets (none without a source).
-func (d *Driver) releaseSecrets(ctx context.Context, release string) (map[string]string, error) {
+// ReleaseSecrets returns the values of a release's secrets (none without a
+// source): for tasks, and for the container target's tasks.
+func (d *Driver) ReleaseSecrets(ctx context.Context, release string) (map[string]string, error) {
 	if d.secretsOf == nil {
 		return nil, nil
 	}
@@ -122,10 +126,17 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 			problems = append(problems, "pre_deploy command "+err.Error())
 		}
 	}
+	return d.ValidateAgent(ctx, ref, problems)
+}
+
+// ValidateAgent ends a Validate that found problems (none: an empty list)
+// with the agent's part: a store behind the agent is refused; an agent
+// that does not answer is one more problem, or, alone, a transient error
+// the engine retries rather than a bad release. The container target
+// validates its own way and ends the same.
+func (d *Driver) ValidateAgent(ctx context.Context, ref target.ServiceRef, problems []string) error {
 	if msg, err := d.StoreBehind(ctx, ref); err != nil {
 		if len(problems) == 0 {
-			// Only the agent is missing: a transient error the engine
-			// retries, not a bad release.
 			return fmt.Errorf("agent unreachable: %w", err)
 		}
 		problems = append(problems, fmt.Sprintf("agent unreachable: %v", err))
@@ -140,8 +151,29 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 }
 
 func (d *Driver) groupSpec(g target.GroupSpec) agentapi.GroupSpec {
+	if d.specOfGroup != nil {
+		return d.specOfGroup(g)
+	}
+	spec := BaseGroupSpec(g)
 	s := g.Spec
-	cmd := append([]string{commandPath(s, s.Command[0])}, s.Command[1:]...)
+	spec.Command = append([]string{commandPath(s, s.Command[0])}, s.Command[1:]...)
+	spec.WorkDir = workDir(s)
+	return spec
+}
+
+// WithGroupSpec makes the driver create groups from f's spec instead of a
+// process group's: the container target runs images through the same
+// agent protocol. It returns d.
+func (d *Driver) WithGroupSpec(f func(target.GroupSpec) agentapi.GroupSpec) *Driver {
+	d.specOfGroup = f
+	return d
+}
+
+// BaseGroupSpec is the agent's spec of a release's group without what it
+// runs (a command and its directory, or an image): names, env, count,
+// health, stop timeout and limits from the manifest.
+func BaseGroupSpec(g target.GroupSpec) agentapi.GroupSpec {
+	s := g.Spec
 	h := agentapi.HealthCheck{
 		Type: s.Health.Kind, Path: s.Health.Path, Command: s.Health.Command,
 		Interval: agentapi.Duration(s.Health.Interval.Duration), Timeout: agentapi.Duration(s.Health.Timeout.Duration),
@@ -150,7 +182,7 @@ func (d *Driver) groupSpec(g target.GroupSpec) agentapi.GroupSpec {
 	}
 	return agentapi.GroupSpec{
 		Name: g.Group, Project: s.Project, Service: g.Ref.Service, Environment: g.Ref.Environment,
-		ReleaseID: g.Release, Version: s.Version, Command: cmd, WorkDir: workDir(s), Env: s.Env, Secrets: secretNames(s),
+		ReleaseID: g.Release, Version: s.Version, Env: s.Env, Secrets: secretNames(s),
 		Instances: g.Count, Health: h, StopTimeout: agentapi.Duration(s.Hooks.StopTimeout.Duration),
 		Limits: agentapi.Limits{CPU: s.Resources.CPU, MemoryMB: int64(s.Resources.MemoryMB)},
 	}
@@ -178,7 +210,7 @@ func secretNames(spec *config.Service) []string {
 
 // supplySecrets sends a group the values of its release's secrets.
 func (d *Driver) supplySecrets(ctx context.Context, group, release string) error {
-	values, err := d.releaseSecrets(ctx, release)
+	values, err := d.ReleaseSecrets(ctx, release)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 		host := naming.Preview(t.Ref.Service, t.Ref.Environment, t.Spec.Domain)
 		extra = append(extra, "PREVIEW_URL=http://"+host+":"+portOf(d.proxyHTTP), "PREVIEW_HOST="+host, "PREVIEW_ADDR="+d.proxyHTTP)
 	}
-	values, err := d.releaseSecrets(ctx, t.Release)
+	values, err := d.ReleaseSecrets(ctx, t.Release)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 	// output is kept (and the raw output file is removed below). The tail
 	// is read longer by the longest value, so a value cut by the tail's
 	// start is cut off again after redaction, not kept in part.
-	values, err := d.releaseSecrets(ctx, r.Release)
+	values, err := d.ReleaseSecrets(ctx, r.Release)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}

@@ -20,7 +20,7 @@ var Leaves = []string{
 	"internal/config", "internal/store", "internal/netplan", "internal/strategy",
 	"internal/naming", "internal/runenv", "internal/redact", "internal/fsutil",
 	"internal/procfs", "internal/localca", "internal/httpjson", "internal/secrets",
-	"internal/agentapi", "internal/apiwire",
+	"internal/agentapi", "internal/apiwire", "internal/container",
 }
 
 // Forbid says which packages a package must not depend on, even indirectly,
@@ -38,10 +38,16 @@ var Forbidden = []Forbid{
 		"the control plane reaches the data plane only through internal/agentapi"},
 	{"internal/driver/local", []string{"internal/agent", "internal/proxy", "internal/supervisor"},
 		"the local target speaks the agent API (internal/agentapi), it does not link the agent"},
+	{"internal/driver/docker", []string{"internal/agent", "internal/proxy", "internal/supervisor"},
+		"the container target speaks the agent API and the engine's, it does not link the agent"},
 	{"internal/engine", []string{"internal/agent", "internal/proxy", "internal/supervisor", "internal/driver/local", "internal/api"},
 		"the engine consumes the target contracts (internal/target) only"},
 	{"internal/client", []string{"internal/api", "internal/server"},
 		"the API's client uses the wire types (internal/apiwire), not the handlers"},
+	{"internal/engine", []string{"internal/container"},
+		"the engine consumes the target contracts; only a target speaks to a container engine"},
+	{"cmd/runway", []string{"internal/podmantest"},
+		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
 }
 
 // Graph maps a package (path below Module) to its Runway dependencies,
