@@ -48,9 +48,9 @@ type taskRecord struct {
 	Container string `json:"container,omitempty"`
 	// Release is the task's release, whose secret values are redacted from
 	// its output.
-	Release   string `json:"release,omitempty"`
-	ExitCode  int    `json:"exit_code"`
-	Output    string `json:"output"`
+	Release  string `json:"release,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	Output   string `json:"output"`
 }
 
 const taskRunning = "running"
