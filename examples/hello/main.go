@@ -34,7 +34,11 @@ func main() {
 	port := flag.String("port", os.Getenv("PORT"), "port to listen on (default $PORT, else 8080)")
 	flag.Parse()
 	if flag.NArg() > 0 && flag.Arg(0) == "migrate" {
-		// The pre-deploy hook of the example manifest: a migration that succeeds.
+		// The pre-deploy hook of the example manifest: a migration that
+		// succeeds. LOG_ENV makes it a careless one, printing values.
+		for _, k := range strings.Fields(strings.ReplaceAll(os.Getenv("LOG_ENV"), ",", " ")) {
+			fmt.Printf("%s=%s\n", k, os.Getenv(k))
+		}
 		fmt.Println("migrations: nothing to do")
 		if os.Getenv("MIGRATE_FAIL") != "" {
 			fmt.Fprintln(os.Stderr, "migrations: failed (MIGRATE_FAIL is set)")

@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,4 +407,44 @@ func (c *cluster) helloApp() (dir, app string) {
 		c.t.Fatalf("build examples/hello: %v\n%s", err, out)
 	}
 	return dir, app
+}
+
+// TestDockerSecrets: containers get the release's secrets like processes
+// (the value reaches the instance), and neither the instances' logs nor a
+// failed pre_deploy container's kept output nor any file of the server's
+// and the agent's data dirs holds the value, though both print it.
+func TestDockerSecrets(t *testing.T) {
+	c, _ := dockerCluster(t, "1", "2")
+	value := distinctive(t, "docker")
+	body := "  secrets = [\"DB_PASSWORD\"]\n  environment \"dev\" {\n    env = { LOG_ENV = \"DB_PASSWORD\" }\n  }"
+	c.writeDockerManifest("blue_green", "", `    pre_deploy = ["/hello", "migrate"]`, body)
+	c.putSecret(service, false, map[string]string{"DB_PASSWORD": value})
+	mustState(t, c.deploy(service, "1"), "Success")
+	c.onlyDigest("DB_PASSWORD", value, "containers of v1")
+	failing := "  secrets = [\"DB_PASSWORD\"]\n  environment \"dev\" {\n    env = { LOG_ENV = \"DB_PASSWORD\", MIGRATE_FAIL = \"1\" }\n  }"
+	c.writeDockerManifest("blue_green", "", `    pre_deploy = ["/hello", "migrate"]`, failing)
+	rel := c.deploy(service, "2")
+	mustState(t, rel, "FailureClean")
+	if !strings.Contains(rel.Error, "DB_PASSWORD=") || strings.Contains(rel.Error, value) {
+		t.Errorf("the failed hook's kept output %q: want its DB_PASSWORD line, without the value", redactFor(rel.Error, value))
+	}
+	var logs string
+	waitFor(t, 20*time.Second, "the instances' start lines in runway logs", func() bool {
+		logs, _ = c.cli("logs", service, "--env", env)
+		return strings.Count(logs, "DB_PASSWORD=") >= 2
+	})
+	if strings.Contains(logs, value) {
+		t.Errorf("runway logs shows the value:\n%s", redactFor(logs, value))
+	}
+	for _, dir := range []string{c.serverDir, c.agentDir} {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(value)) {
+				t.Errorf("file %s holds the secret value", p)
+			}
+			return nil
+		})
+	}
 }

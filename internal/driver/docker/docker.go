@@ -94,9 +94,8 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 			d.log.Warn("the image does not expose the service's port", "service", ref.String(), "image", image, "port", spec.Port, "exposed", img.Ports)
 		}
 	}
-	for _, s := range spec.Secrets {
-		problems = append(problems, fmt.Sprintf("secret %s has no value on this server (secrets are not stored yet; remove it from secrets for target docker)", s))
-	}
+	// Secrets were resolved and pinned by the server at submit; the values
+	// reach containers as they reach processes (the agent's secrets call).
 	return d.ValidateAgent(ctx, ref, problems)
 }
 
