@@ -85,3 +85,25 @@ func Values(s string, values map[string]string) string {
 	}
 	return s
 }
+
+// Output is the kept output of a process that saw values (a task given the
+// release's secrets): read(n) returns the last n bytes of what it wrote;
+// Output reads plus the longest value, so a value cut by that
+// start is cut again after redaction and never kept in part, removes the
+// values and the credentials String recognises, and keeps at most the last
+// max bytes.
+func Output(read func(n int) (string, error), values map[string]string, limit int) (string, error) {
+	margin := 0
+	for _, v := range values {
+		margin = max(margin, len(v))
+	}
+	s, err := read(limit + margin)
+	if err != nil {
+		return "", err
+	}
+	s = Values(s, values)
+	if margin > 0 && len(s) > limit {
+		s = s[len(s)-limit:]
+	}
+	return String(s), nil
+}

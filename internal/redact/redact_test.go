@@ -56,3 +56,26 @@ func TestValues(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestOutput(t *testing.T) {
+	out := strings.Repeat("x", 100) + "\nDB=hunter2-long-value\nrwy_abcdefghijklmnop0123\ndone\n"
+	read := func(n int) (string, error) {
+		if n > len(out) {
+			return out, nil
+		}
+		return out[len(out)-n:], nil
+	}
+	got, err := Output(read, map[string]string{"DB": "hunter2-long-value"}, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "rwy_abc") || len(got) > 40 || !strings.HasSuffix(got, "done\n") {
+		t.Fatalf("Output = %q", got)
+	}
+	// A value the limit cuts at its start is not kept in part: the margin
+	// reads the whole of it.
+	got, _ = Output(read, map[string]string{"DB": "hunter2-long-value"}, len("long-value\nrwy_abcdefghijklmnop0123\ndone\n"))
+	if strings.Contains(got, "long-value") {
+		t.Fatalf("a cut value kept in part: %q", got)
+	}
+}

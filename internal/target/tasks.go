@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/runwayhq/runway/internal/config"
 )
@@ -59,4 +60,28 @@ type Tasks interface {
 	// a later StartTask runs it again. A missing or finished task is not an
 	// error (a finished one keeps its result).
 	StopTask(ctx context.Context, ref ServiceRef, id string) error
+}
+
+// TaskLocks serialise one process's calls about one task id (start, observe,
+// stop), as an implementation of Tasks needs them to be; calls about
+// different ids run concurrently. The zero value is ready to use.
+type TaskLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+// Lock locks task id and returns its unlock.
+func (l *TaskLocks) Lock(id string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*sync.Mutex{}
+	}
+	m := l.m[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		l.m[id] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }

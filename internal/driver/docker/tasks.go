@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/fsutil"
@@ -65,8 +64,7 @@ type Tasks struct {
 	// secrets gives a release's secret values (nil: none).
 	secrets func(ctx context.Context, release string) (map[string]string, error)
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex // per task id
+	locks target.TaskLocks
 }
 
 // NewTasks returns the tasks of engine e, recorded in dir.
@@ -131,7 +129,7 @@ func (ts *Tasks) write(id string, r taskRecord) error {
 // with the release's environment, once per task id (a started or finished
 // task is not started again).
 func (ts *Tasks) StartTask(ctx context.Context, t target.Task) error {
-	unlock := ts.lock(t.ID)
+	unlock := ts.locks.Lock(t.ID)
 	defer unlock()
 	if r, err := ts.read(t.ID); err != nil || r != nil {
 		return err
@@ -178,7 +176,7 @@ func (ts *Tasks) StartTask(ctx context.Context, t target.Task) error {
 // ObserveTask reports a task; one that ended has its result recorded
 // (redacted, the tail of its output) and its container removed.
 func (ts *Tasks) ObserveTask(ctx context.Context, _ target.ServiceRef, id string) (target.TaskStatus, error) {
-	unlock := ts.lock(id)
+	unlock := ts.locks.Lock(id)
 	defer unlock()
 	r, err := ts.read(id)
 	if err != nil {
@@ -203,25 +201,16 @@ func (ts *Tasks) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 		return target.TaskStatus{}, nil
 	}
 	// The task saw the release's secrets: their values go before the
-	// output is kept; the tail is read longer by the longest value, so a
-	// value cut by the tail's start is cut off again after redaction.
+	// output is kept.
 	values, err := ts.releaseSecrets(ctx, r.Release)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}
-	margin := 0
-	for _, v := range values {
-		margin = max(margin, len(v))
-	}
-	out, err := ts.e.Output(ctx, c.ID, maxTaskOutput+margin)
+	out, err := redact.Output(func(n int) (string, error) { return ts.e.Output(ctx, c.ID, n) }, values, maxTaskOutput)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}
-	out = redact.Values(out, values)
-	if margin > 0 && len(out) > maxTaskOutput {
-		out = out[len(out)-maxTaskOutput:]
-	}
-	res := target.TaskResult{ExitCode: c.ExitCode, Output: redact.String(out)}
+	res := target.TaskResult{ExitCode: c.ExitCode, Output: out}
 	if err := ts.write(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {
 		return target.TaskStatus{}, err
 	}
@@ -232,7 +221,7 @@ func (ts *Tasks) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 // StopTask kills a running task's container and forgets the task, so a
 // later StartTask runs it again. A finished task keeps its result.
 func (ts *Tasks) StopTask(ctx context.Context, _ target.ServiceRef, id string) error {
-	unlock := ts.lock(id)
+	unlock := ts.locks.Lock(id)
 	defer unlock()
 	r, err := ts.read(id)
 	if err != nil || r == nil || r.State != taskRunning {
@@ -245,21 +234,6 @@ func (ts *Tasks) StopTask(ctx context.Context, _ target.ServiceRef, id string) e
 		return err
 	}
 	return nil
-}
-
-func (ts *Tasks) lock(id string) (unlock func()) {
-	ts.mu.Lock()
-	if ts.locks == nil {
-		ts.locks = map[string]*sync.Mutex{}
-	}
-	m := ts.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		ts.locks[id] = m
-	}
-	ts.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 func shortID(id string) string {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -43,8 +42,9 @@ type Driver struct {
 	gens    Generations
 	recover func(target.ServiceRef) string
 
-	taskMu sync.Mutex
-	tasks  map[string]*sync.Mutex // per task id
+	// taskLocks serialise the calls about one task id (a retried step
+	// must not start a second copy).
+	taskLocks target.TaskLocks
 
 	// specOfGroup, when set, makes the agent's spec of a group (WithGroupSpec).
 	specOfGroup func(target.GroupSpec) agentapi.GroupSpec

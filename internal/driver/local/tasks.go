@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -92,7 +91,7 @@ func (d *Driver) writeTask(id string, r taskRecord) error {
 // per task id (a started or finished task is not started again). Tasks of
 // different ids run concurrently.
 func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
-	unlock := d.lockTask(t.ID)
+	unlock := d.taskLocks.Lock(t.ID)
 	defer unlock()
 	if r, err := d.readTask(t.ID); err != nil || r != nil {
 		return err
@@ -149,7 +148,7 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 // ObserveTask reports a task; one that ended has its result recorded
 // (redacted, the tail of its output) and its files removed.
 func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string) (target.TaskStatus, error) {
-	unlock := d.lockTask(id)
+	unlock := d.taskLocks.Lock(id)
 	defer unlock()
 	r, err := d.readTask(id)
 	if err != nil {
@@ -178,26 +177,16 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 		return target.TaskStatus{}, fmt.Errorf("task %s: exit status %q: %w", id, b, err)
 	}
 	// The task saw the release's secrets: their values go before the
-	// output is kept (and the raw output file is removed below). The tail
-	// is read longer by the longest value, so a value cut by the tail's
-	// start is cut off again after redaction, not kept in part.
+	// output is kept (and the raw output file is removed below).
 	values, err := d.ReleaseSecrets(ctx, r.Release)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}
-	margin := 0
-	for _, v := range values {
-		margin = max(margin, len(v))
-	}
-	output, err := tail(d.taskPath(id, ".out"), maxTaskOutput+int64(margin))
+	output, err := redact.Output(func(n int) (string, error) { return tail(d.taskPath(id, ".out"), int64(n)) }, values, maxTaskOutput)
 	if err != nil {
 		return target.TaskStatus{}, err
 	}
-	output = redact.Values(output, values)
-	if margin > 0 && len(output) > maxTaskOutput {
-		output = output[len(output)-maxTaskOutput:]
-	}
-	res := target.TaskResult{ExitCode: code, Output: redact.String(output)}
+	res := target.TaskResult{ExitCode: code, Output: output}
 	if err := d.writeTask(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {
 		return target.TaskStatus{}, err
 	}
@@ -209,7 +198,7 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 // StopTask kills a running task's process group and forgets the task, so a
 // later StartTask runs it again. A finished task keeps its result.
 func (d *Driver) StopTask(ctx context.Context, _ target.ServiceRef, id string) error {
-	unlock := d.lockTask(id)
+	unlock := d.taskLocks.Lock(id)
 	defer unlock()
 	r, err := d.readTask(id)
 	if err != nil || r == nil || r.State != taskRunning {
@@ -254,21 +243,4 @@ func tail(path string, n int64) (string, error) {
 	}
 	b, err := io.ReadAll(f)
 	return string(b), err
-}
-
-// lockTask serialises the calls about one task id (a retried step must not
-// start a second copy), and only of that id.
-func (d *Driver) lockTask(id string) (unlock func()) {
-	d.taskMu.Lock()
-	if d.tasks == nil {
-		d.tasks = map[string]*sync.Mutex{}
-	}
-	m := d.tasks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		d.tasks[id] = m
-	}
-	d.taskMu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
