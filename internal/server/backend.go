@@ -27,6 +27,9 @@ type backend struct {
 	// limits are the declared limits of each target (validation).
 	limits map[string]config.TargetLimits
 	log    *slog.Logger
+	// dockerHost is the address of the engine target docker runs on, and
+	// where it came from ("" without one).
+	dockerHost, dockerSource string
 	// secrets keeps the values releases pin (nil: the server keeps none).
 	secrets *secrets.Vault
 	// waiting says what a release in progress waits for (the engine's
@@ -77,6 +80,9 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return nil, noDriver(env, b.drivers)
+	}
+	if err := b.checkEngine(env); err != nil {
+		return nil, err
 	}
 	files := map[string][]byte{}
 	sources := map[string]string{}
@@ -138,6 +144,19 @@ func noDriver(env *config.Environment, d engine.Drivers) error {
 	return apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindNoDriver,
 		"environment %q has target %q; this server has no %s driver configured: it runs %s. Deploy to an environment with one of these targets, or run a server that has the %s driver",
 		env.Name, env.Target, env.Target, strings.Join(d.Targets(), ", "), env.Target)
+}
+
+// checkEngine refuses a docker environment whose docker.host names another
+// container engine than the one this server runs target docker on: a
+// server and its agent use one engine, so the release would run elsewhere
+// than its manifest says.
+func (b *backend) checkEngine(env *config.Environment) error {
+	if env.Target != "docker" || env.Docker == nil || env.Docker.Host == "" || b.dockerHost == "" || env.Docker.Host == b.dockerHost {
+		return nil
+	}
+	return apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindNoDriver,
+		"environment %q names container engine %s (docker.host), but this server runs target docker on %s (from %s): a server and its agent use one engine. Start runway server and runway agent with --docker-host %s, or remove docker.host from the environment",
+		env.Name, env.Docker.Host, b.dockerHost, b.dockerSource, env.Docker.Host)
 }
 
 // checkHosts refuses a release whose host names another live service serves.
@@ -302,6 +321,9 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 	}
 	if _, err := b.drivers.For(env.Target); err != nil {
 		return engine.Request{}, noDriver(env, b.drivers)
+	}
+	if err := b.checkEngine(env); err != nil {
+		return engine.Request{}, err
 	}
 	svc := spec.Service
 	if len(spec.Sources) > 0 {

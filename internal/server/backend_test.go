@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 )
@@ -69,4 +72,32 @@ func helloRequest(t *testing.T, b *backend) apiwire.DeployRequest {
 	return apiwire.DeployRequest{Project: "hello", Environment: "dev", Service: "hello", Version: "1",
 		Sources:       []apiwire.SourceFile{{Name: "hello.service.hcl", Content: "service \"hello\" {\n  command = [\"hello\"]\n}\n"}},
 		ProjectSource: helloProject, Dir: t.TempDir(), RequestID: "01JD3Q8Y7Z5W2X4V6T8R0P2N4A", RequestedAt: time.Now().UTC()}
+}
+
+// TestCheckEngine: a docker environment that names another engine than the
+// server's is refused, naming both and the flag to fix it; the same engine,
+// none named, or another target pass.
+func TestCheckEngine(t *testing.T) {
+	b := &backend{dockerHost: "unix:///run/podman/podman.sock", dockerSource: "--docker-host"}
+	env := func(target, host string) *config.Environment {
+		e := &config.Environment{Name: "staging", Target: target}
+		if host != "" {
+			e.Docker = &config.Docker{Host: host}
+		}
+		return e
+	}
+	for _, e := range []*config.Environment{env("docker", ""), env("docker", b.dockerHost), env("local", "unix:///other.sock")} {
+		if err := b.checkEngine(e); err != nil {
+			t.Errorf("%s %+v: %v", e.Target, e.Docker, err)
+		}
+	}
+	err := b.checkEngine(env("docker", "tcp://10.0.0.5:2376"))
+	var p *apiwire.Problem
+	if !errors.As(err, &p) || p.Status != 422 || !strings.Contains(p.Detail, "tcp://10.0.0.5:2376 (docker.host)") ||
+		!strings.Contains(p.Detail, "unix:///run/podman/podman.sock (from --docker-host)") || !strings.Contains(p.Detail, "--docker-host tcp://10.0.0.5:2376") {
+		t.Fatalf("another engine: %v", err)
+	}
+	if err := (&backend{}).checkEngine(env("docker", "tcp://10.0.0.5:2376")); err != nil {
+		t.Errorf("a server without an engine leaves it to NoDriver: %v", err)
+	}
 }

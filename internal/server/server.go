@@ -226,6 +226,8 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	drv.Secrets(b.releaseSecrets)
 	if ld != nil {
 		ld.Secrets(b.releaseSecrets)
+		host, src := opts.Docker.Host()
+		b.dockerHost, b.dockerSource = host, string(src)
 	}
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
