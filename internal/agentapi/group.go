@@ -96,6 +96,9 @@ type GroupSpec struct {
 	// port on 127.0.0.1.
 	Image         string `json:"image,omitempty"`
 	ContainerPort int    `json:"container_port,omitempty"`
+	// NoInit runs the image's program as the container's PID 1 instead of
+	// under a minimal init (the default: signals forwarded, zombies reaped).
+	NoInit bool `json:"no_init,omitempty"`
 }
 
 // DefaultStopTimeout is the stop timeout of a group whose spec has none:

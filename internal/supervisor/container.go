@@ -71,7 +71,7 @@ func (w containerWorkload) start(in *instance) (*process, error) {
 		CPUs:        in.spec.Limits.CPU,
 		MemoryBytes: in.spec.Limits.MemoryMB << 20,
 		StopTimeout: in.spec.StopTimeout.D(),
-		Init:        true,
+		Init:        !in.spec.NoInit,
 	}
 	c, err := w.e.Run(ctx, spec)
 	if err != nil {

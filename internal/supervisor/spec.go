@@ -211,6 +211,8 @@ func DiffField(a, b agentapi.GroupSpec) string {
 		return "image"
 	case a.ContainerPort != b.ContainerPort:
 		return "container_port"
+	case a.NoInit != b.NoInit:
+		return "no_init"
 	case a.Limits != b.Limits:
 		if a.Limits.CPU != b.Limits.CPU {
 			return "limits.cpu"

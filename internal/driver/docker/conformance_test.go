@@ -93,7 +93,7 @@ func (dt *dockerTarget) newDriver() *Driver {
 
 func (dt *dockerTarget) spec(ref target.ServiceRef) *config.Service {
 	ms := func(n int) config.Duration { return config.Duration{Duration: time.Duration(n) * time.Millisecond} }
-	s := &config.Service{Name: ref.Service, Project: ref.Project, Version: "1", Image: dt.image, Port: 8080,
+	s := &config.Service{Name: ref.Service, Project: ref.Project, Version: "1", Image: dt.image, Port: 8080, Init: true,
 		Health: config.Health{Kind: "http", Path: "/healthz", Interval: ms(100), Timeout: ms(100),
 			HealthyThreshold: 1, UnhealthyThreshold: 3, StartPeriod: ms(5000)},
 	}

@@ -68,6 +68,7 @@ func GroupSpec(g target.GroupSpec) agentapi.GroupSpec {
 	spec.Image = Image(g.Spec)
 	spec.ContainerPort = g.Spec.Port
 	spec.Command = slices.Clone(g.Spec.Command)
+	spec.NoInit = !g.Spec.Init
 	return spec
 }
 

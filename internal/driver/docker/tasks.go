@@ -161,7 +161,7 @@ func (ts *Tasks) StartTask(ctx context.Context, t target.Task) error {
 			LabelEnvironment: t.Ref.Environment, LabelService: t.Ref.Service, LabelRelease: t.Release},
 		MemoryBytes: int64(t.Spec.Resources.MemoryMB) << 20,
 		CPUs:        t.Spec.Resources.CPU,
-		Init:        true,
+		Init:        t.Spec.Init,
 	})
 	if err != nil {
 		return fmt.Errorf("start %s: %w", t.Name, err)

@@ -42,7 +42,7 @@ func task(t *testing.T, e *container.Engine, image string, env map[string]string
 	t.Cleanup(func() { _ = e.Remove(context.Background(), TaskContainer(id)) })
 	ref := target.ServiceRef{Project: "acme", Environment: "development", Service: "web"}
 	return target.Task{ID: id, Name: "pre_deploy", Ref: ref, Release: "r1", Command: cmd,
-		Spec: &config.Service{Name: "web", Project: "acme", Version: "1.2.3", Image: image, Env: env}}
+		Spec: &config.Service{Name: "web", Project: "acme", Version: "1.2.3", Image: image, Env: env, Init: true}}
 }
 
 func await(t *testing.T, ts *Tasks, tk target.Task) target.TaskResult {
