@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/server"
 )
 
@@ -87,4 +90,33 @@ func displayPath(p string) string {
 // loadOptions are the options every command loads manifests with: the
 // limits the targets declare, so `runway validate` refuses what the server
 // and the targets would.
-func loadOptions() config.Options { return config.Options{Targets: server.TargetLimits()} }
+func loadOptions() config.Options {
+	return config.Options{Targets: server.TargetLimits(), Exposed: imagePorts()}
+}
+
+// imagePorts reads what images expose from the container engines that
+// answer within a second (connected once per address, and only when a
+// docker environment's image is to be checked); an engine that does not
+// answer, or an image it lacks, is not judged.
+func imagePorts() func(host, image string) ([]string, bool) {
+	engines := map[string]*container.Engine{}
+	return func(host, image string) ([]string, bool) {
+		e, tried := engines[host]
+		if !tried {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			e, _ = container.Connect(ctx, host)
+			cancel()
+			engines[host] = e
+		}
+		if e == nil {
+			return nil, false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		img, err := e.InspectImage(ctx, image)
+		if err != nil {
+			return nil, false
+		}
+		return img.Ports, true
+	}
+}

@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/runwayhq/runway/internal/runenv"
 )
 
@@ -171,6 +174,52 @@ func (w *Workspace) CheckBuildContexts() hcl.Diagnostics {
 			} else if _, err := os.Stat(filepath.Join(dir, s.Build.Dockerfile)); err != nil {
 				c.errf("build.dockerfile", "Dockerfile not found", "dockerfile %q is not in context %s; create it or set dockerfile to its path inside the context.", s.Build.Dockerfile, dir)
 			}
+			diags = append(diags, c.diags...)
+		}
+	}
+	return dedupe(diags)
+}
+
+// checkExposed warns where a docker environment's service listens on a
+// port its image (on the engine, when Options.Exposed can read it) does
+// not expose. An image that exposes nothing, or whose tag needs a version
+// not given yet, is not judged.
+func (w *Workspace) checkExposed() hcl.Diagnostics {
+	if w.Project == nil || w.opts.Exposed == nil {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	names := make([]string, 0, len(w.Services))
+	for _, m := range w.Services {
+		names = append(names, m.Name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, env := range w.Project.Environments {
+			if env.Target != "docker" {
+				continue
+			}
+			s, src, d := w.resolve(name, env.Name)
+			if d.HasErrors() || s == nil || s.Image == "" {
+				continue
+			}
+			p := runenv.Process{Project: w.Project.Name, Service: s.Name, Environment: env.Name, Version: s.Version}
+			image := runenv.Expand(s.Image, p.Values())
+			if strings.Contains(image, "{{") || (s.Version == "" && strings.Contains(s.Image, "VERSION")) {
+				continue
+			}
+			host := ""
+			if env.Docker != nil {
+				host = env.Docker.Host
+			}
+			ports, ok := w.opts.Exposed(host, image)
+			want := strconv.Itoa(s.Port) + "/tcp"
+			if !ok || len(ports) == 0 || slices.Contains(ports, want) {
+				continue
+			}
+			c := &checker{src: src}
+			c.warnf("port", "Port not exposed by the image", "image %s exposes %s, not %s, and the service listens on port %d inside its container; expose it in the Dockerfile (EXPOSE %d) or set port to one the image serves.",
+				image, strings.Join(ports, ", "), want, s.Port, s.Port)
 			diags = append(diags, c.diags...)
 		}
 	}

@@ -42,6 +42,12 @@ type TargetLimits struct {
 type Options struct {
 	// Targets maps a target kind ("local", ...) to its limits.
 	Targets map[string]TargetLimits
+	// Exposed, when set, reports the ports ("8080/tcp") image exposes on
+	// the container engine at host ("": the default engine), ok false when
+	// the engine does not have it or does not answer. Loading from files
+	// then warns, located at port, where a service of a docker environment
+	// listens on a port its image does not expose.
+	Exposed func(host, image string) (ports []string, ok bool)
 }
 
 // ServiceManifest is one service as written: its base and its environment
@@ -164,6 +170,7 @@ func LoadWith(opts Options, paths ...string) (*Workspace, hcl.Diagnostics) {
 	if !diags.HasErrors() {
 		// Files are here (not on the server): check what builds read.
 		diags = append(diags, w.CheckBuildContexts()...)
+		diags = append(diags, w.checkExposed()...)
 	}
 	if diags.HasErrors() {
 		return nil, diags
