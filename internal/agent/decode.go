@@ -241,12 +241,9 @@ func ParseLogQuery(v url.Values, now time.Time) (agentapi.LogQuery, string, erro
 func DecodeGroupSecrets(b []byte) (map[string]string, error) {
 	var gs agentapi.GroupSecrets
 	if err := decodeStrict(b, &gs); err != nil {
-		var fe *supervisor.FieldError
-		if errors.As(err, &fe) && fe.Field == "body" {
-			// A syntax error's text may quote a byte of a value.
-			return nil, &supervisor.FieldError{Field: "body", Msg: "is not a JSON object {\"values\": {\"NAME\": \"value\"}}"}
-		}
-		return nil, err
+		// One fixed message: a syntax error's text may quote a byte of a
+		// value, an unknown field's its name, taken from the body.
+		return nil, &supervisor.FieldError{Field: "body", Msg: "is not a JSON object {\"values\": {\"NAME\": \"value\"}} with string values and no other field"}
 	}
 	if gs.Values == nil {
 		return nil, &supervisor.FieldError{Field: "values", Msg: "is required: the value of every secret the group names"}
