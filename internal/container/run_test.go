@@ -200,8 +200,11 @@ func TestRunOnChosenPortFollowAndUsage(t *testing.T) {
 	}
 	followed := make(chan error, 1)
 	lines := make(chan LogLine, 100)
+	// Since is taken before the stop: a follow that attaches only after the
+	// container exited (a loaded machine) still reads the line from there.
+	since := time.Now().Add(-time.Second)
 	go func() {
-		followed <- e.Logs(ctx, name, LogOptions{Follow: true, Since: time.Now()}, func(l LogLine) error {
+		followed <- e.Logs(ctx, name, LogOptions{Follow: true, Since: since}, func(l LogLine) error {
 			lines <- l
 			return nil
 		})
