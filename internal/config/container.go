@@ -152,6 +152,23 @@ func (w *Workspace) CheckBuildContexts() hcl.Diagnostics {
 	if w.Project == nil {
 		return nil
 	}
+	return w.eachDocker(func(c *checker, s *Service, _ *Environment) {
+		if s.Build == nil || filepath.IsAbs(s.Build.Context) {
+			return
+		}
+		dir := filepath.Join(s.Dir, s.Build.Context)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			c.errf("build.context", "Build context not found", "context %q is %s, which is not a directory; create it or correct the path (relative to %s).", s.Build.Context, dir, s.Dir)
+		} else if _, err := os.Stat(filepath.Join(dir, s.Build.Dockerfile)); err != nil {
+			c.errf("build.dockerfile", "Dockerfile not found", "dockerfile %q is not in context %s; create it or set dockerfile to its path inside the context.", s.Build.Dockerfile, dir)
+		}
+	})
+}
+
+// eachDocker runs check on every service resolved for every docker
+// environment (services that do not resolve are left to validation), each
+// with a checker locating its own fields, and returns what they found.
+func (w *Workspace) eachDocker(check func(c *checker, s *Service, env *Environment)) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	names := make([]string, 0, len(w.Services))
 	for _, m := range w.Services {
@@ -164,16 +181,11 @@ func (w *Workspace) CheckBuildContexts() hcl.Diagnostics {
 				continue
 			}
 			s, src, d := w.resolve(name, env.Name)
-			if d.HasErrors() || s == nil || s.Build == nil || filepath.IsAbs(s.Build.Context) {
+			if d.HasErrors() || s == nil {
 				continue
 			}
 			c := &checker{src: src}
-			dir := filepath.Join(s.Dir, s.Build.Context)
-			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-				c.errf("build.context", "Build context not found", "context %q is %s, which is not a directory; create it or correct the path (relative to %s).", s.Build.Context, dir, s.Dir)
-			} else if _, err := os.Stat(filepath.Join(dir, s.Build.Dockerfile)); err != nil {
-				c.errf("build.dockerfile", "Dockerfile not found", "dockerfile %q is not in context %s; create it or set dockerfile to its path inside the context.", s.Build.Dockerfile, dir)
-			}
+			check(c, s, env)
 			diags = append(diags, c.diags...)
 		}
 	}
@@ -188,40 +200,25 @@ func (w *Workspace) checkExposed() hcl.Diagnostics {
 	if w.Project == nil || w.opts.Exposed == nil {
 		return nil
 	}
-	var diags hcl.Diagnostics
-	names := make([]string, 0, len(w.Services))
-	for _, m := range w.Services {
-		names = append(names, m.Name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		for _, env := range w.Project.Environments {
-			if env.Target != "docker" {
-				continue
-			}
-			s, src, d := w.resolve(name, env.Name)
-			if d.HasErrors() || s == nil || s.Image == "" {
-				continue
-			}
-			p := runenv.Process{Project: w.Project.Name, Service: s.Name, Environment: env.Name, Version: s.Version}
-			image := runenv.Expand(s.Image, p.Values())
-			if strings.Contains(image, "{{") || (s.Version == "" && strings.Contains(s.Image, "VERSION")) {
-				continue
-			}
-			host := ""
-			if env.Docker != nil {
-				host = env.Docker.Host
-			}
-			ports, ok := w.opts.Exposed(host, image)
-			want := strconv.Itoa(s.Port) + "/tcp"
-			if !ok || len(ports) == 0 || slices.Contains(ports, want) {
-				continue
-			}
-			c := &checker{src: src}
-			c.warnf("port", "Port not exposed by the image", "image %s exposes %s, not %s, and the service listens on port %d inside its container; expose it in the Dockerfile (EXPOSE %d) or set port to one the image serves.",
-				image, strings.Join(ports, ", "), want, s.Port, s.Port)
-			diags = append(diags, c.diags...)
+	return w.eachDocker(func(c *checker, s *Service, env *Environment) {
+		if s.Image == "" {
+			return
 		}
-	}
-	return dedupe(diags)
+		p := runenv.Process{Project: w.Project.Name, Service: s.Name, Environment: env.Name, Version: s.Version}
+		image := runenv.Expand(s.Image, p.Values())
+		if strings.Contains(image, "{{") || (s.Version == "" && strings.Contains(s.Image, "VERSION")) {
+			return
+		}
+		host := ""
+		if env.Docker != nil {
+			host = env.Docker.Host
+		}
+		ports, ok := w.opts.Exposed(host, image)
+		want := strconv.Itoa(s.Port) + "/tcp"
+		if !ok || len(ports) == 0 || slices.Contains(ports, want) {
+			return
+		}
+		c.warnf("port", "Port not exposed by the image", "image %s exposes %s, not %s, and the service listens on port %d inside its container; expose it in the Dockerfile (EXPOSE %d) or set port to one the image serves.",
+			image, strings.Join(ports, ", "), want, s.Port, s.Port)
+	})
 }
