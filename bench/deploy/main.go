@@ -50,6 +50,7 @@ func main() {
 	flag.IntVar(&o.services, "services", 100, "services released concurrently for the throughput")
 	flag.IntVar(&o.probes, "probes", 4, "concurrent probe connections during the latency runs")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated parts to skip: latency, throughput")
+	flag.StringVar(&o.target, "target", "local", "the environment's target: local (processes) or docker (containers on a private podman; latency only)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/deploy:", err)
@@ -59,6 +60,7 @@ func main() {
 
 type options struct {
 	runway, hello, manifest, skip  string
+	target                         string
 	runs, starts, services, probes int
 }
 
@@ -79,11 +81,34 @@ func run(o options) error {
 	defer os.RemoveAll(tmp)
 
 	var rows []row
-	start, err := appStart(o.hello, o.starts)
+	var d *dockerBench
+	switch o.target {
+	case "local":
+	case "docker":
+		if d, err = startDocker(); err != nil {
+			return err
+		}
+		defer d.stop()
+		// The agent and server find the engine the way users' do.
+		os.Setenv("DOCKER_HOST", d.pe.Host)
+		o.skip += ",throughput"
+	default:
+		return fmt.Errorf("-target %q: want local or docker", o.target)
+	}
+	var start dist
+	if d != nil {
+		start, err = d.appStart(o.starts)
+	} else {
+		start, err = appStart(o.hello, o.starts)
+	}
 	if err != nil {
 		return fmt.Errorf("app start: %w", err)
 	}
-	rows = append(rows, row{"hello app start (exec → /healthz 200)", fmt.Sprintf("median %s, max %s", ms(start.median), ms(start.max)),
+	what := "hello app start (exec → /healthz 200)"
+	if d != nil {
+		what = "hello container start (create → /healthz 200 on the published port)"
+	}
+	rows = append(rows, row{what, fmt.Sprintf("median %s, max %s", ms(start.median), ms(start.max)),
 		fmt.Sprintf("%d starts", o.starts)})
 
 	up, err := startUp(o.runway, tmp)
@@ -93,7 +118,7 @@ func run(o options) error {
 	defer up.stop()
 
 	if !strings.Contains(o.skip, "latency") {
-		r, err := latency(o, up, tmp, start.median)
+		r, err := latency(o, up, tmp, start.median, d)
 		if err != nil {
 			return fmt.Errorf("deploy latency: %w", err)
 		}
@@ -109,11 +134,15 @@ func run(o options) error {
 	if err := up.stop(); err != nil {
 		return err
 	}
-	if n := leftover(o.hello); n > 0 {
+	if d != nil {
+		if n, err := d.leftover(); err != nil || n > 0 {
+			return fmt.Errorf("%d bench containers left after runway up stopped (%v)", n, err)
+		}
+	} else if n := leftover(o.hello); n > 0 {
 		return fmt.Errorf("%d hello processes left after runway up stopped", n)
 	}
 
-	fmt.Printf("\n## Releases — %s UTC — %d cores\n\n", time.Now().UTC().Format("2006-01-02 15:04"), runtime.NumCPU())
+	fmt.Printf("\n## Releases, target %s — %s UTC — %d cores\n\n", o.target, time.Now().UTC().Format("2006-01-02 15:04"), runtime.NumCPU())
 	fmt.Println("| what | figure | note |")
 	fmt.Println("|---|---|---|")
 	for _, r := range rows {
@@ -362,7 +391,7 @@ func (p *prober) switchTime(t0 time.Time, v string) (time.Time, int, bool) {
 	return at, failed, !at.IsZero()
 }
 
-func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, error) {
+func latency(o options, u *upProc, tmp string, appStart time.Duration, d *dockerBench) ([]row, error) {
 	dir := filepath.Join(tmp, "hello")
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		return nil, err
@@ -372,12 +401,23 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 		if err != nil {
 			return nil, err
 		}
+		if d != nil {
+			if b, err = dockerManifest(f, b); err != nil {
+				return nil, err
+			}
+		}
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			return nil, err
 		}
 	}
 	if err := os.Symlink(o.hello, filepath.Join(dir, "bin", "hello")); err != nil {
 		return nil, err
+	}
+	// tag makes version v's image (the same bytes under the version's tag,
+	// as `runway build` would leave them); processes need nothing.
+	tag := func(string) error { return nil }
+	if d != nil {
+		tag = d.tag
 	}
 	const env = "staging"
 	ws, diags := config.Load(dir)
@@ -394,6 +434,9 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 	if _, err := u.cli("project", "apply", "--dir", dir, "--yes"); err != nil {
 		return nil, err
 	}
+	if err := tag("1"); err != nil {
+		return nil, err
+	}
 	if _, err := u.cli("deploy", "hello", "--env", env, "--file", dir, "--version", "1", "--yes", "--wait"); err != nil {
 		return nil, err
 	}
@@ -406,6 +449,9 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 	failed := 0
 	for i := range o.runs {
 		v := fmt.Sprint(i + 2)
+		if err := tag(v); err != nil {
+			return nil, err
+		}
 		t0 := time.Now()
 		out, err := u.cli("deploy", "hello", "--env", env, "--file", dir, "--version", v, "--yes", "--output", "json")
 		if err != nil {
@@ -439,6 +485,11 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 			}
 		}
 		server = append(server, routed.Sub(sub))
+		if os.Getenv("BENCH_EVENTS") != "" {
+			for _, e := range d.Events {
+				fmt.Fprintf(os.Stderr, "  +%s %s\n", ms(e.At.Sub(sub)), e.Message)
+			}
+		}
 		fmt.Fprintf(os.Stderr, "deploy v%s: 100%% on v%s after %s (server: submitted → route switch %s), %d failed probes\n",
 			v, v, ms(at.Sub(t0)), ms(routed.Sub(sub)), f)
 	}
@@ -453,7 +504,7 @@ func latency(o options, u *upProc, tmp string, appStart time.Duration) ([]row, e
 		verdict = "misses"
 	}
 	return []row{
-		{"deploy latency, blue_green, 3 hello instances (`runway deploy` exec → 100 % of requests on the new version)",
+		{fmt.Sprintf("deploy latency, blue_green, 3 hello %s (`runway deploy` exec → 100 %% of requests on the new version)", map[bool]string{false: "processes", true: "containers"}[d != nil]),
 			fmt.Sprintf("median %s, max %s", ms(td.median), ms(td.max)),
 			fmt.Sprintf("%d deploys; %s the goal %s (app start %s + 2 × health interval %s + 0.5 s)", o.runs, verdict, ms(goal), ms(appStart), interval)},
 		{"of which server-side: release submitted → route switch", fmt.Sprintf("median %s, max %s", ms(sd.median), ms(sd.max)), "release events"},

@@ -10,7 +10,9 @@
 # Builds runway, examples/hello and bench/deploy, then prints a Markdown table.
 #
 # Usage: bench/deploy/run.sh     (RUNS=5 SERVICES=100 STARTS=20 to change;
-#        SKIP=throughput or SKIP=latency to run one part)
+#        SKIP=throughput or SKIP=latency to run one part;
+#        TARGET=docker for containers on a private podman: app start and
+#        deploy latency of the same manifest, needs podman and runc)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMP=$(mktemp -d)
@@ -19,4 +21,5 @@ go build -o "$TMP/runway" ./cmd/runway
 go build -o "$TMP/hello" ./examples/hello
 go build -o "$TMP/bench" ./bench/deploy
 "$TMP/bench" -runway "$TMP/runway" -hello "$TMP/hello" -manifest examples/hello \
-  -runs "${RUNS:-5}" -services "${SERVICES:-100}" -starts "${STARTS:-20}" -skip "${SKIP:-}"
+  -runs "${RUNS:-5}" -services "${SERVICES:-100}" -starts "${STARTS:-20}" -skip "${SKIP:-}" \
+  -target "${TARGET:-local}"

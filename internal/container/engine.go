@@ -90,7 +90,14 @@ type Engine struct {
 	api    *client.Client
 	host   string
 	source HostSource
+	// getenv finds registry credentials (see LookupAuth); os.Getenv unless
+	// a test sets another environment with SetEnv.
+	getenv func(string) string
 }
+
+// SetEnv makes the engine look registry credentials up in env instead of
+// the process's environment.
+func (e *Engine) SetEnv(getenv func(string) string) { e.getenv = getenv }
 
 // Connect resolves the engine's address (Resolve, with the process's
 // environment), connects and pings it, so a wrong address fails here with
@@ -117,7 +124,7 @@ func ConnectTo(ctx context.Context, host string, src HostSource) (*Engine, error
 		api.Close()
 		return nil, fmt.Errorf("container engine %s (from %s) does not answer: %w; is the engine running?", host, src, err)
 	}
-	return &Engine{api: api, host: host, source: src}, nil
+	return &Engine{api: api, host: host, source: src, getenv: os.Getenv}, nil
 }
 
 // Host returns the engine's address and where it came from.

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/authconfig"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 )
 
@@ -66,15 +64,13 @@ func (e *Engine) Tag(ctx context.Context, source, target string) error {
 // to out, and returns the pushed manifest's digest reference
 // (host:port/name@sha256:…), which names exactly these bytes.
 func (e *Engine) Push(ctx context.Context, ref string, out io.Writer) (string, error) {
-	// No credentials: a registry that needs them is not supported yet, and
-	// none may appear in errors or logs when it is.
-	auth, err := authconfig.Encode(registry.AuthConfig{})
+	auth, err := e.encodedAuth(ctx, ref)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	resp, err := e.api.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
+		return "", fmt.Errorf("push %s: %w%s", ref, err, authHint(ref, err.Error()))
 	}
 	defer resp.Close()
 	var digest string
@@ -83,7 +79,7 @@ func (e *Engine) Push(ctx context.Context, ref string, out io.Writer) (string, e
 			return "", fmt.Errorf("push %s: %w", ref, err)
 		}
 		if m.Error != nil {
-			return "", fmt.Errorf("push %s: %s", ref, m.Error.Message)
+			return "", fmt.Errorf("push %s: %s%s", ref, m.Error.Message, authHint(ref, m.Error.Message))
 		}
 		if out != nil && m.Status != "" {
 			fmt.Fprintln(out, m.Status)
@@ -116,16 +112,16 @@ func (e *Engine) Push(ctx context.Context, ref string, out io.Writer) (string, e
 // its local one) and Docker does, so a pinned image is pulled by digest
 // when the engine does not know it, the same way on both.
 func (e *Engine) Pull(ctx context.Context, ref string) error {
-	auth, err := authconfig.Encode(registry.AuthConfig{})
+	auth, err := e.encodedAuth(ctx, ref)
 	if err != nil {
-		return err
+		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	resp, err := e.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("pull %s: %w", ref, ErrNotFound)
 		}
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return fmt.Errorf("pull %s: %w%s", ref, err, authHint(ref, err.Error()))
 	}
 	defer resp.Close()
 	for m, err := range resp.JSONMessages(ctx) {
@@ -133,7 +129,7 @@ func (e *Engine) Pull(ctx context.Context, ref string) error {
 			return fmt.Errorf("pull %s: %w", ref, err)
 		}
 		if m.Error != nil {
-			return fmt.Errorf("pull %s: %s", ref, m.Error.Message)
+			return fmt.Errorf("pull %s: %s%s", ref, m.Error.Message, authHint(ref, m.Error.Message))
 		}
 	}
 	return nil

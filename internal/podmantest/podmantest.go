@@ -3,7 +3,8 @@
 // under one directory, configured as it works on Runway's machines (runc,
 // cgroupfs, k8s-file logs, file events, bounded ulimits, no static_dir: with
 // it podman 4.3 stalls 20 s on every container exit), optionally with a local registry
-// (`docker-registry` from Debian) that the engine treats as insecure.
+// (`docker-registry` from Debian) that the engine treats as insecure, and a
+// second one that wants a user and password (htpasswd, basic auth).
 //
 // One engine serves a whole test package: Shared starts it on first use and
 // Main stops it after the package's tests, so a package that needs no
@@ -37,6 +38,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Options choose what Start runs beside the engine.
@@ -55,25 +58,41 @@ type Engine struct {
 	Host string
 	// Registry is the local registry's host:port, empty without one.
 	Registry string
+	// AuthRegistry is a second local registry (started with Registry) that
+	// answers 401 without AuthUser and AuthPassword.
+	AuthRegistry string
+	AuthUser     string
+	AuthPassword string
 
-	env      []string
-	network  string // its own network and bridge: rwyN on 10.89.N.0/24
-	service  *exec.Cmd
-	registry *exec.Cmd
-	waits    sync.WaitGroup
+	env        []string
+	network    string // its own network and bridge: rwyN on 10.89.N.0/24
+	service    *exec.Cmd
+	registries []*exec.Cmd
+	waits      sync.WaitGroup
 
 	helloOnce sync.Once
 	hello     string
 	helloErr  error
 }
 
-// HelloImage returns the tag of the tests' image, built once per engine
-// (with the podman CLI on the engine's storage): FROM scratch, the static
-// examples/hello (CGO_ENABLED=0) as /hello, ENV HOST=0.0.0.0 (hello
-// listens on $HOST) and PORT=8080, EXPOSE 8080, CMD ["/hello"]. It fails t
-// when the image cannot be built.
+// HelloImage returns the tag of the tests' image (see Hello), built once
+// per engine. It fails t when the image cannot be built.
 func (e *Engine) HelloImage(t testing.TB) string {
 	t.Helper()
+	tag, err := e.Hello()
+	if err != nil {
+		t.Fatalf("the tests' hello image: %v", err)
+	}
+	return tag
+}
+
+// Hello returns the tag of the tests' (and benchmarks') image, built once
+// per engine (with the podman CLI on the engine's storage): FROM scratch,
+// the static examples/hello (CGO_ENABLED=0) as /hello, ENV HOST=0.0.0.0
+// (hello listens on $HOST) and PORT=8080, EXPOSE 8080, CMD ["/hello"]. It
+// builds examples/hello from this source tree, so it works in tests and in
+// programs run from a checkout (bench/).
+func (e *Engine) Hello() (string, error) {
 	e.helloOnce.Do(func() {
 		dir := filepath.Join(e.Dir, "hello-image")
 		if e.helloErr = os.MkdirAll(dir, 0o755); e.helloErr != nil {
@@ -98,10 +117,7 @@ func (e *Engine) HelloImage(t testing.TB) string {
 			e.hello = tag
 		}
 	})
-	if e.helloErr != nil {
-		t.Fatalf("the tests' hello image: %v", e.helloErr)
-	}
-	return e.hello
+	return e.hello, e.helloErr
 }
 
 // Missing returns why containers cannot be run here (podman or runc not
@@ -152,7 +168,7 @@ func (e *Engine) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	e.network = fmt.Sprintf("rwy%d", n)
-	for _, d := range []string{"tmp", "net", "storage", "run", "registry"} {
+	for _, d := range []string{"tmp", "net", "storage", "run", "registry", "auth-registry"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o700); err != nil {
 			return fmt.Errorf("create engine dir: %w", err)
 		}
@@ -176,12 +192,18 @@ runroot = %q
 `, filepath.Join(e.Dir, "storage"), filepath.Join(e.Dir, "run"))
 	registriesConf := ""
 	if opts.Registry {
-		addr, err := e.startRegistry(ctx)
+		addr, err := e.startRegistry(ctx, "registry", "")
 		if err != nil {
 			return err
 		}
 		e.Registry = addr
-		registriesConf = fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", addr)
+		if err := e.writeHtpasswd(); err != nil {
+			return err
+		}
+		if e.AuthRegistry, err = e.startRegistry(ctx, "auth-registry", filepath.Join(e.Dir, "htpasswd")); err != nil {
+			return err
+		}
+		registriesConf = fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n[[registry]]\nlocation = %q\ninsecure = true\n", addr, e.AuthRegistry)
 	}
 	files := map[string]string{
 		"containers.conf": containersConf,
@@ -266,9 +288,26 @@ func (e *Engine) await(ctx context.Context, exited chan error) error {
 	}
 }
 
-// startRegistry starts docker-registry on a free loopback port; the port is
-// chosen before the registry binds it, so a lost race is retried.
-func (e *Engine) startRegistry(ctx context.Context) (string, error) {
+// writeHtpasswd picks the auth registry's user and a random password and
+// writes its htpasswd file (bcrypt, the only form the registry reads).
+func (e *Engine) writeHtpasswd() error {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	e.AuthUser, e.AuthPassword = "runway", hex.EncodeToString(b)
+	hash, err := bcrypt.GenerateFromPassword([]byte(e.AuthPassword), bcrypt.MinCost)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(e.Dir, "htpasswd"), []byte(e.AuthUser+":"+string(hash)+"\n"), 0o600)
+}
+
+// startRegistry starts docker-registry on a free loopback port, storing
+// under Dir/name and wanting the users of htpasswd when it is not empty;
+// the port is chosen before the registry binds it, so a lost race is
+// retried.
+func (e *Engine) startRegistry(ctx context.Context, name, htpasswd string) (string, error) {
 	var last error
 	for range 5 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -278,12 +317,17 @@ func (e *Engine) startRegistry(ctx context.Context) (string, error) {
 		addr := l.Addr().String()
 		l.Close()
 		conf := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-			filepath.Join(e.Dir, "registry"), addr)
-		confPath := filepath.Join(e.Dir, "registry.yml")
+			filepath.Join(e.Dir, name), addr)
+		want := http.StatusOK
+		if htpasswd != "" {
+			conf += fmt.Sprintf("auth:\n  htpasswd:\n    realm: runway-test\n    path: %s\n", htpasswd)
+			want = http.StatusUnauthorized
+		}
+		confPath := filepath.Join(e.Dir, name+".yml")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			return "", fmt.Errorf("write registry config: %w", err)
 		}
-		logf, err := os.Create(filepath.Join(e.Dir, "registry.log"))
+		logf, err := os.Create(filepath.Join(e.Dir, name+".log"))
 		if err != nil {
 			return "", fmt.Errorf("create registry log: %w", err)
 		}
@@ -297,24 +341,24 @@ func (e *Engine) startRegistry(ctx context.Context) (string, error) {
 		}
 		exited := make(chan error, 1)
 		e.waits.Go(func() { exited <- cmd.Wait() })
-		if last = awaitHTTP(ctx, "http://"+addr+"/v2/", exited); last == nil {
-			e.registry = cmd
+		if last = awaitHTTP(ctx, "http://"+addr+"/v2/", want, exited); last == nil {
+			e.registries = append(e.registries, cmd)
 			return addr, nil
 		}
 		_ = cmd.Process.Kill()
 		<-exited
-		last = fmt.Errorf("%w: %s", last, e.tail("registry.log"))
+		last = fmt.Errorf("%w: %s", last, e.tail(name+".log"))
 	}
 	return "", fmt.Errorf("start docker-registry: %w", last)
 }
 
-func awaitHTTP(ctx context.Context, url string, exited chan error) error {
+func awaitHTTP(ctx context.Context, url string, want int, exited chan error) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				return nil
 			}
 		}
@@ -355,7 +399,8 @@ func (e *Engine) Stop() {
 	if e.env != nil {
 		_, _ = e.Podman(ctx, "rm", "--all", "--force", "--time", "0")
 	}
-	for _, cmd := range []*exec.Cmd{e.service, e.registry} {
+	procs := append([]*exec.Cmd{e.service}, e.registries...)
+	for _, cmd := range procs {
 		if cmd != nil && cmd.Process != nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 		}
@@ -365,7 +410,7 @@ func (e *Engine) Stop() {
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		for _, cmd := range []*exec.Cmd{e.service, e.registry} {
+		for _, cmd := range procs {
 			if cmd != nil && cmd.Process != nil {
 				_ = cmd.Process.Kill()
 			}

@@ -63,12 +63,18 @@ func TestStopLeavesNothing(t *testing.T) {
 		t.Fatalf("registry: %v", err)
 	}
 	resp.Body.Close()
-	pid, rpid := e.service.Process.Pid, e.registry.Process.Pid
+	if len(e.registries) != 2 {
+		t.Fatalf("%d registries started, want 2 (open and with a login)", len(e.registries))
+	}
+	pids := []int{e.service.Process.Pid}
+	for _, r := range e.registries {
+		pids = append(pids, r.Process.Pid)
+	}
 	e.Stop()
 	if _, err := os.Stat(e.Dir); !os.IsNotExist(err) {
 		t.Errorf("engine dir %s still there after Stop (%v)", e.Dir, err)
 	}
-	for _, p := range []int{pid, rpid} {
+	for _, p := range pids {
 		if _, err := os.Stat("/proc/" + itoa(p)); err == nil {
 			t.Errorf("process %d still alive after Stop", p)
 		}
