@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # and no crasher (golang/go#75804, fixed only in Go 1.27).
 FUZZTIME  ?= 10000x
 
-.PHONY: build hello lint test fuzz demo clean docs
+.PHONY: build hello lint test fuzz demo demo-containers clean docs
 
 build: hello
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runway ./cmd/runway
@@ -39,6 +39,10 @@ docs: build
 
 demo: build
 	./scripts/demo.sh
+
+# The main job on target docker: examples/containers on a private podman.
+demo-containers: build
+	./scripts/demo-containers.sh
 
 clean:
 	rm -rf $(BIN) examples/hello/bin

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# `make demo-containers`: Runway's main job on target docker. Starts a
+# private podman (internal/tools/podmanenv: the tests' configuration, its own
+# socket and storage, removed at the end), `runway up` on it, then deploys
+# examples/containers' web service — built from its Dockerfile by the
+# engine — and ships two new versions under steady traffic (rolling, then
+# blue_green), printing how many requests failed (must be 0). Needs podman
+# and runc (apt-get install -y podman runc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+runway=$root/bin/runway
+work=$(mktemp -d -t runway-containers.XXXXXX)
+up_pid=""
+load_pid=""
+engine_pid=""
+
+cleanup() {
+  [ -n "$load_pid" ] && kill -INT "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null || true
+  if [ -n "$up_pid" ]; then
+    kill -INT "$up_pid" 2>/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
+  if [ -n "$engine_pid" ]; then
+    kill -TERM "$engine_pid" 2>/dev/null || true
+    wait "$engine_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
+for bin in podman runc; do
+  command -v "$bin" >/dev/null || { echo "$bin is not installed: apt-get install -y podman runc"; exit 1; }
+done
+
+# The project: a copy of examples/containers with the static hello binary
+# its Dockerfile copies.
+cp -r examples/containers/. "$work/project/" 2>/dev/null || { mkdir -p "$work/project" && cp -r examples/containers/. "$work/project/"; }
+mkdir -p "$work/project/bin"
+CGO_ENABLED=0 go build -o "$work/project/bin/hello" ./examples/hello
+go build -o "$work/demoload" ./internal/tools/demoload
+go build -o "$work/podmanenv" ./internal/tools/podmanenv
+
+step "a private podman serving the Docker Engine API"
+"$work/podmanenv" -out "$work/docker-host" >"$work/engine.log" 2>&1 &
+engine_pid=$!
+for _ in $(seq 1 300); do
+  [ -s "$work/docker-host" ] && break
+  if ! kill -0 "$engine_pid" 2>/dev/null; then cat "$work/engine.log"; echo "podman did not start"; exit 1; fi
+  sleep 0.2
+done
+[ -s "$work/docker-host" ] || { cat "$work/engine.log"; echo "podman did not start"; exit 1; }
+DOCKER_HOST=$(cat "$work/docker-host")
+export DOCKER_HOST
+echo "DOCKER_HOST=$DOCKER_HOST"
+
+step "runway up (server + agent, on that engine)"
+cd "$work/project"
+export XDG_CONFIG_HOME="$work/config"
+"$runway" up --data-dir "$work/.runway" >"$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "Runway is up" "$work/up.log" 2>/dev/null && break
+  if ! kill -0 "$up_pid" 2>/dev/null; then cat "$work/up.log"; echo "runway up failed"; exit 1; fi
+  sleep 0.2
+done
+grep -q "Runway is up" "$work/up.log" || { cat "$work/up.log"; echo "runway up did not start"; exit 1; }
+export RUNWAY_SERVER=http://127.0.0.1:7040
+RUNWAY_TOKEN=$(cat "$work/.runway/server/admin.token")
+export RUNWAY_TOKEN
+
+step "runway deploy web --env development --version 1.0.0 --yes --wait (builds the image first)"
+"$runway" deploy web --env development --version 1.0.0 --yes --wait
+echo "\$ curl -H 'Host: web.development.localhost' http://127.0.0.1:8080/"
+curl -fsS -H 'Host: web.development.localhost' http://127.0.0.1:8080/
+
+step "steady traffic: 4 clients through the proxy, from now until the end"
+"$work/demoload" -host web.development.localhost -c 4 -interval 5ms -out "$work/load.json" >"$work/load.txt" 2>&1 &
+load_pid=$!
+
+step "runway deploy web --env development --version 1.1.0 (rolling)"
+"$runway" deploy web --env development --version 1.1.0 --yes --wait
+
+step "switch the service to blue_green and deploy 1.2.0"
+sed -i 's/strategy         = "rolling"/strategy         = "blue_green"/' web.service.hcl
+"$runway" deploy web --env development --version 1.2.0 --yes --wait
+
+step "runway status web --env development"
+"$runway" status web --env development
+"$runway" images web --env development
+
+kill -INT "$load_pid"
+wait "$load_pid" || true
+load_pid=""
+step "traffic during the releases"
+cat "$work/load.txt"
+failed=$(sed -n 's/.*"failed":\([0-9]*\).*/\1/p' "$work/load.json")
+sent=$(sed -n 's/.*"sent":\([0-9]*\).*/\1/p' "$work/load.json")
+echo "requests sent: $sent"
+echo "failed: $failed"
+step "stopping Runway and the engine"
+kill -INT "$up_pid"
+wait "$up_pid" || true
+up_pid=""
+[ "$failed" = "0" ] || { echo "FAILED: $failed requests failed"; exit 1; }
