@@ -129,6 +129,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newUserCmd,
 		newTokenCmd,
 		newWhoamiCmd,
+		newDashboardCmd,
 		newAuditCmd,
 		newInfraCmd,
 		newValidateCmd,
