@@ -74,4 +74,3 @@ func (h *Handler) halt(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
-

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"

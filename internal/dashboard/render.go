@@ -86,7 +86,9 @@ type frame struct {
 type crumb struct{ Name, Href string }
 
 // Can is the role table's answer for the layout's and pages' buttons.
-func (f *frame) Can(action, project, env string) bool { return f.s != nil && f.s.can(action, project, env) }
+func (f *frame) Can(action, project, env string) bool {
+	return f.s != nil && f.s.can(action, project, env)
+}
 
 func (h *Handler) render(w http.ResponseWriter, status int, page string, s *session, data any) {
 	h.renderFrame(w, status, page, &frame{Page: data, s: s})
