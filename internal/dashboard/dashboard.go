@@ -31,8 +31,8 @@ const (
 // Token names the dashboard gives the tokens it makes; `runway token list`
 // shows them.
 const (
-	LoginCodeName = "dashboard login"
-	SessionName   = "dashboard session"
+	LoginCodeName = "dashboard-login"
+	SessionName   = "dashboard-session"
 )
 
 // TokenTimes tells when a token was made and last used, read before the
@@ -69,6 +69,7 @@ type Handler struct {
 	opts Options
 	mux  *http.ServeMux
 	tmpl map[string]*template.Template
+	seen *lastSeen
 }
 
 // New returns the dashboard handler.
@@ -92,7 +93,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{opts: opts, mux: http.NewServeMux(), tmpl: tmpl}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), tmpl: tmpl, seen: &lastSeen{maxAge: opts.MaxAge}}
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix(Prefix+"static/", http.FileServer(http.FS(static)))
 	h.mux.Handle("GET "+Prefix+"static/", files)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
@@ -111,10 +112,7 @@ func (h *Handler) session(r *http.Request) (*session, string) {
 		return nil, "the session ended"
 	}
 	c := h.clientFor(tok)
-	last := ti.LastUsed
-	if last.IsZero() {
-		last = ti.Created
-	}
+	last := h.seen.last(ti.ID, ti.Created, ti.LastUsed)
 	if idle := h.opts.Now().Sub(last); idle > h.opts.IdleTimeout {
 		// Revoked, so the cookie is worth nothing wherever it is kept.
 		if _, err := c.RevokeToken(apiCtx(r), ti.ID); err != nil && !client.IsKind(err, apiwire.KindTokenRevoked) {
@@ -126,6 +124,7 @@ func (h *Handler) session(r *http.Request) (*session, string) {
 	if err != nil {
 		return nil, "the session ended: " + err.Error()
 	}
+	h.seen.touch(ti.ID, h.opts.Now())
 	roles, err := auth.ParseRoles(who.Roles)
 	if err != nil {
 		return nil, err.Error()
@@ -277,4 +276,42 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	h.clearCookie(w, r)
 	http.Redirect(w, r, Prefix+"login?why="+url.QueryEscape("logged out"), http.StatusSeeOther)
+}
+
+// lastSeen keeps when this server last saw each session, to the request:
+// the store's last use (auth.Authenticator writes it to the minute) covers
+// sessions another server or an earlier run of this one saw.
+type lastSeen struct {
+	mu     sync.Mutex
+	at     map[string]time.Time
+	maxAge time.Duration
+}
+
+func (l *lastSeen) last(id string, created, stored time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := created
+	for _, c := range []time.Time{stored, l.at[id]} {
+		if c.After(t) {
+			t = c
+		}
+	}
+	return t
+}
+
+func (l *lastSeen) touch(id string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.at == nil {
+		l.at = map[string]time.Time{}
+	}
+	l.at[id] = now
+	if len(l.at) > 1000 {
+		// Sessions end within maxAge of any use: older entries are dead.
+		for k, t := range l.at {
+			if now.Sub(t) > l.maxAge {
+				delete(l.at, k)
+			}
+		}
+	}
 }
