@@ -36,6 +36,12 @@ func (h *Handler) projects(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	var out []projectView
 	for _, p := range list {
+		if len(p.Definition) == 0 {
+			// Lists leave the definition out; the project itself has it.
+			if full, err := s.c.Project(apiCtx(r), p.Name); err == nil {
+				p = full
+			}
+		}
 		pv := projectView{Name: p.Name, UpdatedBy: p.UpdatedBy, Version: p.Version}
 		var def struct {
 			Environments []struct {

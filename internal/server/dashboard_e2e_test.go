@@ -169,6 +169,9 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// The pages show the server's data.
+	if _, page := b.get("/ui/"); !strings.Contains(page, `href="/ui/p/e2e/e/dev/"`) {
+		t.Errorf("the projects page does not link environment dev:\n%s", page)
+	}
 	st, page := b.get("/ui/p/e2e/e/dev/")
 	if st != http.StatusOK || !strings.Contains(page, ">hello<") || !strings.Contains(page, "2 100%") {
 		t.Fatalf("environment page: %d\n%s", st, page)

@@ -26,20 +26,26 @@ const shots = env("RUNWAY_SHOTS");
 const update = process.env.RUNWAY_UPDATE === "1";
 const step = (s) => console.log(`step: ${s}`);
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "runway-chromium-"));
+// Playwright gives the browser a fresh user data dir of its own, and
+// --headless (headless: true).
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${userDir}`],
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const failures = [];
+let current = null; // the page in use, for a failure's report
 try {
   await run();
 } catch (e) {
   failures.push(e);
+  if (current) {
+    console.error(`at ${current.url().replace(/code=rwy_[0-9a-f]+/, "code=…")}:`);
+    console.error((await current.textContent("body").catch(() => "")).replace(/\s+/g, " ").slice(0, 2000));
+  }
 } finally {
   await browser.close();
-  fs.rmSync(userDir, { recursive: true, force: true });
 }
 if (failures.length) {
   console.error(String(failures[0].stack || failures[0]).replaceAll(/rwy_[0-9a-f]+/g, "rwy_…"));
@@ -66,7 +72,6 @@ async function layout(page) {
 // committed beside it: the same landmarks in the same order, each where it
 // was within a tolerance (rows added by other data move things a little).
 async function shoot(page, name) {
-  await page.addStyleTag({ content: "*, *::before { transition: none !important; animation: none !important; }" });
   const png = path.join(shots, `${name}.png`);
   const lay = path.join(shots, `${name}.layout.json`);
   const got = await layout(page);
@@ -95,6 +100,7 @@ async function shoot(page, name) {
 async function run() {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
+  current = page;
   page.setDefaultTimeout(60000);
 
   step("log in with the one-time link");
@@ -136,7 +142,9 @@ async function run() {
     await page.waitForFunction((b) => document.querySelectorAll(".timeline li").length > b || document.querySelector("#release-state").textContent === "Success", before);
     assert.equal(navigations, 0, "the timeline changed without reloading the page");
   }
-  await page.waitForFunction(() => document.querySelector("#release-state")?.textContent === "Success");
+  // The page as reloaded after "done": no live stream any more.
+  await page.waitForSelector("#timeline:not([data-live])");
+  assert.equal(await page.textContent("#release-state"), "Success");
   await shoot(page, "release");
 
   step("halt a release in progress: it ends FailureClean, live");
@@ -148,6 +156,7 @@ async function run() {
   await page.click("#confirm");
   await page.waitForURL(`${base}/ui/r/${env("RUNWAY_HALT")}`);
   await page.waitForFunction(() => document.querySelector("#release-state")?.textContent === "FailureClean", null, { timeout: 90000 });
+  await page.waitForSelector("#timeline:not([data-live])");
   assert.match(await page.textContent(".state"), /Halted/);
 
   step("logs, followed and filtered");
@@ -170,6 +179,7 @@ async function run() {
   step("read_only: no action buttons, and the server refuses a direct POST");
   const ro = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const rp = await ro.newPage();
+  current = rp;
   await rp.goto(`${base}/ui/login`);
   await rp.fill("input[name=token]", env("RUNWAY_RO_TOKEN"));
   await rp.click("#token-form button");
@@ -189,6 +199,7 @@ async function run() {
   step("JavaScript off: the pages still read");
   const nojs = await browser.newContext({ javaScriptEnabled: false });
   const np = await nojs.newPage();
+  current = np;
   await np.goto(`${base}/ui/login`);
   await np.fill("input[name=token]", env("RUNWAY_RO_TOKEN"));
   await np.click("#token-form button");
