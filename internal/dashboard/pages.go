@@ -93,10 +93,10 @@ type serviceView struct {
 	Project, Environment, Service string
 	St                            *apiwire.ServiceStatus
 	Releases                      []*apiwire.Release
-	// RequestID makes a double-submitted rollback one rollback (the API's
-	// rollbacks are idempotent per request id).
-	CanRollback, CanHalt bool
-	Weights              map[string]int
+	CanRollback, CanHalt          bool
+	Weights                       map[string]int
+	// CurrentID is the serving release, which has no rollback button.
+	CurrentID string
 }
 
 func (h *Handler) service(w http.ResponseWriter, r *http.Request, s *session) {
@@ -117,6 +117,9 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	v := serviceView{Project: p, Environment: e, Service: svc, St: st, Releases: rels, Weights: weights,
 		CanRollback: s.can("release.rollback", p, e), CanHalt: s.can("release.halt", p, e)}
+	if st.Current != nil {
+		v.CurrentID = st.Current.ID
+	}
 	h.renderFrame(w, http.StatusOK, "service", &frame{Title: svc + " in " + e, s: s, Crumbs: crumbs(p, e, svc), Refresh: st.InProgress != nil, Page: v})
 }
 

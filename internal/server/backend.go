@@ -537,7 +537,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	healthy, weight, crashLoop := 0, 0, false
 	rep, _ := drv.(target.InstanceReporter)
-	for _, g := range groups {
+	for i, g := range groups {
 		healthy += g.Status.Healthy
 		if rep == nil {
 			continue
@@ -545,6 +545,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 		if ins, err := rep.Instances(ctx, ref, g.Name); err == nil {
 			for _, in := range ins {
 				crashLoop = crashLoop || in.CrashLoop
+				st.Groups[i].Instances = append(st.Groups[i].Instances, apiwire.Instance{ID: in.ID, State: in.State, Restarts: in.Restarts})
 			}
 		}
 	}

@@ -177,7 +177,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("environment page: %d\n%s", st, page)
 	}
 	st, page = b.get("/ui/p/e2e/e/dev/s/hello/")
-	if st != http.StatusOK || !strings.Contains(page, "Serving <b>2</b>") || strings.Count(page, "Roll back to this") != 2 {
+	if st != http.StatusOK || !strings.Contains(page, "Serving <b>2</b>") || strings.Count(page, "Roll back to this") != 1 || !strings.Contains(page, "2/2 healthy") || strings.Count(page, `<span class="badge ok">healthy</span>`) != 2 {
 		t.Fatalf("service page: %d\n%s", st, page)
 	}
 	for _, p := range []string{"/ui/r/" + v2.ID, "/ui/p/e2e/e/dev/alarms", "/ui/p/e2e/e/dev/secrets", "/ui/audit", "/ui/p/e2e/e/dev/s/hello/logs?filter=listening"} {
