@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -387,7 +388,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 
 // ListGroups returns the service's groups.
 func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]target.GroupInfo, error) {
-	all, err := d.agent.Groups(ctx)
+	all, err := d.groups(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -580,4 +581,32 @@ func (d *Driver) Instances(ctx context.Context, ref target.ServiceRef, group str
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// groupsSnapshot is one listing of the agent's groups, made on first use,
+// shared by the ListGroups calls of one context.
+type groupsSnapshot struct {
+	once   sync.Once
+	groups []agentapi.GroupStatus
+	err    error
+}
+
+type snapshotKey struct{}
+
+// WithGroupsSnapshot returns a context in which ListGroups, for any service,
+// reads one listing of the agent's groups (made on the first call) instead
+// of one each: for a reader of many services at once (an environment's
+// overview: 100 services were 100 listings of 100 groups). Never for the
+// engine, which must see what is there now.
+func WithGroupsSnapshot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, snapshotKey{}, &groupsSnapshot{})
+}
+
+func (d *Driver) groups(ctx context.Context) ([]agentapi.GroupStatus, error) {
+	snap, _ := ctx.Value(snapshotKey{}).(*groupsSnapshot)
+	if snap == nil {
+		return d.agent.Groups(ctx)
+	}
+	snap.once.Do(func() { snap.groups, snap.err = d.agent.Groups(ctx) })
+	return snap.groups, snap.err
 }
