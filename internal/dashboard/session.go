@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -264,7 +265,15 @@ func (h *Handler) tokenLogin(r *http.Request, token string) (string, error) {
 
 // safeNext keeps a redirect inside the dashboard.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, Prefix) || strings.ContainsAny(next, "\\\r\n\t") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return ""
+	}
+	// Where a browser ends up: "/ui/../v1" is not a dashboard page.
+	if !strings.HasPrefix(path.Clean(u.Path)+"/", Prefix) {
 		return ""
 	}
 	return next
