@@ -55,6 +55,9 @@ func (f *fleet) Deploy(context.Context, apiwire.DeployRequest, string) (*apiwire
 func (f *fleet) Rollback(context.Context, apiwire.RollbackRequest, string) (*apiwire.Release, error) {
 	return nil, errNo
 }
+func (f *fleet) Maintenance(context.Context, string, string, string, apiwire.MaintenanceRequest, string) (*apiwire.Maintenance, error) {
+	return nil, errNo
+}
 func (f *fleet) Halt(context.Context, string, string, string) error { return errNo }
 func (f *fleet) Release(_ context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	d := &apiwire.ReleaseDetail{Release: *f.release("web-1", 7)}

@@ -555,6 +555,11 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	if a := b.alertsOf(ctx, ref, builtinAlerts(list, weight > 0, healthy, crashLoop)); len(a) > 0 {
 		st.Alarms = a
 	}
+	if m, ok := drv.(target.Maintainer); ok {
+		if msg, err := m.Maintenance(ctx, ref); err == nil {
+			st.Maintenance = msg
+		}
+	}
 	if fenced, ok := drv.(storeBehindReporter); ok {
 		if msg, err := fenced.StoreBehind(ctx, ref); err == nil {
 			st.StoreBehind = msg

@@ -660,3 +660,36 @@ func (d *Driver) route(ctx context.Context, key agentapi.RouteKey) (agentapi.Rou
 func notInSnapshot(what string) error {
 	return &agentapi.APIError{Problem: agentapi.Problem{Title: "Not Found", Status: http.StatusNotFound, Detail: "no " + what}}
 }
+
+var _ target.Maintainer = (*Driver)(nil)
+
+// SetMaintenance turns the proxy's maintenance page of the service's route
+// on (message, or the agent's default text) or off. The route keeps it
+// across releases until it is turned off.
+func (d *Driver) SetMaintenance(ctx context.Context, ref target.ServiceRef, on bool, message string) error {
+	key := routeKey(ref, false)
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
+	path := agentapi.KeyPath("/v1/maintenance/", key, nil)
+	if on {
+		_, err = d.agent.Do(fctx, http.MethodPut, path, map[string]string{"message": message}, nil)
+	} else {
+		_, err = d.agent.Do(fctx, http.MethodDelete, path, nil, nil)
+	}
+	if agentapi.IsNotFound(err) {
+		return target.ErrNoRoute
+	}
+	return d.refusal(ctx, ref, err)
+}
+
+// Maintenance is the message of the service's maintenance page, "" when off
+// (or without a route).
+func (d *Driver) Maintenance(ctx context.Context, ref target.ServiceRef) (string, error) {
+	r, err := d.route(ctx, routeKey(ref, false))
+	if agentapi.IsNotFound(err) {
+		return "", nil
+	}
+	return r.Maintenance, err
+}
