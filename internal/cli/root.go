@@ -147,6 +147,7 @@ func commands() []func(*Globals) *cobra.Command {
 		newReleaseCmd,
 		newRollbackCmd,
 		newHaltCmd,
+		newMaintenanceCmd,
 		newSecretCmd,
 		newLogsCmd,
 		newEventsCmd,

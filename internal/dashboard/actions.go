@@ -74,3 +74,27 @@ func (h *Handler) halt(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
+
+// maintenance turns a service's maintenance page on or off through POST
+// /v1/projects/{p}/environments/{e}/services/{s}/maintenance.
+func (h *Handler) maintenance(w http.ResponseWriter, r *http.Request, s *session) {
+	p, e, svc := r.PostFormValue("project"), r.PostFormValue("environment"), r.PostFormValue("service")
+	on := r.PostFormValue("on") == "1"
+	back := Prefix + "p/" + url.PathEscape(p) + "/e/" + url.PathEscape(e) + "/s/" + url.PathEscape(svc) + "/"
+	q := "Turn maintenance off for " + svc + " in " + e + " of " + p + "? Its requests are routed again."
+	if on {
+		q = "Turn maintenance on for " + svc + " in " + e + " of " + p + "? Every request is answered 503 with the maintenance page until it is turned off."
+	}
+	if !h.confirm(w, r, s, "maintenance", q, back, "project", "environment", "service", "on", "message") {
+		return
+	}
+	req := apiwire.MaintenanceRequest{On: on, RequestID: r.PostFormValue("request_id"), RequestedAt: h.opts.Now().UTC()}
+	if on {
+		req.Message = strings.TrimSpace(r.PostFormValue("message"))
+	}
+	if _, err := s.c.Maintenance(apiCtx(r), p, e, svc, req); err != nil {
+		h.fail(w, s, err)
+		return
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}

@@ -112,6 +112,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET "+Prefix+"audit", h.withSession(h.audit))
 	h.mux.HandleFunc("POST "+Prefix+"actions/rollback", h.withSession(h.rollback))
 	h.mux.HandleFunc("POST "+Prefix+"actions/halt", h.withSession(h.halt))
+	h.mux.HandleFunc("POST "+Prefix+"actions/maintenance", h.withSession(h.maintenance))
 	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no dashboard page "+r.Method+" "+r.URL.Path, http.StatusNotFound)
 	})

@@ -90,11 +90,11 @@ func crumbs(p, e, svc string) []crumb {
 }
 
 type serviceView struct {
-	Project, Environment, Service string
-	St                            *apiwire.ServiceStatus
-	Releases                      []*apiwire.Release
-	CanRollback, CanHalt          bool
-	Weights                       map[string]int
+	Project, Environment, Service     string
+	St                                *apiwire.ServiceStatus
+	Releases                          []*apiwire.Release
+	CanRollback, CanHalt, CanMaintain bool
+	Weights                           map[string]int
 	// CurrentID is the serving release, which has no rollback button.
 	CurrentID string
 }
@@ -116,7 +116,8 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request, s *session) {
 		weights[rt.Group] = rt.Weight
 	}
 	v := serviceView{Project: p, Environment: e, Service: svc, St: st, Releases: rels, Weights: weights,
-		CanRollback: s.can("release.rollback", p, e), CanHalt: s.can("release.halt", p, e)}
+		CanRollback: s.can("release.rollback", p, e), CanHalt: s.can("release.halt", p, e),
+		CanMaintain: s.can("service.maintenance", p, e)}
 	if st.Current != nil {
 		v.CurrentID = st.Current.ID
 	}

@@ -211,6 +211,30 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the same confirmed form made release %s, then %s", rbID, got)
 	}
 
+	// Maintenance on from the service page, through its confirmation: the
+	// proxy answers 503 with the message; off routes again.
+	_, page = b.get("/ui/p/e2e/e/dev/s/hello/")
+	mform := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "on": {"1"}, "message": {"back at ten"}}
+	if !strings.Contains(page, `id="maintenance-form"`) {
+		t.Fatalf("service page lacks the maintenance form:\n%s", page)
+	}
+	if st, page, _ := b.post("/ui/actions/maintenance", mform); st != http.StatusOK || !strings.Contains(page, "Turn maintenance on for hello") {
+		t.Fatalf("maintenance confirmation: %d\n%s", st, page)
+	}
+	mform.Set("confirm", "yes")
+	if st, page, _ := b.post("/ui/actions/maintenance", mform); st != http.StatusOK || !strings.Contains(page, "Maintenance on: every request is answered 503") {
+		t.Fatalf("maintenance on: %d\n%s", st, page)
+	}
+	if st, body := c.viaProxy(service); st != http.StatusServiceUnavailable || !strings.Contains(body, "back at ten") {
+		t.Errorf("with maintenance on the proxy answered %d %q", st, body)
+	}
+	if out, err := c.cli("maintenance", "off", service, "--env", env); err != nil || !strings.Contains(out, "maintenance off for hello in dev") {
+		t.Errorf("runway maintenance off: %v\n%s", err, out)
+	}
+	if st, _ := c.viaProxy(service); st != http.StatusOK {
+		t.Errorf("with maintenance off the proxy answered %d", st)
+	}
+
 	// Forms need the session's CSRF token and the dashboard's origin.
 	bad := url.Values{"release": {rbID}, "confirm": {"yes"}}
 	if st, _, _ := b.post("/ui/actions/halt", bad); st != http.StatusForbidden {
@@ -236,12 +260,16 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("token login of viewer: %d\n%s", st, page)
 	}
 	_, page = ro.get("/ui/p/e2e/e/dev/s/hello/")
-	if strings.Contains(page, "Roll back") || strings.Contains(page, "actions/") {
+	if strings.Contains(page, "Roll back") || strings.Contains(page, "actions/") || strings.Contains(page, "Maintenance on") {
 		t.Errorf("read_only sees action buttons")
 	}
 	roForm := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "to": {v2.ID}, "confirm": {"yes"}}
 	if st, page, _ := ro.post("/ui/actions/rollback", roForm); st != http.StatusForbidden || !strings.Contains(page, "forbidden: release.rollback") {
 		t.Errorf("rollback posted by read_only: %d\n%s", st, page)
+	}
+	roM := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "on": {"1"}, "confirm": {"yes"}}
+	if st, page, _ := ro.post("/ui/actions/maintenance", roM); st != http.StatusForbidden || !strings.Contains(page, "forbidden: service.maintenance") {
+		t.Errorf("maintenance posted by read_only: %d\n%s", st, page)
 	}
 	entries, err := c.api.Audit(context.Background(), apiwire.AuditFilter{Actor: "viewer", Limit: 20})
 	if err != nil {
@@ -428,4 +456,18 @@ func TestDashboardLive(t *testing.T) {
 	if done := c.wait(rel.ID, 30*time.Second); !strings.Contains(done.Error, "dashboard e2e") {
 		t.Errorf("release error %q lacks the halt's reason", done.Error)
 	}
+}
+
+// viaProxy is one request to svc through the agent's proxy.
+func (c *cluster) viaProxy(svc string) (int, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+c.proxyHTTP+"/", nil)
+	req.Host = host(svc)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("request through the proxy: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -159,6 +159,17 @@ async function run() {
   await page.waitForSelector("#timeline:not([data-live])");
   assert.match(await page.textContent(".state"), /Halted/);
 
+  step("maintenance on, then off");
+  await page.goto(`${base}/ui/p/e2e/e/dev/s/hello/`);
+  await page.fill("#maintenance-form input[name=message]", "back soon");
+  await page.click("button[data-action=maintenance-on]");
+  await page.click("#confirm");
+  await page.waitForSelector("#maintenance");
+  assert.match(await page.textContent("#maintenance"), /back soon/);
+  await page.click("button[data-action=maintenance-off]");
+  await page.click("#confirm");
+  await page.waitForSelector("#maintenance-form");
+
   step("logs, followed and filtered");
   await page.goto(`${base}/ui/p/e2e/e/dev/s/hello/logs?follow=1`);
   await page.waitForSelector("table.logs.live");
@@ -186,7 +197,7 @@ async function run() {
   await rp.waitForURL(`${base}/ui/`);
   await rp.goto(`${base}/ui/p/e2e/e/dev/s/hello/`);
   await rp.waitForSelector("table.releases");
-  assert.equal(await rp.locator("button[data-action]").count(), 0, "read_only sees no action button");
+  assert.equal(await rp.locator("button[data-action]").count(), 0, "read_only sees no action button (rollback, halt, maintenance)");
   const csrf = await rp.getAttribute("input[name=csrf]", "value");
   const res = await rp.request.post(`${base}/ui/actions/rollback`, {
     headers: { Origin: base },
