@@ -87,12 +87,15 @@ async function shoot(page, name) {
   // in number: compare the distinct sequence.
   const squash = (l) => tags(l).split(" ").filter((t, i, a) => t !== a[i - 1]).join(" ");
   assert.equal(squash(got), squash(want), `${name}: the page's landmarks changed (RUNWAY_UPDATE=1 to accept)`);
-  for (const w of want) {
-    const g = got.find((e) => e.tag === w.tag);
+  // The k-th landmark of a kind is compared with the k-th of that kind.
+  const nth = (l) => { const seen = {}; return l.map((e) => ({ ...e, k: `${e.tag}#${(seen[e.tag] = (seen[e.tag] || 0) + 1)}` })); };
+  const gotN = nth(got);
+  for (const w of nth(want)) {
+    const g = gotN.find((e) => e.k === w.k);
     if (!g) continue;
     const tol = 40;
     assert.ok(Math.abs(g.x - w.x) <= tol && Math.abs(g.w - w.w) <= Math.max(tol, w.w * 0.25),
-      `${name}: ${w.tag} moved from x=${w.x} w=${w.w} to x=${g.x} w=${g.w} (RUNWAY_UPDATE=1 to accept)`);
+      `${name}: ${w.k} moved from x=${w.x} w=${w.w} to x=${g.x} w=${g.w} (RUNWAY_UPDATE=1 to accept)`);
   }
   step(`screenshot ${name} matches its layout`);
 }
