@@ -125,17 +125,6 @@ func (f *fleet) Notifications(context.Context, apiwire.AlarmFilter) ([]apiwire.N
 	return out, nil
 }
 
-// tokenTimes reads a token's times from the store, as the server's does.
-type tokenTimes struct{ st store.Store }
-
-func (t tokenTimes) TokenTimes(ctx context.Context, token string) (dashboard.TokenInfo, error) {
-	tk, err := t.st.TokenByHash(ctx, auth.HashToken(token))
-	if err != nil {
-		return dashboard.TokenInfo{}, err
-	}
-	return dashboard.TokenInfo{ID: tk.ID, Created: tk.CreatedAt, LastUsed: tk.LastUsedAt}, nil
-}
-
 // BenchmarkPages renders each page of an environment of 100 services with
 // a session of a global_admin: session check, the page's API calls in
 // process (authentication, the role table, JSON both ways) and the template.
@@ -167,7 +156,7 @@ func BenchmarkPages(b *testing.B) {
 		}
 	}
 	h := api.New(api.Options{Backend: &fleet{at: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}, Identity: id})
-	d, err := dashboard.New(dashboard.Options{API: h, Tokens: tokenTimes{st}})
+	d, err := dashboard.New(dashboard.Options{API: h, Tokens: server.TokenTimes{Store: st}})
 	if err != nil {
 		b.Fatal(err)
 	}

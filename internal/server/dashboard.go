@@ -9,12 +9,13 @@ import (
 	"github.com/runwayhq/runway/internal/store"
 )
 
-// tokenTimes tells the dashboard when a session token was made and last
+// TokenTimes tells the dashboard when a session token was made and last
 // used, from the store, before the API touches it.
-type tokenTimes struct{ st store.Store }
+type TokenTimes struct{ Store store.Store }
 
-func (t tokenTimes) TokenTimes(ctx context.Context, token string) (dashboard.TokenInfo, error) {
-	tk, err := t.st.TokenByHash(ctx, auth.HashToken(token))
+// TokenTimes implements dashboard.TokenTimes.
+func (t TokenTimes) TokenTimes(ctx context.Context, token string) (dashboard.TokenInfo, error) {
+	tk, err := t.Store.TokenByHash(ctx, auth.HashToken(token))
 	if err != nil {
 		return dashboard.TokenInfo{}, err
 	}
@@ -24,7 +25,7 @@ func (t tokenTimes) TokenTimes(ctx context.Context, token string) (dashboard.Tok
 // withDashboard serves the dashboard under /ui/ beside the API, which it
 // calls in process for everything it shows and does.
 func withDashboard(apiHandler http.Handler, st store.Store, opts Options) (http.Handler, error) {
-	d, err := dashboard.New(dashboard.Options{API: apiHandler, Tokens: tokenTimes{st}, Logger: opts.Logger, Now: opts.Now,
+	d, err := dashboard.New(dashboard.Options{API: apiHandler, Tokens: TokenTimes{st}, Logger: opts.Logger, Now: opts.Now,
 		IdleTimeout: opts.DashboardIdle})
 	if err != nil {
 		return nil, err
