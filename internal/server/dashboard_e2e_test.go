@@ -228,6 +228,9 @@ func TestDashboard(t *testing.T) {
 	if st, body := c.viaProxy(service); st != http.StatusServiceUnavailable || !strings.Contains(body, "back at ten") {
 		t.Errorf("with maintenance on the proxy answered %d %q", st, body)
 	}
+	if _, page := b.get("/ui/p/e2e/e/dev/"); !strings.Contains(page, `title="back at ten">maintenance</span>`) {
+		t.Errorf("the environment page does not show the maintenance:\n%s", page)
+	}
 	if out, err := c.cli("maintenance", "off", service, "--env", env); err != nil || !strings.Contains(out, "maintenance off for hello in dev") {
 		t.Errorf("runway maintenance off: %v\n%s", err, out)
 	}

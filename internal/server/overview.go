@@ -102,6 +102,9 @@ func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref ta
 	so.RequestsPerSecond = float64(o.requests) / o.window.Seconds()
 	so.ErrorRate, so.P50Seconds, so.P99Seconds = o.errorRate(), o.p50.Seconds(), o.p99.Seconds()
 	so.Alarms = b.alertsOf(ctx, ref, builtinAlerts(releases, o.routed, o.healthy, o.crashLoop))
+	if m, ok := drv.(target.Maintainer); ok {
+		so.Maintenance, _ = m.Maintenance(ctx, ref)
+	}
 	return so, nil
 }
 
