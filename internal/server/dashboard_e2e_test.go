@@ -104,11 +104,11 @@ func (b *browser) login(link string) string {
 	}
 	st, page := b.get(u.RequestURI())
 	if st != http.StatusOK || !strings.Contains(page, "Log in as admin") {
-		b.t.Fatalf("login link page: %d\n%s", st, page)
+		b.t.Fatalf("login link page: %d\n%s", st, noTokens(page))
 	}
 	st, page, _ = b.post("/ui/login", url.Values{"code": {u.Query().Get("code")}})
 	if st != http.StatusOK || !strings.Contains(page, "Projects") {
-		b.t.Fatalf("after login: %d\n%s", st, page)
+		b.t.Fatalf("after login: %d\n%s", st, noTokens(page))
 	}
 	return page
 }
@@ -170,19 +170,19 @@ func TestDashboard(t *testing.T) {
 
 	// The pages show the server's data.
 	if _, page := b.get("/ui/"); !strings.Contains(page, `href="/ui/p/e2e/e/dev/"`) {
-		t.Errorf("the projects page does not link environment dev:\n%s", page)
+		t.Errorf("the projects page does not link environment dev:\n%s", noTokens(page))
 	}
 	st, page := b.get("/ui/p/e2e/e/dev/")
 	if st != http.StatusOK || !strings.Contains(page, ">hello<") || !strings.Contains(page, "2 100%") {
-		t.Fatalf("environment page: %d\n%s", st, page)
+		t.Fatalf("environment page: %d\n%s", st, noTokens(page))
 	}
 	st, page = b.get("/ui/p/e2e/e/dev/s/hello/")
 	if st != http.StatusOK || !strings.Contains(page, "Serving <b>2</b>") || strings.Count(page, "Roll back to this") != 1 || !strings.Contains(page, "2/2 healthy") || strings.Count(page, `<span class="badge ok">healthy</span>`) != 2 {
-		t.Fatalf("service page: %d\n%s", st, page)
+		t.Fatalf("service page: %d\n%s", st, noTokens(page))
 	}
 	for _, p := range []string{"/ui/r/" + v2.ID, "/ui/p/e2e/e/dev/alarms", "/ui/p/e2e/e/dev/secrets", "/ui/audit", "/ui/p/e2e/e/dev/s/hello/logs?filter=listening"} {
 		if st, page := b.get(p); st != http.StatusOK {
-			t.Errorf("GET %s: %d\n%s", p, st, page)
+			t.Errorf("GET %s: %d\n%s", p, st, noTokens(page))
 		}
 	}
 	if _, page := b.get("/ui/r/" + v2.ID); !strings.Contains(page, "Success") || !strings.Contains(page, "CheckHealthy") {
@@ -195,13 +195,13 @@ func TestDashboard(t *testing.T) {
 	form.Set("to", c.releaseOf("1"))
 	st, page, _ = b.post("/ui/actions/rollback", form)
 	if st != http.StatusOK || !strings.Contains(page, "Roll back hello in dev of e2e to release") {
-		t.Fatalf("rollback confirmation: %d\n%s", st, page)
+		t.Fatalf("rollback confirmation: %d\n%s", st, noTokens(page))
 	}
 	form.Set("confirm", "yes")
 	form.Set("request_id", regexp.MustCompile(`name="request_id" value="([0-9A-Z]{26})"`).FindStringSubmatch(page)[1])
 	st, page, resp = b.post("/ui/actions/rollback", form)
 	if st != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/ui/r/") {
-		t.Fatalf("rollback: %d %s\n%s", st, resp.Request.URL, page)
+		t.Fatalf("rollback: %d %s\n%s", st, resp.Request.URL, noTokens(page))
 	}
 	rbID := strings.TrimPrefix(resp.Request.URL.Path, "/ui/r/")
 	mustState(t, c.wait(rbID, 90*time.Second), "Success")
@@ -216,20 +216,20 @@ func TestDashboard(t *testing.T) {
 	_, page = b.get("/ui/p/e2e/e/dev/s/hello/")
 	mform := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "on": {"1"}, "message": {"back at ten"}}
 	if !strings.Contains(page, `id="maintenance-form"`) {
-		t.Fatalf("service page lacks the maintenance form:\n%s", page)
+		t.Fatalf("service page lacks the maintenance form:\n%s", noTokens(page))
 	}
 	if st, page, _ := b.post("/ui/actions/maintenance", mform); st != http.StatusOK || !strings.Contains(page, "Turn maintenance on for hello") {
-		t.Fatalf("maintenance confirmation: %d\n%s", st, page)
+		t.Fatalf("maintenance confirmation: %d\n%s", st, noTokens(page))
 	}
 	mform.Set("confirm", "yes")
 	if st, page, _ := b.post("/ui/actions/maintenance", mform); st != http.StatusOK || !strings.Contains(page, "Maintenance on: every request is answered 503") {
-		t.Fatalf("maintenance on: %d\n%s", st, page)
+		t.Fatalf("maintenance on: %d\n%s", st, noTokens(page))
 	}
 	if st, body := c.viaProxy(service); st != http.StatusServiceUnavailable || !strings.Contains(body, "back at ten") {
 		t.Errorf("with maintenance on the proxy answered %d %q", st, body)
 	}
 	if _, page := b.get("/ui/p/e2e/e/dev/"); !strings.Contains(page, `title="back at ten">maintenance</span>`) {
-		t.Errorf("the environment page does not show the maintenance:\n%s", page)
+		t.Errorf("the environment page does not show the maintenance:\n%s", noTokens(page))
 	}
 	if out, err := c.cli("maintenance", "off", service, "--env", env); err != nil || !strings.Contains(out, "maintenance off for hello in dev") {
 		t.Errorf("runway maintenance off: %v\n%s", err, out)
@@ -260,7 +260,7 @@ func TestDashboard(t *testing.T) {
 	}
 	ro := newBrowser(t, c)
 	if st, page, _ := ro.post("/ui/login", url.Values{"token": {created.Token}}); st != http.StatusOK || !strings.Contains(page, "viewer (read_only)") {
-		t.Fatalf("token login of viewer: %d\n%s", st, page)
+		t.Fatalf("token login of viewer: %d\n%s", st, noTokens(page))
 	}
 	_, page = ro.get("/ui/p/e2e/e/dev/s/hello/")
 	if strings.Contains(page, "Roll back") || strings.Contains(page, "actions/") || strings.Contains(page, "Maintenance on") {
@@ -268,11 +268,11 @@ func TestDashboard(t *testing.T) {
 	}
 	roForm := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "to": {v2.ID}, "confirm": {"yes"}}
 	if st, page, _ := ro.post("/ui/actions/rollback", roForm); st != http.StatusForbidden || !strings.Contains(page, "forbidden: release.rollback") {
-		t.Errorf("rollback posted by read_only: %d\n%s", st, page)
+		t.Errorf("rollback posted by read_only: %d\n%s", st, noTokens(page))
 	}
 	roM := url.Values{"csrf": {csrfOf(t, page)}, "project": {"e2e"}, "environment": {"dev"}, "service": {"hello"}, "on": {"1"}, "confirm": {"yes"}}
 	if st, page, _ := ro.post("/ui/actions/maintenance", roM); st != http.StatusForbidden || !strings.Contains(page, "forbidden: service.maintenance") {
-		t.Errorf("maintenance posted by read_only: %d\n%s", st, page)
+		t.Errorf("maintenance posted by read_only: %d\n%s", st, noTokens(page))
 	}
 	entries, err := c.api.Audit(context.Background(), apiwire.AuditFilter{Actor: "viewer", Limit: 20})
 	if err != nil {
@@ -289,7 +289,7 @@ func TestDashboard(t *testing.T) {
 	// Logging out revokes the session at once.
 	_, page = b.get("/ui/")
 	if _, page, _ := b.post("/ui/logout", url.Values{"csrf": {csrfOf(t, page)}}); !strings.Contains(page, "logged out") {
-		t.Errorf("logout page:\n%s", page)
+		t.Errorf("logout page:\n%s", noTokens(page))
 	}
 	if st, _ := anonWith(b).get("/ui/"); st != http.StatusSeeOther {
 		t.Errorf("after logout: %d, want 303", st)
@@ -437,15 +437,15 @@ func TestDashboardLive(t *testing.T) {
 	// Halt from the release page: its form, the confirmation, the API.
 	_, page := b.get("/ui/r/" + rel.ID)
 	if !strings.Contains(page, `id="halt-form"`) || !strings.Contains(page, `data-live="/ui/r/`+rel.ID+`/live"`) {
-		t.Fatalf("release page in progress lacks its halt form or live timeline:\n%s", page)
+		t.Fatalf("release page in progress lacks its halt form or live timeline:\n%s", noTokens(page))
 	}
 	form := url.Values{"csrf": {csrfOf(t, page)}, "release": {rel.ID}, "reason": {"dashboard e2e"}}
 	if st, page, _ := b.post("/ui/actions/halt", form); st != http.StatusOK || !strings.Contains(page, "Halt release") {
-		t.Fatalf("halt confirmation: %d\n%s", st, page)
+		t.Fatalf("halt confirmation: %d\n%s", st, noTokens(page))
 	}
 	form.Set("confirm", "yes")
 	if st, page, _ := b.post("/ui/actions/halt", form); st != http.StatusOK {
-		t.Fatalf("halt: %d\n%s", st, page)
+		t.Fatalf("halt: %d\n%s", st, noTokens(page))
 	}
 	for {
 		e := next("the end of the release")
@@ -474,3 +474,9 @@ func (c *cluster) viaProxy(svc string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+var tokenRe = regexp.MustCompile(`rwy_[0-9a-f]+`)
+
+// noTokens is a page as a failure may print it: a login page holds its
+// code, a token.
+func noTokens(page string) string { return tokenRe.ReplaceAllString(page, "rwy_…") }
