@@ -67,6 +67,9 @@ func (b *recordingBackend) Alarms(context.Context, apiwire.AlarmFilter) ([]apiwi
 func (b *recordingBackend) Notifications(context.Context, apiwire.AlarmFilter) ([]apiwire.Notification, error) {
 	return nil, nil
 }
+func (b *recordingBackend) Maintenance(context.Context, string, string, string, apiwire.MaintenanceRequest, string) (*apiwire.Maintenance, error) {
+	return &apiwire.Maintenance{}, nil
+}
 func (b *recordingBackend) Release(_ context.Context, id string) (*apiwire.ReleaseDetail, error) {
 	return nil, apiwire.Problemf(http.StatusNotFound, "NotFound", "no release %s", id)
 }

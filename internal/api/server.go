@@ -37,6 +37,8 @@ type Backend interface {
 	// webhook deliveries.
 	Alarms(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Alarm, error)
 	Notifications(ctx context.Context, f apiwire.AlarmFilter) ([]apiwire.Notification, error)
+	// Maintenance turns a service's maintenance page on or off.
+	Maintenance(ctx context.Context, project, env, service string, req apiwire.MaintenanceRequest, actor string) (*apiwire.Maintenance, error)
 }
 
 // Options configure the API handler.
@@ -141,6 +143,7 @@ func (h *Handler) handlers() map[string]func(http.ResponseWriter, *http.Request,
 		"GET /metrics":          h.metrics,
 		"GET /v1/alarms":        h.alarms,
 		"GET /v1/notifications": h.notifications,
+		"POST /v1/projects/{project}/environments/{env}/services/{service}/maintenance": h.maintenance,
 	}
 }
 
@@ -363,3 +366,33 @@ func (m *metricsWriter) WriteHeader(code int) {
 }
 
 func (m *metricsWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
+func (h *Handler) maintenance(w http.ResponseWriter, r *http.Request, actor string) {
+	project, env, svc := r.PathValue("project"), r.PathValue("env"), r.PathValue("service")
+	if err := checkProject(project); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkTarget(env, svc); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req apiwire.MaintenanceRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !req.On && req.Message != "" {
+		h.fail(w, r, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "field \"message\" goes with \"on\": true only"))
+		return
+	}
+	if !h.admit(w, r) {
+		return
+	}
+	m, err := h.opts.Backend.Maintenance(r.Context(), project, env, svc, req, actor)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}

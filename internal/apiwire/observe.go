@@ -90,6 +90,8 @@ type ServiceOverview struct {
 	// Alarms are the service's alarms in ALERT.
 	Alarms     []string `json:"alarms"`
 	InProgress string   `json:"in_progress,omitempty"` // the state of a release in progress
+	// Maintenance is the message of the maintenance page while it is on.
+	Maintenance string `json:"maintenance,omitempty"`
 }
 
 // VersionShare is one group of a service: its version, traffic share and health.

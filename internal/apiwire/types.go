@@ -72,6 +72,21 @@ type HaltRequest struct {
 	RequestedAt time.Time `json:"requested_at"`
 }
 
+// MaintenanceRequest turns a service's maintenance page on (every request
+// answered 503 with Message, or the target's default text) or off.
+type MaintenanceRequest struct {
+	On          bool      `json:"on"`
+	Message     string    `json:"message,omitempty"`
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Maintenance is a service's maintenance state.
+type Maintenance struct {
+	On      bool   `json:"on"`
+	Message string `json:"message,omitempty"`
+}
+
 // ApplyProjectRequest registers a project or changes its definition.
 type ApplyProjectRequest struct {
 	// Source is runway.hcl.
@@ -162,6 +177,9 @@ type ServiceStatus struct {
 	InProgress  *Release `json:"in_progress,omitempty"`
 	Groups      []Group  `json:"groups"`
 	Routes      []Route  `json:"routes"`
+	// Maintenance, when set, is the message of the maintenance page that
+	// answers every request of the service (503).
+	Maintenance string `json:"maintenance,omitempty"`
 	// StoreBehind, when set, says that the server's store is behind the
 	// target, so the server does not act on the service, and how to recover.
 	StoreBehind string `json:"store_behind,omitempty"`

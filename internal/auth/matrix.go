@@ -37,6 +37,9 @@ const (
 	// reads of an environment, like its status.
 	ActionLogsRead   Action = "logs.read"
 	ActionEventsRead Action = "events.read"
+	// ActionMaintenance turns a service's maintenance page on or off: like a
+	// halt or a rollback, the environment's deployers may.
+	ActionMaintenance Action = "service.maintenance"
 	// ActionMetricsRead scrapes the server's /metrics (counts and durations,
 	// no names of anything secret): read_only, for a Prometheus's token.
 	ActionMetricsRead Action = "metrics.read"
@@ -55,7 +58,7 @@ func (a Action) scope() scope {
 	case ActionProjectRead, ActionProjectApply:
 		return scopeProject
 	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionLogsRead, ActionEventsRead,
-		ActionSecretList, ActionSecretRead, ActionSecretWrite:
+		ActionSecretList, ActionSecretRead, ActionSecretWrite, ActionMaintenance:
 		return scopeEnvironment
 	}
 	return scopeNone
@@ -76,7 +79,7 @@ func (a Action) readOnly() bool {
 func (a Action) deployer() bool {
 	switch a {
 	case ActionReleaseRead, ActionStatusRead, ActionDeploy, ActionRollback, ActionHalt, ActionProjectRead, ActionSecretList,
-		ActionLogsRead, ActionEventsRead:
+		ActionLogsRead, ActionEventsRead, ActionMaintenance:
 		return true
 	}
 	return false
@@ -149,6 +152,7 @@ var Rules = []Rule{
 	{"GET", "/metrics", ActionMetricsRead, FromNothing, false},
 	{"GET", "/v1/alarms", ActionEventsRead, FromQuery, false},
 	{"GET", "/v1/notifications", ActionEventsRead, FromQuery, false},
+	{"POST", "/v1/projects/{project}/environments/{env}/services/{service}/maintenance", ActionMaintenance, FromPath, false},
 }
 
 // Target is what a request acts on.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/dashboard"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
 	"github.com/runwayhq/runway/internal/store"
@@ -21,7 +22,7 @@ func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
 	var insecureListen bool
-	var agentTimeout, watchInterval, alarmInterval time.Duration
+	var agentTimeout, watchInterval, alarmInterval, dashboardIdle time.Duration
 	limits := httplimit.Default
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -75,7 +76,7 @@ apart from the database (runway server backup copies only the database).`,
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng})
+				Docker: eng, DashboardIdle: dashboardIdle})
 			if err != nil {
 				return err
 			}
@@ -103,6 +104,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.DurationVar(&agentTimeout, "agent-timeout", agentapi.DefaultCallTimeout, "longest wait for an answer of the agent (calls that drain instances get the drain on top)")
 	f.DurationVar(&watchInterval, "watch-interval", server.DefaultWatchInterval, "how often the instances of every service are looked at, to record their starts, exits and health changes as events")
 	f.DurationVar(&alarmInterval, "alarm-interval", server.DefaultAlarmInterval, "how often every live service's alarms are evaluated")
+	f.DurationVar(&dashboardIdle, "dashboard-idle", dashboard.DefaultIdleTimeout, "a dashboard session unused this long ends (revoked on its next request; measured to the minute)")
 	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
 	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))

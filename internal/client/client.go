@@ -297,3 +297,11 @@ func (c *Client) ApplyProject(ctx context.Context, name string, req apiwire.Appl
 	var out apiwire.Project
 	return &out, c.do(ctx, http.MethodPut, "/v1/projects/"+url.PathEscape(name), req, &out)
 }
+
+// Maintenance turns a service's maintenance page on (message, or the
+// target's default text) or off.
+func (c *Client) Maintenance(ctx context.Context, project, env, service string, req apiwire.MaintenanceRequest) (*apiwire.Maintenance, error) {
+	stamp(&req.RequestID, &req.RequestedAt)
+	var out apiwire.Maintenance
+	return &out, c.do(ctx, http.MethodPost, "/v1/projects/"+url.PathEscape(project)+"/environments/"+url.PathEscape(env)+"/services/"+url.PathEscape(service)+"/maintenance", req, &out)
+}

@@ -537,7 +537,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	healthy, weight, crashLoop := 0, 0, false
 	rep, _ := drv.(target.InstanceReporter)
-	for _, g := range groups {
+	for i, g := range groups {
 		healthy += g.Status.Healthy
 		if rep == nil {
 			continue
@@ -545,6 +545,7 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 		if ins, err := rep.Instances(ctx, ref, g.Name); err == nil {
 			for _, in := range ins {
 				crashLoop = crashLoop || in.CrashLoop
+				st.Groups[i].Instances = append(st.Groups[i].Instances, apiwire.Instance{ID: in.ID, State: in.State, Restarts: in.Restarts})
 			}
 		}
 	}
@@ -553,6 +554,11 @@ func (b *backend) Status(ctx context.Context, project, env, service string) (*ap
 	}
 	if a := b.alertsOf(ctx, ref, builtinAlerts(list, weight > 0, healthy, crashLoop)); len(a) > 0 {
 		st.Alarms = a
+	}
+	if m, ok := drv.(target.Maintainer); ok {
+		if msg, err := m.Maintenance(ctx, ref); err == nil {
+			st.Maintenance = msg
+		}
 	}
 	if fenced, ok := drv.(storeBehindReporter); ok {
 		if msg, err := fenced.StoreBehind(ctx, ref); err == nil {

@@ -213,6 +213,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 		"GET /metrics":          admins,
 		"GET /v1/alarms":        reads,
 		"GET /v1/notifications": reads,
+		// Like a halt: the environment's deployers.
+		"POST /v1/projects/{project}/environments/{env}/services/{service}/maintenance": inStaging,
 	}
 	if len(allowed) != len(auth.Rules) {
 		t.Errorf("%d expectations for %d routes", len(allowed), len(auth.Rules))
@@ -258,6 +260,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 				body = apiwire.RotateMasterKeyRequest{RequestID: id, RequestedAt: at}
 			case "POST /v1/releases/{id}/halt":
 				body = apiwire.HaltRequest{RequestID: id, RequestedAt: at}
+			case "POST /v1/projects/{project}/environments/{env}/services/{service}/maintenance":
+				body = apiwire.MaintenanceRequest{On: true, RequestID: id, RequestedAt: at}
 			case "POST /v1/rollbacks":
 				body = apiwire.RollbackRequest{Project: project, Environment: env, Service: "hello", RequestID: id, RequestedAt: at}
 			case "POST /v1/users":

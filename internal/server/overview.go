@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
 	"github.com/runwayhq/runway/internal/target"
@@ -41,16 +43,39 @@ func (b *backend) Overview(ctx context.Context, project, env string) (*apiwire.O
 	}
 	sort.Strings(names)
 	out := &apiwire.Overview{Project: project, Environment: env, At: time.Now().UTC(), Window: window.String(), Services: []apiwire.ServiceOverview{}}
-	for _, name := range names {
-		ref := target.ServiceRef{Project: project, Environment: env, Service: name}
-		so, err := b.serviceOverview(ctx, drv, ref, byService[name], window)
+	// Each service's figures are a few calls to its target, mostly waiting:
+	// overviewParallel at once keep a frame of 100 services quick (the
+	// dashboard's environment page and runway top read one per refresh).
+	// One listing of the agent's groups for every service of the frame.
+	ctx = local.WithGroupsSnapshot(ctx)
+	out.Services = make([]apiwire.ServiceOverview, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, overviewParallel)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ref := target.ServiceRef{Project: project, Environment: env, Service: name}
+			so, err := b.serviceOverview(ctx, drv, ref, byService[name], window)
+			if err != nil {
+				err = fmt.Errorf("overview of %s: %w", ref, err)
+			}
+			out.Services[i], errs[i] = so, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("overview of %s: %w", ref, err)
+			return nil, err
 		}
-		out.Services = append(out.Services, so)
 	}
 	return out, nil
 }
+
+// overviewParallel is how many services an overview reads at once.
+const overviewParallel = 16
 
 func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref target.ServiceRef, releases []*store.Release, window time.Duration) (apiwire.ServiceOverview, error) {
 	so := apiwire.ServiceOverview{Service: ref.Service, Versions: []apiwire.VersionShare{}, Alarms: []string{}}
@@ -77,6 +102,9 @@ func (b *backend) serviceOverview(ctx context.Context, drv target.Target, ref ta
 	so.RequestsPerSecond = float64(o.requests) / o.window.Seconds()
 	so.ErrorRate, so.P50Seconds, so.P99Seconds = o.errorRate(), o.p50.Seconds(), o.p99.Seconds()
 	so.Alarms = b.alertsOf(ctx, ref, builtinAlerts(releases, o.routed, o.healthy, o.crashLoop))
+	if m, ok := drv.(target.Maintainer); ok {
+		so.Maintenance, _ = m.Maintenance(ctx, ref)
+	}
 	return so, nil
 }
 

@@ -74,6 +74,9 @@ type Options struct {
 	// server runs no docker target, and releases to docker environments
 	// are refused (NoDriver).
 	Docker *container.Engine
+	// DashboardIdle ends a dashboard session idle that long
+	// (dashboard.DefaultIdleTimeout when 0).
+	DashboardIdle time.Duration
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -232,6 +235,12 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
 		Metrics: met.handler(), Observe: met.observeAPI})
+	root, err := withDashboard(h, st, opts)
+	if err != nil {
+		endStreams()
+		st.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		endStreams()
@@ -244,7 +253,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b, metrics: met}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(root), backend: b, metrics: met}
 	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runwayhq/runway/internal/agentapi"
@@ -387,7 +389,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 
 // ListGroups returns the service's groups.
 func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]target.GroupInfo, error) {
-	all, err := d.agent.Groups(ctx)
+	all, err := d.groups(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +411,7 @@ func routeKey(ref target.ServiceRef, preview bool) agentapi.RouteKey {
 // Routes returns the service's weighted groups.
 func (d *Driver) Routes(ctx context.Context, ref target.ServiceRef) ([]strategy.Route, error) {
 	key := routeKey(ref, false)
-	r, err := d.agent.Route(ctx, key)
+	r, err := d.route(ctx, key)
 	if agentapi.IsNotFound(err) {
 		return nil, nil
 	}
@@ -566,7 +568,7 @@ var _ target.InstanceReporter = (*Driver)(nil)
 
 // Instances reports a group's instances as the agent's supervisor sees them.
 func (d *Driver) Instances(ctx context.Context, ref target.ServiceRef, group string) ([]target.InstanceInfo, error) {
-	g, err := d.agent.Group(ctx, group)
+	g, err := d.group(ctx, group)
 	if agentapi.IsNotFound(err) {
 		return nil, nil
 	}
@@ -580,4 +582,114 @@ func (d *Driver) Instances(ctx context.Context, ref target.ServiceRef, group str
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// snapshot is one listing of the agent's groups and one of its routes,
+// each made on first use, shared by the reads of one context.
+type snapshot struct {
+	groupsOnce sync.Once
+	groups     []agentapi.GroupStatus
+	groupsErr  error
+	routesOnce sync.Once
+	routes     []agentapi.Route
+	routesErr  error
+}
+
+type snapshotKey struct{}
+
+// WithGroupsSnapshot returns a context in which ListGroups, Instances and
+// Routes, for any service, read one listing of the agent's groups and one
+// of its routes (made on first use) instead of a call each: for a reader of
+// many services at once (an environment's overview: 100 services were 100
+// listings of 100 groups). Never for the engine, which must see what is
+// there now.
+func WithGroupsSnapshot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, snapshotKey{}, &snapshot{})
+}
+
+func snapshotOf(ctx context.Context) *snapshot {
+	s, _ := ctx.Value(snapshotKey{}).(*snapshot)
+	return s
+}
+
+func (d *Driver) groups(ctx context.Context) ([]agentapi.GroupStatus, error) {
+	snap := snapshotOf(ctx)
+	if snap == nil {
+		return d.agent.Groups(ctx)
+	}
+	snap.groupsOnce.Do(func() { snap.groups, snap.groupsErr = d.agent.Groups(ctx) })
+	return snap.groups, snap.groupsErr
+}
+
+// group is one group's status (agentapi.IsNotFound when it is missing).
+func (d *Driver) group(ctx context.Context, name string) (agentapi.GroupStatus, error) {
+	if snapshotOf(ctx) == nil {
+		return d.agent.Group(ctx, name)
+	}
+	all, err := d.groups(ctx)
+	if err != nil {
+		return agentapi.GroupStatus{}, err
+	}
+	for _, g := range all {
+		if g.Name == name {
+			return g, nil
+		}
+	}
+	return agentapi.GroupStatus{}, notInSnapshot("group " + name)
+}
+
+// route is one route (agentapi.IsNotFound when it is missing).
+func (d *Driver) route(ctx context.Context, key agentapi.RouteKey) (agentapi.Route, error) {
+	snap := snapshotOf(ctx)
+	if snap == nil {
+		return d.agent.Route(ctx, key)
+	}
+	snap.routesOnce.Do(func() { snap.routes, snap.routesErr = d.agent.Routes(ctx) })
+	if snap.routesErr != nil {
+		return agentapi.Route{}, snap.routesErr
+	}
+	for _, r := range snap.routes {
+		if r.Key() == key {
+			return r, nil
+		}
+	}
+	return agentapi.Route{}, notInSnapshot("route " + key.String())
+}
+
+// notInSnapshot is the agent's 404 for what its listing did not hold.
+func notInSnapshot(what string) error {
+	return &agentapi.APIError{Problem: agentapi.Problem{Title: "Not Found", Status: http.StatusNotFound, Detail: "no " + what}}
+}
+
+var _ target.Maintainer = (*Driver)(nil)
+
+// SetMaintenance turns the proxy's maintenance page of the service's route
+// on (message, or the agent's default text) or off. The route keeps it
+// across releases until it is turned off.
+func (d *Driver) SetMaintenance(ctx context.Context, ref target.ServiceRef, on bool, message string) error {
+	key := routeKey(ref, false)
+	fctx, err := d.fenced(ctx, ref)
+	if err != nil {
+		return err
+	}
+	path := agentapi.KeyPath("/v1/maintenance/", key, nil)
+	if on {
+		_, err = d.agent.Do(fctx, http.MethodPut, path, map[string]string{"message": message}, nil)
+	} else {
+		_, err = d.agent.Do(fctx, http.MethodDelete, path, nil, nil)
+	}
+	if agentapi.IsNotFound(err) {
+		return target.ErrNoRoute
+	}
+	return d.refusal(ctx, ref, err)
+}
+
+// Maintenance is the message of the service's maintenance page, "" when off
+// (or without a route).
+func (d *Driver) Maintenance(ctx context.Context, ref target.ServiceRef) (string, error) {
+	r, err := d.route(ctx, routeKey(ref, false))
+	if agentapi.IsNotFound(err) {
+		return "", nil
+	}
+	return r.Maintenance, err
 }

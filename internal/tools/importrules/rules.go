@@ -46,6 +46,8 @@ var Forbidden = []Forbid{
 		"the API's client uses the wire types (internal/apiwire), not the handlers"},
 	{"internal/engine", []string{"internal/container"},
 		"the engine consumes the target contracts; only a target speaks to a container engine"},
+	{"internal/dashboard", []string{"internal/api", "internal/server", "internal/engine"},
+		"the dashboard reads and acts only through the server API (internal/client over the API handler it is given), so the API's guard decides everything"},
 	{"cmd/runway", []string{"internal/podmantest"},
 		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
 }
