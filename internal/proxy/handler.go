@@ -29,6 +29,9 @@ type stateKey struct{}
 // ServeHTTP routes one request: host and path lookup, maintenance, pause,
 // target choice, then forwarding and accounting.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if asksUpgrade(r) {
+		w = &closeUnlessSwitched{ResponseWriter: w}
+	}
 	host, ok := naming.NormalizeHost(r.Host)
 	var rt *route
 	if ok {

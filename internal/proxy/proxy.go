@@ -219,6 +219,9 @@ func (p *Proxy) Start(ctx context.Context) error {
 	}
 	ctx, p.stop = context.WithCancel(ctx)
 	for _, l := range ls {
+		if l.srv.TLSConfig == nil {
+			l.ln = guardListener{l.ln} // h1guard.go
+		}
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
 		p.stopper.listen(l.ln)
