@@ -35,10 +35,13 @@ import (
 // Lines may end in a bare LF, as net/http and nginx accept; a CR anywhere
 // else is refused.
 
-// maxHeadBytes bounds a request's line and headers (and, separately, a
-// chunked body's trailers): 64 KiB. nginx's default allows 8 KiB per line
+// maxHeadBytes bounds a request's line and headers: 64 KiB. nginx's default allows 8 KiB per line
 // and 32 KiB in all; browsers send a few KiB; net/http alone would take 1 MiB.
 const maxHeadBytes = 64 << 10
+
+// maxTrailerBytes bounds a chunked body's trailers with the empty line
+// that ends them: net/http's server reads no more than its 4 KiB buffer.
+const maxTrailerBytes = 4096
 
 // maxChunkLine bounds a chunk-size line with its extensions (net/http's
 // limit is 4 KiB).
@@ -93,8 +96,10 @@ type guardConn struct {
 	nHost     int
 	clen      int64
 	upgrade   bool
-	// refusal says why the guard refused (tests and the fuzzer read it).
+	// refusal says why the guard refused; ended counts the requests it
+	// saw to their end (tests and the fuzzer read them).
 	refusal string
+	ended   int
 }
 
 func newGuardConn(c net.Conn) *guardConn { return &guardConn{Conn: c} }
@@ -172,6 +177,7 @@ func (g *guardConn) direct(p []byte) (int, bool, error) {
 		if g.remain == 0 {
 			if g.st == gBody {
 				g.st = gRequestLine
+				g.ended++
 			} else {
 				g.st = gChunkEnd
 			}
@@ -284,6 +290,11 @@ func (g *guardConn) check() bool {
 		case gChunkSize:
 			ok = g.chunkSize(g.buf[g.v : g.v+i])
 		case gTrailer:
+			// CRLF required: net/http looks for the CRLFCRLF that ends them.
+			if i == 0 || g.buf[g.v+i-1] != '\r' {
+				g.bodyError("trailer line without CRLF")
+				return true
+			}
 			ok = g.trailerLine(line)
 		}
 		if !ok {
@@ -306,8 +317,8 @@ func (g *guardConn) tooLong(n int) bool {
 			return true
 		}
 	case gTrailer:
-		if g.headBytes+n > maxHeadBytes {
-			g.bodyError("trailers over 64 KiB")
+		if g.headBytes+n > maxTrailerBytes {
+			g.bodyError("trailers over 4 KiB")
 			return true
 		}
 	case gRequestLine:
@@ -470,12 +481,14 @@ func (g *guardConn) endOfHead() bool {
 	switch {
 	case g.upgrade:
 		g.st = gRaw
+		g.ended++
 	case g.nTE > 0:
 		g.st, g.headBytes = gChunkSize, 0
 	case g.clen > 0:
 		g.st, g.remain = gBody, g.clen
 	default:
 		g.st = gRequestLine
+		g.ended++
 	}
 	return true
 }
@@ -537,6 +550,7 @@ ext:
 func (g *guardConn) trailerLine(line []byte) bool {
 	if len(line) == 0 {
 		g.st = gRequestLine
+		g.ended++
 		return true
 	}
 	if line[0] == ' ' || line[0] == '\t' {
