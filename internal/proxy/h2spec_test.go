@@ -17,8 +17,8 @@ import (
 )
 
 // h2specVersion is the conformance tool's release the suite runs
-// (github.com/summerwind/h2spec, built from the module proxy by
-// scripts/tools.sh into the user's cache).
+// (github.com/summerwind/h2spec, built from the module proxy by .ci/run
+// into the user's cache).
 const h2specVersion = "v2.2.1"
 
 // h2specPath returns the cached h2spec binary; it skips t, saying how to
@@ -34,7 +34,7 @@ func h2specPath(t *testing.T) string {
 	}
 	p := filepath.Join(cache, "runway", "h2spec-"+h2specVersion, "h2spec")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("h2spec %s not built (scripts/tools.sh h2spec builds it into %s; .ci/run does)", h2specVersion, filepath.Dir(p))
+		t.Skipf("h2spec %s not built (.ci/run builds it: GOBIN=%s go install github.com/summerwind/h2spec/cmd/h2spec@%s+incompatible)", h2specVersion, filepath.Dir(p), h2specVersion)
 	}
 	return p
 }
