@@ -61,6 +61,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = xff
 	}
 	pr.SetXForwarded()
+	// Expect: 100-continue is answered by the proxy (net/http sends the 100
+	// when the body is first read, which the transport does at once), not
+	// forwarded: otherwise the client's 100 waits for the instance's, or
+	// for the transport's ExpectContinueTimeout. nginx does the same.
+	if pr.Out.Header["Expect"] != nil {
+		delete(pr.Out.Header, "Expect")
+	}
 	st.requestID = pr.Out.Header.Get("X-Request-Id")
 	if st.requestID == "" {
 		st.requestID = newRequestID()
