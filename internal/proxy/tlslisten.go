@@ -26,16 +26,25 @@ type tlsListener struct {
 	log     *slog.Logger
 
 	h1, h2 chanListener
-	done   chan struct{}
+	done   chan struct{} // closed: accept nothing more
 	once   sync.Once
 	wg     sync.WaitGroup // the accept loop and handshakes
+
+	// A connection accepted is always handed to a server, even when the
+	// listener closes during its handshake (the stopper, graceful.go, then
+	// waits for its first request): the servers' Accept reports the close
+	// only once no handshake is pending.
+	mu      sync.Mutex
+	pending int
+	closed  bool
+	drained chan struct{}
 }
 
 func newTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, log *slog.Logger) *tlsListener {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	l := &tlsListener{ln: ln, cfg: cfg, timeout: timeout, log: log, done: make(chan struct{})}
+	l := &tlsListener{ln: ln, cfg: cfg, timeout: timeout, log: log, done: make(chan struct{}), drained: make(chan struct{})}
 	l.h1 = chanListener{l: l, ch: make(chan net.Conn)}
 	l.h2 = chanListener{l: l, ch: make(chan net.Conn)}
 	l.wg.Add(1)
@@ -48,8 +57,34 @@ func (l *tlsListener) close() error {
 	l.once.Do(func() {
 		err = l.ln.Close()
 		close(l.done)
+		l.mu.Lock()
+		l.closed = true
+		if l.pending == 0 {
+			close(l.drained)
+		}
+		l.mu.Unlock()
 	})
 	return err
+}
+
+// begin counts a handshake; false once the listener closed.
+func (l *tlsListener) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending++
+	return true
+}
+
+func (l *tlsListener) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending--
+	if l.closed && l.pending == 0 {
+		close(l.drained)
+	}
 }
 
 func (l *tlsListener) acceptLoop() {
@@ -72,6 +107,10 @@ func (l *tlsListener) acceptLoop() {
 			return
 		}
 		delay = 0
+		if !l.begin() {
+			c.Close()
+			return
+		}
 		l.wg.Add(1)
 		go l.handshake(c)
 	}
@@ -79,6 +118,7 @@ func (l *tlsListener) acceptLoop() {
 
 func (l *tlsListener) handshake(raw net.Conn) {
 	defer l.wg.Done()
+	defer l.end()
 	tc := tls.Server(raw, l.cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	err := tc.HandshakeContext(ctx) // a late client: the context closes the connection
@@ -99,11 +139,8 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	} else {
 		c = &tlsGuardConn{guardConn: newGuardConn(tc), cs: cs}
 	}
-	select {
-	case to.ch <- c:
-	case <-l.done:
-		c.Close()
-	}
+	// The servers' Accept loops run until drained, which waits for this.
+	to.ch <- c
 }
 
 func looksLikeHTTP(hdr [5]byte) bool {
@@ -125,7 +162,7 @@ func (c *chanListener) Accept() (net.Conn, error) {
 	select {
 	case conn := <-c.ch:
 		return conn, nil
-	case <-c.l.done:
+	case <-c.l.drained:
 		return nil, net.ErrClosed
 	}
 }
