@@ -41,9 +41,9 @@ func (c *byteConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *byteConn) SetWriteDeadline(time.Time) error { return nil }
 
 // guarded reads data through a guardConn (the underlying connection giving
-// chunk bytes per read) and returns what net/http would read, the error that
-// ended it, and the guard.
-func guarded(data []byte, chunk int) ([]byte, error, *guardConn) {
+// chunk bytes per read) and returns what net/http would read, the guard, and
+// the error that ended it.
+func guarded(data []byte, chunk int) ([]byte, *guardConn, error) {
 	g := newGuardConn(&byteConn{data: data, chunk: chunk})
 	var out bytes.Buffer
 	buf := make([]byte, 1+chunk*7)
@@ -51,7 +51,7 @@ func guarded(data []byte, chunk int) ([]byte, error, *guardConn) {
 		n, err := g.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
-			return out.Bytes(), err, g
+			return out.Bytes(), g, err
 		}
 	}
 }
@@ -67,7 +67,7 @@ func TestGuardPassesValidStreams(t *testing.T) {
 		"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		for _, chunk := range []int{0, 1, 3} {
-			out, err, g := guarded([]byte(raw), chunk)
+			out, g, err := guarded([]byte(raw), chunk)
 			if err != io.EOF || string(out) != raw || g.refusal != "" {
 				t.Errorf("chunk %d: %q\nread %q, %v (refusal %q)", chunk, raw, out, err, g.refusal)
 			}
@@ -90,7 +90,7 @@ func TestGuardRefuses(t *testing.T) {
 		{"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "Host given twice"},
 	} {
 		for _, chunk := range []int{0, 1, 7} {
-			out, err, g := guarded([]byte(c.raw), chunk)
+			out, g, err := guarded([]byte(c.raw), chunk)
 			if g.refusal != c.why || err != io.EOF || !bytes.HasSuffix(out, []byte(sentinel)) {
 				t.Errorf("chunk %d: %.80q: refusal %q (want %q), %v, read %.80q", chunk, c.raw, g.refusal, c.why, err, out)
 			}
@@ -107,7 +107,7 @@ func TestGuardRefuses(t *testing.T) {
 		{"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", "invalid chunk size"},
 		{"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", "obsolete line folding in trailers"},
 	} {
-		_, err, g := guarded([]byte(c.raw), 2)
+		_, g, err := guarded([]byte(c.raw), 2)
 		if g.refusal != c.why || !isFramingError(err) {
 			t.Errorf("%q: refusal %q (want %q), %v", c.raw, g.refusal, c.why, err)
 		}
@@ -148,11 +148,11 @@ func FuzzGuardAgainstNetHTTP(f *testing.F) {
 	}
 	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		out, err, g := guarded(data, 0)
+		out, g, err := guarded(data, 0)
 		if err != io.EOF && !isFramingError(err) {
 			t.Fatalf("guard read error %v", err)
 		}
-		out2, _, g2 := guarded(data, int(chunk%16)+1)
+		out2, g2, _ := guarded(data, int(chunk%16)+1)
 		if !bytes.Equal(out, out2) || g.refusal != g2.refusal {
 			t.Fatalf("cut into reads of %d bytes, the guard let %q through (refusal %q), else %q (%q)", chunk%16+1, out2, g2.refusal, out, g.refusal)
 		}
