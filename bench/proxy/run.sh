@@ -99,6 +99,17 @@ CA=$TMP/ca/ca.crt
 
 # --- configurations ------------------------------------------------------------
 mkdir -p "$TMP/nginx"
+# The one location both servers (plain and TLS) proxy with.
+cat > "$TMP/nginx/location.conf" <<CONF
+location / {
+  proxy_pass http://backend;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host \$host;
+  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto \$scheme;
+}
+CONF
 cat > "$TMP/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -113,14 +124,7 @@ http {
   server {
     listen 127.0.0.1:${PORT[nginx]} backlog=4096;
     keepalive_requests 1000000;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
+    include $TMP/nginx/location.conf;
   }
   server {
     listen 127.0.0.1:${PORT[nginx_tls]} ssl backlog=4096;
@@ -128,14 +132,7 @@ http {
     ssl_certificate_key $TMP/leaf.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     keepalive_requests 1000000;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
+    include $TMP/nginx/location.conf;
   }
 }
 CONF
