@@ -35,8 +35,9 @@ import (
 // Lines may end in a bare LF, as net/http and nginx accept; a CR anywhere
 // else is refused.
 
-// maxHeadBytes bounds a request's line and headers: 64 KiB. nginx's default allows 8 KiB per line
-// and 32 KiB in all; browsers send a few KiB; net/http alone would take 1 MiB.
+// maxHeadBytes bounds a request's line and headers: 64 KiB. nginx's default
+// allows 8 KiB per line and 32 KiB in all; browsers send a few KiB; net/http
+// alone would take 1 MiB.
 const maxHeadBytes = 64 << 10
 
 // maxTrailerBytes bounds a chunked body's trailers with the empty line
@@ -192,6 +193,11 @@ func (g *guardConn) direct(p []byte) (int, bool, error) {
 
 // fill reads more of the connection into buf[w:].
 func (g *guardConn) fill() error {
+	if g.r == g.v && g.v == g.w && len(g.buf) > 4096 {
+		// A large head came and went: do not keep its buffer for the
+		// connection's life.
+		g.buf, g.r, g.v, g.w = nil, 0, 0, 0
+	}
 	if g.r == g.v && g.r > 0 {
 		// Nothing checked is waiting: move the unchecked tail to the front.
 		n := copy(g.buf, g.buf[g.v:g.w])
