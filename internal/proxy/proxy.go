@@ -215,7 +215,14 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 		// tlslisten.go: the handshake is ours, then HTTP/1.1 goes to one
 		// server through the framing guard, h2 to another through the shim.
-		cfg := &tls.Config{GetCertificate: p.ca.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		cfg := &tls.Config{GetCertificate: p.ca.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12,
+			// TLS 1.2 with AEAD suites only: what RFC 9113 §9.2.2 requires of
+			// h2, which net/http checks only when it handshakes itself.
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			}}
 		tl := newTLSListener(ln, cfg, p.opts.Limits.Header, p.log)
 		h1 := newServer()
 		h1.Protocols = new(http.Protocols)
