@@ -14,7 +14,21 @@
 # worker: nginx worker_processes 1, HAProxy nbthread 1, Caddy and Runway
 # GOMAXPROCS=1 (Go reads the CPU affinity).
 #
+# TLS (TLS=1, the default; TLS=0 skips it): Runway's HTTPS listener and nginx
+# with the same certificate (issued by Runway's local CA, written out by
+# bench/proxy/runway -leaf), wrk over https (HTTP/1.1, as wrk speaks), the
+# rows runway_tls and nginx_tls.
+#
+# More peers, each given by path (nothing is downloaded for them):
+#   KAMAL_PROXY=/path/to/kamal-proxy   a built kamal-proxy (row "kamal"): run
+#       with its own --state-path, then `deploy bench --target <backend>`;
+#   PEERS='name=command;name2=command2' any other proxy: each command is run
+#       (through bash) with {PORT} replaced by the port it must listen on and
+#       {BACKEND} by the backend's address, e.g.
+#       PEERS='fasthttp=/tmp/fhproxy -listen 127.0.0.1:{PORT} -upstream {BACKEND}'
+#
 # Usage: bench/proxy/run.sh            (DURATION=5s CONNS=64 ROUNDS=3 to change;
+#        WAIT_IDLE=120: seconds to wait for an idle machine before each measurement;
 #        RUNWAY_CPUPROFILE=/tmp/cpu.out also profiles Runway's proxy)
 set -euo pipefail
 
@@ -24,9 +38,35 @@ CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-3}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+TLS=${TLS:-1}
 BACKEND=127.0.0.1:19000
-declare -A PORT=([direct]=19000 [runway]=19001 [nginx]=19002 [haproxy]=19003 [caddy]=19004)
+declare -A PORT=([direct]=19000 [runway]=19001 [nginx]=19002 [haproxy]=19003 [caddy]=19004 [kamal]=19005 [runway_tls]=19011 [nginx_tls]=19012)
 ORDER=(direct runway nginx haproxy caddy)
+declare -A PEER_CMD
+if [ -n "${KAMAL_PROXY:-}" ]; then
+  [ -x "$KAMAL_PROXY" ] || { echo "KAMAL_PROXY=$KAMAL_PROXY is not an executable" >&2; exit 2; }
+  ORDER+=(kamal)
+fi
+if [ -n "${PEERS:-}" ]; then
+  port=19020
+  IFS=';' read -r -a peer_specs <<<"$PEERS"
+  for spec in "${peer_specs[@]}"; do
+    name=${spec%%=*}; cmd=${spec#*=}
+    [[ "$name" =~ ^[a-z][a-z0-9_]*$ && "$cmd" != "$spec" ]] || { echo "PEERS: \"$spec\" is not name=command (name: lower case, digits, _)" >&2; exit 2; }
+    PORT[$name]=$port; port=$((port + 1))
+    cmd=${cmd//\{PORT\}/${PORT[$name]}}; cmd=${cmd//\{BACKEND\}/$BACKEND}
+    PEER_CMD[$name]=$cmd
+    ORDER+=("$name")
+  done
+fi
+[ "$TLS" = 1 ] && ORDER+=(runway_tls nginx_tls)
+# url NAME: what the load generators request.
+url() {
+  case $1 in
+    *_tls) echo "https://localhost:${PORT[$1]}/" ;;
+    *) echo "http://127.0.0.1:${PORT[$1]}/" ;;
+  esac
+}
 
 # --- install what is missing (Debian packages) -------------------------------
 missing=()
@@ -54,9 +94,22 @@ trap cleanup EXIT
 go build -o "$TMP/backend" ./bench/proxy/backend
 go build -o "$TMP/runway" ./bench/proxy/runway
 go build -o "$TMP/load" ./bench/proxy/load
+CA=$TMP/ca/ca.crt
+"$TMP/runway" -ca-dir "$TMP/ca" -leaf "$TMP" # leaf.crt, leaf.key: the certificate Runway serves, for nginx
 
 # --- configurations ------------------------------------------------------------
 mkdir -p "$TMP/nginx"
+# The one location both servers (plain and TLS) proxy with.
+cat > "$TMP/nginx/location.conf" <<CONF
+location / {
+  proxy_pass http://backend;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host \$host;
+  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto \$scheme;
+}
+CONF
 cat > "$TMP/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -71,14 +124,15 @@ http {
   server {
     listen 127.0.0.1:${PORT[nginx]} backlog=4096;
     keepalive_requests 1000000;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
+    include $TMP/nginx/location.conf;
+  }
+  server {
+    listen 127.0.0.1:${PORT[nginx_tls]} ssl backlog=4096;
+    ssl_certificate $TMP/leaf.crt;
+    ssl_certificate_key $TMP/leaf.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    keepalive_requests 1000000;
+    include $TMP/nginx/location.conf;
   }
 }
 CONF
@@ -112,24 +166,38 @@ http://127.0.0.1:${PORT[caddy]} {
 }
 CONF
 
+declare -A PID
 start() { # name cpu cmd...
   local name=$1 cpu=$2; shift 2
   taskset -c "$cpu" "$@" >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
-  eval "PID_$name=$!"
+  PID[$name]=$!
 }
 start backend "$LOAD_CPU" "$TMP/backend" -addr "$BACKEND"
-start runway "$PROXY_CPU" "$TMP/runway" -listen "127.0.0.1:${PORT[runway]}" -upstream "$BACKEND" -host 127.0.0.1 ${RUNWAY_CPUPROFILE:+-cpuprofile "$RUNWAY_CPUPROFILE"}
+start runway "$PROXY_CPU" "$TMP/runway" -listen "127.0.0.1:${PORT[runway]}" -upstream "$BACKEND" -host 127.0.0.1 \
+  -tls-listen "127.0.0.1:${PORT[runway_tls]}" -ca-dir "$TMP/ca" ${RUNWAY_CPUPROFILE:+-cpuprofile "$RUNWAY_CPUPROFILE"}
 start nginx "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf"
 start haproxy "$PROXY_CPU" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
 XDG_DATA_HOME=$TMP XDG_CONFIG_HOME=$TMP start caddy "$PROXY_CPU" caddy run --config "$TMP/Caddyfile" --adapter caddyfile
+if [ -n "${KAMAL_PROXY:-}" ]; then
+  mkdir -p "$TMP/kamal"
+  start kamal "$PROXY_CPU" "$KAMAL_PROXY" --state-path "$TMP/kamal" run --http-port "${PORT[kamal]}" --https-port 19015
+  for _ in $(seq 100); do
+    "$KAMAL_PROXY" --state-path "$TMP/kamal" deploy bench --target "$BACKEND" --health-check-path / >"$TMP/kamal-deploy.log" 2>&1 && break
+    sleep 0.2
+  done
+fi
+for name in "${!PEER_CMD[@]}"; do
+  start "$name" "$PROXY_CPU" bash -c "exec ${PEER_CMD[$name]}"
+done
 
 for name in "${ORDER[@]}"; do
   for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$name]}/" 2>/dev/null && break
+    curl -fsS --cacert "$CA" -o /dev/null "$(url "$name")" 2>/dev/null && break
     sleep 0.1
   done
-  curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$name]}/" || { echo "$name did not come up:"; cat "$TMP/$name.log"; exit 1; }
+  log=$name; case $name in *_tls) log=${name%_tls} ;; esac
+  curl -fsS --cacert "$CA" -o /dev/null "$(url "$name")" || { echo "$name did not come up:"; cat "$TMP/$log.log" "$TMP/kamal-deploy.log" 2>/dev/null; exit 1; }
 done
 
 # CPU seconds used so far by a process and its children (nginx's worker).
@@ -144,7 +212,7 @@ cpu_of() {
 to_ms() { # wrk latency such as 512.00us, 1.20ms, 1.01s
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
-pid_of() { case $1 in direct) echo "$PID_backend" ;; *) eval echo "\$PID_$1" ;; esac; }
+pid_of() { case $1 in direct) echo "${PID[backend]}" ;; *_tls) echo "${PID[${1%_tls}]}" ;; *) echo "${PID[$1]}" ;; esac; }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS P50 P99 CPU HP50 HP99 OTHER
@@ -156,7 +224,7 @@ busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 # jiffies used by this benchmark's own long-lived processes
 ours() {
   local total=0 p
-  for p in "$PID_backend" "$PID_runway" "$PID_nginx" "$PID_haproxy" "$PID_caddy" $(pgrep -P "$PID_nginx" || true); do
+  for p in "${PID[@]}" $(pgrep -P "${PID[nginx]}" || true); do
     [ -r "/proc/$p/stat" ] || continue
     read -r -a f < "/proc/$p/stat"
     total=$((total + f[13] + f[14]))
@@ -168,7 +236,7 @@ ours() {
 # during it (the "other" column; above a few % the row is disturbed).
 wait_idle() {
   local b0 b1 i
-  for i in $(seq 120); do
+  for i in $(seq "${WAIT_IDLE:-120}"); do
     b0=$(busy); sleep 1; b1=$(busy)
     [ $(( (b1 - b0) * 100 / (TCK * NCPU) )) -lt 5 ] && return
   done
@@ -188,7 +256,7 @@ run_load() {
 }
 
 for name in "${ORDER[@]}"; do
-  url="http://127.0.0.1:${PORT[$name]}/"
+  url=$(url "$name")
   taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null # warm-up
   wait_idle
   pid=$(pid_of "$name")
@@ -206,12 +274,15 @@ done
 
 # Tail latency on a shared 2-core machine is noisy: ROUNDS rounds, the
 # targets interleaved, and the median of each figure is kept.
+# The TLS rows run at half of Runway's TLS saturation rate.
 HALF=$((RPS[runway] / 2))
+HALF_TLS=$(( ${RPS[runway_tls]:-0} / 2 ))
 declare -A H50S H99S HOTHER
 for round in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
     wait_idle
-    other=$(run_load "$TMP/load.out" taskset -c "$LOAD_CPU" "$TMP/load" -url "http://127.0.0.1:${PORT[$name]}/" -rate "$HALF" -duration "$DURATION" -conns 32)
+    rate=$HALF; case $name in *_tls) rate=$HALF_TLS ;; esac
+    other=$(run_load "$TMP/load.out" taskset -c "$LOAD_CPU" "$TMP/load" -url "$(url "$name")" -cacert "$CA" -rate "$rate" -duration "$DURATION" -conns 32)
     out=$(cat "$TMP/load.out")
     H50S[$name]+="$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$out") "
     H99S[$name]+="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$out") "
@@ -231,6 +302,7 @@ echo
 echo "## Proxy benchmark — $(date -u '+%Y-%m-%d %H:%M') UTC — $(nproc) cores, $(uname -r), load average $LOAD_START at start, $LOAD_END at end"
 echo
 echo "Saturation: wrk -t1 -c$CONNS -d$DURATION (closed loop). Half rate: $HALF req/s (half of Runway's saturation) open loop (bench/proxy/load, 32 connections, median of $ROUNDS rounds of $DURATION)."
+[ "$TLS" = 1 ] && echo "TLS rows (HTTP/1.1 over TLS, the same certificate): half rate $HALF_TLS req/s, half of Runway's TLS saturation; the half-rate columns of those rows are at that rate."
 echo
 echo "| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | other % | p50 ms @ $HALF/s | p99 ms @ $HALF/s | other % (rounds) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -242,4 +314,8 @@ echo
 echo "\"other %\": share of the machine's CPU used by processes outside the benchmark during the measurement."
 echo
 echo "runway/nginx $(ratio "${RPS[runway]}" "${RPS[nginx]}") · runway/HAProxy $(ratio "${RPS[runway]}" "${RPS[haproxy]}") · runway/Caddy $(ratio "${RPS[runway]}" "${RPS[caddy]}") (throughput)"
+for name in "${ORDER[@]}"; do
+  case $name in direct | runway | nginx | haproxy | caddy | runway_tls | nginx_tls) ;; *) echo "runway/$name $(ratio "${RPS[runway]}" "${RPS[$name]}") (throughput)" ;; esac
+done
+[ "$TLS" = 1 ] && echo "TLS: runway_tls/nginx_tls $(ratio "${RPS[runway_tls]}" "${RPS[nginx_tls]}") (throughput), CPU µs/req runway ${CPU[runway_tls]}, nginx ${CPU[nginx_tls]}; p99 at $HALF_TLS/s runway ${HP99[runway_tls]} ms, nginx ${HP99[nginx_tls]} ms"
 echo "p99 added over direct at half rate: runway $(awk -v a="${HP99[runway]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, nginx $(awk -v a="${HP99[nginx]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, HAProxy $(awk -v a="${HP99[haproxy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms, Caddy $(awk -v a="${HP99[caddy]}" -v b="${HP99[direct]}" 'BEGIN { printf "%.3f", a - b }') ms"

@@ -16,6 +16,17 @@
 //	p.CACertPath()                            // for `runway agent ca`
 //	p.Shutdown(ctx) / p.Close()
 //
+// Connections (read first): every HTTP/1 connection — plain, and TLS when
+// ALPN chose http/1.1 — is read through the framing guard (h1guard.go),
+// which refuses before net/http parses anything what nginx refuses and
+// net/http would take (Content-Length with Transfer-Encoding, Content-Length
+// twice, Transfer-Encoding in HTTP/1.0, obsolete line folding, heads over 64
+// KiB, bad chunk lines; docs/http-framing.md is the table against nginx).
+// The TLS listener handshakes itself (tlslisten.go) and passes h2
+// connections through a frame shim (h2shim.go) that mends where net/http's
+// HTTP/2 server departs from RFC 9113 (duplicate SETTINGS, connection-specific
+// fields), so the proxy passes h2spec --strict in full.
+//
 // Request path (read in this order): handler.go (route lookup, maintenance,
 // pause, target choice) → balancer.go (smooth weighted round robin between
 // groups, power of two choices within a group) → forward.go (httputil

@@ -61,6 +61,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = xff
 	}
 	pr.SetXForwarded()
+	// Expect: 100-continue is answered by the proxy (net/http sends the 100
+	// when the body is first read, which the transport does at once), not
+	// forwarded: otherwise the client's 100 waits for the instance's, or
+	// for the transport's ExpectContinueTimeout. nginx does the same.
+	if pr.Out.Header["Expect"] != nil {
+		delete(pr.Out.Header, "Expect")
+	}
 	st.requestID = pr.Out.Header.Get("X-Request-Id")
 	if st.requestID == "" {
 		st.requestID = newRequestID()
@@ -153,6 +160,15 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		writeText(w, http.StatusRequestTimeout, fmt.Sprintf("runway: the request body did not arrive within %s (the proxy's --body-timeout); send the body at once.\n", p.opts.Limits.Body))
 		return
 	}
+	if st.body != nil && st.body.malformed.Load() {
+		// The client's chunked framing broke (h1guard.go): one answer, and
+		// the connection closes, since where its next request starts is
+		// unknown.
+		p.metrics.rejected.WithLabelValues(st.rt.key.Project, st.rt.key.Environment, st.rt.key.Service, "malformed_body").Inc()
+		w.Header().Set("Connection", "close")
+		writeText(w, http.StatusBadRequest, "runway: the request body's chunked framing is malformed; nothing more is read from this connection.\n")
+		return
+	}
 	if r.Context().Err() != nil {
 		w.WriteHeader(499) // the client went away; nobody reads this
 		return
@@ -236,6 +252,8 @@ type countingBody struct {
 	n        atomic.Int64
 	read     atomic.Bool
 	timedOut atomic.Bool // the client did not send it within --body-timeout
+	// malformed: its chunked framing broke (a *framingError, h1guard.go)
+	malformed atomic.Bool
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
@@ -244,6 +262,8 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.n.Add(int64(n))
 	if err != nil && err != io.EOF && httplimit.IsBodyTimeout(err) {
 		b.timedOut.Store(true)
+	} else if err != nil && err != io.EOF && isFramingError(err) {
+		b.malformed.Store(true)
 	}
 	return n, err
 }
@@ -256,3 +276,48 @@ type bufferPool struct{}
 
 func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
+// closeUnlessSwitched closes the client connection after any answer but 101
+// to a request that asked for an upgrade: the framing guard passed the
+// bytes after it unparsed (h1guard.go), so they must not be read as the
+// next request.
+type closeUnlessSwitched struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *closeUnlessSwitched) WriteHeader(code int) {
+	if !w.wrote && code >= 200 {
+		w.wrote = true
+		w.ResponseWriter.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeUnlessSwitched) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *closeUnlessSwitched) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *closeUnlessSwitched) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// asksUpgrade is the guard's test, on a parsed request.
+func asksUpgrade(r *http.Request) bool {
+	if r.ProtoMajor != 1 {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		if hasToken([]byte(v), "upgrade") {
+			return true
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"time"
@@ -29,6 +30,14 @@ type stateKey struct{}
 // ServeHTTP routes one request: host and path lookup, maintenance, pause,
 // target choice, then forwarding and accounting.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil && r.ProtoMajor == 2 {
+		// h2 over TLS comes through the shim as a clear connection
+		// (tlslisten.go); its TLS state is in the context.
+		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	}
+	if asksUpgrade(r) {
+		w = &closeUnlessSwitched{ResponseWriter: w}
+	}
 	host, ok := naming.NormalizeHost(r.Host)
 	var rt *route
 	if ok {

@@ -213,12 +213,32 @@ func (p *Proxy) Start(ctx context.Context) error {
 				return fmt.Errorf("listen HTTPS on %s: %w (set another address or stop what uses it)", p.opts.HTTPSAddr, err)
 			}
 		}
-		srv := newServer()
-		srv.TLSConfig = &tls.Config{GetCertificate: p.ca.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
-		ls = append(ls, listener{"https", ln, srv})
+		// tlslisten.go: the handshake is ours, then HTTP/1.1 goes to one
+		// server through the framing guard, h2 to another through the shim.
+		cfg := &tls.Config{GetCertificate: p.ca.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12,
+			// TLS 1.2 with AEAD suites only: what RFC 9113 §9.2.2 requires of
+			// h2, which net/http checks only when it handshakes itself.
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			}}
+		tl := newTLSListener(ln, cfg, p.opts.Limits.Header, p.log)
+		h1 := newServer()
+		h1.Protocols = new(http.Protocols)
+		h1.Protocols.SetHTTP1(true)
+		h2 := newServer()
+		h2.Protocols = new(http.Protocols)
+		h2.Protocols.SetUnencryptedHTTP2(true)
+		h2.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: h2MaxFrame}
+		h2.ConnContext = h2ConnContext
+		ls = append(ls, listener{"https", &tl.h1, h1}, listener{"https-h2", &tl.h2, h2})
 	}
 	ctx, p.stop = context.WithCancel(ctx)
 	for _, l := range ls {
+		if l.name == "http" {
+			l.ln = guardListener{l.ln} // h1guard.go
+		}
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
 		p.stopper.listen(l.ln)
@@ -227,18 +247,15 @@ func (p *Proxy) Start(ctx context.Context) error {
 		go func() {
 			defer p.wg.Done()
 			defer p.stopper.serving.Done()
-			var err error
-			if l.srv.TLSConfig != nil {
-				err = l.srv.ServeTLS(l.ln, "", "")
-			} else {
-				err = l.srv.Serve(l.ln)
-			}
+			err := l.srv.Serve(l.ln)
 			// net.ErrClosed: the stopper closed the listener (graceful.go).
 			if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Error("proxy listener stopped", "listener", l.name, "err", err)
 			}
 		}()
-		p.log.Info("proxy listening", "listener", l.name, "addr", l.ln.Addr().String())
+		if l.name != "https-h2" {
+			p.log.Info("proxy listening", "listener", l.name, "addr", l.ln.Addr().String())
+		}
 	}
 	p.wg.Add(1)
 	go func() {
