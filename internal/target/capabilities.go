@@ -31,6 +31,12 @@ type Capabilities struct {
 	// groups: 32, the local supervisor: 63); strategy.GroupName keeps names
 	// within it.
 	GroupNameMax int
+	// ReplicaRatio: the target splits traffic between weighted groups by
+	// their instance counts, not by the weights themselves (Kubernetes
+	// traffic "service": one Service over the groups' pods). SetRoutes then
+	// refuses weights the groups' counts do not give, and validation
+	// refuses canary steps no count gives (config.ReplicaRatioWeights).
+	ReplicaRatio bool
 }
 
 // Plan is what the planner must respect.
@@ -42,7 +48,7 @@ func (c Capabilities) Plan() strategy.Limits {
 // Validation is what `runway validate` (and the server) check a manifest
 // against.
 func (c Capabilities) Validation() config.TargetLimits {
-	return config.TargetLimits{StatsWindowMin: c.StatsWindowMin, StatsWindowMax: c.StatsWindowMax}
+	return config.TargetLimits{StatsWindowMin: c.StatsWindowMin, StatsWindowMax: c.StatsWindowMax, ReplicaRatio: c.ReplicaRatio}
 }
 
 // Check reports a declaration no planner can work with.
