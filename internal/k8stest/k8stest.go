@@ -123,9 +123,9 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// Start starts a cluster for t, stopped when t ends; it skips t (or fails
-// it, with RUNWAY_K8S_REQUIRED=1) when the binaries are not built.
-func Start(t testing.TB) *Cluster {
+// SkipMissing skips t (or fails it, with RUNWAY_K8S_REQUIRED=1) when the
+// binaries are not built.
+func SkipMissing(t testing.TB) {
 	t.Helper()
 	if miss := Missing(); len(miss) > 0 {
 		msg := fmt.Sprintf("k8stest: %s not built in %s: run scripts/k8s-build.sh (a cold build takes about 700 CPU-seconds)", strings.Join(miss, ", "), BinDir())
@@ -134,6 +134,12 @@ func Start(t testing.TB) *Cluster {
 		}
 		t.Skip(msg)
 	}
+}
+
+// Start starts a cluster for t, stopped when t ends (SkipMissing first).
+func Start(t testing.TB) *Cluster {
+	t.Helper()
+	SkipMissing(t)
 	c, err := StartCluster("")
 	if err != nil {
 		t.Fatal(err)
