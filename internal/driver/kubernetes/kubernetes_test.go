@@ -217,7 +217,7 @@ func TestGroupLifecycle(t *testing.T) {
 	for _, v := range c.Env {
 		envs[v.Name] = v.Value
 	}
-	if envs["GREETING"] != "hello from web" || envs["PORT"] != "8080" || envs["RUNWAY_RELEASE_ID"] != release(1) {
+	if envs["GREETING"] != "hello from web" || envs["PORT"] != "8080" || envs["RUNWAY_RELEASE"] != release(1) {
 		t.Errorf("env %v", envs)
 	}
 	// The pinned secrets: one immutable Secret of the release, as env.
@@ -231,10 +231,13 @@ func TestGroupLifecycle(t *testing.T) {
 	if string(sec.Data["DB_URL"]) == "" || sec.Immutable == nil || !*sec.Immutable || sec.Labels[LabelRelease] != release(1) {
 		t.Errorf("secret %s: immutable %v labels %v keys %d", sec.Name, sec.Immutable, sec.Labels, len(sec.Data))
 	}
-	rs, err := e.admin.AppsV1().ReplicaSets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
-	if err != nil || len(rs.Items) != 1 || rs.Items[0].Status.ReadyReplicas != 2 {
-		t.Errorf("ReplicaSets %v, %v: want one with 2 ready", rs, err)
-	}
+	eventually(t, "one ReplicaSet of 2 ready pods", func() (bool, error) {
+		rs, err := e.admin.AppsV1().ReplicaSets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
+		if err != nil {
+			return false, err
+		}
+		return len(rs.Items) == 1 && rs.Items[0].Status.ReadyReplicas == 2, fmt.Errorf("%d ReplicaSets", len(rs.Items))
+	})
 
 	// A restarted server makes the same calls: nothing changes.
 	gen := dep.Generation
@@ -509,7 +512,14 @@ func TestTaskReattach(t *testing.T) {
 	}
 	eventually(t, "the long task's pod running", func() (bool, error) {
 		pods, err := e.admin.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelTask + "=" + JobName(long.ID)})
-		return err == nil && len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning, err
+		if err != nil {
+			return false, err
+		}
+		var phases []string
+		for _, p := range pods.Items {
+			phases = append(phases, fmt.Sprintf("%s %s %v", p.Name, p.Status.Phase, p.Status.ContainerStatuses))
+		}
+		return len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning, fmt.Errorf("pods %v", phases)
 	})
 	if err := next.StopTask(ctx, ref, long.ID); err != nil {
 		t.Fatal(err)
