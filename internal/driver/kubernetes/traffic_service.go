@@ -173,6 +173,18 @@ func (d *Driver) checkRatio(ctx context.Context, ref target.ServiceRef, weighted
 	if total == 0 {
 		return nil
 	}
+	exact, counts := true, true
+	for _, r := range weighted {
+		exact = exact && count[r.Group]*totalW == r.Weight*total
+		counts = counts && r.Weight <= count[r.Group]
+	}
+	// A rolling deploy routes by instance counts, traffic first: weights
+	// that are the counts the groups are about to be scaled down to are
+	// the ratio once they are (the instances leaving go out of the
+	// endpoints as they stop, after their preStop sleep).
+	if exact || counts {
+		return nil
+	}
 	for _, r := range weighted {
 		if count[r.Group]*totalW != r.Weight*total {
 			return fmt.Errorf("kubernetes: weights %v are not the groups' instance ratio (%v of %d): traffic \"service\" splits requests by instances; use traffic \"runway\" for exact weights: %w",
