@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"testing"
 	"time"
 
@@ -195,6 +196,7 @@ func TestKubernetesStrategies(t *testing.T) {
 			if v1 == v2 {
 				t.Fatalf("v2 runs in v1's group %s", v1)
 			}
+			t.Logf("the cluster after v1 → v2 (%s):\n%s", strategy, describeKube(t, kc))
 			dep, err := kc.Client.AppsV1().Deployments(k8sNamespace).Get(context.Background(), v2, metav1.GetOptions{})
 			if err != nil || dep.Spec.Template.Spec.Containers[0].Image != "registry.e2e.test/acme/hello:2" || dep.Labels[k8sdriver.LabelRelease] != rel.ID {
 				t.Errorf("v2's Deployment: %+v, %v", dep, err)
@@ -257,4 +259,54 @@ func TestKubernetesHalt(t *testing.T) {
 	if got := onlyGroup(t, kc, 2); got != v1 {
 		t.Errorf("after the halt %s serves, want v1's %s", got, v1)
 	}
+}
+
+// describeKube renders what the namespace holds, as kubectl get would.
+func describeKube(t *testing.T, kc *k8stest.Cluster) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	deps, err := kc.Client.AppsV1().Deployments(k8sNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "DEPLOYMENT\tREADY\tIMAGE\tRELEASE")
+	for _, d := range deps.Items {
+		fmt.Fprintf(w, "%s\t%d/%d\t%s\t%s\n", d.Name, d.Status.ReadyReplicas, *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image, d.Labels[k8sdriver.LabelRelease])
+	}
+	rss, err := kc.Client.AppsV1().ReplicaSets(k8sNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "\nREPLICASET\tDESIRED\tREADY")
+	for _, rs := range rss.Items {
+		fmt.Fprintf(w, "%s\t%d\t%d\n", rs.Name, *rs.Spec.Replicas, rs.Status.ReadyReplicas)
+	}
+	svcs, err := kc.Client.CoreV1().Services(k8sNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "\nSERVICE\tSELECTOR GROUP\tPORT\tROUTES")
+	for _, s := range svcs.Items {
+		fmt.Fprintf(w, "%s\t%s\t%d→%s\t%s\n", s.Name, s.Spec.Selector[k8sdriver.LabelGroup], s.Spec.Ports[0].Port, s.Spec.Ports[0].TargetPort.String(), s.Annotations[k8sdriver.AnnotRoutes])
+	}
+	sls, err := kc.Client.DiscoveryV1().EndpointSlices(k8sNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "\nENDPOINTSLICE\tENDPOINT\tPOD\tREADY")
+	for _, sl := range sls.Items {
+		for _, ep := range sl.Endpoints {
+			ready := ep.Conditions.Ready != nil && *ep.Conditions.Ready
+			pod := ""
+			if ep.TargetRef != nil {
+				pod = ep.TargetRef.Name
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", sl.Name, strings.Join(ep.Addresses, ","), pod, ready)
+		}
+	}
+	w.Flush()
+	return b.String()
 }

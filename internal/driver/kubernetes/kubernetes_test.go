@@ -349,7 +349,9 @@ func endpointsAre(t *testing.T, e *env, groups ...string) {
 		if got, err = readyEndpoints(ctx, e); err != nil {
 			return false, err
 		}
-		want, err = podsOf(ctx, e, groups...)
+		if want, err = podsOf(ctx, e, groups...); err != nil {
+			return false, err
+		}
 		return len(want) > 0 && reflect.DeepEqual(got, want), fmt.Errorf("endpoints %v, pods %v", got, want)
 	})
 }
