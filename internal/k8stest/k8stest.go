@@ -90,6 +90,11 @@ type Cluster struct {
 	// Dir holds the cluster's data and logs (etcd.log, kube-apiserver.log,
 	// ...), removed by Stop.
 	Dir string
+	// PodLog is the log every pod's containers have (kwok runs none): the
+	// kubelet API serves it to pods/log, so the log API's whole path is
+	// the real one; WriteLog appends to it.
+	PodLog string
+	logMu  sync.Mutex
 
 	procs []*proc
 	once  sync.Once
@@ -231,7 +236,11 @@ func (c *Cluster) start() error {
 		return err
 	}
 	stageFile := filepath.Join(c.Dir, "kwok-stages.yaml")
-	if err := writeStages(stageFile); err != nil {
+	c.PodLog = filepath.Join(c.Dir, "pod.log")
+	if err := os.WriteFile(c.PodLog, nil, 0o644); err != nil {
+		return err
+	}
+	if err := writeStages(stageFile, c.PodLog); err != nil {
 		return err
 	}
 	if err := c.run(bin, "kwok", "--kubeconfig="+c.Kubeconfig, "--config="+stageFile, "--manage-all-nodes=true",
@@ -267,7 +276,7 @@ func (c *Cluster) start() error {
 	})
 }
 
-func writeStages(path string) error {
+func writeStages(path, podLog string) error {
 	entries, err := stages.ReadDir("stages")
 	if err != nil {
 		return err
@@ -281,6 +290,9 @@ func writeStages(path string) error {
 		b.WriteString("---\n")
 		b.Write(data)
 	}
+	// Every container's log, as the kubelet API (kwok's server) serves it
+	// to the API server's pods/log: the one file PodLog, in the CRI format.
+	fmt.Fprintf(&b, "---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata:\n  name: all-pods\nspec:\n  logs:\n  - logsFile: %q\n    follow: true\n", podLog)
 	return os.WriteFile(path, b.Bytes(), 0o600)
 }
 
@@ -410,4 +422,20 @@ func (c *Cluster) Logs(name string) (string, error) {
 		}
 	}
 	return "", errors.New("k8stest: no component " + name)
+}
+
+// WriteLog appends a line to every pod's log (stream "stdout"), in the CRI
+// log format the kubelet API reads.
+func (c *Cluster) WriteLog(text string) error {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	f, err := os.OpenFile(c.PodLog, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package k8stest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -84,4 +85,24 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() (bool, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// TestPodLogs: a pod's log is read through the API server's pods/log,
+// which asks the kubelet API of the pod's node (kwok's server).
+func TestPodLogs(t *testing.T) {
+	c := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.WriteLog("listening on :8080"); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "logger"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.test/logger:1"}}}}
+	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the pod's log", func() (bool, error) {
+		b, err := c.Client.CoreV1().Pods("default").GetLogs("logger", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
+		return err == nil && string(b) == "listening on :8080\n", fmt.Errorf("%q, %v", b, err)
+	})
 }

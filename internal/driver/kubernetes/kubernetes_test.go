@@ -600,3 +600,97 @@ func TestRunwayTrafficObjects(t *testing.T) {
 		t.Errorf("capabilities %+v", c)
 	}
 }
+
+// TestLogs: a group's logs through the pods' log API (the API server asks
+// the node's kubelet API, kwok's): read with the pod as instance, followed
+// (a new line arrives; a pod the group gains is followed from its first
+// line), filtered by instance; an instance of no group gives nothing.
+func TestLogs(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	d := e.driver(t, config.TrafficService)
+	ref := e.ref
+	g := groupName(ref, 1)
+	if err := e.c.WriteLog("booting " + ref.Environment); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: g, Release: release(1), Spec: spec(ref), Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	healthy(t, d, ref, g, 1)
+	ins, err := d.Instances(ctx, ref, g)
+	if err != nil || len(ins) != 1 {
+		t.Fatalf("instances %v, %v", ins, err)
+	}
+	first := ins[0].ID
+	var got []target.LogLine
+	eventually(t, "the pod's boot line", func() (bool, error) {
+		got = nil
+		err := d.Logs(ctx, ref, target.LogQuery{Group: g, Filter: ref.Environment}, func(l target.LogLine) error { got = append(got, l); return nil })
+		return len(got) == 1, err
+	})
+	if got[0].Instance != first || got[0].Text != "booting "+ref.Environment || got[0].Time.IsZero() {
+		t.Errorf("line %+v", got[0])
+	}
+
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	lines := make(chan target.LogLine, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Logs(fctx, ref, target.LogQuery{Group: g, Follow: true, Filter: ref.Environment}, func(l target.LogLine) error {
+			lines <- l
+			return nil
+		})
+	}()
+	wantLine := func(what string, ok func(target.LogLine) bool) target.LogLine {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if ok(l) {
+					return l
+				}
+			case err := <-done:
+				t.Fatalf("following ended waiting for %s: %v", what, err)
+			case <-deadline:
+				t.Fatalf("%s: no such line", what)
+			}
+		}
+	}
+	wantLine("the existing line", func(l target.LogLine) bool { return l.Text == "booting "+ref.Environment })
+	if err := e.c.WriteLog("request served " + ref.Environment); err != nil {
+		t.Fatal(err)
+	}
+	wantLine("a line written while following", func(l target.LogLine) bool {
+		return l.Instance == first && l.Text == "request served "+ref.Environment
+	})
+	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: g, Release: release(1), Spec: spec(ref), Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	gained := wantLine("the gained pod's first line", func(l target.LogLine) bool {
+		return l.Instance != first && l.Text == "booting "+ref.Environment
+	}).Instance
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("following ended with %v, want nil", err)
+	}
+	n := 0
+	if err := d.Logs(ctx, ref, target.LogQuery{Group: g, Instance: gained}, func(l target.LogLine) error {
+		n++
+		if l.Instance != gained {
+			t.Errorf("instance %s's logs hold a line of %s", gained, l.Instance)
+		}
+		return nil
+	}); err != nil || n == 0 {
+		t.Errorf("logs of %s: %d lines, %v", gained, n, err)
+	}
+	n = 0
+	if err := d.Logs(ctx, ref, target.LogQuery{Group: g, Instance: "0000dead"}, func(target.LogLine) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("an instance of no group: %d lines, %v", n, err)
+	}
+	if r, err := d.CrashReport(ctx, ref, g); err != nil || r.Instance != "" {
+		t.Errorf("CrashReport of a group without restarts: %+v, %v", r, err)
+	}
+}
