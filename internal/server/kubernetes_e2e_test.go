@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
