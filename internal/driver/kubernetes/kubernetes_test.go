@@ -694,3 +694,50 @@ func TestLogs(t *testing.T) {
 		t.Errorf("CrashReport of a group without restarts: %+v, %v", r, err)
 	}
 }
+
+// TestCrashLoopCounted: a pod whose container crash-loops (the kubelet's
+// report of it: restarts, CrashLoopBackOff, the last exit code) is
+// unhealthy, its restarts count as terminations, and the crash report
+// names it with how it ended.
+func TestCrashLoopCounted(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	d := e.driver(t, config.TrafficService)
+	ref := e.ref
+	g := groupName(ref, 1)
+	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: ref, Group: g, Release: release(1), Spec: spec(ref), Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	healthy(t, d, ref, g, 2)
+	ins, err := d.Instances(ctx, ref, g)
+	if err != nil || len(ins) != 2 {
+		t.Fatalf("instances %v, %v", ins, err)
+	}
+	bad := ins[0].ID
+	pod, err := e.admin.CoreV1().Pods(e.ns).Get(ctx, bad, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Labels["crash-loop.k8stest.runway.dev"] = "true"
+	if _, err := e.admin.CoreV1().Pods(e.ns).Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var st target.GroupStatus
+	eventually(t, "the crash loop observed", func() (bool, error) {
+		st, err = d.ObserveGroup(ctx, ref, g)
+		return st.Unhealthy == 1 && st.Healthy == 1 && st.Terminated == 3, fmt.Errorf("%+v %v", st, err)
+	})
+	ins, err = d.Instances(ctx, ref, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ins {
+		if in.ID == bad && (!in.CrashLoop || in.Restarts != 3 || in.LastExit != "exit status 1" || in.State != "unhealthy") {
+			t.Errorf("crash-looping instance %+v", in)
+		}
+	}
+	r, err := d.CrashReport(ctx, ref, g)
+	if err != nil || r.Instance != bad || r.Exit != "exit status 1" {
+		t.Errorf("CrashReport %+v, %v; want %s, exit status 1", r, err, bad)
+	}
+}
