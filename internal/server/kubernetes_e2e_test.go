@@ -20,8 +20,9 @@ import (
 	"github.com/runwayhq/runway/internal/k8stest"
 )
 
-// k8sNamespace is the namespace of the e2e project's dev environment.
-const k8sNamespace = projectName + "-" + env
+// k8sNamespace is the namespace of the e2e project's dev environment (its
+// kubernetes block's, not the default <project>-<environment>).
+const k8sNamespace = "runway-e2e-ns"
 
 // kubeCluster is a cluster whose server runs target kubernetes on a real
 // control plane of its own (internal/k8stest), the environment's namespace
@@ -50,10 +51,11 @@ environment "dev" {
   target   = "kubernetes"
   registry = "registry.e2e.test/acme"
   kubernetes {
-    traffic = "service"
+    traffic   = "service"
+    namespace = %q
   }
 }
-`, projectName)
+`, projectName, k8sNamespace)
 	svc := fmt.Sprintf(`service %q {
   image   = "registry.e2e.test/acme/hello:{{VERSION}}"
   port    = 8080

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -239,4 +240,21 @@ func (b *backend) hostOwner(ctx context.Context, ref target.ServiceRef, hosts []
 		}
 	}
 	return "", owner, nil
+}
+
+// kubernetesNamespace is the namespace of ref's environment as the
+// project's runway.hcl says (kubernetes.namespace, else
+// <project>-<environment>); "" when the project is unknown (the driver's
+// default).
+func (b *backend) kubernetesNamespace(ref target.ServiceRef) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, p, err := b.loadProject(ctx, ref.Project)
+	if err != nil || p == nil {
+		return ""
+	}
+	if e := p.Environment(ref.Environment); e != nil {
+		return e.KubernetesNamespace(ref.Project)
+	}
+	return ""
 }

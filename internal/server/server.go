@@ -231,6 +231,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Kubernetes != nil {
 		for _, mode := range []string{config.TrafficRunway, config.TrafficService} {
 			kd, err := k8sdriver.New(k8sdriver.Options{Client: opts.Kubernetes, Traffic: mode, Logger: opts.Logger, SpecOf: specOf,
+				Namespace: func(ref target.ServiceRef) string { return b.kubernetesNamespace(ref) },
 				Secrets: func(ctx context.Context, release string) (map[string]string, error) {
 					return b.releaseSecrets(ctx, release)
 				}})
