@@ -48,6 +48,10 @@ var Forbidden = []Forbid{
 		"the engine consumes the target contracts; only a target speaks to a container engine"},
 	{"cmd/runway", []string{"internal/podmantest"},
 		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
+	{"internal/driver/kubernetes", []string{"internal/agent", "internal/proxy", "internal/supervisor", "internal/driver/local"},
+		"the Kubernetes target speaks the cluster's API only"},
+	{"cmd/runway", []string{"internal/k8stest"},
+		"internal/k8stest is a test harness (it starts a control plane); only tests import it"},
 }
 
 // Graph maps a package (path below Module) to its Runway dependencies,
