@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -183,6 +184,43 @@ func (d *Driver) EnsureProxy(ctx context.Context, o ProxyOptions) error {
 	}
 	if _, err := d.c.CoreV1().Services(o.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubernetes: create the proxy's Service: %w", err)
+	}
+	return nil
+}
+
+// groupService is the headless Service of a group in traffic "runway": its
+// EndpointSlices list the group's pods (ready or not) for the proxy.
+func groupService(ref target.ServiceRef, ns, group, release string, port int32) *corev1.Service {
+	labels := groupLabels(ref, group, release)
+	sel := map[string]string{LabelProject: labels[LabelProject], LabelEnvironment: labels[LabelEnvironment],
+		LabelService: labels[LabelService], LabelGroup: group}
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: group, Namespace: ns, Labels: labels},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: sel,
+			Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(port)}}}}
+}
+
+// ensureGroupService creates the group's headless Service (traffic
+// "runway" only).
+func (d *Driver) ensureGroupService(ctx context.Context, ref target.ServiceRef, group, release string, port int) error {
+	if d.opts.Traffic != config.TrafficRunway {
+		return nil
+	}
+	ns := d.Namespace(ref)
+	_, err := d.c.CoreV1().Services(ns).Create(ctx, groupService(ref, ns, group, release, int32(port)), metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes: create the Service of group %s: %w", group, err)
+	}
+	return nil
+}
+
+// deleteGroupService deletes it; missing is not an error.
+func (d *Driver) deleteGroupService(ctx context.Context, ref target.ServiceRef, group string) error {
+	if d.opts.Traffic != config.TrafficRunway {
+		return nil
+	}
+	ns := d.Namespace(ref)
+	if err := d.c.CoreV1().Services(ns).Delete(ctx, group, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("kubernetes: delete the Service of group %s: %w", group, err)
 	}
 	return nil
 }

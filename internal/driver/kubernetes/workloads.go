@@ -189,6 +189,9 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	if err != nil {
 		return err
 	}
+	if err := d.ensureGroupService(ctx, g.Ref, g.Group, g.Release, spec.Port); err != nil {
+		return err
+	}
 	_, err = deps.Create(ctx, deployment(g.Ref, ns, g, secret), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Another call (a server before a crash) created it meanwhile.
@@ -372,7 +375,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 	ns := d.Namespace(ref)
 	dep, err := d.c.AppsV1().Deployments(ns).Get(ctx, group, metav1.GetOptions{})
 	if isNotFound(err) {
-		return nil
+		return d.deleteGroupService(ctx, ref, group)
 	}
 	if err != nil {
 		return fmt.Errorf("kubernetes: read group %s: %w", group, err)
@@ -404,7 +407,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("kubernetes: delete Deployment %s/%s: %w", ns, group, err)
 	}
-	return nil
+	return d.deleteGroupService(ctx, ref, group)
 }
 
 // ListGroups returns the service's groups (its Deployments), sorted.
