@@ -124,6 +124,7 @@ func commands() []func(*Globals) *cobra.Command {
 	return []func(*Globals) *cobra.Command{
 		newAgentCmd,
 		newKubernetesCmd,
+		newProxyCmd,
 		newCompletionCmd,
 		newContextCmd,
 		newLoginCmd,

@@ -122,9 +122,31 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.Update(cfg); err != nil {
-		t.Fatalf("the proxy refuses the table: %v", err)
-	}
+	// Run keeps the proxy's table: its targets are the pods' addresses.
+	rctx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- Run(rctx, p, kc.Client, ns, "acme.test", 50*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	defer func() {
+		stopRun()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "the proxy's targets", func() (bool, error) {
+		got := map[string]bool{}
+		for _, ts := range p.Targets() {
+			if !ts.Retired {
+				got[ts.Group+" "+ts.Addr] = true
+			}
+		}
+		want := map[string]bool{}
+		for g, ts := range cfg.Groups {
+			for _, tg := range ts {
+				want[g+" "+tg.Addr] = true
+			}
+		}
+		return reflect.DeepEqual(got, want), fmt.Errorf("targets %v, want %v", got, want)
+	})
 	// A group deleted: its pods leave the table, its Service goes.
 	if err := d.SetPreview(ctx, ref, ""); err != nil {
 		t.Fatal(err)

@@ -133,6 +133,8 @@ type ProxyOptions struct {
 	Namespace string
 	// Image is Runway's image (the proxy is `runway proxy --kubernetes`).
 	Image string
+	// Domain is the project's domain (hosts <service>.<environment>.<domain>).
+	Domain string
 	// Replicas of the proxy (2 when zero).
 	Replicas int
 	// ServiceType exposes it: LoadBalancer (the default), NodePort or
@@ -158,7 +160,7 @@ func ProxyObjects(o ProxyOptions) (*corev1.ServiceAccount, *appsv1.Deployment, *
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{ServiceAccountName: ProxyName, TerminationGracePeriodSeconds: &grace,
 					Containers: []corev1.Container{{Name: "proxy", Image: o.Image,
-						Args: []string{"proxy", "--kubernetes", "--namespace", o.Namespace, "--route-table", RouteTable,
+						Args: []string{"proxy", "--kubernetes", "--namespace", o.Namespace, "--domain", o.Domain,
 							"--http", ":8080", "--admin", ":9090"},
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 9090}},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
