@@ -125,7 +125,9 @@ func TestLoad(t *testing.T) {
 	// Run keeps the proxy's table: its targets are the pods' addresses.
 	rctx, stopRun := context.WithCancel(ctx)
 	ran := make(chan error, 1)
-	go func() { ran <- Run(rctx, p, kc.Client, ns, "acme.test", 50*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() {
+		ran <- Run(rctx, p, kc.Client, ns, "acme.test", 50*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
 	defer func() {
 		stopRun()
 		if err := <-ran; err != nil {
