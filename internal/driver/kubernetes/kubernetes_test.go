@@ -741,3 +741,29 @@ func TestCrashLoopCounted(t *testing.T) {
 		t.Errorf("CrashReport %+v, %v; want %s, exit status 1", r, err, bad)
 	}
 }
+
+// TestValidate: the release's image names a registry and its namespace
+// exists (when the server may read namespaces; the Role may not).
+func TestValidate(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	admin, err := New(Options{Client: e.admin, Traffic: config.TrafficService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Validate(ctx, e.ref, spec(e.ref)); err != nil {
+		t.Errorf("a valid release: %v", err)
+	}
+	s := spec(e.ref)
+	s.Image = "web:{{VERSION}}"
+	missing := target.ServiceRef{Project: "acme", Environment: "nowhere", Service: "web"}
+	err = admin.Validate(ctx, missing, s)
+	if err == nil || !strings.Contains(err.Error(), "image web:1.4.2 names no registry") || !strings.Contains(err.Error(), "namespace acme-nowhere does not exist") ||
+		!strings.Contains(err.Error(), "runway kubernetes rbac --namespace acme-nowhere") {
+		t.Errorf("Validate = %v", err)
+	}
+	// The service account cannot read namespaces: no namespace problem.
+	if err := e.driver(t, config.TrafficService).Validate(ctx, missing, spec(missing)); err != nil {
+		t.Errorf("Validate as the service account: %v", err)
+	}
+}
