@@ -129,3 +129,20 @@ func TestReplicaRatioWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestNoStatsRefusesCanary: a target that measures no statistics refuses
+// a canary (its analysis could never pass) at deploy.strategy.
+func TestNoStatsRefusesCanary(t *testing.T) {
+	opts := Options{Targets: map[string]TargetLimits{"kubernetes/service": {NoStats: true}, "kubernetes": {NoStats: true}}}
+	_, diags := LoadSourcesWith(opts, []byte(k8sProject), map[string][]byte{"web.service.hcl": []byte(canarySvc("registry.acme.test/acme/web:1", 4, 20))})
+	var got []string
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			got = append(got, fmt.Sprintf("%s %d:%d", d.Summary, d.Subject.Start.Line, d.Subject.Start.Column))
+		}
+	}
+	// One per environment of the project (both kubernetes).
+	if len(got) != 2 || got[0] != "Canary analysis needs statistics the target does not measure 8:16" || got[1] != got[0] {
+		t.Errorf("diagnostics %v", got)
+	}
+}

@@ -40,6 +40,9 @@ type TargetLimits struct {
 	// (Kubernetes traffic "service"), so only the weights such a ratio
 	// gives exactly are accepted (ReplicaRatioWeights).
 	ReplicaRatio bool
+	// NoStats: the target measures no per-group statistics, so a canary,
+	// whose analysis reads them, is refused.
+	NoStats bool
 }
 
 // Options tune loading.

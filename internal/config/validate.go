@@ -431,6 +431,9 @@ func checkPolicy(c *checker, sc Scale, d Deploy, envName string, protected bool,
 		c.errf("deploy.canary.analysis.max_latency_p99_ratio", "Value out of range", "max_latency_p99_ratio = %g must be at least 1 (1.5 allows a canary p99 50%% above the stable one).", an.MaxLatencyP99Ratio)
 	}
 	atLeast(c, "deploy.canary.analysis.min_requests", an.MinRequests, 0)
+	if limits.NoStats && d.Strategy == "canary" {
+		c.errf("deploy.strategy", "Canary analysis needs statistics the target does not measure", "A canary is judged on each group's request statistics, and target %s does not measure them yet. Use blue_green or rolling for environment %q.", targetKind, envName)
+	}
 	if limits.ReplicaRatio {
 		checkReplicaRatio(c, sc, d, targetKind)
 	}

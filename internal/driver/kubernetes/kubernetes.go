@@ -123,9 +123,13 @@ func New(opts Options) (*Driver, error) {
 // Capabilities of the mode: "service" carries two weighted groups as a
 // replica ratio, with no preview host and no per-group statistics of its
 // own; "runway" is the proxy's (exact weights, preview, statistics).
+//
+// Neither mode measures per-group statistics yet (the in-cluster proxy
+// keeps them, the driver does not read them): NoStats, so canary
+// releases are refused at validation rather than failing at analysis.
 func Capabilities(traffic string) target.Capabilities {
-	c := target.Capabilities{MaxWeight: 10000, MaxWeightedGroups: 8, StatsWindowMin: 10 * time.Second,
-		StatsWindowMax: 15 * time.Minute, Preview: true, TaskReattach: true, GroupNameMax: GroupNameMax}
+	c := target.Capabilities{MaxWeight: 10000, MaxWeightedGroups: 8, NoStats: true,
+		Preview: true, TaskReattach: true, GroupNameMax: GroupNameMax}
 	if traffic == config.TrafficService {
 		c.MaxWeightedGroups = 2
 		c.Preview = false

@@ -262,13 +262,9 @@ func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group st
 	return fmt.Errorf("kubernetes: a preview host needs traffic \"runway\": %w", target.ErrUnsupported)
 }
 
-// WindowStats: a Service counts no requests; traffic "runway" reads the
-// in-cluster proxy's statistics.
+// WindowStats: a Service counts no requests, and the in-cluster proxy's
+// statistics are not read yet (Capabilities.NoStats).
 func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
-	c := d.Capabilities()
-	if window < c.StatsWindowMin || window > c.StatsWindowMax {
-		return strategy.WindowStats{}, fmt.Errorf("kubernetes: window %s outside %s to %s", window, c.StatsWindowMin, c.StatsWindowMax)
-	}
 	return strategy.WindowStats{}, fmt.Errorf("kubernetes: per-group statistics need traffic \"runway\" and its in-cluster proxy: %w", target.ErrUnsupported)
 }
 
