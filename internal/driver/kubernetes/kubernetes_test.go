@@ -231,6 +231,10 @@ func TestGroupLifecycle(t *testing.T) {
 	if string(sec.Data["DB_URL"]) == "" || sec.Immutable == nil || !*sec.Immutable || sec.Labels[LabelRelease] != release(1) {
 		t.Errorf("secret %s: immutable %v labels %v keys %d", sec.Name, sec.Immutable, sec.Labels, len(sec.Data))
 	}
+	if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != dep.UID {
+		t.Errorf("secret %s owners %+v: want the Deployment %s", sec.Name, sec.OwnerReferences, dep.UID)
+	}
+	secretName := sec.Name
 	eventually(t, "one ReplicaSet of 2 ready pods", func() (bool, error) {
 		rs, err := e.admin.AppsV1().ReplicaSets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
 		if err != nil {
@@ -297,6 +301,11 @@ func TestGroupLifecycle(t *testing.T) {
 	eventually(t, "the deleted group's pods gone", func() (bool, error) {
 		pods, err := e.admin.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
 		return err == nil && len(pods.Items) == 0, err
+	})
+	// Its release's Secret goes with its last owner (the garbage collector).
+	eventually(t, "the release's Secret gone with its group", func() (bool, error) {
+		_, err := e.admin.CoreV1().Secrets(e.ns).Get(ctx, secretName, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
 	})
 
 	// Nothing cluster-wide: the service account reads no nodes.

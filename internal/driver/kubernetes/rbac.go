@@ -25,8 +25,8 @@ const RoleName = "runway-server"
 
 // ServerRules are what the driver does in its namespace, and nothing else:
 // no cluster-wide rights, no access to objects it does not manage beyond
-// reading. Secrets are created and read by name (a release's), never
-// listed.
+// reading. Secrets are created, read and updated (their owners) by name
+// (a release's), never listed.
 func ServerRules() []rbacv1.PolicyRule {
 	rw := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	return []rbacv1.PolicyRule{
@@ -36,7 +36,7 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
 		{APIGroups: []string{""}, Resources: []string{"services", "configmaps"}, Verbs: rw},
 		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "create"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update", "delete"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: rw},
 	}

@@ -62,10 +62,14 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 		Spec: batchv1.JobSpec{BackoffLimit: &zero, TTLSecondsAfterFinished: &ttl,
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: ps}},
 	}
-	if _, err := d.c.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	created, err := d.c.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("kubernetes: create Job %s for task %s: %w", name, t.Name, err)
 	}
-	return nil
+	return d.ownSecret(ctx, ns, secret, ownerOf("Job", "batch/v1", created.Name, created.UID))
 }
 
 func jobFinished(j *batchv1.Job) (done, failed bool) {

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 
@@ -160,6 +161,38 @@ func (d *Driver) ensureSecret(ctx context.Context, ref target.ServiceRef, releas
 	return name, nil
 }
 
+// ownSecret makes owner (a group's Deployment, a task's Job) an owner of
+// the release's Secret, so that the cluster deletes the Secret with the
+// last object of the release that uses it.
+func (d *Driver) ownSecret(ctx context.Context, ns, secret string, owner metav1.OwnerReference) error {
+	if secret == "" {
+		return nil
+	}
+	secrets := d.c.CoreV1().Secrets(ns)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := secrets.Get(ctx, secret, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, o := range s.OwnerReferences {
+			if o.UID == owner.UID {
+				return nil
+			}
+		}
+		s.OwnerReferences = append(s.OwnerReferences, owner)
+		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("kubernetes: Secret %s/%s: own it by %s %s: %s", ns, secret, owner.Kind, owner.Name, apierrors.ReasonForError(err))
+	}
+	return nil
+}
+
+func ownerOf(kind, apiVersion, name string, uid types.UID) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid}
+}
+
 // EnsureGroup creates the group's Deployment if missing and sets its
 // replicas.
 func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
@@ -192,7 +225,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	if err := d.ensureGroupService(ctx, g.Ref, g.Group, g.Release, spec.Port); err != nil {
 		return err
 	}
-	_, err = deps.Create(ctx, deployment(g.Ref, ns, g, secret), metav1.CreateOptions{})
+	created, err := deps.Create(ctx, deployment(g.Ref, ns, g, secret), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Another call (a server before a crash) created it meanwhile.
 		return d.setReplicas(ctx, g.Ref, g.Group, g.Count, nil)
@@ -200,7 +233,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes: create Deployment %s/%s: %w", ns, g.Group, err)
 	}
-	return nil
+	return d.ownSecret(ctx, ns, secret, ownerOf("Deployment", "apps/v1", created.Name, created.UID))
 }
 
 // setReplicas sets a Deployment's replicas (cur is its last read, nil to
