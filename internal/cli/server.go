@@ -23,7 +23,7 @@ import (
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
-	var kubeconfig, kubeContext string
+	var kubeconfig, kubeContext, kubeProxyImage string
 	var kubernetesOn bool
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval time.Duration
@@ -86,7 +86,7 @@ apart from the database (runway server backup copies only the database).`,
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng, Kubernetes: kube})
+				Docker: eng, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage})
 			if err != nil {
 				return err
 			}
@@ -108,6 +108,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&dockerHost, "docker-host", "", "address of the container engine of target docker, the agent's (default: as runway agent finds it); without one, releases to docker environments are refused")
 	f.BoolVar(&kubernetesOn, "kubernetes", false, "run target kubernetes on the cluster of --kubeconfig (default: KUBECONFIG, ~/.kube/config, else in-cluster); without it, releases to kubernetes environments are refused")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of target kubernetes' cluster (implies --kubernetes)")
+	f.StringVar(&kubeProxyImage, "kubernetes-proxy-image", "", "Runway's image (registry/runway:VERSION): traffic \"runway\" then creates each namespace's in-cluster proxy (runway proxy --kubernetes) with its first routes; without it the operator deploys the proxy")
 	f.StringVar(&kubeContext, "kube-context", "", "context of the kubeconfig (default: its current context; implies --kubernetes)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")

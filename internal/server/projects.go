@@ -258,3 +258,15 @@ func (b *backend) kubernetesNamespace(ref target.ServiceRef) string {
 	}
 	return ""
 }
+
+// projectDomain is the domain of ref's project ("" when unknown: the
+// proxy then serves under localhost).
+func (b *backend) projectDomain(ref target.ServiceRef) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, p, err := b.loadProject(ctx, ref.Project)
+	if err != nil || p == nil {
+		return ""
+	}
+	return p.Domain
+}

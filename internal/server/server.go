@@ -81,6 +81,9 @@ type Options struct {
 	// drivers "kubernetes" and "kubernetes/service"). Nil: releases to
 	// kubernetes environments are refused (NoDriver).
 	Kubernetes k8sclient.Interface
+	// KubernetesProxyImage is Runway's image: with it, traffic "runway"
+	// creates each namespace's in-cluster proxy with its first routes.
+	KubernetesProxyImage string
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -231,7 +234,8 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Kubernetes != nil {
 		for _, mode := range []string{config.TrafficRunway, config.TrafficService} {
 			kd, err := k8sdriver.New(k8sdriver.Options{Client: opts.Kubernetes, Traffic: mode, Logger: opts.Logger, SpecOf: specOf,
-				Namespace: func(ref target.ServiceRef) string { return b.kubernetesNamespace(ref) },
+				Namespace:  func(ref target.ServiceRef) string { return b.kubernetesNamespace(ref) },
+				ProxyImage: opts.KubernetesProxyImage, Domain: func(ref target.ServiceRef) string { return b.projectDomain(ref) },
 				Secrets: func(ctx context.Context, release string) (map[string]string, error) {
 					return b.releaseSecrets(ctx, release)
 				}})

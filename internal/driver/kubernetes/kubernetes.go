@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,6 +83,14 @@ type Options struct {
 	// SpecOf returns a release's manifest, for a group whose spec the
 	// engine does not give (nil: such a group is refused).
 	SpecOf func(ctx context.Context, release string) (*config.Service, error)
+	// ProxyImage is Runway's image, which the in-cluster proxy runs
+	// (traffic "runway"): when set, the first routes pushed into a
+	// namespace create its proxy (EnsureProxy, exposed by a LoadBalancer
+	// Service); "" leaves the proxy to the operator.
+	ProxyImage string
+	// Domain is the domain of ref's project, which the proxy serves hosts
+	// under (nil or "": localhost).
+	Domain func(ref target.ServiceRef) string
 	Logger *slog.Logger
 	// Poll is how often the driver polls the cluster while it waits (a
 	// group's pods gone, a Job deleted): 100 ms when zero.
@@ -94,6 +103,9 @@ type Driver struct {
 	opts  Options
 	log   *slog.Logger
 	tasks target.TaskLocks
+
+	proxiesMu sync.Mutex
+	proxies   map[string]bool // namespaces whose proxy this driver ensured
 }
 
 var _ target.Target = (*Driver)(nil)

@@ -587,8 +587,26 @@ func TestRunwayTrafficObjects(t *testing.T) {
 	if cm, _ := e.admin.CoreV1().ConfigMaps(e.ns).Get(ctx, RouteTable, metav1.GetOptions{}); len(cm.Data) != 0 {
 		t.Errorf("route table after removing the routes: %v", cm.Data)
 	}
-	if err := d.EnsureProxy(ctx, ProxyOptions{Namespace: e.ns, Image: "registry.acme.test/runway:1", ServiceType: corev1.ServiceTypeNodePort}); err != nil {
+	// A driver given Runway's image creates the proxy with the first
+	// routes it pushes into the namespace.
+	withProxy, err := New(Options{Client: e.sa, Traffic: config.TrafficRunway, ProxyImage: "registry.acme.test/runway:1",
+		Domain: func(target.ServiceRef) string { return "acme.test" }})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := withProxy.SetRoutes(ctx, ref, routes); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := e.admin.AppsV1().Deployments(e.ns).Get(ctx, ProxyName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the proxy's Deployment: %v", err)
+	}
+	if c := dep.Spec.Template.Spec.Containers[0]; c.Image != "registry.acme.test/runway:1" ||
+		!reflect.DeepEqual(c.Args, []string{"proxy", "--kubernetes", "--namespace", e.ns, "--domain", "acme.test", "--http", ":8080", "--admin", ":9090"}) {
+		t.Errorf("proxy container %s %v", c.Image, c.Args)
+	}
+	if svc, err := e.admin.CoreV1().Services(e.ns).Get(ctx, ProxyName, metav1.GetOptions{}); err != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		t.Errorf("the proxy's Service: %+v, %v", svc, err)
 	}
 	eventually(t, "the proxy's pods ready behind its Service", func() (bool, error) {
 		sl, err := e.admin.DiscoveryV1().EndpointSlices(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + ProxyName})

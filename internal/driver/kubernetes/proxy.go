@@ -109,7 +109,41 @@ func (d *Driver) proxyRoutes(ctx context.Context, ref target.ServiceRef) ([]stra
 	return e.Routes, nil
 }
 
+// ensureNamespaceProxy creates the namespace's proxy once per driver when
+// Options.ProxyImage is set.
+func (d *Driver) ensureNamespaceProxy(ctx context.Context, ref target.ServiceRef) error {
+	if d.opts.ProxyImage == "" {
+		return nil
+	}
+	ns := d.Namespace(ref)
+	d.proxiesMu.Lock()
+	done := d.proxies[ns]
+	d.proxiesMu.Unlock()
+	if done {
+		return nil
+	}
+	domain := ""
+	if d.opts.Domain != nil {
+		domain = d.opts.Domain(ref)
+	}
+	if err := d.EnsureProxy(ctx, ProxyOptions{Namespace: ns, Image: d.opts.ProxyImage, Domain: domain}); err != nil {
+		return err
+	}
+	d.proxiesMu.Lock()
+	if d.proxies == nil {
+		d.proxies = map[string]bool{}
+	}
+	d.proxies[ns] = true
+	d.proxiesMu.Unlock()
+	return nil
+}
+
 func (d *Driver) setProxyRoutes(ctx context.Context, ref target.ServiceRef, routes []strategy.Route) error {
+	if len(routes) > 0 {
+		if err := d.ensureNamespaceProxy(ctx, ref); err != nil {
+			return err
+		}
+	}
 	if err := d.updateTable(ctx, ref, func(e *TableEntry) { e.Routes = routes }); err != nil {
 		return fmt.Errorf("kubernetes: push the routes of %s: %w", ref, err)
 	}
