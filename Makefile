@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # and no crasher (golang/go#75804, fixed only in Go 1.27).
 FUZZTIME  ?= 10000x
 
-.PHONY: build hello lint test fuzz demo demo-containers clean docs
+.PHONY: build hello lint test fuzz demo demo-containers clean docs k8s-bin
 
 build: hello
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runway ./cmd/runway
@@ -33,6 +33,11 @@ fuzz:
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# The Kubernetes control plane target kubernetes' tests start (internal/k8stest),
+# built once and cached by version.
+k8s-bin:
+	./scripts/k8s-build.sh
 
 docs: build
 	$(BIN)/runway docs manifest > docs/manifest.md

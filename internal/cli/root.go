@@ -123,6 +123,8 @@ zero downtime, on this machine or on real engines.`,
 func commands() []func(*Globals) *cobra.Command {
 	return []func(*Globals) *cobra.Command{
 		newAgentCmd,
+		newKubernetesCmd,
+		newProxyCmd,
 		newCompletionCmd,
 		newContextCmd,
 		newLoginCmd,

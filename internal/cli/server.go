@@ -1,6 +1,8 @@
 package cli
 
 import (
+	k8sclient "k8s.io/client-go/kubernetes"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/dashboard"
+	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
 	"github.com/runwayhq/runway/internal/store"
@@ -21,6 +24,8 @@ import (
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
+	var kubeconfig, kubeContext, kubeProxyImage string
+	var kubernetesOn bool
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval, dashboardIdle time.Duration
 	limits := httplimit.Default
@@ -73,10 +78,16 @@ apart from the database (runway server backup copies only the database).`,
 			if eng != nil {
 				defer eng.Close()
 			}
+			var kube k8sclient.Interface
+			if kubernetesOn || kubeconfig != "" || kubeContext != "" {
+				if kube, _, err = k8sdriver.Client(kubeconfig, kubeContext); err != nil {
+					return err
+				}
+			}
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng, DashboardIdle: dashboardIdle})
+				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage})
 			if err != nil {
 				return err
 			}
@@ -96,6 +107,10 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	f.StringVar(&proxyHTTP, "proxy-http", "127.0.0.1:8080", "the agent proxy's HTTP address (PREVIEW_URL of verify commands)")
 	f.StringVar(&dockerHost, "docker-host", "", "address of the container engine of target docker, the agent's (default: as runway agent finds it); without one, releases to docker environments are refused")
+	f.BoolVar(&kubernetesOn, "kubernetes", false, "run target kubernetes on the cluster of --kubeconfig (default: KUBECONFIG, ~/.kube/config, else in-cluster); without it, releases to kubernetes environments are refused")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of target kubernetes' cluster (implies --kubernetes)")
+	f.StringVar(&kubeProxyImage, "kubernetes-proxy-image", "", "Runway's image (registry/runway:VERSION): traffic \"runway\" then creates each namespace's in-cluster proxy (runway proxy --kubernetes) with its first routes; without it the operator deploys the proxy")
+	f.StringVar(&kubeContext, "kube-context", "", "context of the kubeconfig (default: its current context; implies --kubernetes)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -59,7 +59,7 @@ func checkDockerEnvironment(c *checker, e *Environment, base string) {
 		if e.Docker != nil {
 			c.errf(base+".docker", "docker block is used by target docker only", "Environment %q has target %s, which does not use a container engine of its own; remove the docker block or set target = \"docker\".", e.Name, e.Target)
 		}
-		if e.Registry != "" {
+		if e.Registry != "" && e.Target != "kubernetes" {
 			c.errf(base+".registry", "registry is used by target docker only", "Environment %q has target %s; remove registry or set target = \"docker\".", e.Name, e.Target)
 		}
 	}
@@ -105,6 +105,7 @@ func checkContainerService(c *checker, s *Service, env *Environment) {
 	if env.Target == "docker" && s.Image != "" {
 		checkImage(c, "image", s.Image)
 	}
+	checkKubernetesImage(c, s, env)
 	if b := s.Build; b != nil {
 		if filepath.IsAbs(b.Context) {
 			c.errf("build.context", "build context must be relative", "context %q is absolute; give it relative to the manifest's directory so the project builds on every machine.", b.Context)

@@ -36,6 +36,13 @@ type TargetLimits struct {
 	// StatsWindowMin and StatsWindowMax bound the statistics windows the
 	// target can answer for (a canary's pause is its analysis window).
 	StatsWindowMin, StatsWindowMax time.Duration
+	// ReplicaRatio: the target splits a canary's traffic by instance counts
+	// (Kubernetes traffic "service"), so only the weights such a ratio
+	// gives exactly are accepted (ReplicaRatioWeights).
+	ReplicaRatio bool
+	// NoStats: the target measures no per-group statistics, so a canary,
+	// whose analysis reads them, is refused.
+	NoStats bool
 }
 
 // Options tune loading.
@@ -507,7 +514,7 @@ func (w *Workspace) resolve(service, env string) (*Service, sources, hcl.Diagnos
 	if s.Build != nil && s.Image == "" && e.Target == "docker" {
 		s.Image = DefaultImage(s.Name, e.Registry)
 	}
-	diags = append(diags, validateService(&s, w.Project, e, w.opts.Targets[e.Target], src)...)
+	diags = append(diags, validateService(&s, w.Project, e, w.opts.Targets[e.KubernetesTarget()], src)...)
 	if diags.HasErrors() {
 		return nil, nil, diags
 	}

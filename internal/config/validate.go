@@ -135,6 +135,7 @@ func validateProject(p *Project, src sources) hcl.Diagnostics {
 			}
 		}
 		checkDockerEnvironment(c, e, base)
+		checkKubernetesEnvironment(c, e, base)
 		for i, z := range e.Zones {
 			if !zoneRe.MatchString(z) {
 				c.errf(fmt.Sprintf("%s.zones[%d]", base, i), "Invalid zone", "Zone %q must be a single letter suffix such as \"a\" (the zone becomes <region><letter>, e.g. us-east-2a).", z)
@@ -310,7 +311,7 @@ func validateService(s *Service, p *Project, env *Environment, limits TargetLimi
 		c.errf("resources.memory_mb", "memory_mb must not be negative", "memory_mb = %d: give MiB per instance such as 256, or 0 for no limit.", s.Resources.MemoryMB)
 	}
 
-	checkPolicy(c, s.Scale, s.Deploy, env.Name, env.Protected, env.Target, limits)
+	checkPolicy(c, s.Scale, s.Deploy, env.Name, env.Protected, env.KubernetesTarget(), limits)
 	sc := s.Scale
 	if a := s.Autoscale; a != nil {
 		if a.Target <= 0 {
@@ -430,6 +431,12 @@ func checkPolicy(c *checker, sc Scale, d Deploy, envName string, protected bool,
 		c.errf("deploy.canary.analysis.max_latency_p99_ratio", "Value out of range", "max_latency_p99_ratio = %g must be at least 1 (1.5 allows a canary p99 50%% above the stable one).", an.MaxLatencyP99Ratio)
 	}
 	atLeast(c, "deploy.canary.analysis.min_requests", an.MinRequests, 0)
+	if limits.NoStats && d.Strategy == "canary" {
+		c.errf("deploy.strategy", "Canary analysis needs statistics the target does not measure", "A canary is judged on each group's request statistics, and target %s does not measure them yet. Use blue_green or rolling for environment %q.", targetKind, envName)
+	}
+	if limits.ReplicaRatio {
+		checkReplicaRatio(c, sc, d, targetKind)
+	}
 }
 
 func positive(c *checker, path string, d Duration) {

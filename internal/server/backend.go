@@ -78,7 +78,7 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 	if env == nil {
 		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
 	}
-	if _, err := b.drivers.For(env.Target); err != nil {
+	if _, err := b.drivers.For(env.KubernetesTarget()); err != nil {
 		return nil, noDriver(env, b.drivers)
 	}
 	if err := b.checkEngine(env); err != nil {
@@ -130,7 +130,7 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 		return nil, err
 	}
 	return b.submit(ctx, req.RequestID, id, engine.Request{Project: req.Project, Environment: req.Environment,
-		Protected: env.Protected, Target: env.Target, Service: *svc, Sources: sources, CreatedBy: actor, Secrets: pins}, "")
+		Protected: env.Protected, Target: env.KubernetesTarget(), Service: *svc, Sources: sources, CreatedBy: actor, Secrets: pins}, "")
 }
 
 // storeBehindReporter is a driver whose target fences a server whose store
@@ -319,7 +319,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 	if env == nil {
 		return engine.Request{}, apiwire.Problemf(http.StatusConflict, apiwire.KindUnknownEnvironment, "project %s no longer has environment %q", req.Project, req.Environment)
 	}
-	if _, err := b.drivers.For(env.Target); err != nil {
+	if _, err := b.drivers.For(env.KubernetesTarget()); err != nil {
 		return engine.Request{}, noDriver(env, b.drivers)
 	}
 	if err := b.checkEngine(env); err != nil {
@@ -366,7 +366,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 	} else if err := b.checkPins(ctx, req.Project, req.Environment, pins); err != nil {
 		return engine.Request{}, err
 	}
-	return engine.Request{Project: req.Project, Environment: req.Environment, Protected: env.Protected, Target: env.Target,
+	return engine.Request{Project: req.Project, Environment: req.Environment, Protected: env.Protected, Target: env.KubernetesTarget(),
 		Service: svc, Sources: spec.Sources, Secrets: pins}, nil
 }
 

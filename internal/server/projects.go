@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
@@ -25,7 +27,9 @@ import (
 // TargetLimits are the limits every target this server can run declares,
 // by target kind; `runway validate` and the server validate with the same.
 func TargetLimits() map[string]config.TargetLimits {
-	return map[string]config.TargetLimits{"local": local.Limits(), "docker": docker.Capabilities().Validation()}
+	return map[string]config.TargetLimits{"local": local.Limits(), "docker": docker.Capabilities().Validation(),
+		"kubernetes":         k8sdriver.Capabilities(config.TrafficRunway).Validation(),
+		"kubernetes/service": k8sdriver.Capabilities(config.TrafficService).Validation()}
 }
 
 func digest(b []byte) string {
@@ -236,4 +240,33 @@ func (b *backend) hostOwner(ctx context.Context, ref target.ServiceRef, hosts []
 		}
 	}
 	return "", owner, nil
+}
+
+// kubernetesNamespace is the namespace of ref's environment as the
+// project's runway.hcl says (kubernetes.namespace, else
+// <project>-<environment>); "" when the project is unknown (the driver's
+// default).
+func (b *backend) kubernetesNamespace(ref target.ServiceRef) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, p, err := b.loadProject(ctx, ref.Project)
+	if err != nil || p == nil {
+		return ""
+	}
+	if e := p.Environment(ref.Environment); e != nil {
+		return e.KubernetesNamespace(ref.Project)
+	}
+	return ""
+}
+
+// projectDomain is the domain of ref's project ("" when unknown: the
+// proxy then serves under localhost).
+func (b *backend) projectDomain(ref target.ServiceRef) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, p, err := b.loadProject(ctx, ref.Project)
+	if err != nil || p == nil {
+		return ""
+	}
+	return p.Domain
 }

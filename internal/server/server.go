@@ -3,6 +3,8 @@
 package server
 
 import (
+	k8sclient "k8s.io/client-go/kubernetes"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -24,6 +26,7 @@ import (
 	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/fsutil"
@@ -77,6 +80,13 @@ type Options struct {
 	// DashboardIdle ends a dashboard session idle that long
 	// (dashboard.DefaultIdleTimeout when 0).
 	DashboardIdle time.Duration
+	// Kubernetes is the cluster of target kubernetes (both traffic modes:
+	// drivers "kubernetes" and "kubernetes/service"). Nil: releases to
+	// kubernetes environments are refused (NoDriver).
+	Kubernetes k8sclient.Interface
+	// KubernetesProxyImage is Runway's image: with it, traffic "runway"
+	// creates each namespace's in-cluster proxy with its first routes.
+	KubernetesProxyImage string
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -223,9 +233,25 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		ld.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 		drivers["docker"] = docker.New(ld, opts.Docker, filepath.Join(opts.DataDir, "container-tasks"), opts.ProxyHTTP, opts.Logger)
 	}
+	var b *backend
+	if opts.Kubernetes != nil {
+		for _, mode := range []string{config.TrafficRunway, config.TrafficService} {
+			kd, err := k8sdriver.New(k8sdriver.Options{Client: opts.Kubernetes, Traffic: mode, Logger: opts.Logger, SpecOf: specOf,
+				Namespace:  func(ref target.ServiceRef) string { return b.kubernetesNamespace(ref) },
+				ProxyImage: opts.KubernetesProxyImage, Domain: func(ref target.ServiceRef) string { return b.projectDomain(ref) },
+				Secrets: func(ctx context.Context, release string) (map[string]string, error) {
+					return b.releaseSecrets(ctx, release)
+				}})
+			if err != nil {
+				st.Close()
+				return nil, err
+			}
+			drivers[k8sdriver.TargetKind(mode)] = kd
+		}
+	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())
-	b := &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
+	b = &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
 	drv.Secrets(b.releaseSecrets)
 	if ld != nil {
 		ld.Secrets(b.releaseSecrets)

@@ -31,6 +31,17 @@ type Capabilities struct {
 	// groups: 32, the local supervisor: 63); strategy.GroupName keeps names
 	// within it.
 	GroupNameMax int
+	// ReplicaRatio: the target splits traffic between weighted groups by
+	// their instance counts, not by the weights themselves (Kubernetes
+	// traffic "service": one Service over the groups' pods). SetRoutes then
+	// refuses weights the groups' counts do not give, and validation
+	// refuses canary steps no count gives (config.ReplicaRatioWeights).
+	ReplicaRatio bool
+	// NoStats: the target measures no per-group statistics (WindowStats
+	// and Counters return ErrUnsupported; StatsWindowMin and
+	// StatsWindowMax are zero), so validation refuses canary releases,
+	// whose analysis reads them.
+	NoStats bool
 }
 
 // Plan is what the planner must respect.
@@ -42,7 +53,7 @@ func (c Capabilities) Plan() strategy.Limits {
 // Validation is what `runway validate` (and the server) check a manifest
 // against.
 func (c Capabilities) Validation() config.TargetLimits {
-	return config.TargetLimits{StatsWindowMin: c.StatsWindowMin, StatsWindowMax: c.StatsWindowMax}
+	return config.TargetLimits{StatsWindowMin: c.StatsWindowMin, StatsWindowMax: c.StatsWindowMax, ReplicaRatio: c.ReplicaRatio, NoStats: c.NoStats}
 }
 
 // Check reports a declaration no planner can work with.
@@ -53,7 +64,9 @@ func (c Capabilities) Check() error {
 		return fmt.Errorf("capabilities: max weight %d: at least 100", c.MaxWeight)
 	case c.MaxWeightedGroups < 2:
 		return fmt.Errorf("capabilities: %d weighted groups: at least 2 (a canary and its stable group)", c.MaxWeightedGroups)
-	case c.StatsWindowMin <= 0 || c.StatsWindowMax < c.StatsWindowMin:
+	case c.NoStats && (c.StatsWindowMin != 0 || c.StatsWindowMax != 0):
+		return fmt.Errorf("capabilities: no statistics but windows %s to %s", c.StatsWindowMin, c.StatsWindowMax)
+	case !c.NoStats && (c.StatsWindowMin <= 0 || c.StatsWindowMax < c.StatsWindowMin):
 		return fmt.Errorf("capabilities: statistics windows %s to %s: want 0 < min <= max", c.StatsWindowMin, c.StatsWindowMax)
 	case c.GroupNameMax < strategy.MinGroupNameMax:
 		return fmt.Errorf("capabilities: group names of at most %d characters: at least %d", c.GroupNameMax, strategy.MinGroupNameMax)

@@ -50,6 +50,10 @@ var Forbidden = []Forbid{
 		"the dashboard reads and acts only through the server API (internal/client over the API handler it is given), so the API's guard decides everything"},
 	{"cmd/runway", []string{"internal/podmantest"},
 		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
+	{"internal/driver/kubernetes", []string{"internal/agent", "internal/proxy", "internal/supervisor", "internal/driver/local"},
+		"the Kubernetes target speaks the cluster's API only"},
+	{"cmd/runway", []string{"internal/k8stest"},
+		"internal/k8stest is a test harness (it starts a control plane); only tests import it"},
 }
 
 // Graph maps a package (path below Module) to its Runway dependencies,

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
+	"github.com/runwayhq/runway/internal/kubeproxy"
+	"github.com/runwayhq/runway/internal/proxy"
+)
+
+// newProxyCmd: Runway's proxy on its own, fed from a Kubernetes namespace
+// (target kubernetes, traffic "runway"): the in-cluster proxy.
+func newProxyCmd(g *Globals) *cobra.Command {
+	var (
+		kube                               bool
+		namespace, domain, httpAddr, admin string
+		kubeconfig, kubeContext, logLevel  string
+		interval, drainTimeout             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy --kubernetes --namespace NS",
+		Short: "Run Runway's proxy in a Kubernetes namespace (target kubernetes, traffic \"runway\")",
+		Long: `Serves the namespace's services as target kubernetes' traffic "runway" does: the routes
+and preview groups the server pushes into the ConfigMap runway-routes, to each group's
+ready pods (the EndpointSlices of its headless Service), with exact weights. It reloads
+the table every --interval. /healthz on --admin answers 200 once a table is loaded.
+The runway-proxy Deployment runs it; its Role reads only the table and EndpointSlices
+(runway kubernetes rbac).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !kube {
+				return UsageErrorf("runway proxy runs in a Kubernetes namespace only: give --kubernetes --namespace NS (the local target's proxy runs inside runway agent)")
+			}
+			if namespace == "" {
+				return UsageErrorf("--namespace is required")
+			}
+			if interval <= 0 {
+				return UsageErrorf("--interval is %s; give a positive duration such as 1s", interval)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return UsageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+			c, _, err := k8sdriver.Client(kubeconfig, kubeContext)
+			if err != nil {
+				return err
+			}
+			p, err := proxy.New(proxy.Options{HTTPAddr: httpAddr, HTTPSAddr: proxy.Off, DrainTimeout: drainTimeout, Logger: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			var loaded atomic.Bool
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+				if !loaded.Load() {
+					http.Error(w, "no routing table loaded yet", http.StatusServiceUnavailable)
+					return
+				}
+				fmt.Fprintln(w, "ok")
+			})
+			ln, err := net.Listen("tcp", admin)
+			if err != nil {
+				return fmt.Errorf("admin listener: %w", err)
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			// The first table before serving: no request meets an empty one.
+			for {
+				cfg, err := kubeproxy.Load(ctx, c, namespace, domain)
+				if err == nil {
+					err = p.Update(cfg)
+				}
+				if err == nil {
+					break
+				}
+				log.Warn("waiting for the routing table", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+			loaded.Store(true)
+			if err := p.Start(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stderr, "runway proxy serving namespace %s on %s (admin %s)\n", namespace, p.HTTPAddr(), ln.Addr())
+			err = kubeproxy.Run(ctx, p, c, namespace, domain, interval, log)
+			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			defer cancel()
+			if serr := p.Shutdown(sctx); serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+				log.Warn("proxy shutdown", "err", serr)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&kube, "kubernetes", false, "take routes and endpoints from a Kubernetes namespace (required)")
+	f.StringVar(&namespace, "namespace", "", "the environment's namespace")
+	f.StringVar(&domain, "domain", "", "the project's domain: services are served as <service>.<environment>.<domain> (default localhost)")
+	f.StringVar(&httpAddr, "http", ":8080", "address of the HTTP listener")
+	f.StringVar(&admin, "admin", ":9090", "address of /healthz")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, ~/.kube/config, else the pod's service account)")
+	f.StringVar(&kubeContext, "kube-context", "", "context of the kubeconfig")
+	f.DurationVar(&interval, "interval", time.Second, "how often the routing table is reloaded")
+	f.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long requests in flight may finish at shutdown")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
