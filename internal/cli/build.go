@@ -39,8 +39,8 @@ names the step that failed. Exits 1 when the build fails.`,
 				return UsageErrorf("service %q has no version: set version in its manifest or pass --version", name)
 			}
 			e := ws.Project.Environment(env)
-			if e.Target != "docker" || svc.Build == nil {
-				return fmt.Errorf("service %q has nothing to build in environment %q: a build block in an environment with target docker builds its image (environment %q has target %s)", name, env, env, e.Target)
+			if !imageTarget(e.Target) || svc.Build == nil {
+				return fmt.Errorf("service %q has nothing to build in environment %q: a build block in an environment with target docker or kubernetes builds its image (environment %q has target %s)", name, env, env, e.Target)
 			}
 			host := ""
 			if e.Docker != nil {
@@ -108,14 +108,25 @@ func resolveService(g *Globals, args []string, file, env, version string, warnin
 	return ws, svc, nil
 }
 
-// prepareImage readies the image of a release to a docker environment
-// (runway deploy): a service with a build block is built when the engine
-// lacks its tag; with a registry, the image is pushed and the digest
-// reference it returns is what the release pins ("" without a registry).
+// imageTarget: environments of these targets run images, which runway
+// build and deploy build (on the environment's engine for docker, on the
+// local engine for kubernetes, whose nodes pull from the registry).
+func imageTarget(t string) bool { return t == "docker" || t == "kubernetes" }
+
+// prepareImage readies the image of a release to a docker or kubernetes
+// environment (runway deploy): a service with a build block is built when
+// the engine lacks its tag; with a registry (always, for kubernetes), the
+// image is pushed and the digest reference it returns is what the release
+// pins ("" without a registry). A kubernetes service given by image alone
+// whose tag no local engine has is deployed by its tag: the nodes pull it,
+// and the release says it is not pinned.
 func prepareImage(ctx context.Context, g *Globals, ws *config.Workspace, env string, svc *config.Service) (string, error) {
 	e := ws.Project.Environment(env)
-	if e == nil || e.Target != "docker" || (svc.Build == nil && e.Registry == "") {
+	if e == nil || !imageTarget(e.Target) || (svc.Build == nil && e.Registry == "") {
 		return "", nil
+	}
+	if e.Target == "kubernetes" && svc.Build == nil {
+		return pushIfLocal(ctx, g, svc)
 	}
 	host := ""
 	if e.Docker != nil {
@@ -140,6 +151,28 @@ func prepareImage(ctx context.Context, g *Globals, ws *config.Workspace, env str
 		}
 	}
 	if e.Registry == "" {
+		return "", nil
+	}
+	pinned, err := eng.Push(ctx, img, io.Discard)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(g.Stderr, "pushed %s as %s\n", img, pinned)
+	return pinned, nil
+}
+
+// pushIfLocal pushes a kubernetes service's image when the local engine
+// has its tag and returns the pinned digest; without an engine, or with
+// the tag not on it, it returns "" (the release runs the tag).
+func pushIfLocal(ctx context.Context, g *Globals, svc *config.Service) (string, error) {
+	img := docker.Image(svc)
+	eng, err := container.Connect(ctx, "")
+	if err == nil {
+		defer eng.Close()
+		_, err = eng.InspectImage(ctx, img)
+	}
+	if err != nil {
+		fmt.Fprintf(g.Stderr, "image %s is not on a local container engine: the release runs it by tag, not pinned to a digest (push it from here, or give the service a build block, to pin it)\n", img)
 		return "", nil
 	}
 	pinned, err := eng.Push(ctx, img, io.Discard)

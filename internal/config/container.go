@@ -98,8 +98,8 @@ func engineHostProblem(h string) string {
 }
 
 func checkContainerService(c *checker, s *Service, env *Environment) {
-	if s.Build != nil && env.Target != "docker" {
-		c.errf("build", "build is used by target docker only", "Environment %q has target %s; move the build block into the overrides of docker environments, or give an image.", env.Name, env.Target)
+	if s.Build != nil && env.Target != "docker" && env.Target != "kubernetes" {
+		c.errf("build", "build is used by targets docker and kubernetes only", "Environment %q has target %s; move the build block into the overrides of docker or kubernetes environments, or give an image.", env.Name, env.Target)
 		return
 	}
 	if env.Target == "docker" && s.Image != "" {
@@ -146,14 +146,14 @@ func checkImage(c *checker, path, ref string) {
 }
 
 // CheckBuildContexts checks, on the machine that holds the manifests, that
-// every build context of a docker environment exists and holds its
+// every build context of a docker or kubernetes environment exists and holds its
 // Dockerfile. Load runs it (runway validate, build and deploy read files);
 // the server, which gets manifest sources and never the files, does not.
 func (w *Workspace) CheckBuildContexts() hcl.Diagnostics {
 	if w.Project == nil {
 		return nil
 	}
-	return w.eachDocker(func(c *checker, s *Service, _ *Environment) {
+	return w.eachImageEnv(func(c *checker, s *Service, _ *Environment) {
 		if s.Build == nil || filepath.IsAbs(s.Build.Context) {
 			return
 		}
@@ -166,10 +166,11 @@ func (w *Workspace) CheckBuildContexts() hcl.Diagnostics {
 	})
 }
 
-// eachDocker runs check on every service resolved for every docker
-// environment (services that do not resolve are left to validation), each
-// with a checker locating its own fields, and returns what they found.
-func (w *Workspace) eachDocker(check func(c *checker, s *Service, env *Environment)) hcl.Diagnostics {
+// eachImageEnv runs check on every service resolved for every environment
+// that runs images (targets docker and kubernetes; services that do not
+// resolve are left to validation), each with a checker locating its own
+// fields, and returns what they found.
+func (w *Workspace) eachImageEnv(check func(c *checker, s *Service, env *Environment)) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	names := make([]string, 0, len(w.Services))
 	for _, m := range w.Services {
@@ -178,7 +179,7 @@ func (w *Workspace) eachDocker(check func(c *checker, s *Service, env *Environme
 	sort.Strings(names)
 	for _, name := range names {
 		for _, env := range w.Project.Environments {
-			if env.Target != "docker" {
+			if env.Target != "docker" && env.Target != "kubernetes" {
 				continue
 			}
 			s, src, d := w.resolve(name, env.Name)
@@ -201,7 +202,7 @@ func (w *Workspace) checkExposed() hcl.Diagnostics {
 	if w.Project == nil || w.opts.Exposed == nil {
 		return nil
 	}
-	return w.eachDocker(func(c *checker, s *Service, env *Environment) {
+	return w.eachImageEnv(func(c *checker, s *Service, env *Environment) {
 		if s.Image == "" {
 			return
 		}

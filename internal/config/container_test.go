@@ -50,7 +50,7 @@ func TestDockerRules(t *testing.T) {
 		{"absolute context", dsvc("  build {\n    context = \"/src\"\n  }"), "build context must be relative", "3:15", "", ""},
 		{"dockerfile outside", dsvc("  build {\n    dockerfile = \"../Dockerfile\"\n  }"), "Dockerfile outside the build context", "3:18", "inside context", ""},
 		{"build arg name", dsvc("  build {\n    args = { \"1X\" = \"y\" }\n  }"), "Invalid build argument name", "3:14", "", ""},
-		{"build on local", "service \"web\" {\n  command = [\"./web\"]\n  build {\n  }\n  environment \"development\" {\n    command = []\n  }\n}\n", "build is used by target docker only", "3:3", "target local", mixedProject},
+		{"build on local", "service \"web\" {\n  command = [\"./web\"]\n  build {\n  }\n  environment \"development\" {\n    command = []\n  }\n}\n", "build is used by targets docker and kubernetes only", "3:3", "target local", mixedProject},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

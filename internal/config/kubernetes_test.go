@@ -146,3 +146,20 @@ func TestNoStatsRefusesCanary(t *testing.T) {
 		t.Errorf("diagnostics %v", got)
 	}
 }
+
+// TestKubernetesBuild: a build block is allowed in a kubernetes
+// environment; the image defaults to <registry>/<service>:{{VERSION}},
+// which names the registry the nodes pull from.
+func TestKubernetesBuild(t *testing.T) {
+	ws, diags := LoadSources([]byte(k8sProject), map[string][]byte{"web.service.hcl": []byte("service \"web\" {\n  port = 8080\n  build {\n    context = \".\"\n  }\n}\n")})
+	if diags.HasErrors() {
+		t.Fatal(render(diags))
+	}
+	svc, diags := ws.Resolve("web", "staging")
+	if diags.HasErrors() {
+		t.Fatal(render(diags))
+	}
+	if svc.Image != "registry.acme.test/acme/web:{{VERSION}}" {
+		t.Fatalf("image = %q, want the service under the registry", svc.Image)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/k8stest"
+	"github.com/runwayhq/runway/internal/podmantest"
 )
 
 // k8sNamespace is the namespace of the e2e project's dev environment (its
@@ -311,4 +312,71 @@ func describeKube(t *testing.T, kc *k8stest.Cluster) string {
 	}
 	w.Flush()
 	return b.String()
+}
+
+// TestKubernetesBuildPinsDigest: a kubernetes service with a build block
+// is built on the local engine by runway deploy, pushed to the
+// environment's registry and pinned by digest; the Deployment runs that
+// digest, and a rollback runs v1's digest again.
+func TestKubernetesBuildPinsDigest(t *testing.T) {
+	pe := podmantest.Shared(t, podmantest.Options{Registry: true})
+	t.Setenv("DOCKER_HOST", pe.Host) // the CLI's local engine
+	c, kc := kubeCluster(t)
+	c.writeKubeManifest("blue_green", "", 1, "1s")
+	dir, app := c.helloApp()
+	registry := pe.Registry + "/e2e"
+	for file, edit := range map[string][2]string{
+		"runway.hcl":             {`registry = "registry.e2e.test/acme"`, fmt.Sprintf("registry = %q", registry)},
+		service + ".service.hcl": {`image   = "registry.e2e.test/acme/hello:{{VERSION}}"`, "build {\n    context = \"app\"\n  }"},
+	} {
+		p := filepath.Join(dir, file)
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), edit[0]) {
+			t.Fatalf("%s: %v, or no %s in it", file, err, edit[0])
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), edit[0], edit[1], 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.applyProject()
+	repo := registry + "/" + service
+	deployed := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		deps, err := kc.Client.AppsV1().Deployments(k8sNamespace).List(ctx, metav1.ListOptions{LabelSelector: k8sdriver.LabelService + "=" + service})
+		if err != nil || len(deps.Items) != 1 {
+			t.Fatalf("deployments: %d (%v), want 1", len(deps.Items), err)
+		}
+		return deps.Items[0].Spec.Template.Spec.Containers[0].Image
+	}
+	pinned := map[string]string{}
+	for _, v := range []string{"1", "2"} {
+		df := fmt.Sprintf("FROM scratch\nCOPY hello /hello\nLABEL version=%s\nENV HOST=0.0.0.0\nEXPOSE 8080\nCMD [\"/hello\"]\n", v)
+		if err := os.WriteFile(filepath.Join(app, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.cli("deploy", service, "--env", env, "--file", dir, "--version", v, "--yes", "--wait")
+		if err != nil {
+			t.Fatalf("runway deploy %s: %v\n%s", v, err, out)
+		}
+		if !strings.Contains(out, "pushed "+repo+":"+v+" as "+repo+"@sha256:") {
+			t.Fatalf("runway deploy %s did not push to %s:\n%s", v, repo, out)
+		}
+		onlyGroup(t, kc, 1)
+		pinned[v] = deployed()
+		if !strings.HasPrefix(pinned[v], repo+"@sha256:") {
+			t.Fatalf("v%s's Deployment runs %q, want %s pinned by digest", v, pinned[v], repo)
+		}
+	}
+	if pinned["1"] == pinned["2"] {
+		t.Fatalf("v1 and v2 pinned the same digest %s", pinned["1"])
+	}
+	if out, err := c.cli("rollback", service, "--env", env, "--yes", "--wait"); err != nil {
+		t.Fatalf("runway rollback: %v\n%s", err, out)
+	}
+	onlyGroup(t, kc, 1)
+	if got := deployed(); got != pinned["1"] {
+		t.Fatalf("after the rollback the Deployment runs %s, want v1's digest %s", got, pinned["1"])
+	}
 }
