@@ -240,6 +240,9 @@ func (s *state) serviceOut(sv *service, now time.Time) map[string]any {
 		"desiredCount": sv.desired, "runningCount": c.running, "pendingCount": c.pending, "launchType": "FARGATE",
 		"taskDefinition": sv.taskDef, "deployments": deps, "events": []any{}, "createdAt": sv.created, "schedulingStrategy": "REPLICA",
 		"loadBalancers": lbs}
+	if tags := sv.in["tags"]; tags != nil {
+		out["tags"] = tags
+	}
 	if nc := sv.in["networkConfiguration"]; nc != nil {
 		out["networkConfiguration"] = nc
 	}

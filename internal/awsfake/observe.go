@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -17,17 +18,19 @@ type logEvent struct {
 // appendLog is the awslogs log driver: a container's line lands in its
 // stream at once (assumption: no delivery delay).
 func (f *Fake) appendLog(group, stream, line string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
 	streams := f.st.logGroups[group]
 	if streams == nil {
 		return
 	}
-	f.st.seq++
-	streams[stream] = append(streams[stream], logEvent{t: time.Now(), id: strconv.Itoa(f.st.seq), text: line})
+	f.st.logSeq++
+	streams[stream] = append(streams[stream], logEvent{t: time.Now(), id: fmt.Sprintf("%020d", f.st.logSeq), text: line})
 }
 
 func logsFilterLogEvents(s *state, in map[string]any) (map[string]any, *APIError) {
+	s.f.logMu.Lock()
+	defer s.f.logMu.Unlock()
 	streams := s.logGroups[str(in, "logGroupName")]
 	if streams == nil {
 		return nil, apiErr(400, "ResourceNotFoundException", "The specified log group does not exist.")
@@ -61,6 +64,8 @@ func logsFilterLogEvents(s *state, in map[string]any) (map[string]any, *APIError
 }
 
 func logsDescribeLogStreams(s *state, in map[string]any) (map[string]any, *APIError) {
+	s.f.logMu.Lock()
+	defer s.f.logMu.Unlock()
 	streams := s.logGroups[str(in, "logGroupName")]
 	if streams == nil {
 		return nil, apiErr(400, "ResourceNotFoundException", "The specified log group does not exist.")

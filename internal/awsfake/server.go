@@ -51,6 +51,7 @@ type Fake struct {
 	alb    *albPlane
 
 	mu         sync.Mutex
+	logMu      sync.Mutex // guards state.logGroups; taken after mu, or alone by containers writing
 	calls      map[string]int
 	violations []string
 	requests   []string // operations served, in order

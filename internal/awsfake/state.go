@@ -15,8 +15,9 @@ import (
 
 // state is every resource of the fake, guarded by Fake.mu.
 type state struct {
-	f   *Fake
-	seq int
+	f      *Fake
+	seq    int
+	logSeq int // guarded by Fake.logMu
 
 	clusters map[string]string // name -> ARN
 	taskDefs map[string][]*taskDef
@@ -112,9 +113,11 @@ func (f *Fake) Bootstrap(env string) Static {
 	l := &listener{arn: s.arn("elasticloadbalancing", "listener/app/"+name+"/"+lbID+"/"+s.id(16)), lb: lb, port: 443}
 	s.listeners[l.arn] = l
 	group := "/runway/" + env
+	f.logMu.Lock()
 	if s.logGroups[group] == nil {
 		s.logGroups[group] = map[string][]logEvent{}
 	}
+	f.logMu.Unlock()
 	return Static{ClusterName: name, ClusterARN: cluster, ListenerARN: l.arn, LoadBalancerARN: lb.arn,
 		VpcID: "vpc-0" + s.id(16), SubnetIDs: []string{"subnet-0" + s.id(16), "subnet-0" + s.id(16)},
 		SecurityGroupID: "sg-0" + s.id(16), ExecutionRoleARN: fmt.Sprintf("arn:aws:iam::%s:role/%s-execution", f.opt.Account, name),
@@ -232,7 +235,10 @@ func (s *state) startTask(t *task, now time.Time) {
 	c := t.container
 	c.TaskID = t.id
 	c.Log = func(line string) { s.f.appendLog(t.logGroup, t.logStream, line) }
-	if t.logGroup != "" && s.logGroups[t.logGroup] == nil {
+	s.f.logMu.Lock()
+	noGroup := t.logGroup != "" && s.logGroups[t.logGroup] == nil
+	s.f.logMu.Unlock()
+	if noGroup {
 		t.stopCode = "TaskFailedToStart"
 		t.stoppedReason = "ResourceInitializationError: failed to validate logger args: The specified log group does not exist"
 		t.desiredStatus = "STOPPED"
