@@ -189,7 +189,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	}
 	_, err = c.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(c.env.Cluster), ServiceName: aws.String(g.Group),
 		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(int32(g.Count)), LaunchType: ecstypes.LaunchTypeFargate,
-		ClientToken: aws.String(token(32, "service", g.Ref.String(), g.Group)),
+		ClientToken:   aws.String(token(32, "service", g.Ref.String(), g.Group)),
 		LoadBalancers: []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(tgArn), ContainerName: aws.String(container), ContainerPort: aws.Int32(int32(g.Spec.Port))}},
 		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: c.env.SubnetIDs,
 			SecurityGroups: []string{c.env.SecurityGroupID}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
