@@ -87,6 +87,9 @@ type Driver struct {
 	// observed through its ARN while ListTasks does not show it yet
 	// (eventual consistency).
 	started map[string]string
+	// halted are the tasks this process stopped (StopTask), forgotten
+	// also while Describe calls do not show their stop yet.
+	halted map[string]bool
 	locks   target.TaskLocks
 }
 
@@ -109,7 +112,7 @@ func New(opt Options) *Driver {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Driver{opt: opt, cl: map[string]*clients{}, started: map[string]string{}}
+	return &Driver{opt: opt, cl: map[string]*clients{}, started: map[string]string{}, halted: map[string]bool{}}
 }
 
 // Capabilities of an application load balancer in front of ECS services:

@@ -70,12 +70,18 @@ func (d *Driver) current(ctx context.Context, c *clients, ref target.ServiceRef,
 		if err != nil {
 			return nil, 0, err
 		}
+		if len(more) == 0 {
+			// RunTask answered with it: it exists, not yet visible.
+			more = []ecstypes.Task{{TaskArn: aws.String(arn), LastStatus: aws.String("PROVISIONING")}}
+		}
 		tasks = append(tasks, more...)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	halted := 0
 	var cur *ecstypes.Task
 	for i, t := range tasks {
-		if aws.ToString(t.StoppedReason) == haltReason {
+		if aws.ToString(t.StoppedReason) == haltReason || d.halted[aws.ToString(t.TaskArn)] {
 			halted++
 			continue
 		}
@@ -195,6 +201,9 @@ func (d *Driver) StopTask(ctx context.Context, ref target.ServiceRef, id string)
 	if _, err := c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.env.Cluster), Task: cur.TaskArn, Reason: aws.String(haltReason)}); err != nil {
 		return fmt.Errorf("stop task %s: %w", id, err)
 	}
+	d.mu.Lock()
+	d.halted[aws.ToString(cur.TaskArn)] = true
+	d.mu.Unlock()
 	return nil
 }
 
