@@ -90,7 +90,7 @@ type Driver struct {
 	// halted are the tasks this process stopped (StopTask), forgotten
 	// also while Describe calls do not show their stop yet.
 	halted map[string]bool
-	locks   target.TaskLocks
+	locks  target.TaskLocks
 }
 
 type clients struct {
