@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runwayhq/runway/internal/agentapi"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
 	"github.com/runwayhq/runway/internal/store"
@@ -19,7 +20,7 @@ import (
 
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
-	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
+	var tlsCert, tlsKey, tlsLocalCA, dockerHost, awsOutputs string
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval time.Duration
 	limits := httplimit.Default
@@ -72,10 +73,18 @@ apart from the database (runway server backup copies only the database).`,
 			if eng != nil {
 				defer eng.Close()
 			}
+			var awsOpts *ecs.Options
+			if awsOutputs != "" {
+				envs, err := ecs.LoadEnvironments(awsOutputs)
+				if err != nil {
+					return err
+				}
+				awsOpts = &ecs.Options{Environments: envs}
+			}
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng})
+				Docker: eng, AWS: awsOpts})
 			if err != nil {
 				return err
 			}
@@ -95,6 +104,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	f.StringVar(&proxyHTTP, "proxy-http", "127.0.0.1:8080", "the agent proxy's HTTP address (PREVIEW_URL of verify commands)")
 	f.StringVar(&dockerHost, "docker-host", "", "address of the container engine of target docker, the agent's (default: as runway agent finds it); without one, releases to docker environments are refused")
+	f.StringVar(&awsOutputs, "aws-outputs", "", "JSON file of each aws environment's Terraform outputs (docs/aws.md); without it, releases to aws environments are refused. Credentials are the AWS SDK's own (profile, SSO, environment, role)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -16,6 +16,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/store"
@@ -25,7 +26,7 @@ import (
 // TargetLimits are the limits every target this server can run declares,
 // by target kind; `runway validate` and the server validate with the same.
 func TargetLimits() map[string]config.TargetLimits {
-	return map[string]config.TargetLimits{"local": local.Limits(), "docker": docker.Capabilities().Validation()}
+	return map[string]config.TargetLimits{"local": local.Limits(), "docker": docker.Capabilities().Validation(), "aws": ecs.Capabilities().Validation()}
 }
 
 func digest(b []byte) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/fsutil"
@@ -74,6 +75,10 @@ type Options struct {
 	// server runs no docker target, and releases to docker environments
 	// are refused (NoDriver).
 	Docker *container.Engine
+	// AWS configures target aws (environments and their Terraform outputs,
+	// credentials the SDK's own way); nil: releases to aws environments are
+	// refused (NoDriver).
+	AWS *ecs.Options
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -219,6 +224,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		ld = local.New(ac, filepath.Join(opts.DataDir, "tasks"), opts.ProxyHTTP, specOf, opts.Logger)
 		ld.Fencing(st, func(ref target.ServiceRef) string { return ResyncHint(opts.DataDir, ref) })
 		drivers["docker"] = docker.New(ld, opts.Docker, filepath.Join(opts.DataDir, "container-tasks"), opts.ProxyHTTP, opts.Logger)
+	}
+	if opts.AWS != nil {
+		ao := *opts.AWS
+		ao.Log = opts.Logger
+		drivers["aws"] = ecs.New(ao)
 	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())

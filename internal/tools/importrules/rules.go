@@ -46,6 +46,10 @@ var Forbidden = []Forbid{
 		"the API's client uses the wire types (internal/apiwire), not the handlers"},
 	{"internal/engine", []string{"internal/container"},
 		"the engine consumes the target contracts; only a target speaks to a container engine"},
+	{"internal/driver/ecs", []string{"internal/awsfake"},
+		"the aws target speaks to AWS; the fake AWS is a test harness"},
+	{"cmd/runway", []string{"internal/awsfake"},
+		"the fake AWS is a test harness (internal/tools/fakeaws serves it for the README's walkthrough); the binary never links it"},
 	{"cmd/runway", []string{"internal/podmantest"},
 		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
 }
