@@ -119,12 +119,12 @@ func New(opt Options) *Driver {
 // a forward action carries at most 5 target groups with weights 0 to 999;
 // CloudWatch's load balancer figures have a one-minute resolution; a
 // target group's name has at most 32 characters; tasks re-attach by their
-// startedBy. Preview routes are not offered yet. The drain of a group is
+// startedBy; the preview host has a rule of its own. The drain of a group is
 // its target group's deregistration delay, fixed when the group is created
 // from the release's deploy.drain_timeout.
 func Capabilities() target.Capabilities {
 	return target.Capabilities{MaxWeight: 999, MaxWeightedGroups: 5, StatsWindowMin: time.Minute, StatsWindowMax: 3 * time.Hour,
-		Preview: false, TaskReattach: true, GroupNameMax: 32}
+		Preview: true, TaskReattach: true, GroupNameMax: 32}
 }
 
 // Capabilities implements target.Target.

@@ -13,6 +13,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/runwayhq/runway/internal/naming"
 	"github.com/runwayhq/runway/internal/strategy"
 	"github.com/runwayhq/runway/internal/target"
 )
@@ -148,12 +149,33 @@ func (d *Driver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []
 	return d.ensureRule(ctx, c, c.host(ref), routes)
 }
 
-// SetPreview: preview routes are not offered by the aws target yet.
-func (d *Driver) SetPreview(_ context.Context, _ target.ServiceRef, group string) error {
-	if group == "" {
-		return nil
+// SetPreview points the service's preview host
+// (<service>-preview.<environment>.<domain>) at group through a rule of its
+// own; "" deletes that rule.
+func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group string) error {
+	c, err := d.clients(ctx, ref.Environment)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("preview route: %w", target.ErrUnsupported)
+	host := naming.Preview(ref.Service, ref.Environment, c.env.Domain)
+	if group == "" {
+		return d.deleteRule(ctx, c, host)
+	}
+	return d.ensureRule(ctx, c, host, []strategy.Route{{Group: group, Weight: 1}})
+}
+
+// previewOf is the group the preview rule forwards to ("" without one).
+func (d *Driver) previewOf(ctx context.Context, c *clients, ref target.ServiceRef) (string, error) {
+	r, _, err := c.findRule(ctx, naming.Preview(ref.Service, ref.Environment, c.env.Domain))
+	if err != nil || r == nil {
+		return "", err
+	}
+	for _, a := range r.Actions {
+		if a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0 {
+			return tgNameOf(aws.ToString(a.ForwardConfig.TargetGroups[0].TargetGroupArn)), nil
+		}
+	}
+	return "", nil
 }
 
 // WindowStats reads the group's target group figures of the window from

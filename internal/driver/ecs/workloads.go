@@ -289,6 +289,13 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 			return err
 		}
 	}
+	if pg, err := d.previewOf(ctx, c, ref); err != nil {
+		return err
+	} else if pg == group {
+		if err := d.SetPreview(ctx, ref, ""); err != nil {
+			return err
+		}
+	}
 	tgArn, err := c.targetGroup(ctx, group)
 	if err != nil {
 		return err
