@@ -43,9 +43,9 @@ func startFake(t *testing.T, env string) *fakeAWS {
 	})
 	st := f.Bootstrap(env)
 	e := Env{Region: st.Region, Account: st.Account, Domain: domain, Cluster: st.ClusterName, ListenerARN: st.ListenerARN,
-		VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN,
-		TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName,
-		SecretARNs: map[string]string{"DATABASE_URL": fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:runway/%s/DATABASE_URL-AbCdEf", st.Region, st.Account, env)}}
+		VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, ServiceOutputs: ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN,
+			TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName,
+			SecretARNs: map[string]string{"DATABASE_URL": fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:runway/%s/DATABASE_URL-AbCdEf", st.Region, st.Account, env)}}}
 	return &fakeAWS{f: f, opt: Options{Environments: map[string]Env{env: e}, Poll: 50 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AWSConfig: func(context.Context, string, Env) (aws.Config, error) {

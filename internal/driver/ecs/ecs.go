@@ -57,13 +57,40 @@ type Env struct {
 	// network root
 	VpcID     string   `json:"vpc_id"`
 	SubnetIDs []string `json:"private_subnet_ids"`
-	// service roots (one set per environment: the roles and group are the
-	// environment's when services share them)
-	SecurityGroupID  string            `json:"security_group_id"`
-	ExecutionRoleARN string            `json:"execution_role_arn"`
-	TaskRoleARN      string            `json:"task_role_arn"`
-	LogGroup         string            `json:"log_group_name"`
-	SecretARNs       map[string]string `json:"secret_arns"`
+	// Services are the outputs of each service root, by service name.
+	Services map[string]ServiceOutputs `json:"services,omitempty"`
+	// The environment's defaults, for a service without outputs of its own
+	// (the same names as a service root's outputs).
+	ServiceOutputs
+}
+
+// ServiceOutputs are what the driver reads of a service root's outputs.
+type ServiceOutputs struct {
+	SecurityGroupID  string            `json:"security_group_id,omitempty"`
+	ExecutionRoleARN string            `json:"execution_role_arn,omitempty"`
+	TaskRoleARN      string            `json:"task_role_arn,omitempty"`
+	LogGroup         string            `json:"log_group_name,omitempty"`
+	SecretARNs       map[string]string `json:"secret_arns,omitempty"`
+}
+
+// Service returns the outputs of service's root, each missing one taken
+// from the environment's defaults.
+func (e Env) Service(name string) ServiceOutputs {
+	s := e.Services[name]
+	or := func(v, d string) string {
+		if v == "" {
+			return d
+		}
+		return v
+	}
+	s.SecurityGroupID = or(s.SecurityGroupID, e.SecurityGroupID)
+	s.ExecutionRoleARN = or(s.ExecutionRoleARN, e.ExecutionRoleARN)
+	s.TaskRoleARN = or(s.TaskRoleARN, e.TaskRoleARN)
+	s.LogGroup = or(s.LogGroup, e.LogGroup)
+	if s.SecretARNs == nil {
+		s.SecretARNs = e.SecretARNs
+	}
+	return s
 }
 
 // Options configure the driver.
@@ -170,7 +197,7 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 		problems = append(problems, fmt.Sprintf("target aws runs images pinned by digest: build and push it (runway build %s --env %s), the release then pins its digest", ref.Service, ref.Environment))
 	}
 	for v, key := range spec.SecretVars() {
-		if c.env.SecretARNs[key] == "" {
+		if c.env.Service(ref.Service).SecretARNs[key] == "" {
 			problems = append(problems, fmt.Sprintf("secret %s (variable %s) has no Secrets Manager container in the environment's Terraform outputs: add it to the manifest and run runway infra apply", key, v))
 		}
 	}

@@ -32,7 +32,7 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 		return target.LogLine{Time: e.t, Instance: e.instance, Stream: "stdout", Text: e.text}
 	}
 	var events []logEvent
-	if err := d.readLogs(ctx, c, prefix, q.Since, func(e logEvent) error {
+	if err := d.readLogs(ctx, c, ref.Service, prefix, q.Since, func(e logEvent) error {
 		if keep(e) {
 			events = append(events, e)
 		}
@@ -65,7 +65,7 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 		case <-time.After(d.opt.Poll):
 		}
 		n := 0
-		err := d.readLogs(ctx, c, prefix, last, func(e logEvent) error {
+		err := d.readLogs(ctx, c, ref.Service, prefix, last, func(e logEvent) error {
 			if seen[e.id] || !keep(e) {
 				return nil
 			}
@@ -118,7 +118,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 				rep.Exit += " (exit status " + itoa(int(*ct.ExitCode)) + ")"
 			}
 		}
-		_ = d.readLogs(ctx, c, group+"/"+container+"/"+id, time.Time{}, func(e logEvent) error {
+		_ = d.readLogs(ctx, c, ref.Service, group+"/"+container+"/"+id, time.Time{}, func(e logEvent) error {
 			rep.Lines = append(rep.Lines, e.text)
 			return nil
 		})

@@ -26,10 +26,28 @@ func LoadEnvironments(path string) (map[string]Env, error) {
 	}
 	var problems []string
 	for name, e := range envs {
-		for field, v := range map[string]string{"region": e.Region, "cluster_name": e.Cluster, "https_listener_arn": e.ListenerARN,
-			"vpc_id": e.VpcID, "security_group_id": e.SecurityGroupID, "execution_role_arn": e.ExecutionRoleARN, "log_group_name": e.LogGroup} {
+		for field, v := range map[string]string{"region": e.Region, "cluster_name": e.Cluster, "https_listener_arn": e.ListenerARN, "vpc_id": e.VpcID} {
 			if v == "" {
 				problems = append(problems, fmt.Sprintf("environment %s: %s is missing", name, field))
+			}
+		}
+		services := []string{""}
+		for s := range e.Services {
+			services = append(services, s)
+		}
+		for _, s := range services {
+			so := e.Service(s)
+			if s == "" && len(e.Services) > 0 {
+				continue // the defaults are optional when every service has its outputs
+			}
+			where := "services." + s
+			if s == "" {
+				where = "(the environment's defaults)"
+			}
+			for field, v := range map[string]string{"security_group_id": so.SecurityGroupID, "execution_role_arn": so.ExecutionRoleARN, "log_group_name": so.LogGroup} {
+				if v == "" {
+					problems = append(problems, fmt.Sprintf("environment %s: %s %s is missing", name, where, field))
+				}
 			}
 		}
 		if len(e.SubnetIDs) == 0 {

@@ -123,7 +123,7 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 		ClientToken: aws.String(token(48, sb, strconv.Itoa(halted))), LaunchType: ecstypes.LaunchTypeFargate, Count: aws.Int32(1),
 		Overrides: &ecstypes.TaskOverride{ContainerOverrides: []ecstypes.ContainerOverride{{Name: aws.String(container), Command: t.Command}}},
 		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: c.env.SubnetIDs,
-			SecurityGroups: []string{c.env.SecurityGroupID}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
+			SecurityGroups: []string{c.env.Service(t.Ref.Service).SecurityGroupID}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
 		Tags: tags(t.Ref, t.Release)})
 	if err != nil {
 		return fmt.Errorf("run task %s: %w", t.Name, err)
@@ -167,7 +167,7 @@ func (d *Driver) ObserveTask(ctx context.Context, ref target.ServiceRef, id stri
 	family := familyOf(aws.ToString(cur.TaskDefinitionArn))
 	taskID := aws.ToString(cur.TaskArn)[strings.LastIndex(aws.ToString(cur.TaskArn), "/")+1:]
 	var lines []string
-	_ = d.readLogs(ctx, c, family+"/"+container+"/"+taskID, time.Time{}, func(e logEvent) error {
+	_ = d.readLogs(ctx, c, ref.Service, family+"/"+container+"/"+taskID, time.Time{}, func(e logEvent) error {
 		lines = append(lines, e.text)
 		return nil
 	})
@@ -217,8 +217,8 @@ type logEvent struct {
 
 // readLogs emits the events of the streams starting with prefix since
 // since, oldest first.
-func (d *Driver) readLogs(ctx context.Context, c *clients, prefix string, since time.Time, emit func(logEvent) error) error {
-	in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(c.env.LogGroup), LogStreamNamePrefix: aws.String(prefix)}
+func (d *Driver) readLogs(ctx context.Context, c *clients, service, prefix string, since time.Time, emit func(logEvent) error) error {
+	in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(c.env.Service(service).LogGroup), LogStreamNamePrefix: aws.String(prefix)}
 	if !since.IsZero() {
 		in.StartTime = aws.Int64(since.UnixMilli())
 	}

@@ -81,6 +81,7 @@ func (d *Driver) taskDefinition(ctx context.Context, c *clients, ref target.Serv
 	for _, k := range keys {
 		env = append(env, ecstypes.KeyValuePair{Name: aws.String(k), Value: aws.String(spec.Env[k])})
 	}
+	so := c.env.Service(ref.Service)
 	var secrets []ecstypes.Secret
 	vars := spec.SecretVars()
 	names := make([]string, 0, len(vars))
@@ -89,7 +90,7 @@ func (d *Driver) taskDefinition(ctx context.Context, c *clients, ref target.Serv
 	}
 	sort.Strings(names)
 	for _, v := range names {
-		secrets = append(secrets, ecstypes.Secret{Name: aws.String(v), ValueFrom: aws.String(c.env.SecretARNs[vars[v]])})
+		secrets = append(secrets, ecstypes.Secret{Name: aws.String(v), ValueFrom: aws.String(so.SecretARNs[vars[v]])})
 	}
 	cpu, mem := fargateSize(spec.Resources)
 	cd := ecstypes.ContainerDefinition{Name: aws.String(container), Image: aws.String(spec.Image), Essential: aws.Bool(true),
@@ -97,10 +98,10 @@ func (d *Driver) taskDefinition(ctx context.Context, c *clients, ref target.Serv
 		PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(int32(spec.Port)), Protocol: ecstypes.TransportProtocolTcp}},
 		StopTimeout:  aws.Int32(int32(min(120, max(2, int(spec.Hooks.StopTimeout.Seconds()))))),
 		LogConfiguration: &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwslogs, Options: map[string]string{
-			"awslogs-group": c.env.LogGroup, "awslogs-region": c.env.Region, "awslogs-stream-prefix": family}}}
+			"awslogs-group": so.LogGroup, "awslogs-region": c.env.Region, "awslogs-stream-prefix": family}}}
 	out, err := c.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(family),
 		NetworkMode: ecstypes.NetworkModeAwsvpc, RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
-		Cpu: aws.String(cpu), Memory: aws.String(mem), ExecutionRoleArn: aws.String(c.env.ExecutionRoleARN), TaskRoleArn: aws.String(c.env.TaskRoleARN),
+		Cpu: aws.String(cpu), Memory: aws.String(mem), ExecutionRoleArn: aws.String(so.ExecutionRoleARN), TaskRoleArn: aws.String(so.TaskRoleARN),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{cd},
 		Tags:                 tags(ref, release)})
 	if err != nil {
@@ -192,7 +193,7 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 		ClientToken:   aws.String(token(32, "service", g.Ref.String(), g.Group)),
 		LoadBalancers: []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(tgArn), ContainerName: aws.String(container), ContainerPort: aws.Int32(int32(g.Spec.Port))}},
 		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: c.env.SubnetIDs,
-			SecurityGroups: []string{c.env.SecurityGroupID}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
+			SecurityGroups: []string{c.env.Service(g.Ref.Service).SecurityGroupID}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
 		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: true, Rollback: false},
 			MaximumPercent: aws.Int32(200), MinimumHealthyPercent: aws.Int32(100)},
 		HealthCheckGracePeriodSeconds: aws.Int32(int32(g.Spec.Health.StartPeriod.Seconds())),

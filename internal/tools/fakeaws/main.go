@@ -38,8 +38,8 @@ func main() {
 	for _, name := range strings.Split(*envs, ",") {
 		st := f.Bootstrap(name)
 		out[name] = ecs.Env{Region: st.Region, Account: st.Account, Domain: *domain, Cluster: st.ClusterName, ListenerARN: st.ListenerARN,
-			VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN,
-			TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName, SecretARNs: map[string]string{}}
+			VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, ServiceOutputs: ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN,
+				TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}}
 	}
 	data, _ := json.MarshalIndent(out, "", "  ")
 	if err := os.WriteFile(*outputs, append(data, '\n'), 0o644); err != nil {
