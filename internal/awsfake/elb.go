@@ -2,12 +2,10 @@ package awsfake
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -120,8 +118,6 @@ func (a *albPlane) close() {
 	}
 	a.wg.Wait()
 }
-
-var errNoTarget = errors.New("no target")
 
 func (a *albPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -240,5 +236,3 @@ func (s *statusWriter) Flush() {
 		f.Flush()
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

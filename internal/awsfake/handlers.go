@@ -232,10 +232,7 @@ func (s *state) serviceOut(sv *service, now time.Time) map[string]any {
 			"runningCount": c.running, "pendingCount": c.pending, "failedTasks": d.failed, "createdAt": d.created, "updatedAt": d.updated,
 			"launchType": "FARGATE", "rolloutState": d.rolloutState, "rolloutStateReason": d.reason})
 	}
-	var lbs []any
-	for _, l := range asList(sv.in["loadBalancers"]) {
-		lbs = append(lbs, l)
-	}
+	lbs := append([]any(nil), asList(sv.in["loadBalancers"])...)
 	out := map[string]any{"serviceArn": sv.arn, "serviceName": sv.name, "clusterArn": sv.cluster, "status": sv.status,
 		"desiredCount": sv.desired, "runningCount": c.running, "pendingCount": c.pending, "launchType": "FARGATE",
 		"taskDefinition": sv.taskDef, "deployments": deps, "events": []any{}, "createdAt": sv.created, "schedulingStrategy": "REPLICA",

@@ -94,7 +94,6 @@ type task struct {
 	ip                                          string
 	container                                   Container
 	logGroup, logStream                         string
-	failedByUs                                  bool // stopped by ECS for failing health checks
 }
 
 // Bootstrap creates what the generated Terraform owns in an environment:
