@@ -64,6 +64,16 @@ func (tg *targetGroup) register(ip string, port int, t *task, now time.Time) {
 	tg.targets[ip] = &target{id: ip, port: port, state: "initial", reason: "Elb.RegistrationInProgress", task: t, since: now, ctx: ctx, cancel: cancel}
 }
 
+// ips are the addresses of the group's targets, sorted.
+func (tg *targetGroup) ips() []string {
+	ips := make([]string, 0, len(tg.targets))
+	for ip := range tg.targets {
+		ips = append(ips, ip)
+	}
+	sort.Strings(ips)
+	return ips
+}
+
 func (tg *targetGroup) targetOf(t *task) *target {
 	if tg == nil {
 		return nil
@@ -200,12 +210,7 @@ func (a *albPlane) pick(st *state, host string) (*targetGroup, *target, int) {
 		return nil, nil, http.StatusServiceUnavailable
 	}
 	var healthy, all []*target
-	ips := make([]string, 0, len(tg.targets))
-	for ip := range tg.targets {
-		ips = append(ips, ip)
-	}
-	sort.Strings(ips)
-	for _, ip := range ips {
+	for _, ip := range tg.ips() {
 		tt := tg.targets[ip]
 		if tt.state == "draining" || tt.task.proc == nil || tt.task.proc.Handler() == nil {
 			continue

@@ -590,12 +590,7 @@ func elbDescribeTargetHealth(s *state, in map[string]any) (map[string]any, *APIE
 		return nil, elbErr("TargetGroupNotFound", "One or more target groups not found")
 	}
 	var out []map[string]any
-	ips := make([]string, 0, len(tg.targets))
-	for ip := range tg.targets {
-		ips = append(ips, ip)
-	}
-	sort.Strings(ips)
-	for _, ip := range ips {
+	for _, ip := range tg.ips() {
 		tt := tg.targets[ip]
 		th := map[string]any{"State": tt.state}
 		if tt.reason != "" {
