@@ -190,8 +190,11 @@ func (r *releases) watchRoutes() (stop func() [][]strategy.Route) {
 	return func() [][]strategy.Route {
 		cancel()
 		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
+		// The last poll may have been cut short (a throttled call waits for
+		// its retry): read the final routes once more.
+		if routes, err := d.Routes(context.Background(), r.ref); err == nil && len(routes) > 0 && (len(seen) == 0 || !reflect.DeepEqual(seen[len(seen)-1], routes)) {
+			seen = append(seen, routes)
+		}
 		return seen
 	}
 }
