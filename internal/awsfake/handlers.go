@@ -385,8 +385,13 @@ func (s *state) taskOut(t *task) map[string]any {
 	if !t.stoppingAt.IsZero() {
 		out["stoppingAt"] = t.stoppingAt
 	}
+	// A task being stopped already says why (the reason is set when the
+	// stop begins); stoppedAt once it stopped.
+	if t.stopCode != "" {
+		out["stopCode"], out["stoppedReason"] = t.stopCode, t.stoppedReason
+	}
 	if t.lastStatus == "STOPPED" {
-		out["stoppedAt"], out["stopCode"], out["stoppedReason"] = t.stoppedAt, t.stopCode, t.stoppedReason
+		out["stoppedAt"] = t.stoppedAt
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/runwayhq/runway/internal/awsfake"
@@ -49,8 +50,15 @@ func startFake(t *testing.T, env string) *fakeAWS {
 	return &fakeAWS{f: f, opt: Options{Environments: map[string]Env{env: e}, Poll: 50 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AWSConfig: func(context.Context, string, Env) (aws.Config, error) {
+			// The SDK's standard retryer, with its backoff capped at 50 ms
+			// instead of 20 s: the fake throttles every 17th call, and the
+			// suite's timings (a task of 500 ms observed running) must not
+			// depend on a retry's random wait.
 			return aws.Config{Region: st.Region, BaseEndpoint: aws.String(f.URL()),
-				Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake-secret", "")}, nil
+				Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake-secret", ""),
+				Retryer: func() aws.Retryer {
+					return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 50 * time.Millisecond })
+				}}, nil
 		}}}
 }
 
