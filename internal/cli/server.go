@@ -15,6 +15,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/agentapi"
 	"github.com/runwayhq/runway/internal/dashboard"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/httplimit"
 	"github.com/runwayhq/runway/internal/server"
@@ -23,7 +24,7 @@ import (
 
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
-	var tlsCert, tlsKey, tlsLocalCA, dockerHost string
+	var tlsCert, tlsKey, tlsLocalCA, dockerHost, awsOutputs string
 	var kubeconfig, kubeContext, kubeProxyImage string
 	var kubernetesOn bool
 	var insecureListen bool
@@ -84,10 +85,18 @@ apart from the database (runway server backup copies only the database).`,
 					return err
 				}
 			}
+			var awsOpts *ecs.Options
+			if awsOutputs != "" {
+				envs, err := ecs.LoadEnvironments(awsOutputs)
+				if err != nil {
+					return err
+				}
+				awsOpts = &ecs.Options{Environments: envs}
+			}
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage})
+				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage, AWS: awsOpts})
 			if err != nil {
 				return err
 			}
@@ -111,6 +120,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of target kubernetes' cluster (implies --kubernetes)")
 	f.StringVar(&kubeProxyImage, "kubernetes-proxy-image", "", "Runway's image (registry/runway:VERSION): traffic \"runway\" then creates each namespace's in-cluster proxy (runway proxy --kubernetes) with its first routes; without it the operator deploys the proxy")
 	f.StringVar(&kubeContext, "kube-context", "", "context of the kubeconfig (default: its current context; implies --kubernetes)")
+	f.StringVar(&awsOutputs, "aws-outputs", "", "JSON file of each aws environment's Terraform outputs (docs/aws.md); without it, releases to aws environments are refused. Credentials are the AWS SDK's own (profile, SSO, environment, role)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -3,7 +3,6 @@ package iac
 import (
 	"embed"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"path"
 	"regexp"
@@ -585,7 +584,6 @@ Read by: every root under services/.
 func (g *gen) serviceRoots(e *config.Environment) error {
 	base := e.Name + "/" + e.Region
 	services := sortedServices(g.in.Services[e.Name])
-	prios := priorities(services)
 	for _, s := range services {
 		root := base + "/services/" + s.Name
 		g.versions(root)
@@ -611,16 +609,6 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		setString(mb, "name", s.Name)
 		mb.SetAttributeValue("port", cty.NumberIntVal(int64(orInt(s.Port, 8080))))
 		mb.SetAttributeValue("hosts", stringList(hosts))
-		if s.Health.Kind == "" || s.Health.Kind == "http" {
-			path := s.Health.Path
-			if path == "" {
-				path = "/"
-			}
-			setString(mb, "health_path", path)
-		}
-		mb.SetAttributeValue("healthy_threshold", cty.NumberIntVal(int64(clamp(orInt(s.Health.HealthyThreshold, 2), 2, 10))))
-		mb.SetAttributeValue("unhealthy_threshold", cty.NumberIntVal(int64(clamp(orInt(s.Health.UnhealthyThreshold, 3), 2, 10))))
-		mb.SetAttributeValue("drain_seconds", cty.NumberIntVal(int64(clamp(int(s.Deploy.DrainTimeout.Seconds()), 0, 3600))))
 		// One container per secret key (secret_env may give a key another
 		// variable name, or two names).
 		var secrets []string
@@ -631,7 +619,6 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		}
 		sort.Strings(secrets)
 		mb.SetAttributeValue("secrets", stringList(secrets))
-		mb.SetAttributeValue("listener_priority", cty.NumberIntVal(int64(prios[s.Name])))
 		mb.AppendNewline()
 		setExpr(mb, "vpc_id", "data.terraform_remote_state.network.outputs.vpc_id")
 		setExpr(mb, "vpc_cidr", "data.terraform_remote_state.network.outputs.vpc_cidr")
@@ -651,7 +638,6 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		b = f.Body()
 		outs := [][2]string{
 			{"repository_url", "Registry to push " + s.Name + "'s images to."},
-			{"target_group_arns", "Target groups of the blue and green groups."},
 			{"execution_role_arn", "Task execution role."},
 			{"task_role_arn", "Role " + s.Name + "'s code runs as."},
 			{"security_group_id", "Security group of " + s.Name + "'s tasks."},
@@ -673,37 +659,18 @@ func (g *gen) serviceRoots(e *config.Environment) error {
 		g.readme(root, fmt.Sprintf(`# %s in %s (%s)
 
 Creates what %s needs before Runway deploys it: an ECR repository (scan on
-push, old images expire), blue and green target groups, a rule on the HTTPS
-listener for %s with DNS records in the environment's zone, a
-security group open to the load balancer only, task execution and task roles,
-%s, and a KMS-encrypted log group.
+push, old images expire), DNS records for %s in the environment's
+zone, a security group open to the load balancer only, task execution and task
+roles, %s, and a KMS-encrypted log group.
 
-Runway's aws driver creates task definitions and the ECS service and switches
-the listener rule between blue and green during releases.
+Runway's aws driver owns what is per release: a target group per release (its
+deregistration delay is the release's drain_timeout), the rules on the HTTPS
+listener that forward to them by weight, task definitions and ECS services.
 
 Depends on: bootstrap, network, platform.
 `, s.Name, e.Name, e.Region, s.Name, strings.Join(hosts, ", "), secretsLine))
 	}
 	return nil
-}
-
-// priorities gives each service a listener rule priority derived from its
-// name, so adding or removing a service never renumbers the others;
-// collisions move to the next free number in name order.
-func priorities(services []*config.Service) map[string]int {
-	out := map[string]int{}
-	used := map[int]bool{}
-	for _, s := range services {
-		h := fnv.New32a()
-		h.Write([]byte(s.Name))
-		p := 1000 + int(h.Sum32()%40000)
-		for used[p] {
-			p++
-		}
-		used[p] = true
-		out[s.Name] = p
-	}
-	return out
 }
 
 func orInt(v, def int) int {
@@ -712,8 +679,6 @@ func orInt(v, def int) int {
 	}
 	return v
 }
-
-func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
 func (g *gen) readme(root, text string) {
 	g.tree[path.Join(root, "README.md")] = []byte(text)

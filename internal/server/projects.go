@@ -17,6 +17,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
@@ -29,7 +30,8 @@ import (
 func TargetLimits() map[string]config.TargetLimits {
 	return map[string]config.TargetLimits{"local": local.Limits(), "docker": docker.Capabilities().Validation(),
 		"kubernetes":         k8sdriver.Capabilities(config.TrafficRunway).Validation(),
-		"kubernetes/service": k8sdriver.Capabilities(config.TrafficService).Validation()}
+		"kubernetes/service": k8sdriver.Capabilities(config.TrafficService).Validation(),
+		"aws":                ecs.Capabilities().Validation()}
 }
 
 func digest(b []byte) string {

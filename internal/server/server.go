@@ -26,6 +26,7 @@ import (
 	"github.com/runwayhq/runway/internal/container"
 	"github.com/runwayhq/runway/internal/dirlock"
 	"github.com/runwayhq/runway/internal/driver/docker"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/driver/local"
 	"github.com/runwayhq/runway/internal/engine"
@@ -87,6 +88,10 @@ type Options struct {
 	// KubernetesProxyImage is Runway's image: with it, traffic "runway"
 	// creates each namespace's in-cluster proxy with its first routes.
 	KubernetesProxyImage string
+	// AWS configures target aws (environments and their Terraform outputs,
+	// credentials the SDK's own way); nil: releases to aws environments are
+	// refused (NoDriver).
+	AWS *ecs.Options
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -248,6 +253,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 			}
 			drivers[k8sdriver.TargetKind(mode)] = kd
 		}
+	}
+	if opts.AWS != nil {
+		ao := *opts.AWS
+		ao.Log = opts.Logger
+		drivers["aws"] = ecs.New(ao)
 	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())

@@ -77,6 +77,18 @@ type Route struct {
 	Weight int    `json:"weight"`
 }
 
+// Without returns routes without group's, and whether it had one (a target
+// deleting a group takes it out of the routes first).
+func Without(routes []Route, group string) ([]Route, bool) {
+	var keep []Route
+	for _, r := range routes {
+		if r.Group != group {
+			keep = append(keep, r)
+		}
+	}
+	return keep, len(keep) != len(routes)
+}
+
 // SetRoutes replaces the service's routes atomically. An empty list removes
 // the service's routes.
 type SetRoutes struct {

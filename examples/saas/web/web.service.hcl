@@ -16,7 +16,8 @@ service "web" {
 
   environment "staging" {
     command = []
-    image   = "ghcr.io/example/saas-web:1.4.2"
+    # Pushed to the environment's ECR repository by CI, pinned by digest.
+    image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/saas/web@sha256:4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a291807"
   }
 
   environment "production" {

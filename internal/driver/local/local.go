@@ -336,13 +336,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 	if err != nil {
 		return err
 	}
-	var keep []strategy.Route
-	for _, r := range routes {
-		if r.Group != group {
-			keep = append(keep, r)
-		}
-	}
-	if len(keep) != len(routes) {
+	if keep, had := strategy.Without(routes, group); had {
 		if err := d.SetRoutes(ctx, ref, keep); err != nil {
 			return err
 		}

@@ -1,7 +1,9 @@
 # What one service needs in an environment-region before Runway deploys it:
-# an image registry, two target groups for blue/green releases, a listener
-# rule and a DNS record for its host names, roles, secret containers and logs.
-# Runway's aws driver creates task definitions and the ECS service itself.
+# an image registry, a DNS record for its host names, roles, secret
+# containers and logs. Runway's aws driver owns what is per release: each
+# release's target group (its deregistration delay is the release's
+# drain_timeout), the listener rules forwarding to them by weight, task
+# definitions and ECS services (docs/aws.md).
 
 locals {
   name = "${var.environment}-${var.name}"
@@ -34,47 +36,6 @@ resource "aws_ecr_lifecycle_policy" "this" {
       action = { type = "expire" }
     }]
   })
-}
-
-# Blue and green take turns: a release starts the new group behind the idle
-# target group and moves the listener rule over.
-resource "aws_lb_target_group" "this" {
-  for_each = toset(["blue", "green"])
-
-  name                 = substr("${local.name}-${each.key}", 0, 32)
-  port                 = var.port
-  protocol             = "HTTP"
-  target_type          = "ip"
-  vpc_id               = var.vpc_id
-  deregistration_delay = var.drain_seconds
-
-  health_check {
-    path                = var.health_path
-    healthy_threshold   = var.healthy_threshold
-    unhealthy_threshold = var.unhealthy_threshold
-    matcher             = "200-399"
-  }
-}
-
-resource "aws_lb_listener_rule" "this" {
-  listener_arn = var.https_listener_arn
-  priority     = var.listener_priority
-
-  action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.this["blue"].arn
-  }
-
-  condition {
-    host_header {
-      values = var.hosts
-    }
-  }
-
-  # Releases switch the rule between blue and green.
-  lifecycle {
-    ignore_changes = [action]
-  }
 }
 
 resource "aws_route53_record" "host" {

@@ -3,11 +3,6 @@ output "repository_url" {
   value       = aws_ecr_repository.this.repository_url
 }
 
-output "target_group_arns" {
-  description = "Target groups of the blue and green groups."
-  value       = { for color, group in aws_lb_target_group.this : color => group.arn }
-}
-
 output "execution_role_arn" {
   description = "Task execution role."
   value       = aws_iam_role.execution.arn

@@ -23,39 +23,10 @@ variable "hosts" {
   type        = list(string)
 }
 
-variable "health_path" {
-  description = "Path the load balancer checks."
-  type        = string
-  default     = "/"
-}
-
-variable "healthy_threshold" {
-  description = "Consecutive successes before a target receives traffic."
-  type        = number
-  default     = 2
-}
-
-variable "unhealthy_threshold" {
-  description = "Consecutive failures before a target is taken out."
-  type        = number
-  default     = 3
-}
-
-variable "drain_seconds" {
-  description = "Seconds requests in flight may take before a target leaves."
-  type        = number
-  default     = 30
-}
-
 variable "secrets" {
   description = "Names of the service's secrets; one Secrets Manager container each."
   type        = list(string)
   default     = []
-}
-
-variable "listener_priority" {
-  description = "Priority of the service's rule on the HTTPS listener (unique per listener)."
-  type        = number
 }
 
 variable "vpc_id" {
