@@ -3,22 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Options tune a SQLite store.
 type Options struct {
@@ -28,12 +22,18 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
-// SQLite is the Store in one SQLite file, in WAL mode so readers never wait
-// for the writer.
-type SQLite struct {
-	db  *sql.DB
+// DB is the Store on a SQL database: one SQLite file, in WAL mode so
+// readers never wait for the writer (OpenSQLite), or a PostgreSQL database
+// that several servers share (OpenPostgres). The statements are the same
+// for both; conn.go holds the few translations.
+type DB struct {
+	db  *conn
 	now func() time.Time
 }
+
+// SQLite is the name DB had when SQLite was its only database; the server
+// and its tests still use it.
+type SQLite = DB
 
 var _ Store = (*SQLite)(nil)
 
@@ -75,24 +75,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, dialectSQLite); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return &SQLite{db: db, now: opts.Now}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
-	if err != nil {
-		return err
-	}
-	_, err = p.Up(ctx)
-	return err
+	return &SQLite{db: &conn{DB: db, dialect: dialectSQLite}, now: opts.Now}, nil
 }
 
 // Close closes the database.
@@ -110,10 +97,6 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 // CreateRelease implements Store.
@@ -313,7 +296,7 @@ func (s *SQLite) insertEvent(ctx context.Context, db execer, e *Event) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
 		e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data)
 	if err != nil {
-		if strings.Contains(err.Error(), "FOREIGN KEY") {
+		if isForeignKey(err) {
 			return fmt.Errorf("append event to release %s: %w", e.ReleaseID, ErrNotFound)
 		}
 		return fmt.Errorf("append event to release %s: %w", e.ReleaseID, err)

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// dialect is the SQL database a store runs on. The store's statements are
+// written once, in the subset SQLite and PostgreSQL share (docs/design.md,
+// "One store, two databases"); conn translates the little that differs:
+// placeholders (? becomes $n), booleans bound to the INTEGER 0/1 columns,
+// and errors classified by SQLSTATE rather than by SQLite's messages.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// conn is the store's database handle: *sql.DB plus the dialect's
+// translation. It has the *sql.DB methods the store uses, so the store's
+// statements read the same for both databases.
+type conn struct {
+	*sql.DB
+	dialect dialect
+	// serialize: write transactions on PostgreSQL take one advisory lock
+	// first, so a read-then-write transaction (the audit chain's
+	// next-sequence, a secret's next version) behaves as under SQLite's
+	// single writer, on every replica. Reads outside transactions never wait.
+	serialize bool
+	rebound   sync.Map // query → rebound query
+}
+
+// txLockKey is the advisory lock that serializes write transactions
+// (an arbitrary constant: "runway" in ASCII).
+const txLockKey = 0x72756e776179
+
+func (c *conn) rebind(q string) string {
+	if c.dialect != dialectPostgres {
+		return q
+	}
+	if r, ok := c.rebound.Load(q); ok {
+		return r.(string)
+	}
+	var b strings.Builder
+	n := 0
+	inString := false
+	for i := 0; i < len(q); i++ {
+		ch := q[i]
+		switch {
+		case ch == '\'':
+			inString = !inString
+			b.WriteByte(ch)
+		case ch == '?' && !inString:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	r := b.String()
+	c.rebound.Store(q, r)
+	return r
+}
+
+// args binds Go booleans as 0/1: the schema's flags are INTEGER columns on
+// both databases (SQLite has no boolean type).
+func (c *conn) args(args []any) []any {
+	if c.dialect != dialectPostgres {
+		return args
+	}
+	for i, a := range args {
+		if b, ok := a.(bool); ok {
+			v := int64(0)
+			if b {
+				v = 1
+			}
+			args[i] = v
+		}
+	}
+	return args
+}
+
+func (c *conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return c.DB.ExecContext(ctx, c.rebind(q), c.args(args)...)
+}
+
+func (c *conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return c.DB.QueryContext(ctx, c.rebind(q), c.args(args)...)
+}
+
+func (c *conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return c.DB.QueryRowContext(ctx, c.rebind(q), c.args(args)...)
+}
+
+// BeginTx begins a transaction; on PostgreSQL a write transaction first
+// takes the store's advisory transaction lock (see serialize).
+func (c *conn) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
+	t, err := c.DB.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.serialize && (opts == nil || !opts.ReadOnly) {
+		if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(txLockKey)); err != nil {
+			t.Rollback()
+			return nil, err
+		}
+	}
+	return &tx{Tx: t, c: c}, nil
+}
+
+// tx is a transaction with its conn's translation.
+type tx struct {
+	*sql.Tx
+	c *conn
+}
+
+func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.Tx.ExecContext(ctx, t.c.rebind(q), t.c.args(args)...)
+}
+
+func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.Tx.QueryContext(ctx, t.c.rebind(q), t.c.args(args)...)
+}
+
+func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.Tx.QueryRowContext(ctx, t.c.rebind(q), t.c.args(args)...)
+}
+
+// isUnique reports a unique-constraint violation on either database.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// isForeignKey reports a foreign-key violation on either database.
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23503"
+	}
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY")
+}
