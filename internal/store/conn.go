@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,4 +153,42 @@ func isForeignKey(err error) bool {
 		return pe.Code == "23503"
 	}
 	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY")
+}
+
+// ErrUnavailable marks an error of a store that cannot be reached (the
+// database is down, restarting, or the network to it is): the request may
+// succeed later. Unavailable tells it from the others.
+var ErrUnavailable = errors.New("the store is unavailable")
+
+// Unavailable reports whether err comes from a store that could not be
+// reached or did not answer in time, as opposed to one that refused the
+// statement: the API answers it 503, the engine retries the step later.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exceptions; 57P01-57P03: the server shuts
+		// down or is starting; 57014: statement_timeout; 53300: too many
+		// connections.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "57014" || pe.Code == "53300"
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if pgconn.Timeout(err) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")
 }

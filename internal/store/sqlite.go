@@ -131,21 +131,23 @@ func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
 
 const releaseColumns = `id, project, environment, service, version, created_by, created_at, digest, spec,
 	state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done,
-	updated_at, finished_at, halt_requested, halt_reason, generation`
+	updated_at, finished_at, halt_requested, halt_reason, generation, runner, runner_until, epoch`
 
 func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
 	var (
 		r                                                 Release
 		created, stepStarted, deadline, updated, finished int64
+		runnerUntil                                       int64
 	)
 	err := sc.Scan(&r.ID, &r.Project, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
 		&r.State, &r.Step, &stepStarted, &r.Plan, &r.ErrorKind, &r.Error, &deadline, &r.Served, &r.Failed, &r.Done,
-		&updated, &finished, &r.HaltRequested, &r.HaltReason, &r.Generation)
+		&updated, &finished, &r.HaltRequested, &r.HaltReason, &r.Generation, &r.Runner, &runnerUntil, &r.RunnerEpoch)
 	if err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.StepStartedAt, r.Deadline = fromNanos(created), fromNanos(stepStarted), fromNanos(deadline)
 	r.UpdatedAt, r.FinishedAt = fromNanos(updated), fromNanos(finished)
+	r.RunnerUntil = fromNanos(runnerUntil)
 	return &r, nil
 }
 
@@ -237,16 +239,20 @@ func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress, events
 		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?,
 		generation = COALESCE((SELECT g.generation FROM agent_generations g
 			WHERE g.environment = releases.environment AND g.service = releases.service), generation)
-		WHERE id = ? AND done = 0`,
+		WHERE id = ? AND done = 0 AND (? = 0 OR epoch = ?)`,
 		p.State, p.Step, nanos(p.StepStartedAt), p.Plan, p.ErrorKind, p.Error, nanos(p.Deadline),
-		p.Served, p.Failed, p.Done, nanos(now), finished, id)
+		p.Served, p.Failed, p.Done, nanos(now), finished, id, p.Epoch, p.Epoch)
 	if err != nil {
 		return fmt.Errorf("save progress of release %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		tx.Rollback()
-		if _, err := s.GetRelease(ctx, id); err != nil {
+		cur, err := s.GetRelease(ctx, id)
+		if err != nil {
 			return err
+		}
+		if !cur.Done && p.Epoch != 0 && cur.RunnerEpoch != p.Epoch {
+			return fmt.Errorf("save progress of release %s at epoch %d (now %d, run by %s): %w", id, p.Epoch, cur.RunnerEpoch, cur.Runner, ErrFenced)
 		}
 		return fmt.Errorf("save progress of release %s: %w", id, ErrFinished)
 	}
@@ -292,6 +298,22 @@ func (s *SQLite) insertEvent(ctx context.Context, db execer, e *Event) error {
 	}
 	if e.ID == "" {
 		e.ID = NewID(e.At)
+	}
+	if e.Epoch != 0 {
+		// Fenced: inserted only while the release's claim is e.Epoch.
+		res, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data)
+			SELECT ?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM releases WHERE id = ? AND epoch = ?)`,
+			e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data, e.ReleaseID, e.Epoch)
+		if err != nil {
+			return fmt.Errorf("append event to release %s: %w", e.ReleaseID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			if _, err := s.GetRelease(ctx, e.ReleaseID); err != nil {
+				return err
+			}
+			return fmt.Errorf("append event to release %s at epoch %d: %w", e.ReleaseID, e.Epoch, ErrFenced)
+		}
+		return nil
 	}
 	_, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
 		e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data)

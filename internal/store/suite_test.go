@@ -64,3 +64,5 @@ func eachStore(t *testing.T, test func(t *testing.T, k storeKind)) {
 		t.Run(k.name, func(t *testing.T) { test(t, k) })
 	}
 }
+
+func pgtestShared(t *testing.T) *pgtest.Cluster { return pgtest.Shared(t) }
