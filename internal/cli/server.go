@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -23,12 +24,16 @@ func newServerCmd(g *Globals) *cobra.Command {
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval time.Duration
 	limits := httplimit.Default
+	var storeURL, replica string
+	var claimTTL time.Duration
+	var pg store.PostgresOptions
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, release engine and drivers",
 		Long: `Run the Runway server: the /v1 API, the durable release engine and the local
 driver, which talks to the agent on this machine. State is a SQLite file in
-DATA_DIR; on first start it creates user admin (global_admin) and writes its
+DATA_DIR, or with --store (RUNWAY_STORE) a PostgreSQL database that several
+servers share (docs/operations.md, "Running several servers"); on first start it creates user admin (global_admin) and writes its
 token to DATA_DIR/admin.token (0600). On an address other than loopback it
 serves only https (--tls-cert/--tls-key or --tls-local-ca) unless
 --insecure-listen.
@@ -62,6 +67,15 @@ apart from the database (runway server backup copies only the database).`,
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
+			if storeURL == "" {
+				storeURL = os.Getenv("RUNWAY_STORE")
+			}
+			if storeURL != "" && !store.IsPostgresURL(storeURL) {
+				return UsageErrorf("--store %s: want a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), or no --store for SQLite in the data dir", store.RedactURL(storeURL))
+			}
+			if claimTTL < 3*time.Second {
+				return UsageErrorf("--claim-ttl is %s; give at least 3s (claims are renewed every third of it)", claimTTL)
+			}
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -75,7 +89,7 @@ apart from the database (runway server backup copies only the database).`,
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng})
+				Docker: eng, Store: storeURL, Postgres: pg, Replica: replica, ClaimTTL: claimTTL})
 			if err != nil {
 				return err
 			}
@@ -85,6 +99,9 @@ apart from the database (runway server backup copies only the database).`,
 			}
 			fmt.Fprintf(g.Stderr, "runway server %s listening on %s://%s (data dir %s, admin token in %s)\n",
 				Version, scheme, s.Addr(), dataDir, filepath.Join(dataDir, server.AdminTokenFile))
+			if s.Replica() != "" {
+				fmt.Fprintf(g.Stderr, "store %s, replica %s\n", store.RedactURL(storeURL), s.Replica())
+			}
 			return s.Run(ctx)
 		},
 	}
@@ -105,6 +122,11 @@ apart from the database (runway server backup copies only the database).`,
 	f.DurationVar(&alarmInterval, "alarm-interval", server.DefaultAlarmInterval, "how often every live service's alarms are evaluated")
 	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
 	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
+	f.StringVar(&storeURL, "store", "", "postgres:// URL of a PostgreSQL database several servers share (default $RUNWAY_STORE, else SQLite in the data dir)")
+	f.StringVar(&replica, "replica", "", "this server's name among the servers sharing --store (default HOSTNAME/LISTEN)")
+	f.DurationVar(&claimTTL, "claim-ttl", 15*time.Second, "with --store: how long a replica's claim of a release (and of the schedulers) holds unless renewed; another replica takes over after it")
+	f.IntVar(&pg.MaxConns, "pg-max-conns", 20, "with --store: most connections this server opens to PostgreSQL")
+	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release)")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))
 	return cmd
 }

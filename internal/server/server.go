@@ -74,6 +74,16 @@ type Options struct {
 	// server runs no docker target, and releases to docker environments
 	// are refused (NoDriver).
 	Docker *container.Engine
+	// Store is where state lives: empty for SQLite in DATA_DIR/runway.db,
+	// or a postgres:// URL of a database several servers share (replica.go).
+	Store string
+	// Postgres tunes the PostgreSQL store (pool, statement timeout).
+	Postgres store.PostgresOptions
+	// Replica names this server among those sharing a PostgreSQL store
+	// (default: host name and listen address); ClaimTTL is how long its
+	// claims of releases and of the schedulers hold unless renewed (15 s).
+	Replica  string
+	ClaimTTL time.Duration
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -95,6 +105,8 @@ type Server struct {
 	// backend serves the API; its event watcher runs beside it.
 	backend *backend
 	metrics *metrics
+	// replica is this server's name when it shares a PostgreSQL store.
+	replica string
 }
 
 // DefaultWatchInterval is how often the server looks at every live
@@ -139,18 +151,9 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.AgentTimeout > 0 {
 		ac.Timeout = opts.AgentTimeout
 	}
-	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
-	if err := store.CheckFiles(dbPath); err != nil {
-		return nil, withRecovery(err, opts.DataDir)
-	}
-	if store.IsNew(dbPath) {
-		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "is new (missing or empty)"); err != nil {
-			return nil, err
-		}
-	}
-	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
+	st, err := openStore(ctx, ac, opts)
 	if err != nil {
-		return nil, withRecovery(err, opts.DataDir)
+		return nil, err
 	}
 	// SQLite creates a new database and its -wal and -shm files 0644.
 	if err := fsutil.Private(opts.DataDir); err != nil {
@@ -198,6 +201,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	met := newMetrics(st)
 	eo := opts.Engine
 	eo.Logger = opts.Logger
+	replica := ""
+	if st.Dialect() == "postgres" {
+		replica = replicaName(opts)
+		eo.Replica, eo.ClaimTTL = replica, opts.ClaimTTL
+	}
 	if eo.Observer == nil {
 		eo.Observer = met
 	}
@@ -231,7 +239,8 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
-		Metrics: met.handler(), Observe: met.observeAPI})
+		Metrics: met.handler(), Observe: met.observeAPI, Replica: replica,
+		StoreHealth: func(ctx context.Context) (string, error) { return st.Dialect(), st.Ping(ctx) }})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		endStreams()
@@ -244,7 +253,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b, metrics: met}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(h), backend: b, metrics: met, replica: replica}
 	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }
@@ -268,25 +277,39 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	schedulers := func(wctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		interval := s.opts.WatchInterval
+		if interval <= 0 {
+			interval = DefaultWatchInterval
+		}
+		go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+		alarmEvery := s.opts.AlarmInterval
+		if alarmEvery <= 0 {
+			alarmEvery = DefaultAlarmInterval
+		}
+		secrets := s.opts.Secrets
+		if secrets == nil {
+			secrets = VaultSecrets{Vault: s.backend.secrets}
+		}
+		wg.Add(2)
+		go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
+		go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
+			client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
+		wg.Wait()
+	}
 	wg.Add(1)
-	interval := s.opts.WatchInterval
-	if interval <= 0 {
-		interval = DefaultWatchInterval
-	}
-	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
-	alarmEvery := s.opts.AlarmInterval
-	if alarmEvery <= 0 {
-		alarmEvery = DefaultAlarmInterval
-	}
-	secrets := s.opts.Secrets
-	if secrets == nil {
-		secrets = VaultSecrets{Vault: s.backend.secrets}
-	}
-	wg.Add(2)
-	go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
-	go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
-		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
-	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
+	go func() {
+		defer wg.Done()
+		if s.replica == "" {
+			schedulers(wctx)
+			return
+		}
+		// Several servers: the schedulers run on one replica at a time.
+		(&leadership{st: s.store, owner: s.replica, ttl: s.claimTTL(), log: s.opts.Logger}).run(wctx, schedulers)
+	}()
+	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir, "store", s.store.Dialect(), "replica", s.replica)
 	var err error
 	select {
 	case <-ctx.Done():
