@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -207,6 +208,22 @@ func TestBackendErrorsAreNotLeaked(t *testing.T) {
 	_, err = c.Deploy(context.Background(), deployReq(now))
 	if !client.IsKind(err, "LockExists") {
 		t.Fatalf("want LockExists, got %v", err)
+	}
+}
+
+// TestStoreUnavailableIs503: an error of a store that cannot be reached
+// is a 503 StoreUnavailable with Retry-After, whose detail says what to do
+// and not what failed inside.
+func TestStoreUnavailableIs503(t *testing.T) {
+	now := time.Now()
+	b := &recordingBackend{failWith: fmt.Errorf("list releases: dial tcp 10.1.2.3:5432: %w", store.ErrUnavailable)}
+	srv, token := start(t, b, now)
+	c, _ := client.New(srv.URL, token)
+	_, err := c.Deploy(context.Background(), deployReq(now))
+	var ce *client.Error
+	if !asErr(err, &ce) || ce.Status != 503 || ce.Kind != apiwire.KindStoreUnavailable || strings.Contains(ce.Detail, "10.1.2.3") ||
+		!strings.Contains(ce.Detail, "cannot reach its store") {
+		t.Fatalf("want a 503 StoreUnavailable, got %v", err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 func writeProblem(w http.ResponseWriter, err error) {
 	var p *apiwire.Problem
 	if !errors.As(err, &p) && store.Unavailable(err) {
-		p = storeUnavailable(err)
+		p = storeUnavailable()
 	}
 	if p != nil && p.Kind == apiwire.KindStoreUnavailable {
 		w.Header().Set("Retry-After", "5")
@@ -32,7 +32,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, sta
 
 // storeUnavailable is the problem of a request the store could not serve:
 // it is the store that is down, not the request that is wrong.
-func storeUnavailable(err error) *apiwire.Problem {
+func storeUnavailable() *apiwire.Problem {
 	return apiwire.Problemf(http.StatusServiceUnavailable, apiwire.KindStoreUnavailable,
-		"the server cannot reach its store (%v): retry in a few seconds; running services keep serving, and releases pause at their next step and resume once the store is back (docs/operations.md, \"PostgreSQL\")", err)
+		"the server cannot reach its store (its log has the cause): retry in a few seconds; running services keep serving, and releases pause at their next step and resume once the store is back (docs/operations.md, \"PostgreSQL\")")
 }

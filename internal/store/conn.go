@@ -182,11 +182,10 @@ func Unavailable(err error) bool {
 	if errors.As(err, &ce) {
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	if pgconn.Timeout(err) {
+	// A network error talking to the database (not a context's deadline:
+	// that is the caller's, and says nothing of the store).
+	var oe *net.OpError
+	if errors.As(err, &oe) {
 		return true
 	}
 	msg := err.Error()
