@@ -237,7 +237,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		host, src := opts.Docker.Host()
 		b.dockerHost, b.dockerSource = host, string(src)
 	}
-	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
+	auditLog := audit.New(st, filepath.Join(opts.DataDir, audit.HeadFile))
+	if replica != "" {
+		auditLog = audit.NewShared(st, filepath.Join(opts.DataDir, audit.HeadFile))
+	}
+	id := newIdentity(st, auditLog, opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
 		Metrics: met.handler(), Observe: met.observeAPI, Replica: replica,
 		StoreHealth: func(ctx context.Context) (string, error) { return st.Dialect(), st.Ping(ctx) }})
