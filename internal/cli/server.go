@@ -127,7 +127,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.DurationVar(&claimTTL, "claim-ttl", 15*time.Second, "with --store: how long a replica's claim of a release (and of the schedulers) holds unless renewed; another replica takes over after it")
 	f.IntVar(&pg.MaxConns, "pg-max-conns", 20, "with --store: most connections this server opens to PostgreSQL")
 	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release)")
-	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))
+	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g), newServerMigrateCmd(g))
 	return cmd
 }
 

@@ -328,3 +328,69 @@ func TestPostgresDownMidRelease(t *testing.T) {
 		t.Fatalf("health after the outage: %d %v", code, h)
 	}
 }
+
+// TestMigrateSQLiteToPostgres: a server's state moves from its SQLite
+// database to PostgreSQL with `runway server migrate`: the server started
+// on the copy (same data dir, so the same master key and audit head) lists
+// the same releases, opens the same secrets, verifies the audit chain and
+// keeps deploying; the SQLite database is left as it was, the way back.
+func TestMigrateSQLiteToPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	c := startCluster(t)
+	c.writeManifest(manifest{Desired: 1})
+	mustState(t, c.deploy(service, "1.0.0"), "Success")
+	mustState(t, c.deploy(service, "2.0.0"), "Success")
+	if out, err := c.cli("secret", "put", "--env", env, "API_KEY=s3cr3t-value"); err != nil {
+		t.Fatalf("secret put: %v\n%s", err, out)
+	}
+	before, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.runway("server", "migrate", "--from", c.serverDir, "--to", dsn); err == nil || !strings.Contains(out, "stop the server first") {
+		t.Fatalf("migrate of a running server: %v\n%s", err, out)
+	}
+	c.server.stop(t, syscall.SIGTERM)
+	sqliteBefore, err := os.ReadFile(filepath.Join(c.serverDir, "runway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.runway("server", "migrate", "--from", c.serverDir, "--to", dsn)
+	if err != nil || !strings.Contains(out, "audit chain verified before and after the copy") {
+		t.Fatalf("runway server migrate: %v\n%s", err, out)
+	}
+	t.Logf("runway server migrate:\n%s", out)
+	if out, err := c.runway("server", "migrate", "--from", c.serverDir, "--to", dsn); err == nil || !strings.Contains(out, "copy into a new, empty database") {
+		t.Fatalf("a second migrate into the same database: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(c.serverDir, "runway.db")); string(after) != string(sqliteBefore) {
+		t.Error("migrate changed the SQLite database")
+	}
+	c.serverArgs = []string{"--store", dsn, "--replica", "a", "--claim-ttl", claimTTL}
+	c.startServer()
+	after, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) || len(after) < 2 {
+		t.Fatalf("releases after the migration: %d, before %d", len(after), len(before))
+	}
+	for i := range before {
+		a, b := after[i], before[i]
+		if a.ID != b.ID || a.State != b.State || a.Version != b.Version || a.Digest != b.Digest || !a.CreatedAt.Equal(b.CreatedAt) {
+			t.Errorf("release %d: %+v, before %+v", i, a, b)
+		}
+	}
+	if out, err := c.cli("secret", "get", "--env", env, "API_KEY"); err != nil || !strings.Contains(out, "s3cr3t-value") {
+		t.Fatalf("secret get after the migration: %v\n%s", err, out)
+	}
+	if out, err := c.cli("audit", "verify"); err != nil || !strings.Contains(out, "audit log intact") {
+		t.Fatalf("audit verify after the migration: %v\n%s", err, out)
+	}
+	mustState(t, c.deploy(service, "3.0.0"), "Success")
+	c.onlyVersion(service, "3.0.0")
+	if out, err := c.cli("audit", "verify"); err != nil || !strings.Contains(out, "audit log intact") {
+		t.Fatalf("audit verify after a deploy on PostgreSQL: %v\n%s", err, out)
+	}
+}
