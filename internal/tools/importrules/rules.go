@@ -48,6 +48,8 @@ var Forbidden = []Forbid{
 		"the engine consumes the target contracts; only a target speaks to a container engine"},
 	{"cmd/runway", []string{"internal/podmantest"},
 		"internal/podmantest is a test harness (it starts and resets a podman); only tests import it"},
+	{"cmd/runway", []string{"internal/pgtest"},
+		"internal/pgtest is a test harness (it starts a throwaway PostgreSQL); only tests import it"},
 }
 
 // Graph maps a package (path below Module) to its Runway dependencies,
