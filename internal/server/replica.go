@@ -48,6 +48,20 @@ func openStore(ctx context.Context, ac *agentapi.Client, opts Options) (*store.S
 	return st, nil
 }
 
+// refuseEmptyPostgres is refuseLostHistory for a PostgreSQL store that
+// holds nothing while the agent holds what a server recorded: the state is
+// elsewhere (an embedded server's data dir, another database).
+func refuseEmptyPostgres(ctx context.Context, ac *agentapi.Client, opts Options) error {
+	err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "")
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("the store %s holds no release and no record of the agent, but the agent at %s holds the state of services a server recorded. "+
+		"Nothing was changed. If an embedded server ran them, stop it and copy its state with `runway server migrate --from ITS_DATA_DIR --to %s`; "+
+		"if other servers use another database, give that database's URL to --store",
+		store.RedactURL(opts.Store), opts.AgentURL, store.RedactURL(opts.Store))
+}
+
 // replicaName is Options.Replica, else host name and listen address: unique
 // among servers, and the same after a restart, so a restarted replica takes
 // its own releases back at once.

@@ -162,7 +162,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if empty, err := emptyHistory(ctx, st); err != nil || empty {
 		if err == nil {
-			err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+			if st.Dialect() == "postgres" {
+				err = refuseEmptyPostgres(ctx, ac, opts)
+			} else {
+				err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+			}
 		}
 		if err != nil {
 			st.Close()
