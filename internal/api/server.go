@@ -187,7 +187,9 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request, _ string) {
 		if err != nil {
 			// A server that cannot reach its store serves no request:
 			// a load balancer's health check takes it out.
-			st["error"] = err.Error()
+			// The route is public: the cause (host, user) goes to the log.
+			h.opts.Logger.Warn("health: the store does not answer", "err", err)
+			st["error"] = "the server cannot reach its store; its log has the cause"
 			body["status"], status = "store-unavailable", http.StatusServiceUnavailable
 		}
 		body["store"] = st
