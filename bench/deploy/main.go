@@ -16,8 +16,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -214,10 +214,10 @@ type upProc struct {
 	proxyHTTP string
 	// clients are the API clients of every server: runway up's first.
 	clients []*client.Client
-	token     string
-	done      chan error
-	stopped   bool
-	client    *client.Client
+	token   string
+	done    chan error
+	stopped bool
+	client  *client.Client
 }
 
 func startUp(runway, tmp string) (*upProc, error) {

@@ -25,7 +25,8 @@ if [ -n "${PG:-}" ]; then
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   mkdir "$TMP/pg"
   as=()
-  if [ "$(id -u)" = 0 ]; then chown postgres "$TMP/pg"; as=(runuser -u postgres --); fi
+  # initdb refuses root: the postgres user runs it, and must reach $TMP/pg.
+  if [ "$(id -u)" = 0 ]; then chmod 0711 "$TMP"; chown postgres "$TMP/pg"; as=(runuser -u postgres --); fi
   "${as[@]}" "$PGBIN/initdb" -D "$TMP/pg/data" -U postgres --auth=trust --no-sync >/dev/null
   PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "${as[@]}" "$PGBIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/log" -w \

@@ -39,11 +39,6 @@ func open(t *testing.T, path string, c *clock) *SQLite {
 	return s
 }
 
-func newStore(t *testing.T) (*SQLite, *clock) {
-	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	return open(t, filepath.Join(t.TempDir(), "sub", "runway.db"), c), c
-}
-
 func TestReleases(t *testing.T) { eachStore(t, testReleases) }
 
 func testReleases(t *testing.T, k storeKind) {
