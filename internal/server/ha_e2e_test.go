@@ -127,6 +127,26 @@ func waitMidRelease(t *testing.T, api *client.Client, id string) *apiwire.Releas
 	return rel
 }
 
+// finishes waits for release id to end and checks that it succeeded on
+// replica r, with no step recorded twice.
+func (r *replica) finishes(t *testing.T, id string) {
+	t.Helper()
+	var done *apiwire.ReleaseDetail
+	waitFor(t, 90*time.Second, "replica "+r.name+" to finish release "+id, func() bool {
+		rel, err := r.api.Release(context.Background(), id)
+		if err != nil {
+			t.Fatalf("replica %s: %v", r.name, err)
+		}
+		done = rel
+		return rel.Done
+	})
+	mustState(t, done, "Success")
+	if done.Runner != r.name {
+		t.Errorf("the release ended on %q, want %s", done.Runner, r.name)
+	}
+	noStepTwice(t, done)
+}
+
 // noStepTwice fails the test if a step of rel was recorded as started more
 // than once, or if it entered an end state more than once. ("resumed" marks
 // where a runner picked the release up, at the step it was on.)
@@ -184,21 +204,8 @@ func TestReplicasKillRunner(t *testing.T) {
 		t.Fatalf("runway status: %v\n%s", err, out)
 	}
 	c.killServer()
-	var done *apiwire.ReleaseDetail
-	waitFor(t, 90*time.Second, "replica b to finish the release", func() bool {
-		r, err := b.api.Release(context.Background(), rel.ID)
-		if err != nil {
-			t.Fatalf("replica b: %v", err)
-		}
-		done = r
-		return r.Done
-	})
-	mustState(t, done, "Success")
-	if done.Runner != "b" {
-		t.Errorf("the release ended on %q, want b", done.Runner)
-	}
+	b.finishes(t, rel.ID)
 	noFailures(t, "traffic while the runner was killed", stop())
-	noStepTwice(t, done)
 	c.onlyVersion(service, "2.0.0")
 	if !strings.Contains(b.proc.out.String(), "taking over release") {
 		t.Errorf("replica b's log does not tell the takeover:\n%s", b.proc.out)
@@ -246,21 +253,8 @@ func TestReplicasPausedRunnerFenced(t *testing.T) {
 		out := c.server.out.String()
 		return strings.Contains(out, "refused by fencing") || strings.Contains(out, "taken over by another replica")
 	})
-	var done *apiwire.ReleaseDetail
-	waitFor(t, 90*time.Second, "the release to end", func() bool {
-		r, err := b.api.Release(context.Background(), rel.ID)
-		if err != nil {
-			return false
-		}
-		done = r
-		return r.Done
-	})
-	mustState(t, done, "Success")
-	if done.Runner != "b" {
-		t.Errorf("the release ended on %q, want b", done.Runner)
-	}
+	b.finishes(t, rel.ID)
 	noFailures(t, "traffic while the runner was paused", stop())
-	noStepTwice(t, done)
 	c.onlyVersion(service, "2.0.0")
 	// a keeps serving the API.
 	if _, err := c.api.Release(context.Background(), rel.ID); err != nil {
