@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -124,5 +126,45 @@ func TestUnavailable(t *testing.T) {
 	started = true
 	if _, err := s.GetRelease(ctx, "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestConcurrentAudit(t *testing.T) { eachStore(t, testConcurrentAudit) }
+
+// testConcurrentAudit: two servers on one database append audit entries
+// concurrently: every append succeeds, and the entries form one chain
+// (sequence 1..n, each linked to the one before).
+func testConcurrentAudit(t *testing.T, k storeKind) {
+	ctx := context.Background()
+	loc := k.location(t)
+	stores := []*SQLite{k.open(t, loc, nil), k.open(t, loc, nil)}
+	const n = 24
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := &AuditEntry{Actor: fmt.Sprint("user-", i), Action: "release.deploy", Outcome: "201"}
+			errs <- stores[i%2].AppendAudit(ctx, e, func(e *AuditEntry) string { return fmt.Sprintf("h%d<%s", e.Seq, e.PrevHash) })
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := stores[0].AuditRows(ctx)
+	if err != nil || len(rows) != n {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	prev := ""
+	for i, e := range rows {
+		if e.Seq != int64(i+1) || e.PrevHash != prev {
+			t.Fatalf("entry %d: seq %d prev %q, want prev %q", i+1, e.Seq, e.PrevHash, prev)
+		}
+		prev = e.Hash
 	}
 }

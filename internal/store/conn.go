@@ -32,17 +32,15 @@ const (
 type conn struct {
 	*sql.DB
 	dialect dialect
-	// serialize: write transactions on PostgreSQL take one advisory lock
-	// first, so a read-then-write transaction (the audit chain's
-	// next-sequence, a secret's next version) behaves as under SQLite's
-	// single writer, on every replica. Reads outside transactions never wait.
-	serialize bool
-	rebound   sync.Map // query → rebound query
+	rebound sync.Map // query → rebound query
 }
 
-// txLockKey is the advisory lock that serializes write transactions
-// (an arbitrary constant: "runway" in ASCII).
-const txLockKey = 0x72756e776179
+// Lock keys of the transactions that read, then write what they read
+// (arbitrary constants, "rw" and a letter in ASCII).
+const (
+	lockAudit   = 0x727761 // the audit chain's next sequence number and link
+	lockSecrets = 0x727773 // a secret's next version
+)
 
 func (c *conn) rebind(q string) string {
 	if c.dialect != dialectPostgres {
@@ -103,20 +101,31 @@ func (c *conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.
 	return c.DB.QueryRowContext(ctx, c.rebind(q), c.args(args)...)
 }
 
-// BeginTx begins a transaction; on PostgreSQL a write transaction first
-// takes the store's advisory transaction lock (see serialize).
+// BeginTx begins a transaction. Its statements each see the latest
+// committed rows (PostgreSQL's READ COMMITTED; SQLite has one writer).
 func (c *conn) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
 	t, err := c.DB.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if c.serialize && (opts == nil || !opts.ReadOnly) {
-		if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(txLockKey)); err != nil {
-			t.Rollback()
-			return nil, err
-		}
-	}
 	return &tx{Tx: t, c: c}, nil
+}
+
+// beginSerial begins a transaction that reads, then writes what it read
+// (the audit chain's next entry, a secret's next version). SQLite's single
+// writer serializes it already; on PostgreSQL it first takes the advisory
+// transaction lock key, so such transactions of every replica take turns
+// rather than fail on a duplicate key. Others never wait for it.
+func (c *conn) beginSerial(ctx context.Context, key int64) (*tx, error) {
+	t, err := c.BeginTx(ctx, nil)
+	if err != nil || c.dialect != dialectPostgres {
+		return t, err
+	}
+	if _, err := t.Tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+		t.Rollback()
+		return nil, err
+	}
+	return t, nil
 }
 
 // tx is a transaction with its conn's translation.

@@ -90,7 +90,7 @@ type idq struct {
 
 // InIdentityTx implements Store.
 func (s *SQLite) InIdentityTx(ctx context.Context, fn func(IdentityTx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginSerial(ctx, lockAudit)
 	if err != nil {
 		return fmt.Errorf("begin identity change: %w", err)
 	}

@@ -89,7 +89,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*DB, e
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %v", where, scrub(err, dsn))
 	}
-	return &DB{db: &conn{DB: db, dialect: dialectPostgres, serialize: true}, now: opts.Now}, nil
+	return &DB{db: &conn{DB: db, dialect: dialectPostgres}, now: opts.Now}, nil
 }
 
 // scrub keeps a connection string's password out of an error's text.
