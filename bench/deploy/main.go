@@ -661,6 +661,7 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		}
 		var durs []time.Duration
 		var last time.Time
+		runners := map[string]int{}
 		deadline := time.Now().Add(5 * time.Minute)
 		for len(want) > 0 {
 			list, err := u.client.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Limit: 1000})
@@ -676,6 +677,9 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 					return nil, fmt.Errorf("release %s of %s ended %s: %s", r.ID, r.Service, r.State, r.Error)
 				}
 				durs = append(durs, r.FinishedAt.Sub(r.CreatedAt))
+				if r.Runner != "" {
+					runners[r.Runner]++
+				}
 				if r.FinishedAt.After(last) {
 					last = *r.FinishedAt
 				}
@@ -692,12 +696,29 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		rows = append(rows, row{
 			fmt.Sprintf("engine throughput: %d services released concurrently, %s", o.services, what),
 			fmt.Sprintf("%s total, %.1f releases/s", ms(total), float64(o.services)/total.Seconds()),
-			fmt.Sprintf("per release (created → finished) p50 %s, p99 %s, max %s; submitting all took %s",
-				ms(percentile(durs, 0.5)), ms(percentile(durs, 0.99)), ms(percentile(durs, 1)), ms(submitted)),
+			fmt.Sprintf("per release (created → finished) p50 %s, p99 %s, max %s; submitting all took %s%s",
+				ms(percentile(durs, 0.5)), ms(percentile(durs, 0.99)), ms(percentile(durs, 1)), ms(submitted), runBy(runners)),
 		})
 		fmt.Fprintf(os.Stderr, "throughput round %d (%s): %s\n", round+1, what, rows[len(rows)-1].figure)
 	}
 	return rows, nil
+}
+
+// runBy says how many releases each replica ran ("" with one server on SQLite).
+func runBy(runners map[string]int) string {
+	if len(runners) == 0 {
+		return ""
+	}
+	var names []string
+	for n := range runners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", n, runners[n]))
+	}
+	return "; run by " + strings.Join(parts, ", ")
 }
 
 // breakdown prints, to stderr, where the releases spent their time: the
