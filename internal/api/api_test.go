@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -233,4 +234,33 @@ func asErr(err error, target **client.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// TestHealthSaysWhetherTheStoreAnswers: GET /v1/health names the replica
+// and the store's database; a store that does not answer makes it a 503
+// whose body names no address (the route is public).
+func TestHealthSaysWhetherTheStoreAnswers(t *testing.T) {
+	var storeErr error
+	h := api.New(api.Options{Backend: &recordingBackend{}, Replica: "a",
+		StoreHealth: func(context.Context) (string, error) { return "postgres", storeErr }})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	get := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || !strings.Contains(body, `"replica":"a"`) || !strings.Contains(body, `"reachable":true`) ||
+		!strings.Contains(body, `"database":"postgres"`) {
+		t.Fatalf("store up: %d %s", code, body)
+	}
+	storeErr = fmt.Errorf("dial tcp 10.9.8.7:5432: %w", store.ErrUnavailable)
+	if code, body := get(); code != 503 || !strings.Contains(body, `"status":"store-unavailable"`) || !strings.Contains(body, `"reachable":false`) ||
+		strings.Contains(body, "10.9.8.7") {
+		t.Fatalf("store down: %d %s", code, body)
+	}
 }
