@@ -317,6 +317,17 @@ func TestPostgresDownMidRelease(t *testing.T) {
 	mustState(t, done, "Success")
 	noFailures(t, "traffic while PostgreSQL was down", stop())
 	noStepTwice(t, done)
+	// The runner stopped during the outage and the release was picked up
+	// again from its recorded step once the store was back.
+	resumed := 0
+	for _, e := range done.Events {
+		if e.Message == "resumed" {
+			resumed++
+		}
+	}
+	if resumed != 1 || done.Runner != "a" {
+		t.Errorf("resumed %d times (want once), on %q", resumed, done.Runner)
+	}
 	c.onlyVersion(service, "2.0.0")
 	if code, h := health(t, c.serverAddr); code != 200 || h["status"] != "ok" {
 		t.Fatalf("health after the outage: %d %v", code, h)
