@@ -66,8 +66,13 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOrphans(bin)
 	dir, err := os.MkdirTemp("", "runway-pg-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, bin: bin, asPG: os.Geteuid() == 0}
@@ -108,6 +113,34 @@ func Start() (*Cluster, error) {
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.Dir, "data") }
+
+// ownerFile holds the pid of the test process that started a cluster.
+const ownerFile = "owner.pid"
+
+// reapOrphans stops and removes the clusters of test processes that died
+// without cleaning up (a test binary killed on -timeout): their servers
+// would otherwise run on.
+func reapOrphans(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "runway-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		c := &Cluster{Dir: dir, bin: bin, asPG: os.Geteuid() == 0}
+		_, _ = c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop")
+		os.RemoveAll(dir)
+	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return err == nil
+}
 
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
