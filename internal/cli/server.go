@@ -147,6 +147,9 @@ the server; services changed since the backup are then refused until
 		Example: `  runway server backup --data-dir .runway/server backups/runway-$(date +%F).db`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := embeddedOnly("backup"); err != nil {
+				return err
+			}
 			info, err := store.Backup(cmd.Context(), filepath.Join(dataDir, server.DatabaseFile), args[0])
 			if err != nil {
 				return err
@@ -189,6 +192,9 @@ database).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := embeddedOnly("resync"); err != nil {
+				return err
+			}
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
@@ -231,4 +237,14 @@ database).`,
 	f.StringVar(&agentURL, "agent-url", "http://127.0.0.1:7041", "URL of the agent API")
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	return cmd
+}
+
+// embeddedOnly refuses a command that works on DATA_DIR/runway.db when
+// RUNWAY_STORE says the servers use PostgreSQL: it would act on a file
+// they do not use.
+func embeddedOnly(command string) error {
+	if v := os.Getenv("RUNWAY_STORE"); v != "" {
+		return UsageErrorf("runway server %s works on an embedded server's SQLite database, but RUNWAY_STORE is %s: on PostgreSQL use its own tools (pg_dump for backups; docs/operations.md, \"Running several servers\"), or unset RUNWAY_STORE", command, store.RedactURL(v))
+	}
+	return nil
 }
