@@ -438,4 +438,9 @@ func TestNewIDSortsInCreationOrder(t *testing.T) {
 	if !sort.StringsAreSorted(ids) {
 		t.Error("ids made in one millisecond are not sorted")
 	}
+	// A time read earlier, passed in later, still sorts after.
+	later := NewID(now.Add(time.Second))
+	if earlier := NewID(now); earlier < later {
+		t.Errorf("an id made after %s sorts before it: %s", later, earlier)
+	}
 }

@@ -268,11 +268,21 @@ func (e *LockHeldError) Unwrap() error { return ErrLockHeld }
 var (
 	idMu      sync.Mutex
 	idEntropy = ulid.Monotonic(rand.Reader, 0)
+	idLastMS  uint64
 )
 
-// NewID returns a new ULID; ids made by one process sort in creation order.
+// NewID returns a new ULID; ids made by one process sort in creation order
+// (the order of the calls), even when a caller passes a time taken before
+// another caller's: a time older than the last id's is taken as that id's
+// millisecond. (An event whose time was read before a follower made its
+// cursor, but whose id was made after, must still sort after the cursor.)
 func NewID(now time.Time) string {
 	idMu.Lock()
 	defer idMu.Unlock()
-	return ulid.MustNew(ulid.Timestamp(now), idEntropy).String()
+	ms := ulid.Timestamp(now)
+	if ms < idLastMS {
+		ms = idLastMS
+	}
+	idLastMS = ms
+	return ulid.MustNew(ms, idEntropy).String()
 }
