@@ -73,6 +73,9 @@ apart from the database (runway server backup copies only the database).`,
 			if storeURL != "" && !store.IsPostgresURL(storeURL) {
 				return UsageErrorf("--store %s: want a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), or no --store for SQLite in the data dir", store.RedactURL(storeURL))
 			}
+			if pg.StatementTimeout == 0 {
+				pg.StatementTimeout = -1 // 0 on the command line: the database's own default
+			}
 			if claimTTL < 3*time.Second {
 				return UsageErrorf("--claim-ttl is %s; give at least 3s (claims are renewed every third of it)", claimTTL)
 			}
@@ -126,7 +129,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&replica, "replica", "", "this server's name among the servers sharing --store (default HOSTNAME/LISTEN)")
 	f.DurationVar(&claimTTL, "claim-ttl", 15*time.Second, "with --store: how long a replica's claim of a release (and of the schedulers) holds unless renewed; another replica takes over after it")
 	f.IntVar(&pg.MaxConns, "pg-max-conns", 20, "with --store: most connections this server opens to PostgreSQL")
-	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release)")
+	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release); 0 keeps the database's")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g), newServerMigrateCmd(g))
 	return cmd
 }
