@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,6 +52,8 @@ func main() {
 	flag.IntVar(&o.probes, "probes", 4, "concurrent probe connections during the latency runs")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated parts to skip: latency, throughput")
 	flag.StringVar(&o.target, "target", "local", "the environment's target: local (processes) or docker (containers on a private podman; latency only)")
+	flag.StringVar(&o.store, "store", "", "postgres:// URL of an empty database: the servers use it instead of SQLite")
+	flag.IntVar(&o.replicas, "replicas", 1, "servers sharing -store; the throughput part submits to them in turn")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/deploy:", err)
@@ -59,9 +62,10 @@ func main() {
 }
 
 type options struct {
-	runway, hello, manifest, skip  string
-	target                         string
-	runs, starts, services, probes int
+	runway, hello, manifest, skip, store string
+	target                               string
+	runs, starts, services, probes       int
+	replicas                             int
 }
 
 type row struct{ what, figure, note string }
@@ -111,11 +115,29 @@ func run(o options) error {
 	rows = append(rows, row{what, fmt.Sprintf("median %s, max %s", ms(start.median), ms(start.max)),
 		fmt.Sprintf("%d starts", o.starts)})
 
+	if o.store != "" {
+		// runway up's server and the other replicas inherit both.
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		os.Setenv("RUNWAY_STORE", o.store)
+		os.Setenv("RUNWAY_MASTER_KEY", base64.StdEncoding.EncodeToString(key))
+	} else if o.replicas > 1 {
+		return errors.New("-replicas needs -store: several servers share a PostgreSQL database")
+	}
 	up, err := startUp(o.runway, tmp)
 	if err != nil {
 		return err
 	}
 	defer up.stop()
+	for i := 2; i <= o.replicas; i++ {
+		stop, err := up.startReplica(i)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	if !strings.Contains(o.skip, "latency") {
 		r, err := latency(o, up, tmp, start.median, d)
@@ -142,7 +164,11 @@ func run(o options) error {
 		return fmt.Errorf("%d hello processes left after runway up stopped", n)
 	}
 
-	fmt.Printf("\n## Releases, target %s — %s UTC — %d cores\n\n", o.target, time.Now().UTC().Format("2006-01-02 15:04"), runtime.NumCPU())
+	storeName := "SQLite, 1 server"
+	if o.store != "" {
+		storeName = fmt.Sprintf("PostgreSQL, %d server(s)", o.replicas)
+	}
+	fmt.Printf("\n## Releases, target %s — %s UTC — %d cores — %s\n\n", o.target, time.Now().UTC().Format("2006-01-02 15:04"), runtime.NumCPU(), storeName)
 	fmt.Println("| what | figure | note |")
 	fmt.Println("|---|---|---|")
 	for _, r := range rows {
@@ -213,11 +239,14 @@ type upProc struct {
 	dir       string
 	runway    string
 	server    string
+	agentAddr string
 	proxyHTTP string
-	token     string
-	done      chan error
-	stopped   bool
-	client    *client.Client
+	// clients are the API clients of every server: runway up's first.
+	clients []*client.Client
+	token   string
+	done    chan error
+	stopped bool
+	client  *client.Client
 }
 
 func startUp(runway, tmp string) (*upProc, error) {
@@ -230,7 +259,7 @@ func startUp(runway, tmp string) (*upProc, error) {
 		ports[i] = p
 	}
 	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	u := &upProc{dir: tmp, runway: runway, server: "http://" + addr(ports[0]), proxyHTTP: addr(ports[2]), done: make(chan error, 1)}
+	u := &upProc{dir: tmp, runway: runway, server: "http://" + addr(ports[0]), agentAddr: addr(ports[1]), proxyHTTP: addr(ports[2]), done: make(chan error, 1)}
 	log, err := os.Create(filepath.Join(tmp, "up.log"))
 	if err != nil {
 		return nil, err
@@ -256,6 +285,7 @@ func startUp(runway, tmp string) (*upProc, error) {
 			}
 			if c.Health(context.Background()) == nil {
 				u.client = c
+				u.clients = []*client.Client{c}
 				return u, nil
 			}
 		}
@@ -270,6 +300,59 @@ func startUp(runway, tmp string) (*upProc, error) {
 			return nil, errors.New("runway up did not come up within 30s")
 		}
 	}
+}
+
+// startReplica starts server n on runway up's store and agent, and adds
+// its client; stop ends it (SIGTERM).
+func (u *upProc) startReplica(n int) (stop func(), err error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(u.dir, ".runway", fmt.Sprintf("server-%d", n))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	log, err := os.Create(filepath.Join(u.dir, fmt.Sprintf("server-%d.log", n)))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(u.runway, "server", "--data-dir", dir, "--listen", addr, "--agent-url", "http://"+u.agentAddr,
+		"--agent-token-file", filepath.Join(u.dir, ".runway", "agent", "agent.token"), "--proxy-http", u.proxyHTTP)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(done) }()
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(filepath.Join(dir, "admin.token")); err == nil {
+			c, err := client.New("http://"+addr, strings.TrimSpace(string(b)))
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			if c.Health(context.Background()) == nil {
+				u.clients = append(u.clients, c)
+				return stop, nil
+			}
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(log.Name())
+			return nil, fmt.Errorf("server %d exited:\n%s", n, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stop()
+	return nil, fmt.Errorf("server %d did not come up within 30s", n)
 }
 
 // stop interrupts runway up (as Ctrl-C does) and waits for it.
@@ -604,7 +687,9 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rel, err := u.client.Deploy(context.Background(), apiwire.DeployRequest{
+				// Spread over the servers as a load balancer would: the
+				// server that records a release runs it.
+				rel, err := u.clients[i%len(u.clients)].Deploy(context.Background(), apiwire.DeployRequest{
 					Project: ws.Project.Name, Environment: env, Service: names[i], Version: version,
 					Sources: sources[i], ProjectSource: string(projectSource), Dir: dir,
 					RequestID: ulid.MustNew(ulid.Now(), rand.Reader).String(), RequestedAt: time.Now().UTC(),
@@ -627,6 +712,7 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		}
 		var durs []time.Duration
 		var last time.Time
+		runners := map[string]int{}
 		deadline := time.Now().Add(5 * time.Minute)
 		for len(want) > 0 {
 			list, err := u.client.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Limit: 1000})
@@ -642,6 +728,9 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 					return nil, fmt.Errorf("release %s of %s ended %s: %s", r.ID, r.Service, r.State, r.Error)
 				}
 				durs = append(durs, r.FinishedAt.Sub(r.CreatedAt))
+				if r.Runner != "" {
+					runners[r.Runner]++
+				}
 				if r.FinishedAt.After(last) {
 					last = *r.FinishedAt
 				}
@@ -658,12 +747,29 @@ func throughput(o options, u *upProc, tmp string) ([]row, error) {
 		rows = append(rows, row{
 			fmt.Sprintf("engine throughput: %d services released concurrently, %s", o.services, what),
 			fmt.Sprintf("%s total, %.1f releases/s", ms(total), float64(o.services)/total.Seconds()),
-			fmt.Sprintf("per release (created → finished) p50 %s, p99 %s, max %s; submitting all took %s",
-				ms(percentile(durs, 0.5)), ms(percentile(durs, 0.99)), ms(percentile(durs, 1)), ms(submitted)),
+			fmt.Sprintf("per release (created → finished) p50 %s, p99 %s, max %s; submitting all took %s%s",
+				ms(percentile(durs, 0.5)), ms(percentile(durs, 0.99)), ms(percentile(durs, 1)), ms(submitted), runBy(runners)),
 		})
 		fmt.Fprintf(os.Stderr, "throughput round %d (%s): %s\n", round+1, what, rows[len(rows)-1].figure)
 	}
 	return rows, nil
+}
+
+// runBy says how many releases each replica ran ("" with one server on SQLite).
+func runBy(runners map[string]int) string {
+	if len(runners) == 0 {
+		return ""
+	}
+	var names []string
+	for n := range runners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", n, runners[n]))
+	}
+	return "; run by " + strings.Join(parts, ", ")
 }
 
 // breakdown prints, to stderr, where the releases spent their time: the

@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -213,10 +215,55 @@ func TestBackendErrorsAreNotLeaked(t *testing.T) {
 	}
 }
 
+// TestStoreUnavailableIs503: an error of a store that cannot be reached
+// is a 503 StoreUnavailable with Retry-After, whose detail says what to do
+// and not what failed inside.
+func TestStoreUnavailableIs503(t *testing.T) {
+	now := time.Now()
+	b := &recordingBackend{failWith: fmt.Errorf("list releases: dial tcp 10.1.2.3:5432: %w", store.ErrUnavailable)}
+	srv, token := start(t, b, now)
+	c, _ := client.New(srv.URL, token)
+	_, err := c.Deploy(context.Background(), deployReq(now))
+	var ce *client.Error
+	if !asErr(err, &ce) || ce.Status != 503 || ce.Kind != apiwire.KindStoreUnavailable || strings.Contains(ce.Detail, "10.1.2.3") ||
+		!strings.Contains(ce.Detail, "cannot reach its store") {
+		t.Fatalf("want a 503 StoreUnavailable, got %v", err)
+	}
+}
+
 func asErr(err error, target **client.Error) bool {
 	e, ok := err.(*client.Error)
 	if ok {
 		*target = e
 	}
 	return ok
+}
+
+// TestHealthSaysWhetherTheStoreAnswers: GET /v1/health names the replica
+// and the store's database; a store that does not answer makes it a 503
+// whose body names no address (the route is public).
+func TestHealthSaysWhetherTheStoreAnswers(t *testing.T) {
+	var storeErr error
+	h := api.New(api.Options{Backend: &recordingBackend{}, Replica: "a",
+		StoreHealth: func(context.Context) (string, error) { return "postgres", storeErr }})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	get := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || !strings.Contains(body, `"replica":"a"`) || !strings.Contains(body, `"reachable":true`) ||
+		!strings.Contains(body, `"database":"postgres"`) {
+		t.Fatalf("store up: %d %s", code, body)
+	}
+	storeErr = fmt.Errorf("dial tcp 10.9.8.7:5432: %w", store.ErrUnavailable)
+	if code, body := get(); code != 503 || !strings.Contains(body, `"status":"store-unavailable"`) || !strings.Contains(body, `"reachable":false`) ||
+		strings.Contains(body, "10.9.8.7") {
+		t.Fatalf("store down: %d %s", code, body)
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/auth"
+	"github.com/runwayhq/runway/internal/store"
 )
 
 // envelope is what every mutating request's body carries besides its own
@@ -47,6 +48,11 @@ func (h *Handler) guard(rule auth.Rule, next func(http.ResponseWriter, *http.Req
 			return
 		}
 		p, err := h.opts.Identity.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil && store.Unavailable(err) {
+			// The token could not be checked: not a failed authentication.
+			h.fail(w, r, err)
+			return
+		}
 		if err != nil {
 			h.limiter.fail(src)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="runway"`)

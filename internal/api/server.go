@@ -60,6 +60,11 @@ type Options struct {
 	// duration (runway_api_requests_total and its histogram).
 	Metrics http.Handler
 	Observe func(route string, status int, took time.Duration)
+	// StoreHealth, when set, is asked by GET /v1/health whether the store
+	// answers, and names its database ("sqlite", "postgres"); Replica is
+	// this server's name among several sharing the store.
+	StoreHealth func(ctx context.Context) (database string, err error)
+	Replica     string
 }
 
 // Handler serves /v1.
@@ -172,7 +177,27 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request, _ string) {
 	// The pid lets `runway up` check that what answers is the server it started.
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "pid": os.Getpid()})
+	body := map[string]any{"status": "ok", "pid": os.Getpid()}
+	if h.opts.Replica != "" {
+		body["replica"] = h.opts.Replica
+	}
+	status := http.StatusOK
+	if h.opts.StoreHealth != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		database, err := h.opts.StoreHealth(ctx)
+		cancel()
+		st := map[string]any{"database": database, "reachable": err == nil}
+		if err != nil {
+			// A server that cannot reach its store serves no request:
+			// a load balancer's health check takes it out.
+			// The route is public: the cause (host, user) goes to the log.
+			h.opts.Logger.Warn("health: the store does not answer", "err", err)
+			st["error"] = "the server cannot reach its store; its log has the cause"
+			body["status"], status = "store-unavailable", http.StatusServiceUnavailable
+		}
+		body["store"] = st
+	}
+	writeJSON(w, status, body)
 }
 
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request, actor string) {

@@ -56,6 +56,8 @@ const (
 	KindSecretUnreadable = "SecretUnreadable"
 	// KindStaleRequest: requested_at is outside the replay window.
 	KindStaleRequest = "StaleRequest"
+	// KindStoreUnavailable: the server cannot reach its store (the database is down or restarting): retry; the data plane keeps serving and releases resume when it is back.
+	KindStoreUnavailable = "StoreUnavailable"
 	// KindTokenExpired: the token has expired.
 	KindTokenExpired = "TokenExpired"
 	// KindTokenRevoked: the token was revoked.

@@ -140,6 +140,11 @@ type Release struct {
 	Manifest   json.RawMessage `json:"manifest,omitempty"`
 	// Target is the target the release ran on.
 	Target string `json:"target,omitempty"`
+	// Runner is the replica that runs (or last ran) the release when
+	// several servers share a PostgreSQL store; RunnerUntil is when its
+	// claim lapses unless renewed (another replica then takes over).
+	Runner      string     `json:"runner,omitempty"`
+	RunnerUntil *time.Time `json:"runner_until,omitempty"`
 	// Secrets are the secret versions the release pins, by variable name:
 	// versions only, never values.
 	Secrets []SecretPin `json:"secrets,omitempty"`

@@ -41,10 +41,24 @@ type Log struct {
 	st       store.Store
 	headPath string
 	mu       sync.Mutex // orders appends with their head writes
+	// shared: other servers append to the same table (replicas on one
+	// PostgreSQL), so the head file holds this server's newest append and
+	// the table may hold more after it.
+	shared bool
 }
 
 // New returns the log kept in st, whose head file is headPath.
 func New(st store.Store, headPath string) *Log { return &Log{st: st, headPath: headPath} }
+
+// NewShared returns the log of one of several servers appending to st: its
+// head file records the newest entry this server appended, and Verify
+// checks that the table still holds that entry, unchanged, with every
+// entry before it (entries after it are other servers'). So deleting or
+// rewriting what this server saw is still detected; truncating only
+// entries no server's head records is not, on this server.
+func NewShared(st store.Store, headPath string) *Log {
+	return &Log{st: st, headPath: headPath, shared: true}
+}
 
 // Hash is an entry's hash: SHA-256 over its fields and the previous hash.
 func Hash(e *store.AuditEntry) string {
@@ -213,6 +227,10 @@ func (l *Log) Verify(ctx context.Context) (rep *Report, err error) {
 	switch {
 	case head.Seq > last:
 		rep.BadSeq, rep.Problem = last+1, fmt.Sprintf("the head file records %d entries but the table holds %d: entries from %d on were deleted (the table was truncated)", head.Seq, last, last+1)
+	case head.Seq < last && l.shared:
+		if head.Seq > 0 && rows[head.Seq-1].Hash != head.Hash {
+			rep.BadSeq, rep.Problem = head.Seq, fmt.Sprintf("entry %d does not match the head file's hash: the chain was rewritten", head.Seq)
+		}
 	case head.Seq < last:
 		rep.BadSeq, rep.Problem = head.Seq+1, fmt.Sprintf("the table holds %d entries but the head file records %d: entries from %d on were not appended by the server, or the head file was replaced", last, head.Seq, head.Seq+1)
 	case last > 0 && rows[last-1].Hash != head.Hash:

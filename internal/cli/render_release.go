@@ -82,7 +82,11 @@ func printStatus(w io.Writer, st *apiwire.ServiceStatus) {
 		fmt.Fprintln(w, "  current release:  none")
 	}
 	if st.InProgress != nil {
-		fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+		if st.InProgress.Runner != "" {
+			fmt.Fprintf(w, "  in progress:      %s  version %s  (%s) on replica %s\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State, st.InProgress.Runner)
+		} else {
+			fmt.Fprintf(w, "  in progress:      %s  version %s  (%s)\n", st.InProgress.ID, st.InProgress.Version, st.InProgress.State)
+		}
 	}
 	if st.StoreBehind != "" {
 		fmt.Fprintf(w, "  STORE BEHIND:     %s\n", st.StoreBehind)

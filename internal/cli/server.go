@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -30,12 +31,16 @@ func newServerCmd(g *Globals) *cobra.Command {
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval, dashboardIdle time.Duration
 	limits := httplimit.Default
+	var storeURL, replica string
+	var claimTTL time.Duration
+	var pg store.PostgresOptions
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, release engine and drivers",
 		Long: `Run the Runway server: the /v1 API, the durable release engine and the local
 driver, which talks to the agent on this machine. State is a SQLite file in
-DATA_DIR; on first start it creates user admin (global_admin) and writes its
+DATA_DIR, or with --store (RUNWAY_STORE) a PostgreSQL database that several
+servers share (docs/operations.md, "Running several servers"); on first start it creates user admin (global_admin) and writes its
 token to DATA_DIR/admin.token (0600). On an address other than loopback it
 serves only https (--tls-cert/--tls-key or --tls-local-ca) unless
 --insecure-listen.
@@ -69,6 +74,18 @@ apart from the database (runway server backup copies only the database).`,
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
+			if storeURL == "" {
+				storeURL = os.Getenv("RUNWAY_STORE")
+			}
+			if storeURL != "" && !store.IsPostgresURL(storeURL) {
+				return UsageErrorf("--store %s: want a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), or no --store for SQLite in the data dir", store.RedactURL(storeURL))
+			}
+			if pg.StatementTimeout == 0 {
+				pg.StatementTimeout = -1 // 0 on the command line: the database's own default
+			}
+			if claimTTL < 3*time.Second {
+				return UsageErrorf("--claim-ttl is %s; give at least 3s (claims are renewed every third of it)", claimTTL)
+			}
 			logger := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -96,7 +113,8 @@ apart from the database (runway server backup copies only the database).`,
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage, AWS: awsOpts})
+				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage, AWS: awsOpts,
+				Store: storeURL, Postgres: pg, Replica: replica, ClaimTTL: claimTTL})
 			if err != nil {
 				return err
 			}
@@ -106,6 +124,9 @@ apart from the database (runway server backup copies only the database).`,
 			}
 			fmt.Fprintf(g.Stderr, "runway server %s listening on %s://%s (data dir %s, admin token in %s)\n",
 				Version, scheme, s.Addr(), dataDir, filepath.Join(dataDir, server.AdminTokenFile))
+			if s.Replica() != "" {
+				fmt.Fprintf(g.Stderr, "store %s, replica %s\n", store.RedactURL(storeURL), s.Replica())
+			}
 			return s.Run(ctx)
 		},
 	}
@@ -132,7 +153,12 @@ apart from the database (runway server backup copies only the database).`,
 	f.DurationVar(&dashboardIdle, "dashboard-idle", dashboard.DefaultIdleTimeout, "a dashboard session unused this long ends (revoked on its next request; measured to the minute)")
 	f.DurationVar(&limits.Body, "body-timeout", httplimit.DefaultBody, "time a client has to send a request body to the API (0: no limit)")
 	f.DurationVar(&limits.Idle, "idle-timeout", httplimit.DefaultIdle, "how long an idle keep-alive connection to the API stays open (0: no limit)")
-	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g))
+	f.StringVar(&storeURL, "store", "", "postgres:// URL of a PostgreSQL database several servers share (default $RUNWAY_STORE, else SQLite in the data dir)")
+	f.StringVar(&replica, "replica", "", "this server's name among the servers sharing --store (default HOSTNAME/LISTEN)")
+	f.DurationVar(&claimTTL, "claim-ttl", 15*time.Second, "with --store: how long a replica's claim of a release (and of the schedulers) holds unless renewed; another replica takes over after it")
+	f.IntVar(&pg.MaxConns, "pg-max-conns", 20, "with --store: most connections this server opens to PostgreSQL")
+	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release); 0 keeps the database's")
+	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g), newServerMigrateCmd(g))
 	return cmd
 }
 
@@ -152,6 +178,9 @@ the server; services changed since the backup are then refused until
 		Example: `  runway server backup --data-dir .runway/server backups/runway-$(date +%F).db`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := embeddedOnly("backup"); err != nil {
+				return err
+			}
 			info, err := store.Backup(cmd.Context(), filepath.Join(dataDir, server.DatabaseFile), args[0])
 			if err != nil {
 				return err
@@ -194,6 +223,9 @@ database).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := embeddedOnly("resync"); err != nil {
+				return err
+			}
 			if agentTokenFile == "" {
 				agentTokenFile = filepath.Join(dataDir, "..", "agent", "agent.token")
 			}
@@ -236,4 +268,14 @@ database).`,
 	f.StringVar(&agentURL, "agent-url", "http://127.0.0.1:7041", "URL of the agent API")
 	f.StringVar(&agentTokenFile, "agent-token-file", "", "the agent's token file (default DATA_DIR/../agent/agent.token)")
 	return cmd
+}
+
+// embeddedOnly refuses a command that works on DATA_DIR/runway.db when
+// RUNWAY_STORE says the servers use PostgreSQL: it would act on a file
+// they do not use.
+func embeddedOnly(command string) error {
+	if v := os.Getenv("RUNWAY_STORE"); v != "" {
+		return UsageErrorf("runway server %s works on an embedded server's SQLite database, but RUNWAY_STORE is %s: on PostgreSQL use its own tools (pg_dump for backups; docs/operations.md, \"Running several servers\"), or unset RUNWAY_STORE", command, store.RedactURL(v))
+	}
+	return nil
 }

@@ -74,6 +74,15 @@ type Options struct {
 	// Observer, when set, is told how long states, steps and lock
 	// acquisitions took (the server's Prometheus metrics).
 	Observer Observer
+	// Replica, when set, is this server's name among several sharing the
+	// store: a release runs only on the replica that claims it
+	// (store.ClaimRelease), and every write its runner makes carries the
+	// claim's epoch (replica.go). Empty: the only server, no claims.
+	Replica string
+	// ClaimTTL is how long a replica's claim of a release holds unless
+	// renewed (every third of it): after that another replica takes the
+	// release over. 15 s by default.
+	ClaimTTL time.Duration
 }
 
 // Observer is told what releases spend their time on. Durations are this
@@ -164,6 +173,8 @@ type Engine struct {
 	mu      sync.Mutex
 	running map[string]bool
 	closed  bool
+	// epochs holds each running release's claim epoch (replicas only).
+	epochs map[string]int64
 	// waiting says, per release, what its current wait waits for; kept in
 	// memory only (it changes at every poll): Waiting reads it.
 	waiting map[string]string
@@ -217,8 +228,11 @@ func New(st store.Store, drv Drivers, opts Options) *Engine {
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
+	if opts.ClaimTTL <= 0 {
+		opts.ClaimTTL = 15 * time.Second
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	e := &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}, waiting: map[string]string{}}
+	e := &Engine{st: st, drv: drv, log: opts.Logger, opts: opts, ctx: ctx, cancel: cancel, running: map[string]bool{}, waiting: map[string]string{}, epochs: map[string]int64{}}
 	if f := opts.TestFault; f != nil {
 		e.fault = func(id string, b boundary) bool { return f(id, b.State, b.Step, b.After) }
 	}
@@ -227,6 +241,10 @@ func New(st store.Store, drv Drivers, opts Options) *Engine {
 
 // Start resumes every unfinished release from its last persisted step.
 func (e *Engine) Start(ctx context.Context) error {
+	if e.opts.Replica != "" {
+		e.startClaiming()
+		return nil
+	}
 	rs, err := e.st.ListReleases(ctx, store.ReleaseFilter{Unfinished: true})
 	if err != nil {
 		return fmt.Errorf("resume releases: %w", err)
@@ -280,6 +298,12 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*store.Release, error
 		return nil, fmt.Errorf("record release: %w", err)
 	}
 	e.event(ctx, r.ID, StateValidate, -1, "release submitted", nil)
+	if e.opts.Replica != "" {
+		// The replica that records a release runs it, unless it cannot
+		// claim it now: then another replica's scan (or its own) will.
+		e.claimAndLaunch(ctx, r.ID)
+		return r, nil
+	}
 	e.launch(r.ID)
 	return r, nil
 }
@@ -359,6 +383,7 @@ func (e *Engine) launch(id string) {
 			e.mu.Lock()
 			delete(e.running, id)
 			delete(e.waiting, id)
+			delete(e.epochs, id)
 			e.mu.Unlock()
 		}()
 		e.run(e.ctx, id)
@@ -372,7 +397,7 @@ func (e *Engine) event(ctx context.Context, id string, s State, step int, msg st
 	if data != nil {
 		b, _ = json.Marshal(data)
 	}
-	if err := e.st.AppendEvent(ctx, &store.Event{ReleaseID: id, At: e.opts.Now(), State: string(s), Step: step, Message: msg, Data: b}); err != nil {
+	if err := e.st.AppendEvent(ctx, &store.Event{ReleaseID: id, At: e.opts.Now(), State: string(s), Step: step, Message: msg, Data: b, Epoch: e.epoch(id)}); err != nil {
 		e.log.Warn("record release event", "release", id, "err", err)
 	}
 }

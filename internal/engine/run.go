@@ -51,6 +51,7 @@ func (e *Engine) run(ctx context.Context, id string) {
 		return
 	}
 	r := &run{e: e, rel: rel, ref: target.ServiceRef{Project: rel.Project, Environment: rel.Environment, Service: rel.Service}}
+	rel.Progress.Epoch = e.epoch(id) // every SaveProgress carries it
 	r.err = errorFromRecord(rel.ErrorKind, rel.Error)
 	if len(rel.Plan) > 0 {
 		if err := json.Unmarshal(rel.Plan, &r.data); err != nil {
@@ -82,6 +83,9 @@ func (e *Engine) run(ctx context.Context, id string) {
 	work, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 	defer r.renewStop()
+	if e.opts.Replica != "" {
+		defer r.keepClaim(work, cancel)()
+	}
 	if State(rel.State) != StateValidate || rel.Step > 0 {
 		e.event(base, id, State(rel.State), rel.Step, "resumed", nil)
 	}
@@ -112,6 +116,11 @@ func (e *Engine) run(ctx context.Context, id string) {
 		switch {
 		case base.Err() != nil:
 			return // the engine is closing: act as a crash would
+		case errors.Is(context.Cause(work), errFenced):
+			// Another replica claimed the release: it runs it from the
+			// last recorded step; this runner writes nothing more.
+			e.log.Warn("release taken over by another replica; this runner stops", "release", id)
+			return
 		case errors.Is(context.Cause(work), errLockLost):
 			// Someone else owns the service now: touch nothing more.
 			r.renewStop()

@@ -87,8 +87,13 @@ func value(t *testing.T, v *secrets.Vault, ref secrets.Ref, version int) string 
 
 func TestSecretPutOverwriteHistoryRollbackDelete(t *testing.T) {
 	t.Parallel()
+	testSecretLifecycle(t, mustOpen(t, t.TempDir()))
+}
+
+// testSecretLifecycle puts, overwrites, rolls back, deletes and puts again
+// a secret of f's vault.
+func testSecretLifecycle(t *testing.T, f *fixture) {
 	ctx := context.Background()
-	f := mustOpen(t, t.TempDir())
 	if m := put(t, f.vault, web, "postgres://one", false); m.Version != 1 {
 		t.Fatalf("first version %d", m.Version)
 	}

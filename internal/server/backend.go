@@ -579,6 +579,10 @@ func (b *backend) toAPI(ctx context.Context, r *store.Release, withManifest bool
 		t := r.FinishedAt
 		out.FinishedAt = &t
 	}
+	if r.Runner != "" {
+		t := r.RunnerUntil
+		out.Runner, out.RunnerUntil = r.Runner, &t
+	}
 	if v, err := b.st.Get(ctx, nsRollbacks, r.ID); err == nil {
 		out.RollbackOf = string(v)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/client"
 	"github.com/runwayhq/runway/internal/loadtest"
+	"github.com/runwayhq/runway/internal/pgtest"
 	"github.com/runwayhq/runway/internal/podmantest"
 )
 
@@ -60,6 +61,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := podmantest.Main(m)
+	pgtest.Cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -200,6 +202,13 @@ var markSeq atomic.Int64
 // no process of the test is left.
 func startCluster(t *testing.T, agentArgs ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, nil, agentArgs...)
+}
+
+// startClusterWith is startCluster with setup called on the cluster before
+// its server starts (to set serverArgs and serverEnv).
+func startClusterWith(t *testing.T, setup func(*cluster), agentArgs ...string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, mark: fmt.Sprintf("e2e-%d-%d", os.Getpid(), markSeq.Add(1)),
 		agentDir: filepath.Join(dir, "agent"), serverDir: filepath.Join(dir, "server")}
@@ -224,6 +233,9 @@ func startCluster(t *testing.T, agentArgs ...string) *cluster {
 		_, err = c.agentAPI.Health(context.Background())
 		return err == nil
 	})
+	if setup != nil {
+		setup(c)
+	}
 	c.startServer()
 	return c
 }

@@ -30,10 +30,14 @@ var _ api.Identity = (*identity)(nil)
 // NewIdentity returns the API's identity over st, with the audit log's head
 // file at auditHead.
 func NewIdentity(st store.Store, auditHead string, now func() time.Time) api.Identity {
+	return newIdentity(st, audit.New(st, auditHead), now)
+}
+
+func newIdentity(st store.Store, log *audit.Log, now func() time.Time) api.Identity {
 	if now == nil {
 		now = time.Now
 	}
-	return &identity{st: st, authn: &auth.Authenticator{Store: st, Now: now}, log: audit.New(st, auditHead), now: now}
+	return &identity{st: st, authn: &auth.Authenticator{Store: st, Now: now}, log: log, now: now}
 }
 
 func (i *identity) Authenticate(ctx context.Context, header string) (*auth.Principal, error) {

@@ -92,6 +92,16 @@ type Options struct {
 	// credentials the SDK's own way); nil: releases to aws environments are
 	// refused (NoDriver).
 	AWS *ecs.Options
+	// Store is where state lives: empty for SQLite in DATA_DIR/runway.db,
+	// or a postgres:// URL of a database several servers share (replica.go).
+	Store string
+	// Postgres tunes the PostgreSQL store (pool, statement timeout).
+	Postgres store.PostgresOptions
+	// Replica names this server among those sharing a PostgreSQL store
+	// (default: host name and listen address); ClaimTTL is how long its
+	// claims of releases and of the schedulers hold unless renewed (15 s).
+	Replica  string
+	ClaimTTL time.Duration
 }
 
 // AdminTokenFile is the name of the admin token file in the data dir.
@@ -113,6 +123,8 @@ type Server struct {
 	// backend serves the API; its event watcher runs beside it.
 	backend *backend
 	metrics *metrics
+	// replica is this server's name when it shares a PostgreSQL store.
+	replica string
 }
 
 // DefaultWatchInterval is how often the server looks at every live
@@ -157,18 +169,9 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.AgentTimeout > 0 {
 		ac.Timeout = opts.AgentTimeout
 	}
-	dbPath := filepath.Join(opts.DataDir, DatabaseFile)
-	if err := store.CheckFiles(dbPath); err != nil {
-		return nil, withRecovery(err, opts.DataDir)
-	}
-	if store.IsNew(dbPath) {
-		if err := refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "is new (missing or empty)"); err != nil {
-			return nil, err
-		}
-	}
-	st, err := store.OpenSQLite(ctx, dbPath, store.Options{})
+	st, err := openStore(ctx, ac, opts)
 	if err != nil {
-		return nil, withRecovery(err, opts.DataDir)
+		return nil, err
 	}
 	// SQLite creates a new database and its -wal and -shm files 0644.
 	if err := fsutil.Private(opts.DataDir); err != nil {
@@ -177,7 +180,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if empty, err := emptyHistory(ctx, st); err != nil || empty {
 		if err == nil {
-			err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+			if st.Dialect() == "postgres" {
+				err = refuseEmptyPostgres(ctx, ac, opts)
+			} else {
+				err = refuseLostHistory(ctx, ac, opts.DataDir, opts.AgentURL, "holds no release and no record of the agent")
+			}
 		}
 		if err != nil {
 			st.Close()
@@ -216,6 +223,11 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	met := newMetrics(st)
 	eo := opts.Engine
 	eo.Logger = opts.Logger
+	replica := ""
+	if st.Dialect() == "postgres" {
+		replica = replicaName(opts)
+		eo.Replica, eo.ClaimTTL = replica, opts.ClaimTTL
+	}
 	if eo.Observer == nil {
 		eo.Observer = met
 	}
@@ -268,9 +280,14 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		host, src := opts.Docker.Host()
 		b.dockerHost, b.dockerSource = host, string(src)
 	}
-	id := NewIdentity(st, filepath.Join(opts.DataDir, audit.HeadFile), opts.Now)
+	auditLog := audit.New(st, filepath.Join(opts.DataDir, audit.HeadFile))
+	if replica != "" {
+		auditLog = audit.NewShared(st, filepath.Join(opts.DataDir, audit.HeadFile))
+	}
+	id := newIdentity(st, auditLog, opts.Now)
 	h := api.New(api.Options{Backend: b, Identity: id, Secrets: &secretService{b: b, vault: vault}, Logger: opts.Logger, Now: opts.Now,
-		Metrics: met.handler(), Observe: met.observeAPI})
+		Metrics: met.handler(), Observe: met.observeAPI, Replica: replica,
+		StoreHealth: func(ctx context.Context) (string, error) { return st.Dialect(), st.Ping(ctx) }})
 	root, err := withDashboard(h, st, opts)
 	if err != nil {
 		endStreams()
@@ -289,7 +306,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
 	}
-	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(root), backend: b, metrics: met}
+	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(root), backend: b, metrics: met, replica: replica}
 	s.http.RegisterOnShutdown(endStreams)
 	return s, nil
 }
@@ -313,25 +330,39 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	schedulers := func(wctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		interval := s.opts.WatchInterval
+		if interval <= 0 {
+			interval = DefaultWatchInterval
+		}
+		go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
+		alarmEvery := s.opts.AlarmInterval
+		if alarmEvery <= 0 {
+			alarmEvery = DefaultAlarmInterval
+		}
+		secrets := s.opts.Secrets
+		if secrets == nil {
+			secrets = VaultSecrets{Vault: s.backend.secrets}
+		}
+		wg.Add(2)
+		go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
+		go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
+			client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
+		wg.Wait()
+	}
 	wg.Add(1)
-	interval := s.opts.WatchInterval
-	if interval <= 0 {
-		interval = DefaultWatchInterval
-	}
-	go (&watcher{b: s.backend, interval: interval, seen: map[target.ServiceRef]map[string]groupSeen{}}).run(wctx, &wg)
-	alarmEvery := s.opts.AlarmInterval
-	if alarmEvery <= 0 {
-		alarmEvery = DefaultAlarmInterval
-	}
-	secrets := s.opts.Secrets
-	if secrets == nil {
-		secrets = VaultSecrets{Vault: s.backend.secrets}
-	}
-	wg.Add(2)
-	go (&evaluator{b: s.backend, interval: alarmEvery, now: time.Now, gauge: s.metrics.alarmStates}).run(wctx, &wg)
-	go (&notifier{b: s.backend, secrets: secrets, poll: 500 * time.Millisecond, now: time.Now, notified: s.metrics.notified,
-		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).run(wctx, &wg)
-	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir)
+	go func() {
+		defer wg.Done()
+		if s.replica == "" {
+			schedulers(wctx)
+			return
+		}
+		// Several servers: the schedulers run on one replica at a time.
+		(&leadership{st: s.store, owner: s.replica, ttl: s.claimTTL(), log: s.opts.Logger}).run(wctx, schedulers)
+	}()
+	s.opts.Logger.Info("runway server listening", "addr", s.Addr(), "data_dir", s.opts.DataDir, "store", s.store.Dialect(), "replica", s.replica)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -115,7 +115,7 @@ func (s *SQLite) Feed(ctx context.Context, f FeedFilter) ([]*FeedEvent, error) {
 	        FROM service_events` + where(sw)
 	limit := 10000
 	if f.After == "" && f.Last > 0 {
-		q = `SELECT * FROM (` + q + ` ORDER BY 1 DESC LIMIT ?) ORDER BY 1`
+		q = `SELECT * FROM (` + q + ` ORDER BY 1 DESC LIMIT ?) AS newest ORDER BY 1`
 		limit = f.Last
 	} else {
 		q += ` ORDER BY 1 LIMIT ?`

@@ -9,9 +9,11 @@ import (
 
 // TestFeed: release events and service events merge in the order they
 // were appended; filters by scope, release and after; Last keeps the newest.
-func TestFeed(t *testing.T) {
+func TestFeed(t *testing.T) { eachStore(t, testFeed) }
+
+func testFeed(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, c := newStore(t)
+	s, c := k.newStore(t)
 	r := &Release{ID: NewID(c.Now()), Project: "hello", Environment: "staging", Service: "web", CreatedBy: "ana",
 		Spec: []byte("{}"), Progress: Progress{State: "Validate"}}
 	if err := s.CreateRelease(ctx, r); err != nil {

@@ -90,7 +90,7 @@ type idq struct {
 
 // InIdentityTx implements Store.
 func (s *SQLite) InIdentityTx(ctx context.Context, fn func(IdentityTx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginSerial(ctx, lockAudit)
 	if err != nil {
 		return fmt.Errorf("begin identity change: %w", err)
 	}
@@ -373,7 +373,13 @@ func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, e
 // AuditRows implements Store: every entry in storage order (rowid), which
 // is how `verify` sees a reordered table.
 func (s *SQLite) AuditRows(ctx context.Context) ([]*AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit ORDER BY rowid`)
+	// PostgreSQL's physical order is ctid: the table is append-only, so
+	// rows sit in insertion order, and a row rewritten moves to the end.
+	order := "rowid"
+	if s.db.dialect == dialectPostgres {
+		order = "ctid"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit ORDER BY `+order)
 	if err != nil {
 		return nil, fmt.Errorf("read audit: %w", err)
 	}
@@ -391,7 +397,11 @@ func (s *SQLite) AuditRows(ctx context.Context) ([]*AuditEntry, error) {
 
 // AuditTriggers implements Store: the names of the triggers on the audit table.
 func (s *SQLite) AuditTriggers(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' ORDER BY name`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' ORDER BY name`
+	if s.db.dialect == dialectPostgres {
+		q = `SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal AND tgenabled <> 'D' ORDER BY tgname`
+	}
+	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read audit triggers: %w", err)
 	}

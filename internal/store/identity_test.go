@@ -3,13 +3,16 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 )
 
-func TestUsersAndTokens(t *testing.T) {
-	s, _ := newStore(t)
+func TestUsersAndTokens(t *testing.T) { eachStore(t, testUsersAndTokens) }
+
+func testUsersAndTokens(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	if err := s.CreateUser(ctx, &User{Name: "ci", Roles: []string{"staging_deployer"}, CreatedBy: "admin"}); err != nil {
 		t.Fatal(err)
@@ -66,8 +69,10 @@ func TestUsersAndTokens(t *testing.T) {
 	}
 }
 
-func TestAuditAppendAndFilter(t *testing.T) {
-	s, _ := newStore(t)
+func TestAuditAppendAndFilter(t *testing.T) { eachStore(t, testAuditAppendAndFilter) }
+
+func testAuditAppendAndFilter(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	seal := func(e *AuditEntry) string { return e.PrevHash + "+" }
 	for _, a := range []struct{ actor, env string }{{"ana", "staging"}, {"ci", "staging"}, {"ana", "production"}} {
@@ -88,15 +93,18 @@ func TestAuditAppendAndFilter(t *testing.T) {
 	if l, _ := s.ListAudit(ctx, AuditFilter{Since: time.Now().Add(time.Hour)}); len(l) != 0 {
 		t.Fatalf("since the future: %d", len(l))
 	}
-	if tr, err := s.AuditTriggers(ctx); err != nil || len(tr) != 2 {
+	// Both databases refuse UPDATE and DELETE; PostgreSQL also TRUNCATE.
+	if tr, err := s.AuditTriggers(ctx); err != nil || len(tr) < 2 || !slices.Contains(tr, "audit_no_update") || !slices.Contains(tr, "audit_no_delete") {
 		t.Fatalf("triggers = %v, %v", tr, err)
 	}
 }
 
 // TestIdentityTxIsAtomic: a change that fails leaves neither its user nor
 // its audit entry; one that succeeds stores both.
-func TestIdentityTxIsAtomic(t *testing.T) {
-	s, _ := newStore(t)
+func TestIdentityTxIsAtomic(t *testing.T) { eachStore(t, testIdentityTxIsAtomic) }
+
+func testIdentityTxIsAtomic(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	seal := func(e *AuditEntry) string { return "h" }
 	boom := errors.New("boom")
@@ -138,8 +146,10 @@ func TestIdentityTxIsAtomic(t *testing.T) {
 	}
 }
 
-func TestPutIfAbsent(t *testing.T) {
-	s, _ := newStore(t)
+func TestPutIfAbsent(t *testing.T) { eachStore(t, testPutIfAbsent) }
+
+func testPutIfAbsent(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	prev, stored, err := s.PutIfAbsent(ctx, "ns", "k", []byte("a"))
 	if err != nil || !stored || prev != nil {

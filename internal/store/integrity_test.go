@@ -204,9 +204,11 @@ func TestBackupWhileWriting(t *testing.T) {
 
 // TestAgentGenerations: records only go up, resync may set any value, and
 // each saved step records the service's generation on its release.
-func TestAgentGenerations(t *testing.T) {
+func TestAgentGenerations(t *testing.T) { eachStore(t, testAgentGenerations) }
+
+func testAgentGenerations(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := k.newStore(t)
 	if g, err := s.AgentGeneration(ctx, "dev", "web"); err != nil || g != 0 {
 		t.Fatalf("unrecorded generation: %d %v", g, err)
 	}

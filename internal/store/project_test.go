@@ -10,8 +10,10 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
-func TestProjects(t *testing.T) {
-	s, _ := newStore(t)
+func TestProjects(t *testing.T) { eachStore(t, testProjects) }
+
+func testProjects(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	if _, err := s.GetProject(ctx, "acme"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get of a project never applied: %v, want ErrNotFound", err)
@@ -45,8 +47,10 @@ func TestProjects(t *testing.T) {
 
 // TestReleasesByProject: two projects' services of the same name and
 // environment are different services.
-func TestReleasesByProject(t *testing.T) {
-	s, _ := newStore(t)
+func TestReleasesByProject(t *testing.T) { eachStore(t, testReleasesByProject) }
+
+func testReleasesByProject(t *testing.T, k storeKind) {
+	s, _ := k.newStore(t)
 	ctx := context.Background()
 	mk := func(project, state string) string {
 		r := &Release{ID: NewID(s.now()), Project: project, Environment: "dev", Service: "web", Spec: []byte("{}"),

@@ -16,7 +16,7 @@ var _ secrets.Rows = (*SQLite)(nil)
 
 // InsertSecretVersions implements secrets.Rows.
 func (s *SQLite) InsertSecretVersions(ctx context.Context, refs []secrets.Ref, overwrite bool, make func(secrets.Ref, int) (*secrets.Row, error)) ([]*secrets.Row, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginSerial(ctx, lockSecrets)
 	if err != nil {
 		return nil, fmt.Errorf("begin secret put: %w", err)
 	}
@@ -160,7 +160,7 @@ func (s *SQLite) TouchSecret(ctx context.Context, ref secrets.Ref, at time.Time)
 // DeleteSecret implements secrets.Rows: the versions go, the key's row
 // stays (deleted) so its version numbers are never reused.
 func (s *SQLite) DeleteSecret(ctx context.Context, ref secrets.Ref) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginSerial(ctx, lockSecrets)
 	if err != nil {
 		return fmt.Errorf("begin secret delete: %w", err)
 	}
@@ -182,7 +182,7 @@ func (s *SQLite) DeleteSecret(ctx context.Context, ref secrets.Ref) error {
 
 // RewrapSecrets implements secrets.Rows.
 func (s *SQLite) RewrapSecrets(ctx context.Context, fn func(*secrets.Row) (secrets.Sealed, error)) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginSerial(ctx, lockSecrets)
 	if err != nil {
 		return 0, fmt.Errorf("begin re-wrap: %w", err)
 	}

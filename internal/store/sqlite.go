@@ -3,22 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Options tune a SQLite store.
 type Options struct {
@@ -28,12 +22,18 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
-// SQLite is the Store in one SQLite file, in WAL mode so readers never wait
-// for the writer.
-type SQLite struct {
-	db  *sql.DB
+// DB is the Store on a SQL database: one SQLite file, in WAL mode so
+// readers never wait for the writer (OpenSQLite), or a PostgreSQL database
+// that several servers share (OpenPostgres). The statements are the same
+// for both; conn.go holds the few translations.
+type DB struct {
+	db  *conn
 	now func() time.Time
 }
+
+// SQLite is the name DB had when SQLite was its only database; the server
+// and its tests still use it.
+type SQLite = DB
 
 var _ Store = (*SQLite)(nil)
 
@@ -75,24 +75,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, dialectSQLite); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return &SQLite{db: db, now: opts.Now}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
-	if err != nil {
-		return err
-	}
-	_, err = p.Up(ctx)
-	return err
+	return &SQLite{db: &conn{DB: db, dialect: dialectSQLite}, now: opts.Now}, nil
 }
 
 // Close closes the database.
@@ -110,10 +97,6 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 // CreateRelease implements Store.
@@ -148,21 +131,23 @@ func (s *SQLite) CreateRelease(ctx context.Context, r *Release) error {
 
 const releaseColumns = `id, project, environment, service, version, created_by, created_at, digest, spec,
 	state, step, step_started_at, plan, error_kind, error, deadline, served, failed, done,
-	updated_at, finished_at, halt_requested, halt_reason, generation`
+	updated_at, finished_at, halt_requested, halt_reason, generation, runner, runner_until, epoch`
 
 func scanRelease(sc interface{ Scan(...any) error }) (*Release, error) {
 	var (
 		r                                                 Release
 		created, stepStarted, deadline, updated, finished int64
+		runnerUntil                                       int64
 	)
 	err := sc.Scan(&r.ID, &r.Project, &r.Environment, &r.Service, &r.Version, &r.CreatedBy, &created, &r.Digest, &r.Spec,
 		&r.State, &r.Step, &stepStarted, &r.Plan, &r.ErrorKind, &r.Error, &deadline, &r.Served, &r.Failed, &r.Done,
-		&updated, &finished, &r.HaltRequested, &r.HaltReason, &r.Generation)
+		&updated, &finished, &r.HaltRequested, &r.HaltReason, &r.Generation, &r.Runner, &runnerUntil, &r.RunnerEpoch)
 	if err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.StepStartedAt, r.Deadline = fromNanos(created), fromNanos(stepStarted), fromNanos(deadline)
 	r.UpdatedAt, r.FinishedAt = fromNanos(updated), fromNanos(finished)
+	r.RunnerUntil = fromNanos(runnerUntil)
 	return &r, nil
 }
 
@@ -254,16 +239,20 @@ func (s *SQLite) SaveProgress(ctx context.Context, id string, p Progress, events
 		served = ?, failed = ?, done = ?, updated_at = ?, finished_at = ?,
 		generation = COALESCE((SELECT g.generation FROM agent_generations g
 			WHERE g.environment = releases.environment AND g.service = releases.service), generation)
-		WHERE id = ? AND done = 0`,
+		WHERE id = ? AND done = 0 AND (? = 0 OR epoch = ?)`,
 		p.State, p.Step, nanos(p.StepStartedAt), p.Plan, p.ErrorKind, p.Error, nanos(p.Deadline),
-		p.Served, p.Failed, p.Done, nanos(now), finished, id)
+		p.Served, p.Failed, p.Done, nanos(now), finished, id, p.Epoch, p.Epoch)
 	if err != nil {
 		return fmt.Errorf("save progress of release %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		tx.Rollback()
-		if _, err := s.GetRelease(ctx, id); err != nil {
+		cur, err := s.GetRelease(ctx, id)
+		if err != nil {
 			return err
+		}
+		if !cur.Done && p.Epoch != 0 && cur.RunnerEpoch != p.Epoch {
+			return fmt.Errorf("save progress of release %s at epoch %d (now %d, run by %s): %w", id, p.Epoch, cur.RunnerEpoch, cur.Runner, ErrFenced)
 		}
 		return fmt.Errorf("save progress of release %s: %w", id, ErrFinished)
 	}
@@ -310,10 +299,26 @@ func (s *SQLite) insertEvent(ctx context.Context, db execer, e *Event) error {
 	if e.ID == "" {
 		e.ID = NewID(e.At)
 	}
+	if e.Epoch != 0 {
+		// Fenced: inserted only while the release's claim is e.Epoch.
+		res, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data)
+			SELECT ?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM releases WHERE id = ? AND epoch = ?)`,
+			e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data, e.ReleaseID, e.Epoch)
+		if err != nil {
+			return fmt.Errorf("append event to release %s: %w", e.ReleaseID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			if _, err := s.GetRelease(ctx, e.ReleaseID); err != nil {
+				return err
+			}
+			return fmt.Errorf("append event to release %s at epoch %d: %w", e.ReleaseID, e.Epoch, ErrFenced)
+		}
+		return nil
+	}
 	_, err := db.ExecContext(ctx, `INSERT INTO release_events (id, release_id, at, state, step, message, data) VALUES (?,?,?,?,?,?,?)`,
 		e.ID, e.ReleaseID, nanos(e.At), e.State, e.Step, e.Message, e.Data)
 	if err != nil {
-		if strings.Contains(err.Error(), "FOREIGN KEY") {
+		if isForeignKey(err) {
 			return fmt.Errorf("append event to release %s: %w", e.ReleaseID, ErrNotFound)
 		}
 		return fmt.Errorf("append event to release %s: %w", e.ReleaseID, err)

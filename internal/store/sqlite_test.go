@@ -39,14 +39,11 @@ func open(t *testing.T, path string, c *clock) *SQLite {
 	return s
 }
 
-func newStore(t *testing.T) (*SQLite, *clock) {
-	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	return open(t, filepath.Join(t.TempDir(), "sub", "runway.db"), c), c
-}
+func TestReleases(t *testing.T) { eachStore(t, testReleases) }
 
-func TestReleases(t *testing.T) {
+func testReleases(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, c := newStore(t)
+	s, c := k.newStore(t)
 	mk := func(env, svc string) *Release {
 		c.Advance(time.Millisecond)
 		r := &Release{ID: NewID(c.Now()), Environment: env, Service: svc, Version: "v1", CreatedBy: "ana",
@@ -138,9 +135,11 @@ func TestReleases(t *testing.T) {
 	}
 }
 
-func TestEvents(t *testing.T) {
+func TestEvents(t *testing.T) { eachStore(t, testEvents) }
+
+func testEvents(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, c := newStore(t)
+	s, c := k.newStore(t)
 	r := &Release{ID: NewID(c.Now()), Environment: "e", Service: "s", Progress: Progress{State: "Validate"}}
 	if err := s.CreateRelease(ctx, r); err != nil {
 		t.Fatal(err)
@@ -181,9 +180,11 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-func TestLeases(t *testing.T) {
+func TestLeases(t *testing.T) { eachStore(t, testLeases) }
+
+func testLeases(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, c := newStore(t)
+	s, c := k.newStore(t)
 	const key = "staging/web"
 
 	l, err := s.AcquireLock(ctx, key, "r1", time.Minute)
@@ -273,9 +274,11 @@ func TestLeases(t *testing.T) {
 	}
 }
 
-func TestKV(t *testing.T) {
+func TestKV(t *testing.T) { eachStore(t, testKV) }
+
+func testKV(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := k.newStore(t)
 	if _, err := s.Get(ctx, "svc", "web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("get missing: %v", err)
 	}
@@ -333,10 +336,12 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 
 // TestConcurrentLeases races acquirers through two connections pools on one
 // file (as two server processes would): exactly one wins each round.
-func TestConcurrentLeases(t *testing.T) {
+func TestConcurrentLeases(t *testing.T) { eachStore(t, testConcurrentLeases) }
+
+func testConcurrentLeases(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "runway.db")
-	stores := []*SQLite{open(t, path, nil), open(t, path, nil)}
+	path := k.location(t)
+	stores := []*SQLite{k.open(t, path, nil), k.open(t, path, nil)}
 	const rounds, racers = 15, 8
 	for round := range rounds {
 		key := fmt.Sprintf("env/svc-%d", round)
@@ -369,10 +374,12 @@ func TestConcurrentLeases(t *testing.T) {
 	}
 }
 
-func TestConcurrentWrites(t *testing.T) {
+func TestConcurrentWrites(t *testing.T) { eachStore(t, testConcurrentWrites) }
+
+func testConcurrentWrites(t *testing.T, k storeKind) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "runway.db")
-	a, b := open(t, path, nil), open(t, path, nil)
+	path := k.location(t)
+	a, b := k.open(t, path, nil), k.open(t, path, nil)
 	const n = 6
 	var ids []string
 	for range n {
@@ -430,5 +437,10 @@ func TestNewIDSortsInCreationOrder(t *testing.T) {
 	}
 	if !sort.StringsAreSorted(ids) {
 		t.Error("ids made in one millisecond are not sorted")
+	}
+	// A time read earlier, passed in later, still sorts after.
+	later := NewID(now.Add(time.Second))
+	if earlier := NewID(now); earlier < later {
+		t.Errorf("an id made after %s sorts before it: %s", later, earlier)
 	}
 }

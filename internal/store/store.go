@@ -33,6 +33,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrConflict: a write based on a version that is no longer current.
 	ErrConflict = errors.New("changed concurrently")
+	// ErrFenced: a runner's write (SaveProgress, AppendEvent) carries an
+	// epoch that is no longer its release's: another replica claimed the
+	// release since, and only its runner may write.
+	ErrFenced = errors.New("refused by fencing: another replica runs the release now")
 )
 
 // Store is Runway's persistence. Every method is safe for concurrent use.
@@ -48,6 +52,15 @@ type Store interface {
 	SaveProgress(ctx context.Context, id string, p Progress, events ...*Event) error
 	// RequestHalt marks a release to stop at its next step boundary.
 	RequestHalt(ctx context.Context, id, reason string) error
+	// ClaimRelease makes owner (a replica) the runner of an unfinished
+	// release until now+ttl and returns the claim's epoch, one more than the
+	// release's last: it succeeds when nobody runs the release, its runner's
+	// claim lapsed, or owner runs it already; otherwise a *LockHeldError
+	// names the runner. ErrFinished when the release ended.
+	ClaimRelease(ctx context.Context, id, owner string, ttl time.Duration) (epoch int64, err error)
+	// RenewClaim extends owner's claim of epoch to now+ttl; ErrFenced when
+	// the release was claimed since (or ended).
+	RenewClaim(ctx context.Context, id, owner string, epoch int64, ttl time.Duration) error
 	// LiveReleases returns, for every (project, environment, service), its
 	// newest release that did not end FailureClean: the one that serves or is
 	// about to. Hosts and other claims of a service are read from it.
@@ -167,6 +180,12 @@ type Release struct {
 	Progress
 	HaltRequested bool
 	HaltReason    string
+	// Runner is the replica that claimed the release last, until
+	// RunnerUntil; RunnerEpoch is that claim's (docs/design.md, "Several
+	// servers"). Written by ClaimRelease only.
+	Runner      string
+	RunnerUntil time.Time
+	RunnerEpoch int64
 	// Generation is the agent generation of the release's service recorded
 	// when its progress was last saved (docs/design.md, "Fencing"); written
 	// by the store, never by the engine.
@@ -187,6 +206,10 @@ type Progress struct {
 	Done          bool // a final state was reached; progress is frozen
 	UpdatedAt     time.Time
 	FinishedAt    time.Time
+	// Epoch is the claim of the runner that writes (ClaimRelease):
+	// SaveProgress refuses it with ErrFenced unless it is the release's
+	// current epoch. 0 writes unfenced (a server without replicas).
+	Epoch int64
 }
 
 // ReleaseFilter selects releases; zero fields match everything.
@@ -219,6 +242,9 @@ type Event struct {
 	Step      int
 	Message   string
 	Data      []byte // optional JSON
+	// Epoch, when not 0, makes AppendEvent refuse the event (ErrFenced)
+	// unless it is the release's current claim epoch (Progress.Epoch).
+	Epoch int64
 }
 
 // Lease is a lock held by Owner until ExpiresAt.
@@ -242,11 +268,21 @@ func (e *LockHeldError) Unwrap() error { return ErrLockHeld }
 var (
 	idMu      sync.Mutex
 	idEntropy = ulid.Monotonic(rand.Reader, 0)
+	idLastMS  uint64
 )
 
-// NewID returns a new ULID; ids made by one process sort in creation order.
+// NewID returns a new ULID; ids made by one process sort in creation order
+// (the order of the calls), even when a caller passes a time taken before
+// another caller's: a time older than the last id's is taken as that id's
+// millisecond. (An event whose time was read before a follower made its
+// cursor, but whose id was made after, must still sort after the cursor.)
 func NewID(now time.Time) string {
 	idMu.Lock()
 	defer idMu.Unlock()
-	return ulid.MustNew(ulid.Timestamp(now), idEntropy).String()
+	ms := ulid.Timestamp(now)
+	if ms < idLastMS {
+		ms = idLastMS
+	}
+	idLastMS = ms
+	return ulid.MustNew(ms, idEntropy).String()
 }

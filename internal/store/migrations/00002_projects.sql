@@ -5,8 +5,11 @@
 
 -- +goose Up
 ALTER TABLE releases ADD COLUMN project TEXT NOT NULL DEFAULT '';
+-- +runway sqlite
 UPDATE releases SET project = COALESCE(json_extract(CAST(spec AS TEXT), '$.service.project'), '')
     WHERE project = '' AND json_valid(CAST(spec AS TEXT));
+-- +runway end
+-- (PostgreSQL stores start at the current schema: no release predates projects.)
 DROP INDEX releases_by_service;
 CREATE INDEX releases_by_service ON releases (project, environment, service, id);
 

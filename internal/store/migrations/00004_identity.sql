@@ -40,6 +40,7 @@ CREATE TABLE audit (
     prev_hash      TEXT NOT NULL,
     hash           TEXT NOT NULL
 );
+-- +runway sqlite
 -- +goose StatementBegin
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -48,10 +49,21 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 -- +goose StatementEnd
+-- +runway end
+--postgres CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+--postgres CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+--postgres CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+--postgres CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 
 -- +goose Down
+-- +runway sqlite
 DROP TRIGGER audit_no_delete;
 DROP TRIGGER audit_no_update;
+-- +runway end
+--postgres DROP TRIGGER audit_no_truncate ON audit;
+--postgres DROP TRIGGER audit_no_delete ON audit;
+--postgres DROP TRIGGER audit_no_update ON audit;
+--postgres DROP FUNCTION audit_append_only();
 DROP TABLE audit;
 DROP INDEX tokens_by_user;
 DROP TABLE tokens;
