@@ -513,11 +513,31 @@ func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// cliStdout runs the runway CLI like cli and returns its stdout alone (a
+// command's notes go to stderr, which is added to the error).
+func (c *cluster) cliStdout(args ...string) (string, error) {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
+	cmd.Dir = filepath.Join(c.dir, "project")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%w\n%s", err, stderr.String())
+	}
+	return string(out), err
+}
+
 // submit submits a release of svc at version through `runway deploy` and
 // returns it without waiting.
 func (c *cluster) submit(svc, version string) *apiwire.Release {
 	c.t.Helper()
-	out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", version, "--yes", "--output", "json")
+	out, err := c.cliStdout("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", version, "--yes", "--output", "json")
 	if err != nil {
 		c.t.Fatalf("runway deploy %s %s: %v\n%s", svc, version, err, out)
 	}
