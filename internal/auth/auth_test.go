@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +160,75 @@ func TestBootstrap(t *testing.T) {
 	if _, err := os.Stat(file); err == nil {
 		t.Fatal("a disabled admin got a token file")
 	}
+}
+
+// TestBootstrapTogether: servers starting at the same moment on one empty
+// store (replicas, each with its own data dir) all start: one makes admin,
+// and every one ends with a token file holding a token of admin.
+func TestBootstrapTogether(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "runway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const n = 8
+	// Every replica reads the users before any creates admin: the worst
+	// interleaving, made certain.
+	together := &listBarrier{Store: st, n: n, all: make(chan struct{})}
+	created := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			created[i], errs[i] = Bootstrap(ctx, together, filepath.Join(dir, fmt.Sprintf("replica-%d.token", i)), time.Now())
+		})
+	}
+	wg.Wait()
+	makers := 0
+	a := &Authenticator{Store: st}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("replica %d did not start: %v", i, errs[i])
+		}
+		if created[i] {
+			makers++
+		}
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("replica-%d.token", i)))
+		if err != nil {
+			t.Fatalf("replica %d has no token file: %v", i, err)
+		}
+		if p, err := a.Authenticate(ctx, "Bearer "+strings.TrimSpace(string(b))); err != nil || p.User != AdminUser {
+			t.Fatalf("replica %d's token: %v %v", i, p, err)
+		}
+	}
+	if makers != 1 {
+		t.Fatalf("%d replicas report creating admin, want 1", makers)
+	}
+}
+
+// listBarrier is a store whose ListUsers answers once n callers are in it.
+type listBarrier struct {
+	store.Store
+	n   int
+	mu  sync.Mutex
+	in  int
+	all chan struct{}
+}
+
+func (l *listBarrier) ListUsers(ctx context.Context) ([]*store.User, error) {
+	users, err := l.Store.ListUsers(ctx)
+	l.mu.Lock()
+	l.in++
+	if l.in == l.n {
+		close(l.all)
+	}
+	l.mu.Unlock()
+	select {
+	case <-l.all:
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("not every replica listed the users within 10 s")
+	}
+	return users, err
 }

@@ -142,7 +142,11 @@ func Bootstrap(ctx context.Context, st store.Store, tokenFile string, now time.T
 		return false, ensureTokenFile(ctx, st, tokenFile, now)
 	}
 	u := &store.User{Name: AdminUser, Roles: []string{GlobalAdmin}, CreatedBy: "bootstrap"}
-	if err := st.CreateUser(ctx, u); err != nil {
+	if err := st.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
+		// Another server on the same store (a replica starting at the same
+		// moment) made admin first: this one is a server with users.
+		return false, ensureTokenFile(ctx, st, tokenFile, now)
+	} else if err != nil {
 		return false, err
 	}
 	if b, err := fsutil.ReadToken(tokenFile); err == nil {
