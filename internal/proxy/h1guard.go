@@ -101,6 +101,10 @@ type guardConn struct {
 	// saw to their end (tests and the fuzzer read them).
 	refusal string
 	ended   int
+
+	// oneHead makes check stop right after the end of a head (headDone):
+	// the fast path (fastpath.go) then finds exactly one head in [r:v).
+	oneHead, headDone bool
 }
 
 func newGuardConn(c net.Conn) *guardConn { return &guardConn{Conn: c} }
@@ -309,6 +313,9 @@ func (g *guardConn) check() bool {
 		g.headBytes += i + 1
 		g.v += i + 1
 		progress = true
+		if g.oneHead && g.headDone {
+			return true
+		}
 	}
 	return progress
 }
@@ -484,6 +491,7 @@ func (g *guardConn) endOfHead() bool {
 		g.refuse("no Host in HTTP/1.1")
 		return false
 	}
+	g.headDone = true
 	switch {
 	case g.upgrade:
 		g.st = gRaw

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,12 @@ type Options struct {
 	// MaxConnsPerTarget caps requests in flight per target: 0 is
 	// DefaultMaxConnsPerTarget, negative no cap.
 	MaxConnsPerTarget int
+	// FastPath serves plain HTTP/1.1 GET, HEAD and OPTIONS requests without
+	// a body on the proxy's own connection loop (fastpath.go), and hands a
+	// connection to net/http at its first request of any other kind. The
+	// environment variable RUNWAY_PROXY_FAST_PATH=1 turns it on too (to run
+	// the test suites of the packages that embed the proxy in this mode).
+	FastPath bool
 }
 
 // Proxy is the load balancer. Its methods are safe for concurrent use.
@@ -93,6 +100,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	servers []*http.Server
+	fast    []*fastListener
 	addrs   map[string]net.Addr
 	wg      sync.WaitGroup
 	stop    context.CancelFunc
@@ -133,6 +141,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.MaxConnsPerTarget < 0 {
 		opts.MaxConnsPerTarget = 0
+	}
+	if os.Getenv("RUNWAY_PROXY_FAST_PATH") == "1" {
+		opts.FastPath = true
 	}
 	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}, maxConns: int64(opts.MaxConnsPerTarget)}
 	m, err := newMetrics(opts.Registerer, p)
@@ -239,6 +250,15 @@ func (p *Proxy) Start(ctx context.Context) error {
 		if l.name == "http" {
 			l.ln = guardListener{l.ln} // h1guard.go
 		}
+		if p.opts.FastPath && l.name != "https-h2" {
+			scheme := "http"
+			if l.name == "https" {
+				scheme = "https"
+			}
+			fl := p.newFastListener(l.ln, scheme)
+			p.fast = append(p.fast, fl)
+			l.ln = fl
+		}
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
 		p.stopper.listen(l.ln)
@@ -284,7 +304,7 @@ func (p *Proxy) addr(name string) net.Addr {
 func (p *Proxy) shutdownServers(ctx context.Context) {
 	p.stopper.stopAccepting(ctx)
 	p.mu.Lock()
-	srvs := p.servers
+	srvs, fast := p.servers, p.fast
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range srvs {
@@ -297,6 +317,11 @@ func (p *Proxy) shutdownServers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		for _, fl := range fast {
+			fl.kill()
+		}
+	}
 }
 
 // Shutdown stops accepting connections and waits for requests in flight
