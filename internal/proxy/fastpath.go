@@ -608,6 +608,7 @@ func (fc *fastConn) serveOne() bool {
 	}
 	// Committed: the request is the fast path's.
 	g.r = g.v
+	p.fastServed.Add(1)
 	fc.mu.Lock()
 	fc.closeAfter = fc.closeReq || fc.stop
 	fc.mu.Unlock()

@@ -101,9 +101,11 @@ type Proxy struct {
 	mu      sync.Mutex
 	servers []*http.Server
 	fast    []*fastListener
-	addrs   map[string]net.Addr
-	wg      sync.WaitGroup
-	stop    context.CancelFunc
+	// fastServed counts the requests the fast path served (tests).
+	fastServed atomic.Int64
+	addrs      map[string]net.Addr
+	wg         sync.WaitGroup
+	stop       context.CancelFunc
 }
 
 // New validates the options, loads or creates the CA when CADir is set, and
