@@ -260,10 +260,14 @@ func (fc *fastConn) watchClient() {
 	g.w += n
 	var ne net.Error
 	if n == 0 && err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		// Under mu: forward clears up under it before the connection may go
+		// back to the pool, and pools none once gone (a poisoned deadline).
+		fc.mu.Lock()
 		fc.gone.Store(true)
 		if hc := fc.up.Load(); hc != nil {
 			hc.c.SetDeadline(aLongTimeAgo)
 		}
+		fc.mu.Unlock()
 	}
 }
 
@@ -719,12 +723,19 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 	resp.Body = &fc.body
 	wrapBody(st, req, resp)
 	status, n, err := fc.copyResponse(resp, setCookie)
+	fc.mu.Lock()
+	fc.up.Store(nil)
+	gone := fc.gone.Load()
+	fc.mu.Unlock()
+	if gone {
+		fc.body.keep = false // its deadline may be poisoned: not for the pool
+		fc.closeAfter = true
+	}
 	resp.Body.Close()
 	if err != nil {
 		st.err = errAborted
 		fc.closeAfter = true
 	}
-	fc.up.Store(nil)
 	return status, n
 }
 
