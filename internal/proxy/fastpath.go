@@ -478,12 +478,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 		case "Connection":
 			for v := value; len(v) > 0; {
 				var t []byte
-				if i := bytes.IndexByte(v, ','); i >= 0 {
-					t, v = v[:i], v[i+1:]
-				} else {
-					t, v = v, nil
-				}
-				t = bytes.Trim(t, " \t")
+				t, v = nextListItem(v, ',')
 				switch {
 				case asciiEqualFold(t, "close"):
 					fc.closeReq = true
@@ -559,12 +554,7 @@ func (fc *fastConn) stickyValue(name string) (string, bool) {
 		}
 		for v := f.value; len(v) > 0; {
 			var part []byte
-			if i := bytes.IndexByte(v, ';'); i >= 0 {
-				part, v = v[:i], v[i+1:]
-			} else {
-				part, v = v, nil
-			}
-			part = bytes.Trim(part, " ")
+			part, v = nextListItem(v, ';')
 			eq := bytes.IndexByte(part, '=')
 			if eq < 0 || string(part[:eq]) != name {
 				continue

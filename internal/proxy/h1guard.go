@@ -656,20 +656,27 @@ func asciiEqualFold(b []byte, lower string) bool {
 func hasToken(v []byte, token string) bool {
 	for len(v) > 0 {
 		var t []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			t, v = v[:i], v[i+1:]
-		} else {
-			t, v = v, nil
-		}
-		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
-			t = t[1:]
-		}
-		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
-			t = t[:len(t)-1]
-		}
+		t, v = nextListItem(v, ',')
 		if asciiEqualFold(t, token) {
 			return true
 		}
 	}
 	return false
+}
+
+// nextListItem splits the first item off a list separated by sep and
+// trims its spaces and tabs.
+func nextListItem(v []byte, sep byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, sep); i >= 0 {
+		item, rest = v[:i], v[i+1:]
+	} else {
+		item = v
+	}
+	for len(item) > 0 && (item[0] == ' ' || item[0] == '\t') {
+		item = item[1:]
+	}
+	for len(item) > 0 && (item[len(item)-1] == ' ' || item[len(item)-1] == '\t') {
+		item = item[:len(item)-1]
+	}
+	return item, rest
 }
