@@ -447,7 +447,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 	path = target
 	if q := bytes.IndexByte(target, '?'); q >= 0 {
 		path = target[:q]
-		if bytes.IndexByte(target[q:], '#') >= 0 {
+		if !cleanQuery(target[q+1:]) {
 			return nil, false
 		}
 	}
@@ -523,6 +523,28 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 	}
 	return path, true
 }
+
+// cleanQuery: ReverseProxy forwards the query unchanged (its
+// cleanQueryParams): no '#', no ';', only valid escapes, under 10000
+// parameters. Otherwise it re-encodes it: the handler's business.
+func cleanQuery(q []byte) bool {
+	if bytes.Count(q, []byte("&")) >= 10000-1 {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case '#', ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 func trimCR(b []byte) []byte {
 	if len(b) > 0 && b[len(b)-1] == '\r' {
