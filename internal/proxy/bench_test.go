@@ -63,7 +63,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 		fast bool
 	}{{"net-http", false}, {"fast-path", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			p := startProxy(b, Options{HTTPSAddr: Off, FastPath: mode.fast})
+			p := startProxy(b, Options{HTTPSAddr: Off, FastPath: fastPathMode(mode.fast)})
 			err := p.Update(oneService([]Backend{{Group: "g", Weight: 1}},
 				map[string][]Target{"g": {{Instance: "i", Addr: backend.Listener.Addr().String()}}}))
 			if err != nil {

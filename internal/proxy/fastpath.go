@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// The HTTP/1.1 fast path (Options.FastPath). Every HTTP/1 connection is
+// The HTTP/1.1 fast path (Options.FastPath, on by default). Every HTTP/1 connection is
 // first served by a loop of the proxy's own, on the connection's goroutine:
 // it reads each head with the framing guard's parser (h1guard.go, oneHead),
 // and serves itself what is plain — a bodiless GET, HEAD or OPTIONS of

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -167,9 +169,31 @@ func describeResponse(br *bufio.Reader, method string) (string, error) {
 type diffRig struct {
 	rec        *diffBackend
 	fast, slow *testProxy
+	tls        bool // over the HTTPS listener (ALPN http/1.1)
 }
 
-func newDiffRig(t testing.TB) *diffRig {
+func (r *diffRig) dial(t testing.TB, tp *testProxy) net.Conn {
+	if !r.tls {
+		c, err := net.Dial("tcp", tp.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	pem, err := os.ReadFile(tp.CACertPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c, err := tls.Dial("tcp", tp.https, &tls.Config{RootCAs: pool, ServerName: "web.production.localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newDiffRig(t testing.TB, overTLS bool) *diffRig {
 	rec := &diffBackend{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -179,9 +203,13 @@ func newDiffRig(t testing.TB) *diffRig {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	cfg := oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {{Instance: "i", Addr: ln.Addr().String()}}})
-	r := &diffRig{rec: rec}
+	r := &diffRig{rec: rec, tls: overTLS}
 	for _, fast := range []bool{true, false} {
-		tp := startProxy(t, Options{HTTPSAddr: Off, FastPath: fast})
+		opts := Options{HTTPSAddr: Off, FastPath: fastPathMode(fast)}
+		if overTLS {
+			opts.HTTPSAddr = ""
+		}
+		tp := startProxy(t, opts)
 		if err := tp.Update(cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -197,14 +225,11 @@ func newDiffRig(t testing.TB) *diffRig {
 // exchange sends raw requests on one connection, each after the answer to
 // the one before (all at once, pipelined, when raws has one element for
 // several methods), and describes what the backend saw and what came back.
-func (r *diffRig) exchange(t testing.TB, addr string, raws []string, methods []string) []string {
+func (r *diffRig) exchange(t testing.TB, tp *testProxy, raws []string, methods []string) []string {
 	if len(raws) == 1 && len(methods) > 1 {
-		return r.pipelined(t, addr, raws[0], methods)
+		return r.pipelined(t, tp, raws[0], methods)
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := r.dial(t, tp)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	br := bufio.NewReader(c)
@@ -228,11 +253,8 @@ func (r *diffRig) exchange(t testing.TB, addr string, raws []string, methods []s
 	return out
 }
 
-func (r *diffRig) pipelined(t testing.TB, addr, raw string, methods []string) []string {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+func (r *diffRig) pipelined(t testing.TB, tp *testProxy, raw string, methods []string) []string {
+	c := r.dial(t, tp)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	r.rec.take()
@@ -269,8 +291,8 @@ func (r *diffRig) compare(t testing.TB, raws, methods []string) {
 			t.Logf("slow %s %q", d, raws)
 		}
 	}()
-	got := r.exchange(t, r.fast.http, raws, methods)
-	want := r.exchange(t, r.slow.http, raws, methods)
+	got := r.exchange(t, r.fast, raws, methods)
+	want := r.exchange(t, r.slow, raws, methods)
 	if !slices.Equal(got, want) {
 		t.Fatalf("requests %q:\nfast path:\n%s\nnet/http:\n%s", raws, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -317,7 +339,11 @@ var diffSeeds = []struct {
 
 func TestFastPathMatchesNetHTTP(t *testing.T) {
 	t.Parallel()
-	r := newDiffRig(t)
+	t.Run("http", func(t *testing.T) { t.Parallel(); testFastPathMatches(t, newDiffRig(t, false)) })
+	t.Run("https", func(t *testing.T) { t.Parallel(); testFastPathMatches(t, newDiffRig(t, true)) })
+}
+
+func testFastPathMatches(t *testing.T, r *diffRig) {
 	for _, s := range diffSeeds {
 		for v := range uint8(15) {
 			raw := rawRequest(s.method, s.target, s.fields, v)
@@ -335,7 +361,7 @@ func TestFastPathMatchesNetHTTP(t *testing.T) {
 	if r.fast.fastServed.Load() == 0 {
 		t.Fatal("the fast path served no request")
 	}
-	if r.slow.fastServed.Load() != 0 && os.Getenv("RUNWAY_PROXY_FAST_PATH") != "1" {
+	if r.slow.fastServed.Load() != 0 {
 		t.Fatal("the proxy without FastPath served a request on the fast path")
 	}
 }
@@ -344,7 +370,7 @@ func FuzzFastPathAgainstNetHTTP(f *testing.F) {
 	for i, s := range diffSeeds {
 		f.Add(s.method, s.target, s.fields, uint8(i))
 	}
-	r := newDiffRig(f)
+	r := newDiffRig(f, false)
 	f.Fuzz(func(t *testing.T, method, target, fields string, variant uint8) {
 		if strings.ContainsAny(method+target, "\r\n") || strings.Contains(fields, "\r") {
 			return

@@ -72,12 +72,31 @@ type Options struct {
 	// MaxConnsPerTarget caps requests in flight per target: 0 is
 	// DefaultMaxConnsPerTarget, negative no cap.
 	MaxConnsPerTarget int
-	// FastPath serves plain HTTP/1.1 GET, HEAD and OPTIONS requests without
-	// a body on the proxy's own connection loop (fastpath.go), and hands a
-	// connection to net/http at its first request of any other kind. The
-	// environment variable RUNWAY_PROXY_FAST_PATH=1 turns it on too (to run
-	// the test suites of the packages that embed the proxy in this mode).
-	FastPath bool
+	// FastPath chooses whether plain HTTP/1.1 GET, HEAD and OPTIONS requests
+	// without a body are served on the proxy's own connection loop
+	// (fastpath.go), which hands a connection to net/http at its first
+	// request of any other kind. The zero value is on, unless the
+	// environment says RUNWAY_PROXY_FAST_PATH=0 (=1: on), which is how the
+	// test suites of the packages that embed the proxy run in either mode.
+	FastPath FastPathMode
+}
+
+// FastPathMode is Options.FastPath.
+type FastPathMode uint8
+
+// The modes of the HTTP/1.1 fast path.
+const (
+	FastPathDefault FastPathMode = iota // on, unless RUNWAY_PROXY_FAST_PATH=0
+	FastPathOn
+	FastPathOff
+)
+
+// fastPathMode maps a test's or a caller's bool to a mode.
+func fastPathMode(on bool) FastPathMode {
+	if on {
+		return FastPathOn
+	}
+	return FastPathOff
 }
 
 // Proxy is the load balancer. Its methods are safe for concurrent use.
@@ -144,8 +163,11 @@ func New(opts Options) (*Proxy, error) {
 	if opts.MaxConnsPerTarget < 0 {
 		opts.MaxConnsPerTarget = 0
 	}
-	if os.Getenv("RUNWAY_PROXY_FAST_PATH") == "1" {
-		opts.FastPath = true
+	if opts.FastPath == FastPathDefault {
+		opts.FastPath = FastPathOn
+		if os.Getenv("RUNWAY_PROXY_FAST_PATH") == "0" {
+			opts.FastPath = FastPathOff
+		}
 	}
 	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}, maxConns: int64(opts.MaxConnsPerTarget)}
 	m, err := newMetrics(opts.Registerer, p)
@@ -252,7 +274,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 		if l.name == "http" {
 			l.ln = guardListener{l.ln} // h1guard.go
 		}
-		if p.opts.FastPath && l.name != "https-h2" {
+		if p.opts.FastPath == FastPathOn && l.name != "https-h2" {
 			scheme := "http"
 			if l.name == "https" {
 				scheme = "https"
