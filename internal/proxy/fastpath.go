@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -864,7 +866,7 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 	if !allowed || head {
 		return code, 0, bw.Flush()
 	}
-	stream := chunked || resp.Header.Get("Content-Type") == "text/event-stream"
+	stream := chunked || isEventStream(h.Get("Content-Type"))
 	chunk := buf[:first]
 	for {
 		if len(chunk) > 0 {
@@ -902,6 +904,15 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		bw.WriteString("\r\n")
 	}
 	return code, n, bw.Flush()
+}
+
+// isEventStream is ReverseProxy's test for a response to flush at once.
+func isEventStream(ct string) bool {
+	if len(ct) < 17 || !strings.EqualFold(ct[:17], "text/event-stream") {
+		return false
+	}
+	base, _, _ := mime.ParseMediaType(ct)
+	return base == "text/event-stream"
 }
 
 func (fc *fastConn) writeBody(b []byte, chunked bool) error {

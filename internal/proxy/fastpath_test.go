@@ -378,3 +378,24 @@ func FuzzFastPathAgainstNetHTTP(f *testing.F) {
 		r.compare(t, []string{rawRequest(method, target, fields, variant%15)}, []string{method})
 	})
 }
+
+// The fast path is on unless turned off, by the option or, for a default
+// option, by RUNWAY_PROXY_FAST_PATH=0.
+func TestFastPathDefault(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		mode FastPathMode
+		want FastPathMode
+	}{{FastPathOn, FastPathOn}, {FastPathOff, FastPathOff}, {FastPathDefault, FastPathOn}} {
+		if c.mode == FastPathDefault && os.Getenv("RUNWAY_PROXY_FAST_PATH") == "0" {
+			c.want = FastPathOff
+		}
+		p, err := New(Options{HTTPAddr: Off, HTTPSAddr: Off, FastPath: c.mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.opts.FastPath != c.want {
+			t.Errorf("FastPath %d: got %d, want %d", c.mode, p.opts.FastPath, c.want)
+		}
+	}
+}
