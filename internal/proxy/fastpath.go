@@ -406,18 +406,7 @@ func (fc *fastConn) handOff() bool {
 
 // pathByte: bytes of a path net/http forwards unchanged (url.URL's
 // EscapedPath leaves them as they are) and routes as they are (no '%').
-var pathByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "-_.~$&+,/:;=@" {
-		t[c] = true
-	}
-	return t
-}()
+var pathByte = alnumAnd("-_.~$&+,/:;=@")
 
 // parse reads the head in g.buf[g.r:g.v]; false when the fast path does
 // not serve it.

@@ -609,32 +609,24 @@ func splitField(line []byte) (name, value []byte, ok bool) {
 
 func isTchar(c byte) bool { return tchar[c] }
 
-var tchar = func() (t [256]bool) {
+var tchar = alnumAnd("!#$%&'*+-.^_`|~")
+
+// alnumAnd is the set of ASCII letters, digits and the bytes of extra.
+func alnumAnd(extra string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := range len(extra) {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
 
 // validHostByte: the bytes net/http accepts in a Host header.
-var validHostByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!$%&'()*+,-.:;=[]_~" {
-		t[c] = true
-	}
-	return t
-}()
+var validHostByte = alnumAnd("!$%&'()*+,-.:;=[]_~")
 
 func asciiEqualFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
