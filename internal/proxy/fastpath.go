@@ -451,7 +451,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 	fc.fields = fc.fields[:0]
 	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, "", false
 	fc.xff = fc.xff[:0]
-	haveID, haveUA := false, false
+	haveID, haveUA, haveXFF := false, false, false
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		line := trimCR(rest[:i])
@@ -485,9 +485,11 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 			"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
 			f.skip = true
 		case "X-Forwarded-For":
-			if len(fc.xff) > 0 {
+			// SetXForwarded: the prior values joined with ", ", empty ones too.
+			if haveXFF {
 				fc.xff = append(fc.xff, ", "...)
 			}
+			haveXFF = true
 			fc.xff = append(fc.xff, value...)
 			f.skip = true
 		case "X-Request-Id":
@@ -501,7 +503,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 		}
 		fc.fields = append(fc.fields, f)
 	}
-	if len(fc.xff) > 0 {
+	if haveXFF {
 		fc.xff = append(fc.xff, ", "...)
 	}
 	fc.xff = append(fc.xff, fc.clientIP...)
