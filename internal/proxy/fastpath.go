@@ -801,7 +801,7 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		}
 	}
 	if rerr != nil && rerr != io.EOF {
-		return http.StatusOK, 0, rerr
+		return code, 0, rerr // nothing sent: the connection closes, as after ErrAbortHandler
 	}
 	chunked := allowed && !head && !hasCL
 	if chunked && first == 0 && rerr == io.EOF && len(resp.Trailer) == 0 {
