@@ -68,7 +68,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	if pr.Out.Header["Expect"] != nil {
 		delete(pr.Out.Header, "Expect")
 	}
-	st.requestID = pr.Out.Header.Get("X-Request-Id")
+	st.requestID = pr.Out.Header.Get("X-Request-Id") // fastpath.go: the same rule on raw fields
 	if st.requestID == "" {
 		st.requestID = newRequestID()
 		pr.Out.Header["X-Request-Id"] = []string{st.requestID}
@@ -114,20 +114,10 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	now := tr.p.now()
-	tr.p.connFailed(st.t, now, err)
-	if st.body != nil && st.body.read.Load() {
+	if !tr.p.retryElsewhere(st, now, err) {
 		return nil, err
 	}
-	g, t := st.rt.pick(now.UnixNano(), "", st.t)
-	if t == nil {
-		return nil, err
-	}
-	if ok, _ := t.acquire(tr.p.maxConns); !ok {
-		return nil, err
-	}
-	st.t.m.retries.Inc()
-	st.t.release()
-	st.g, st.t, st.retried = g, t, true
+	t := st.t
 	req2 := req.Clone(req.Context())
 	req2.URL.Host = t.addr
 	resp, err = tr.roundTrip(req2)
@@ -138,6 +128,28 @@ func (tr *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		tr.p.connFailed(t, now, err)
 	}
 	return resp, err
+}
+
+// retryElsewhere handles a failed connection to st.t (err, a *dialError):
+// it counts the failure (passive ejection) and, unless some of the body was
+// read already, moves the request to another target of its route, once.
+// Both paths (retryTransport, fastpath.go) call it; false: answer the error.
+func (p *Proxy) retryElsewhere(st *reqState, now time.Time, err error) bool {
+	p.connFailed(st.t, now, err)
+	if st.body != nil && st.body.read.Load() {
+		return false
+	}
+	g, t := st.rt.pick(now.UnixNano(), "", st.t)
+	if t == nil {
+		return false
+	}
+	if ok, _ := t.acquire(p.maxConns); !ok {
+		return false
+	}
+	st.t.m.retries.Inc()
+	st.t.release()
+	st.g, st.t, st.retried = g, t, true
+	return true
 }
 
 func (p *Proxy) connFailed(t *target, now time.Time, err error) {
@@ -173,6 +185,13 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		w.WriteHeader(499) // the client went away; nobody reads this
 		return
 	}
+	code, msg := p.upstreamFailed(st, err)
+	writeText(w, code, msg)
+}
+
+// upstreamFailed records that st's target failed to answer (err) and
+// returns the answer: 502, or 504 on a timeout. Both paths call it.
+func (p *Proxy) upstreamFailed(st *reqState, err error) (int, string) {
 	st.err = err
 	p.metrics.rejected.WithLabelValues(st.rt.key.Project, st.rt.key.Environment, st.rt.key.Service, "upstream_error").Inc()
 	code := http.StatusBadGateway
@@ -181,7 +200,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		code = http.StatusGatewayTimeout
 	}
 	p.log.Debug("proxy upstream error", "route", st.rt.key.String(), "instance", st.t.instance, "err", err)
-	writeText(w, code, fmt.Sprintf("runway: instance %s of %s failed to answer: connection error.\n", st.t.instance, describeKey(st.rt.key)))
+	return code, fmt.Sprintf("runway: instance %s of %s failed to answer: connection error.\n", st.t.instance, describeKey(st.rt.key))
 }
 
 func newRequestID() string {

@@ -30,6 +30,27 @@ type stopper struct {
 	mu    sync.Mutex
 	lns   []net.Listener
 	fresh map[net.Conn]time.Time // accepted, first request not yet read
+	// handed: connections the fast path hands to a server (fastpath.go),
+	// each channel closed when the server tracks it (StateNew).
+	handed map[net.Conn]chan struct{}
+}
+
+// expect returns a channel closed once a server took c (StateNew).
+func (s *stopper) expect(c net.Conn) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handed == nil {
+		s.handed = map[net.Conn]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	s.handed[c] = ch
+	return ch
+}
+
+func (s *stopper) unexpect(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.handed, c)
 }
 
 func (s *stopper) listen(ln net.Listener) {
@@ -47,6 +68,10 @@ func (s *stopper) connState(c net.Conn, st http.ConnState) {
 			s.fresh = map[net.Conn]time.Time{}
 		}
 		s.fresh[c] = time.Now()
+		if ch, ok := s.handed[c]; ok {
+			close(ch)
+			delete(s.handed, c)
+		}
 		return
 	}
 	delete(s.fresh, c)

@@ -101,6 +101,10 @@ type guardConn struct {
 	// saw to their end (tests and the fuzzer read them).
 	refusal string
 	ended   int
+
+	// oneHead makes check stop right after the end of a head (headDone):
+	// the fast path (fastpath.go) then finds exactly one head in [r:v).
+	oneHead, headDone bool
 }
 
 func newGuardConn(c net.Conn) *guardConn { return &guardConn{Conn: c} }
@@ -309,6 +313,9 @@ func (g *guardConn) check() bool {
 		g.headBytes += i + 1
 		g.v += i + 1
 		progress = true
+		if g.oneHead && g.headDone {
+			return true
+		}
 	}
 	return progress
 }
@@ -484,6 +491,7 @@ func (g *guardConn) endOfHead() bool {
 		g.refuse("no Host in HTTP/1.1")
 		return false
 	}
+	g.headDone = true
 	switch {
 	case g.upgrade:
 		g.st = gRaw
@@ -601,32 +609,24 @@ func splitField(line []byte) (name, value []byte, ok bool) {
 
 func isTchar(c byte) bool { return tchar[c] }
 
-var tchar = func() (t [256]bool) {
+var tchar = alnumAnd("!#$%&'*+-.^_`|~")
+
+// alnumAnd is the set of ASCII letters, digits and the bytes of extra.
+func alnumAnd(extra string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+	for i := range len(extra) {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
 
 // validHostByte: the bytes net/http accepts in a Host header.
-var validHostByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!$%&'()*+,-.:;=[]_~" {
-		t[c] = true
-	}
-	return t
-}()
+var validHostByte = alnumAnd("!$%&'()*+,-.:;=[]_~")
 
 func asciiEqualFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
@@ -648,20 +648,27 @@ func asciiEqualFold(b []byte, lower string) bool {
 func hasToken(v []byte, token string) bool {
 	for len(v) > 0 {
 		var t []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			t, v = v[:i], v[i+1:]
-		} else {
-			t, v = v, nil
-		}
-		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
-			t = t[1:]
-		}
-		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
-			t = t[:len(t)-1]
-		}
+		t, v = nextListItem(v, ',')
 		if asciiEqualFold(t, token) {
 			return true
 		}
 	}
 	return false
+}
+
+// nextListItem splits the first item off a list separated by sep and
+// trims its spaces and tabs.
+func nextListItem(v []byte, sep byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, sep); i >= 0 {
+		item, rest = v[:i], v[i+1:]
+	} else {
+		item = v
+	}
+	for len(item) > 0 && (item[0] == ' ' || item[0] == '\t') {
+		item = item[1:]
+	}
+	for len(item) > 0 && (item[len(item)-1] == ' ' || item[len(item)-1] == '\t') {
+		item = item[:len(item)-1]
+	}
+	return item, rest
 }

@@ -116,18 +116,45 @@ func (p *h1Pool) closeIdle() {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &h1Body{rc: resp.Body, hc: hc, pool: p, stop: stop, keep: !resp.Close}
+	return resp, nil
+}
+
+// requestWriter writes a request's head to a target: an *http.Request
+// (stdRequest), or the fast path's raw fields (fastConn, fastpath.go).
+type requestWriter interface {
+	writeRequest(bw *bufio.Writer) error
+}
+
+type stdRequest struct{ r *http.Request }
+
+func (s stdRequest) writeRequest(bw *bufio.Writer) error { return s.r.Write(bw) }
+
+// exchange sends w's request over a pooled connection to addr and reads the
+// response head (req gives the method to it). The returned stop ends the
+// watch of ctx (a cancellation closes the connection's I/O).
+func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req *http.Request) (*http.Response, *h1Conn, func() bool, error) {
 	for attempt := 0; ; attempt++ {
-		hc, reused, err := p.get(ctx, req.URL.Host, attempt > 0)
+		hc, reused, err := p.get(ctx, addr, attempt > 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
+		}
+		if u, ok := w.(interface{ using(*h1Conn) }); ok {
+			u.using(hc) // the fast path's kill can then cut it
 		}
 		// A client that goes away cancels the context: unblock the I/O.
-		stop := context.AfterFunc(ctx, func() { hc.c.SetDeadline(aLongTimeAgo) })
+		stop := noStop
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, func() { hc.c.SetDeadline(aLongTimeAgo) })
+		}
 		if p.headerTimeout > 0 {
 			hc.c.SetReadDeadline(time.Now().Add(p.headerTimeout))
 		}
-		resp, err := hc.roundTrip(req)
+		resp, err := hc.roundTrip(w, req)
 		if err == nil && p.headerTimeout > 0 {
 			// The body (a stream) is not bound; a cancellation that
 			// came meanwhile must still poison the connection.
@@ -140,24 +167,23 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			stop()
 			hc.c.Close()
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, ctxErr
+				return nil, nil, nil, ctxErr
 			}
 			if reused && attempt == 0 && staleConnError(err) {
 				// The target closed this idle connection, and likely the
 				// others it had with us (it restarted or died): drop them
 				// and send once more on a new connection.
-				p.retain(func(addr string) bool { return addr != req.URL.Host })
+				p.retain(func(a string) bool { return a != addr })
 				continue
 			}
-			return nil, err
+			return nil, nil, nil, err
 		}
-		resp.Body = &h1Body{rc: resp.Body, hc: hc, pool: p, stop: stop, keep: !resp.Close}
-		return resp, nil
+		return resp, hc, stop, nil
 	}
 }
 
-func (hc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
-	if err := req.Write(hc.bw); err != nil {
+func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request) (*http.Response, error) {
+	if err := w.writeRequest(hc.bw); err != nil {
 		return nil, err
 	}
 	if err := hc.bw.Flush(); err != nil {

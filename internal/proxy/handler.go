@@ -38,11 +38,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if asksUpgrade(r) {
 		w = &closeUnlessSwitched{ResponseWriter: w}
 	}
-	host, ok := naming.NormalizeHost(r.Host)
-	var rt *route
-	if ok {
-		rt = p.table.Load().lookup(host, r.URL.Path)
-	}
+	host, rt := p.lookup(r.Host, r.URL.Path)
 	if rt == nil {
 		p.metrics.rejected.WithLabelValues("", "", "", "unknown_host").Inc()
 		p.logRejected(r, http.StatusNotFound, nil)
@@ -69,6 +65,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sticky = c.Value
 		}
 	}
+	// Everything from here is shared with the fast path (fastpath.go),
+	// which hands a request with a rejection coming to this handler.
 	g, t, busy := p.pickAcquire(&rt, host, r.URL.Path, sticky, start.UnixNano())
 	if busy {
 		rt.svc.failed.Add(1)
@@ -84,10 +82,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("runway: %s has no healthy instance right now; retry shortly.\n", describeKey(rt.key)))
 		return
 	}
-	if rt.sticky && sticky != g.id {
-		http.SetCookie(w, &http.Cookie{Name: rt.cookie, Value: g.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if c := stickyCookie(rt, sticky, g); c != "" {
+		w.Header().Add("Set-Cookie", c)
 	}
 	p.forward(w, r, &reqState{rt: rt, g: g, t: t}, start)
+}
+
+// lookup normalises the Host and finds the route of a request (nil: none).
+func (p *Proxy) lookup(rawHost, path string) (host string, rt *route) {
+	host, ok := naming.NormalizeHost(rawHost)
+	if !ok {
+		return host, nil
+	}
+	return host, p.table.Load().lookup(host, path)
+}
+
+// stickyCookie is the Set-Cookie value that pins the client to g, or ""
+// when the route is not sticky or the client's cookie already names g.
+func stickyCookie(rt *route, sticky string, g *group) string {
+	if !rt.sticky || sticky == g.id {
+		return ""
+	}
+	return (&http.Cookie{Name: rt.cookie, Value: g.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}).String()
 }
 
 // pickAcquire picks a target and counts the request on it. If the target was
@@ -139,7 +155,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, st
 		if !completed && st.err == nil {
 			st.err = errAborted // the copy of the response broke off (ReverseProxy panics with ErrAbortHandler)
 		}
-		p.account(r, rw, st, start)
+		p.account(requestInfo(r), rw.status, rw.bytes, st, start)
 	}()
 	p.rp.ServeHTTP(rw, r2)
 	completed = true
@@ -147,10 +163,22 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *reqState, st
 
 var errAborted = fmt.Errorf("response aborted")
 
-func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start time.Time) {
+// reqInfo is what accounting and the access log need of a request; both
+// the net/http path and the fast path (fastpath.go) fill one.
+type reqInfo struct {
+	remote, method, host, path, proto string
+}
+
+func requestInfo(r *http.Request) reqInfo {
+	return reqInfo{remote: r.RemoteAddr, method: r.Method, host: r.Host, path: r.URL.Path, proto: r.Proto}
+}
+
+// account records a finished forwarded request: metrics, the group's window
+// statistics, the access log, the service's counters. status 0 is 200;
+// bytes counts the response body.
+func (p *Proxy) account(r reqInfo, status int, bytes int64, st *reqState, start time.Time) {
 	now := p.now()
 	d := now.Sub(start)
-	status := rw.status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -158,8 +186,8 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 	m := st.t.m
 	m.byClass[statusClass(status)].Inc()
 	m.duration.Observe(d.Seconds())
-	if rw.bytes > 0 {
-		m.respBytes.Add(float64(rw.bytes))
+	if bytes > 0 {
+		m.respBytes.Add(float64(bytes))
 	}
 	var in int64
 	if st.body != nil {
@@ -168,9 +196,9 @@ func (p *Proxy) account(r *http.Request, rw *responseWriter, st *reqState, start
 	}
 	st.g.stats.record(now, d, failed || status >= 500)
 	if p.access != nil {
-		e := &accessEntry{Time: start, RequestID: st.requestID, Remote: r.RemoteAddr, Method: r.Method, Host: r.Host,
-			Path: r.URL.Path, Proto: r.Proto, Status: status, DurationMS: float64(d.Microseconds()) / 1000,
-			BytesIn: in, BytesOut: rw.bytes, Project: st.rt.key.Project, Environment: st.rt.key.Environment, Service: st.rt.key.Service,
+		e := &accessEntry{Time: start, RequestID: st.requestID, Remote: r.remote, Method: r.method, Host: r.host,
+			Path: r.path, Proto: r.proto, Status: status, DurationMS: float64(d.Microseconds()) / 1000,
+			BytesIn: in, BytesOut: bytes, Project: st.rt.key.Project, Environment: st.rt.key.Environment, Service: st.rt.key.Service,
 			Preview: st.rt.key.Preview, Group: st.g.id,
 			Target: st.t.instance, Retried: st.retried}
 		if st.err != nil {

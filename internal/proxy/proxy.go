@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,31 @@ type Options struct {
 	// MaxConnsPerTarget caps requests in flight per target: 0 is
 	// DefaultMaxConnsPerTarget, negative no cap.
 	MaxConnsPerTarget int
+	// FastPath chooses whether plain HTTP/1.1 GET, HEAD and OPTIONS requests
+	// without a body are served on the proxy's own connection loop
+	// (fastpath.go), which hands a connection to net/http at its first
+	// request of any other kind. The zero value is on, unless the
+	// environment says RUNWAY_PROXY_FAST_PATH=0 (=1: on), which is how the
+	// test suites of the packages that embed the proxy run in either mode.
+	FastPath FastPathMode
+}
+
+// FastPathMode is Options.FastPath.
+type FastPathMode uint8
+
+// The modes of the HTTP/1.1 fast path.
+const (
+	FastPathDefault FastPathMode = iota // on, unless RUNWAY_PROXY_FAST_PATH=0
+	FastPathOn
+	FastPathOff
+)
+
+// fastPathMode maps a test's or a caller's bool to a mode.
+func fastPathMode(on bool) FastPathMode {
+	if on {
+		return FastPathOn
+	}
+	return FastPathOff
 }
 
 // Proxy is the load balancer. Its methods are safe for concurrent use.
@@ -93,9 +119,12 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	servers []*http.Server
-	addrs   map[string]net.Addr
-	wg      sync.WaitGroup
-	stop    context.CancelFunc
+	fast    []*fastListener
+	// fastServed counts the requests the fast path served (tests).
+	fastServed atomic.Int64
+	addrs      map[string]net.Addr
+	wg         sync.WaitGroup
+	stop       context.CancelFunc
 }
 
 // New validates the options, loads or creates the CA when CADir is set, and
@@ -133,6 +162,12 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.MaxConnsPerTarget < 0 {
 		opts.MaxConnsPerTarget = 0
+	}
+	if opts.FastPath == FastPathDefault {
+		opts.FastPath = FastPathOn
+		if os.Getenv("RUNWAY_PROXY_FAST_PATH") == "0" {
+			opts.FastPath = FastPathOff
+		}
 	}
 	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, addrs: map[string]net.Addr{}, maxConns: int64(opts.MaxConnsPerTarget)}
 	m, err := newMetrics(opts.Registerer, p)
@@ -239,6 +274,15 @@ func (p *Proxy) Start(ctx context.Context) error {
 		if l.name == "http" {
 			l.ln = guardListener{l.ln} // h1guard.go
 		}
+		if p.opts.FastPath == FastPathOn && l.name != "https-h2" {
+			scheme := "http"
+			if l.name == "https" {
+				scheme = "https"
+			}
+			fl := p.newFastListener(l.ln, scheme)
+			p.fast = append(p.fast, fl)
+			l.ln = fl
+		}
 		p.servers = append(p.servers, l.srv)
 		p.addrs[l.name] = l.ln.Addr()
 		p.stopper.listen(l.ln)
@@ -284,7 +328,7 @@ func (p *Proxy) addr(name string) net.Addr {
 func (p *Proxy) shutdownServers(ctx context.Context) {
 	p.stopper.stopAccepting(ctx)
 	p.mu.Lock()
-	srvs := p.servers
+	srvs, fast := p.servers, p.fast
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range srvs {
@@ -297,6 +341,11 @@ func (p *Proxy) shutdownServers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		for _, fl := range fast {
+			fl.kill()
+		}
+	}
 }
 
 // Shutdown stops accepting connections and waits for requests in flight

@@ -33,7 +33,7 @@ type testProxy struct {
 	https string
 }
 
-func startProxy(t *testing.T, opts Options) *testProxy {
+func startProxy(t testing.TB, opts Options) *testProxy {
 	t.Helper()
 	if opts.HTTPAddr == "" {
 		opts.HTTPAddr = "127.0.0.1:0"

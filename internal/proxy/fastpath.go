@@ -1,0 +1,963 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The HTTP/1.1 fast path (Options.FastPath, on by default). Every HTTP/1 connection is
+// first served by a loop of the proxy's own, on the connection's goroutine:
+// it reads each head with the framing guard's parser (h1guard.go, oneHead),
+// and serves itself what is plain — a bodiless GET, HEAD or OPTIONS of
+// HTTP/1.1 with an origin-form target of unreserved bytes, whose route is
+// up (not paused, not in maintenance) and has a target with room — over
+// h1Pool, writing the upstream request from the raw fields and the
+// client's response from the parsed upstream head. At the first request it
+// does not serve (a body, Expect, Upgrade, TE, a Connection option other
+// than close/keep-alive, HTTP/1.0, a target with escapes, a route that
+// would reject it, a head the guard refused) it hands the connection,
+// unread bytes included, to net/http's server for the rest of its life, so
+// everything unusual is served by the same code as without the fast path.
+//
+// Both paths share the decisions: lookup, pickAcquire, stickyCookie,
+// retryElsewhere, upstreamFailed, wrapBody (drain of streams), account.
+
+// fastListener serves the connections of inner on the fast path; its
+// Accept returns the connections handed off to net/http. Its Serve loop
+// (http.Server.Serve) ends once inner is closed and every fast connection
+// has finished or been handed off, so the stopper's wait for the Serve
+// loops (graceful.go) waits for requests in flight on the fast path too.
+type fastListener struct {
+	inner  net.Listener
+	p      *Proxy
+	scheme string // X-Forwarded-Proto
+
+	handoff chan net.Conn
+	killed  chan struct{} // closed by kill: Shutdown's deadline passed
+
+	mu         sync.Mutex
+	conns      map[*fastConn]struct{}
+	closed     bool
+	acceptDone bool
+	err        error
+	done       chan struct{} // closed once acceptDone and no conns
+	doneOnce   sync.Once
+	killOnce   sync.Once
+}
+
+func (p *Proxy) newFastListener(inner net.Listener, scheme string) *fastListener {
+	l := &fastListener{inner: inner, p: p, scheme: scheme, handoff: make(chan net.Conn), killed: make(chan struct{}),
+		conns: map[*fastConn]struct{}{}, done: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+func (l *fastListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.handoff:
+		return c, nil
+	case <-l.done:
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *fastListener) Addr() net.Addr { return l.inner.Addr() }
+
+// Close stops accepting; fast connections finish the request they serve
+// and close (those that sent nothing yet get freshGrace to send one).
+func (l *fastListener) Close() error {
+	err := l.inner.Close()
+	l.mu.Lock()
+	l.closed = true
+	cs := make([]*fastConn, 0, len(l.conns))
+	for fc := range l.conns {
+		cs = append(cs, fc)
+	}
+	l.mu.Unlock()
+	for _, fc := range cs {
+		fc.stopping()
+	}
+	return err
+}
+
+// kill cuts every fast connection (Shutdown's deadline passed).
+func (l *fastListener) kill() {
+	l.killOnce.Do(func() { close(l.killed) })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for fc := range l.conns {
+		fc.c.Close()
+		if hc := fc.up.Load(); hc != nil {
+			hc.c.Close()
+		}
+	}
+}
+
+func (l *fastListener) acceptLoop() {
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			l.mu.Lock()
+			l.acceptDone = true
+			if !l.closed && !errors.Is(err, net.ErrClosed) {
+				l.err = err
+			}
+			l.mu.Unlock()
+			l.maybeDone()
+			return
+		}
+		delay = 0
+		var g *guardConn
+		switch gc := c.(type) {
+		case *guardConn:
+			g = gc
+		case *tlsGuardConn:
+			g = gc.guardConn
+		default:
+			g = newGuardConn(c)
+			c = g
+		}
+		fc := &fastConn{l: l, p: l.p, c: c, g: g, accepted: time.Now(), remote: c.RemoteAddr().String()}
+		fc.clientIP, _, _ = net.SplitHostPort(fc.remote)
+		l.mu.Lock()
+		l.conns[fc] = struct{}{}
+		fc.stop = l.closed
+		l.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+func (l *fastListener) remove(fc *fastConn) {
+	l.mu.Lock()
+	delete(l.conns, fc)
+	l.mu.Unlock()
+	l.maybeDone()
+}
+
+func (l *fastListener) maybeDone() {
+	l.mu.Lock()
+	done := l.acceptDone && len(l.conns) == 0
+	l.mu.Unlock()
+	if done {
+		l.doneOnce.Do(func() { close(l.done) })
+	}
+}
+
+// field is one header field of the current request, in the guard's buffer.
+type field struct {
+	name, value []byte
+	skip        bool // not forwarded
+}
+
+// fastConn is one client connection on the fast path.
+type fastConn struct {
+	l        *fastListener
+	p        *Proxy
+	c        net.Conn // what net/http gets at a hand-off
+	g        *guardConn
+	bw       *bufio.Writer
+	remote   string
+	clientIP string
+	accepted time.Time
+	served   int
+
+	mu   sync.Mutex
+	idle bool // waiting for a request
+	stop bool // the listener closed: close after the current request
+
+	up atomic.Pointer[h1Conn] // the upstream connection of the response being copied
+
+	// The current request.
+	method     string
+	target     []byte
+	host       []byte
+	fields     []field
+	reqID      []byte
+	genID      string // X-Request-Id made by the proxy
+	xff        []byte // X-Forwarded-For to send
+	closeReq   bool   // Connection: close
+	closeAfter bool
+	st         reqState
+	body       h1Body
+	scratch    []byte
+	keys       []string
+
+	// The watch of the client while the target answers slowly: net/http
+	// reads the connection in the background during every request to see
+	// a client leave; the fast path does so only for a request still
+	// running after watchDelay, on the timer's goroutine.
+	watch     *time.Timer
+	watchDone chan struct{}
+	gone      atomic.Bool // the client closed the connection
+	// watchEnded (under mu): endWatch ran; a late watcher must not read
+	watchEnded bool
+}
+
+// watchDelay is when a request starts being watched for its client leaving.
+const watchDelay = 20 * time.Millisecond
+
+func (fc *fastConn) startWatch() {
+	fc.mu.Lock()
+	fc.watchEnded = false
+	fc.mu.Unlock()
+	if fc.watch == nil {
+		fc.watchDone = make(chan struct{}, 1)
+		fc.watch = time.AfterFunc(watchDelay, fc.watchClient)
+		return
+	}
+	fc.watch.Reset(watchDelay)
+}
+
+// endWatch stops the watch; the read deadline is left for the caller to set.
+func (fc *fastConn) endWatch() {
+	if fc.watch.Stop() {
+		return
+	}
+	fc.mu.Lock()
+	fc.watchEnded = true
+	fc.c.SetReadDeadline(aLongTimeAgo)
+	fc.mu.Unlock()
+	<-fc.watchDone
+}
+
+// watchClient reads the client while the request runs: bytes (the next
+// pipelined request) go to the guard's buffer after what it holds; the end
+// of the connection cuts the upstream exchange, as the request's context
+// does on the net/http path.
+func (fc *fastConn) watchClient() {
+	defer func() { fc.watchDone <- struct{}{} }()
+	g := fc.g
+	if g.v < g.w || g.w == len(g.buf) {
+		return // the client sent more already: it is there
+	}
+	fc.mu.Lock()
+	if fc.watchEnded {
+		fc.mu.Unlock()
+		return
+	}
+	fc.c.SetReadDeadline(time.Time{})
+	fc.mu.Unlock()
+	n, err := g.Conn.Read(g.buf[g.w:])
+	g.w += n
+	var ne net.Error
+	if n == 0 && err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		// Under mu: forward clears up under it before the connection may go
+		// back to the pool, and pools none once gone (a poisoned deadline).
+		fc.mu.Lock()
+		fc.gone.Store(true)
+		if hc := fc.up.Load(); hc != nil {
+			hc.c.SetDeadline(aLongTimeAgo)
+		}
+		fc.mu.Unlock()
+	}
+}
+
+// stopping is called when the listener closes.
+func (fc *fastConn) stopping() {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.stop = true
+	if fc.idle {
+		fc.c.SetReadDeadline(fc.idleDeadline(time.Now()))
+	}
+}
+
+// idleDeadline bounds the wait for the next request, as net/http's server
+// does: the header timeout from the accept for the first request, the idle
+// timeout between requests; a stopping proxy waits freshGrace for a first
+// request and not at all for another.
+func (fc *fastConn) idleDeadline(now time.Time) time.Time {
+	lim := fc.p.opts.Limits
+	var d time.Time
+	if fc.served == 0 {
+		if lim.Header > 0 {
+			d = fc.accepted.Add(lim.Header)
+		}
+		if fc.stop {
+			if g := fc.accepted.Add(freshGrace); d.IsZero() || g.Before(d) {
+				d = g
+			}
+		}
+		return d
+	}
+	if fc.stop {
+		return aLongTimeAgo
+	}
+	if lim.Idle > 0 {
+		d = now.Add(lim.Idle)
+	}
+	return d
+}
+
+func (fc *fastConn) serve() {
+	handed := false
+	fc.p.stopper.connState(fc.c, http.StateNew) // graceful.go: a fresh connection
+	defer func() {
+		if !handed {
+			fc.c.Close()
+			fc.p.stopper.connState(fc.c, http.StateClosed)
+		}
+		if fc.watch != nil {
+			fc.watch.Stop()
+		}
+		fc.l.remove(fc)
+	}()
+	for {
+		fc.mu.Lock()
+		if fc.stop && fc.served > 0 && fc.g.v == fc.g.w {
+			fc.mu.Unlock()
+			return
+		}
+		fc.idle = true
+		fc.c.SetReadDeadline(fc.idleDeadline(time.Now()))
+		fc.mu.Unlock()
+		ok, err := fc.readHead()
+		fc.mu.Lock()
+		fc.idle = false
+		fc.mu.Unlock()
+		if fc.served == 0 {
+			fc.p.stopper.connState(fc.c, http.StateActive)
+		}
+		if err != nil {
+			return // a timeout or the client closed: net/http closes silently too
+		}
+		if !ok || !fc.serveOne() {
+			handed = fc.handOff()
+			return
+		}
+		fc.served++
+		if fc.closeAfter {
+			return
+		}
+	}
+}
+
+// readHead reads until the guard has checked one whole head, now in
+// g.buf[g.r:g.v]. ok is false when the guard refused it (net/http then
+// answers 400, after the hand-off).
+func (fc *fastConn) readHead() (ok bool, err error) {
+	g := fc.g
+	g.oneHead, g.headDone = true, false
+	defer func() { g.oneHead = false }()
+	first := true
+	for !g.headDone {
+		if g.st == gRefused {
+			return false, nil
+		}
+		if g.v < g.w && g.check() {
+			continue
+		}
+		if err := g.fill(); err != nil {
+			return false, err
+		}
+		if first && fc.served > 0 {
+			// The next request began: the header timeout counts from now.
+			first = false
+			if h := fc.p.opts.Limits.Header; h > 0 {
+				fc.mu.Lock()
+				fc.idle = false
+				fc.c.SetReadDeadline(time.Now().Add(h))
+				fc.mu.Unlock()
+			}
+		}
+	}
+	return g.st == gRequestLine || g.st == gRaw || g.st == gBody || g.st == gChunkSize, nil
+}
+
+// handOff gives the connection, with the unread head, to net/http.
+func (fc *fastConn) handOff() bool {
+	fc.c.SetReadDeadline(time.Time{})
+	seen := fc.p.stopper.expect(fc.c)
+	select {
+	case fc.l.handoff <- fc.c:
+	case <-fc.l.killed:
+		fc.p.stopper.unexpect(fc.c)
+		return false
+	}
+	// Wait until net/http tracks it (ConnState StateNew): only then may
+	// the Serve loop end and Shutdown start waiting for its connections.
+	select {
+	case <-seen:
+	case <-fc.l.killed:
+	}
+	return true
+}
+
+// pathByte: bytes of a path net/http forwards unchanged (url.URL's
+// EscapedPath leaves them as they are) and routes as they are (no '%').
+var pathByte = alnumAnd("-_.~$&+,/:;=@")
+
+// parse reads the head in g.buf[g.r:g.v]; false when the fast path does
+// not serve it.
+func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
+	i := bytes.IndexByte(head, '\n')
+	line := trimCR(head[:i])
+	rest := head[i+1:]
+	sp1 := bytes.IndexByte(line, ' ')
+	method := line[:sp1]
+	line = line[sp1+1:]
+	sp2 := bytes.IndexByte(line, ' ')
+	target, proto := line[:sp2], line[sp2+1:]
+	if proto[7] != '1' {
+		return nil, false // HTTP/1.0 and its keep-alive rules: net/http
+	}
+	switch string(method) {
+	case http.MethodGet:
+		fc.method = http.MethodGet
+	case http.MethodHead:
+		fc.method = http.MethodHead
+	case http.MethodOptions:
+		fc.method = http.MethodOptions
+	default:
+		return nil, false
+	}
+	if target[0] != '/' {
+		return nil, false
+	}
+	path = target
+	if q := bytes.IndexByte(target, '?'); q >= 0 {
+		path = target[:q]
+		if !cleanQuery(target[q+1:]) {
+			return nil, false
+		}
+	}
+	for _, c := range path {
+		if !pathByte[c] {
+			return nil, false
+		}
+	}
+	fc.target = target
+	fc.fields = fc.fields[:0]
+	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, "", false
+	fc.xff = fc.xff[:0]
+	haveID, haveUA, haveXFF := false, false, false
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := trimCR(rest[:i])
+		rest = rest[i+1:]
+		if len(line) == 0 {
+			break
+		}
+		name, value, _ := splitField(line)
+		canonicalizeInPlace(name)
+		f := field{name: name, value: value}
+		switch string(name) {
+		case "Host":
+			fc.host = value
+			f.skip = true
+		case "Connection":
+			for v := value; len(v) > 0; {
+				var t []byte
+				t, v = nextListItem(v, ',')
+				switch {
+				case asciiEqualFold(t, "close"):
+					fc.closeReq = true
+				case asciiEqualFold(t, "keep-alive"), len(t) == 0:
+				default:
+					return nil, false // it names headers to remove: net/http
+				}
+			}
+			f.skip = true
+		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
+			return nil, false
+		case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+			"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
+			f.skip = true
+		case "X-Forwarded-For":
+			// SetXForwarded: the prior values joined with ", ", empty ones too.
+			if haveXFF {
+				fc.xff = append(fc.xff, ", "...)
+			}
+			haveXFF = true
+			fc.xff = append(fc.xff, value...)
+			f.skip = true
+		case "X-Request-Id":
+			if !haveID {
+				haveID, fc.reqID = true, value
+			}
+		case "User-Agent":
+			// http.Request.Write sends the first value only, if not empty.
+			f.skip = haveUA || len(value) == 0
+			haveUA = true
+		}
+		fc.fields = append(fc.fields, f)
+	}
+	if haveXFF {
+		fc.xff = append(fc.xff, ", "...)
+	}
+	fc.xff = append(fc.xff, fc.clientIP...)
+	if len(fc.reqID) == 0 {
+		for i := range fc.fields {
+			if string(fc.fields[i].name) == "X-Request-Id" {
+				fc.fields[i].skip = true
+			}
+		}
+	}
+	return path, true
+}
+
+// cleanQuery: ReverseProxy forwards the query unchanged (its
+// cleanQueryParams): no '#', no ';', only valid escapes, under 10000
+// parameters. Otherwise it re-encodes it: the handler's business.
+func cleanQuery(q []byte) bool {
+	if bytes.Count(q, []byte("&")) >= 10000-1 {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case '#', ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}
+
+// canonicalizeInPlace is textproto.CanonicalMIMEHeaderKey for a token.
+func canonicalizeInPlace(b []byte) {
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+}
+
+// stickyValue is r.Cookie(name).Value on the raw Cookie fields; ok is
+// false when a cookie of that name is there but not plain (net/http's
+// rules for it: the handler).
+func (fc *fastConn) stickyValue(name string) (string, bool) {
+	for _, f := range fc.fields {
+		if string(f.name) != "Cookie" {
+			continue
+		}
+		for v := f.value; len(v) > 0; {
+			var part []byte
+			part, v = nextListItem(v, ';')
+			eq := bytes.IndexByte(part, '=')
+			if eq < 0 || string(part[:eq]) != name {
+				continue
+			}
+			val := part[eq+1:]
+			for _, c := range val {
+				if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+					return "", false
+				}
+			}
+			return string(val), true
+		}
+	}
+	return "", true
+}
+
+// serveOne serves the checked head in g.buf[g.r:g.v], or returns false
+// with nothing done (the head stays unread for net/http).
+func (fc *fastConn) serveOne() bool {
+	g := fc.g
+	if g.st != gRequestLine || g.nCL != 0 || g.nTE != 0 || g.upgrade || g.http10 {
+		return false
+	}
+	p := fc.p
+	rawPath, ok := fc.parse(g.buf[g.r:g.v])
+	if !ok {
+		return false
+	}
+	path := string(rawPath)
+	rawHost := string(fc.host)
+	host, rt := p.lookup(rawHost, path)
+	if rt == nil || rt.svc.pause.Load() != nil || rt.maintenance != "" {
+		return false
+	}
+	start := p.now()
+	sticky := ""
+	if rt.sticky {
+		if sticky, ok = fc.stickyValue(rt.cookie); !ok {
+			return false
+		}
+	}
+	grp, t, busy := p.pickAcquire(&rt, host, path, sticky, start.UnixNano())
+	if busy || t == nil {
+		return false // the handler answers 503, counted as it counts it
+	}
+	// Committed: the request is the fast path's.
+	g.r = g.v
+	p.fastServed.Add(1)
+	fc.mu.Lock()
+	fc.closeAfter = fc.closeReq || fc.stop
+	fc.mu.Unlock()
+	fc.st = reqState{rt: rt, g: grp, t: t}
+	st := &fc.st
+	if len(fc.reqID) == 0 {
+		fc.genID = newRequestID()
+		st.requestID = fc.genID
+	} else {
+		st.requestID = string(fc.reqID)
+	}
+	if fc.bw == nil {
+		fc.bw = bufio.NewWriterSize(fc.c, 4096)
+	}
+	setCookie := stickyCookie(rt, sticky, grp)
+	status, n := fc.forward(st, start, setCookie)
+	st.t.release()
+	info := reqInfo{remote: fc.remote, method: fc.method, host: rawHost, path: path, proto: "HTTP/1.1"}
+	p.account(info, status, n, st, start)
+	fc.st = reqState{}
+	return true
+}
+
+var methodRequests = map[string]*http.Request{
+	http.MethodGet:     {Method: http.MethodGet},
+	http.MethodHead:    {Method: http.MethodHead},
+	http.MethodOptions: {Method: http.MethodOptions},
+}
+
+// writeRequest writes the upstream request: what ReverseProxy with rewrite
+// (forward.go) and http.Request.Write send for the same request.
+func (fc *fastConn) writeRequest(bw *bufio.Writer) error {
+	bw.WriteString(fc.method)
+	bw.WriteByte(' ')
+	bw.Write(fc.target)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.Write(fc.host)
+	bw.WriteString("\r\n")
+	for _, f := range fc.fields {
+		if !f.skip && string(f.name) == "User-Agent" {
+			bw.WriteString("User-Agent: ")
+			bw.Write(f.value)
+			bw.WriteString("\r\n")
+		}
+	}
+	for _, f := range fc.fields {
+		if f.skip || string(f.name) == "User-Agent" {
+			continue
+		}
+		bw.Write(f.name)
+		bw.WriteString(": ")
+		bw.Write(f.value)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Forwarded-For: ")
+	bw.Write(fc.xff)
+	bw.WriteString("\r\nX-Forwarded-Host: ")
+	bw.Write(fc.host)
+	bw.WriteString("\r\nX-Forwarded-Proto: ")
+	bw.WriteString(fc.l.scheme)
+	bw.WriteString("\r\n")
+	if fc.genID != "" {
+		bw.WriteString("X-Request-Id: ")
+		bw.WriteString(fc.genID)
+		bw.WriteString("\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// forward sends the request to st.t (once more elsewhere if connecting
+// failed) and copies the response; it returns the status and the body
+// bytes written.
+func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (int, int64) {
+	p := fc.p
+	req := methodRequests[fc.method]
+	var resp *http.Response
+	var hc *h1Conn
+	fc.gone.Store(false)
+	fc.startWatch()
+	defer fc.endWatch()
+	for {
+		var err error
+		resp, hc, _, err = p.pool.exchange(context.Background(), st.t.addr, fc, req)
+		if err == nil {
+			st.t.succeeded(p.now().UnixNano())
+			break
+		}
+		var de *dialError
+		if errors.As(err, &de) {
+			if !st.retried {
+				if p.retryElsewhere(st, p.now(), err) {
+					continue
+				}
+			} else {
+				p.connFailed(st.t, p.now(), err)
+			}
+		}
+		if fc.gone.Load() {
+			fc.closeAfter = true
+			return 499, 0 // the client went away; nobody reads an answer
+		}
+		code, msg := p.upstreamFailed(st, err)
+		fc.writeText(code, msg)
+		return code, int64(len(msg))
+	}
+	fc.body = h1Body{rc: resp.Body, hc: hc, pool: p.pool, stop: noStop, keep: !resp.Close}
+	resp.Body = &fc.body
+	wrapBody(st, req, resp)
+	status, n, err := fc.copyResponse(resp, setCookie)
+	fc.mu.Lock()
+	fc.up.Store(nil)
+	gone := fc.gone.Load()
+	fc.mu.Unlock()
+	if gone {
+		fc.body.keep = false // its deadline may be poisoned: not for the pool
+		fc.closeAfter = true
+	}
+	resp.Body.Close()
+	if err != nil {
+		st.err = errAborted
+		fc.closeAfter = true
+	}
+	return status, n
+}
+
+func noStop() bool { return true }
+
+func (fc *fastConn) using(hc *h1Conn) {
+	fc.up.Store(hc)
+	select {
+	case <-fc.l.killed:
+		hc.c.Close()
+	default:
+	}
+}
+
+// hopByHop are the fields ReverseProxy removes from a response.
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// copyResponse writes resp to the client as net/http's server writes what
+// ReverseProxy hands it: hop-by-hop fields removed, trailers announced,
+// Date added, Content-Type sniffed when missing, chunked when the length is
+// unknown (flushed as it comes), Content-Length: 0 for an empty one.
+func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status int, n int64, err error) {
+	h := resp.Header
+	for _, v := range h["Connection"] {
+		for _, t := range bytes.Split([]byte(v), []byte(",")) {
+			if t = bytes.TrimSpace(t); len(t) > 0 {
+				h.Del(string(t))
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+	if setCookie != "" {
+		h.Add("Set-Cookie", setCookie)
+	}
+	code := resp.StatusCode
+	head := fc.method == http.MethodHead
+	allowed := code >= 200 && code != 204 && code != 304
+	_, hasCL := h["Content-Length"]
+	bufp := buffers.Get().(*[]byte)
+	defer buffers.Put(bufp)
+	buf := *bufp
+	// The first bytes of the body come before the head, as with net/http
+	// (its header goes out at the first write): sniffing and an empty
+	// body's Content-Length: 0 depend on them.
+	var first int
+	var rerr error
+	if allowed && !head {
+		want := 1
+		if hasCL && resp.ContentLength > 0 {
+			want = int(min(resp.ContentLength, 512))
+		}
+		for first < want && rerr == nil {
+			var k int
+			k, rerr = resp.Body.Read(buf[first:])
+			first += k
+		}
+	}
+	if rerr != nil && rerr != io.EOF {
+		return code, 0, rerr // nothing sent: the connection closes, as after ErrAbortHandler
+	}
+	chunked := allowed && !head && !hasCL
+	if chunked && first == 0 && rerr == io.EOF && len(resp.Trailer) == 0 {
+		chunked = false
+		h["Content-Length"] = []string{"0"}
+	}
+	if allowed {
+		if _, ok := h["Content-Type"]; !ok && first > 0 && h.Get("Content-Encoding") == "" {
+			h["Content-Type"] = []string{http.DetectContentType(buf[:first])}
+		}
+	} else {
+		delete(h, "Content-Length")
+		if code == 304 {
+			delete(h, "Content-Type")
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		keys := fc.keys[:0]
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		fc.keys = keys
+		tr := fc.scratch[:0]
+		for i, k := range keys {
+			if i > 0 {
+				tr = append(tr, ", "...)
+			}
+			tr = append(tr, k...)
+		}
+		fc.scratch = tr
+		h["Trailer"] = []string{string(tr)}
+	}
+	bw := fc.bw
+	fc.writeStatus(code)
+	for k, vs := range h {
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		fc.writeDate()
+	}
+	if chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if fc.closeAfter {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	if !allowed || head {
+		return code, 0, bw.Flush()
+	}
+	stream := chunked || isEventStream(h.Get("Content-Type"))
+	chunk := buf[:first]
+	for {
+		if len(chunk) > 0 {
+			if err := fc.writeBody(chunk, chunked); err != nil {
+				return code, n, err
+			}
+			n += int64(len(chunk))
+			if stream {
+				if err := bw.Flush(); err != nil {
+					return code, n, err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			bw.Flush()
+			return code, n, rerr
+		}
+		var k int
+		k, rerr = resp.Body.Read(buf)
+		chunk = buf[:k]
+	}
+	if chunked {
+		bw.WriteString("0\r\n")
+		for k, vs := range resp.Trailer {
+			for _, v := range vs {
+				bw.WriteString(k)
+				bw.WriteString(": ")
+				bw.WriteString(v)
+				bw.WriteString("\r\n")
+			}
+		}
+		bw.WriteString("\r\n")
+	}
+	return code, n, bw.Flush()
+}
+
+// isEventStream is ReverseProxy's test for a response to flush at once.
+func isEventStream(ct string) bool {
+	if len(ct) < 17 || !strings.EqualFold(ct[:17], "text/event-stream") {
+		return false
+	}
+	base, _, _ := mime.ParseMediaType(ct)
+	return base == "text/event-stream"
+}
+
+func (fc *fastConn) writeBody(b []byte, chunked bool) error {
+	bw := fc.bw
+	if chunked {
+		fc.scratch = strconv.AppendInt(fc.scratch[:0], int64(len(b)), 16)
+		fc.scratch = append(fc.scratch, '\r', '\n')
+		bw.Write(fc.scratch)
+	}
+	_, err := bw.Write(b)
+	if chunked {
+		_, err = bw.WriteString("\r\n")
+	}
+	return err
+}
+
+func (fc *fastConn) writeStatus(code int) {
+	bw := fc.bw
+	bw.WriteString("HTTP/1.1 ")
+	fc.scratch = strconv.AppendInt(fc.scratch[:0], int64(code), 10)
+	bw.Write(fc.scratch)
+	bw.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(text)
+	} else {
+		bw.WriteString("status code ")
+		bw.Write(fc.scratch)
+	}
+	bw.WriteString("\r\n")
+}
+
+func (fc *fastConn) writeDate() {
+	fc.scratch = append(fc.scratch[:0], "Date: "...)
+	fc.scratch = time.Now().UTC().AppendFormat(fc.scratch, http.TimeFormat)
+	fc.scratch = append(fc.scratch, '\r', '\n')
+	fc.bw.Write(fc.scratch)
+}
+
+// writeText is the handler's writeText on the fast path.
+func (fc *fastConn) writeText(code int, msg string) {
+	bw := fc.bw
+	fc.writeStatus(code)
+	bw.WriteString("Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
+	fc.writeDate()
+	bw.WriteString("Content-Length: ")
+	fc.scratch = strconv.AppendInt(fc.scratch[:0], int64(len(msg)), 10)
+	bw.Write(fc.scratch)
+	bw.WriteString("\r\n")
+	if fc.closeAfter {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.WriteString(msg)
+	if bw.Flush() != nil {
+		fc.closeAfter = true
+	}
+}
