@@ -29,11 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
-  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-else
-  step() { printf '\n==> %s\n' "$*"; }
-fi
+# shellcheck source=scripts/demo-lib.sh
+. "$root/scripts/demo-lib.sh"
 for bin in podman runc; do
   command -v "$bin" >/dev/null || { echo "$bin is not installed: apt-get install -y podman runc"; exit 1; }
 done
@@ -61,18 +58,7 @@ echo "DOCKER_HOST=$DOCKER_HOST"
 
 step "runway up (server + agent, on that engine)"
 cd "$work/project"
-export XDG_CONFIG_HOME="$work/config"
-"$runway" up --data-dir "$work/.runway" >"$work/up.log" 2>&1 &
-up_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "Runway is up" "$work/up.log" 2>/dev/null && break
-  if ! kill -0 "$up_pid" 2>/dev/null; then cat "$work/up.log"; echo "runway up failed"; exit 1; fi
-  sleep 0.2
-done
-grep -q "Runway is up" "$work/up.log" || { cat "$work/up.log"; echo "runway up did not start"; exit 1; }
-export RUNWAY_SERVER=http://127.0.0.1:7040
-RUNWAY_TOKEN=$(cat "$work/.runway/server/admin.token")
-export RUNWAY_TOKEN
+start_up
 
 step "runway deploy web --env development --version 1.0.0 --yes --wait (builds the image first)"
 "$runway" deploy web --env development --version 1.0.0 --yes --wait
@@ -80,8 +66,7 @@ echo "\$ curl -H 'Host: web.development.localhost' http://127.0.0.1:8080/"
 curl -fsS -H 'Host: web.development.localhost' http://127.0.0.1:8080/
 
 step "steady traffic: 4 clients through the proxy, from now until the end"
-"$work/demoload" -host web.development.localhost -c 4 -interval 5ms -out "$work/load.json" >"$work/load.txt" 2>&1 &
-load_pid=$!
+start_load web.development.localhost
 
 step "runway deploy web --env development --version 1.1.0 (rolling)"
 "$runway" deploy web --env development --version 1.1.0 --yes --wait
@@ -94,15 +79,7 @@ step "runway status web --env development"
 "$runway" status web --env development
 "$runway" images web --env development
 
-kill -INT "$load_pid"
-wait "$load_pid" || true
-load_pid=""
-step "traffic during the releases"
-cat "$work/load.txt"
-failed=$(sed -n 's/.*"failed":\([0-9]*\).*/\1/p' "$work/load.json")
-sent=$(sed -n 's/.*"sent":\([0-9]*\).*/\1/p' "$work/load.json")
-echo "requests sent: $sent"
-echo "failed: $failed"
+report_load
 step "stopping Runway and the engine"
 kill -INT "$up_pid"
 wait "$up_pid" || true
