@@ -21,24 +21,32 @@ func (b *backend) record(ctx context.Context, e *store.ServiceEvent) {
 // each release in progress waits for whenever that changes.
 func (b *backend) Events(ctx context.Context, f apiwire.EventFilter, emit func(apiwire.ServiceEvent) error) error {
 	ff := store.FeedFilter{Project: f.Project, Environment: f.Environment, Service: f.Service, Release: f.Release, After: f.After, Last: f.Limit}
-	// A follower that saw nothing yet continues after this id: every event
-	// appended once it is made has a larger one (store.NewID).
-	cursor := store.NewID(time.Now())
+	// An event's id is made before its insert commits, so an event can
+	// appear after one with a larger id. A follower therefore reads again
+	// the last feedLookback of ids on every poll and skips those it sent.
+	start := time.Now()
 	list, err := b.st.Feed(ctx, ff)
 	if err != nil {
 		return err
 	}
+	sent := map[string]bool{}
 	for _, e := range list {
 		if err := emit(wireEvent(e)); err != nil {
 			return err
 		}
-		ff.After = e.ID
+		sent[e.ID] = true
 	}
 	if !f.Follow {
 		return nil
 	}
-	if ff.After == "" {
-		ff.After = cursor
+	// Never below what the listing covered: the client's After, or the
+	// oldest event listed when the listing may have been cut to Limit.
+	floor := store.IDAt(start.Add(-feedLookback))
+	if f.After != "" && f.After > floor {
+		floor = f.After
+	}
+	if f.After == "" && f.Limit > 0 && len(list) >= f.Limit && list[0].ID > floor {
+		floor = list[0].ID
 	}
 	ctx, done := b.streamCtx(ctx)
 	defer done()
@@ -55,6 +63,11 @@ func (b *backend) Events(ctx context.Context, f apiwire.EventFilter, emit func(a
 			return nil
 		case <-t.C:
 		}
+		after := store.IDAt(time.Now().Add(-feedLookback))
+		if after < floor {
+			after = floor
+		}
+		ff.After, ff.Last = after, 0
 		list, err := b.st.Feed(ctx, ff)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -63,16 +76,28 @@ func (b *backend) Events(ctx context.Context, f apiwire.EventFilter, emit func(a
 			return err
 		}
 		for _, e := range list {
+			if sent[e.ID] || e.ID <= floor {
+				continue
+			}
 			if err := emit(wireEvent(e)); err != nil {
 				return err
 			}
-			ff.After = e.ID
+			sent[e.ID] = true
+		}
+		for id := range sent {
+			if id <= after {
+				delete(sent, id)
+			}
 		}
 		if err := b.emitWaits(ctx, f, waits, emit); err != nil {
 			return err
 		}
 	}
 }
+
+// feedLookback is how long after its id is made an event may still be
+// committed and followed: far above the time a store insert takes.
+const feedLookback = 10 * time.Second
 
 // emitWaits emits a "wait" event for every release in progress in f's
 // scope whose wait changed since the last call (seen holds the last).

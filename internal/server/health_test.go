@@ -234,6 +234,57 @@ func TestEventsFollowFromNothing(t *testing.T) {
 	}
 }
 
+// TestEventsFollowLateCommit: an event whose id was made before the
+// follower started but which was stored after (its insert committed late)
+// is still sent, once.
+func TestEventsFollowLateCommit(t *testing.T) {
+	p := newInProc(t)
+	p.b.feedPoll = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	late := store.IDAt(time.Now().Add(-time.Second)) // made before the follow began
+	got := make(chan apiwire.ServiceEvent, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.b.Events(ctx, apiwire.EventFilter{Project: "hello", Limit: 10, Follow: true}, func(e apiwire.ServiceEvent) error {
+			got <- e
+			return nil
+		})
+	}()
+	next := func(what string) apiwire.ServiceEvent {
+		t.Helper()
+		select {
+		case e := <-got:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not followed", what)
+		}
+		return apiwire.ServiceEvent{}
+	}
+	// The follower is polling once it sent an event stored after it began.
+	p.b.record(ctx, &store.ServiceEvent{Kind: "project.applied", Project: "hello", Actor: "ana", Target: "project hello", Message: "first"})
+	if e := next("the first event"); e.Message != "first" {
+		t.Fatalf("got %+v", e)
+	}
+	if err := p.b.st.AppendServiceEvent(ctx, &store.ServiceEvent{ID: late, Kind: "project.applied", Project: "hello", Actor: "ana", Target: "project hello", Message: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := next("the late event"); e.Message != "late" {
+		t.Fatalf("got %+v, want the late event", e)
+	}
+	p.b.record(ctx, &store.ServiceEvent{Kind: "project.applied", Project: "hello", Actor: "ana", Target: "project hello", Message: "last"})
+	if e := next("the last event"); e.Message != "last" {
+		t.Fatalf("got %+v: the late event was sent again", e)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("%d more events sent", len(got))
+	}
+}
+
 // TestFailureDirtyNotifies: a release that ended FailureDirty raises the
 // built-in alarm, which notifies the project's channels; a later Success
 // clears it, and that is a notification too.

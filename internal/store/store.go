@@ -271,6 +271,16 @@ var (
 	idLastMS  uint64
 )
 
+// IDAt returns the smallest id NewID can make at t: every id made at t or
+// later is not smaller, every id made before t is smaller.
+func IDAt(t time.Time) string {
+	var u ulid.ULID
+	if err := u.SetTime(ulid.Timestamp(t)); err != nil {
+		panic(err) // only for times after the year 10889
+	}
+	return u.String()
+}
+
 // NewID returns a new ULID; ids made by one process sort in creation order
 // (the order of the calls), even when a caller passes a time taken before
 // another caller's: a time older than the last id's is taken as that id's
