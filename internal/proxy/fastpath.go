@@ -637,6 +637,9 @@ func (fc *fastConn) serveOne() bool {
 	st.t.release()
 	info := reqInfo{remote: fc.remote, method: fc.method, host: rawHost, path: path, proto: "HTTP/1.1"}
 	p.account(info, status, n, st, start)
+	if fc.bw.Flush() != nil {
+		fc.closeAfter = true
+	}
 	fc.st = reqState{}
 	return true
 }
@@ -854,8 +857,11 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		bw.WriteString("Connection: close\r\n")
 	}
 	bw.WriteString("\r\n")
+	// The end of the answer stays buffered: serveOne flushes it once the
+	// request is accounted for, so a client that read its whole answer
+	// finds it in the statistics (as net/http's handler path does).
 	if !allowed || head {
-		return code, 0, bw.Flush()
+		return code, 0, nil
 	}
 	stream := chunked || isEventStream(h.Get("Content-Type"))
 	chunk := buf[:first]
@@ -894,7 +900,7 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		}
 		bw.WriteString("\r\n")
 	}
-	return code, n, bw.Flush()
+	return code, n, nil
 }
 
 // isEventStream is ReverseProxy's test for a response to flush at once.
@@ -957,7 +963,5 @@ func (fc *fastConn) writeText(code int, msg string) {
 	}
 	bw.WriteString("\r\n")
 	bw.WriteString(msg)
-	if bw.Flush() != nil {
-		fc.closeAfter = true
-	}
+	// serveOne flushes the end once the request is accounted for.
 }
