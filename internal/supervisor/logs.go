@@ -76,16 +76,22 @@ func parseLine(s string) (agentapi.LogLine, bool) {
 	return agentapi.LogLine{Time: t, Stream: stream, Text: text}, true
 }
 
-func (l *logFile) write(stream, text string) { l.writeAt(time.Now(), stream, text) }
+// write writes a line stamped now. The stamp is taken under the file's lock,
+// so lines of stdout and stderr (read by separate goroutines) are in the file
+// in the order of their times.
+func (l *logFile) write(stream, text string) { l.writeAt(time.Time{}, stream, text) }
 
 // writeAt writes a line stamped t (a container's lines keep the engine's
-// times), the group's secret values redacted.
+// times; zero is now), the group's secret values redacted.
 func (l *logFile) writeAt(t time.Time, stream, text string) {
 	if l.secrets != nil {
 		text = redact.Values(text, l.secrets())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if t.IsZero() {
+		t = time.Now()
+	}
 	line := formatLine(t, stream, text)
 	if l.f == nil {
 		return
