@@ -45,6 +45,11 @@ func init() {
 
 		"logs:FilterLogEvents":    logsFilterLogEvents,
 		"logs:DescribeLogStreams": logsDescribeLogStreams,
+
+		"secretsmanager:CreateSecret":   smCreateSecret,
+		"secretsmanager:PutSecretValue": smPutSecretValue,
+		"secretsmanager:GetSecretValue": smGetSecretValue,
+		"secretsmanager:DescribeSecret": smDescribeSecret,
 	}
 }
 

@@ -79,7 +79,7 @@ func New(opt Options) (*Fake, error) {
 		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	f := &Fake{opt: opt, models: map[string]*Model{}, calls: map[string]int{}, stop: make(chan struct{})}
-	for _, s := range []string{"ecs", "elasticloadbalancingv2", "monitoring", "logs", "sts"} {
+	for _, s := range []string{"ecs", "elasticloadbalancingv2", "monitoring", "logs", "sts", "secretsmanager"} {
 		m, err := LoadModel(s)
 		if err != nil {
 			return nil, err

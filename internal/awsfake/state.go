@@ -32,6 +32,8 @@ type state struct {
 
 	logGroups map[string]map[string][]logEvent // group -> stream -> events
 	metrics   map[string]map[int64]*minute     // target group ARN -> minute -> figures
+
+	secrets map[string]*smSecret // Secrets Manager, by ARN
 }
 
 func newState(f *Fake) *state {
@@ -248,6 +250,24 @@ func (s *state) startTask(t *task, now time.Time) {
 		return
 	}
 	_ = td
+	// The task execution role reads the task definition's secrets before
+	// the container starts; one it cannot read fails the task.
+	refs := c.Secrets
+	c.Secrets = make(map[string]string, len(refs))
+	for name, from := range refs {
+		v, problem := s.resolveSecret(from)
+		if problem != "" {
+			t.stopCode = "TaskFailedToStart"
+			t.stoppedReason = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret from asm: " + problem
+			t.desiredStatus = "STOPPED"
+			if t.deployment != nil {
+				t.deployment.failed++
+			}
+			s.finishTask(t, now)
+			return
+		}
+		c.Secrets[name] = v
+	}
 	p, err := s.f.opt.Runtime(c)
 	if err != nil {
 		t.stopCode = "TaskFailedToStart"

@@ -269,6 +269,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.AWS != nil {
 		ao := *opts.AWS
 		ao.Log = opts.Logger
+		ao.Secrets = func(ctx context.Context, release string) ([]ecs.Secret, error) { return b.awsSecrets(ctx, release) }
 		drivers["aws"] = ecs.New(ao)
 	}
 	eng := engine.New(st, drivers, eo)
