@@ -4,9 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )

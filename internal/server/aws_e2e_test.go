@@ -36,46 +36,7 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 			t.Errorf("requests the AWS models refuse: %q", v)
 		}
 	})
-	st := f.Bootstrap("staging")
-	c := startCluster(t)
-	outputs := filepath.Join(c.dir, "aws-outputs.json")
-	data, _ := json.Marshal(map[string]ecs.Env{"staging": {Region: st.Region, Account: st.Account, Cluster: st.ClusterName,
-		ListenerARN: st.ListenerARN, VpcID: st.VpcID, SubnetIDs: st.SubnetIDs,
-		ServiceOutputs: ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN, TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}}})
-	if err := os.WriteFile(outputs, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.server.stop(t, syscall.SIGTERM)
-	c.serverEnv = []string{"AWS_ENDPOINT_URL=" + f.URL(), "AWS_ACCESS_KEY_ID=fake", "AWS_SECRET_ACCESS_KEY=fake", "AWS_REGION=" + st.Region,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
-	c.serverArgs = []string{"--aws-outputs", outputs}
-	c.startServer()
-
-	dir := filepath.Join(c.dir, "project")
-	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n}\n", projectName, st.Region)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := `service "web" {
-  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"
-  command = ["serve"]
-  port    = 8080
-  health {
-    path = "/healthz"
-  }
-  scale {
-    desired = 2
-  }
-  deploy {
-    strategy         = "blue_green"
-    timeout          = "2m"
-    scale_down_delay = "1s"
-    drain_timeout    = "2s"
-  }
-}
-`
-	if err := os.WriteFile(filepath.Join(dir, "web.service.hcl"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := startAWSCluster(t, f, nil, "")
 	c.applyProject()
 	deploy := func(version string) string {
 		out, err := c.cli("deploy", "web", "--env", "staging", "--version", version, "--yes", "--output", "json")
@@ -140,4 +101,59 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 	if n := failed.Load(); n != 0 || served.Load() == 0 {
 		t.Errorf("%d of %d requests through the load balancer failed across the kill", n, n+served.Load())
 	}
+}
+
+// startAWSCluster bootstraps environment staging on the fake, writes the
+// Terraform outputs file (so, when given, changes the service outputs),
+// starts a cluster whose server runs target aws on the fake (reached through
+// AWS_ENDPOINT_URL as the SDK reads it), and applies a project with
+// manifest web (the blue_green one below, with extra added to it).
+func startAWSCluster(t *testing.T, f *awsfake.Fake, so func(*ecs.ServiceOutputs), extra string) (*cluster, awsfake.Static) {
+	t.Helper()
+	st := f.Bootstrap("staging")
+	c := startCluster(t)
+	outputs := filepath.Join(c.dir, "aws-outputs.json")
+	defaults := ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN, TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}
+	if so != nil {
+		so(&defaults)
+	}
+	data, _ := json.Marshal(map[string]ecs.Env{"staging": {Region: st.Region, Account: st.Account, Cluster: st.ClusterName,
+		ListenerARN: st.ListenerARN, VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, ServiceOutputs: defaults}})
+	if err := os.WriteFile(outputs, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverEnv = []string{"AWS_ENDPOINT_URL=" + f.URL(), "AWS_ACCESS_KEY_ID=fake", "AWS_SECRET_ACCESS_KEY=fake", "AWS_REGION=" + st.Region,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	c.serverArgs = []string{"--aws-outputs", outputs}
+	c.startServer()
+
+	dir := filepath.Join(c.dir, "project")
+	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n}\n", projectName, st.Region)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `service "web" {
+  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"
+  command = ["serve"]
+  port    = 8080
+` + extra + `
+  health {
+    path = "/healthz"
+  }
+  scale {
+    desired = 2
+  }
+  deploy {
+    strategy         = "blue_green"
+    timeout          = "2m"
+    scale_down_delay = "1s"
+    drain_timeout    = "2s"
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "web.service.hcl"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.applyProject()
+	return c, st
 }
