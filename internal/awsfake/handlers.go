@@ -50,6 +50,8 @@ func init() {
 		"secretsmanager:PutSecretValue": smPutSecretValue,
 		"secretsmanager:GetSecretValue": smGetSecretValue,
 		"secretsmanager:DescribeSecret": smDescribeSecret,
+
+		"ecr:GetAuthorizationToken": ecrGetAuthorizationToken,
 	}
 }
 

@@ -169,6 +169,23 @@ func (f *Fake) Resources(prefix string) (services, targetGroups int) {
 	return services, targetGroups
 }
 
+// TaskImages lists the images of the running tasks of services named
+// with prefix, sorted, once each.
+func (f *Fake) TaskImages(prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range f.st.sortedTasks() {
+		if t.service != nil && strings.HasPrefix(t.service.name, prefix) && t.lastStatus == "RUNNING" && !seen[t.container.Image] {
+			seen[t.container.Image] = true
+			out = append(out, t.container.Image)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *state) stopAll() {
 	for _, t := range s.tasks {
 		if t.proc != nil {

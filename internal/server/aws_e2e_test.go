@@ -36,7 +36,7 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 			t.Errorf("requests the AWS models refuse: %q", v)
 		}
 	})
-	c, _ := startAWSCluster(t, f, nil, "")
+	c, _ := startAWSCluster(t, f, nil, awsManifest{})
 	c.applyProject()
 	deploy := func(version string) string {
 		out, err := c.cli("deploy", "web", "--env", "staging", "--version", version, "--yes", "--output", "json")
@@ -103,12 +103,17 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 	}
 }
 
+// awsManifest varies the project startAWSCluster applies: Image replaces
+// web's image (a digest of nothing pushed), "-" removes it; Extra is added
+// to web's manifest, Environment to the staging environment.
+type awsManifest struct{ Image, Extra, Environment string }
+
 // startAWSCluster bootstraps environment staging on the fake, writes the
 // Terraform outputs file (so, when given, changes the service outputs),
 // starts a cluster whose server runs target aws on the fake (reached through
 // AWS_ENDPOINT_URL as the SDK reads it), and applies a project with
-// manifest web (the blue_green one below, with extra added to it).
-func startAWSCluster(t *testing.T, f *awsfake.Fake, so func(*ecs.ServiceOutputs), extra string) (*cluster, awsfake.Static) {
+// manifest web (the blue_green one below, changed by m).
+func startAWSCluster(t *testing.T, f *awsfake.Fake, so func(*ecs.ServiceOutputs), m awsManifest) (*cluster, awsfake.Static) {
 	t.Helper()
 	st := f.Bootstrap("staging")
 	c := startCluster(t)
@@ -129,14 +134,21 @@ func startAWSCluster(t *testing.T, f *awsfake.Fake, so func(*ecs.ServiceOutputs)
 	c.startServer()
 
 	dir := filepath.Join(c.dir, "project")
-	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n}\n", projectName, st.Region)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n%s\n}\n", projectName, st.Region, m.Environment)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	image := m.Image
+	switch image {
+	case "":
+		image = `  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"`
+	case "-":
+		image = ""
+	}
 	manifest := `service "web" {
-  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"
+` + image + `
   command = ["serve"]
   port    = 8080
-` + extra + `
+` + m.Extra + `
   health {
     path = "/healthz"
   }

@@ -40,7 +40,7 @@ func TestAWSSecretsPinnedVersions(t *testing.T) {
 	arn := f.CreateSecret("runway/staging/web/DATABASE_URL") // as the service root does
 	c, _ := startAWSCluster(t, f, func(so *ecs.ServiceOutputs) {
 		so.SecretARNs = map[string]string{"DATABASE_URL": arn}
-	}, `  secrets = ["DATABASE_URL"]`)
+	}, awsManifest{Extra: `  secrets = ["DATABASE_URL"]`})
 	v1, v2 := distinctive(t, "aws-v1"), distinctive(t, "aws-v2")
 	values := []string{v1, v2}
 	var outputs []string
