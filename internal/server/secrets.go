@@ -194,10 +194,15 @@ func (s *secretService) writeExternal(ctx context.Context, tgt string, ms []secr
 				}
 			}
 		}
-		if _, err := drv.PutSecret(ctx, m.Environment, ecs.Secret{Key: m.Key, Service: m.Service, Version: m.Version,
-			VersionID: secrets.ExternalVersionID(m.Ref, m.Version, m.CreatedAt), Value: v}, shadowed); err != nil {
+		n, err := drv.PutSecret(ctx, m.Environment, ecs.Secret{Key: m.Key, Service: m.Service, Version: m.Version,
+			VersionID: secrets.ExternalVersionID(m.Ref, m.Version, m.CreatedAt), Value: v}, shadowed)
+		if err != nil {
 			return apiwire.Problemf(http.StatusBadGateway, apiwire.KindSecretUnreadable,
 				"secret %s is stored in Runway as v%d, but writing it into AWS Secrets Manager failed: %v. The next deploy that pins it writes it again; check the server's AWS credentials", m.Key, m.Version, err)
+		}
+		if n == 0 {
+			s.b.log.Warn("secret has no Secrets Manager container in the aws outputs: no task of the environment receives it until runway infra apply creates one (name it in the service's manifest) and the server reads new outputs",
+				"environment", m.Environment, "service", m.Service, "key", m.Key, "version", m.Version)
 		}
 	}
 	return nil
