@@ -26,16 +26,7 @@ import (
 // and one target group of the service left, and no request sent through
 // the load balancer meanwhile failed.
 func TestAWSKillServerMidRelease(t *testing.T) {
-	f, err := awsfake.New(awsfake.Options{TimeScale: 20, ConsistencyDelay: 200 * time.Millisecond, ThrottleEvery: 23})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = f.Close()
-		if v := f.Violations(); len(v) > 0 {
-			t.Errorf("requests the AWS models refuse: %q", v)
-		}
-	})
+	f := startFakeAWS(t, awsfake.Options{ThrottleEvery: 23})
 	c, _ := startAWSCluster(t, f, nil, awsManifest{})
 	c.applyProject()
 	deploy := func(version string) string {
@@ -101,6 +92,30 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 	if n := failed.Load(); n != 0 || served.Load() == 0 {
 		t.Errorf("%d of %d requests through the load balancer failed across the kill", n, n+served.Load())
 	}
+}
+
+// startFakeAWS starts the fake AWS for a test (TimeScale 20 and a 200 ms
+// consistency delay unless opt says otherwise); cleanup closes it and fails
+// the test for every request the AWS models refused.
+func startFakeAWS(t *testing.T, opt awsfake.Options) *awsfake.Fake {
+	t.Helper()
+	if opt.TimeScale == 0 {
+		opt.TimeScale = 20
+	}
+	if opt.ConsistencyDelay == 0 {
+		opt.ConsistencyDelay = 200 * time.Millisecond
+	}
+	f, err := awsfake.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.Close()
+		if v := f.Violations(); len(v) > 0 {
+			t.Errorf("requests the AWS models refuse: %q", v)
+		}
+	})
+	return f
 }
 
 // awsManifest varies the project startAWSCluster applies: Image replaces

@@ -23,17 +23,7 @@ import (
 // reference, which the registry serves.
 func TestAWSBuildPushesToECR(t *testing.T) {
 	pe := podmantest.Shared(t, podmantest.Options{Registry: true})
-	f, err := awsfake.New(awsfake.Options{TimeScale: 20, ConsistencyDelay: 200 * time.Millisecond,
-		Registry: pe.AuthRegistry, RegistryUser: pe.AuthUser, RegistryPassword: pe.AuthPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = f.Close()
-		if v := f.Violations(); len(v) > 0 {
-			t.Errorf("requests the AWS models refuse: %q", v)
-		}
-	})
+	f := startFakeAWS(t, awsfake.Options{Registry: pe.AuthRegistry, RegistryUser: pe.AuthUser, RegistryPassword: pe.AuthPassword})
 	// The CLI's environment: the engine, and the AWS SDK's credentials and
 	// endpoint (as a user's profile would give them).
 	t.Setenv("DOCKER_HOST", pe.Host)

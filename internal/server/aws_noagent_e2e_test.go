@@ -20,16 +20,7 @@ import (
 // refused with what to do; without --aws-outputs the missing token file
 // still refuses the start.
 func TestAWSServerWithoutAgent(t *testing.T) {
-	f, err := awsfake.New(awsfake.Options{TimeScale: 20, ConsistencyDelay: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = f.Close()
-		if v := f.Violations(); len(v) > 0 {
-			t.Errorf("requests the AWS models refuse: %q", v)
-		}
-	})
+	f := startFakeAWS(t, awsfake.Options{})
 	st := f.Bootstrap("staging")
 	dir := t.TempDir()
 	addrs := freeAddrs(t, 3)
@@ -83,7 +74,7 @@ func TestAWSServerWithoutAgent(t *testing.T) {
 		}
 	}
 	c.applyProject()
-	out, err = c.cliStdout("deploy", "web", "--env", "staging", "--version", "1.0.0", "--yes", "--output", "json")
+	out, err := c.cliStdout("deploy", "web", "--env", "staging", "--version", "1.0.0", "--yes", "--output", "json")
 	if err != nil {
 		t.Fatalf("deploy to aws without an agent: %v\n%s", err, out)
 	}

@@ -1,14 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,16 +23,7 @@ import (
 // appears in any CLI output, API answer, log, data file or in what the fake
 // AWS recorded.
 func TestAWSSecretsPinnedVersions(t *testing.T) {
-	f, err := awsfake.New(awsfake.Options{TimeScale: 20, ConsistencyDelay: 200 * time.Millisecond, ThrottleEvery: 23})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = f.Close()
-		if v := f.Violations(); len(v) > 0 {
-			t.Errorf("requests the AWS models refuse: %q", v)
-		}
-	})
+	f := startFakeAWS(t, awsfake.Options{ThrottleEvery: 23})
 	arn := f.CreateSecret("runway/staging/web/DATABASE_URL") // as the service root does
 	c, _ := startAWSCluster(t, f, func(so *ecs.ServiceOutputs) {
 		so.SecretARNs = map[string]string{"DATABASE_URL": arn}
@@ -135,32 +122,7 @@ func TestAWSSecretsPinnedVersions(t *testing.T) {
 		outputs = append(outputs, "GET /v1/releases/"+r.ID+"\n"+string(b))
 	}
 	outputs = append(outputs, "server log\n"+c.server.out.String(), "fake violations\n"+strings.Join(f.Violations(), "\n"))
-	for i, o := range outputs {
-		for j, v := range values {
-			if strings.Contains(o, v) {
-				first, _, _ := strings.Cut(o, "\n")
-				t.Errorf("output %d (%s) holds secret value %d", i, first, j)
-			}
-		}
-	}
-	scanned := 0
-	_ = filepath.WalkDir(c.serverDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
-		scanned++
-		for j, v := range values {
-			if bytes.Contains(b, []byte(v)) {
-				t.Errorf("file %s holds secret value %d", p, j)
-			}
-		}
-		return nil
-	})
-	if scanned < 3 {
+	if scanned := noValueIn(t, outputs, []string{c.serverDir}, values); scanned < 3 {
 		t.Fatalf("scanned only %d files", scanned)
 	}
 }

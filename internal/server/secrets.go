@@ -211,22 +211,12 @@ func (s *secretService) writeExternal(ctx context.Context, tgt string, ms []secr
 // awsSecrets are the versions a release pins, as target aws delivers them
 // (ecs.Options.Secrets).
 func (b *backend) awsSecrets(ctx context.Context, release string) ([]ecs.Secret, error) {
-	r, err := b.st.GetRelease(ctx, release)
-	if err != nil {
+	r, pins, err := b.releasePins(ctx, release)
+	if err != nil || len(pins) == 0 {
 		return nil, err
 	}
-	spec, err := engine.DecodeSpec(r.Spec)
-	if err != nil {
-		return nil, err
-	}
-	if len(spec.Secrets) == 0 {
-		return nil, nil
-	}
-	if b.secrets == nil {
-		return nil, errors.New("this server keeps no secrets")
-	}
-	out := make([]ecs.Secret, 0, len(spec.Secrets))
-	for _, p := range spec.Secrets {
+	out := make([]ecs.Secret, 0, len(pins))
+	for _, p := range pins {
 		ref := p.Ref(r.Project, r.Environment)
 		v, m, err := b.secrets.Value(ctx, ref, p.Version)
 		if err != nil {
@@ -338,21 +328,28 @@ func (b *backend) secretVersionExists(ctx context.Context, ref secrets.Ref, vers
 // releaseSecrets opens the values a release's processes receive (the local
 // driver's source of values), by variable name.
 func (b *backend) releaseSecrets(ctx context.Context, release string) (map[string]string, error) {
+	r, pins, err := b.releasePins(ctx, release)
+	if err != nil || len(pins) == 0 {
+		return nil, err
+	}
+	return b.secrets.Values(ctx, r.Project, r.Environment, pins)
+}
+
+// releasePins is a release and the secret versions it pins; with pins, an
+// error unless this server keeps secrets.
+func (b *backend) releasePins(ctx context.Context, release string) (*store.Release, []secrets.Pin, error) {
 	r, err := b.st.GetRelease(ctx, release)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spec, err := engine.DecodeSpec(r.Spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(spec.Secrets) == 0 {
-		return nil, nil
+	if len(spec.Secrets) > 0 && b.secrets == nil {
+		return nil, nil, errors.New("this server keeps no secrets")
 	}
-	if b.secrets == nil {
-		return nil, errors.New("this server keeps no secrets")
-	}
-	return b.secrets.Values(ctx, r.Project, r.Environment, spec.Secrets)
+	return r, spec.Secrets, nil
 }
 
 func pinsToAPI(pins []secrets.Pin) []apiwire.SecretPin {
