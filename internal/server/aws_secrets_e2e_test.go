@@ -19,7 +19,8 @@ import (
 // generated Terraform's), as a version named after Runway's; a release's
 // task definition names exactly the version it pins, so the tasks of a
 // release read their own value after a newer one was put, and a rollback
-// runs the old value again without writing a version twice. No value
+// runs the old value again without writing a version twice; a secret
+// rollback writes a new version. No value
 // appears in any CLI output, API answer, log, data file or in what the fake
 // AWS recorded.
 func TestAWSSecretsPinnedVersions(t *testing.T) {
@@ -102,6 +103,13 @@ func TestAWSSecretsPinnedVersions(t *testing.T) {
 	only(v1, "the rollback to release 1")
 	if got := f.SecretVersions(arn); len(got) != 2 || got[0] != versions[0] || got[1] != versions[1] {
 		t.Errorf("Secrets Manager versions after the rollback %v, want the same two %v", got, versions)
+	}
+
+	// A secret rollback is a new version with the old value: written into
+	// Secrets Manager as a third version, which takes AWSCURRENT.
+	run("secret", "rollback", "web", "DATABASE_URL", "--env", "staging", "--to", "1")
+	if got := f.SecretVersions(arn); len(got) != 3 {
+		t.Errorf("Secrets Manager versions after secret rollback: %d, want 3", len(got))
 	}
 
 	// Where a value could leak: every CLI output, release records through
