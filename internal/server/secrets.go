@@ -177,6 +177,13 @@ func (s *secretService) writeExternal(ctx context.Context, tgt string, ms []secr
 		return nil // no aws outputs: nothing to deliver to; releases are refused (NoDriver)
 	}
 	for _, m := range ms {
+		if !drv.HasEnvironment(m.Environment) {
+			// Not applied yet (or the server reads older outputs): the
+			// first deploy after writes the versions it pins.
+			s.b.log.Warn("secret of an aws environment the server has no Terraform outputs of: not written into Secrets Manager now; the first release that pins it writes it",
+				"environment", m.Environment, "service", m.Service, "key", m.Key, "version", m.Version)
+			continue
+		}
 		v := value(m)
 		if v == nil {
 			return fmt.Errorf("secret %s v%d: cannot open it to write it into Secrets Manager", m.Key, m.Version)

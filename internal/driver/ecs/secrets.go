@@ -98,6 +98,12 @@ func (d *Driver) PutSecret(ctx context.Context, env string, s Secret, shadowed m
 	return len(list), nil
 }
 
+// HasEnvironment reports whether the driver has Terraform outputs of env.
+func (d *Driver) HasEnvironment(env string) bool {
+	_, ok := d.opt.Environments[env]
+	return ok
+}
+
 // releaseSecrets writes the versions a release pins into the service's
 // containers and returns the task definition's references, by variable.
 func (d *Driver) releaseSecrets(ctx context.Context, c *clients, service, release string, vars map[string]string) (map[string]string, error) {
