@@ -86,8 +86,8 @@ func TestAWSBuildPushesToECR(t *testing.T) {
 	if err := json.Unmarshal(r.Manifest, &spec); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(spec.Image, repo+"@sha256:") {
-		t.Fatalf("the release runs %q, want %s pinned by digest", spec.Image, repo)
+	if spec.Image != built.Pinned {
+		t.Fatalf("the release runs %q, want the digest runway build pushed, %s (ECR's tags are immutable: a second push must be the same manifest)", spec.Image, built.Pinned)
 	}
 	if got := f.TaskImages("web-"); len(got) != 1 || got[0] != spec.Image {
 		t.Fatalf("the ECS tasks run %v, want only %s", got, spec.Image)
