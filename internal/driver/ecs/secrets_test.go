@@ -10,7 +10,8 @@ import (
 // TestPutSecretContainers: a service's secret goes into that service's
 // container of the key; an environment-wide one into every service's
 // container of the key but those of services with a value of their own;
-// writing a version again changes nothing; a container the outputs name
+// writing a version again changes nothing; the environment's defaults
+// have containers too; a container the outputs name
 // but AWS lacks is an error that names the key, never the value.
 func TestPutSecretContainers(t *testing.T) {
 	fa := startFake(t, "staging")
@@ -18,7 +19,8 @@ func TestPutSecretContainers(t *testing.T) {
 	e := fa.opt.Environments["staging"]
 	e.Services = map[string]ServiceOutputs{"web": {SecretARNs: map[string]string{"DATABASE_URL": web}},
 		"api": {SecretARNs: map[string]string{"DATABASE_URL": api, "STRIPE_KEY": api + "-missing"}}}
-	e.SecretARNs = nil
+	shared := fa.f.CreateSecret("runway/staging/SHARED_TOKEN")
+	e.SecretARNs = map[string]string{"SHARED_TOKEN": shared} // the environment's defaults
 	fa.opt.Environments["staging"] = e
 	d := New(fa.opt)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -40,6 +42,14 @@ func TestPutSecretContainers(t *testing.T) {
 	}
 	if _, err := d.PutSecret(ctx, "staging", Secret{Key: "DATABASE_URL", Version: 1, VersionID: id2, Value: []byte("shared value")}, map[string]bool{"web": true}); err != nil {
 		t.Errorf("the same version again: %v", err)
+	}
+	// A key only the environment's defaults have a container of (services
+	// without outputs of their own use them).
+	if n, err := d.PutSecret(ctx, "staging", Secret{Key: "SHARED_TOKEN", Version: 1, VersionID: id1, Value: []byte("token")}, nil); err != nil || n != 1 {
+		t.Errorf("a secret of the environment's defaults: %d containers, %v", n, err)
+	}
+	if got := fa.f.SecretVersions(shared); len(got) != 1 {
+		t.Errorf("the defaults' container holds %v", got)
 	}
 	_, err = d.PutSecret(ctx, "staging", Secret{Key: "STRIPE_KEY", Service: "api", Version: 1, VersionID: id1, Value: []byte("sk_live_value")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "write secret STRIPE_KEY v1 into Secrets Manager") || !strings.Contains(err.Error(), "ResourceNotFoundException") {
