@@ -206,6 +206,9 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 	if _, _, digest := config.SplitImage(spec.Image); spec.Image == "" || digest == "" {
 		problems = append(problems, fmt.Sprintf("target aws runs images pinned by digest: build and push it (runway build %s --env %s), the release then pins its digest", ref.Service, ref.Environment))
 	}
+	if len(spec.SecretVars()) > 0 && d.opt.Secrets == nil {
+		problems = append(problems, "the release names secrets and this server delivers none to target aws")
+	}
 	for v, key := range spec.SecretVars() {
 		if c.env.Service(ref.Service).SecretARNs[key] == "" {
 			problems = append(problems, fmt.Sprintf("secret %s (variable %s) has no Secrets Manager container in the environment's Terraform outputs: add it to the manifest and run runway infra apply", key, v))

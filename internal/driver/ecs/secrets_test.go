@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // TestPutSecretContainers: a service's secret goes into that service's
@@ -57,5 +59,26 @@ func TestPutSecretContainers(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "sk_live_value") {
 		t.Error("the error carries the value")
+	}
+}
+
+// TestValidateSecrets: a release naming secrets is refused before it
+// starts when the server delivers none, or when a key has no container.
+func TestValidateSecrets(t *testing.T) {
+	fa := startFake(t, "staging")
+	ref := target.ServiceRef{Environment: "staging", Service: "web"}
+	spec := fa.spec(ref)
+	spec.Secrets = []string{"DATABASE_URL", "API_KEY"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := New(fa.opt).Validate(ctx, ref, spec)
+	if err == nil || !strings.Contains(err.Error(), "this server delivers none to target aws") || !strings.Contains(err.Error(), "secret API_KEY (variable API_KEY) has no Secrets Manager container") {
+		t.Errorf("without a secrets source: %v", err)
+	}
+	opt := fa.opt
+	opt.Secrets = func(context.Context, string) ([]Secret, error) { return nil, nil }
+	err = New(opt).Validate(ctx, ref, spec)
+	if err == nil || strings.Contains(err.Error(), "delivers none") || !strings.Contains(err.Error(), "secret API_KEY") || strings.Contains(err.Error(), "secret DATABASE_URL") {
+		t.Errorf("with a source, API_KEY without a container: %v", err)
 	}
 }
