@@ -39,15 +39,22 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update", "delete"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: rw},
+		// The proxy replicas' statistics (stats.go): read only.
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list"}},
 	}
 }
 
-// ProxyRules are what the in-cluster proxy reads: its route table and the
-// groups' endpoints.
+// ProxyRules are what the in-cluster proxy reads, its route table and the
+// groups' endpoints, and what it writes: each replica its statistics Lease
+// (created, read back after a restart, renewed), and the Leases of
+// replicas gone for StatsExpiry (listed, deleted). Leases are named by
+// the replica, so the rights cannot name them; Runway keeps nothing else
+// in Leases.
 func ProxyRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{RouteTable}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 	}
 }
 
