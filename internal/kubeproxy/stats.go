@@ -60,7 +60,7 @@ type Publisher struct {
 	lease   *coordinationv1.Lease
 	next    int64 // the first second not added yet
 	buckets map[groupKey]map[int64]*bucket
-	base    map[agentapi.RouteKey]agentapi.Counters // the totals of the process before this one
+	base    map[agentapi.RouteKey]offset // added to the proxy's totals: a previous process's
 	written *k8sdriver.StatsRecord
 	wroteAt time.Time
 	gcAt    time.Time
@@ -72,6 +72,9 @@ type groupKey struct {
 	route agentapi.RouteKey
 	group string
 }
+
+// offset is added to a service's served and failed totals.
+type offset struct{ served, failed int64 }
 
 type bucket struct {
 	requests, errors int64
@@ -134,7 +137,7 @@ func (p *Publisher) init() error {
 	p.process = hex.EncodeToString(b[:])
 	p.name = name
 	p.buckets = map[groupKey]map[int64]*bucket{}
-	p.base = map[agentapi.RouteKey]agentapi.Counters{}
+	p.base = map[agentapi.RouteKey]offset{}
 	// The proxy's statistics reach back MaxStatsWindow: take all of it
 	// (the proxy may have served before the publisher started).
 	p.next = p.now().Unix() - int64(agentapi.MaxStatsWindow/time.Second) + 1
@@ -184,23 +187,37 @@ func (p *Publisher) adopt(ctx context.Context) error {
 	}
 	for _, s := range rec.Services {
 		k := agentapi.RouteKey{Project: s.Project, Environment: s.Environment, Service: s.Service}
-		p.base[k] = agentapi.Counters{Served: uint64(s.Served), Failed: uint64(s.Failed)}
-		for _, g := range s.Groups {
-			for _, b := range g.Buckets {
-				nb := p.bucket(groupKey{k, g.Group}, b.Start)
-				nb.requests += b.Requests
-				nb.errors += b.Errors
-				for _, lc := range b.Latency {
-					nb.latency[lc[0]] += lc[1]
-				}
-			}
-		}
+		p.base[k] = offset{s.Served, s.Failed}
 	}
+	p.add(rec, 1)
 	// The seconds the previous process counted are in its buckets; this
 	// process's proxy served nothing before it.
 	p.next = max(p.next, rec.At)
 	p.Log.Info("kubeproxy: carrying on the statistics of the replica's previous process", "lease", p.name, "process", rec.Process)
 	return nil
+}
+
+// add adds sign times rec's buckets to the collected ones.
+func (p *Publisher) add(rec *k8sdriver.StatsRecord, sign int64) {
+	for _, s := range rec.Services {
+		k := agentapi.RouteKey{Project: s.Project, Environment: s.Environment, Service: s.Service}
+		for _, g := range s.Groups {
+			for _, b := range g.Buckets {
+				gk := groupKey{k, g.Group}
+				nb := p.bucket(gk, b.Start)
+				nb.requests += sign * b.Requests
+				nb.errors += sign * b.Errors
+				for _, lc := range b.Latency {
+					if nb.latency[lc[0]] += sign * lc[1]; nb.latency[lc[0]] == 0 {
+						delete(nb.latency, lc[0])
+					}
+				}
+				if nb.requests == 0 {
+					delete(p.buckets[gk], b.Start)
+				}
+			}
+		}
+	}
 }
 
 func (p *Publisher) bucket(k groupKey, start int64) *bucket {
@@ -262,7 +279,8 @@ func (p *Publisher) record() *k8sdriver.StatsRecord {
 		if s == nil {
 			c, b := counters[k], p.base[k]
 			s = &k8sdriver.StatsService{Project: k.Project, Environment: k.Environment, Service: k.Service,
-				Served: int64(c.Served + b.Served), Failed: int64(c.Failed + b.Failed)}
+				Served: max(0, int64(c.Served)+b.served), Failed: max(0, int64(c.Failed)+b.failed)}
+			s.Failed = min(s.Failed, s.Served)
 			services[k] = s
 		}
 		return s
@@ -282,15 +300,22 @@ func (p *Publisher) record() *k8sdriver.StatsRecord {
 		sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 		for _, s := range starts {
 			b := m[s]
+			if b.requests <= 0 || b.errors < 0 || b.errors > b.requests {
+				continue // only after a conflict took figures away (never written)
+			}
 			sb := k8sdriver.StatsBucket{Start: s, Requests: b.requests, Errors: b.errors}
 			for bound, n := range b.latency {
-				sb.Latency = append(sb.Latency, [2]int64{bound, n})
+				if n > 0 {
+					sb.Latency = append(sb.Latency, [2]int64{bound, n})
+				}
 			}
 			sort.Slice(sb.Latency, func(i, j int) bool { return sb.Latency[i][0] < sb.Latency[j][0] })
 			g.Buckets = append(g.Buckets, sb)
 		}
-		s := svc(k.route)
-		s.Groups = append(s.Groups, g)
+		if len(g.Buckets) > 0 {
+			s := svc(k.route)
+			s.Groups = append(s.Groups, g)
+		}
 	}
 	for _, s := range services {
 		sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].Group < s.Groups[j].Group })
@@ -385,6 +410,11 @@ func (p *Publisher) write(ctx context.Context, rec *k8sdriver.StatsRecord, now t
 		out, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 	}
 	switch {
+	case apierrors.IsNotFound(err):
+		// Deleted meanwhile (by hand, or as expired while this replica
+		// was stopped for StatsExpiry): created again.
+		p.lease = &coordinationv1.Lease{}
+		return p.write(ctx, rec, now)
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 		return p.conflict(ctx)
 	case err != nil:
@@ -395,8 +425,9 @@ func (p *Publisher) write(ctx context.Context, rec *k8sdriver.StatsRecord, now t
 }
 
 // conflict: the Lease changed since this process read or wrote it. When
-// another process wrote it, that process holds the name: this one goes on
-// under a name of its own, without the figures it carried on.
+// another process wrote it, that process holds the name and what this one
+// had written there: this one goes on under a name of its own with the
+// rest (what it collected since, what it counts from now on).
 func (p *Publisher) conflict(ctx context.Context) error {
 	l, err := p.Client.CoordinationV1().Leases(p.Namespace).Get(ctx, p.name, metav1.GetOptions{})
 	if err != nil {
@@ -408,10 +439,15 @@ func (p *Publisher) conflict(ctx context.Context) error {
 		old := p.name
 		p.Replica = p.Replica + "-" + p.process
 		p.name = k8sdriver.StatsLeasePrefix + p.Replica
+		if w := p.written; w != nil {
+			p.add(w, -1)
+			for _, s := range w.Services {
+				k := agentapi.RouteKey{Project: s.Project, Environment: s.Environment, Service: s.Service}
+				b := p.base[k]
+				p.base[k] = offset{b.served - s.Served, b.failed - s.Failed}
+			}
+		}
 		p.lease, p.written = &coordinationv1.Lease{}, nil
-		p.base = map[agentapi.RouteKey]agentapi.Counters{}
-		p.buckets = map[groupKey]map[int64]*bucket{}
-		p.next = p.now().Unix() - int64(agentapi.MaxStatsWindow/time.Second) + 1
 		p.Log.Error("kubeproxy: another process publishes statistics under this replica's name; publishing under a name of this process", "lease", old, "other_process", rec.Process, "now", p.name)
 		return nil
 	}

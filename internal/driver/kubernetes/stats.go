@@ -106,7 +106,7 @@ type StatsService struct {
 	// (target.Counters).
 	Served int64        `json:"served"`
 	Failed int64        `json:"failed"`
-	Groups []StatsGroup `json:"groups,omitempty"`
+	Groups []StatsGroup `json:"groups"`
 }
 
 // StatsGroup is one group's buckets, oldest first.
