@@ -7,10 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // PodNet is a network namespace of the test's own in which pods' addresses
@@ -212,4 +218,89 @@ func (n *PodNet) Close() {
 		}
 		n.mu.Unlock()
 	})
+}
+
+// RunPods plays the container runtime kwok lacks, for the pods of
+// namespace ns that selector selects, until ctx ends: every running pod
+// with an address gets that address in the namespace and a process of bin
+// (its first container's image, built by the test) with the container's
+// plain environment values and HOST and PORT set to the pod's address and
+// first container port. A pod deleted (or being deleted) has its process
+// stopped (SIGTERM). It returns once every process it started ended.
+func (n *PodNet) RunPods(ctx context.Context, t testing.TB, c kubernetes.Interface, ns, selector, bin string) {
+	type running struct {
+		uid  string
+		cmd  *exec.Cmd
+		done chan struct{}
+	}
+	byIP := map[string]*running{}
+	stop := func(r *running) {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	}
+	defer func() {
+		for _, r := range byIP {
+			stop(r)
+		}
+	}()
+	for {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err == nil {
+			live := map[string]bool{}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				ip := p.Status.PodIP
+				if ip == "" || p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil || len(p.Spec.Containers) == 0 {
+					continue
+				}
+				live[ip] = true
+				if r := byIP[ip]; r != nil {
+					if r.uid == string(p.UID) {
+						continue
+					}
+					stop(r) // kwok gave the address to a new pod
+					delete(byIP, ip)
+				}
+				if err := n.AddAddr(ip); err != nil {
+					t.Errorf("pod %s: %v", p.Name, err)
+					continue
+				}
+				ctr := p.Spec.Containers[0]
+				port := "8080"
+				if len(ctr.Ports) > 0 {
+					port = strconv.Itoa(int(ctr.Ports[0].ContainerPort))
+				}
+				cmd := n.Command(bin, ctr.Args...)
+				cmd.Env = append(os.Environ(), "HOST="+ip, "PORT="+port)
+				for _, e := range ctr.Env {
+					if e.ValueFrom == nil {
+						cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+					}
+				}
+				if err := cmd.Start(); err != nil {
+					t.Errorf("pod %s: start %s: %v", p.Name, bin, err)
+					continue
+				}
+				r := &running{uid: string(p.UID), cmd: cmd, done: make(chan struct{})}
+				go func() { _ = cmd.Wait(); close(r.done) }()
+				byIP[ip] = r
+			}
+			for ip, r := range byIP {
+				if !live[ip] {
+					stop(r)
+					delete(byIP, ip)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
