@@ -57,6 +57,10 @@ type Harness struct {
 	// Task returns a task of ref with id that runs for d and then exits
 	// with code, and a count of the times it started.
 	Task func(t *testing.T, ref target.ServiceRef, id string, d time.Duration, code int) (target.Task, func() int)
+	// Skip names cases (CapabilitiesTruthful, WeightsApplied, ...) this
+	// harness cannot run, each with the reason the test prints; the hooks
+	// only they use may then be nil.
+	Skip map[string]string
 }
 
 var seq atomic.Int64
@@ -79,6 +83,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
+			if why, ok := h.Skip[c.name]; ok {
+				t.Skip(why)
+			}
 			ref := target.ServiceRef{Project: "conformance", Environment: "test", Service: fmt.Sprintf("svc%d", seq.Add(1))}
 			c.fn(t, h, ref)
 		})
