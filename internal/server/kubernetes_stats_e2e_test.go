@@ -129,6 +129,7 @@ func TestKubernetesCanaryAnalysis(t *testing.T) {
 	stopLoad()
 	res := run.Wait()
 	t.Logf("load through the in-cluster proxy during the canary: %s", res)
+	t.Logf("release %s v2: %s (%s): %s; served %d, failed %d", rel.ID, rel.State, rel.ErrorKind, rel.Error, rel.Served, rel.Failed)
 	mustState(t, rel, "FailureClean")
 	if rel.ErrorKind != "AnalysisFailed" || !strings.Contains(rel.Error, "canary error rate 100.00%") {
 		t.Errorf("release ended %s: %s; want AnalysisFailed on the canary's error rate", rel.ErrorKind, rel.Error)

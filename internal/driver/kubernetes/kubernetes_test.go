@@ -623,8 +623,17 @@ func TestRunwayTrafficObjects(t *testing.T) {
 		}
 		return n == 2, nil
 	})
-	if c := d.Capabilities(); c.ReplicaRatio || !c.Preview || c.Check() != nil {
+	if c := d.Capabilities(); c.ReplicaRatio || !c.Preview || c.Check() != nil || c.NoStats ||
+		c.StatsWindowMin != StatsWindowMin || c.StatsWindowMax != StatsWindowMax {
 		t.Errorf("capabilities %+v", c)
+	}
+	// No replica published yet: no traffic, no error (the proxy's Leases
+	// are read with the server's Role).
+	if ws, err := d.WindowStats(ctx, ref, g1, time.Minute); err != nil || ws.Requests != 0 {
+		t.Errorf("WindowStats before any replica published: %+v, %v", ws, err)
+	}
+	if c, err := d.Counters(ctx, ref); err != nil || c.Served != 0 {
+		t.Errorf("Counters before any replica published: %+v, %v", c, err)
 	}
 }
 
