@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -303,4 +304,48 @@ func (n *PodNet) RunPods(ctx context.Context, t testing.TB, c kubernetes.Interfa
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Start runs name in the namespace for the rest of t: stopped (SIGINT,
+// then SIGKILL after 30 s) when t ends, its output logged if t failed.
+func (n *PodNet) Start(t testing.TB, name string, args ...string) {
+	t.Helper()
+	cmd := n.Command(name, args...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s %s:\n%s", filepath.Base(name), strings.Join(args, " "), out.String())
+		}
+	})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
 }

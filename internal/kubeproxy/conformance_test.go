@@ -157,28 +157,9 @@ func (cp *confProxy) start() {
 	if err := cp.kc.ServiceAccountKubeconfig(kubeconfig, "https://"+api, cp.ns, k8sdriver.ProxyName); err != nil {
 		t.Fatal(err)
 	}
-	cmd := cp.pn.Command(filepath.Join(cp.bin, "runway"), "proxy", "--kubernetes", "--namespace", cp.ns, "--domain", "localhost",
+	cp.pn.Start(t, filepath.Join(cp.bin, "runway"), "proxy", "--kubernetes", "--namespace", cp.ns, "--domain", "localhost",
 		"--kubeconfig", kubeconfig, "--http", confProxyAddr, "--admin", "127.0.0.1:9090", "--replica", "runway-proxy-0",
 		"--interval", "200ms", "--log-level", "warn")
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("runway proxy:\n%s", log.String())
-		}
-	})
 	cp.client = &http.Client{Transport: &http.Transport{DialContext: cp.pn.Dial, MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
 }
 
@@ -243,22 +224,4 @@ func (cp *confProxy) get(host string) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
 }

@@ -14,7 +14,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -57,17 +56,8 @@ func rbacNamespace(t *testing.T, kc *k8stest.Cluster, ns string) (server, proxyC
 	if _, err := kc.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, obj := range k8sdriver.RBAC(k8sdriver.RBACOptions{Namespace: ns}) {
-		var err error
-		switch o := obj.(type) {
-		case *rbacv1.Role:
-			_, err = kc.Client.RbacV1().Roles(ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = kc.Client.RbacV1().RoleBindings(ns).Create(ctx, o, metav1.CreateOptions{})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := k8sdriver.ApplyRBAC(ctx, kc.Client, k8sdriver.RBACOptions{Namespace: ns}); err != nil {
+		t.Fatal(err)
 	}
 	as := func(sa, saNS string) kubernetes.Interface {
 		cfg := rest.CopyConfig(kc.Config)

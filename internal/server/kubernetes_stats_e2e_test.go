@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
@@ -37,17 +36,8 @@ func TestKubernetesCanaryAnalysis(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The proxy's Role and binding, as runway kubernetes rbac prints them.
-	for _, obj := range k8sdriver.RBAC(k8sdriver.RBACOptions{Namespace: k8sNamespace}) {
-		var err error
-		switch o := obj.(type) {
-		case *rbacv1.Role:
-			_, err = kc.Client.RbacV1().Roles(k8sNamespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = kc.Client.RbacV1().RoleBindings(k8sNamespace).Create(ctx, o, metav1.CreateOptions{})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := k8sdriver.ApplyRBAC(ctx, kc.Client, k8sdriver.RBACOptions{Namespace: k8sNamespace}); err != nil {
+		t.Fatal(err)
 	}
 	pods := make(chan struct{})
 	go func() {
@@ -86,28 +76,9 @@ func TestKubernetesCanaryAnalysis(t *testing.T) {
 		t.Fatal(err)
 	}
 	const proxyAddr = "127.0.0.1:8080" // the namespace's own loopback
-	cmd := pn.Command(runwayBin, "proxy", "--kubernetes", "--namespace", k8sNamespace, "--domain", "localhost",
+	pn.Start(t, runwayBin, "proxy", "--kubernetes", "--namespace", k8sNamespace, "--domain", "localhost",
 		"--kubeconfig", kubeconfig, "--http", proxyAddr, "--admin", "127.0.0.1:9090", "--replica", "runway-proxy-e2e-0",
 		"--interval", "200ms", "--log-level", "warn")
-	var proxyLog syncBuffer
-	cmd.Stdout, cmd.Stderr = &proxyLog, &proxyLog
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	proxyDone := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(proxyDone) }()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-proxyDone:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-proxyDone
-		}
-		if t.Failed() {
-			t.Logf("runway proxy:\n%s", proxyLog.String())
-		}
-	}()
 	client := &http.Client{Transport: &http.Transport{DialContext: pn.Dial}, Timeout: 5 * time.Second}
 	waitFor(t, 60*time.Second, "v1 answering through the in-cluster proxy", func() bool {
 		req, _ := http.NewRequest("GET", "http://"+proxyAddr+"/", nil)

@@ -2,10 +2,12 @@ package kubernetes
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
 
@@ -100,4 +102,24 @@ func RBACYAML(o RBACOptions) ([]byte, error) {
 		b.Write(bytes.ReplaceAll(y, []byte("  creationTimestamp: null\n"), nil))
 	}
 	return b.Bytes(), nil
+}
+
+// ApplyRBAC creates RBAC(o)'s objects, as `runway kubernetes rbac | kubectl
+// apply -f -` does on a new namespace (the tests bind the Roles with it).
+func ApplyRBAC(ctx context.Context, c kubernetes.Interface, o RBACOptions) error {
+	for _, obj := range RBAC(o) {
+		var err error
+		switch r := obj.(type) {
+		case *rbacv1.Role:
+			_, err = c.RbacV1().Roles(o.Namespace).Create(ctx, r, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			_, err = c.RbacV1().RoleBindings(o.Namespace).Create(ctx, r, metav1.CreateOptions{})
+		default:
+			err = fmt.Errorf("RBAC gave a %T", obj)
+		}
+		if err != nil {
+			return fmt.Errorf("kubernetes: create %T: %w", obj, err)
+		}
+	}
+	return nil
 }
