@@ -54,11 +54,14 @@ and writes the statistics Leases (runway kubernetes rbac).`,
 			if interval <= 0 {
 				return UsageErrorf("--interval is %s; give a positive duration such as 1s", interval)
 			}
-			if statsEvery <= 0 || statsEvery > k8sdriver.StatsRenew {
+			if statsEvery < time.Second || statsEvery > k8sdriver.StatsRenew {
 				return UsageErrorf("--stats-interval is %s; give a duration from 1s to %s", statsEvery, k8sdriver.StatsRenew)
 			}
 			if replica == "" {
 				return UsageErrorf("--replica is required outside a pod (POD_NAME is not set and the host has no name)")
+			}
+			if err := kubeproxy.CheckReplica(replica); err != nil {
+				return UsageErrorf("--replica: %v", err)
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {

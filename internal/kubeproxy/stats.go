@@ -128,10 +128,10 @@ func (p *Publisher) init() error {
 	if p.Client == nil || p.Source == nil || p.Namespace == "" {
 		return errors.New("kubeproxy: a statistics publisher needs a client, a source and a namespace")
 	}
-	name := k8sdriver.StatsLeasePrefix + p.Replica
-	if p.Replica == "" || len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return fmt.Errorf("kubeproxy: replica name %q: want a DNS name such as the pod's (at most %d characters)", p.Replica, 253-len(k8sdriver.StatsLeasePrefix))
+	if err := CheckReplica(p.Replica); err != nil {
+		return err
 	}
+	name := k8sdriver.StatsLeasePrefix + p.Replica
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	p.process = hex.EncodeToString(b[:])
@@ -141,6 +141,14 @@ func (p *Publisher) init() error {
 	// The proxy's statistics reach back MaxStatsWindow: take all of it
 	// (the proxy may have served before the publisher started).
 	p.next = p.now().Unix() - int64(agentapi.MaxStatsWindow/time.Second) + 1
+	return nil
+}
+
+// CheckReplica reports a replica name that cannot name its Lease.
+func CheckReplica(replica string) error {
+	if replica == "" || len(validation.IsDNS1123Subdomain(k8sdriver.StatsLeasePrefix+replica)) > 0 {
+		return fmt.Errorf("kubeproxy: replica name %q: want a DNS name such as the pod's (lower-case letters, digits, '-' and '.', at most %d characters)", replica, 253-len(k8sdriver.StatsLeasePrefix))
+	}
 	return nil
 }
 
