@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/runwayhq/runway/internal/config"
 	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
@@ -98,20 +99,27 @@ func TestConformance(t *testing.T) {
 			return d
 		}
 		cp := &confProxy{t: t, kc: kc, ns: ns, bin: bin}
+		spec := func(_ *testing.T, ref target.ServiceRef) *config.Service {
+			return &config.Service{Name: ref.Service, Project: ref.Project, Environment: ref.Environment, Version: "1",
+				Image: "registry.acme.test/acme/hello:{{VERSION}}", Port: 8080,
+				Health: config.Health{Kind: "http", Path: "/healthz", Interval: config.Duration{Duration: time.Second},
+					Timeout: config.Duration{Duration: 500 * time.Millisecond}, HealthyThreshold: 1, UnhealthyThreshold: 3}}
+		}
+		tasks := &jobStarts{}
 		return &targettest.Harness{
 			Target:  newDriver(),
 			Restart: func(*testing.T) target.Target { return newDriver() },
-			Spec: func(_ *testing.T, ref target.ServiceRef) *config.Service {
-				return &config.Service{Name: ref.Service, Project: ref.Project, Environment: ref.Environment, Version: "1",
-					Image: "registry.acme.test/acme/hello:{{VERSION}}", Port: 8080,
-					Health: config.Health{Kind: "http", Path: "/healthz", Interval: config.Duration{Duration: time.Second},
-						Timeout: config.Duration{Duration: 500 * time.Millisecond}, HealthyThreshold: 1, UnhealthyThreshold: 3}}
-			},
+			Spec: spec,
 			Send: cp.send,
+			// A task is a Job whose pod kwok completes with hello's task
+			// mode (k8stest's stages); its runs are its pods.
+			Task: func(t *testing.T, ref target.ServiceRef, id string, d time.Duration, code int) (target.Task, func() int) {
+				tasks.watch(t, kc, ns)
+				return target.Task{ID: id, Name: "pre_deploy", Ref: ref, Release: "01JC0NF0RMANCE000000000001", Spec: spec(t, ref),
+					Command: []string{"/hello", "task", d.String(), fmt.Sprint(code)}}, func() int { return tasks.runs(k8sdriver.JobName(id)) }
+			},
 			Skip: map[string]string{
 				"DrainHonoured":             "kwok ends a deleted pod at the end of its grace period whatever its requests in flight; drains are proven on a real node",
-				"IdempotentAfterCrash":      "its task needs a Job pod whose runs are counted: the driver's TestTaskReattach and TestGroupLifecycle cover it on this cluster",
-				"TaskReattach":              "covered by the driver's TestTaskReattach on this cluster (hello's task mode in kwok's Job pods)",
 				"ObserveAfterDelete":        "its logs part needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
 				"LogsFollowed":              "needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
 				"LogsFollowGainedInstances": "needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
@@ -224,4 +232,45 @@ func (cp *confProxy) get(host string) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// jobStarts counts the pods of each Job of a namespace: a task's runs.
+type jobStarts struct {
+	once sync.Once
+	mu   sync.Mutex
+	pods map[string]map[string]bool // Job → pod UIDs
+}
+
+func (j *jobStarts) watch(t *testing.T, kc *k8stest.Cluster, ns string) {
+	j.once.Do(func() {
+		j.pods = map[string]map[string]bool{}
+		ctx, cancel := context.WithCancel(context.Background())
+		w, err := kc.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: k8sdriver.LabelTask})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range w.ResultChan() {
+				if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added {
+					j.mu.Lock()
+					job := p.Labels[k8sdriver.LabelTask]
+					if j.pods[job] == nil {
+						j.pods[job] = map[string]bool{}
+					}
+					j.pods[job][string(p.UID)] = true
+					j.mu.Unlock()
+				}
+			}
+		}()
+		t.Cleanup(func() { w.Stop(); cancel(); <-done })
+	})
+}
+
+func (j *jobStarts) runs(job string) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.pods[job])
 }
