@@ -1,6 +1,7 @@
 package k8stest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -34,6 +35,10 @@ import (
 type PodNet struct {
 	// NS is the namespace's path (for nsenter --net=).
 	NS string
+	// PodOutput, when set, receives each line the pods' processes
+	// (RunPods) write, such as Cluster.WriteLog: kwok serves that file as
+	// every pod's log.
+	PodOutput func(line string) error
 
 	ops  chan func()
 	done chan struct{}
@@ -277,6 +282,10 @@ func (n *PodNet) RunPods(ctx context.Context, t testing.TB, c kubernetes.Interfa
 					port = strconv.Itoa(int(ctr.Ports[0].ContainerPort))
 				}
 				cmd := n.Command(bin, ctr.Args...)
+				if n.PodOutput != nil {
+					w := &lineWriter{fn: n.PodOutput}
+					cmd.Stdout, cmd.Stderr = w, w
+				}
 				cmd.Env = append(os.Environ(), "HOST="+ip, "PORT="+port)
 				for _, e := range ctr.Env {
 					if e.ValueFrom == nil {
@@ -348,4 +357,25 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.b)
+}
+
+// lineWriter hands each complete line written to fn.
+type lineWriter struct {
+	mu  sync.Mutex
+	buf []byte
+	fn  func(string) error
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		_ = w.fn(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
 }

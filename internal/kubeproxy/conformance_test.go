@@ -106,11 +106,12 @@ func TestConformance(t *testing.T) {
 					Timeout: config.Duration{Duration: 500 * time.Millisecond}, HealthyThreshold: 1, UnhealthyThreshold: 3}}
 		}
 		tasks := &jobStarts{}
+		cp.once.Do(cp.start) // the pods' processes from the first group on: their output is the pods' log
 		return &targettest.Harness{
 			Target:  newDriver(),
 			Restart: func(*testing.T) target.Target { return newDriver() },
-			Spec: spec,
-			Send: cp.send,
+			Spec:    spec,
+			Send:    cp.send,
 			// A task is a Job whose pod kwok completes with hello's task
 			// mode (k8stest's stages); its runs are its pods.
 			Task: func(t *testing.T, ref target.ServiceRef, id string, d time.Duration, code int) (target.Task, func() int) {
@@ -119,10 +120,8 @@ func TestConformance(t *testing.T) {
 					Command: []string{"/hello", "task", d.String(), fmt.Sprint(code)}}, func() int { return tasks.runs(k8sdriver.JobName(id)) }
 			},
 			Skip: map[string]string{
-				"DrainHonoured":             "kwok ends a deleted pod at the end of its grace period whatever its requests in flight; drains are proven on a real node",
-				"ObserveAfterDelete":        "its logs part needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
-				"LogsFollowed":              "needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
-				"LogsFollowGainedInstances": "needs the pods' own output: kwok serves one file for every pod, which the driver's TestLogs writes",
+				"DrainHonoured":      "kwok ends a deleted pod at the end of its grace period whatever its requests in flight; drains are proven on a real node",
+				"ObserveAfterDelete": "a deleted pod's log is gone with the pod (docs/kubernetes.md: the cluster's log collection keeps older lines)",
 			},
 		}
 	})
@@ -146,6 +145,7 @@ const confProxyAddr = "127.0.0.1:8080"
 func (cp *confProxy) start() {
 	t := cp.t
 	cp.pn = k8stest.NewPodNet(t)
+	cp.pn.PodOutput = cp.kc.WriteLog
 	ctx, cancel := context.WithCancel(context.Background())
 	pods := make(chan struct{})
 	go func() {
