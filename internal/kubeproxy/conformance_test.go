@@ -120,7 +120,7 @@ func TestConformance(t *testing.T) {
 					Command: []string{"/hello", "task", d.String(), fmt.Sprint(code)}}, func() int { return tasks.runs(k8sdriver.JobName(id)) }
 			},
 			Skip: map[string]string{
-				"DrainHonoured":      "kwok ends a deleted pod at the end of its grace period whatever its requests in flight; drains are proven on a real node",
+				"DrainHonoured":      "a drain needs a kubelet's termination of the pod (preStop, SIGTERM, SIGKILL at the grace period), which kwok and RunPods do not play; the real-node e2e proves drains",
 				"ObserveAfterDelete": "a deleted pod's log is gone with the pod (docs/kubernetes.md: the cluster's log collection keeps older lines)",
 			},
 		}
