@@ -106,7 +106,7 @@ func TestConformance(t *testing.T) {
 					Timeout: config.Duration{Duration: 500 * time.Millisecond}, HealthyThreshold: 1, UnhealthyThreshold: 3}}
 		}
 		tasks := &jobStarts{}
-		cp.once.Do(cp.start) // the pods' processes from the first group on: their output is the pods' log
+		cp.startPods() // from the first group on: the pods' output is their log
 		return &targettest.Harness{
 			Target:  newDriver(),
 			Restart: func(*testing.T) target.Target { return newDriver() },
@@ -142,7 +142,8 @@ type confProxy struct {
 
 const confProxyAddr = "127.0.0.1:8080"
 
-func (cp *confProxy) start() {
+// startPods runs the namespace's pods' processes in a PodNet.
+func (cp *confProxy) startPods() {
 	t := cp.t
 	cp.pn = k8stest.NewPodNet(t)
 	cp.pn.PodOutput = cp.kc.WriteLog
@@ -153,6 +154,12 @@ func (cp *confProxy) start() {
 		cp.pn.RunPods(ctx, t, cp.kc.Client, cp.ns, k8sdriver.LabelGroup, filepath.Join(cp.bin, "hello"))
 	}()
 	t.Cleanup(func() { cancel(); <-pods })
+}
+
+// startProxy starts the in-cluster proxy in the PodNet (at the first
+// request: the route table exists by then).
+func (cp *confProxy) startProxy() {
+	t := cp.t
 	u, err := url.Parse(cp.kc.Config.Host)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +181,7 @@ func (cp *confProxy) start() {
 // send sends n requests to ref's route through the proxy once every pod of
 // the namespace answers, and returns once the proxy published them.
 func (cp *confProxy) send(t *testing.T, ref target.ServiceRef, n int) {
-	cp.once.Do(cp.start)
+	cp.once.Do(cp.startProxy)
 	ctx := context.Background()
 	host := naming.Service(ref.Service, ref.Environment, "localhost")
 	waitFor(t, "every pod's process answering, and the proxy routing "+host, func() (bool, error) {

@@ -36,7 +36,7 @@ import (
 )
 
 // Harness is a target under test and the hooks the suite needs. Every hook
-// is required.
+// is required, but those that only the cases Skip names use.
 type Harness struct {
 	// Target is the target under test.
 	Target target.Target
@@ -92,7 +92,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 	}
 }
 
-const wait = 20 * time.Second
+// wait bounds every wait of the suite: generous, since a loaded machine
+// (a real control plane and its kwok nodes among other tests) is slow.
+const wait = 60 * time.Second
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
