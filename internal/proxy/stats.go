@@ -150,25 +150,26 @@ type LatencyCount struct {
 }
 
 // StatsSecond returns the traffic of every group of the table's
-// non-preview routes in second sec (Unix seconds), groups that served
-// nothing in it left out. Read a second once it is over by a margin
+// non-preview routes in second sec (Unix seconds), and of the groups that
+// left the table in the last 30 s, groups that served nothing in it left
+// out. Read a second once it is over by a margin
 // (requests are accounted for when they end, at most moments later), and
 // within the last MaxStatsWindow (older seconds are recycled).
 func (p *Proxy) StatsSecond(sec int64) []GroupSecond {
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
 	var out []GroupSecond
-	for sk, g := range p.reg.stats {
+	read := func(sk statsKey, g *groupStats) {
 		if sk.route.Preview {
-			continue
+			return
 		}
 		s := &g.slots[((sec%statsSlots)+statsSlots)%statsSlots]
 		if s.sec.Load() != sec {
-			continue
+			return
 		}
 		gs := GroupSecond{Route: sk.route, Group: sk.group, Requests: s.count.Load(), Errors: s.errors.Load()}
 		if gs.Requests == 0 {
-			continue
+			return
 		}
 		for i := range s.buckets {
 			n := s.buckets[i].Load()
@@ -183,6 +184,13 @@ func (p *Proxy) StatsSecond(sec int64) []GroupSecond {
 			gs.Latency = append(gs.Latency, LatencyCount{Bound: b, N: n})
 		}
 		out = append(out, gs)
+	}
+	for sk, g := range p.reg.stats {
+		read(sk, g)
+	}
+	// Groups that left the table a moment ago: their last seconds.
+	for sk, l := range p.reg.left {
+		read(sk, l.g)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Route != out[j].Route {

@@ -152,3 +152,39 @@ func TestStatsSecond(t *testing.T) {
 		t.Errorf("a second the slots do not hold: %+v", got)
 	}
 }
+
+// TestStatsSecondAfterLeaving: a group that leaves the table keeps its
+// last seconds for StatsSecond a while (a publisher reads a second after
+// it ended), and one that comes back goes on with the same statistics.
+func TestStatsSecondAfterLeaving(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, Options{})
+	a, b := newBackend(t, "a/1", nil), newBackend(t, "b/1", nil)
+	onlyA, onlyB := map[string][]Target{"a": {a.target()}}, map[string][]Target{"b": {b.target()}}
+	mustUpdate(t, p, oneService([]Backend{{Group: "a", Weight: 1}}, onlyA))
+	c := p.client(t)
+	start := time.Now().Unix()
+	for range 5 {
+		get(t, c, webURL+"/")
+	}
+	waitFor(t, "the last request to be accounted", 5*time.Second, func() bool { return p.Counters(webKey).Served == 5 })
+	mustUpdate(t, p, oneService([]Backend{{Group: "b", Weight: 1}}, onlyB))
+	count := func() uint64 {
+		var n uint64
+		for sec := start; sec <= time.Now().Unix(); sec++ {
+			for _, gs := range p.StatsSecond(sec) {
+				if gs.Group == "a" {
+					n += gs.Requests
+				}
+			}
+		}
+		return n
+	}
+	if n := count(); n != 5 {
+		t.Errorf("group a after it left the table: %d requests in its seconds, want 5", n)
+	}
+	mustUpdate(t, p, oneService([]Backend{{Group: "a", Weight: 1}}, onlyA))
+	if n := count(); n != 5 {
+		t.Errorf("group a back in the table: %d requests in its seconds, want 5", n)
+	}
+}
