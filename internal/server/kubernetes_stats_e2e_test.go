@@ -21,13 +21,14 @@ import (
 )
 
 // TestKubernetesCanaryAnalysis: a canary release with traffic "runway"
-// whose analysis reads what the in-cluster proxy measured. The real
-// `runway proxy --kubernetes` runs as the proxy's service account in a
+// whose analysis reads what the in-cluster proxy measured. Two replicas
+// of the real `runway proxy --kubernetes` run as the proxy's service
+// account in a
 // network namespace where the pods' addresses exist (k8stest.PodNet: kwok
 // runs no container, the test runs each pod's hello there with the pod's
 // environment). v2 answers every request with 500 (FAIL_RATE=1 in its
-// manifest); the proxy's replica publishes the canary group's errors into
-// its Lease; the server's analysis reads them, fails the canary on its
+// manifest); each replica publishes the canary group's errors into its
+// Lease; the server's analysis sums them, fails the canary on its
 // error rate and rolls back: v1 alone is routed again, v2's Deployment is
 // gone.
 func TestKubernetesCanaryAnalysis(t *testing.T) {
@@ -75,31 +76,43 @@ func TestKubernetesCanaryAnalysis(t *testing.T) {
 	if err := kc.ServiceAccountKubeconfig(kubeconfig, "https://"+api, k8sNamespace, k8sdriver.ProxyName); err != nil {
 		t.Fatal(err)
 	}
-	const proxyAddr = "127.0.0.1:8080" // the namespace's own loopback
-	pn.Start(t, runwayBin, "proxy", "--kubernetes", "--namespace", k8sNamespace, "--domain", "localhost",
-		"--kubeconfig", kubeconfig, "--http", proxyAddr, "--admin", "127.0.0.1:9090", "--replica", "runway-proxy-e2e-0",
-		"--interval", "200ms", "--log-level", "warn")
+	// Two replicas, as the Deployment runs (the namespace's own
+	// loopback); the server sums what they publish.
+	replicas := []struct{ name, addr, admin string }{
+		{"runway-proxy-e2e-0", "127.0.0.1:8080", "127.0.0.1:9090"},
+		{"runway-proxy-e2e-1", "127.0.0.1:8081", "127.0.0.1:9091"},
+	}
 	client := &http.Client{Transport: &http.Transport{DialContext: pn.Dial}, Timeout: 5 * time.Second}
-	waitFor(t, 60*time.Second, "v1 answering through the in-cluster proxy", func() bool {
-		req, _ := http.NewRequest("GET", "http://"+proxyAddr+"/", nil)
-		req.Host = host(service)
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200 && strings.Contains(string(body), "from v1")
-	})
+	for _, r := range replicas {
+		pn.Start(t, runwayBin, "proxy", "--kubernetes", "--namespace", k8sNamespace, "--domain", "localhost",
+			"--kubeconfig", kubeconfig, "--http", r.addr, "--admin", r.admin, "--replica", r.name,
+			"--interval", "200ms", "--log-level", "warn")
+		waitFor(t, 60*time.Second, "v1 answering through the in-cluster proxy "+r.name, func() bool {
+			req, _ := http.NewRequest("GET", "http://"+r.addr+"/", nil)
+			req.Host = host(service)
+			resp, err := client.Do(req)
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == 200 && strings.Contains(string(body), "from v1")
+		})
+	}
 
 	editManifest(t, c, service+".service.hcl", "  port    = 8080\n", "  port    = 8080\n  env = {\n    FAIL_RATE = \"1\"\n  }\n")
 	lctx, stopLoad := context.WithCancel(ctx)
-	run := loadtest.Start(lctx, loadtest.Options{URL: "http://" + proxyAddr + "/", Host: host(service), Concurrency: 2,
-		Interval: 20 * time.Millisecond, Dial: pn.Dial})
+	var runs []*loadtest.Run
+	for _, r := range replicas {
+		runs = append(runs, loadtest.Start(lctx, loadtest.Options{URL: "http://" + r.addr + "/", Host: host(service), Concurrency: 1,
+			Interval: 20 * time.Millisecond, Dial: pn.Dial}))
+	}
 	rel := c.deploy(service, "2")
 	stopLoad()
-	res := run.Wait()
-	t.Logf("load through the in-cluster proxy during the canary: %s", res)
+	res := runs[0].Wait()
+	res1 := runs[1].Wait()
+	t.Logf("load through the in-cluster proxy's replicas during the canary: %s; %s", res, res1)
+	res.Failures = append(res.Failures, res1.Failures...)
 	t.Logf("release %s v2: %s (%s): %s; served %d, failed %d", rel.ID, rel.State, rel.ErrorKind, rel.Error, rel.Served, rel.Failed)
 	mustState(t, rel, "FailureClean")
 	if rel.ErrorKind != "AnalysisFailed" || !strings.Contains(rel.Error, "canary error rate 100.00%") {
@@ -134,26 +147,35 @@ func TestKubernetesCanaryAnalysis(t *testing.T) {
 		}
 		return e.Routes[0].Group == deps.Items[0].Name && deps.Items[0].Labels[k8sdriver.LabelRelease] != rel.ID
 	})
-	// What the proxy published: the canary's group, all errors.
-	lease, err := kc.Client.CoordinationV1().Leases(k8sNamespace).Get(ctx, k8sdriver.StatsLeasePrefix+"runway-proxy-e2e-0", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := k8sdriver.DecodeStats([]byte(lease.Annotations[k8sdriver.AnnotStats]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var summary []string
-	for _, s := range rec.Services {
-		for _, g := range s.Groups {
-			var n, e int64
-			for _, b := range g.Buckets {
-				n, e = n+b.Requests, e+b.Errors
+	// What each replica published: the canary's group, all errors.
+	for _, r := range replicas {
+		lease, err := kc.Client.CoordinationV1().Leases(k8sNamespace).Get(ctx, k8sdriver.StatsLeasePrefix+r.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := k8sdriver.DecodeStats([]byte(lease.Annotations[k8sdriver.AnnotStats]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary []string
+		canaryErrors := int64(0)
+		for _, s := range rec.Services {
+			for _, g := range s.Groups {
+				var n, e int64
+				for _, b := range g.Buckets {
+					n, e = n+b.Requests, e+b.Errors
+				}
+				if strings.EqualFold(g.Group, "hello-"+rel.ID) {
+					canaryErrors = e
+				}
+				summary = append(summary, fmt.Sprintf("%s: %d requests, %d errors", g.Group, n, e))
 			}
-			summary = append(summary, fmt.Sprintf("%s: %d requests, %d errors", g.Group, n, e))
+		}
+		t.Logf("Lease %s (%d bytes): %s", lease.Name, len(lease.Annotations[k8sdriver.AnnotStats]), strings.Join(summary, "; "))
+		if canaryErrors == 0 {
+			t.Errorf("replica %s published no error of the canary's group", r.name)
 		}
 	}
-	t.Logf("Lease %s (%d bytes): %s", lease.Name, len(lease.Annotations[k8sdriver.AnnotStats]), strings.Join(summary, "; "))
 }
 
 // editManifest replaces old by new in the project's file name and applies
