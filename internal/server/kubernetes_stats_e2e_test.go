@@ -23,10 +23,9 @@ import (
 // TestKubernetesCanaryAnalysis: a canary release with traffic "runway"
 // whose analysis reads what the in-cluster proxy measured. Two replicas
 // of the real `runway proxy --kubernetes` run as the proxy's service
-// account in a
-// network namespace where the pods' addresses exist (k8stest.PodNet: kwok
-// runs no container, the test runs each pod's hello there with the pod's
-// environment). v2 answers every request with 500 (FAIL_RATE=1 in its
+// account in a network namespace where the pods' addresses exist
+// (k8stest.PodNet: kwok runs no container, the test runs each pod's hello
+// there with the pod's environment). v2 answers every request with 500 (FAIL_RATE=1 in its
 // manifest); each replica publishes the canary group's errors into its
 // Lease; the server's analysis sums them, fails the canary on its
 // error rate and rolls back: v1 alone is routed again, v2's Deployment is
