@@ -432,7 +432,11 @@ func checkPolicy(c *checker, sc Scale, d Deploy, envName string, protected bool,
 	}
 	atLeast(c, "deploy.canary.analysis.min_requests", an.MinRequests, 0)
 	if limits.NoStats && d.Strategy == "canary" {
-		c.errf("deploy.strategy", "Canary analysis needs statistics the target does not measure", "A canary is judged on each group's request statistics, and target %s does not measure them yet. Use blue_green or rolling for environment %q.", targetKind, envName)
+		hint := ""
+		if targetKind == "kubernetes/service" {
+			hint = `, or traffic = "runway" in its kubernetes block (Runway's proxy in the cluster measures each group)`
+		}
+		c.errf("deploy.strategy", "Canary analysis needs statistics the target does not measure", "A canary is judged on each group's request statistics, and target %s does not measure them. Use blue_green or rolling for environment %q%s.", targetKind, envName, hint)
 	}
 	if limits.ReplicaRatio {
 		checkReplicaRatio(c, sc, d, targetKind)
