@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,8 +199,9 @@ type fastConn struct {
 	closeAfter bool
 	st         reqState
 	body       h1Body
+	clb        clBody
+	resp       upResp
 	scratch    []byte
-	keys       []string
 
 	// The watch of the client while the target answers slowly: net/http
 	// reads the connection in the background during every request to see
@@ -697,6 +697,7 @@ func (fc *fastConn) writeRequest(bw *bufio.Writer) error {
 func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (int, int64) {
 	p := fc.p
 	req := methodRequests[fc.method]
+	u := &fc.resp
 	var resp *http.Response
 	var hc *h1Conn
 	fc.gone.Store(false)
@@ -704,7 +705,7 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 	defer fc.endWatch()
 	for {
 		var err error
-		resp, hc, _, err = p.pool.exchange(context.Background(), st.t.addr, fc, req)
+		resp, hc, _, err = p.pool.exchange(context.Background(), st.t.addr, fc, req, u)
 		if err == nil {
 			st.t.succeeded(p.now().UnixNano())
 			break
@@ -727,10 +728,19 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 		fc.writeText(code, msg)
 		return code, int64(len(msg))
 	}
-	fc.body = h1Body{rc: resp.Body, hc: hc, pool: p.pool, stop: noStop, keep: !resp.Close}
-	resp.Body = &fc.body
-	wrapBody(st, req, resp)
-	status, n, err := fc.copyResponse(resp, setCookie)
+	if resp == nil {
+		// A plain head, parsed into u (h1resp.go): its body, if any, has a
+		// length, so wrapBody has nothing to track.
+		fc.clb = clBody{br: hc.br, remain: u.bodyLen}
+		fc.body = h1Body{rc: &fc.clb, hc: hc, pool: p.pool, stop: noStop, keep: !u.close}
+		u.body = &fc.body
+	} else {
+		fc.body = h1Body{rc: resp.Body, hc: hc, pool: p.pool, stop: noStop, keep: !resp.Close}
+		resp.Body = &fc.body
+		wrapBody(st, req, resp)
+		u.fromResponse(resp)
+	}
+	status, n, err := fc.copyResponse(u, setCookie)
 	fc.mu.Lock()
 	fc.up.Store(nil)
 	gone := fc.gone.Load()
@@ -739,7 +749,8 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 		fc.body.keep = false // its deadline may be poisoned: not for the pool
 		fc.closeAfter = true
 	}
-	resp.Body.Close()
+	u.body.Close()
+	u.body, u.trailer = nil, nil
 	if err != nil {
 		st.err = errAborted
 		fc.closeAfter = true
@@ -761,29 +772,70 @@ func (fc *fastConn) using(hc *h1Conn) {
 // hopByHop are the fields ReverseProxy removes from a response.
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// copyResponse writes resp to the client as net/http's server writes what
+// asciiFoldEqual is a == b but for ASCII letter case (Header.Del's match
+// of a canonical name; no Unicode folding).
+func asciiFoldEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func isHopByHop(name []byte) bool {
+	for _, h := range hopByHop {
+		if string(name) == h {
+			return true
+		}
+	}
+	return false
+}
+
+// copyResponse writes u to the client as net/http's server writes what
 // ReverseProxy hands it: hop-by-hop fields removed, trailers announced,
 // Date added, Content-Type sniffed when missing, chunked when the length is
 // unknown (flushed as it comes), Content-Length: 0 for an empty one.
-func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status int, n int64, err error) {
-	h := resp.Header
-	for _, v := range h["Connection"] {
-		for _, t := range bytes.Split([]byte(v), []byte(",")) {
-			if t = bytes.TrimSpace(t); len(t) > 0 {
-				h.Del(string(t))
+func (fc *fastConn) copyResponse(u *upResp, setCookie string) (status int, n int64, err error) {
+	fs := u.fields
+	// ReverseProxy's removeHopByHopHeaders: the fields Connection names
+	// (textproto.TrimString'd, then Header.Del), then the fixed list.
+	for i := range fs {
+		if fs[i].skip || string(fs[i].name) != "Connection" {
+			continue
+		}
+		for v := fs[i].value; len(v) > 0; {
+			var t []byte
+			t, v = nextListItem(v, ',')
+			if len(t) == 0 {
+				continue
+			}
+			for j := range fs {
+				if asciiFoldEqual(fs[j].name, t) {
+					fs[j].skip = true
+				}
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		delete(h, k)
+	for i := range fs {
+		if isHopByHop(fs[i].name) {
+			fs[i].skip = true
+		}
 	}
-	if setCookie != "" {
-		h.Add("Set-Cookie", setCookie)
-	}
-	code := resp.StatusCode
+	code := u.code
 	head := fc.method == http.MethodHead
 	allowed := code >= 200 && code != 204 && code != 304
-	_, hasCL := h["Content-Length"]
+	_, hasCL := u.field("Content-Length")
 	bufp := buffers.Get().(*[]byte)
 	defer buffers.Put(bufp)
 	buf := *bufp
@@ -794,12 +846,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 	var rerr error
 	if allowed && !head {
 		want := 1
-		if hasCL && resp.ContentLength > 0 {
-			want = int(min(resp.ContentLength, 512))
+		if hasCL && u.cl > 0 {
+			want = int(min(u.cl, 512))
 		}
 		for first < want && rerr == nil {
 			var k int
-			k, rerr = resp.Body.Read(buf[first:])
+			k, rerr = u.body.Read(buf[first:])
 			first += k
 		}
 	}
@@ -807,47 +859,63 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		return code, 0, rerr // nothing sent: the connection closes, as after ErrAbortHandler
 	}
 	chunked := allowed && !head && !hasCL
-	if chunked && first == 0 && rerr == io.EOF && len(resp.Trailer) == 0 {
-		chunked = false
-		h["Content-Length"] = []string{"0"}
+	zeroLength := false
+	if chunked && first == 0 && rerr == io.EOF && len(u.trailer) == 0 {
+		chunked, zeroLength = false, true
 	}
+	sniffed := ""
 	if allowed {
-		if _, ok := h["Content-Type"]; !ok && first > 0 && h.Get("Content-Encoding") == "" {
-			h["Content-Type"] = []string{http.DetectContentType(buf[:first])}
+		if _, ok := u.field("Content-Type"); !ok && first > 0 {
+			if ce, _ := u.field("Content-Encoding"); len(ce) == 0 {
+				sniffed = http.DetectContentType(buf[:first])
+			}
 		}
 	} else {
-		delete(h, "Content-Length")
-		if code == 304 {
-			delete(h, "Content-Type")
-		}
-	}
-	if len(resp.Trailer) > 0 {
-		keys := fc.keys[:0]
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		fc.keys = keys
-		tr := fc.scratch[:0]
-		for i, k := range keys {
-			if i > 0 {
-				tr = append(tr, ", "...)
+		for i := range fs {
+			switch string(fs[i].name) {
+			case "Content-Length":
+				fs[i].skip = true
+			case "Content-Type":
+				fs[i].skip = fs[i].skip || code == 304
 			}
-			tr = append(tr, k...)
 		}
-		fc.scratch = tr
-		h["Trailer"] = []string{string(tr)}
 	}
 	bw := fc.bw
 	fc.writeStatus(code)
-	for k, vs := range h {
-		for _, v := range vs {
-			bw.WriteString(k)
+	for i := range fs {
+		if f := &fs[i]; !f.skip {
+			bw.Write(f.name)
 			bw.WriteString(": ")
-			bw.WriteString(v)
+			bw.Write(f.value)
 			bw.WriteString("\r\n")
 		}
 	}
-	if _, ok := h["Date"]; !ok {
+	if setCookie != "" {
+		bw.WriteString("Set-Cookie: ")
+		bw.WriteString(setCookie)
+		bw.WriteString("\r\n")
+	}
+	if zeroLength {
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if sniffed != "" {
+		bw.WriteString("Content-Type: ")
+		bw.WriteString(sniffed)
+		bw.WriteString("\r\n")
+	}
+	if len(u.trailer) > 0 {
+		bw.WriteString("Trailer: ")
+		i := 0
+		for k := range u.trailer {
+			if i > 0 {
+				bw.WriteString(", ")
+			}
+			bw.WriteString(k)
+			i++
+		}
+		bw.WriteString("\r\n")
+	}
+	if _, ok := u.field("Date"); !ok {
 		fc.writeDate()
 	}
 	if chunked {
@@ -863,7 +931,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 	if !allowed || head {
 		return code, 0, nil
 	}
-	stream := chunked || isEventStream(h.Get("Content-Type"))
+	stream := chunked
+	if !stream {
+		if ct, ok := u.field("Content-Type"); ok {
+			stream = isEventStream(ct)
+		}
+	}
 	chunk := buf[:first]
 	for {
 		if len(chunk) > 0 {
@@ -885,12 +958,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 			return code, n, rerr
 		}
 		var k int
-		k, rerr = resp.Body.Read(buf)
+		k, rerr = u.body.Read(buf)
 		chunk = buf[:k]
 	}
 	if chunked {
 		bw.WriteString("0\r\n")
-		for k, vs := range resp.Trailer {
+		for k, vs := range u.trailer {
 			for _, v := range vs {
 				bw.WriteString(k)
 				bw.WriteString(": ")
@@ -904,11 +977,11 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 }
 
 // isEventStream is ReverseProxy's test for a response to flush at once.
-func isEventStream(ct string) bool {
-	if len(ct) < 17 || !strings.EqualFold(ct[:17], "text/event-stream") {
+func isEventStream(ct []byte) bool {
+	if len(ct) < 17 || !asciiEqualFold(ct[:17], "text/event-stream") {
 		return false
 	}
-	base, _, _ := mime.ParseMediaType(ct)
+	base, _, _ := mime.ParseMediaType(string(ct))
 	return base == "text/event-stream"
 }
 

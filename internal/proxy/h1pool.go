@@ -116,7 +116,7 @@ func (p *h1Pool) closeIdle() {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req)
+	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +136,9 @@ func (s stdRequest) writeRequest(bw *bufio.Writer) error { return s.r.Write(bw) 
 
 // exchange sends w's request over a pooled connection to addr and reads the
 // response head (req gives the method to it). The returned stop ends the
-// watch of ctx (a cancellation closes the connection's I/O).
-func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req *http.Request) (*http.Response, *h1Conn, func() bool, error) {
+// watch of ctx (a cancellation closes the connection's I/O). With u, a
+// plain head is parsed into it (h1resp.go) and the response is nil.
+func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req *http.Request, u *upResp) (*http.Response, *h1Conn, func() bool, error) {
 	for attempt := 0; ; attempt++ {
 		hc, reused, err := p.get(ctx, addr, attempt > 0)
 		if err != nil {
@@ -154,7 +155,7 @@ func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req
 		if p.headerTimeout > 0 {
 			hc.c.SetReadDeadline(time.Now().Add(p.headerTimeout))
 		}
-		resp, err := hc.roundTrip(w, req)
+		resp, err := hc.roundTrip(w, req, u)
 		if err == nil && p.headerTimeout > 0 {
 			// The body (a stream) is not bound; a cancellation that
 			// came meanwhile must still poison the connection.
@@ -182,7 +183,7 @@ func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req
 	}
 }
 
-func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request) (*http.Response, error) {
+func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request, u *upResp) (*http.Response, error) {
 	if err := w.writeRequest(hc.bw); err != nil {
 		return nil, err
 	}
@@ -190,6 +191,9 @@ func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request) (*http.Response,
 		return nil, err
 	}
 	for {
+		if u != nil && readPlainHead(hc.br, req.Method, u) {
+			return nil, nil
+		}
 		resp, err := http.ReadResponse(hc.br, req)
 		if err != nil {
 			return nil, err
