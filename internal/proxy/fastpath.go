@@ -188,20 +188,24 @@ type fastConn struct {
 	up atomic.Pointer[h1Conn] // the upstream connection of the response being copied
 
 	// The current request.
-	method     string
-	target     []byte
-	host       []byte
-	fields     []field
-	reqID      []byte
-	genID      string // X-Request-Id made by the proxy
-	xff        []byte // X-Forwarded-For to send
-	closeReq   bool   // Connection: close
-	closeAfter bool
-	st         reqState
-	body       h1Body
-	clb        clBody
-	resp       upResp
-	scratch    []byte
+	method string
+	target []byte
+	host   []byte
+	fields []field
+	reqID  []byte
+	genID  bool     // X-Request-Id made by the proxy, in idBuf
+	idBuf  [32]byte //
+	// The last request's Host and path as strings: a connection mostly
+	// asks one host, often one path, so their strings are reused.
+	lastHost, lastPath string
+	xff                []byte // X-Forwarded-For to send
+	closeReq           bool   // Connection: close
+	closeAfter         bool
+	st                 reqState
+	body               h1Body
+	clb                clBody
+	resp               upResp
+	scratch            []byte
 
 	// The watch of the client while the target answers slowly: net/http
 	// reads the connection in the background during every request to see
@@ -449,7 +453,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 	}
 	fc.target = target
 	fc.fields = fc.fields[:0]
-	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, "", false
+	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, false, false
 	fc.xff = fc.xff[:0]
 	haveID, haveUA, haveXFF := false, false, false
 	for len(rest) > 0 {
@@ -598,8 +602,13 @@ func (fc *fastConn) serveOne() bool {
 	if !ok {
 		return false
 	}
-	path := string(rawPath)
-	rawHost := string(fc.host)
+	if string(rawPath) != fc.lastPath {
+		fc.lastPath = string(rawPath)
+	}
+	if string(fc.host) != fc.lastHost {
+		fc.lastHost = string(fc.host)
+	}
+	path, rawHost := fc.lastPath, fc.lastHost
 	host, rt := p.lookup(rawHost, path)
 	if rt == nil || rt.svc.pause.Load() != nil || rt.maintenance != "" {
 		return false
@@ -623,10 +632,14 @@ func (fc *fastConn) serveOne() bool {
 	fc.mu.Unlock()
 	fc.st = reqState{rt: rt, g: grp, t: t}
 	st := &fc.st
+	// The id is a string only for the access log, its one reader.
 	if len(fc.reqID) == 0 {
-		fc.genID = newRequestID()
-		st.requestID = fc.genID
-	} else {
+		fc.genID = true
+		putRequestID(&fc.idBuf)
+		if p.access != nil {
+			st.requestID = string(fc.idBuf[:])
+		}
+	} else if p.access != nil {
 		st.requestID = string(fc.reqID)
 	}
 	if fc.bw == nil {
@@ -682,9 +695,9 @@ func (fc *fastConn) writeRequest(bw *bufio.Writer) error {
 	bw.WriteString("\r\nX-Forwarded-Proto: ")
 	bw.WriteString(fc.l.scheme)
 	bw.WriteString("\r\n")
-	if fc.genID != "" {
+	if fc.genID {
 		bw.WriteString("X-Request-Id: ")
-		bw.WriteString(fc.genID)
+		bw.Write(fc.idBuf[:])
 		bw.WriteString("\r\n")
 	}
 	_, err := bw.WriteString("\r\n")
