@@ -72,7 +72,8 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
+	u := newUpIO(c)
+	return &h1Conn{c: c, br: bufio.NewReaderSize(u, 4096), bw: bufio.NewWriterSize(u, 4096), addr: addr}, false, nil
 }
 
 func (p *h1Pool) put(hc *h1Conn) {
