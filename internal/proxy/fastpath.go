@@ -128,16 +128,20 @@ func (l *fastListener) acceptLoop() {
 		}
 		delay = 0
 		var g *guardConn
+		var dc *deferConn
 		switch gc := c.(type) {
 		case *guardConn:
 			g = gc
+			dc = newDeferConn(g.Conn) // nothing read yet
+			g.Conn = dc
 		case *tlsGuardConn:
-			g = gc.guardConn
+			g, dc = gc.guardConn, gc.dc
 		default:
-			g = newGuardConn(c)
+			dc = newDeferConn(c)
+			g = newGuardConn(dc)
 			c = g
 		}
-		fc := &fastConn{l: l, p: l.p, c: c, g: g, accepted: time.Now(), remote: c.RemoteAddr().String()}
+		fc := &fastConn{l: l, p: l.p, c: c, g: g, dc: dc, accepted: time.Now(), remote: c.RemoteAddr().String()}
 		fc.clientIP, _, _ = net.SplitHostPort(fc.remote)
 		l.mu.Lock()
 		l.conns[fc] = struct{}{}
@@ -175,6 +179,7 @@ type fastConn struct {
 	p        *Proxy
 	c        net.Conn // what net/http gets at a hand-off
 	g        *guardConn
+	dc       *deferConn // under g (plain) or under TLS; nil: none
 	bw       *bufio.Writer
 	remote   string
 	clientIP string
@@ -319,6 +324,7 @@ func (fc *fastConn) serve() {
 	fc.p.stopper.connState(fc.c, http.StateNew) // graceful.go: a fresh connection
 	defer func() {
 		if !handed {
+			fc.sendHeld()
 			fc.c.Close()
 			fc.p.stopper.connState(fc.c, http.StateClosed)
 		}
@@ -363,7 +369,12 @@ func (fc *fastConn) serve() {
 func (fc *fastConn) readHead() (ok bool, err error) {
 	g := fc.g
 	g.oneHead, g.headDone = true, false
-	defer func() { g.oneHead = false }()
+	defer func() {
+		g.oneHead = false
+		// The last answer's end, if no read sent it: before anything else
+		// (the watch, net/http) may use the connection.
+		fc.sendHeld()
+	}()
 	first := true
 	for !g.headDone {
 		if g.st == gRefused {
@@ -650,11 +661,31 @@ func (fc *fastConn) serveOne() bool {
 	st.t.release()
 	info := reqInfo{remote: fc.remote, method: fc.method, host: rawHost, path: path, proto: "HTTP/1.1"}
 	p.account(info, status, n, st, start)
-	if fc.bw.Flush() != nil {
+	if fc.finish() != nil {
 		fc.closeAfter = true
 	}
 	fc.st = reqState{}
 	return true
+}
+
+// finish flushes the end of an answer. On a connection that stays open it
+// is held (deferConn) and written by the read of the next request, which
+// then waits for it without first finding nothing.
+func (fc *fastConn) finish() error {
+	if fc.dc == nil || fc.closeAfter {
+		return fc.bw.Flush()
+	}
+	fc.dc.hold = true
+	err := fc.bw.Flush()
+	fc.dc.hold = false
+	return err
+}
+
+// sendHeld writes what finish held and no read sent.
+func (fc *fastConn) sendHeld() {
+	if fc.dc != nil && fc.dc.sendHeld() != nil {
+		fc.closeAfter = true
+	}
 }
 
 var methodRequests = map[string]*http.Request{

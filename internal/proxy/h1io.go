@@ -7,26 +7,33 @@ import (
 	"syscall"
 )
 
-// upIO is the I/O of a pooled target connection: the request written
-// and the wait for the answer in one step. A connection's reads after a
-// request would otherwise start with a read that finds nothing yet
-// (EAGAIN: the target has not answered), then wait for the poller and read
-// again — one wasted system call per request. Here the request is written
-// from inside syscall.RawConn.Read's callback, which the runtime calls after
-// arming the wait (so the answer's readiness, which can only come after the
-// request, is never missed); the callback then declines to read, the
-// goroutine waits for readability, and the one read that follows finds
-// the answer.
+// deferConn joins a write and the wait for the answer into one step. A
+// read right after a request (to a target) or a response (to a client)
+// would otherwise start with a read that finds nothing yet (EAGAIN: the
+// peer has not answered), then wait for the poller and read again — one
+// wasted system call per exchange on each side. Writes made while hold is
+// set are kept in pending; the next Read writes them from inside
+// syscall.RawConn.Read's callback, which the runtime calls after arming the
+// wait (so the answer's readiness, which can only come after the write, is
+// never missed); the callback then declines to read, the goroutine waits
+// for readability, and the one read that follows finds the answer.
 //
-// Writes are held (bufio.Writer flushes into pending) until the next Read.
-// A write the socket does not take at once (EAGAIN: the send buffer is full,
-// a head of hundreds of KiB) is finished with the connection's ordinary
+// Pooled target connections (h1Pool) hold every write: a request is always
+// followed by the read of its answer. A client connection on the fast path
+// holds only the end of a response (fastConn.finish), and the fast path
+// sends what is still held before anything else may use the connection
+// (fastConn.sendHeld): another Write sends it first too. A write the socket
+// does not take at once (EAGAIN) is finished with the connection's ordinary
 // Write. Deadlines and Close work as for any read: RawConn.Read waits
-// through the same poller. A target that closed the connection while it
-// was idle answers the write with a reset, which wakes the wait.
-type upIO struct {
-	c       net.Conn
-	rc      syscall.RawConn // nil: no file descriptor (plain reads and writes)
+// through the same poller. A target that closed an idle connection answers
+// the write with a reset, which wakes the wait.
+//
+// One goroutine at a time writes and reads with pending set (the fast
+// path's watch of the client reads only while nothing is held).
+type deferConn struct {
+	net.Conn
+	rc      syscall.RawConn // nil: no file descriptor (writes go out at once)
+	hold    bool
 	pending []byte
 
 	// The state of one Read's callback (a method value made once: a
@@ -40,86 +47,126 @@ type upIO struct {
 	rerr    error
 }
 
-func newUpIO(c net.Conn) *upIO {
-	u := &upIO{c: c}
+func newDeferConn(c net.Conn) *deferConn {
+	d := &deferConn{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			u.rc = rc
-			u.step = u.writeThenRead
+			d.rc = rc
+			d.step = d.writeThenRead
 		}
 	}
-	return u
+	return d
 }
 
-func (u *upIO) Write(p []byte) (int, error) {
-	if u.rc == nil {
-		return u.c.Write(p)
+func (d *deferConn) Write(p []byte) (int, error) {
+	if d.hold && d.rc != nil {
+		d.pending = append(d.pending, p...)
+		return len(p), nil
 	}
-	u.pending = append(u.pending, p...)
-	return len(p), nil
+	if err := d.sendHeld(); err != nil {
+		return 0, err
+	}
+	return d.Conn.Write(p)
 }
 
-// writeThenRead is the callback of RawConn.Read: first call, write the
-// pending request and decline (wait); later calls, read.
-func (u *upIO) writeThenRead(fd uintptr) bool {
-	if !u.wrote {
-		u.wrote = true
-		for u.written < len(u.pending) {
-			k, e := syscall.Write(int(fd), u.pending[u.written:])
+// sendHeld writes what is held.
+func (d *deferConn) sendHeld() error {
+	if len(d.pending) == 0 {
+		return nil
+	}
+	_, err := d.Conn.Write(d.pending)
+	d.pending = d.pending[:0]
+	return err
+}
+
+// ReadFrom keeps the connection's own (splice) copy.
+func (d *deferConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := d.sendHeld(); err != nil {
+		return 0, err
+	}
+	return io.Copy(d.Conn, r)
+}
+
+// CloseWrite half-closes a TCP connection.
+func (d *deferConn) CloseWrite() error {
+	if err := d.sendHeld(); err != nil {
+		return err
+	}
+	if cw, ok := d.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// writeThenRead is the callback of RawConn.Read: first call, write what is
+// held and decline (wait); later calls, read.
+func (d *deferConn) writeThenRead(fd uintptr) bool {
+	if !d.wrote {
+		d.wrote = true
+		for d.written < len(d.pending) {
+			k, e := syscall.Write(int(fd), d.pending[d.written:])
 			if e == syscall.EINTR {
 				continue
 			}
 			if e != nil {
 				if e != syscall.EAGAIN {
-					u.werr = e
+					d.werr = e
 				}
 				return true // the rest in Read, with the poller
 			}
-			u.written += k
+			d.written += k
 		}
 		return false // wait until the answer is readable
 	}
 	for {
-		k, e := syscall.Read(int(fd), u.p)
+		k, e := syscall.Read(int(fd), d.p)
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		}
-		u.n, u.rerr = k, e
+		d.n, d.rerr = k, e
 		return true
 	}
 }
 
-func (u *upIO) Read(p []byte) (int, error) {
-	if len(u.pending) == 0 || u.rc == nil || len(p) == 0 {
-		return u.c.Read(p)
+func (d *deferConn) Read(p []byte) (int, error) {
+	if len(d.pending) == 0 || d.rc == nil || len(p) == 0 {
+		return d.Conn.Read(p)
 	}
-	u.p, u.written, u.n, u.wrote, u.werr, u.rerr = p, 0, 0, false, nil, nil
-	err := u.rc.Read(u.step)
-	written, n, werr, rerr := u.written, u.n, u.werr, u.rerr
-	u.p, u.werr, u.rerr = nil, nil, nil
+	d.p, d.written, d.n, d.wrote, d.werr, d.rerr = p, 0, 0, false, nil, nil
+	err := d.rc.Read(d.step)
+	written, n, werr, rerr := d.written, d.n, d.werr, d.rerr
+	d.p, d.werr, d.rerr = nil, nil, nil
 	if werr != nil {
-		u.pending = u.pending[:0]
-		return 0, &net.OpError{Op: "write", Net: "tcp", Source: u.c.LocalAddr(), Addr: u.c.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+		d.pending = d.pending[:0]
+		return 0, &net.OpError{Op: "write", Net: "tcp", Source: d.LocalAddr(), Addr: d.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
 	}
-	if written < len(u.pending) && err == nil {
-		// The socket took part of the request: the rest with Write, then
-		// an ordinary read.
-		_, werr := u.c.Write(u.pending[written:])
-		u.pending = u.pending[:0]
+	if written < len(d.pending) {
+		if err != nil && written == 0 {
+			// The wait failed before anything was written (a deadline
+			// passed, the connection closed): keep it for sendHeld.
+			return 0, err
+		}
+		// The socket took part of it: the rest with Write, then an
+		// ordinary read.
+		_, werr := d.Conn.Write(d.pending[written:])
+		d.pending = d.pending[:0]
 		if werr != nil {
 			return 0, werr
 		}
-		return u.c.Read(p)
+		if err != nil {
+			return 0, err
+		}
+		return d.Conn.Read(p)
 	}
-	u.pending = u.pending[:0]
+	d.pending = d.pending[:0]
 	if err != nil {
 		return 0, err
 	}
 	if rerr != nil {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: u.c.LocalAddr(), Addr: u.c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: d.LocalAddr(), Addr: d.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	}
 	if n == 0 {
 		return 0, io.EOF

@@ -72,8 +72,9 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	if err != nil {
 		return nil, false, err
 	}
-	u := newUpIO(c)
-	return &h1Conn{c: c, br: bufio.NewReaderSize(u, 4096), bw: bufio.NewWriterSize(u, 4096), addr: addr}, false, nil
+	d := newDeferConn(c)
+	d.hold = true // a request is always followed by the read of its answer
+	return &h1Conn{c: c, br: bufio.NewReaderSize(d, 4096), bw: bufio.NewWriterSize(d, 4096), addr: addr}, false, nil
 }
 
 func (p *h1Pool) put(hc *h1Conn) {
