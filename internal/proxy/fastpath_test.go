@@ -61,10 +61,16 @@ func (rec *diffBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		if r.Method == http.MethodHead {
-			raw, _, _ = strings.Cut(raw, "\r\n\r\n") // as a server answers HEAD
-			raw += "\r\n\r\n"
+		head, body, _ := strings.Cut(raw, "\r\n\r\n")
+		if !strings.Contains(head, "close") && strings.HasPrefix(head, "HTTP/1.1") {
+			// The connection ends after this answer: it says so, or the
+			// proxies' pools would meet a closed connection next time.
+			head += "\r\nConnection: close"
 		}
+		if r.Method == http.MethodHead {
+			body = "" // as a server answers HEAD
+		}
+		raw = head + "\r\n\r\n" + body
 		bw.WriteString(raw)
 		bw.Flush()
 		c.Close()
@@ -136,7 +142,8 @@ func (rec *diffBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// rawVariants are the answers of variants 15 and up, sent as they are.
+// rawVariants are the answers of variants 15 and up, sent as they are but
+// for a Connection: close field added to those that lack one.
 var rawVariants = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close, X-Foo\r\nX-Foo: 1\r\n\r\nhi",
 	"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: X-Foo , keep-alive\r\nX-Foo: 1\r\nKeep-Alive: timeout=5\r\nx-foo: 2\r\n\r\nhops",
@@ -148,7 +155,7 @@ var rawVariants = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
 	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
 	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-	"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc",
+	"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 }
 
