@@ -375,7 +375,7 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 		// (the watch, net/http) may use the connection.
 		fc.sendHeld()
 	}()
-	first := true
+	fills := 0
 	for !g.headDone {
 		if g.st == gRefused {
 			return false, nil
@@ -383,12 +383,10 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 		if g.v < g.w && g.check() {
 			continue
 		}
-		if err := g.fill(); err != nil {
-			return false, err
-		}
-		if first && fc.served > 0 {
-			// The next request began: the header timeout counts from now.
-			first = false
+		if fills == 1 && fc.served > 0 {
+			// The next request began but its head is not whole yet: the
+			// header timeout counts from now (set only when a head takes
+			// more than one read, which most do not).
 			if h := fc.p.opts.Limits.Header; h > 0 {
 				fc.mu.Lock()
 				fc.idle = false
@@ -396,6 +394,10 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 				fc.mu.Unlock()
 			}
 		}
+		if err := g.fill(); err != nil {
+			return false, err
+		}
+		fills++
 	}
 	return g.st == gRequestLine || g.st == gRaw || g.st == gBody || g.st == gChunkSize, nil
 }

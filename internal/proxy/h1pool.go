@@ -158,7 +158,11 @@ func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req
 			hc.c.SetReadDeadline(time.Now().Add(p.headerTimeout))
 		}
 		resp, err := hc.roundTrip(w, req, u)
-		if err == nil && p.headerTimeout > 0 {
+		if err == nil && p.headerTimeout > 0 && resp == nil && ctx.Done() == nil && u.bodyLen <= int64(hc.br.Buffered()) {
+			// The whole body is buffered already: no read of the
+			// connection is left for the deadline to bound, and the next
+			// exchange sets its own (a timer operation saved per request).
+		} else if err == nil && p.headerTimeout > 0 {
 			// The body (a stream) is not bound; a cancellation that
 			// came meanwhile must still poison the connection.
 			hc.c.SetReadDeadline(time.Time{})
