@@ -211,6 +211,8 @@ type fastConn struct {
 	clb                clBody
 	resp               upResp
 	scratch            []byte
+	date               []byte // "Date: ...\r\n" of the second dateSec
+	dateSec            int64
 
 	// The watch of the client while the target answers slowly: net/http
 	// reads the connection in the background during every request to see
@@ -1060,11 +1062,15 @@ func (fc *fastConn) writeStatus(code int) {
 	bw.WriteString("\r\n")
 }
 
+// writeDate writes the Date field, formatted once per second per connection.
 func (fc *fastConn) writeDate() {
-	fc.scratch = append(fc.scratch[:0], "Date: "...)
-	fc.scratch = time.Now().UTC().AppendFormat(fc.scratch, http.TimeFormat)
-	fc.scratch = append(fc.scratch, '\r', '\n')
-	fc.bw.Write(fc.scratch)
+	if now := time.Now(); now.Unix() != fc.dateSec || len(fc.date) == 0 {
+		fc.dateSec = now.Unix()
+		fc.date = append(fc.date[:0], "Date: "...)
+		fc.date = now.UTC().AppendFormat(fc.date, http.TimeFormat)
+		fc.date = append(fc.date, '\r', '\n')
+	}
+	fc.bw.Write(fc.date)
 }
 
 // writeText is the handler's writeText on the fast path.
