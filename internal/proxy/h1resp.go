@@ -84,8 +84,8 @@ func readPlainHead(br *bufio.Reader, method string, u *upResp) bool {
 	end := -1
 	for {
 		b, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-			buf, end = b, i+4
+		if end = headEnd(b); end >= 0 {
+			buf = b
 			break
 		}
 		if len(b) >= br.Size() {
@@ -101,6 +101,23 @@ func readPlainHead(br *bufio.Reader, method string, u *upResp) bool {
 	}
 	br.Discard(end)
 	return true
+}
+
+// headEnd is the length of the head at the start of b, up to and with its
+// empty line (CRLF or a bare LF: such a head is then left to net/http, but
+// it is whole, so no more bytes are waited for), or -1 if b holds no empty
+// line yet.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		if j == 0 || j == 1 && b[i] == '\r' {
+			return i + j + 1
+		}
+		i += j + 1
+	}
 }
 
 // parsePlainHead parses head, ending with its empty line, into u.

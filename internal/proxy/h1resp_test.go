@@ -43,6 +43,8 @@ var plainHeadSeeds = []struct {
 	{"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", false, false},
 	{"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", false, false},
 	{"HTTP/1.1 200 OK\nContent-Length: 1\n\nx", false, false},
+	{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\nx", false, false},
+	{"HTTP/1.1 200 OK\r\nContent-Length: 1\n\r\nx", false, false},
 	{"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 1\r\n\r\nx", false, false},
 	{"HTTP/1.1 200 OK\r\n X-A: 1\r\nContent-Length: 1\r\n\r\nx", false, false},
 	{"HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 1\r\n\r\nx", false, false},
@@ -95,16 +97,25 @@ func checkPlainHead(t *testing.T, raw []byte, head bool) {
 	t.Helper()
 	method := methodOf(head)
 	var u upResp
-	br := bufio.NewReaderSize(bytes.NewReader(raw), 4096)
-	if !readPlainHead(br, method, &u) {
+	src := &countingReader{r: bytes.NewReader(raw)}
+	br := bufio.NewReaderSize(src, 4096)
+	taken := readPlainHead(br, method, &u)
+	reads := src.reads
+	nsrc := bytes.NewReader(raw)
+	nbr := bufio.NewReader(nsrc)
+	resp, err := http.ReadResponse(nbr, &http.Request{Method: method})
+	if err == nil && len(raw)-nsrc.Len()-nbr.Buffered() <= 4096 && reads > 1 {
+		// A target keeps the connection open after its answer: a head
+		// that is whole in the first read must not wait for more bytes.
+		t.Fatalf("%q: a whole head of %d bytes, but readPlainHead read %d times", raw, len(raw)-nsrc.Len()-nbr.Buffered(), reads)
+	}
+	if !taken {
 		rest, _ := io.ReadAll(br)
 		if !bytes.Equal(rest, raw) {
 			t.Fatalf("%q: refused but consumed %d bytes", raw, len(raw)-len(rest))
 		}
 		return
 	}
-	nbr := bufio.NewReader(bytes.NewReader(raw))
-	resp, err := http.ReadResponse(nbr, &http.Request{Method: method})
 	if err != nil {
 		t.Fatalf("%q (%s): taken, but net/http refuses it: %v", raw, method, err)
 	}
@@ -135,6 +146,18 @@ func checkPlainHead(t *testing.T, raw []byte, head bool) {
 	if !bytes.Equal(rest, nrest) {
 		t.Fatalf("%q: after the response %q; net/http: %q", raw, rest, nrest)
 	}
+}
+
+// countingReader counts the reads made of r (the first one takes up to
+// the bufio.Reader's 4 KiB; any further one waits, on a connection).
+type countingReader struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
 }
 
 func headersEqual(a, b http.Header) bool {
