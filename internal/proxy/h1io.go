@@ -18,15 +18,19 @@ import (
 // never missed); the callback then declines to read, the goroutine waits
 // for readability, and the one read that follows finds the answer.
 //
-// Pooled target connections (h1Pool) hold every write: a request is always
-// followed by the read of its answer. A client connection on the fast path
+// Pooled target connections (h1Pool) hold every write (but see heldIdle
+// below): a request is always followed by the read of its answer. A client connection on the fast path
 // holds only the end of a response (fastConn.finish), and the fast path
 // sends what is still held before anything else may use the connection
 // (fastConn.sendHeld): another Write sends it first too. A write the socket
 // does not take at once (EAGAIN) is finished with the connection's ordinary
 // Write. Deadlines and Close work as for any read: RawConn.Read waits
 // through the same poller. A target that closed an idle connection answers
-// the write with a reset, which wakes the wait.
+// the write with a reset, which wakes the wait; one that only half-closed
+// it and lingers (reads on, answers nothing) would leave the wait to its
+// final close or the response header timeout, so h1Pool holds only on
+// connections idle for less than heldIdle (a target's idle timeout is
+// seconds; under load connections are idle for microseconds).
 //
 // One goroutine at a time writes and reads with pending set (the fast
 // path's watch of the client reads only while nothing is held).

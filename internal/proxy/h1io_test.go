@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -152,5 +156,65 @@ func TestDeferConnPeerClosedIdle(t *testing.T) {
 	t.Logf("read after writing to a closed peer: %v", err)
 	if !staleConnError(err) {
 		t.Fatalf("%v is not taken for a stale connection", err)
+	}
+}
+
+// A target that half-closes an idle keep-alive connection and lingers
+// (reads on, answers nothing, closes later): a pooled connection idle for
+// heldIdle or more is written and read plainly, so its end is found at once
+// and the request sent again on a new connection.
+func TestH1PoolHalfClosedIdleConnection(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if n == 1 {
+					c.(*net.TCPConn).CloseWrite()
+					io.Copy(io.Discard, br) // lingers until the client closes
+				}
+			}()
+		}
+	}()
+	pool := newH1Pool((&net.Dialer{}).DialContext, 0)
+	t.Cleanup(pool.closeIdle)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 2 {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/", nil)
+		resp, err := pool.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+		// The pooled connection has been idle for long.
+		pool.mu.Lock()
+		for _, hc := range pool.idle[ln.Addr().String()] {
+			hc.idleAt = hc.idleAt.Add(-2 * heldIdle)
+		}
+		pool.mu.Unlock()
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2 (the half-closed one, then a new one)", n)
 	}
 }

@@ -35,6 +35,7 @@ type h1Pool struct {
 
 type h1Conn struct {
 	c      net.Conn
+	d      *deferConn // under br and bw
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -61,8 +62,15 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	for cs := p.idle[addr]; len(cs) > 0 && !fresh; cs = p.idle[addr] {
 		hc := cs[len(cs)-1]
 		p.idle[addr] = cs[:len(cs)-1]
-		if now.Sub(hc.idleAt) < p.maxAge {
+		if idle := now.Sub(hc.idleAt); idle < p.maxAge {
 			p.mu.Unlock()
+			// Held writes (h1io.go) skip the read that would find a close
+			// the target made while the connection was idle; a close is
+			// answered by a reset that wakes the wait, unless the target
+			// only half-closed and lingers. A connection idle for a while,
+			// the one likely to be closed by a target's idle timeout, is
+			// written and read plainly, which finds the close at once.
+			hc.d.hold = idle < heldIdle
 			return hc, true, nil
 		}
 		hc.c.Close()
@@ -74,7 +82,7 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	}
 	d := newDeferConn(c)
 	d.hold = true // a request is always followed by the read of its answer
-	return &h1Conn{c: c, br: bufio.NewReaderSize(d, 4096), bw: bufio.NewWriterSize(d, 4096), addr: addr}, false, nil
+	return &h1Conn{c: c, d: d, br: bufio.NewReaderSize(d, 4096), bw: bufio.NewWriterSize(d, 4096), addr: addr}, false, nil
 }
 
 func (p *h1Pool) put(hc *h1Conn) {
@@ -116,6 +124,10 @@ func (p *h1Pool) closeIdle() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// heldIdle: a pooled connection idle for less than this has its request
+// held (deferConn); under load they are idle for microseconds.
+const heldIdle = time.Second
 
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req, nil)
