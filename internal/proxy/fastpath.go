@@ -203,16 +203,20 @@ type fastConn struct {
 	// The last request's Host and path as strings: a connection mostly
 	// asks one host, often one path, so their strings are reused.
 	lastHost, lastPath string
-	xff                []byte // X-Forwarded-For to send
-	closeReq           bool   // Connection: close
-	closeAfter         bool
-	st                 reqState
-	body               h1Body
-	clb                clBody
-	resp               upResp
-	scratch            []byte
-	date               []byte // "Date: ...\r\n" of the second dateSec
-	dateSec            int64
+	// idleUntil is the idle deadline of the wait for the next request;
+	// probing: the wait's first part, bounded by heldIdle (serve).
+	idleUntil  time.Time
+	probing    bool
+	xff        []byte // X-Forwarded-For to send
+	closeReq   bool   // Connection: close
+	closeAfter bool
+	st         reqState
+	body       h1Body
+	clb        clBody
+	resp       upResp
+	scratch    []byte
+	date       []byte // "Date: ...\r\n" of the second dateSec
+	dateSec    int64
 
 	// The watch of the client while the target answers slowly: net/http
 	// reads the connection in the background during every request to see
@@ -342,7 +346,19 @@ func (fc *fastConn) serve() {
 			return
 		}
 		fc.idle = true
-		fc.c.SetReadDeadline(fc.idleDeadline(time.Now()))
+		now := time.Now()
+		d := fc.idleDeadline(now)
+		fc.idleUntil, fc.probing = d, false
+		if fc.dc != nil && fc.dc.held() {
+			// The held end of the last answer is written by the next read,
+			// which waits without reading first, so it would not see a
+			// client's half-close that came before it (deferConn): it waits
+			// heldIdle at most, then the wait goes on with a plain read.
+			if p := now.Add(heldIdle); d.IsZero() || p.Before(d) {
+				d, fc.probing = p, true
+			}
+		}
+		fc.c.SetReadDeadline(d)
 		fc.mu.Unlock()
 		ok, err := fc.readHead()
 		fc.mu.Lock()
@@ -397,6 +413,21 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 			}
 		}
 		if err := g.fill(); err != nil {
+			var ne net.Error
+			if fc.probing && fills == 0 && errors.As(err, &ne) && ne.Timeout() {
+				// The held wait ended (serve): wait on with a plain read,
+				// which finds a half-close at once, until the idle deadline
+				// (or at once if the proxy is stopping meanwhile).
+				fc.mu.Lock()
+				fc.probing = false
+				d := fc.idleUntil
+				if fc.stop {
+					d = fc.idleDeadline(time.Now())
+				}
+				fc.c.SetReadDeadline(d)
+				fc.mu.Unlock()
+				continue
+			}
 			return false, err
 		}
 		fills++

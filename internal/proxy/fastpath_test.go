@@ -441,3 +441,39 @@ func TestFastPathDefault(t *testing.T) {
 		}
 	}
 }
+
+// A client that half-closes its keep-alive connection right after a
+// request, then reads the answer: the fast path finds the end of its stream
+// after the answer and closes, although the end of the answer was held
+// (deferConn) and the held wait for the next request does not read first
+// (so it cannot see a half-close that came before it): that wait lasts
+// heldIdle at most, then a plain read finds the end — well before the idle
+// timeout (minutes), which the 10 s deadline here would not reach.
+func TestFastPathClientHalfCloseEndsConnection(t *testing.T) {
+	t.Parallel()
+	for _, overTLS := range []bool{false, true} {
+		r := newDiffRig(t, overTLS)
+		c := r.dial(t, r.fast)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, rawRequest("GET", "/", "", 0)); err != nil {
+			t.Fatal(err)
+		}
+		switch cw := c.(type) {
+		case *net.TCPConn:
+			cw.CloseWrite()
+		case *tls.Conn:
+			cw.CloseWrite()
+		}
+		br := bufio.NewReader(c)
+		if _, err := describeResponse(br, "GET"); err != nil {
+			t.Fatalf("tls=%v: %v", overTLS, err)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("tls=%v: after a half-close, the proxy's connection: %v (want its end)", overTLS, err)
+		}
+		c.Close()
+		if r.fast.fastServed.Load() == 0 {
+			t.Fatal("not served on the fast path")
+		}
+	}
+}

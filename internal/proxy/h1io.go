@@ -73,6 +73,9 @@ func (d *deferConn) Write(p []byte) (int, error) {
 	return d.Conn.Write(p)
 }
 
+// held reports whether writes are held for the next Read.
+func (d *deferConn) held() bool { return len(d.pending) > 0 && d.rc != nil }
+
 // sendHeld writes what is held.
 func (d *deferConn) sendHeld() error {
 	if len(d.pending) == 0 {
