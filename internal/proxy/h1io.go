@@ -30,7 +30,10 @@ import (
 // it and lingers (reads on, answers nothing) would leave the wait to its
 // final close or the response header timeout, so h1Pool holds only on
 // connections idle for less than heldIdle (a target's idle timeout is
-// seconds; under load connections are idle for microseconds).
+// seconds; under load connections are idle for microseconds). A client
+// that half-closes right after a request is missed the same way: the fast
+// path's held wait for its next request lasts heldIdle at most, then goes
+// on with a plain read (fastConn.serve, readHead).
 //
 // One goroutine at a time writes and reads with pending set (the fast
 // path's watch of the client reads only while nothing is held).
