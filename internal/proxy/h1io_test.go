@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,39 +164,23 @@ func TestDeferConnPeerClosedIdle(t *testing.T) {
 // and the request sent again on a new connection.
 func TestH1PoolHalfClosedIdleConnection(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				if n == 1 {
-					c.(*net.TCPConn).CloseWrite()
-					io.Copy(io.Discard, br) // lingers until the client closes
-				}
-			}()
+	addr, conns := serveRaw(t, func(c net.Conn, n int64) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
 		}
-	}()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if n == 1 {
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, br) // lingers until the client closes
+		}
+	})
 	pool := newH1Pool((&net.Dialer{}).DialContext, 0)
 	t.Cleanup(pool.closeIdle)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 2 {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
 		resp, err := pool.RoundTrip(req)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -209,7 +192,7 @@ func TestH1PoolHalfClosedIdleConnection(t *testing.T) {
 		}
 		// The pooled connection has been idle for long.
 		pool.mu.Lock()
-		for _, hc := range pool.idle[ln.Addr().String()] {
+		for _, hc := range pool.idle[addr] {
 			hc.idleAt = hc.idleAt.Add(-2 * heldIdle)
 		}
 		pool.mu.Unlock()
