@@ -33,7 +33,10 @@
 // reverse proxy, one retry on a failed dial, passive ejection; h1pool.go is
 // the goroutine-free upstream path for bodiless GET/HEAD/OPTIONS, the rest
 // uses http.Transport) → metrics.go, stats.go, accesslog.go (accounting
-// when the response is done).
+// when the response is done). The HTTP/1.1 fast path (fastpath.go) serves
+// plain requests on its own loop with the same decisions, reading plain
+// response heads in place (h1resp.go) and joining each write with the wait
+// for the answer (h1io.go).
 //
 // Limits (docs/timeouts.md): a request body must arrive within
 // Options.Limits.Body (408, not counted as a failure of the instance), a

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,16 +128,20 @@ func (l *fastListener) acceptLoop() {
 		}
 		delay = 0
 		var g *guardConn
+		var dc *deferConn
 		switch gc := c.(type) {
 		case *guardConn:
 			g = gc
+			dc = newDeferConn(g.Conn) // nothing read yet
+			g.Conn = dc
 		case *tlsGuardConn:
-			g = gc.guardConn
+			g, dc = gc.guardConn, gc.dc
 		default:
-			g = newGuardConn(c)
+			dc = newDeferConn(c)
+			g = newGuardConn(dc)
 			c = g
 		}
-		fc := &fastConn{l: l, p: l.p, c: c, g: g, accepted: time.Now(), remote: c.RemoteAddr().String()}
+		fc := &fastConn{l: l, p: l.p, c: c, g: g, dc: dc, accepted: time.Now(), remote: c.RemoteAddr().String()}
 		fc.clientIP, _, _ = net.SplitHostPort(fc.remote)
 		l.mu.Lock()
 		l.conns[fc] = struct{}{}
@@ -176,6 +179,7 @@ type fastConn struct {
 	p        *Proxy
 	c        net.Conn // what net/http gets at a hand-off
 	g        *guardConn
+	dc       *deferConn // under g (plain) or under TLS; nil: none
 	bw       *bufio.Writer
 	remote   string
 	clientIP string
@@ -189,19 +193,30 @@ type fastConn struct {
 	up atomic.Pointer[h1Conn] // the upstream connection of the response being copied
 
 	// The current request.
-	method     string
-	target     []byte
-	host       []byte
-	fields     []field
-	reqID      []byte
-	genID      string // X-Request-Id made by the proxy
+	method string
+	target []byte
+	host   []byte
+	fields []field
+	reqID  []byte
+	genID  bool     // X-Request-Id made by the proxy, in idBuf
+	idBuf  [32]byte //
+	// The last request's Host and path as strings: a connection mostly
+	// asks one host, often one path, so their strings are reused.
+	lastHost, lastPath string
+	// idleUntil is the idle deadline of the wait for the next request;
+	// probing: the wait's first part, bounded by heldIdle (serve).
+	idleUntil  time.Time
+	probing    bool
 	xff        []byte // X-Forwarded-For to send
 	closeReq   bool   // Connection: close
 	closeAfter bool
 	st         reqState
 	body       h1Body
+	clb        clBody
+	resp       upResp
 	scratch    []byte
-	keys       []string
+	date       []byte // "Date: ...\r\n" of the second dateSec
+	dateSec    int64
 
 	// The watch of the client while the target answers slowly: net/http
 	// reads the connection in the background during every request to see
@@ -315,6 +330,7 @@ func (fc *fastConn) serve() {
 	fc.p.stopper.connState(fc.c, http.StateNew) // graceful.go: a fresh connection
 	defer func() {
 		if !handed {
+			fc.sendHeld()
 			fc.c.Close()
 			fc.p.stopper.connState(fc.c, http.StateClosed)
 		}
@@ -330,7 +346,19 @@ func (fc *fastConn) serve() {
 			return
 		}
 		fc.idle = true
-		fc.c.SetReadDeadline(fc.idleDeadline(time.Now()))
+		now := time.Now()
+		d := fc.idleDeadline(now)
+		fc.idleUntil, fc.probing = d, false
+		if fc.dc != nil && fc.dc.held() {
+			// The held end of the last answer is written by the next read,
+			// which waits without reading first, so it would not see a
+			// client's half-close that came before it (deferConn): it waits
+			// heldIdle at most, then the wait goes on with a plain read.
+			if p := now.Add(heldIdle); d.IsZero() || p.Before(d) {
+				d, fc.probing = p, true
+			}
+		}
+		fc.c.SetReadDeadline(d)
 		fc.mu.Unlock()
 		ok, err := fc.readHead()
 		fc.mu.Lock()
@@ -359,8 +387,13 @@ func (fc *fastConn) serve() {
 func (fc *fastConn) readHead() (ok bool, err error) {
 	g := fc.g
 	g.oneHead, g.headDone = true, false
-	defer func() { g.oneHead = false }()
-	first := true
+	defer func() {
+		g.oneHead = false
+		// The last answer's end, if no read sent it: before anything else
+		// (the watch, net/http) may use the connection.
+		fc.sendHeld()
+	}()
+	fills := 0
 	for !g.headDone {
 		if g.st == gRefused {
 			return false, nil
@@ -368,12 +401,10 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 		if g.v < g.w && g.check() {
 			continue
 		}
-		if err := g.fill(); err != nil {
-			return false, err
-		}
-		if first && fc.served > 0 {
-			// The next request began: the header timeout counts from now.
-			first = false
+		if fills == 1 && fc.served > 0 {
+			// The next request began but its head is not whole yet: the
+			// header timeout counts from now (set only when a head takes
+			// more than one read, which most do not).
 			if h := fc.p.opts.Limits.Header; h > 0 {
 				fc.mu.Lock()
 				fc.idle = false
@@ -381,6 +412,25 @@ func (fc *fastConn) readHead() (ok bool, err error) {
 				fc.mu.Unlock()
 			}
 		}
+		if err := g.fill(); err != nil {
+			var ne net.Error
+			if fc.probing && fills == 0 && errors.As(err, &ne) && ne.Timeout() {
+				// The held wait ended (serve): wait on with a plain read,
+				// which finds a half-close at once, until the idle deadline
+				// (or at once if the proxy is stopping meanwhile).
+				fc.mu.Lock()
+				fc.probing = false
+				d := fc.idleUntil
+				if fc.stop {
+					d = fc.idleDeadline(time.Now())
+				}
+				fc.c.SetReadDeadline(d)
+				fc.mu.Unlock()
+				continue
+			}
+			return false, err
+		}
+		fills++
 	}
 	return g.st == gRequestLine || g.st == gRaw || g.st == gBody || g.st == gChunkSize, nil
 }
@@ -449,7 +499,7 @@ func (fc *fastConn) parse(head []byte) (path []byte, ok bool) {
 	}
 	fc.target = target
 	fc.fields = fc.fields[:0]
-	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, "", false
+	fc.host, fc.reqID, fc.genID, fc.closeReq = nil, nil, false, false
 	fc.xff = fc.xff[:0]
 	haveID, haveUA, haveXFF := false, false, false
 	for len(rest) > 0 {
@@ -598,8 +648,13 @@ func (fc *fastConn) serveOne() bool {
 	if !ok {
 		return false
 	}
-	path := string(rawPath)
-	rawHost := string(fc.host)
+	if string(rawPath) != fc.lastPath {
+		fc.lastPath = string(rawPath)
+	}
+	if string(fc.host) != fc.lastHost {
+		fc.lastHost = string(fc.host)
+	}
+	path, rawHost := fc.lastPath, fc.lastHost
 	host, rt := p.lookup(rawHost, path)
 	if rt == nil || rt.svc.pause.Load() != nil || rt.maintenance != "" {
 		return false
@@ -623,10 +678,14 @@ func (fc *fastConn) serveOne() bool {
 	fc.mu.Unlock()
 	fc.st = reqState{rt: rt, g: grp, t: t}
 	st := &fc.st
+	// The id is a string only for the access log, its one reader.
 	if len(fc.reqID) == 0 {
-		fc.genID = newRequestID()
-		st.requestID = fc.genID
-	} else {
+		fc.genID = true
+		putRequestID(&fc.idBuf)
+		if p.access != nil {
+			st.requestID = string(fc.idBuf[:])
+		}
+	} else if p.access != nil {
 		st.requestID = string(fc.reqID)
 	}
 	if fc.bw == nil {
@@ -637,11 +696,31 @@ func (fc *fastConn) serveOne() bool {
 	st.t.release()
 	info := reqInfo{remote: fc.remote, method: fc.method, host: rawHost, path: path, proto: "HTTP/1.1"}
 	p.account(info, status, n, st, start)
-	if fc.bw.Flush() != nil {
+	if fc.finish() != nil {
 		fc.closeAfter = true
 	}
 	fc.st = reqState{}
 	return true
+}
+
+// finish flushes the end of an answer. On a connection that stays open it
+// is held (deferConn) and written by the read of the next request, which
+// then waits for it without first finding nothing.
+func (fc *fastConn) finish() error {
+	if fc.dc == nil || fc.closeAfter {
+		return fc.bw.Flush()
+	}
+	fc.dc.hold = true
+	err := fc.bw.Flush()
+	fc.dc.hold = false
+	return err
+}
+
+// sendHeld writes what finish held and no read sent.
+func (fc *fastConn) sendHeld() {
+	if fc.dc != nil && fc.dc.sendHeld() != nil {
+		fc.closeAfter = true
+	}
 }
 
 var methodRequests = map[string]*http.Request{
@@ -682,9 +761,9 @@ func (fc *fastConn) writeRequest(bw *bufio.Writer) error {
 	bw.WriteString("\r\nX-Forwarded-Proto: ")
 	bw.WriteString(fc.l.scheme)
 	bw.WriteString("\r\n")
-	if fc.genID != "" {
+	if fc.genID {
 		bw.WriteString("X-Request-Id: ")
-		bw.WriteString(fc.genID)
+		bw.Write(fc.idBuf[:])
 		bw.WriteString("\r\n")
 	}
 	_, err := bw.WriteString("\r\n")
@@ -697,6 +776,7 @@ func (fc *fastConn) writeRequest(bw *bufio.Writer) error {
 func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (int, int64) {
 	p := fc.p
 	req := methodRequests[fc.method]
+	u := &fc.resp
 	var resp *http.Response
 	var hc *h1Conn
 	fc.gone.Store(false)
@@ -704,7 +784,7 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 	defer fc.endWatch()
 	for {
 		var err error
-		resp, hc, _, err = p.pool.exchange(context.Background(), st.t.addr, fc, req)
+		resp, hc, _, err = p.pool.exchange(context.Background(), st.t.addr, fc, req, u)
 		if err == nil {
 			st.t.succeeded(p.now().UnixNano())
 			break
@@ -727,10 +807,19 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 		fc.writeText(code, msg)
 		return code, int64(len(msg))
 	}
-	fc.body = h1Body{rc: resp.Body, hc: hc, pool: p.pool, stop: noStop, keep: !resp.Close}
-	resp.Body = &fc.body
-	wrapBody(st, req, resp)
-	status, n, err := fc.copyResponse(resp, setCookie)
+	if resp == nil {
+		// A plain head, parsed into u (h1resp.go): its body, if any, has a
+		// length, so wrapBody has nothing to track.
+		fc.clb = clBody{br: hc.br, remain: u.bodyLen}
+		fc.body = h1Body{rc: &fc.clb, hc: hc, pool: p.pool, stop: noStop, keep: !u.close}
+		u.body = &fc.body
+	} else {
+		fc.body = h1Body{rc: resp.Body, hc: hc, pool: p.pool, stop: noStop, keep: !resp.Close}
+		resp.Body = &fc.body
+		wrapBody(st, req, resp)
+		u.fromResponse(resp)
+	}
+	status, n, err := fc.copyResponse(u, setCookie)
 	fc.mu.Lock()
 	fc.up.Store(nil)
 	gone := fc.gone.Load()
@@ -739,7 +828,8 @@ func (fc *fastConn) forward(st *reqState, start time.Time, setCookie string) (in
 		fc.body.keep = false // its deadline may be poisoned: not for the pool
 		fc.closeAfter = true
 	}
-	resp.Body.Close()
+	u.body.Close()
+	u.body, u.trailer = nil, nil
 	if err != nil {
 		st.err = errAborted
 		fc.closeAfter = true
@@ -761,29 +851,70 @@ func (fc *fastConn) using(hc *h1Conn) {
 // hopByHop are the fields ReverseProxy removes from a response.
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// copyResponse writes resp to the client as net/http's server writes what
+// asciiFoldEqual is a == b but for ASCII letter case (Header.Del's match
+// of a canonical name; no Unicode folding).
+func asciiFoldEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func isHopByHop(name []byte) bool {
+	for _, h := range hopByHop {
+		if string(name) == h {
+			return true
+		}
+	}
+	return false
+}
+
+// copyResponse writes u to the client as net/http's server writes what
 // ReverseProxy hands it: hop-by-hop fields removed, trailers announced,
 // Date added, Content-Type sniffed when missing, chunked when the length is
 // unknown (flushed as it comes), Content-Length: 0 for an empty one.
-func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status int, n int64, err error) {
-	h := resp.Header
-	for _, v := range h["Connection"] {
-		for _, t := range bytes.Split([]byte(v), []byte(",")) {
-			if t = bytes.TrimSpace(t); len(t) > 0 {
-				h.Del(string(t))
+func (fc *fastConn) copyResponse(u *upResp, setCookie string) (status int, n int64, err error) {
+	fs := u.fields
+	// ReverseProxy's removeHopByHopHeaders: the fields Connection names
+	// (textproto.TrimString'd, then Header.Del), then the fixed list.
+	for i := range fs {
+		if fs[i].skip || string(fs[i].name) != "Connection" {
+			continue
+		}
+		for v := fs[i].value; len(v) > 0; {
+			var t []byte
+			t, v = nextListItem(v, ',')
+			if len(t) == 0 {
+				continue
+			}
+			for j := range fs {
+				if asciiFoldEqual(fs[j].name, t) {
+					fs[j].skip = true
+				}
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		delete(h, k)
+	for i := range fs {
+		if isHopByHop(fs[i].name) {
+			fs[i].skip = true
+		}
 	}
-	if setCookie != "" {
-		h.Add("Set-Cookie", setCookie)
-	}
-	code := resp.StatusCode
+	code := u.code
 	head := fc.method == http.MethodHead
 	allowed := code >= 200 && code != 204 && code != 304
-	_, hasCL := h["Content-Length"]
+	_, hasCL := u.field("Content-Length")
 	bufp := buffers.Get().(*[]byte)
 	defer buffers.Put(bufp)
 	buf := *bufp
@@ -794,12 +925,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 	var rerr error
 	if allowed && !head {
 		want := 1
-		if hasCL && resp.ContentLength > 0 {
-			want = int(min(resp.ContentLength, 512))
+		if hasCL && u.cl > 0 {
+			want = int(min(u.cl, 512))
 		}
 		for first < want && rerr == nil {
 			var k int
-			k, rerr = resp.Body.Read(buf[first:])
+			k, rerr = u.body.Read(buf[first:])
 			first += k
 		}
 	}
@@ -807,47 +938,63 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 		return code, 0, rerr // nothing sent: the connection closes, as after ErrAbortHandler
 	}
 	chunked := allowed && !head && !hasCL
-	if chunked && first == 0 && rerr == io.EOF && len(resp.Trailer) == 0 {
-		chunked = false
-		h["Content-Length"] = []string{"0"}
+	zeroLength := false
+	if chunked && first == 0 && rerr == io.EOF && len(u.trailer) == 0 {
+		chunked, zeroLength = false, true
 	}
+	sniffed := ""
 	if allowed {
-		if _, ok := h["Content-Type"]; !ok && first > 0 && h.Get("Content-Encoding") == "" {
-			h["Content-Type"] = []string{http.DetectContentType(buf[:first])}
+		if _, ok := u.field("Content-Type"); !ok && first > 0 {
+			if ce, _ := u.field("Content-Encoding"); len(ce) == 0 {
+				sniffed = http.DetectContentType(buf[:first])
+			}
 		}
 	} else {
-		delete(h, "Content-Length")
-		if code == 304 {
-			delete(h, "Content-Type")
-		}
-	}
-	if len(resp.Trailer) > 0 {
-		keys := fc.keys[:0]
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		fc.keys = keys
-		tr := fc.scratch[:0]
-		for i, k := range keys {
-			if i > 0 {
-				tr = append(tr, ", "...)
+		for i := range fs {
+			switch string(fs[i].name) {
+			case "Content-Length":
+				fs[i].skip = true
+			case "Content-Type":
+				fs[i].skip = fs[i].skip || code == 304
 			}
-			tr = append(tr, k...)
 		}
-		fc.scratch = tr
-		h["Trailer"] = []string{string(tr)}
 	}
 	bw := fc.bw
 	fc.writeStatus(code)
-	for k, vs := range h {
-		for _, v := range vs {
-			bw.WriteString(k)
+	for i := range fs {
+		if f := &fs[i]; !f.skip {
+			bw.Write(f.name)
 			bw.WriteString(": ")
-			bw.WriteString(v)
+			bw.Write(f.value)
 			bw.WriteString("\r\n")
 		}
 	}
-	if _, ok := h["Date"]; !ok {
+	if setCookie != "" {
+		bw.WriteString("Set-Cookie: ")
+		bw.WriteString(setCookie)
+		bw.WriteString("\r\n")
+	}
+	if zeroLength {
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if sniffed != "" {
+		bw.WriteString("Content-Type: ")
+		bw.WriteString(sniffed)
+		bw.WriteString("\r\n")
+	}
+	if len(u.trailer) > 0 {
+		bw.WriteString("Trailer: ")
+		i := 0
+		for k := range u.trailer {
+			if i > 0 {
+				bw.WriteString(", ")
+			}
+			bw.WriteString(k)
+			i++
+		}
+		bw.WriteString("\r\n")
+	}
+	if _, ok := u.field("Date"); !ok {
 		fc.writeDate()
 	}
 	if chunked {
@@ -863,7 +1010,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 	if !allowed || head {
 		return code, 0, nil
 	}
-	stream := chunked || isEventStream(h.Get("Content-Type"))
+	stream := chunked
+	if !stream {
+		if ct, ok := u.field("Content-Type"); ok {
+			stream = isEventStream(ct)
+		}
+	}
 	chunk := buf[:first]
 	for {
 		if len(chunk) > 0 {
@@ -885,12 +1037,12 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 			return code, n, rerr
 		}
 		var k int
-		k, rerr = resp.Body.Read(buf)
+		k, rerr = u.body.Read(buf)
 		chunk = buf[:k]
 	}
 	if chunked {
 		bw.WriteString("0\r\n")
-		for k, vs := range resp.Trailer {
+		for k, vs := range u.trailer {
 			for _, v := range vs {
 				bw.WriteString(k)
 				bw.WriteString(": ")
@@ -904,11 +1056,11 @@ func (fc *fastConn) copyResponse(resp *http.Response, setCookie string) (status 
 }
 
 // isEventStream is ReverseProxy's test for a response to flush at once.
-func isEventStream(ct string) bool {
-	if len(ct) < 17 || !strings.EqualFold(ct[:17], "text/event-stream") {
+func isEventStream(ct []byte) bool {
+	if len(ct) < 17 || !asciiEqualFold(ct[:17], "text/event-stream") {
 		return false
 	}
-	base, _, _ := mime.ParseMediaType(ct)
+	base, _, _ := mime.ParseMediaType(string(ct))
 	return base == "text/event-stream"
 }
 
@@ -941,11 +1093,15 @@ func (fc *fastConn) writeStatus(code int) {
 	bw.WriteString("\r\n")
 }
 
+// writeDate writes the Date field, formatted once per second per connection.
 func (fc *fastConn) writeDate() {
-	fc.scratch = append(fc.scratch[:0], "Date: "...)
-	fc.scratch = time.Now().UTC().AppendFormat(fc.scratch, http.TimeFormat)
-	fc.scratch = append(fc.scratch, '\r', '\n')
-	fc.bw.Write(fc.scratch)
+	if now := time.Now(); now.Unix() != fc.dateSec || len(fc.date) == 0 {
+		fc.dateSec = now.Unix()
+		fc.date = append(fc.date[:0], "Date: "...)
+		fc.date = now.UTC().AppendFormat(fc.date, http.TimeFormat)
+		fc.date = append(fc.date, '\r', '\n')
+	}
+	fc.bw.Write(fc.date)
 }
 
 // writeText is the handler's writeText on the fast path.

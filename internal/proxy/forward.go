@@ -204,14 +204,19 @@ func (p *Proxy) upstreamFailed(st *reqState, err error) (int, string) {
 }
 
 func newRequestID() string {
-	const hexdigits = "0123456789abcdef"
 	var b [32]byte
+	putRequestID(&b)
+	return string(b[:])
+}
+
+// putRequestID writes a new request id into b.
+func putRequestID(b *[32]byte) {
+	const hexdigits = "0123456789abcdef"
 	a, c := rand.Uint64(), rand.Uint64()
 	for i := range 16 {
 		b[i] = hexdigits[a>>(4*i)&0xf]
 		b[16+i] = hexdigits[c>>(4*i)&0xf]
 	}
-	return string(b[:])
 }
 
 // responseWriter records status and bytes. It forwards Flush and Hijack and

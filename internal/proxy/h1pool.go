@@ -35,6 +35,7 @@ type h1Pool struct {
 
 type h1Conn struct {
 	c      net.Conn
+	d      *deferConn // under br and bw
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -61,8 +62,15 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	for cs := p.idle[addr]; len(cs) > 0 && !fresh; cs = p.idle[addr] {
 		hc := cs[len(cs)-1]
 		p.idle[addr] = cs[:len(cs)-1]
-		if now.Sub(hc.idleAt) < p.maxAge {
+		if idle := now.Sub(hc.idleAt); idle < p.maxAge {
 			p.mu.Unlock()
+			// Held writes (h1io.go) skip the read that would find a close
+			// the target made while the connection was idle; a close is
+			// answered by a reset that wakes the wait, unless the target
+			// only half-closed and lingers. A connection idle for a while,
+			// the one likely to be closed by a target's idle timeout, is
+			// written and read plainly, which finds the close at once.
+			hc.d.hold = idle < heldIdle
 			return hc, true, nil
 		}
 		hc.c.Close()
@@ -72,7 +80,9 @@ func (p *h1Pool) get(ctx context.Context, addr string, fresh bool) (*h1Conn, boo
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
+	d := newDeferConn(c)
+	d.hold = true // a request is always followed by the read of its answer
+	return &h1Conn{c: c, d: d, br: bufio.NewReaderSize(d, 4096), bw: bufio.NewWriterSize(d, 4096), addr: addr}, false, nil
 }
 
 func (p *h1Pool) put(hc *h1Conn) {
@@ -115,8 +125,12 @@ func (p *h1Pool) closeIdle() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// heldIdle: a pooled connection idle for less than this has its request
+// held (deferConn); under load they are idle for microseconds.
+const heldIdle = time.Second
+
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req)
+	resp, hc, stop, err := p.exchange(req.Context(), req.URL.Host, stdRequest{req}, req, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +150,9 @@ func (s stdRequest) writeRequest(bw *bufio.Writer) error { return s.r.Write(bw) 
 
 // exchange sends w's request over a pooled connection to addr and reads the
 // response head (req gives the method to it). The returned stop ends the
-// watch of ctx (a cancellation closes the connection's I/O).
-func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req *http.Request) (*http.Response, *h1Conn, func() bool, error) {
+// watch of ctx (a cancellation closes the connection's I/O). With u, a
+// plain head is parsed into it (h1resp.go) and the response is nil.
+func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req *http.Request, u *upResp) (*http.Response, *h1Conn, func() bool, error) {
 	for attempt := 0; ; attempt++ {
 		hc, reused, err := p.get(ctx, addr, attempt > 0)
 		if err != nil {
@@ -154,8 +169,12 @@ func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req
 		if p.headerTimeout > 0 {
 			hc.c.SetReadDeadline(time.Now().Add(p.headerTimeout))
 		}
-		resp, err := hc.roundTrip(w, req)
-		if err == nil && p.headerTimeout > 0 {
+		resp, err := hc.roundTrip(w, req, u)
+		if err == nil && p.headerTimeout > 0 && resp == nil && ctx.Done() == nil && u.bodyLen <= int64(hc.br.Buffered()) {
+			// The whole body is buffered already: no read of the
+			// connection is left for the deadline to bound, and the next
+			// exchange sets its own (a timer operation saved per request).
+		} else if err == nil && p.headerTimeout > 0 {
 			// The body (a stream) is not bound; a cancellation that
 			// came meanwhile must still poison the connection.
 			hc.c.SetReadDeadline(time.Time{})
@@ -182,7 +201,7 @@ func (p *h1Pool) exchange(ctx context.Context, addr string, w requestWriter, req
 	}
 }
 
-func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request) (*http.Response, error) {
+func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request, u *upResp) (*http.Response, error) {
 	if err := w.writeRequest(hc.bw); err != nil {
 		return nil, err
 	}
@@ -190,6 +209,9 @@ func (hc *h1Conn) roundTrip(w requestWriter, req *http.Request) (*http.Response,
 		return nil, err
 	}
 	for {
+		if u != nil && readPlainHead(hc.br, req.Method, u) {
+			return nil, nil
+		}
 		resp, err := http.ReadResponse(hc.br, req)
 		if err != nil {
 			return nil, err

@@ -12,36 +12,47 @@ import (
 	"time"
 )
 
-// A target that silently closes keep-alive connections after each response
-// (as servers with short idle timeouts do): the next request on the pooled
-// connection fails before any answer and is sent again on a new one.
-func TestFastPathResendsOnStaleConnection(t *testing.T) {
-	t.Parallel()
+// serveRaw accepts loopback connections until the test ends and runs
+// handle on each (n: its number from 1), closing it afterwards; it returns
+// the address and the count of connections.
+func serveRaw(t *testing.T, handle func(c net.Conn, n int64)) (string, *atomic.Int64) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var conns atomic.Int64
+	conns := new(atomic.Int64)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns.Add(1)
+			n := conns.Add(1)
 			go func() {
 				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Path: %s\r\n\r\nok", req.URL.Path)
+				handle(c, n)
 			}()
 		}
 	}()
+	return ln.Addr().String(), conns
+}
+
+// A target that silently closes keep-alive connections after each response
+// (as servers with short idle timeouts do): the next request on the pooled
+// connection fails before any answer and is sent again on a new one.
+func TestFastPathResendsOnStaleConnection(t *testing.T) {
+	t.Parallel()
+	addr, conns := serveRaw(t, func(c net.Conn, _ int64) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Path: %s\r\n\r\nok", req.URL.Path)
+	})
 	p := startProxy(t, Options{})
-	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {{Instance: "i", Addr: ln.Addr().String()}}}))
+	mustUpdate(t, p, oneService([]Backend{{Group: "g", Weight: 1}}, map[string][]Target{"g": {{Instance: "i", Addr: addr}}}))
 	c := p.client(t)
 	for i := range 10 {
 		resp, body := get(t, c, fmt.Sprintf("%s/%d", webURL, i))

@@ -119,7 +119,8 @@ func (l *tlsListener) acceptLoop() {
 func (l *tlsListener) handshake(raw net.Conn) {
 	defer l.wg.Done()
 	defer l.end()
-	tc := tls.Server(raw, l.cfg)
+	dc := newDeferConn(raw) // the fast path holds the end of an answer in it
+	tc := tls.Server(dc, l.cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	err := tc.HandshakeContext(ctx) // a late client: the context closes the connection
 	cancel()
@@ -137,7 +138,7 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	if cs := tc.ConnectionState(); cs.NegotiatedProtocol == "h2" {
 		c, to = newH2Conn(tc, cs), &l.h2
 	} else {
-		c = &tlsGuardConn{guardConn: newGuardConn(tc), cs: cs}
+		c = &tlsGuardConn{guardConn: newGuardConn(tc), cs: cs, dc: dc}
 	}
 	// The servers' Accept loops run until drained, which waits for this.
 	to.ch <- c
@@ -175,6 +176,7 @@ func (c *chanListener) Addr() net.Addr { return c.l.ln.Addr() }
 type tlsGuardConn struct {
 	*guardConn
 	cs tls.ConnectionState
+	dc *deferConn // under the TLS connection
 }
 
 // ConnectionState is the handshake's outcome.
