@@ -20,9 +20,10 @@ type Image struct {
 	// same bytes.
 	Names []string
 	// Files maps a path in the image to a file on this machine.
-	Files map[string]string
-	Cmd   []string
-	Env   []string
+	Files      map[string]string
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
 }
 
 func digest(b []byte) string {
@@ -57,7 +58,7 @@ func WriteImage(path string, img Image) error {
 	layerDigest := digest(layer.Bytes())
 	config, _ := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH, "os": "linux",
-		"config": map[string]any{"Cmd": img.Cmd, "Env": img.Env},
+		"config": map[string]any{"Entrypoint": img.Entrypoint, "Cmd": img.Cmd, "Env": img.Env},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
 	})
 	manifest, _ := json.Marshal(map[string]any{

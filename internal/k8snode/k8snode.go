@@ -380,12 +380,15 @@ func (n *Node) stop(t testing.TB) {
 	if len(n.procs) >= 2 { // the kubelet runs
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
+		// Deleted with a grace period, so each pod object stays until the
+		// kubelet has stopped its containers and torn its network down.
 		nss, err := n.kc.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		if err == nil {
-			zero := int64(0)
+			grace := int64(1)
 			for _, ns := range nss.Items {
 				_ = n.kc.Client.AppsV1().Deployments(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-				_ = n.kc.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+				_ = n.kc.Client.BatchV1().Jobs(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+				_ = n.kc.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
 			}
 			err = n.poll(60*time.Second, "every pod gone", func() bool {
 				pods, err := n.kc.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
