@@ -37,7 +37,7 @@ cleanup() {
   # containerd, its shims and the kubelet of this node (their command lines
   # name the node's own socket and directories, nothing else does).
   for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+    cmd=$( (tr "\0" " " < "$p/cmdline") 2>/dev/null) || continue
     case "$cmd" in
       *"$RUNDIR/containerd.sock"*|*"$STATE/run/containerd.toml"*|*"$STATE/run/kubelet.yaml"*) kill -9 "${p#/proc/}" 2>/dev/null || true ;;
     esac
@@ -78,7 +78,7 @@ mkdir -p "$(dirname "$log")"
 RUN=${RUN:-TestNodeRunsHello|TestKubernetesNode}
 set +e
 RUNWAY_K8S_NODE=1 RUNWAY_K8S_REQUIRED=1 go test -count=1 -v -timeout 40m -run "$RUN" ./internal/k8snode/ ./internal/server/ 2>&1 | tee "$log" |
-  grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|k8snode:|figures|requests|took|Ready'
+  grep -E '^ *(=== RUN|--- |PASS|FAIL|ok|panic)|k8snode:|figures:|images built|node Ready'
 rc=${PIPESTATUS[0]}
 set -e
 echo "e2e-kubernetes-node: the whole log is in $log"

@@ -46,6 +46,9 @@ const (
 	// ClusterIP is the kubernetes Service's address pods are given
 	// (KUBERNETES_SERVICE_HOST); k8stest's serving certificate names it.
 	ClusterIP = "10.96.0.1"
+	// ServiceCIDR is k8stest's service range, the one route pods get
+	// (through the node): no default route, nothing beyond this machine.
+	ServiceCIDR = "10.96.0.0/16"
 	// PauseImage is the pod sandbox's image (BuildPause).
 	PauseImage = "registry.e2e.test/runway/pause:1"
 )
@@ -172,10 +175,11 @@ func (n *Node) network() error {
   "name": "runway-k8snode",
   "plugins": [{
     "type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
-    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q, "gateway": %q}]], "dataDir": %q}
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q, "gateway": %q}]], "dataDir": %q,
+             "routes": [{"dst": %q}]}
   }]
 }
-`, Bridge, PodCIDR, NodeIP, filepath.Join(StateDir, "cni-ipam"))
+`, Bridge, PodCIDR, NodeIP, filepath.Join(StateDir, "cni-ipam"), ServiceCIDR)
 	return os.WriteFile(filepath.Join(StateDir, "cni", "10-runway.conflist"), []byte(conf), 0o644)
 }
 
@@ -387,7 +391,8 @@ func (n *Node) stop(t testing.TB) {
 			grace := int64(1)
 			for _, ns := range nss.Items {
 				_ = n.kc.Client.AppsV1().Deployments(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-				_ = n.kc.Client.BatchV1().Jobs(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+				bg := metav1.DeletePropagationBackground
+				_ = n.kc.Client.BatchV1().Jobs(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{})
 				_ = n.kc.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
 			}
 			err = n.poll(60*time.Second, "every pod gone", func() bool {

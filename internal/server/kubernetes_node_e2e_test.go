@@ -22,6 +22,7 @@ import (
 	"github.com/runwayhq/runway/internal/k8snode"
 	"github.com/runwayhq/runway/internal/k8stest"
 	"github.com/runwayhq/runway/internal/loadtest"
+	"github.com/runwayhq/runway/internal/naming"
 )
 
 // The opt-in e2e of target kubernetes on a real node (issue 16's `make
@@ -150,10 +151,11 @@ func nodeService(strategy string) string { return strings.ReplaceAll(strategy, "
 func proxyPods(t *testing.T, kc *k8stest.Cluster) (ips []string, domain string) {
 	t.Helper()
 	ctx := context.Background()
-	waitFor(t, 120*time.Second, "the in-cluster proxy's pods Ready", func() bool {
-		pods, err := kc.Client.CoreV1().Pods(k8sNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + k8sdriver.ProxyName})
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + k8sdriver.ProxyName}
+	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		pods, err := kc.Client.CoreV1().Pods(k8sNamespace).List(ctx, sel)
 		if err != nil {
-			return false
+			continue
 		}
 		ips = ips[:0]
 		for _, p := range pods.Items {
@@ -161,8 +163,17 @@ func proxyPods(t *testing.T, kc *k8stest.Cluster) (ips []string, domain string) 
 				ips = append(ips, p.Status.PodIP)
 			}
 		}
-		return len(ips) >= 2
-	})
+		if len(ips) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, p := range pods.Items {
+				logs, err := kc.Client.CoreV1().Pods(k8sNamespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+				t.Logf("proxy pod %s (%s, %s): log (%v):\n%s", p.Name, p.Status.Phase, p.Status.PodIP, err, tailLines(string(logs), 20))
+			}
+			t.Fatalf("the in-cluster proxy's pods are not Ready within 2m")
+		}
+	}
 	sort.Strings(ips)
 	dep, err := kc.Client.AppsV1().Deployments(k8sNamespace).Get(ctx, k8sdriver.ProxyName, metav1.GetOptions{})
 	if err != nil {
@@ -244,7 +255,9 @@ func podStarts(t *testing.T, kc *k8stest.Cluster, svc, release string) []string 
 func TestKubernetesNode(t *testing.T) {
 	k8snode.Skip(t)
 	k8stest.SkipMissing(t)
+	begin := time.Now()
 	images := nodeImages(t)
+	t.Logf("images built in %s", time.Since(begin).Round(100*time.Millisecond))
 	kc := k8stest.StartWith(t, k8stest.Options{NoFakeNode: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -270,13 +283,15 @@ func TestKubernetesNode(t *testing.T) {
 	c.server.stop(t, syscall.SIGTERM)
 	c.startServer()
 
+	// One service per strategy, each written when its turn comes (a canary
+	// in the directory is validated with every deploy from it).
 	strategies := []string{"blue_green", "rolling", "canary"}
-	c.writeNodeManifest("runway", strategies...)
 	var figures []string
 	for _, strategy := range strategies {
 		ok := t.Run(strategy, func(t *testing.T) {
 			c.t = t
 			svc := nodeService(strategy)
+			c.writeNodeManifest("runway", strategy)
 			out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "1", "--yes", "--wait")
 			if err != nil && strings.Contains(out, "Canary analysis needs statistics the target does not measure") {
 				t.Skipf("target kubernetes does not measure per-group statistics yet, so validation refuses a canary:\n%s", out)
@@ -285,11 +300,18 @@ func TestKubernetesNode(t *testing.T) {
 				t.Fatalf("runway deploy %s v1: %v\n%s", svc, err, out)
 			}
 			ips, domain := proxyPods(t, kc)
-			hostName := svc + "." + env + "." + domain
-			waitFor(t, 30*time.Second, svc+" v1 through every proxy pod", func() bool {
-				got := nodeVersions(c, ips, hostName, 10)
-				return got["1"] == 10*len(ips)
-			})
+			hostName := naming.Service(svc, env, domain)
+			var got map[string]int
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+				if got = nodeVersions(c, ips, hostName, 10); got["1"] == 10*len(ips) {
+					break
+				}
+				if time.Now().After(deadline) {
+					logs, _ := kc.Client.CoreV1().Pods(k8sNamespace).GetLogs(proxyPodName(t, kc), &corev1.PodLogOptions{}).DoRaw(context.Background())
+					t.Fatalf("%s (host %s) answers %v through the proxy pods %v, want v1 only; the cluster:\n%s\na proxy's log:\n%s",
+						svc, hostName, got, ips, describeKube(t, kc), tailLines(string(logs), 20))
+				}
+			}
 			stop := nodeLoad(t, ips, hostName)
 			time.Sleep(time.Second) // traffic before the release, too
 			start := time.Now()
@@ -342,6 +364,14 @@ func TestKubernetesNode(t *testing.T) {
 	}
 	c.t = t
 	t.Logf("node Ready %s after its start\n%s", node.Started.Round(time.Millisecond), strings.Join(figures, "\n"))
+}
+
+func proxyPodName(t *testing.T, kc *k8stest.Cluster) string {
+	pods, err := kc.Client.CoreV1().Pods(k8sNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + k8sdriver.ProxyName})
+	if err != nil || len(pods.Items) == 0 {
+		return "none"
+	}
+	return pods.Items[0].Name
 }
 
 func tailLines(s string, n int) string {
