@@ -73,7 +73,7 @@ scripts/k8s-build.sh --node >/dev/null
 
 cleanup
 trap cleanup EXIT
-log=${LOG:-bench/results/e2e-kubernetes-node.log}
+log=${LOG:-${TMPDIR:-/tmp}/runway-e2e-kubernetes-node.log}
 mkdir -p "$(dirname "$log")"
 RUN=${RUN:-TestNodeRunsHello|TestKubernetesNode}
 set +e

@@ -11,7 +11,7 @@
 #
 # Usage: scripts/k8s-build.sh          build what is missing, print the dir
 #        scripts/k8s-build.sh --dir    print the dir only
-#        scripts/k8s-build.sh --node   also the kubelet (a real node, for the
+#        scripts/k8s-build.sh --node   also the kubelet and kube-proxy (a real node, for the
 #                                      opt-in scripts/e2e-kubernetes-node.sh;
 #                                      CI's default build does not build it)
 set -euo pipefail
@@ -39,8 +39,8 @@ trap 'rm -rf "$scratch"' EXIT
 # staging module (k8s.io/kubernetes replaces them with ./staging paths, which
 # do not apply to a dependency) replaced by its published v0.<minor> version.
 cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler"
-want_node() { [ "$node" = 1 ] && ! ok kubelet "v$K8S_VERSION"; }
-if want_node; then cmds="$cmds k8s.io/kubernetes/cmd/kubelet"; fi
+want_node() { [ "$node" = 1 ] && { ! ok kubelet "v$K8S_VERSION" || ! ok kube-proxy "v$K8S_VERSION"; }; }
+if want_node; then cmds="$cmds k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"; fi
 if ! ok kube-apiserver "v$K8S_VERSION" || ! ok kube-controller-manager "v$K8S_VERSION" || ! ok kube-scheduler "v$K8S_VERSION" || want_node; then
   echo "k8s-build: building Kubernetes v$K8S_VERSION control plane into $dir (cold: ~700 CPU-s)" >&2
   mod=$($GO mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')

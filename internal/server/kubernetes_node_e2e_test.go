@@ -349,6 +349,13 @@ func TestKubernetesNode(t *testing.T) {
 				t.Fatalf("releases: %v", err)
 			}
 			rel := list[0]
+			if d, err := c.api.Release(context.Background(), rel.ID); err == nil {
+				var ev strings.Builder
+				for _, e := range d.Events {
+					fmt.Fprintf(&ev, "  +%-6s %-18s %s\n", e.At.Sub(rel.CreatedAt).Round(100*time.Millisecond), e.State, e.Message)
+				}
+				t.Logf("%s v2's events:\n%s", strategy, ev.String())
+			}
 			dur := "?"
 			if rel.FinishedAt != nil {
 				dur = rel.FinishedAt.Sub(rel.CreatedAt).Round(100 * time.Millisecond).String()
