@@ -29,6 +29,8 @@ CHAIN=RUNWAY-K8SNODE
 [ "$(id -u)" = 0 ] || { echo "e2e-kubernetes-node: needs root (containerd, kubelet, iptables)" >&2; exit 1; }
 
 cleanup() {
+  # Best effort, every step: nothing here may stop the rest.
+  set +e +o pipefail
   # Every container process of the node lives in the kubepods cgroups.
   for cg in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods /sys/fs/cgroup/cpu/kubepods; do
     [ -d "$cg" ] || continue
@@ -50,11 +52,24 @@ cleanup() {
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
   while iptables -t nat -D PREROUTING -i "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
   iptables -t nat -F "$CHAIN" 2>/dev/null && iptables -t nat -X "$CHAIN" 2>/dev/null || true
+  # The KUBE-* chains of the kubelet (KUBE-FIREWALL, KUBE-KUBELET-CANARY)
+  # and of kube-proxy: the jumps to them, then the chains. No other
+  # software here names its chains KUBE-.
+  for ipt in iptables ip6tables; do
+    for table in filter nat mangle; do
+      $ipt -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' | while read -r rule; do
+        eval "$ipt -t $table ${rule/-A/-D}" 2>/dev/null
+      done
+      for c in $($ipt -t "$table" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^KUBE-/ {print $2}'); do $ipt -t "$table" -F "$c" 2>/dev/null || true; done
+      for c in $($ipt -t "$table" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^KUBE-/ {print $2}'); do $ipt -t "$table" -X "$c" 2>/dev/null || true; done
+    done
+  done
   for cg in /sys/fs/cgroup/*/kubepods; do
     [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   done
   rm -rf "$STATE" "$RUNDIR" /var/lib/kubelet/device-plugins
-  rmdir /var/lib/kubelet 2>/dev/null || true
+  rmdir /var/lib/kubelet 2>/dev/null
+  set -e -o pipefail
 }
 
 if [ "${1:-}" = "--cleanup" ]; then cleanup; echo "e2e-kubernetes-node: cleaned up"; exit 0; fi

@@ -87,6 +87,8 @@ type Node struct {
 	done    []chan struct{}
 	logs    []string
 	Started time.Duration // from Start to the node Ready
+
+	kubeProxy bool
 }
 
 func run(name string, args ...string) error {
@@ -104,9 +106,27 @@ func run(name string, args ...string) error {
 // and containerd.
 func Start(t testing.TB, kc *k8stest.Cluster, images ...string) *Node {
 	t.Helper()
+	return StartWith(t, kc, Options{Images: images})
+}
+
+// Options change what StartWith starts.
+type Options struct {
+	// Images are OCI archives imported before the kubelet starts.
+	Images []string
+	// KubeProxy also runs kube-proxy (iptables mode, its KUBE-* chains),
+	// so this machine reaches Services at their cluster IPs (routed to
+	// the bridge); node ports only on the node's address.
+	KubeProxy bool
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, kc *k8stest.Cluster, o Options) *Node {
+	t.Helper()
+	images := o.Images
 	begin := time.Now()
 	n := &Node{Name: NodeName, IP: NodeIP, Socket: filepath.Join(RunDir, "containerd.sock"), dir: filepath.Join(StateDir, "run"), kc: kc}
 	t.Cleanup(func() { n.stop(t) })
+	n.kubeProxy = o.KubeProxy
 	if err := n.start(images); err != nil {
 		n.dumpLogs(t)
 		t.Fatal(err)
@@ -133,7 +153,73 @@ func (n *Node) start(images []string) error {
 			return err
 		}
 	}
-	return n.kubelet()
+	if err := n.kubelet(); err != nil {
+		return err
+	}
+	if n.kubeProxy {
+		return n.startKubeProxy()
+	}
+	return nil
+}
+
+// startKubeProxy runs kube-proxy as system:kube-proxy (the
+// system:node-proxier role) and waits for its first sync of the
+// kubernetes Service.
+func (n *Node) startKubeProxy() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cert, key, err := n.kc.IssueClient("system:kube-proxy")
+	if err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(n.kc.CAFile)
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(n.dir, "kube-proxy.kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(k8stest.Kubeconfig(n.kc.Server, ca, cert, key)), 0o600); err != nil {
+		return err
+	}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "runway-k8snode-proxier"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node-proxier"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "system:kube-proxy"}}}
+	if _, err := n.kc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("k8snode: bind kube-proxy's role: %w", err)
+	}
+	cfg := filepath.Join(n.dir, "kube-proxy.yaml")
+	conf := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: %s
+hostnameOverride: %s
+bindAddress: %s
+mode: iptables
+clusterCIDR: %s
+healthzBindAddress: ""
+metricsBindAddress: "127.0.0.1:0"
+nodePortAddresses: ["%s/32"]
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+iptables:
+  localhostNodePorts: false
+  syncPeriod: 30s
+  minSyncPeriod: 0s
+`, kubeconfig, n.Name, NodeIP, PodCIDR, NodeIP)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	if err := n.spawn("kube-proxy", filepath.Join(k8stest.BinDir(), "kube-proxy"), "--config", cfg, "--v=1"); err != nil {
+		return err
+	}
+	return n.poll(60*time.Second, "kube-proxy's first sync", func() bool {
+		// The kubernetes Service (it has no endpoints: the API server
+		// advertises none) is in the filter table's KUBE-SERVICES.
+		out, _ := exec.Command("iptables-save").CombinedOutput()
+		return bytes.Contains(out, []byte("default/kubernetes:https"))
+	})
 }
 
 // network makes the bridge with the node's address, lets it route to
@@ -151,6 +237,11 @@ func (n *Node) network() error {
 		}
 	}
 	if err := run("ip", "link", "set", Bridge, "up"); err != nil {
+		return err
+	}
+	// The service range is on the bridge (kube-proxy's DNAT, when it runs,
+	// picks the pod); nothing for it goes out of eth0.
+	if err := run("ip", "route", "replace", ServiceCIDR, "dev", Bridge, "src", NodeIP); err != nil {
 		return err
 	}
 	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+Bridge+"/route_localnet", []byte("1"), 0o644); err != nil {
@@ -265,6 +356,7 @@ authentication:
   x509: {clientCAFile: %s}
 authorization: {mode: AlwaysAllow}
 serializeImagePulls: false
+makeIPTablesUtilChains: false
 registerNode: true
 maxPods: 50
 evictionHard:
@@ -381,7 +473,7 @@ func (n *Node) stop(t testing.TB) {
 	if t.Failed() {
 		n.dumpLogs(t)
 	}
-	if len(n.procs) >= 2 { // the kubelet runs
+	if len(n.procs) >= 2 { // the kubelet runs (kube-proxy stops after it)
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		// Deleted with a grace period, so each pod object stays until the

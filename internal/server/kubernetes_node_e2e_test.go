@@ -392,3 +392,76 @@ func tailLines(s string, n int) string {
 func releaseFilter(svc string) apiwire.ReleaseFilter {
 	return apiwire.ReleaseFilter{Environment: env, Service: svc, Limit: 1}
 }
+
+// TestKubernetesNodeService: on a real node with kube-proxy, traffic
+// "service": a blue_green release switches the Service's selector while
+// steady and slow traffic goes to the Service's cluster IP (kube-proxy's
+// DNAT to a ready pod); no request may fail, and afterwards every request
+// answers v2.
+func TestKubernetesNodeService(t *testing.T) {
+	k8snode.Skip(t)
+	k8stest.SkipMissing(t)
+	images := nodeImages(t)
+	kc := k8stest.StartWith(t, k8stest.Options{NoFakeNode: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kc.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k8sNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	node := k8snode.StartWith(t, kc, k8snode.Options{Images: images, KubeProxy: true})
+	c := startCluster(t)
+	c.serverArgs = []string{"--kubeconfig", kc.Kubeconfig}
+	c.server.stop(t, syscall.SIGTERM)
+	c.startServer()
+
+	const strategy = "blue_green"
+	svc := nodeService(strategy)
+	c.writeNodeManifest("service", strategy)
+	if out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "1", "--yes", "--wait"); err != nil {
+		t.Fatalf("runway deploy %s v1: %v\n%s", svc, err, out)
+	}
+	s, err := kc.Client.CoreV1().Services(k8sNamespace).Get(ctx, svc, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("%s:%d", s.Spec.ClusterIP, s.Spec.Ports[0].Port)
+	c.proxyHTTP = addr // versionsAt asks here
+	waitFor(t, 60*time.Second, svc+" v1 at the Service's cluster IP "+addr, func() bool {
+		return c.versionsAt(svc, 10)["1"] == 10
+	})
+	ctxLoad, stopLoad := context.WithCancel(context.Background())
+	defer stopLoad()
+	fast := loadtest.Start(ctxLoad, loadtest.Options{URL: "http://" + addr + "/", Concurrency: 4, Interval: 5 * time.Millisecond})
+	slow := loadtest.Start(ctxLoad, loadtest.Options{URL: "http://" + addr + "/slow?ms=1500", Concurrency: 2})
+	time.Sleep(time.Second)
+	start := time.Now()
+	out, err := c.cli("deploy", svc, "--env", env, "--file", filepath.Join(c.dir, "project"), "--version", "2", "--yes", "--wait")
+	took := time.Since(start)
+	time.Sleep(time.Second)
+	stopLoad()
+	fr, sr := fast.Wait(), slow.Wait()
+	if err != nil {
+		t.Fatalf("runway deploy %s v2: %v\n%s\nkube-proxy:\n%s", svc, err, out, tailLines(node.Log("kube-proxy"), 20))
+	}
+	noFailures(t, "traffic service blue_green v1→v2 at the cluster IP", fr)
+	noFailures(t, "traffic service blue_green v1→v2 slow requests at the cluster IP", sr)
+	if got := c.versionsAt(svc, 20); got["2"] != 20 {
+		t.Errorf("after v2 the Service answers %v, want only v2", got)
+	}
+	sent, failed, versions := fr.Snapshot()
+	slowSent, slowFailed, _ := sr.Snapshot()
+	if versions["1"] == 0 || versions["2"] == 0 {
+		t.Errorf("the load saw versions %v, want both v1 and v2", versions)
+	}
+	list, err := c.api.Releases(context.Background(), releaseFilter(svc))
+	if err != nil || len(list) == 0 {
+		t.Fatalf("releases: %v", err)
+	}
+	rel := list[0]
+	dur := "?"
+	if rel.FinishedAt != nil {
+		dur = rel.FinishedAt.Sub(rel.CreatedAt).Round(100 * time.Millisecond).String()
+	}
+	t.Logf("figures: service/%s requests %d sent, %d failed (slow 1.5 s: %d sent, %d failed), versions %v; release %s (deploy --wait %s); v2 pods Ready after %v",
+		strategy, sent, failed, slowSent, slowFailed, versions, dur, took.Round(100*time.Millisecond), podStarts(t, kc, svc, rel.ID))
+}
