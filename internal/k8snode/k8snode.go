@@ -186,6 +186,12 @@ func (n *Node) startKubeProxy() error {
 	if _, err := n.kc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("k8snode: bind kube-proxy's role: %w", err)
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	metrics := l.Addr().String()
+	l.Close()
 	cfg := filepath.Join(n.dir, "kube-proxy.yaml")
 	conf := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -196,7 +202,7 @@ bindAddress: %s
 mode: iptables
 clusterCIDR: %s
 healthzBindAddress: ""
-metricsBindAddress: "127.0.0.1:0"
+metricsBindAddress: %q
 nodePortAddresses: ["%s/32"]
 conntrack:
   maxPerCore: 0
@@ -207,7 +213,7 @@ iptables:
   localhostNodePorts: false
   syncPeriod: 30s
   minSyncPeriod: 0s
-`, kubeconfig, n.Name, NodeIP, PodCIDR, NodeIP)
+`, kubeconfig, n.Name, NodeIP, PodCIDR, metrics, NodeIP)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err
 	}
