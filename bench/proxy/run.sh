@@ -26,6 +26,7 @@
 #       (through bash) with {PORT} replaced by the port it must listen on and
 #       {BACKEND} by the backend's address, e.g.
 #       PEERS='fasthttp=/tmp/fhproxy -listen 127.0.0.1:{PORT} -upstream {BACKEND}'
+#       (bench/proxy/fasthttp, built with go build -C bench/proxy/fasthttp -o /tmp/fhproxy .)
 #
 # Usage: bench/proxy/run.sh            (DURATION=5s CONNS=64 ROUNDS=3 to change;
 #        WAIT_IDLE=120: seconds to wait for an idle machine before each measurement;

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -325,5 +324,4 @@ func TestFramingAgainstNginx(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = context.Background
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/runwayhq/runway/internal/agentapi"
 )
 
 // h2specVersion is the conformance tool's release the suite runs
@@ -56,7 +54,6 @@ func TestH2Spec(t *testing.T) {
 			Backends: []Backend{{Group: "g", Weight: 1}}}},
 		Groups: map[string][]Target{"g": {b.target()}},
 	})
-	_ = agentapi.RouteKey{}
 	_, port, _ := net.SplitHostPort(p.https)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -498,17 +498,11 @@ func (c *cluster) cli(args ...string) (string, error) {
 	return c.cliIn(filepath.Join(c.dir, "project"), args...)
 }
 
-// cliIn runs the runway CLI against the cluster's server in dir.
+// cliIn runs the runway CLI against the cluster's server in dir and returns
+// its stdout and stderr together.
 func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 	c.t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
-	cmd.Dir = dir
-	// Never the user's own config dir (contexts).
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
+	cmd := c.cliCommand(dir, args...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -517,13 +511,7 @@ func (c *cluster) cliIn(dir string, args ...string) (string, error) {
 // command's notes go to stderr, which is added to the error).
 func (c *cluster) cliStdout(args ...string) (string, error) {
 	c.t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
-	cmd.Dir = filepath.Join(c.dir, "project")
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
+	cmd := c.cliCommand(filepath.Join(c.dir, "project"), args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -531,6 +519,20 @@ func (c *cluster) cliStdout(args ...string) (string, error) {
 		err = fmt.Errorf("%w\n%s", err, stderr.String())
 	}
 	return string(out), err
+}
+
+// cliCommand is the runway CLI with the admin's token, run in dir against the
+// cluster's server, never with the user's own config dir (contexts).
+func (c *cluster) cliCommand(dir string, args ...string) *exec.Cmd {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.serverDir, "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(runwayBin, append([]string{"--server", "http://" + c.serverAddr, "--token", strings.TrimSpace(string(b))}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
+	return cmd
 }
 
 // submit submits a release of svc at version through `runway deploy` and
