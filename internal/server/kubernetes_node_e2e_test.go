@@ -94,11 +94,11 @@ environment "dev" {
     canary {
       step {
         weight = 20
-        pause  = "5s"
+        pause  = "30s"
       }
       step {
         weight = 50
-        pause  = "5s"
+        pause  = "30s"
       }
       analysis {
         max_error_rate_increase = 0.05
@@ -124,7 +124,7 @@ environment "dev" {
   }
   deploy {
     strategy         = %q
-    timeout          = "180s"
+    timeout          = "300s"
     scale_down_delay = "3s"
     drain_timeout    = "5s"
     rolling {
