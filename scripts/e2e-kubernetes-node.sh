@@ -92,7 +92,7 @@ log=${LOG:-${TMPDIR:-/tmp}/runway-e2e-kubernetes-node.log}
 mkdir -p "$(dirname "$log")"
 RUN=${RUN:-TestNodeRunsHello|TestKubernetesNode} # also TestKubernetesNodeService
 set +e
-RUNWAY_K8S_NODE=1 RUNWAY_K8S_REQUIRED=1 go test -count=1 -v -timeout 40m -run "$RUN" ./internal/k8snode/ ./internal/server/ 2>&1 | tee "$log" |
+RUNWAY_K8S_NODE=1 RUNWAY_K8S_REQUIRED=1 go test -p 1 -count=1 -v -timeout 40m -run "$RUN" ./internal/k8snode/ ./internal/server/ 2>&1 | tee "$log" |
   grep -E '^ *(=== RUN|--- |PASS|FAIL|ok|panic)|k8snode:|figures:|images built|node Ready'
 rc=${PIPESTATUS[0]}
 set -e
