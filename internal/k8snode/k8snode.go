@@ -162,29 +162,39 @@ func (n *Node) start(images []string) error {
 	return nil
 }
 
+// identity writes the kubeconfig of component as user (in groups) with a
+// certificate of the cluster's CA, and binds user to the ClusterRole role.
+func (n *Node) identity(ctx context.Context, component, user, role string, groups ...string) (string, error) {
+	cert, key, err := n.kc.IssueClient(user, groups...)
+	if err != nil {
+		return "", err
+	}
+	ca, err := os.ReadFile(n.kc.CAFile)
+	if err != nil {
+		return "", err
+	}
+	kubeconfig := filepath.Join(n.dir, component+".kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(k8stest.Kubeconfig(n.kc.Server, ca, cert, key)), 0o600); err != nil {
+		return "", err
+	}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "runway-k8snode-" + component},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	if _, err := n.kc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("k8snode: bind %s's role %s: %w", component, role, err)
+	}
+	return kubeconfig, nil
+}
+
 // startKubeProxy runs kube-proxy as system:kube-proxy (the
 // system:node-proxier role) and waits for its first sync of the
 // kubernetes Service.
 func (n *Node) startKubeProxy() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cert, key, err := n.kc.IssueClient("system:kube-proxy")
+	kubeconfig, err := n.identity(ctx, "kube-proxy", "system:kube-proxy", "system:node-proxier")
 	if err != nil {
 		return err
-	}
-	ca, err := os.ReadFile(n.kc.CAFile)
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(n.dir, "kube-proxy.kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(k8stest.Kubeconfig(n.kc.Server, ca, cert, key)), 0o600); err != nil {
-		return err
-	}
-	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "runway-k8snode-proxier"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node-proxier"},
-		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "system:kube-proxy"}}}
-	if _, err := n.kc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("k8snode: bind kube-proxy's role: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -319,23 +329,9 @@ func (n *Node) kubelet() error {
 	defer cancel()
 	// The node's own identity, bound to the system:node role (the cluster
 	// authorizes with RBAC alone).
-	cert, key, err := n.kc.IssueClient("system:node:"+n.Name, "system:nodes")
+	kubeconfig, err := n.identity(ctx, "kubelet", "system:node:"+n.Name, "system:node", "system:nodes")
 	if err != nil {
 		return err
-	}
-	ca, err := os.ReadFile(n.kc.CAFile)
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(n.dir, "kubelet.kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(k8stest.Kubeconfig(n.kc.Server, ca, cert, key)), 0o600); err != nil {
-		return err
-	}
-	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "runway-k8snode"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node"},
-		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "system:node:" + n.Name}}}
-	if _, err := n.kc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("k8snode: bind the node's role: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {

@@ -344,24 +344,7 @@ func TestKubernetesNode(t *testing.T) {
 			if versions["1"] == 0 || versions["2"] == 0 {
 				t.Errorf("the load saw versions %v, want both v1 and v2", versions)
 			}
-			list, err := c.api.Releases(context.Background(), releaseFilter(svc))
-			if err != nil || len(list) == 0 {
-				t.Fatalf("releases: %v", err)
-			}
-			rel := list[0]
-			if d, err := c.api.Release(context.Background(), rel.ID); err == nil {
-				var ev strings.Builder
-				for _, e := range d.Events {
-					fmt.Fprintf(&ev, "  +%-6s %-18s %s\n", e.At.Sub(rel.CreatedAt).Round(100*time.Millisecond), e.State, e.Message)
-				}
-				t.Logf("%s v2's events:\n%s", strategy, ev.String())
-			}
-			dur := "?"
-			if rel.FinishedAt != nil {
-				dur = rel.FinishedAt.Sub(rel.CreatedAt).Round(100 * time.Millisecond).String()
-			}
-			f := fmt.Sprintf("figures: %-10s requests %d sent, %d failed (slow 1.5 s: %d sent, %d failed), versions %v; release %s (deploy --wait %s); v2 pods Ready after %v",
-				strategy, sent, failed, slowSent, slowFailed, versions, dur, took.Round(100*time.Millisecond), podStarts(t, kc, svc, rel.ID))
+			f := "figures: " + fmt.Sprintf("%-10s ", strategy) + releaseFigures(t, c, kc, svc, sent, failed, slowSent, slowFailed, versions, took)
 			t.Log(f)
 			figures = append(figures, f)
 		})
@@ -389,8 +372,29 @@ func tailLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-func releaseFilter(svc string) apiwire.ReleaseFilter {
-	return apiwire.ReleaseFilter{Environment: env, Service: svc, Limit: 1}
+// releaseFigures logs the events of svc's last release and returns its
+// figures line: the load's counts, the release's duration, the deploy's
+// and its pods' start times.
+func releaseFigures(t *testing.T, c *cluster, kc *k8stest.Cluster, svc string, sent, failed, slowSent, slowFailed int64, versions map[string]int64, took time.Duration) string {
+	t.Helper()
+	list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Environment: env, Service: svc, Limit: 1})
+	if err != nil || len(list) == 0 {
+		t.Fatalf("releases: %v", err)
+	}
+	rel := list[0]
+	if d, err := c.api.Release(context.Background(), rel.ID); err == nil {
+		var ev strings.Builder
+		for _, e := range d.Events {
+			fmt.Fprintf(&ev, "  +%-6s %-18s %s\n", e.At.Sub(rel.CreatedAt).Round(100*time.Millisecond), e.State, e.Message)
+		}
+		t.Logf("%s v2's events:\n%s", svc, ev.String())
+	}
+	dur := "?"
+	if rel.FinishedAt != nil {
+		dur = rel.FinishedAt.Sub(rel.CreatedAt).Round(100 * time.Millisecond).String()
+	}
+	return fmt.Sprintf("requests %d sent, %d failed (slow 1.5 s: %d sent, %d failed), versions %v; release %s (deploy --wait %s); v2 pods Ready after %v",
+		sent, failed, slowSent, slowFailed, versions, dur, took.Round(100*time.Millisecond), podStarts(t, kc, svc, rel.ID))
 }
 
 // TestKubernetesNodeService: on a real node with kube-proxy, traffic
@@ -453,15 +457,5 @@ func TestKubernetesNodeService(t *testing.T) {
 	if versions["1"] == 0 || versions["2"] == 0 {
 		t.Errorf("the load saw versions %v, want both v1 and v2", versions)
 	}
-	list, err := c.api.Releases(context.Background(), releaseFilter(svc))
-	if err != nil || len(list) == 0 {
-		t.Fatalf("releases: %v", err)
-	}
-	rel := list[0]
-	dur := "?"
-	if rel.FinishedAt != nil {
-		dur = rel.FinishedAt.Sub(rel.CreatedAt).Round(100 * time.Millisecond).String()
-	}
-	t.Logf("figures: service/%s requests %d sent, %d failed (slow 1.5 s: %d sent, %d failed), versions %v; release %s (deploy --wait %s); v2 pods Ready after %v",
-		strategy, sent, failed, slowSent, slowFailed, versions, dur, took.Round(100*time.Millisecond), podStarts(t, kc, svc, rel.ID))
+	t.Log("figures: service/" + strategy + " " + releaseFigures(t, c, kc, svc, sent, failed, slowSent, slowFailed, versions, took))
 }
