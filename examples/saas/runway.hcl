@@ -18,6 +18,10 @@ environment "production" {
   target    = "aws"
   region    = "us-east-2"
   protected = true
+  # The account's ECR registry and the project (the service roots'
+  # repository_url without the service): runway build and runway deploy
+  # push there with ECR's credentials and pin the digest.
+  registry = "210987654321.dkr.ecr.us-east-2.amazonaws.com/saas"
 }
 
 network {

@@ -1,5 +1,6 @@
-// Package awsfake is an HTTP-boundary fake of the AWS APIs the aws driver
-// calls (ECS, Elastic Load Balancing v2, CloudWatch, CloudWatch Logs, STS),
+// Package awsfake is an HTTP-boundary fake of the AWS APIs Runway calls
+// (ECS, Elastic Load Balancing v2, CloudWatch, CloudWatch Logs, STS and
+// Secrets Manager for the aws driver, ECR's credentials for runway build),
 // served on loopback, so that the real aws-sdk-go-v2 clients — their
 // serializers, retries and waiters — run unchanged against it (each
 // client's BaseEndpoint is Fake.URL).
@@ -18,6 +19,9 @@
 //     circuit breaker, rollout state), health checks, draining.
 //   - handlers.go: the operations; elb.go: target groups, rules and the load
 //     balancer's data plane; observe.go: CloudWatch figures and log events.
+//   - secretsmanager.go: secrets and their versions (by ClientRequestToken,
+//     with staging labels), read by tasks when they start; ecr.go: ECR's
+//     credentials, those of a real local registry.
 //   - runtime.go: the containers tasks run (the fake's own test image).
 //
 // Every behaviour that AWS documents and the fake imitates is listed with

@@ -88,6 +88,17 @@ var ranges = map[string]map[string][2]float64{
 		"Period": {1, 1 << 31},
 		"Id":     {1, 255},
 	},
+	// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+	// (ClientRequestToken 32-64, SecretString up to 65536, VersionStages 1-20 items of 1-256),
+	// API_CreateSecret.html (Name 1-512), API_GetSecretValue.html (SecretId 1-2048, VersionId 32-64).
+	"secretsmanager": {
+		"ClientRequestToken": {32, 64},
+		"SecretString":       {1, 65536},
+		"Name":               {1, 512},
+		"SecretId":           {1, 2048},
+		"VersionId":          {32, 64},
+		"VersionStage":       {1, 256},
+	},
 	// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
 	// (limit 1-10000, logStreamNamePrefix 1-512).
 	"logs": {

@@ -3,6 +3,7 @@ package awsfake
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go/encoding/cbor"
 )
@@ -38,6 +39,32 @@ func FuzzDecode(f *testing.F) {
 			if v, err := fromCBOR(c); err == nil {
 				cw.Conform(cw.Operations["GetMetricData"].Input, v, "", &errs)
 			}
+		}
+	})
+}
+
+// FuzzResolveSecret: whatever valueFrom a task definition carries, a task's
+// start reads a value or names the problem, never panics, and a reference
+// to a version that exists reads exactly that version.
+func FuzzResolveSecret(f *testing.F) {
+	f.Add("arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf:::11111111-1111-4111-8111-111111111111")
+	f.Add("arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf")
+	f.Add("arn:aws:secretsmanager:us-east-2:123456789012:secret:db-AbCdEf:key:AWSCURRENT:")
+	f.Add("arn:aws:ssm:us-east-2:123456789012:parameter/x")
+	fk := &Fake{opt: Options{Region: "us-east-2", Account: "123456789012"}}
+	s := newState(fk)
+	sc := s.createSecret("db", time.Now())
+	const id = "11111111-1111-4111-8111-111111111111"
+	if _, err := s.putVersion(sc, id, "v1", nil, time.Now()); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, valueFrom string) {
+		v, problem := s.resolveSecret(valueFrom)
+		if problem == "" && v != "v1" {
+			t.Fatalf("%q read %q", valueFrom, v)
+		}
+		if valueFrom == sc.arn+":::"+id && v != "v1" {
+			t.Fatalf("the version's own reference: %q, %s", v, problem)
 		}
 	})
 }

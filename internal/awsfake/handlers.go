@@ -45,6 +45,13 @@ func init() {
 
 		"logs:FilterLogEvents":    logsFilterLogEvents,
 		"logs:DescribeLogStreams": logsDescribeLogStreams,
+
+		"secretsmanager:CreateSecret":   smCreateSecret,
+		"secretsmanager:PutSecretValue": smPutSecretValue,
+		"secretsmanager:GetSecretValue": smGetSecretValue,
+		"secretsmanager:DescribeSecret": smDescribeSecret,
+
+		"ecr:GetAuthorizationToken": ecrGetAuthorizationToken,
 	}
 }
 

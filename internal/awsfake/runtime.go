@@ -1,9 +1,12 @@
 package awsfake
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,8 +17,9 @@ type Container struct {
 	Image   string
 	Command []string
 	Env     map[string]string
-	// Secrets are the task definition's references (name to valueFrom):
-	// the fake has no Secrets Manager, so values are never known here.
+	// Secrets are the values of the task definition's secrets, by variable
+	// name, read from the fake's Secrets Manager when the task starts (the
+	// valueFrom references until then).
 	Secrets map[string]string
 	Log     func(line string)
 }
@@ -37,7 +41,10 @@ type Runtime func(c Container) (Process, error)
 // DefaultRuntime runs the fake's own test image: the container's command
 // says what it does (the image only names it).
 //
-//	serve            answers 200 on every path (its task id), /hold until stopped
+//	serve            answers 200 on every path (its task id), /hold until stopped,
+//	                 /digest/NAME with the SHA-256 of variable or secret NAME
+//	                 (so a test proves which value a task received without
+//	                 the value crossing the wire)
 //	serve-errors     answers 500 on every path but the health check /healthz
 //	exit DUR CODE    runs DUR, then exits with CODE
 //	crash            exits with 1 at once
@@ -55,6 +62,18 @@ func DefaultRuntime(c Container) (Process, error) {
 			switch {
 			case r.URL.Path == "/healthz":
 				w.WriteHeader(http.StatusOK)
+			case strings.HasPrefix(r.URL.Path, "/digest/"):
+				name := strings.TrimPrefix(r.URL.Path, "/digest/")
+				v, ok := c.Secrets[name]
+				if !ok {
+					v, ok = c.Env[name]
+				}
+				if !ok {
+					http.Error(w, "no variable "+name, http.StatusNotFound)
+					return
+				}
+				sum := sha256.Sum256([]byte(v))
+				_, _ = fmt.Fprintln(w, hex.EncodeToString(sum[:]))
 			case r.URL.Path == "/hold":
 				w.WriteHeader(http.StatusOK)
 				if f, ok := w.(http.Flusher); ok {

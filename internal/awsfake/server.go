@@ -35,6 +35,11 @@ type Options struct {
 	// ThrottleEvery, when > 0, answers every n-th call of each operation
 	// with the service's throttling error (the SDK retries it).
 	ThrottleEvery int
+	// Registry is the registry (host:port) ECR's GetAuthorizationToken
+	// answers with, RegistryUser and RegistryPassword its credentials (a
+	// real local registry the tests push to); empty: the account's ECR host
+	// and a password no registry accepts.
+	Registry, RegistryUser, RegistryPassword string
 	// Runtime runs containers; nil is DefaultRuntime.
 	Runtime Runtime
 	Log     *slog.Logger
@@ -79,7 +84,7 @@ func New(opt Options) (*Fake, error) {
 		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	f := &Fake{opt: opt, models: map[string]*Model{}, calls: map[string]int{}, stop: make(chan struct{})}
-	for _, s := range []string{"ecs", "elasticloadbalancingv2", "monitoring", "logs", "sts"} {
+	for _, s := range []string{"ecs", "elasticloadbalancingv2", "monitoring", "logs", "sts", "secretsmanager", "ecr"} {
 		m, err := LoadModel(s)
 		if err != nil {
 			return nil, err

@@ -32,6 +32,8 @@ type state struct {
 
 	logGroups map[string]map[string][]logEvent // group -> stream -> events
 	metrics   map[string]map[int64]*minute     // target group ARN -> minute -> figures
+
+	secrets map[string]*smSecret // Secrets Manager, by ARN
 }
 
 func newState(f *Fake) *state {
@@ -167,6 +169,23 @@ func (f *Fake) Resources(prefix string) (services, targetGroups int) {
 	return services, targetGroups
 }
 
+// TaskImages lists the images of the running tasks of services named
+// with prefix, sorted, once each.
+func (f *Fake) TaskImages(prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range f.st.sortedTasks() {
+		if t.service != nil && strings.HasPrefix(t.service.name, prefix) && t.lastStatus == "RUNNING" && !seen[t.container.Image] {
+			seen[t.container.Image] = true
+			out = append(out, t.container.Image)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *state) stopAll() {
 	for _, t := range s.tasks {
 		if t.proc != nil {
@@ -248,6 +267,24 @@ func (s *state) startTask(t *task, now time.Time) {
 		return
 	}
 	_ = td
+	// The task execution role reads the task definition's secrets before
+	// the container starts; one it cannot read fails the task.
+	refs := c.Secrets
+	c.Secrets = make(map[string]string, len(refs))
+	for name, from := range refs {
+		v, problem := s.resolveSecret(from)
+		if problem != "" {
+			t.stopCode = "TaskFailedToStart"
+			t.stoppedReason = "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret from asm: " + problem
+			t.desiredStatus = "STOPPED"
+			if t.deployment != nil {
+				t.deployment.failed++
+			}
+			s.finishTask(t, now)
+			return
+		}
+		c.Secrets[name] = v
+	}
 	p, err := s.f.opt.Runtime(c)
 	if err != nil {
 		t.stopCode = "TaskFailedToStart"

@@ -25,7 +25,12 @@ args; .dockerignore honoured) to the container engine of the environment
 (its docker { host }, else DOCKER_HOST, else Docker's or podman's usual
 socket), streams the build's output, and tags the image as the manifest's
 image with the version (--version, else the manifest's). A failed build
-names the step that failed. Exits 1 when the build fails.`,
+names the step that failed. Exits 1 when the build fails.
+
+For an aws environment the image is also pushed to the environment's ECR
+registry (its registry setting), with ECR credentials got with your AWS
+credentials (GetAuthorizationToken), and the digest reference that a
+release pins is printed.`,
 		Example: `  runway build web --env development --version 1.4.0
   runway build --env staging --file web/web.service.hcl --output json`,
 		Args: cobra.MaximumNArgs(1),
@@ -40,7 +45,7 @@ names the step that failed. Exits 1 when the build fails.`,
 			}
 			e := ws.Project.Environment(env)
 			if !imageTarget(e.Target) || svc.Build == nil {
-				return fmt.Errorf("service %q has nothing to build in environment %q: a build block in an environment with target docker or kubernetes builds its image (environment %q has target %s)", name, env, env, e.Target)
+				return fmt.Errorf("service %q has nothing to build in environment %q: a build block in an environment with target docker, kubernetes or aws builds its image (environment %q has target %s)", name, env, env, e.Target)
 			}
 			host := ""
 			if e.Docker != nil {
@@ -60,10 +65,26 @@ names the step that failed. Exits 1 when the build fails.`,
 			if err != nil {
 				return err
 			}
+			pinned := ""
+			if e.Target == "aws" {
+				if e.Registry == "" {
+					return fmt.Errorf("environment %q has no registry: set registry = \"<account>.dkr.ecr.<region>.amazonaws.com/%s\" (the service roots' repository_url without the service) to push to ECR", env, ws.Project.Name)
+				}
+				if pinned, err = pushECR(ctx, eng, e, img); err != nil {
+					return err
+				}
+			}
 			if g.JSON() {
-				return writeJSON(g, map[string]string{"service": name, "environment": env, "version": svc.Version, "image": img, "id": id})
+				out := map[string]string{"service": name, "environment": env, "version": svc.Version, "image": img, "id": id}
+				if pinned != "" {
+					out["pinned"] = pinned
+				}
+				return writeJSON(g, out)
 			}
 			fmt.Fprintf(g.Stdout, "built %s (%s)\n", img, id)
+			if pinned != "" {
+				fmt.Fprintf(g.Stdout, "pushed %s as %s\n", img, pinned)
+			}
 			return nil
 		},
 	}
@@ -110,8 +131,9 @@ func resolveService(g *Globals, args []string, file, env, version string, warnin
 
 // imageTarget: environments of these targets run images, which runway
 // build and deploy build (on the environment's engine for docker, on the
-// local engine for kubernetes, whose nodes pull from the registry).
-func imageTarget(t string) bool { return t == "docker" || t == "kubernetes" }
+// local engine for kubernetes, whose nodes pull from the registry, and for
+// aws, whose tasks pull from ECR).
+func imageTarget(t string) bool { return config.ImageTarget(t) }
 
 // prepareImage readies the image of a release to a docker or kubernetes
 // environment (runway deploy): a service with a build block is built when
@@ -127,6 +149,9 @@ func prepareImage(ctx context.Context, g *Globals, ws *config.Workspace, env str
 	}
 	if e.Target == "kubernetes" && svc.Build == nil {
 		return pushIfLocal(ctx, g, svc)
+	}
+	if e.Target == "aws" && svc.Build == nil {
+		return "", nil // an image given by digest; the driver refuses one that is not
 	}
 	host := ""
 	if e.Docker != nil {
@@ -153,7 +178,12 @@ func prepareImage(ctx context.Context, g *Globals, ws *config.Workspace, env str
 	if e.Registry == "" {
 		return "", nil
 	}
-	pinned, err := eng.Push(ctx, img, io.Discard)
+	var pinned string
+	if e.Target == "aws" {
+		pinned, err = pushECR(ctx, eng, e, img)
+	} else {
+		pinned, err = eng.Push(ctx, img, io.Discard)
+	}
 	if err != nil {
 		return "", err
 	}

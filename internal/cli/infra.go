@@ -43,7 +43,7 @@ target is aws (one account per environment, a planned network, DNS and
 certificates, a Fargate cluster behind a load balancer, and what each service
 needs), checks it, and plans or applies it with tofu (or terraform).`,
 	}
-	cmd.AddCommand(newInfraGenerateCmd(g), newInfraPlanCmd(g, false), newInfraPlanCmd(g, true), newInfraCheckCmd(g))
+	cmd.AddCommand(newInfraGenerateCmd(g), newInfraPlanCmd(g, false), newInfraPlanCmd(g, true), newInfraCheckCmd(g), newInfraOutputsCmd(g))
 	return cmd
 }
 

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,7 +28,8 @@ func newProxyCmd(g *Globals) *cobra.Command {
 		kube                               bool
 		namespace, domain, httpAddr, admin string
 		kubeconfig, kubeContext, logLevel  string
-		interval, drainTimeout             time.Duration
+		replica                            string
+		interval, drainTimeout, statsEvery time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --kubernetes --namespace NS",
@@ -35,8 +38,11 @@ func newProxyCmd(g *Globals) *cobra.Command {
 and preview groups the server pushes into the ConfigMap runway-routes, to each group's
 ready pods (the EndpointSlices of its headless Service), with exact weights. It reloads
 the table every --interval. /healthz on --admin answers 200 once a table is loaded.
-The runway-proxy Deployment runs it; its Role reads only the table and EndpointSlices
-(runway kubernetes rbac).`,
+Every --stats-interval it publishes what it measured per group (requests, errors,
+latency, in 5-second buckets) into the Lease runway-stats-<replica>, which the server
+sums over the replicas for canary analysis and alarms.
+The runway-proxy Deployment runs it; its Role reads only the table and EndpointSlices,
+and writes the statistics Leases (runway kubernetes rbac).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !kube {
@@ -47,6 +53,15 @@ The runway-proxy Deployment runs it; its Role reads only the table and EndpointS
 			}
 			if interval <= 0 {
 				return UsageErrorf("--interval is %s; give a positive duration such as 1s", interval)
+			}
+			if statsEvery < time.Second || statsEvery > k8sdriver.StatsRenew {
+				return UsageErrorf("--stats-interval is %s; give a duration from 1s to %s", statsEvery, k8sdriver.StatsRenew)
+			}
+			if replica == "" {
+				return UsageErrorf("--replica is required outside a pod (POD_NAME is not set and the host has no name)")
+			}
+			if err := kubeproxy.CheckReplica(replica); err != nil {
+				return UsageErrorf("--replica: %v", err)
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -99,7 +114,19 @@ The runway-proxy Deployment runs it; its Role reads only the table and EndpointS
 			if err := p.Start(ctx); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.Stderr, "runway proxy serving namespace %s on %s (admin %s)\n", namespace, p.HTTPAddr(), ln.Addr())
+			fmt.Fprintf(g.Stderr, "runway proxy serving namespace %s on %s (admin %s), statistics in Lease %s%s\n", namespace, p.HTTPAddr(), ln.Addr(), k8sdriver.StatsLeasePrefix, replica)
+			pub := &kubeproxy.Publisher{Client: c, Namespace: namespace, Replica: replica, Source: p, Interval: statsEvery, Log: log}
+			// The publisher outlives the drain, so that its last
+			// publication holds every request served.
+			pctx, stopPub := context.WithCancel(context.Background())
+			published := make(chan error, 1)
+			go func() { published <- pub.Run(pctx) }()
+			defer func() {
+				stopPub()
+				if perr := <-published; perr != nil {
+					log.Warn("statistics publisher", "err", perr)
+				}
+			}()
 			err = kubeproxy.Run(ctx, p, c, namespace, domain, interval, log)
 			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
@@ -120,5 +147,17 @@ The runway-proxy Deployment runs it; its Role reads only the table and EndpointS
 	f.DurationVar(&interval, "interval", time.Second, "how often the routing table is reloaded")
 	f.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long requests in flight may finish at shutdown")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&replica, "replica", defaultReplica(), "this replica's name, which names its statistics Lease (default: $POD_NAME, else the host name)")
+	f.DurationVar(&statsEvery, "stats-interval", k8sdriver.StatsInterval, "how often the statistics are published while they change")
 	return cmd
+}
+
+// defaultReplica is the pod's name (POD_NAME, from the Deployment's
+// downward API), else the host's name (a pod's host name is its name).
+func defaultReplica() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	n, _ := os.Hostname()
+	return strings.ToLower(n)
 }

@@ -44,6 +44,11 @@ func SplitImage(ref string) (repo, tag, digest string) {
 	return ref, "", digest
 }
 
+// ImageTarget reports whether environments of target t run images (so a
+// service may have a build block there, and the environment a registry):
+// docker, kubernetes and aws (ECR).
+func ImageTarget(t string) bool { return t == "docker" || t == "kubernetes" || t == "aws" }
+
 // DefaultImage is the image a service with a build block and no image is
 // tagged with: <service>:{{VERSION}}, under the environment's registry when
 // it has one.
@@ -59,8 +64,8 @@ func checkDockerEnvironment(c *checker, e *Environment, base string) {
 		if e.Docker != nil {
 			c.errf(base+".docker", "docker block is used by target docker only", "Environment %q has target %s, which does not use a container engine of its own; remove the docker block or set target = \"docker\".", e.Name, e.Target)
 		}
-		if e.Registry != "" && e.Target != "kubernetes" {
-			c.errf(base+".registry", "registry is used by target docker only", "Environment %q has target %s; remove registry or set target = \"docker\".", e.Name, e.Target)
+		if e.Registry != "" && !ImageTarget(e.Target) {
+			c.errf(base+".registry", "registry is used by targets docker, kubernetes and aws only", "Environment %q has target %s; remove registry or set target = \"docker\".", e.Name, e.Target)
 		}
 	}
 	if e.Docker != nil && e.Docker.Host != "" {
@@ -98,8 +103,8 @@ func engineHostProblem(h string) string {
 }
 
 func checkContainerService(c *checker, s *Service, env *Environment) {
-	if s.Build != nil && env.Target != "docker" && env.Target != "kubernetes" {
-		c.errf("build", "build is used by targets docker and kubernetes only", "Environment %q has target %s; move the build block into the overrides of docker or kubernetes environments, or give an image.", env.Name, env.Target)
+	if s.Build != nil && !ImageTarget(env.Target) {
+		c.errf("build", "build is used by targets docker, kubernetes and aws only", "Environment %q has target %s; move the build block into the overrides of docker, kubernetes or aws environments, or give an image.", env.Name, env.Target)
 		return
 	}
 	if env.Target == "docker" && s.Image != "" {
@@ -179,7 +184,7 @@ func (w *Workspace) eachImageEnv(check func(c *checker, s *Service, env *Environ
 	sort.Strings(names)
 	for _, name := range names {
 		for _, env := range w.Project.Environments {
-			if env.Target != "docker" && env.Target != "kubernetes" {
+			if !ImageTarget(env.Target) {
 				continue
 			}
 			s, src, d := w.resolve(name, env.Name)

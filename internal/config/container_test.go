@@ -50,7 +50,7 @@ func TestDockerRules(t *testing.T) {
 		{"absolute context", dsvc("  build {\n    context = \"/src\"\n  }"), "build context must be relative", "3:15", "", ""},
 		{"dockerfile outside", dsvc("  build {\n    dockerfile = \"../Dockerfile\"\n  }"), "Dockerfile outside the build context", "3:18", "inside context", ""},
 		{"build arg name", dsvc("  build {\n    args = { \"1X\" = \"y\" }\n  }"), "Invalid build argument name", "3:14", "", ""},
-		{"build on local", "service \"web\" {\n  command = [\"./web\"]\n  build {\n  }\n  environment \"development\" {\n    command = []\n  }\n}\n", "build is used by targets docker and kubernetes only", "3:3", "target local", mixedProject},
+		{"build on local", "service \"web\" {\n  command = [\"./web\"]\n  build {\n  }\n  environment \"development\" {\n    command = []\n  }\n}\n", "build is used by targets docker, kubernetes and aws only", "3:3", "target local", mixedProject},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestDockerRules(t *testing.T) {
 func TestDockerProjectRules(t *testing.T) {
 	cases := []struct{ name, env, summary, at string }{
 		{"docker block on local", "  target = \"local\"\n  docker {\n  }", "docker block is used by target docker only", "4:3"},
-		{"registry on local", "  registry = \"r.io/x\"", "registry is used by target docker only", "3:14"},
+		{"registry on local", "  registry = \"r.io/x\"", "registry is used by targets docker, kubernetes and aws only", "3:14"},
 		{"registry with scheme", "  target = \"docker\"\n  registry = \"https://r.io/x\"", "Invalid registry", "4:14"},
 		{"registry with tag", "  target = \"docker\"\n  registry = \"r.io/x:1\"", "Invalid registry", "4:14"},
 		{"host scheme", "  target = \"docker\"\n  docker {\n    host = \"ssh://me@box\"\n  }", "Invalid engine address", "5:12"},

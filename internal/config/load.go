@@ -511,7 +511,7 @@ func (w *Workspace) resolve(service, env string) (*Service, sources, hcl.Diagnos
 	applyComputedDefaults(&s, n)
 	s.Environment, s.Project, s.Domain, s.File, s.Dir = env, w.Project.Name, w.Project.Domain, m.File, m.Dir
 	s.Protected, s.Target = e.Protected, e.Target
-	if s.Build != nil && s.Image == "" && (e.Target == "docker" || e.Target == "kubernetes") {
+	if s.Build != nil && s.Image == "" && ImageTarget(e.Target) {
 		s.Image = DefaultImage(s.Name, e.Registry)
 	}
 	diags = append(diags, validateService(&s, w.Project, e, w.opts.Targets[e.KubernetesTarget()], src)...)

@@ -58,7 +58,7 @@ type Environment struct {
 	// HostsAllowed widens where services of the environment may take host names.
 	HostsAllowed []string `hcl:"hosts_allowed" json:"hosts_allowed,omitempty" default:"[]" doc:"Host names outside <environment>.<domain> (and <environment>.localhost) that services of this environment may serve, such as [\"www.acme.com\"]; \"*.acme.com\" allows every name under acme.com."`
 	// Registry and Docker are settings of target docker.
-	Registry string  `hcl:"registry" json:"registry,omitempty" default:"\"\"" defaultdoc:"none: images stay on the engine that built them (target kubernetes requires one)" doc:"Targets docker and kubernetes: registry and prefix images are pushed to, as host[:port]/prefix (\"registry.acme.com/web\"); releases then pin the pushed digest, so a rollback runs the same bytes."`
+	Registry string  `hcl:"registry" json:"registry,omitempty" default:"\"\"" defaultdoc:"none: images stay on the engine that built them (target kubernetes requires one)" doc:"Targets docker, kubernetes and aws: registry and prefix images are pushed to, as host[:port]/prefix (\"registry.acme.com/web\"; for aws the account's ECR registry and the project, \"123456789012.dkr.ecr.us-east-2.amazonaws.com/saas\", pushed with ECR's credentials); releases then pin the pushed digest, so a rollback runs the same bytes."`
 	Docker   *Docker `hcl:"docker,block" json:"docker,omitempty" doc:"Target docker: which container engine runs the environment's services. Optional."`
 	// Kubernetes is the settings of target kubernetes (kubernetes.go).
 	Kubernetes *Kubernetes `hcl:"kubernetes,block" json:"kubernetes,omitempty" doc:"Target kubernetes: which cluster, context and namespace the environment's services run in, and how traffic reaches them. Optional."`

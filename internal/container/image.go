@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 )
 
@@ -68,6 +70,20 @@ func (e *Engine) Push(ctx context.Context, ref string, out io.Writer) (string, e
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
+	return e.push(ctx, ref, auth, out)
+}
+
+// PushAs is Push with the registry credentials given (such as ECR's
+// short-lived token) instead of those of the user's auth files.
+func (e *Engine) PushAs(ctx context.Context, ref string, ac registry.AuthConfig, out io.Writer) (string, error) {
+	auth, err := authconfig.Encode(ac)
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	return e.push(ctx, ref, auth, out)
+}
+
+func (e *Engine) push(ctx context.Context, ref, auth string, out io.Writer) (string, error) {
 	resp, err := e.api.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w%s", ref, err, authHint(ref, err.Error()))

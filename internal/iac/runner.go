@@ -2,6 +2,7 @@ package iac
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,3 +184,36 @@ func (r *Runner) one(ctx context.Context, root string, apply bool) (Summary, err
 
 // LookPath is exec.LookPath, for callers of FindBinary.
 var LookPath = exec.LookPath
+
+// Outputs reads the outputs of root (`output -json`) from its state: the
+// state of the backend it was applied with. A root never initialized here
+// is initialized first (with its backend: the tool's usual credentials).
+// Sensitive outputs are returned as well; callers decide what to print.
+func (r *Runner) Outputs(ctx context.Context, root string) (map[string]json.RawMessage, error) {
+	dir := filepath.Join(r.Dir, filepath.FromSlash(root))
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("root %s: %w (run runway infra generate, then runway infra apply)", root, err)
+	}
+	tf, err := tfexec.NewTerraform(dir, r.Bin)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stderr != nil {
+		tf.SetStderr(r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".terraform")); errors.Is(err, os.ErrNotExist) {
+		r.progress("==> init %s", root)
+		if err := tf.Init(ctx); err != nil {
+			return nil, fmt.Errorf("root %s: init: %w", root, streamedError{err})
+		}
+	}
+	outs, err := tf.Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: output: %w", root, err)
+	}
+	m := make(map[string]json.RawMessage, len(outs))
+	for k, o := range outs {
+		m[k] = o.Value
+	}
+	return m, nil
+}

@@ -109,6 +109,8 @@ type Cluster struct {
 	procs []*proc
 	once  sync.Once
 	keep  bool
+
+	caPEM, certPEM, keyPEM []byte // the cluster's CA and the admin's certificate
 }
 
 // Options change what a cluster runs.
@@ -234,6 +236,7 @@ func (c *Cluster) start() error {
 	etcdClient, etcdPeer, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
 	server := "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	c.Server = server
+	c.caPEM, c.certPEM, c.keyPEM = p.caPEM, p.adminPEM, p.keyPEM
 	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
 	if err := os.WriteFile(c.Kubeconfig, []byte(Kubeconfig(server, p.caPEM, p.adminPEM, p.keyPEM)), 0o600); err != nil {
 		return err
@@ -372,6 +375,30 @@ contexts:
     user: admin
 current-context: k8stest
 `, server, b64(ca), b64(cert), b64(key))
+}
+
+// KubeconfigAs writes a kubeconfig to path naming server (the API server's
+// address as its client reaches it, such as through PodNet.Forward) and
+// the admin's certificate impersonating user in groups: a process started
+// with it has the rights RBAC gives user, no more.
+func (c *Cluster) KubeconfigAs(path, server, user string, groups ...string) error {
+	k := Kubeconfig(server, c.caPEM, c.certPEM, c.keyPEM)
+	as := "    as: " + user + "\n"
+	if len(groups) > 0 {
+		as += "    as-groups:\n"
+		for _, g := range groups {
+			as += "    - " + g + "\n"
+		}
+	}
+	k = strings.Replace(k, "    client-key-data:", as+"    client-key-data:", 1)
+	return os.WriteFile(path, []byte(k), 0o600)
+}
+
+// ServiceAccountKubeconfig is KubeconfigAs for service account sa of
+// namespace ns.
+func (c *Cluster) ServiceAccountKubeconfig(path, server, ns, sa string) error {
+	return c.KubeconfigAs(path, server, "system:serviceaccount:"+ns+":"+sa,
+		"system:serviceaccounts", "system:serviceaccounts:"+ns, "system:authenticated")
 }
 
 func (c *Cluster) run(bin, name string, args ...string) error {

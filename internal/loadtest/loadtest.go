@@ -24,6 +24,9 @@ type Options struct {
 	// Interval between two requests of one client (0: back to back).
 	Interval time.Duration
 	Timeout  time.Duration // per request (default 10s)
+	// Dial connects to the URL's address (nil: a plain TCP dial), such as
+	// into a network namespace of the test's own.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Failure is one failed request.
@@ -104,8 +107,12 @@ func Start(ctx context.Context, o Options) *Run {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
+	dial := o.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: o.Concurrency,
 		DisableCompression:  true,
 	}

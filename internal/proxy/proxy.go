@@ -382,7 +382,7 @@ func (p *Proxy) Update(cfg Config) error {
 	}
 	p.reg.mu.Lock()
 	defer p.reg.mu.Unlock()
-	p.reg.swap(&cfg, func(t *table) { p.table.Store(t) })
+	p.reg.swap(&cfg, p.now(), func(t *table) { p.table.Store(t) })
 	addrs := map[string]bool{}
 	for _, ts := range cfg.Groups {
 		for _, t := range ts {

@@ -19,7 +19,20 @@ type registry struct {
 	retired  map[*target]struct{}
 	services map[agentapi.RouteKey]*service
 	stats    map[statsKey]*groupStats
+	// left holds the statistics of groups that left the table, with the
+	// Unix second they left, for statsLinger: a publisher reading seconds
+	// after they ended (StatsSecond) still finds their last ones.
+	left map[statsKey]leftStats
 }
+
+type leftStats struct {
+	g  *groupStats
+	at int64
+}
+
+// statsLinger is how long StatsSecond still reads a group that left the
+// table.
+const statsLinger = 30
 
 type targetKey struct {
 	route                 agentapi.RouteKey
@@ -42,7 +55,7 @@ type service struct {
 
 func newRegistry(m *metrics) *registry {
 	return &registry{m: m, targets: map[targetKey]*target{}, retired: map[*target]struct{}{},
-		services: map[agentapi.RouteKey]*service{}, stats: map[statsKey]*groupStats{}}
+		services: map[agentapi.RouteKey]*service{}, stats: map[statsKey]*groupStats{}, left: map[statsKey]leftStats{}}
 }
 
 func (r *registry) service(k agentapi.RouteKey) *service {
@@ -58,7 +71,7 @@ func (r *registry) service(k agentapi.RouteKey) *service {
 // holds. publish is called with the new table before retiring, so a request
 // that still picks a retired target from the old table is turned back by
 // target.acquire and picks again from the new one. Called with r.mu held.
-func (r *registry) swap(c *Config, publish func(*table)) {
+func (r *registry) swap(c *Config, now time.Time, publish func(*table)) {
 	used := map[targetKey]*target{}
 	usedStats := map[statsKey]*groupStats{}
 	t := compile(c, tableBuilder{
@@ -83,8 +96,12 @@ func (r *registry) swap(c *Config, publish func(*table)) {
 			}
 			s := r.stats[k]
 			if s == nil {
+				s = r.left[k].g // back within statsLinger: the same seconds
+			}
+			if s == nil {
 				s = newGroupStats()
 			}
+			delete(r.left, k)
 			usedStats[k] = s
 			return s
 		},
@@ -97,6 +114,16 @@ func (r *registry) swap(c *Config, publish func(*table)) {
 		}
 	}
 	r.targets = used
+	for k, s := range r.stats {
+		if _, ok := usedStats[k]; !ok {
+			r.left[k] = leftStats{s, now.Unix()}
+		}
+	}
+	for k, l := range r.left {
+		if now.Unix()-l.at > statsLinger {
+			delete(r.left, k)
+		}
+	}
 	r.stats = usedStats
 	r.prune()
 }

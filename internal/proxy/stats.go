@@ -127,3 +127,90 @@ func percentile(hist *[statsBuckets]uint64, total uint64, q float64) time.Durati
 	}
 	return statsBounds[statsBuckets-2]
 }
+
+// GroupSecond is one group's traffic in one second, as the statistics
+// keep it: what a publisher outside the proxy (the in-cluster proxy's,
+// internal/kubeproxy) aggregates into windows of its own.
+type GroupSecond struct {
+	Route    agentapi.RouteKey
+	Group    string
+	Requests uint64
+	Errors   uint64
+	// Latency counts the requests by the upper bound of their histogram
+	// bucket, ascending, empty buckets left out. The open last bucket is
+	// counted at its floor, the value a percentile reports for it.
+	Latency []LatencyCount
+}
+
+// LatencyCount is a number of requests whose latency was at most Bound
+// (and above the previous bound of the histogram).
+type LatencyCount struct {
+	Bound time.Duration
+	N     uint64
+}
+
+// StatsSecond returns the traffic of every group of the table's
+// non-preview routes in second sec (Unix seconds), and of the groups that
+// left the table in the last 30 s, groups that served nothing in it left
+// out. Read a second once it is over by a margin
+// (requests are accounted for when they end, at most moments later), and
+// within the last MaxStatsWindow (older seconds are recycled).
+func (p *Proxy) StatsSecond(sec int64) []GroupSecond {
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	var out []GroupSecond
+	read := func(sk statsKey, g *groupStats) {
+		if sk.route.Preview {
+			return
+		}
+		s := &g.slots[((sec%statsSlots)+statsSlots)%statsSlots]
+		if s.sec.Load() != sec {
+			return
+		}
+		gs := GroupSecond{Route: sk.route, Group: sk.group, Requests: s.count.Load(), Errors: s.errors.Load()}
+		if gs.Requests == 0 {
+			return
+		}
+		for i := range s.buckets {
+			n := s.buckets[i].Load()
+			if n == 0 {
+				continue
+			}
+			b := statsBounds[min(i, statsBuckets-2)]
+			if l := len(gs.Latency); l > 0 && gs.Latency[l-1].Bound == b {
+				gs.Latency[l-1].N += n
+				continue
+			}
+			gs.Latency = append(gs.Latency, LatencyCount{Bound: b, N: n})
+		}
+		out = append(out, gs)
+	}
+	for sk, g := range p.reg.stats {
+		read(sk, g)
+	}
+	// Groups that left the table a moment ago: their last seconds.
+	for sk, l := range p.reg.left {
+		read(sk, l.g)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Route != out[j].Route {
+			return out[i].Route.String() < out[j].Route.String()
+		}
+		return out[i].Group < out[j].Group
+	})
+	return out
+}
+
+// RouteCounters returns the counters of every non-preview route the proxy
+// knows.
+func (p *Proxy) RouteCounters() map[agentapi.RouteKey]agentapi.Counters {
+	p.reg.mu.Lock()
+	defer p.reg.mu.Unlock()
+	out := map[agentapi.RouteKey]agentapi.Counters{}
+	for k, s := range p.reg.services {
+		if !k.Preview {
+			out[k] = agentapi.Counters{Served: s.served.Load(), Failed: s.failed.Load()}
+		}
+	}
+	return out
+}

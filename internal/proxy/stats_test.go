@@ -105,3 +105,86 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestStatsSecond: a second's traffic per group, as a publisher outside
+// the proxy reads it (internal/kubeproxy): the counts of that second only,
+// latency counts adding up to its requests with the open bucket at its
+// floor, nothing for a second without traffic or one the slots recycled.
+func TestStatsSecond(t *testing.T) {
+	g := newGroupStats()
+	t0 := time.Unix(1_900_000_000, 0)
+	g.record(t0, 3*time.Millisecond, false)
+	g.record(t0.Add(300*time.Millisecond), 3*time.Millisecond, true)
+	g.record(t0.Add(900*time.Millisecond), time.Hour, false) // the open bucket
+	g.record(t0.Add(time.Second), time.Millisecond, false)
+	p := &Proxy{reg: newRegistry(nil)}
+	k := webKey
+	p.reg.stats[statsKey{k, "web-1"}] = g
+	preview := newGroupStats()
+	preview.record(t0, time.Millisecond, false)
+	pk := k
+	pk.Preview = true
+	p.reg.stats[statsKey{pk, "web-1"}] = preview
+
+	got := p.StatsSecond(t0.Unix())
+	if len(got) != 1 || got[0].Group != "web-1" || got[0].Route != k || got[0].Requests != 3 || got[0].Errors != 1 {
+		t.Fatalf("second 0: %+v; want web-1's 3 requests, 1 error (the preview route's left out)", got)
+	}
+	var n uint64
+	for i, l := range got[0].Latency {
+		n += l.N
+		if i > 0 && l.Bound <= got[0].Latency[i-1].Bound {
+			t.Errorf("latency bounds not ascending: %+v", got[0].Latency)
+		}
+	}
+	last := got[0].Latency[len(got[0].Latency)-1]
+	if n != 3 || last.Bound != statsBounds[statsBuckets-2] || last.N != 1 {
+		t.Errorf("latency counts %+v: want 3 in all, the hour at the open bucket's floor %s", got[0].Latency, statsBounds[statsBuckets-2])
+	}
+	if got := p.StatsSecond(t0.Unix() + 1); len(got) != 1 || got[0].Requests != 1 {
+		t.Errorf("second 1: %+v", got)
+	}
+	if got := p.StatsSecond(t0.Unix() + 2); len(got) != 0 {
+		t.Errorf("a second without traffic: %+v", got)
+	}
+	// 300 s later the slot is the same; the second it holds is not.
+	if got := p.StatsSecond(t0.Unix() + statsSlots); len(got) != 0 {
+		t.Errorf("a second the slots do not hold: %+v", got)
+	}
+}
+
+// TestStatsSecondAfterLeaving: a group that leaves the table keeps its
+// last seconds for StatsSecond a while (a publisher reads a second after
+// it ended), and one that comes back goes on with the same statistics.
+func TestStatsSecondAfterLeaving(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, Options{})
+	a, b := newBackend(t, "a/1", nil), newBackend(t, "b/1", nil)
+	onlyA, onlyB := map[string][]Target{"a": {a.target()}}, map[string][]Target{"b": {b.target()}}
+	mustUpdate(t, p, oneService([]Backend{{Group: "a", Weight: 1}}, onlyA))
+	c := p.client(t)
+	start := time.Now().Unix()
+	for range 5 {
+		get(t, c, webURL+"/")
+	}
+	waitFor(t, "the last request to be accounted", 5*time.Second, func() bool { return p.Counters(webKey).Served == 5 })
+	mustUpdate(t, p, oneService([]Backend{{Group: "b", Weight: 1}}, onlyB))
+	count := func() uint64 {
+		var n uint64
+		for sec := start; sec <= time.Now().Unix(); sec++ {
+			for _, gs := range p.StatsSecond(sec) {
+				if gs.Group == "a" {
+					n += gs.Requests
+				}
+			}
+		}
+		return n
+	}
+	if n := count(); n != 5 {
+		t.Errorf("group a after it left the table: %d requests in its seconds, want 5", n)
+	}
+	mustUpdate(t, p, oneService([]Backend{{Group: "a", Weight: 1}}, onlyA))
+	if n := count(); n != 5 {
+		t.Errorf("group a back in the table: %d requests in its seconds, want 5", n)
+	}
+}

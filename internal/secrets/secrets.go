@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -168,4 +170,17 @@ func CheckValue(ref Ref, v []byte) error {
 		return fmt.Errorf("secret %s: the value is %d bytes, more than the %d allowed", ref.Key, len(v), MaxValue)
 	}
 	return nil
+}
+
+// ExternalVersionID names one version of a secret in a store outside
+// Runway (AWS Secrets Manager's VersionId, which its PutSecretValue takes
+// as ClientRequestToken): a UUID-shaped digest of the version's identity
+// (ref, version number and the instant it was made), so that writing it
+// again is idempotent and a secret deleted and made again never reuses an
+// id. Nothing of the value goes in.
+func ExternalVersionID(ref Ref, version int, createdAt time.Time) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "runway secret version\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d",
+		ref.Project, ref.Environment, ref.Service, ref.Key, version, createdAt.UnixNano()))
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

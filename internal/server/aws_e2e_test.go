@@ -26,56 +26,8 @@ import (
 // and one target group of the service left, and no request sent through
 // the load balancer meanwhile failed.
 func TestAWSKillServerMidRelease(t *testing.T) {
-	f, err := awsfake.New(awsfake.Options{TimeScale: 20, ConsistencyDelay: 200 * time.Millisecond, ThrottleEvery: 23})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = f.Close()
-		if v := f.Violations(); len(v) > 0 {
-			t.Errorf("requests the AWS models refuse: %q", v)
-		}
-	})
-	st := f.Bootstrap("staging")
-	c := startCluster(t)
-	outputs := filepath.Join(c.dir, "aws-outputs.json")
-	data, _ := json.Marshal(map[string]ecs.Env{"staging": {Region: st.Region, Account: st.Account, Cluster: st.ClusterName,
-		ListenerARN: st.ListenerARN, VpcID: st.VpcID, SubnetIDs: st.SubnetIDs,
-		ServiceOutputs: ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN, TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}}})
-	if err := os.WriteFile(outputs, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.server.stop(t, syscall.SIGTERM)
-	c.serverEnv = []string{"AWS_ENDPOINT_URL=" + f.URL(), "AWS_ACCESS_KEY_ID=fake", "AWS_SECRET_ACCESS_KEY=fake", "AWS_REGION=" + st.Region,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
-	c.serverArgs = []string{"--aws-outputs", outputs}
-	c.startServer()
-
-	dir := filepath.Join(c.dir, "project")
-	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n}\n", projectName, st.Region)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := `service "web" {
-  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"
-  command = ["serve"]
-  port    = 8080
-  health {
-    path = "/healthz"
-  }
-  scale {
-    desired = 2
-  }
-  deploy {
-    strategy         = "blue_green"
-    timeout          = "2m"
-    scale_down_delay = "1s"
-    drain_timeout    = "2s"
-  }
-}
-`
-	if err := os.WriteFile(filepath.Join(dir, "web.service.hcl"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := startFakeAWS(t, awsfake.Options{ThrottleEvery: 23})
+	c, _ := startAWSCluster(t, f, nil, awsManifest{})
 	c.applyProject()
 	deploy := func(version string) string {
 		out, err := c.cli("deploy", "web", "--env", "staging", "--version", version, "--yes", "--output", "json")
@@ -140,4 +92,95 @@ func TestAWSKillServerMidRelease(t *testing.T) {
 	if n := failed.Load(); n != 0 || served.Load() == 0 {
 		t.Errorf("%d of %d requests through the load balancer failed across the kill", n, n+served.Load())
 	}
+}
+
+// startFakeAWS starts the fake AWS for a test (TimeScale 20 and a 200 ms
+// consistency delay unless opt says otherwise); cleanup closes it and fails
+// the test for every request the AWS models refused.
+func startFakeAWS(t *testing.T, opt awsfake.Options) *awsfake.Fake {
+	t.Helper()
+	if opt.TimeScale == 0 {
+		opt.TimeScale = 20
+	}
+	if opt.ConsistencyDelay == 0 {
+		opt.ConsistencyDelay = 200 * time.Millisecond
+	}
+	f, err := awsfake.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.Close()
+		if v := f.Violations(); len(v) > 0 {
+			t.Errorf("requests the AWS models refuse: %q", v)
+		}
+	})
+	return f
+}
+
+// awsManifest varies the project startAWSCluster applies: Image replaces
+// web's image (a digest of nothing pushed), "-" removes it; Extra is added
+// to web's manifest, Environment to the staging environment.
+type awsManifest struct{ Image, Extra, Environment string }
+
+// startAWSCluster bootstraps environment staging on the fake, writes the
+// Terraform outputs file (so, when given, changes the service outputs),
+// starts a cluster whose server runs target aws on the fake (reached through
+// AWS_ENDPOINT_URL as the SDK reads it), and applies a project with
+// manifest web (the blue_green one below, changed by m).
+func startAWSCluster(t *testing.T, f *awsfake.Fake, so func(*ecs.ServiceOutputs), m awsManifest) (*cluster, awsfake.Static) {
+	t.Helper()
+	st := f.Bootstrap("staging")
+	c := startCluster(t)
+	outputs := filepath.Join(c.dir, "aws-outputs.json")
+	defaults := ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN, TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}
+	if so != nil {
+		so(&defaults)
+	}
+	data, _ := json.Marshal(map[string]ecs.Env{"staging": {Region: st.Region, Account: st.Account, Cluster: st.ClusterName,
+		ListenerARN: st.ListenerARN, VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, ServiceOutputs: defaults}})
+	if err := os.WriteFile(outputs, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.server.stop(t, syscall.SIGTERM)
+	c.serverEnv = []string{"AWS_ENDPOINT_URL=" + f.URL(), "AWS_ACCESS_KEY_ID=fake", "AWS_SECRET_ACCESS_KEY=fake", "AWS_REGION=" + st.Region,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	c.serverArgs = []string{"--aws-outputs", outputs}
+	c.startServer()
+
+	dir := filepath.Join(c.dir, "project")
+	if err := os.WriteFile(filepath.Join(dir, "runway.hcl"), []byte(fmt.Sprintf("project %q {}\nenvironment \"staging\" {\n  target = \"aws\"\n  region = %q\n%s\n}\n", projectName, st.Region, m.Environment)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := m.Image
+	switch image {
+	case "":
+		image = `  image   = "123456789012.dkr.ecr.us-east-2.amazonaws.com/e2e/web@sha256:` + strings.Repeat("ab", 32) + `"`
+	case "-":
+		image = ""
+	}
+	manifest := `service "web" {
+` + image + `
+  command = ["serve"]
+  port    = 8080
+` + m.Extra + `
+  health {
+    path = "/healthz"
+  }
+  scale {
+    desired = 2
+  }
+  deploy {
+    strategy         = "blue_green"
+    timeout          = "2m"
+    scale_down_delay = "1s"
+    drain_timeout    = "2s"
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "web.service.hcl"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.applyProject()
+	return c, st
 }

@@ -32,6 +32,9 @@ type backend struct {
 	dockerHost, dockerSource string
 	// secrets keeps the values releases pin (nil: the server keeps none).
 	secrets *secrets.Vault
+	// noAgent is the agent's token file when the server runs without an
+	// agent (aws environments alone), "" when it has one.
+	noAgent string
 	// waiting says what a release in progress waits for (the engine's
 	// Waiting); nil when nothing runs here.
 	waiting func(id string) string
@@ -79,7 +82,7 @@ func (b *backend) Deploy(ctx context.Context, req apiwire.DeployRequest, actor s
 		return nil, apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", req.Project, req.Environment, strings.Join(project.EnvironmentNames(), ", "))
 	}
 	if _, err := b.drivers.For(env.KubernetesTarget()); err != nil {
-		return nil, noDriver(env, b.drivers)
+		return nil, b.noDriver(env)
 	}
 	if err := b.checkEngine(env); err != nil {
 		return nil, err
@@ -140,7 +143,13 @@ type storeBehindReporter interface {
 }
 
 // noDriver answers a release to an environment whose target this server cannot run.
-func noDriver(env *config.Environment, d engine.Drivers) error {
+func (b *backend) noDriver(env *config.Environment) error {
+	d := b.drivers
+	if env.Target == "local" && b.noAgent != "" {
+		return apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindNoDriver,
+			"environment %q has target local, and this server runs without an agent (no token file %s): it runs %s. Start `runway agent`, then restart the server (--agent-token-file names the agent's token file)",
+			env.Name, b.noAgent, strings.Join(d.Targets(), ", "))
+	}
 	return apiwire.Problemf(http.StatusUnprocessableEntity, apiwire.KindNoDriver,
 		"environment %q has target %q; this server has no %s driver configured: it runs %s. Deploy to an environment with one of these targets, or run a server that has the %s driver",
 		env.Name, env.Target, env.Target, strings.Join(d.Targets(), ", "), env.Target)
@@ -320,7 +329,7 @@ func (b *backend) rollbackRequest(ctx context.Context, req apiwire.RollbackReque
 		return engine.Request{}, apiwire.Problemf(http.StatusConflict, apiwire.KindUnknownEnvironment, "project %s no longer has environment %q", req.Project, req.Environment)
 	}
 	if _, err := b.drivers.For(env.KubernetesTarget()); err != nil {
-		return engine.Request{}, noDriver(env, b.drivers)
+		return engine.Request{}, b.noDriver(env)
 	}
 	if err := b.checkEngine(env); err != nil {
 		return engine.Request{}, err

@@ -64,6 +64,9 @@ func refuseLostHistory(ctx context.Context, ac *agentapi.Client, dataDir, agentU
 // logStoreBehind logs, at start, every service the agent fences this
 // server from.
 func (s *Server) logStoreBehind(ctx context.Context) {
+	if s.drv == nil {
+		return // no agent
+	}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	h, err := s.agent.Health(hctx)

@@ -15,7 +15,7 @@ var digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // must be of the repository of the manifest's image in an environment of
 // target docker with a registry.
 func pinImage(env *config.Environment, svc *config.Service, ref string) error {
-	if (env.Target != "docker" && env.Target != "kubernetes") || env.Registry == "" {
+	if !config.ImageTarget(env.Target) || env.Registry == "" {
 		return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRelease, "field \"image\" pins a pushed image; environment %q has no registry (target %s): remove it, or set registry in the environment", env.Name, env.Target)
 	}
 	repo, tag, digest := config.SplitImage(ref)

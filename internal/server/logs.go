@@ -84,7 +84,7 @@ func (b *backend) targetOf(ctx context.Context, project, env string) (target.Tar
 	}
 	drv, err := b.drivers.For(e.Target)
 	if err != nil || drv == nil {
-		return nil, noDriver(e, b.drivers)
+		return nil, b.noDriver(e)
 	}
 	return drv, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/apiwire"
+	"github.com/runwayhq/runway/internal/driver/ecs"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
@@ -42,16 +43,18 @@ func secretProblem(err error) error {
 	return err
 }
 
-// checkEnvironment refuses secrets of a project or environment the server does not hold.
-func (s *secretService) checkEnvironment(ctx context.Context, project, env string) error {
+// checkEnvironment refuses secrets of a project or environment the server
+// does not hold; it returns the environment's target.
+func (s *secretService) checkEnvironment(ctx context.Context, project, env string) (string, error) {
 	_, def, err := s.b.loadProject(ctx, project)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if def.Environment(env) == nil {
-		return apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
+	e := def.Environment(env)
+	if e == nil {
+		return "", apiwire.Problemf(http.StatusNotFound, apiwire.KindUnknownEnvironment, "project %s has no environment %q; it has %s", project, env, strings.Join(def.EnvironmentNames(), ", "))
 	}
-	return nil
+	return e.Target, nil
 }
 
 func versionToAPI(m secrets.Meta) apiwire.SecretVersion {
@@ -59,7 +62,8 @@ func versionToAPI(m secrets.Meta) apiwire.SecretVersion {
 }
 
 func (s *secretService) PutSecrets(ctx context.Context, project, env string, req apiwire.SecretPutRequest, actor string) ([]apiwire.SecretVersion, error) {
-	if err := s.checkEnvironment(ctx, project, env); err != nil {
+	tgt, err := s.checkEnvironment(ctx, project, env)
+	if err != nil {
 		return nil, err
 	}
 	values := make(map[secrets.Ref][]byte, len(req.Values))
@@ -69,6 +73,9 @@ func (s *secretService) PutSecrets(ctx context.Context, project, env string, req
 	ms, err := s.vault.Put(ctx, values, actor, req.Overwrite)
 	if err != nil {
 		return nil, secretProblem(err)
+	}
+	if err := s.writeExternal(ctx, tgt, ms, func(m secrets.Meta) []byte { return values[m.Ref] }); err != nil {
+		return nil, err
 	}
 	out := make([]apiwire.SecretVersion, 0, len(ms))
 	for _, m := range ms {
@@ -115,9 +122,22 @@ func (s *secretService) SecretHistory(ctx context.Context, project, env, service
 }
 
 func (s *secretService) RollbackSecret(ctx context.Context, project, env, key string, req apiwire.SecretRollbackRequest, actor string) (*apiwire.SecretVersion, error) {
+	tgt, err := s.checkEnvironment(ctx, project, env)
+	if err != nil {
+		return nil, err
+	}
 	m, err := s.vault.Rollback(ctx, secrets.Ref{Project: project, Environment: env, Service: req.Service, Key: key}, req.To, actor)
 	if err != nil {
 		return nil, secretProblem(err)
+	}
+	if err := s.writeExternal(ctx, tgt, []secrets.Meta{m}, func(m secrets.Meta) []byte {
+		v, _, err := s.vault.Value(ctx, m.Ref, m.Version)
+		if err != nil {
+			return nil
+		}
+		return v
+	}); err != nil {
+		return nil, err
 	}
 	out := versionToAPI(m)
 	return &out, nil
@@ -141,6 +161,78 @@ func (s *secretService) DeleteSecret(ctx context.Context, project, env, key stri
 		return nil, secretProblem(err)
 	}
 	return &apiwire.SecretDeleted{Key: key, Service: req.Service, PinnedBy: pinned}, nil
+}
+
+// writeExternal writes versions the vault just made into the store of the
+// environment's target that delivers secrets itself: Secrets Manager for
+// target aws (the driver's PutSecret). The vault has the versions already;
+// a failed write is reported, naming the version, and is repaired by the
+// next deploy that pins it (the driver writes pinned versions again).
+func (s *secretService) writeExternal(ctx context.Context, tgt string, ms []secrets.Meta, value func(secrets.Meta) []byte) error {
+	if tgt != "aws" {
+		return nil
+	}
+	drv, _ := s.b.drivers["aws"].(*ecs.Driver)
+	if drv == nil {
+		return nil // no aws outputs: nothing to deliver to; releases are refused (NoDriver)
+	}
+	for _, m := range ms {
+		if !drv.HasEnvironment(m.Environment) {
+			// Not applied yet (or the server reads older outputs): the
+			// first deploy after writes the versions it pins.
+			s.b.log.Warn("secret of an aws environment the server has no Terraform outputs of: not written into Secrets Manager now; the first release that pins it writes it",
+				"environment", m.Environment, "service", m.Service, "key", m.Key, "version", m.Version)
+			continue
+		}
+		v := value(m)
+		if v == nil {
+			return fmt.Errorf("secret %s v%d: cannot open it to write it into Secrets Manager", m.Key, m.Version)
+		}
+		var shadowed map[string]bool
+		if m.Service == "" {
+			list, err := s.vault.List(ctx, m.Project, m.Environment, "")
+			if err != nil {
+				return err
+			}
+			shadowed = map[string]bool{}
+			for _, in := range list {
+				if in.Key == m.Key && in.Service != "" {
+					shadowed[in.Service] = true
+				}
+			}
+		}
+		n, err := drv.PutSecret(ctx, m.Environment, ecs.Secret{Key: m.Key, Service: m.Service, Version: m.Version,
+			VersionID: secrets.ExternalVersionID(m.Ref, m.Version, m.CreatedAt), Value: v}, shadowed)
+		if err != nil {
+			return apiwire.Problemf(http.StatusBadGateway, apiwire.KindSecretUnreadable,
+				"secret %s is stored in Runway as v%d, but writing it into AWS Secrets Manager failed: %v. The next deploy that pins it writes it again; check the server's AWS credentials", m.Key, m.Version, err)
+		}
+		if n == 0 {
+			s.b.log.Warn("secret has no Secrets Manager container in the aws outputs: no task of the environment receives it until runway infra apply creates one (name it in the service's manifest) and the server reads new outputs",
+				"environment", m.Environment, "service", m.Service, "key", m.Key, "version", m.Version)
+		}
+	}
+	return nil
+}
+
+// awsSecrets are the versions a release pins, as target aws delivers them
+// (ecs.Options.Secrets).
+func (b *backend) awsSecrets(ctx context.Context, release string) ([]ecs.Secret, error) {
+	r, pins, err := b.releasePins(ctx, release)
+	if err != nil || len(pins) == 0 {
+		return nil, err
+	}
+	out := make([]ecs.Secret, 0, len(pins))
+	for _, p := range pins {
+		ref := p.Ref(r.Project, r.Environment)
+		v, m, err := b.secrets.Value(ctx, ref, p.Version)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s %s: %w", p.Key, p.Label(), err)
+		}
+		out = append(out, ecs.Secret{Name: p.Name, Key: p.Key, Service: p.Service, Version: p.Version,
+			VersionID: secrets.ExternalVersionID(ref, m.Version, m.CreatedAt), Value: v})
+	}
+	return out, nil
 }
 
 // pinnedBy lists the running releases of the environment (unfinished, or
@@ -243,21 +335,28 @@ func (b *backend) secretVersionExists(ctx context.Context, ref secrets.Ref, vers
 // releaseSecrets opens the values a release's processes receive (the local
 // driver's source of values), by variable name.
 func (b *backend) releaseSecrets(ctx context.Context, release string) (map[string]string, error) {
+	r, pins, err := b.releasePins(ctx, release)
+	if err != nil || len(pins) == 0 {
+		return nil, err
+	}
+	return b.secrets.Values(ctx, r.Project, r.Environment, pins)
+}
+
+// releasePins is a release and the secret versions it pins; with pins, an
+// error unless this server keeps secrets.
+func (b *backend) releasePins(ctx context.Context, release string) (*store.Release, []secrets.Pin, error) {
 	r, err := b.st.GetRelease(ctx, release)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spec, err := engine.DecodeSpec(r.Spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(spec.Secrets) == 0 {
-		return nil, nil
+	if len(spec.Secrets) > 0 && b.secrets == nil {
+		return nil, nil, errors.New("this server keeps no secrets")
 	}
-	if b.secrets == nil {
-		return nil, errors.New("this server keeps no secrets")
-	}
-	return b.secrets.Values(ctx, r.Project, r.Environment, spec.Secrets)
+	return r, spec.Secrets, nil
 }
 
 func pinsToAPI(pins []secrets.Pin) []apiwire.SecretPin {

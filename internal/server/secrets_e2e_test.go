@@ -316,6 +316,20 @@ func TestSecretNeverShown(t *testing.T) {
 	}
 	outputs = append(outputs, "server log\n"+c.server.out.String(), "agent log\n"+c.agent.out.String())
 
+	// Every file of the server's and the agent's data dirs (the database
+	// and its WAL, state files, task records, logs).
+	scanned := noValueIn(t, outputs, []string{c.serverDir, c.agentDir}, values)
+	if scanned < 5 {
+		t.Fatalf("scanned only %d files", scanned)
+	}
+	t.Logf("scanned %d outputs and %d files", len(outputs), scanned)
+}
+
+// noValueIn fails t for every output (its first line names it) and every
+// file below dirs that holds one of values, naming the value by its index
+// only; it returns how many files it read.
+func noValueIn(t *testing.T, outputs, dirs, values []string) int {
+	t.Helper()
 	for i, o := range outputs {
 		for j, v := range values {
 			if strings.Contains(o, v) {
@@ -324,10 +338,8 @@ func TestSecretNeverShown(t *testing.T) {
 			}
 		}
 	}
-	// Every file of the server's and the agent's data dirs (the database
-	// and its WAL, state files, task records, logs).
 	scanned := 0
-	for _, dir := range []string{c.serverDir, c.agentDir} {
+	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return nil
@@ -348,10 +360,7 @@ func TestSecretNeverShown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if scanned < 5 {
-		t.Fatalf("scanned only %d files", scanned)
-	}
-	t.Logf("scanned %d outputs and %d files", len(outputs), scanned)
+	return scanned
 }
 
 // TestSecretWrongMasterKeyRefusesStart: a server given another master key

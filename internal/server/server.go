@@ -162,8 +162,14 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	agentToken, err := fsutil.ReadToken(opts.AgentTokenFile)
-	if err != nil {
+	// A server for aws environments alone needs no agent: without its token
+	// file it runs no local target, and says so to a release that needs it.
+	noAgent := err != nil && errors.Is(err, fs.ErrNotExist) && opts.AWS != nil && opts.Docker == nil
+	if err != nil && !noAgent {
 		return nil, fmt.Errorf("read the agent's token %s: %w (start `runway agent` first, or pass --agent-token-file)", opts.AgentTokenFile, unwrap(err))
+	}
+	if noAgent {
+		opts.Logger.Info("no agent: the agent's token file is missing, so this server runs target aws only; releases to local environments are refused until an agent runs", "agent_token_file", opts.AgentTokenFile)
 	}
 	ac := agentapi.NewClient(opts.AgentURL, agentToken)
 	if opts.AgentTimeout > 0 {
@@ -243,6 +249,9 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	// the agent) and, given an engine, target docker (the agent with
 	// containers); releases to environments of other targets are refused.
 	drivers := engine.Drivers{"local": drv}
+	if noAgent {
+		delete(drivers, "local")
+	}
 	var ld *local.Driver
 	if opts.Docker != nil {
 		// Its own local driver: the agent's protocol with container specs.
@@ -269,11 +278,15 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.AWS != nil {
 		ao := *opts.AWS
 		ao.Log = opts.Logger
+		ao.Secrets = func(ctx context.Context, release string) ([]ecs.Secret, error) { return b.awsSecrets(ctx, release) }
 		drivers["aws"] = ecs.New(ao)
 	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())
 	b = &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
+	if noAgent {
+		b.noAgent = opts.AgentTokenFile
+	}
 	drv.Secrets(b.releaseSecrets)
 	if ld != nil {
 		ld.Secrets(b.releaseSecrets)
@@ -305,6 +318,9 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.HTTP == (httplimit.Limits{}) {
 		opts.HTTP = httplimit.Default
+	}
+	if noAgent {
+		drv = nil
 	}
 	s := &Server{opts: opts, store: st, engine: eng, ln: ln, agent: ac, drv: drv, http: opts.HTTP.Server(root), backend: b, metrics: met, replica: replica}
 	s.http.RegisterOnShutdown(endStreams)
@@ -414,6 +430,9 @@ const SecretsSupplyInterval = time.Second
 // supplySecrets gives the agent's groups their secrets again after an
 // agent restart, until ctx ends.
 func (s *Server) supplySecrets(ctx context.Context) {
+	if s.drv == nil {
+		return // no agent
+	}
 	t := time.NewTicker(SecretsSupplyInterval)
 	defer t.Stop()
 	failing := false

@@ -22,7 +22,10 @@ service "web" {
 
   environment "production" {
     command = []
-    image   = "ghcr.io/example/saas-web:1.4.2"
+    # Built here, pushed to the environment's ECR registry, pinned by digest.
+    build {
+      context = "."
+    }
     scale {
       min     = 3
       desired = 4

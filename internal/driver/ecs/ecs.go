@@ -11,8 +11,11 @@
 // Everything static comes from the generated Terraform (internal/iac), read
 // from its outputs (Env, docs/aws.md): the cluster, the listener, the VPC,
 // subnets and security group of tasks, the task execution and task roles,
-// the log group and the Secrets Manager ARNs. The driver owns what is per
-// release: target groups, listener rules, task definitions, ECS services.
+// the log group and the Secrets Manager containers. The driver owns what is
+// per release: target groups, listener rules, task definitions, ECS
+// services, and the Secrets Manager versions of the secrets it pins
+// (secrets.go: written with a version id derived from Runway's version, and
+// named by that id in the task definition).
 //
 // Credentials are the SDK's own (profile, SSO, environment, role): the
 // driver loads the default configuration for each environment's region.
@@ -38,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/runwayhq/runway/internal/config"
@@ -100,6 +104,11 @@ type Options struct {
 	// AWSConfig returns the SDK configuration of an environment; nil loads
 	// the SDK's default chain for its region.
 	AWSConfig func(ctx context.Context, env string, e Env) (aws.Config, error)
+	// Secrets returns the secret versions a release pins, with their values
+	// (the server's secret store); the driver writes them into Secrets
+	// Manager before a task definition names them. Nil: releases that name
+	// secrets are refused.
+	Secrets func(ctx context.Context, release string) ([]Secret, error)
 	// Poll is how often waits poll AWS (default 2 s; tests shorten it).
 	Poll time.Duration
 	Log  *slog.Logger
@@ -127,6 +136,7 @@ type clients struct {
 	cw   *cloudwatch.Client
 	logs *cloudwatchlogs.Client
 	sts  *sts.Client
+	sm   *secretsmanager.Client
 }
 
 var _ target.Target = (*Driver)(nil)
@@ -178,7 +188,7 @@ func (d *Driver) clients(ctx context.Context, env string) (*clients, error) {
 		return nil, fmt.Errorf("aws configuration of environment %s: %w", env, err)
 	}
 	c := &clients{env: e, ecs: ecs.NewFromConfig(cfg), elb: elb.NewFromConfig(cfg), cw: cloudwatch.NewFromConfig(cfg),
-		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}
+		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
 	d.cl[env] = c
 	return c, nil
 }
@@ -195,6 +205,9 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 	}
 	if _, _, digest := config.SplitImage(spec.Image); spec.Image == "" || digest == "" {
 		problems = append(problems, fmt.Sprintf("target aws runs images pinned by digest: build and push it (runway build %s --env %s), the release then pins its digest", ref.Service, ref.Environment))
+	}
+	if len(spec.SecretVars()) > 0 && d.opt.Secrets == nil {
+		problems = append(problems, "the release names secrets and this server delivers none to target aws")
 	}
 	for v, key := range spec.SecretVars() {
 		if c.env.Service(ref.Service).SecretARNs[key] == "" {

@@ -82,15 +82,19 @@ func (d *Driver) taskDefinition(ctx context.Context, c *clients, ref target.Serv
 		env = append(env, ecstypes.KeyValuePair{Name: aws.String(k), Value: aws.String(spec.Env[k])})
 	}
 	so := c.env.Service(ref.Service)
-	var secrets []ecstypes.Secret
 	vars := spec.SecretVars()
+	refs, err := d.releaseSecrets(ctx, c, ref.Service, release, vars)
+	if err != nil {
+		return "", err
+	}
 	names := make([]string, 0, len(vars))
 	for v := range vars {
 		names = append(names, v)
 	}
 	sort.Strings(names)
+	var secrets []ecstypes.Secret
 	for _, v := range names {
-		secrets = append(secrets, ecstypes.Secret{Name: aws.String(v), ValueFrom: aws.String(so.SecretARNs[vars[v]])})
+		secrets = append(secrets, ecstypes.Secret{Name: aws.String(v), ValueFrom: aws.String(refs[v])})
 	}
 	cpu, mem := fargateSize(spec.Resources)
 	cd := ecstypes.ContainerDefinition{Name: aws.String(container), Image: aws.String(spec.Image), Essential: aws.Bool(true),

@@ -92,6 +92,8 @@ type Options struct {
 	// under (nil or "": localhost).
 	Domain func(ref target.ServiceRef) string
 	Logger *slog.Logger
+	// Now is the clock statistics windows end at (nil: time.Now).
+	Now func() time.Time
 	// Poll is how often the driver polls the cluster while it waits (a
 	// group's pods gone, a Job deleted): 100 ms when zero.
 	Poll time.Duration
@@ -132,20 +134,22 @@ func New(opts Options) (*Driver, error) {
 	return &Driver{c: opts.Client, opts: opts, log: opts.Logger}, nil
 }
 
-// Capabilities of the mode: "service" carries two weighted groups as a
-// replica ratio, with no preview host and no per-group statistics of its
-// own; "runway" is the proxy's (exact weights, preview, statistics).
-//
-// Neither mode measures per-group statistics yet (the in-cluster proxy
-// keeps them, the driver does not read them): NoStats, so canary
-// releases are refused at validation rather than failing at analysis.
+// Capabilities of the mode: "runway" is the in-cluster proxy's (exact
+// weights, preview, the per-group statistics its replicas publish, over
+// StatsWindowMin to StatsWindowMax); "service" carries two weighted groups
+// as a replica ratio, with no preview host and no statistics (a Service
+// counts nothing: NoStats, so validation refuses canary releases, whose
+// analysis reads them).
 func Capabilities(traffic string) target.Capabilities {
-	c := target.Capabilities{MaxWeight: 10000, MaxWeightedGroups: 8, NoStats: true,
+	c := target.Capabilities{MaxWeight: 10000, MaxWeightedGroups: 8,
+		StatsWindowMin: StatsWindowMin, StatsWindowMax: StatsWindowMax,
 		Preview: true, TaskReattach: true, GroupNameMax: GroupNameMax}
 	if traffic == config.TrafficService {
 		c.MaxWeightedGroups = 2
 		c.Preview = false
 		c.ReplicaRatio = true
+		c.NoStats = true
+		c.StatsWindowMin, c.StatsWindowMax = 0, 0
 	}
 	return c
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -79,19 +78,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
 	})
-	for _, obj := range RBAC(RBACOptions{Namespace: e.ns}) {
-		var err error
-		switch o := obj.(type) {
-		case *rbacv1.Role:
-			_, err = c.Client.RbacV1().Roles(e.ns).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = c.Client.RbacV1().RoleBindings(e.ns).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			err = fmt.Errorf("RBAC gave a %T", obj)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := ApplyRBAC(ctx, c.Client, RBACOptions{Namespace: e.ns}); err != nil {
+		t.Fatal(err)
 	}
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:runway:runway",
@@ -623,8 +611,17 @@ func TestRunwayTrafficObjects(t *testing.T) {
 		}
 		return n == 2, nil
 	})
-	if c := d.Capabilities(); c.ReplicaRatio || !c.Preview || c.Check() != nil {
+	if c := d.Capabilities(); c.ReplicaRatio || !c.Preview || c.Check() != nil || c.NoStats ||
+		c.StatsWindowMin != StatsWindowMin || c.StatsWindowMax != StatsWindowMax {
 		t.Errorf("capabilities %+v", c)
+	}
+	// No replica published yet: no traffic, no error (the proxy's Leases
+	// are read with the server's Role).
+	if ws, err := d.WindowStats(ctx, ref, g1, time.Minute); err != nil || ws.Requests != 0 {
+		t.Errorf("WindowStats before any replica published: %+v, %v", ws, err)
+	}
+	if c, err := d.Counters(ctx, ref); err != nil || c.Served != 0 {
+		t.Errorf("Counters before any replica published: %+v, %v", c, err)
 	}
 }
 

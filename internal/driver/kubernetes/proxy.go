@@ -196,6 +196,9 @@ func ProxyObjects(o ProxyOptions) (*corev1.ServiceAccount, *appsv1.Deployment, *
 					Containers: []corev1.Container{{Name: "proxy", Image: o.Image,
 						Args: []string{"proxy", "--kubernetes", "--namespace", o.Namespace, "--domain", o.Domain,
 							"--http", ":8080", "--admin", ":9090"},
+						// The replica's name names its statistics Lease (stats.go).
+						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 9090}},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 							Path: "/healthz", Port: intstr.FromString("admin")}}, PeriodSeconds: 2},

@@ -2,10 +2,12 @@ package kubernetes
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
 
@@ -39,15 +41,22 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update", "delete"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: rw},
+		// The proxy replicas' statistics (stats.go): read only.
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list"}},
 	}
 }
 
-// ProxyRules are what the in-cluster proxy reads: its route table and the
-// groups' endpoints.
+// ProxyRules are what the in-cluster proxy reads, its route table and the
+// groups' endpoints, and what it writes: each replica its statistics Lease
+// (created, read back after a restart, renewed), and the Leases of
+// replicas gone for StatsExpiry (listed, deleted). Leases are named by
+// the replica, so the rights cannot name them; Runway keeps nothing else
+// in Leases.
 func ProxyRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{RouteTable}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 	}
 }
 
@@ -93,4 +102,24 @@ func RBACYAML(o RBACOptions) ([]byte, error) {
 		b.Write(bytes.ReplaceAll(y, []byte("  creationTimestamp: null\n"), nil))
 	}
 	return b.Bytes(), nil
+}
+
+// ApplyRBAC creates RBAC(o)'s objects, as `runway kubernetes rbac | kubectl
+// apply -f -` does on a new namespace (the tests bind the Roles with it).
+func ApplyRBAC(ctx context.Context, c kubernetes.Interface, o RBACOptions) error {
+	for _, obj := range RBAC(o) {
+		var err error
+		switch r := obj.(type) {
+		case *rbacv1.Role:
+			_, err = c.RbacV1().Roles(o.Namespace).Create(ctx, r, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			_, err = c.RbacV1().RoleBindings(o.Namespace).Create(ctx, r, metav1.CreateOptions{})
+		default:
+			err = fmt.Errorf("RBAC gave a %T", obj)
+		}
+		if err != nil {
+			return fmt.Errorf("kubernetes: create %T: %w", obj, err)
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -260,15 +259,4 @@ func (d *Driver) SetPreview(ctx context.Context, ref target.ServiceRef, group st
 		return nil
 	}
 	return fmt.Errorf("kubernetes: a preview host needs traffic \"runway\": %w", target.ErrUnsupported)
-}
-
-// WindowStats: a Service counts no requests, and the in-cluster proxy's
-// statistics are not read yet (Capabilities.NoStats).
-func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
-	return strategy.WindowStats{}, fmt.Errorf("kubernetes: per-group statistics need traffic \"runway\" and its in-cluster proxy: %w", target.ErrUnsupported)
-}
-
-// Counters: not counted by a Service.
-func (d *Driver) Counters(ctx context.Context, ref target.ServiceRef) (target.Counters, error) {
-	return target.Counters{}, fmt.Errorf("kubernetes: request totals need the in-cluster proxy: %w", target.ErrUnsupported)
 }

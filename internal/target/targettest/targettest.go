@@ -36,7 +36,7 @@ import (
 )
 
 // Harness is a target under test and the hooks the suite needs. Every hook
-// is required.
+// is required, but those that only the cases Skip names use.
 type Harness struct {
 	// Target is the target under test.
 	Target target.Target
@@ -57,6 +57,10 @@ type Harness struct {
 	// Task returns a task of ref with id that runs for d and then exits
 	// with code, and a count of the times it started.
 	Task func(t *testing.T, ref target.ServiceRef, id string, d time.Duration, code int) (target.Task, func() int)
+	// Skip names cases (CapabilitiesTruthful, WeightsApplied, ...) this
+	// harness cannot run, each with the reason the test prints; the hooks
+	// only they use may then be nil.
+	Skip map[string]string
 }
 
 var seq atomic.Int64
@@ -79,13 +83,18 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
+			if why, ok := h.Skip[c.name]; ok {
+				t.Skip(why)
+			}
 			ref := target.ServiceRef{Project: "conformance", Environment: "test", Service: fmt.Sprintf("svc%d", seq.Add(1))}
 			c.fn(t, h, ref)
 		})
 	}
 }
 
-const wait = 20 * time.Second
+// wait bounds every wait of the suite: generous, since a loaded machine
+// (a real control plane and its kwok nodes among other tests) is slow.
+const wait = 60 * time.Second
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {

@@ -6,6 +6,11 @@
 // runway binary.
 //
 //	go run ./internal/tools/fakeaws -env staging -domain example.com -outputs aws-outputs.json
+//
+// -secrets names secret keys to make Secrets Manager containers for (as
+// the service roots do; environment-wide in the outputs), -registry a
+// local registry (host:port, with -registry-user and -registry-password)
+// that ECR's GetAuthorizationToken hands out, for runway build.
 package main
 
 import (
@@ -27,8 +32,13 @@ func main() {
 	domain := flag.String("domain", "", "the project's domain")
 	outputs := flag.String("outputs", "aws-outputs.json", "file to write the environments' outputs to")
 	scale := flag.Float64("time-scale", 10, "how much faster than AWS tasks start and health checks run")
+	secretKeys := flag.String("secrets", "", "secret keys to make Secrets Manager containers for, comma-separated")
+	registry := flag.String("registry", "", "registry (host:port) ECR's GetAuthorizationToken names")
+	registryUser := flag.String("registry-user", "", "the registry's user")
+	registryPassword := flag.String("registry-password", "", "the registry's password")
 	flag.Parse()
-	f, err := awsfake.New(awsfake.Options{TimeScale: *scale, ConsistencyDelay: 500e6})
+	f, err := awsfake.New(awsfake.Options{TimeScale: *scale, ConsistencyDelay: 500e6,
+		Registry: *registry, RegistryUser: *registryUser, RegistryPassword: *registryPassword})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -37,9 +47,18 @@ func main() {
 	out := map[string]ecs.Env{}
 	for _, name := range strings.Split(*envs, ",") {
 		st := f.Bootstrap(name)
-		out[name] = ecs.Env{Region: st.Region, Account: st.Account, Domain: *domain, Cluster: st.ClusterName, ListenerARN: st.ListenerARN,
+		e := ecs.Env{Region: st.Region, Account: st.Account, Domain: *domain, Cluster: st.ClusterName, ListenerARN: st.ListenerARN,
 			VpcID: st.VpcID, SubnetIDs: st.SubnetIDs, ServiceOutputs: ecs.ServiceOutputs{SecurityGroupID: st.SecurityGroupID, ExecutionRoleARN: st.ExecutionRoleARN,
 				TaskRoleARN: st.TaskRoleARN, LogGroup: st.LogGroupName}}
+		for _, k := range strings.Split(*secretKeys, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				if e.SecretARNs == nil {
+					e.SecretARNs = map[string]string{}
+				}
+				e.SecretARNs[k] = f.CreateSecret("runway/" + name + "/" + k)
+			}
+		}
+		out[name] = e
 	}
 	data, _ := json.MarshalIndent(out, "", "  ")
 	if err := os.WriteFile(*outputs, append(data, '\n'), 0o644); err != nil {
