@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # and no crasher (golang/go#75804, fixed only in Go 1.27).
 FUZZTIME  ?= 10000x
 
-.PHONY: build hello lint test fuzz demo demo-containers clean docs k8s-bin
+.PHONY: build hello lint test fuzz demo demo-containers clean docs k8s-bin e2e-kubernetes-node
 
 build: hello
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runway ./cmd/runway
@@ -38,6 +38,12 @@ fuzz:
 # built once and cached by version.
 k8s-bin:
 	./scripts/k8s-build.sh
+
+# Opt-in, as root, changes the host (containerd, a bridge, an iptables
+# chain): target kubernetes on a real kubelet + containerd node, releases
+# under load through the in-cluster proxy (docs/kubernetes.md). Not in CI.
+e2e-kubernetes-node:
+	./scripts/e2e-kubernetes-node.sh
 
 docs: build
 	$(BIN)/runway docs manifest > docs/manifest.md

@@ -11,6 +11,9 @@
 #
 # Usage: scripts/k8s-build.sh          build what is missing, print the dir
 #        scripts/k8s-build.sh --dir    print the dir only
+#        scripts/k8s-build.sh --node   also the kubelet and kube-proxy (a real node, for the
+#                                      opt-in scripts/e2e-kubernetes-node.sh;
+#                                      CI's default build does not build it)
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
@@ -20,6 +23,8 @@ GO=${GO:-go}
 gov=$($GO env GOVERSION)
 dir=${RUNWAY_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/runway/k8s-$K8S_VERSION-$gov}
 if [ "${1:-}" = "--dir" ]; then echo "$dir"; exit 0; fi
+node=0
+if [ "${1:-}" = "--node" ]; then node=1; fi
 mkdir -p "$dir"
 minor=${K8S_VERSION#*.}; minor=${minor%%.*}
 
@@ -33,7 +38,10 @@ trap 'rm -rf "$scratch"' EXIT
 # Control plane: a scratch module requiring k8s.io/kubernetes with every
 # staging module (k8s.io/kubernetes replaces them with ./staging paths, which
 # do not apply to a dependency) replaced by its published v0.<minor> version.
-if ! ok kube-apiserver "v$K8S_VERSION" || ! ok kube-controller-manager "v$K8S_VERSION" || ! ok kube-scheduler "v$K8S_VERSION"; then
+cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler"
+want_node() { [ "$node" = 1 ] && { ! ok kubelet "v$K8S_VERSION" || ! ok kube-proxy "v$K8S_VERSION"; }; }
+if want_node; then cmds="$cmds k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"; fi
+if ! ok kube-apiserver "v$K8S_VERSION" || ! ok kube-controller-manager "v$K8S_VERSION" || ! ok kube-scheduler "v$K8S_VERSION" || want_node; then
   echo "k8s-build: building Kubernetes v$K8S_VERSION control plane into $dir (cold: ~700 CPU-s)" >&2
   mod=$($GO mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
   staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9./-]*\) => \./staging/.*#\1#p' "$mod" | sort -u)
@@ -49,7 +57,7 @@ if ! ok kube-apiserver "v$K8S_VERSION" || ! ok kube-controller-manager "v$K8S_VE
   ld="-s -w -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   (cd "$scratch/k8s" && CGO_ENABLED=0 $GO build -mod=mod -trimpath -ldflags "$ld" -o "$dir/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+      $cmds)
 fi
 
 if ! ok etcd "$ETCD_VERSION"; then

@@ -16,10 +16,13 @@ package k8stest
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -96,11 +99,39 @@ type Cluster struct {
 	PodLog string
 	logMu  sync.Mutex
 
+	// Server is the API server's URL (https://127.0.0.1:PORT); CAFile
+	// its CA's certificate, which also signs IssueClient's certificates.
+	Server string
+	CAFile string
+
+	opts  Options
+	pki   *pki
 	procs []*proc
 	once  sync.Once
 	keep  bool
 
 	caPEM, certPEM, keyPEM []byte // the cluster's CA and the admin's certificate
+}
+
+// Options change what a cluster runs.
+type Options struct {
+	// NoFakeNode starts no kwok and registers no fake node: a real kubelet
+	// joins the cluster instead (internal/k8snode, opt-in).
+	NoFakeNode bool
+}
+
+// IssueClient returns a client certificate of the cluster's CA for the
+// user cn in the groups orgs (PEM, with its key), e.g. a kubelet's
+// system:node:<name> in system:nodes.
+func (c *Cluster) IssueClient(cn string, orgs ...string) (certPEM, keyPEM []byte, err error) {
+	c.logMu.Lock()
+	c.pki.serial++
+	serial := c.pki.serial
+	c.logMu.Unlock()
+	now := time.Now().Add(-time.Hour)
+	return c.pki.issue("", "", &x509.Certificate{SerialNumber: big.NewInt(serial),
+		Subject: pkix.Name{CommonName: cn, Organization: orgs}, NotBefore: now, NotAfter: now.Add(48 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 }
 
 type proc struct {
@@ -146,8 +177,14 @@ func SkipMissing(t testing.TB) {
 // Start starts a cluster for t, stopped when t ends (SkipMissing first).
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Cluster {
+	t.Helper()
 	SkipMissing(t)
-	c, err := StartCluster("")
+	c, err := StartClusterWith("", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +202,18 @@ func Start(t testing.TB) *Cluster {
 // system's temporary directory) and returns once its API server is ready,
 // the fake node is Ready and the default namespace's service account exists.
 func StartCluster(dir string) (*Cluster, error) {
+	return StartClusterWith(dir, Options{})
+}
+
+// StartClusterWith is StartCluster with options; with NoFakeNode it
+// returns once the API server is ready and the default service account
+// exists (no node is Ready yet).
+func StartClusterWith(dir string, o Options) (*Cluster, error) {
 	d, err := os.MkdirTemp(dir, "k8stest-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: d}
+	c := &Cluster{Dir: d, opts: o}
 	if err := c.start(); err != nil {
 		c.Stop()
 		return nil, err
@@ -183,12 +227,15 @@ func (c *Cluster) start() error {
 	if err != nil {
 		return err
 	}
+	c.pki, c.CAFile = p, p.caCert
+	p.serial = 100
 	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
 	etcdClient, etcdPeer, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
 	server := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	c.Server = server
 	c.caPEM, c.certPEM, c.keyPEM = p.caPEM, p.adminPEM, p.keyPEM
 	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
 	if err := os.WriteFile(c.Kubeconfig, []byte(Kubeconfig(server, p.caPEM, p.adminPEM, p.keyPEM)), 0o600); err != nil {
@@ -237,6 +284,12 @@ func (c *Cluster) start() error {
 	if err := c.run(bin, "kube-scheduler", "--kubeconfig="+c.Kubeconfig, "--leader-elect=false",
 		"--bind-address=127.0.0.1", "--secure-port=0"); err != nil {
 		return err
+	}
+	if c.opts.NoFakeNode {
+		return c.poll(ctx, "the default service account", func() (bool, error) {
+			_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+			return err == nil, err
+		})
 	}
 	stageFile := filepath.Join(c.Dir, "kwok-stages.yaml")
 	c.PodLog = filepath.Join(c.Dir, "pod.log")

@@ -26,6 +26,37 @@ type pki struct {
 	adminCert, adminKey     string
 	saKey, saPub            string
 	caPEM, adminPEM, keyPEM []byte
+	ca                      *x509.Certificate
+	caSigner                *ecdsa.PrivateKey
+	serial                  int64
+}
+
+// issue signs a new key's certificate from tmpl with the CA and writes
+// both (when the paths are not empty).
+func (p *pki) issue(certPath, keyPath string, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &k.PublicKey, p.caSigner)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	if certPath != "" {
+		if err := os.WriteFile(certPath, certPEM, 0o600); err != nil {
+			return nil, nil, err
+		}
+		if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+			return nil, nil, err
+		}
+	}
+	return certPEM, keyPEM, nil
 }
 
 func writePEM(path, typ string, der []byte) ([]byte, error) {
@@ -54,26 +85,9 @@ func newPKI(dir string) (*pki, error) {
 	if p.caPEM, err = writePEM(p.caCert, "CERTIFICATE", caDER); err != nil {
 		return nil, err
 	}
-	caParsed, _ := x509.ParseCertificate(caDER)
-	issue := func(certPath, keyPath string, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caParsed, &k.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		if certPEM, err = writePEM(certPath, "CERTIFICATE", der); err != nil {
-			return nil, nil, err
-		}
-		keyPEM, err = writePEM(keyPath, "EC PRIVATE KEY", kder)
-		return certPEM, keyPEM, err
-	}
+	p.ca, _ = x509.ParseCertificate(caDER)
+	p.caSigner = caKey
+	issue := p.issue
 	if _, _, err := issue(p.serveCert, p.serveKey, &x509.Certificate{SerialNumber: big.NewInt(2),
 		Subject: pkix.Name{CommonName: "kube-apiserver"}, NotBefore: now, NotAfter: now.Add(48 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -58,6 +58,8 @@ var Forbidden = []Forbid{
 		"the Kubernetes target speaks the cluster's API only"},
 	{"cmd/runway", []string{"internal/k8stest"},
 		"internal/k8stest is a test harness (it starts a control plane); only tests import it"},
+	{"cmd/runway", []string{"internal/k8snode"},
+		"internal/k8snode is a test harness (it joins a real kubelet and containerd to a k8stest control plane); only tests import it"},
 	{"cmd/runway", []string{"internal/pgtest"},
 		"internal/pgtest is a test harness (it starts a throwaway PostgreSQL); only tests import it"},
 }
