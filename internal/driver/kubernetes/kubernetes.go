@@ -69,8 +69,14 @@ const PreStopSleep = 3 * time.Second
 
 // Options configure a Driver.
 type Options struct {
-	// Client talks to the cluster.
+	// Client talks to the cluster when every environment shares one.
 	Client kubernetes.Interface
+	// ClientFor returns the client of ref's environment's cluster (its
+	// kubernetes block's kubeconfig and context); when set it is used
+	// instead of Client. Its error (a kubeconfig the server does not allow,
+	// an unknown context) is the user's: it reaches Validate and so the
+	// release's creation.
+	ClientFor func(ref target.ServiceRef) (kubernetes.Interface, error)
 	// Namespace is the namespace of a service's environment ("": the
 	// default, <project>-<environment>, config.Environment.KubernetesNamespace).
 	Namespace func(ref target.ServiceRef) string
@@ -101,13 +107,28 @@ type Options struct {
 
 // Driver implements target.Target on a Kubernetes cluster.
 type Driver struct {
-	c     kubernetes.Interface
 	opts  Options
 	log   *slog.Logger
 	tasks target.TaskLocks
 
 	proxiesMu sync.Mutex
-	proxies   map[string]bool // namespaces whose proxy this driver ensured
+	proxies   map[proxyKey]bool // namespaces whose proxy this driver ensured
+}
+
+// proxyKey is a namespace of one cluster: two environments may name the
+// same namespace in different clusters. Clients are cached per cluster, so
+// the client's identity is the cluster's.
+type proxyKey struct {
+	c  kubernetes.Interface
+	ns string
+}
+
+// client is the client of ref's cluster.
+func (d *Driver) client(ref target.ServiceRef) (kubernetes.Interface, error) {
+	if d.opts.ClientFor != nil {
+		return d.opts.ClientFor(ref)
+	}
+	return d.opts.Client, nil
 }
 
 var _ target.Target = (*Driver)(nil)
@@ -115,7 +136,7 @@ var _ target.InstanceReporter = (*Driver)(nil)
 
 // New returns the driver.
 func New(opts Options) (*Driver, error) {
-	if opts.Client == nil {
+	if opts.Client == nil && opts.ClientFor == nil {
 		return nil, errors.New("kubernetes: no client")
 	}
 	switch opts.Traffic {
@@ -131,7 +152,7 @@ func New(opts Options) (*Driver, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = 100 * time.Millisecond
 	}
-	return &Driver{c: opts.Client, opts: opts, log: opts.Logger}, nil
+	return &Driver{opts: opts, log: opts.Logger}, nil
 }
 
 // Capabilities of the mode: "runway" is the in-cluster proxy's (exact
@@ -246,6 +267,10 @@ func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 
 // Validate checks the release's image and that its namespace exists.
 func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *config.Service) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	var problems []string
 	if spec.Image == "" {
 		problems = append(problems, "target kubernetes runs containers: the manifest needs an image under the environment's registry")
@@ -257,7 +282,7 @@ func (d *Driver) Validate(ctx context.Context, ref target.ServiceRef, spec *conf
 		}
 	}
 	ns := d.Namespace(ref)
-	if _, err := d.c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+	if _, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
 		switch {
 		case isNotFound(err):
 			problems = append(problems, fmt.Sprintf("namespace %s does not exist: create it (kubectl create namespace %s) and bind Runway's Role in it (runway kubernetes rbac --namespace %s | kubectl apply -f -)", ns, ns, ns))

@@ -54,6 +54,10 @@ func (d *Driver) logOptions(q target.LogQuery, follow bool) *corev1.PodLogOption
 
 // Logs emits the lines q selects, oldest first (per pod when following).
 func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQuery, emit func(target.LogLine) error) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	ns := d.Namespace(ref)
 	pods, err := d.pods(ctx, ref, q.Group)
 	if err != nil {
@@ -67,7 +71,7 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 			if q.Instance != "" && p.Name != q.Instance {
 				continue
 			}
-			b, err := d.c.CoreV1().Pods(ns).GetLogs(p.Name, d.logOptions(q, false)).DoRaw(ctx)
+			b, err := c.CoreV1().Pods(ns).GetLogs(p.Name, d.logOptions(q, false)).DoRaw(ctx)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = fmt.Errorf("kubernetes: logs of pod %s: %w", p.Name, err)
@@ -104,6 +108,10 @@ func (d *Driver) Logs(ctx context.Context, ref target.ServiceRef, q target.LogQu
 // follow streams the group's pods' logs, and those of pods the group
 // gains, until ctx ends or the group is gone and every stream ended.
 func (d *Driver) follow(ctx context.Context, ref target.ServiceRef, q target.LogQuery, emit func(target.LogLine) error) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	ns := d.Namespace(ref)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -127,14 +135,14 @@ func (d *Driver) follow(ctx context.Context, ref target.ServiceRef, q target.Log
 	stream := func(pod string, opts *corev1.PodLogOptions) {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			rc, err := d.c.CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
+			rc, err := c.CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
 			if err != nil {
 				// Not started yet, or gone: the pod list decides.
 				select {
 				case <-ctx.Done():
 				case <-time.After(time.Second):
 				}
-				p, gerr := d.c.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+				p, gerr := c.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 				if gerr != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 					return
 				}
@@ -161,7 +169,7 @@ func (d *Driver) follow(ctx context.Context, ref target.ServiceRef, q target.Log
 				opts.TailLines = nil
 				opts.SinceTime = &metav1.Time{Time: last.Add(time.Nanosecond)}
 			}
-			p, err := d.c.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+			p, err := c.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 			if err != nil || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				return
 			}
@@ -207,6 +215,10 @@ func (d *Driver) follow(ctx context.Context, ref target.ServiceRef, q target.Log
 // CrashReport names the group's pod that restarted most, how its
 // container last ended and the last lines of that run's log.
 func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group string) (target.CrashReport, error) {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return target.CrashReport{}, cerr
+	}
 	pods, err := d.pods(ctx, ref, group)
 	if err != nil {
 		return target.CrashReport{}, err
@@ -228,7 +240,7 @@ func (d *Driver) CrashReport(ctx context.Context, ref target.ServiceRef, group s
 		}
 	}
 	n := int64(20)
-	b, err := d.c.CoreV1().Pods(d.Namespace(ref)).GetLogs(worst.Name, &corev1.PodLogOptions{Container: ContainerName, Previous: true, TailLines: &n}).DoRaw(ctx)
+	b, err := c.CoreV1().Pods(d.Namespace(ref)).GetLogs(worst.Name, &corev1.PodLogOptions{Container: ContainerName, Previous: true, TailLines: &n}).DoRaw(ctx)
 	if err == nil {
 		for _, s := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 			if s != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"k8s.io/client-go/kubernetes"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,8 +40,12 @@ type TableEntry struct {
 }
 
 func (d *Driver) tableEntry(ctx context.Context, ref target.ServiceRef) (TableEntry, error) {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return TableEntry{}, cerr
+	}
 	e := TableEntry{Project: ref.Project, Environment: ref.Environment, Service: ref.Service}
-	cm, err := d.c.CoreV1().ConfigMaps(d.Namespace(ref)).Get(ctx, RouteTable, metav1.GetOptions{})
+	cm, err := c.CoreV1().ConfigMaps(d.Namespace(ref)).Get(ctx, RouteTable, metav1.GetOptions{})
 	if isNotFound(err) {
 		return e, nil
 	}
@@ -58,8 +63,12 @@ func (d *Driver) tableEntry(ctx context.Context, ref target.ServiceRef) (TableEn
 // updateTable applies change to ref's entry, creating the table if
 // missing; an entry without routes and preview is removed.
 func (d *Driver) updateTable(ctx context.Context, ref target.ServiceRef, change func(*TableEntry)) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	ns := d.Namespace(ref)
-	cms := d.c.CoreV1().ConfigMaps(ns)
+	cms := c.CoreV1().ConfigMaps(ns)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cm, err := cms.Get(ctx, RouteTable, metav1.GetOptions{})
 		create := isNotFound(err)
@@ -115,9 +124,13 @@ func (d *Driver) ensureNamespaceProxy(ctx context.Context, ref target.ServiceRef
 	if d.opts.ProxyImage == "" {
 		return nil
 	}
+	c, err := d.client(ref)
+	if err != nil {
+		return err
+	}
 	ns := d.Namespace(ref)
 	d.proxiesMu.Lock()
-	done := d.proxies[ns]
+	done := d.proxies[proxyKey{c, ns}]
 	d.proxiesMu.Unlock()
 	if done {
 		return nil
@@ -126,14 +139,14 @@ func (d *Driver) ensureNamespaceProxy(ctx context.Context, ref target.ServiceRef
 	if d.opts.Domain != nil {
 		domain = d.opts.Domain(ref)
 	}
-	if err := d.EnsureProxy(ctx, ProxyOptions{Namespace: ns, Image: d.opts.ProxyImage, Domain: domain}); err != nil {
+	if err := d.ensureProxy(ctx, c, ProxyOptions{Namespace: ns, Image: d.opts.ProxyImage, Domain: domain}); err != nil {
 		return err
 	}
 	d.proxiesMu.Lock()
 	if d.proxies == nil {
-		d.proxies = map[string]bool{}
+		d.proxies = map[proxyKey]bool{}
 	}
-	d.proxies[ns] = true
+	d.proxies[proxyKey{c, ns}] = true
 	d.proxiesMu.Unlock()
 	return nil
 }
@@ -213,15 +226,15 @@ func ProxyObjects(o ProxyOptions) (*corev1.ServiceAccount, *appsv1.Deployment, *
 
 // EnsureProxy creates the proxy's objects where missing (they are the
 // operator's to change afterwards: an existing object is left as it is).
-func (d *Driver) EnsureProxy(ctx context.Context, o ProxyOptions) error {
+func (d *Driver) ensureProxy(ctx context.Context, c kubernetes.Interface, o ProxyOptions) error {
 	sa, dep, svc := ProxyObjects(o)
-	if _, err := d.c.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubernetes: create the proxy's ServiceAccount: %w", err)
 	}
-	if _, err := d.c.AppsV1().Deployments(o.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.AppsV1().Deployments(o.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubernetes: create the proxy's Deployment: %w", err)
 	}
-	if _, err := d.c.CoreV1().Services(o.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.CoreV1().Services(o.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubernetes: create the proxy's Service: %w", err)
 	}
 	return nil
@@ -241,11 +254,15 @@ func groupService(ref target.ServiceRef, ns, group, release string, port int32) 
 // ensureGroupService creates the group's headless Service (traffic
 // "runway" only).
 func (d *Driver) ensureGroupService(ctx context.Context, ref target.ServiceRef, group, release string, port int) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	if d.opts.Traffic != config.TrafficRunway {
 		return nil
 	}
 	ns := d.Namespace(ref)
-	_, err := d.c.CoreV1().Services(ns).Create(ctx, groupService(ref, ns, group, release, int32(port)), metav1.CreateOptions{})
+	_, err := c.CoreV1().Services(ns).Create(ctx, groupService(ref, ns, group, release, int32(port)), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubernetes: create the Service of group %s: %w", group, err)
 	}
@@ -254,11 +271,15 @@ func (d *Driver) ensureGroupService(ctx context.Context, ref target.ServiceRef, 
 
 // deleteGroupService deletes it; missing is not an error.
 func (d *Driver) deleteGroupService(ctx context.Context, ref target.ServiceRef, group string) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	if d.opts.Traffic != config.TrafficRunway {
 		return nil
 	}
 	ns := d.Namespace(ref)
-	if err := d.c.CoreV1().Services(ns).Delete(ctx, group, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
+	if err := c.CoreV1().Services(ns).Delete(ctx, group, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("kubernetes: delete the Service of group %s: %w", group, err)
 	}
 	return nil

@@ -320,6 +320,10 @@ func (d *Driver) now() time.Time {
 // WindowStats sums the proxy replicas' buckets of the group that overlap
 // the window (traffic "runway"; a Service counts nothing).
 func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group string, window time.Duration) (strategy.WindowStats, error) {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return strategy.WindowStats{}, cerr
+	}
 	if d.opts.Traffic != config.TrafficRunway {
 		return strategy.WindowStats{}, fmt.Errorf("kubernetes: per-group statistics need traffic \"runway\" and its in-cluster proxy: %w", target.ErrUnsupported)
 	}
@@ -327,7 +331,7 @@ func (d *Driver) WindowStats(ctx context.Context, ref target.ServiceRef, group s
 		return strategy.WindowStats{}, fmt.Errorf("kubernetes: statistics window %s: the in-cluster proxy's figures cover %s to %s", window, StatsWindowMin, StatsWindowMax)
 	}
 	ns := d.Namespace(ref)
-	recs, err := StatsRecords(ctx, d.c.CoordinationV1().Leases(ns), ns)
+	recs, err := StatsRecords(ctx, c.CoordinationV1().Leases(ns), ns)
 	if err != nil {
 		return strategy.WindowStats{}, err
 	}
@@ -346,8 +350,12 @@ func (d *Driver) Counters(ctx context.Context, ref target.ServiceRef) (target.Co
 	if d.opts.Traffic != config.TrafficRunway {
 		return target.Counters{}, fmt.Errorf("kubernetes: request totals need the in-cluster proxy: %w", target.ErrUnsupported)
 	}
+	kc, cerr := d.client(ref)
+	if cerr != nil {
+		return target.Counters{}, cerr
+	}
 	ns := d.Namespace(ref)
-	recs, err := StatsRecords(ctx, d.c.CoordinationV1().Leases(ns), ns)
+	recs, err := StatsRecords(ctx, kc.CoordinationV1().Leases(ns), ns)
 	if err != nil {
 		return target.Counters{}, err
 	}

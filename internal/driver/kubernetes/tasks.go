@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"k8s.io/client-go/kubernetes"
 	"strings"
 	"time"
 
@@ -32,13 +33,17 @@ const outputTail = 20
 
 // StartTask creates the task's Job unless it exists.
 func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
+	c, cerr := d.client(t.Ref)
+	if cerr != nil {
+		return cerr
+	}
 	defer d.tasks.Lock(t.ID)()
 	if t.Spec == nil {
 		return fmt.Errorf("kubernetes: task %s has no manifest", t.ID)
 	}
 	ns := d.Namespace(t.Ref)
 	name := JobName(t.ID)
-	if _, err := d.c.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := c.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return nil
 	} else if !isNotFound(err) {
 		return fmt.Errorf("kubernetes: read Job %s: %w", name, err)
@@ -62,14 +67,14 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 		Spec: batchv1.JobSpec{BackoffLimit: &zero, TTLSecondsAfterFinished: &ttl,
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: ps}},
 	}
-	created, err := d.c.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
+	created, err := c.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("kubernetes: create Job %s for task %s: %w", name, t.Name, err)
 	}
-	return d.ownSecret(ctx, ns, secret, ownerOf("Job", "batch/v1", created.Name, created.UID))
+	return d.ownSecret(ctx, c, ns, secret, ownerOf("Job", "batch/v1", created.Name, created.UID))
 }
 
 func jobFinished(j *batchv1.Job) (done, failed bool) {
@@ -89,10 +94,14 @@ func jobFinished(j *batchv1.Job) (done, failed bool) {
 
 // ObserveTask reports the task from its Job (and its pod's exit code).
 func (d *Driver) ObserveTask(ctx context.Context, ref target.ServiceRef, id string) (target.TaskStatus, error) {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return target.TaskStatus{}, cerr
+	}
 	defer d.tasks.Lock(id)()
 	ns := d.Namespace(ref)
 	name := JobName(id)
-	jobs := d.c.BatchV1().Jobs(ns)
+	jobs := c.BatchV1().Jobs(ns)
 	j, err := jobs.Get(ctx, name, metav1.GetOptions{})
 	if isNotFound(err) {
 		return target.TaskStatus{}, fmt.Errorf("kubernetes: task %s: %w", id, target.ErrTaskNotStarted)
@@ -114,7 +123,7 @@ func (d *Driver) ObserveTask(ctx context.Context, ref target.ServiceRef, id stri
 	if !done {
 		return target.TaskStatus{}, nil
 	}
-	pods, err := d.c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelTask + "=" + name})
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelTask + "=" + name})
 	if err != nil {
 		return target.TaskStatus{}, fmt.Errorf("kubernetes: pods of Job %s: %w", name, err)
 	}
@@ -124,7 +133,7 @@ func (d *Driver) ObserveTask(ctx context.Context, ref target.ServiceRef, id stri
 		for _, cs := range p.Status.ContainerStatuses {
 			if t := cs.State.Terminated; t != nil {
 				res.ExitCode, found = int(t.ExitCode), true
-				res.Output = d.tailOutput(ctx, ns, p.Name)
+				res.Output = d.tailOutput(ctx, c, ns, p.Name)
 			}
 		}
 	}
@@ -157,9 +166,9 @@ func (d *Driver) ObserveTask(ctx context.Context, ref target.ServiceRef, id stri
 
 // tailOutput is the last lines of a task pod's log ("" when the cluster
 // keeps none).
-func (d *Driver) tailOutput(ctx context.Context, ns, pod string) string {
+func (d *Driver) tailOutput(ctx context.Context, c kubernetes.Interface, ns, pod string) string {
 	n := int64(outputTail)
-	b, err := d.c.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: ContainerName, TailLines: &n}).DoRaw(ctx)
+	b, err := c.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: ContainerName, TailLines: &n}).DoRaw(ctx)
 	if err != nil {
 		return ""
 	}
@@ -170,10 +179,14 @@ func (d *Driver) tailOutput(ctx context.Context, ns, pod string) string {
 // Job is gone, so that a later StartTask runs it again; a finished task's
 // Job is kept with its result.
 func (d *Driver) StopTask(ctx context.Context, ref target.ServiceRef, id string) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	defer d.tasks.Lock(id)()
 	ns := d.Namespace(ref)
 	name := JobName(id)
-	jobs := d.c.BatchV1().Jobs(ns)
+	jobs := c.BatchV1().Jobs(ns)
 	j, err := jobs.Get(ctx, name, metav1.GetOptions{})
 	if isNotFound(err) {
 		return nil

@@ -30,7 +30,11 @@ const noGroup = "none"
 func ServiceName(ref target.ServiceRef) string { return ref.Service }
 
 func (d *Driver) service(ctx context.Context, ref target.ServiceRef) (*corev1.Service, error) {
-	s, err := d.c.CoreV1().Services(d.Namespace(ref)).Get(ctx, ServiceName(ref), metav1.GetOptions{})
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return nil, cerr
+	}
+	s, err := c.CoreV1().Services(d.Namespace(ref)).Get(ctx, ServiceName(ref), metav1.GetOptions{})
 	if isNotFound(err) {
 		return nil, nil
 	}
@@ -131,7 +135,11 @@ func (d *Driver) SetRoutes(ctx context.Context, ref target.ServiceRef, routes []
 
 // groupPort is the container port of a group's pods.
 func (d *Driver) groupPort(ctx context.Context, ref target.ServiceRef, group string) (int32, error) {
-	dep, err := d.c.AppsV1().Deployments(d.Namespace(ref)).Get(ctx, group, metav1.GetOptions{})
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return 0, cerr
+	}
+	dep, err := c.AppsV1().Deployments(d.Namespace(ref)).Get(ctx, group, metav1.GetOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("kubernetes: route to group %s: %w", group, err)
 	}
@@ -194,8 +202,12 @@ func (d *Driver) checkRatio(ctx context.Context, ref target.ServiceRef, weighted
 }
 
 func (d *Driver) writeService(ctx context.Context, ref target.ServiceRef, sel map[string]string, port int32, routes string) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	ns := d.Namespace(ref)
-	svcs := d.c.CoreV1().Services(ns)
+	svcs := c.CoreV1().Services(ns)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := svcs.Get(ctx, ServiceName(ref), metav1.GetOptions{})
 		if isNotFound(err) {

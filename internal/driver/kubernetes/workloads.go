@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/kubernetes"
 	"math"
 	"sort"
 	"strconv"
@@ -136,12 +137,16 @@ func deployment(ref target.ServiceRef, ns string, g target.GroupSpec, secret str
 // a release's secrets never change) and returns its name, "" when the
 // release has none.
 func (d *Driver) ensureSecret(ctx context.Context, ref target.ServiceRef, release string, spec *config.Service) (string, error) {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return "", cerr
+	}
 	if spec == nil || len(spec.SecretVars()) == 0 || d.opts.Secrets == nil {
 		return "", nil
 	}
 	ns := d.Namespace(ref)
 	name := secretName(ref, release)
-	if _, err := d.c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return name, nil
 	} else if !isNotFound(err) {
 		return "", fmt.Errorf("kubernetes: read the secrets of release %s: %w", release, err)
@@ -154,7 +159,7 @@ func (d *Driver) ensureSecret(ctx context.Context, ref target.ServiceRef, releas
 	labels[LabelRelease] = labelValue(release)
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Type: corev1.SecretTypeOpaque, StringData: values, Immutable: new(true)}
-	if _, err := d.c.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		// The error names the Secret, never a value.
 		return "", fmt.Errorf("kubernetes: write Secret %s/%s: %s", ns, name, apierrors.ReasonForError(err))
 	}
@@ -164,11 +169,11 @@ func (d *Driver) ensureSecret(ctx context.Context, ref target.ServiceRef, releas
 // ownSecret makes owner (a group's Deployment, a task's Job) an owner of
 // the release's Secret, so that the cluster deletes the Secret with the
 // last object of the release that uses it.
-func (d *Driver) ownSecret(ctx context.Context, ns, secret string, owner metav1.OwnerReference) error {
+func (d *Driver) ownSecret(ctx context.Context, c kubernetes.Interface, ns, secret string, owner metav1.OwnerReference) error {
 	if secret == "" {
 		return nil
 	}
-	secrets := d.c.CoreV1().Secrets(ns)
+	secrets := c.CoreV1().Secrets(ns)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s, err := secrets.Get(ctx, secret, metav1.GetOptions{})
 		if err != nil {
@@ -196,11 +201,15 @@ func ownerOf(kind, apiVersion, name string, uid types.UID) metav1.OwnerReference
 // EnsureGroup creates the group's Deployment if missing and sets its
 // replicas.
 func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
+	c, cerr := d.client(g.Ref)
+	if cerr != nil {
+		return cerr
+	}
 	if err := checkGroupName(g.Group); err != nil {
 		return err
 	}
 	ns := d.Namespace(g.Ref)
-	deps := d.c.AppsV1().Deployments(ns)
+	deps := c.AppsV1().Deployments(ns)
 	cur, err := deps.Get(ctx, g.Group, metav1.GetOptions{})
 	switch {
 	case err == nil:
@@ -233,14 +242,18 @@ func (d *Driver) EnsureGroup(ctx context.Context, g target.GroupSpec) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes: create Deployment %s/%s: %w", ns, g.Group, err)
 	}
-	return d.ownSecret(ctx, ns, secret, ownerOf("Deployment", "apps/v1", created.Name, created.UID))
+	return d.ownSecret(ctx, c, ns, secret, ownerOf("Deployment", "apps/v1", created.Name, created.UID))
 }
 
 // setReplicas sets a Deployment's replicas (cur is its last read, nil to
 // read it), retrying on conflicts.
 func (d *Driver) setReplicas(ctx context.Context, ref target.ServiceRef, group string, count int, cur *appsv1.Deployment) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	ns := d.Namespace(ref)
-	deps := d.c.AppsV1().Deployments(ns)
+	deps := c.AppsV1().Deployments(ns)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if cur == nil {
 			var err error
@@ -278,7 +291,11 @@ func (d *Driver) ScaleGroup(ctx context.Context, ref target.ServiceRef, group st
 
 // pods returns the group's pods.
 func (d *Driver) pods(ctx context.Context, ref target.ServiceRef, group string) ([]corev1.Pod, error) {
-	l, err := d.c.CoreV1().Pods(d.Namespace(ref)).List(ctx, metav1.ListOptions{LabelSelector: groupSelector(ref, group)})
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return nil, cerr
+	}
+	l, err := c.CoreV1().Pods(d.Namespace(ref)).List(ctx, metav1.ListOptions{LabelSelector: groupSelector(ref, group)})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: list the pods of group %s: %w", group, err)
 	}
@@ -332,7 +349,11 @@ func crashLooping(p *corev1.Pod) bool {
 // restart (or crash-looping); Terminated counts the restarts of its pods
 // and the pods that failed.
 func (d *Driver) ObserveGroup(ctx context.Context, ref target.ServiceRef, group string) (target.GroupStatus, error) {
-	dep, err := d.c.AppsV1().Deployments(d.Namespace(ref)).Get(ctx, group, metav1.GetOptions{})
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return target.GroupStatus{}, cerr
+	}
+	dep, err := c.AppsV1().Deployments(d.Namespace(ref)).Get(ctx, group, metav1.GetOptions{})
 	if isNotFound(err) {
 		return target.GroupStatus{}, nil
 	}
@@ -402,11 +423,15 @@ func exitText(t *corev1.ContainerStateTerminated) string {
 // (at most drain plus its pods' grace period) for its pods to stop, then
 // deletes the Deployment. Missing is not an error.
 func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group string, drain time.Duration) error {
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return cerr
+	}
 	if err := d.unroute(ctx, ref, group); err != nil {
 		return err
 	}
 	ns := d.Namespace(ref)
-	dep, err := d.c.AppsV1().Deployments(ns).Get(ctx, group, metav1.GetOptions{})
+	dep, err := c.AppsV1().Deployments(ns).Get(ctx, group, metav1.GetOptions{})
 	if isNotFound(err) {
 		return d.deleteGroupService(ctx, ref, group)
 	}
@@ -436,7 +461,7 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 		}
 	}
 	bg := metav1.DeletePropagationBackground
-	err = d.c.AppsV1().Deployments(ns).Delete(ctx, group, metav1.DeleteOptions{PropagationPolicy: &bg})
+	err = c.AppsV1().Deployments(ns).Delete(ctx, group, metav1.DeleteOptions{PropagationPolicy: &bg})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("kubernetes: delete Deployment %s/%s: %w", ns, group, err)
 	}
@@ -445,7 +470,11 @@ func (d *Driver) DeleteGroup(ctx context.Context, ref target.ServiceRef, group s
 
 // ListGroups returns the service's groups (its Deployments), sorted.
 func (d *Driver) ListGroups(ctx context.Context, ref target.ServiceRef) ([]target.GroupInfo, error) {
-	l, err := d.c.AppsV1().Deployments(d.Namespace(ref)).List(ctx, metav1.ListOptions{LabelSelector: serviceSelector(ref) + "," + LabelGroup})
+	c, cerr := d.client(ref)
+	if cerr != nil {
+		return nil, cerr
+	}
+	l, err := c.AppsV1().Deployments(d.Namespace(ref)).List(ctx, metav1.ListOptions{LabelSelector: serviceSelector(ref) + "," + LabelGroup})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: list the groups of %s: %w", ref, err)
 	}
