@@ -26,7 +26,8 @@ import (
 func newServerCmd(g *Globals) *cobra.Command {
 	var dataDir, listen, agentURL, agentTokenFile, proxyHTTP, logLevel string
 	var tlsCert, tlsKey, tlsLocalCA, dockerHost, awsOutputs string
-	var kubeconfig, kubeContext, kubeProxyImage string
+	var kubeContext, kubeProxyImage string
+	var kubeconfigs []string
 	var kubernetesOn bool
 	var insecureListen bool
 	var agentTimeout, watchInterval, alarmInterval, dashboardIdle time.Duration
@@ -97,8 +98,12 @@ apart from the database (runway server backup copies only the database).`,
 				defer eng.Close()
 			}
 			var kube k8sclient.Interface
-			if kubernetesOn || kubeconfig != "" || kubeContext != "" {
-				if kube, _, err = k8sdriver.Client(kubeconfig, kubeContext); err != nil {
+			if kubernetesOn || len(kubeconfigs) > 0 || kubeContext != "" {
+				first := ""
+				if len(kubeconfigs) > 0 {
+					first = kubeconfigs[0]
+				}
+				if kube, _, err = k8sdriver.Client(first, kubeContext); err != nil {
 					return err
 				}
 			}
@@ -113,7 +118,7 @@ apart from the database (runway server backup copies only the database).`,
 			s, err := server.Open(ctx, server.Options{DataDir: dataDir, Listen: listen, AgentURL: agentURL,
 				AgentTokenFile: agentTokenFile, ProxyHTTP: proxyHTTP, Logger: logger, AgentTimeout: agentTimeout, HTTP: limits,
 				TLSCert: tlsCert, TLSKey: tlsKey, TLSLocalCA: tlsLocalCA, InsecureListen: insecureListen, WatchInterval: watchInterval, AlarmInterval: alarmInterval,
-				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesProxyImage: kubeProxyImage, AWS: awsOpts,
+				Docker: eng, DashboardIdle: dashboardIdle, Kubernetes: kube, KubernetesKubeconfigs: kubeconfigs, KubernetesContext: kubeContext, KubernetesProxyImage: kubeProxyImage, AWS: awsOpts,
 				Store: storeURL, Postgres: pg, Replica: replica, ClaimTTL: claimTTL})
 			if err != nil {
 				return err
@@ -138,9 +143,9 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&proxyHTTP, "proxy-http", "127.0.0.1:8080", "the agent proxy's HTTP address (PREVIEW_URL of verify commands)")
 	f.StringVar(&dockerHost, "docker-host", "", "address of the container engine of target docker, the agent's (default: as runway agent finds it); without one, releases to docker environments are refused")
 	f.BoolVar(&kubernetesOn, "kubernetes", false, "run target kubernetes on the cluster of --kubeconfig (default: KUBECONFIG, ~/.kube/config, else in-cluster); without it, releases to kubernetes environments are refused")
-	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of target kubernetes' cluster (implies --kubernetes)")
+	f.StringArrayVar(&kubeconfigs, "kubeconfig", nil, "kubeconfig of target kubernetes' default cluster (implies --kubernetes); repeat it to let environments name more files in their kubernetes.kubeconfig (a manifest may name no other file)")
 	f.StringVar(&kubeProxyImage, "kubernetes-proxy-image", "", "Runway's image (registry/runway:VERSION): traffic \"runway\" then creates each namespace's in-cluster proxy (runway proxy --kubernetes) with its first routes; without it the operator deploys the proxy")
-	f.StringVar(&kubeContext, "kube-context", "", "context of the kubeconfig (default: its current context; implies --kubernetes)")
+	f.StringVar(&kubeContext, "kube-context", "", "context of the default cluster in its kubeconfig (default: its current context; implies --kubernetes); an environment's kubernetes.context picks another")
 	f.StringVar(&awsOutputs, "aws-outputs", "", "JSON file of each aws environment's Terraform outputs (docs/aws.md); without it, releases to aws environments are refused. Credentials are the AWS SDK's own (profile, SSO, environment, role)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the API (with --tls-key): serve https")

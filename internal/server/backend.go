@@ -13,6 +13,7 @@ import (
 	"github.com/runwayhq/runway/internal/api"
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
+	k8sdriver "github.com/runwayhq/runway/internal/driver/kubernetes"
 	"github.com/runwayhq/runway/internal/engine"
 	"github.com/runwayhq/runway/internal/secrets"
 	"github.com/runwayhq/runway/internal/store"
@@ -21,7 +22,10 @@ import (
 
 // backend implements api.Backend over the store and the engine.
 type backend struct {
-	st      store.Store
+	st store.Store
+	// kube resolves kubernetes environments' clusters (nil: the server
+	// runs no target kubernetes).
+	kube    *k8sdriver.Clusters
 	eng     *engine.Engine
 	drivers engine.Drivers
 	// limits are the declared limits of each target (validation).

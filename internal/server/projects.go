@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	k8sclient "k8s.io/client-go/kubernetes"
 
 	"github.com/runwayhq/runway/internal/apiwire"
 	"github.com/runwayhq/runway/internal/config"
@@ -114,6 +115,9 @@ func (b *backend) ApplyProject(ctx context.Context, name string, req apiwire.App
 	}
 	if def.Name != name {
 		return nil, apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "runway.hcl declares project %q, not %q", def.Name, name)
+	}
+	if err := b.checkKubernetesClusters(def); err != nil {
+		return nil, err
 	}
 	cur, err := b.st.GetProject(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -259,6 +263,56 @@ func (b *backend) kubernetesNamespace(ref target.ServiceRef) string {
 		return e.KubernetesNamespace(ref.Project)
 	}
 	return ""
+}
+
+// kubernetesClient is the client of the cluster ref's environment names
+// (kubernetes.kubeconfig and context, else the server's own), as the
+// project the server has says. A project or environment it cannot read is
+// an error, never the default cluster: a group deleted in the wrong
+// cluster is worse than a retried step.
+func (b *backend) kubernetesClient(ref target.ServiceRef) (k8sclient.Interface, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, p, err := b.loadProject(ctx, ref.Project)
+	if err != nil {
+		return nil, err
+	}
+	e := p.Environment(ref.Environment)
+	if e == nil {
+		return nil, fmt.Errorf("project %s has no environment %s (run runway project apply)", ref.Project, ref.Environment)
+	}
+	return b.kubernetesClusterOf(e)
+}
+
+// kubernetesClusterOf resolves a kubernetes environment's cluster.
+func (b *backend) kubernetesClusterOf(e *config.Environment) (k8sclient.Interface, error) {
+	if e.Kubernetes == nil {
+		return b.kube.For("", "")
+	}
+	c, err := b.kube.For(e.Kubernetes.Kubeconfig, e.Kubernetes.Context)
+	if err != nil {
+		return nil, fmt.Errorf("environment %s: %w", e.Name, err)
+	}
+	return c, nil
+}
+
+// checkKubernetesClusters refuses a project whose kubernetes environment
+// names a kubeconfig this server does not read or a context its kubeconfig
+// lacks (a server without target kubernetes refuses their releases
+// instead).
+func (b *backend) checkKubernetesClusters(p *config.Project) error {
+	if b.kube == nil {
+		return nil
+	}
+	for _, e := range p.Environments {
+		if e.Target != "kubernetes" {
+			continue
+		}
+		if _, err := b.kubernetesClusterOf(e); err != nil {
+			return apiwire.Problemf(http.StatusBadRequest, apiwire.KindBadRequest, "runway.hcl: %v", err)
+		}
+	}
+	return nil
 }
 
 // projectDomain is the domain of ref's project ("" when unknown: the

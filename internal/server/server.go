@@ -85,6 +85,14 @@ type Options struct {
 	// drivers "kubernetes" and "kubernetes/service"). Nil: releases to
 	// kubernetes environments are refused (NoDriver).
 	Kubernetes k8sclient.Interface
+	// KubernetesKubeconfigs are the kubeconfig files an environment's
+	// kubernetes.kubeconfig may name (the first is Kubernetes' own, the
+	// server's --kubeconfig flags); KubernetesContext is Kubernetes'
+	// context in the first ("": its current one). An environment's
+	// (kubeconfig, context) selects the cluster of its releases
+	// (k8sdriver.Clusters).
+	KubernetesKubeconfigs []string
+	KubernetesContext     string
 	// KubernetesProxyImage is Runway's image: with it, traffic "runway"
 	// creates each namespace's in-cluster proxy with its first routes.
 	KubernetesProxyImage string
@@ -260,9 +268,12 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 		drivers["docker"] = docker.New(ld, opts.Docker, filepath.Join(opts.DataDir, "container-tasks"), opts.ProxyHTTP, opts.Logger)
 	}
 	var b *backend
+	var kube *k8sdriver.Clusters
 	if opts.Kubernetes != nil {
+		kube = k8sdriver.NewClusters(opts.Kubernetes, opts.KubernetesKubeconfigs, opts.KubernetesContext)
 		for _, mode := range []string{config.TrafficRunway, config.TrafficService} {
 			kd, err := k8sdriver.New(k8sdriver.Options{Client: opts.Kubernetes, Traffic: mode, Logger: opts.Logger, SpecOf: specOf,
+				ClientFor:  func(ref target.ServiceRef) (k8sclient.Interface, error) { return b.kubernetesClient(ref) },
 				Namespace:  func(ref target.ServiceRef) string { return b.kubernetesNamespace(ref) },
 				ProxyImage: opts.KubernetesProxyImage, Domain: func(ref target.ServiceRef) string { return b.projectDomain(ref) },
 				Secrets: func(ctx context.Context, release string) (map[string]string, error) {
@@ -283,7 +294,7 @@ func open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	eng := engine.New(st, drivers, eo)
 	streams, endStreams := context.WithCancel(context.Background())
-	b = &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams}
+	b = &backend{st: st, eng: eng, drivers: drivers, limits: TargetLimits(), log: opts.Logger, secrets: vault, waiting: eng.Waiting, streams: streams, kube: kube}
 	if noAgent {
 		b.noAgent = opts.AgentTokenFile
 	}
