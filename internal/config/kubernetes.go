@@ -14,8 +14,8 @@ import (
 // Kubernetes says which cluster, context and namespace a kubernetes
 // environment runs in and how its traffic is routed.
 type Kubernetes struct {
-	Kubeconfig string `hcl:"kubeconfig" json:"kubeconfig,omitempty" default:"\"\"" defaultdoc:"KUBECONFIG, else ~/.kube/config, else the in-cluster service account" doc:"Path of the kubeconfig file the server reads, such as \"/etc/runway/kubeconfig\"."`
-	Context    string `hcl:"context" json:"context,omitempty" default:"\"\"" defaultdoc:"the kubeconfig's current context" doc:"Context of the kubeconfig to use, such as \"prod-eu\"."`
+	Kubeconfig string `hcl:"kubeconfig" json:"kubeconfig,omitempty" default:"\"\"" defaultdoc:"the server's (its first --kubeconfig, else KUBECONFIG, ~/.kube/config, the in-cluster service account)" doc:"Path of the kubeconfig file the server reads for this environment's cluster, such as \"/etc/runway/kubeconfig\"; the server reads only files it was started with (runway server --kubeconfig FILE, repeatable), and refuses a project naming another."`
+	Context    string `hcl:"context" json:"context,omitempty" default:"\"\"" defaultdoc:"the server's --kube-context in the server's kubeconfig, else the kubeconfig's current context" doc:"Context of the kubeconfig to use, such as \"prod-eu\": it selects the cluster (and credentials) of this environment's releases; a context the kubeconfig lacks is refused, naming those it has."`
 	Namespace  string `hcl:"namespace" json:"namespace,omitempty" default:"\"\"" defaultdoc:"<project>-<environment>" doc:"Namespace the environment's Deployments, Services, Jobs and Secrets live in."`
 	Traffic    string `hcl:"traffic" json:"traffic,omitempty" default:"\"runway\"" enum:"runway|service" doc:"How requests reach the groups: runway (Runway's proxy in the cluster: exact weights, preview host, per-group statistics) or service (a Kubernetes Service: blue/green switches its selector, a canary is a replica ratio)."`
 }

@@ -149,6 +149,7 @@ func TestKubernetesContexts(t *testing.T) {
 	if err == nil || !strings.Contains(out, `"north" is not a context of kubeconfig `+both) || !strings.Contains(out, "its contexts: east, west") {
 		t.Errorf("an unknown context: %v\n%s", err, out)
 	}
+	t.Logf("refused: %s", strings.TrimSpace(out))
 	other := filepath.Join(c.dir, "other.kubeconfig")
 	writeContexts(t, other, "west", map[string]*k8stest.Cluster{"west": west})
 	out, err = apply(dev, environment("prod", fmt.Sprintf("    kubeconfig = %q\n", other)))

@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,9 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/runwayhq/runway/internal/config"
+	"github.com/runwayhq/runway/internal/target"
 )
 
 // twoContexts writes a kubeconfig whose contexts "east" (current) and
@@ -99,5 +104,25 @@ func TestClusters(t *testing.T) {
 	}
 	if _, err := NewClusters(def, nil, "").For(main, ""); err == nil || !strings.Contains(err.Error(), "(its --kubeconfig: none)") {
 		t.Errorf("a server without --kubeconfig reads no file a manifest names: %v", err)
+	}
+}
+
+// TestClientForRefused: a cluster the server cannot resolve fails the
+// release's validation with its message, before any object is made.
+func TestClientForRefused(t *testing.T) {
+	refusal := errors.New(`environment prod: kubernetes.context "north" is not a context of kubeconfig k (its contexts: east): name one of them`)
+	d, err := New(Options{ClientFor: func(target.ServiceRef) (kubernetes.Interface, error) { return nil, refusal }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := target.ServiceRef{Project: "p", Environment: "prod", Service: "web"}
+	if err := d.Validate(context.Background(), ref, &config.Service{Image: "registry.test/web:1"}); !errors.Is(err, refusal) {
+		t.Errorf("Validate = %v, want the refusal", err)
+	}
+	if _, err := d.ListGroups(context.Background(), ref); !errors.Is(err, refusal) {
+		t.Errorf("ListGroups = %v, want the refusal", err)
+	}
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without Client or ClientFor succeeded")
 	}
 }

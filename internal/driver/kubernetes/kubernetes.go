@@ -91,7 +91,7 @@ type Options struct {
 	SpecOf func(ctx context.Context, release string) (*config.Service, error)
 	// ProxyImage is Runway's image, which the in-cluster proxy runs
 	// (traffic "runway"): when set, the first routes pushed into a
-	// namespace create its proxy (EnsureProxy, exposed by a LoadBalancer
+	// namespace create its proxy (ensureProxy, exposed by a LoadBalancer
 	// Service); "" leaves the proxy to the operator.
 	ProxyImage string
 	// Domain is the domain of ref's project, which the proxy serves hosts

@@ -224,7 +224,7 @@ func ProxyObjects(o ProxyOptions) (*corev1.ServiceAccount, *appsv1.Deployment, *
 	return sa, dep, svc
 }
 
-// EnsureProxy creates the proxy's objects where missing (they are the
+// ensureProxy creates the proxy's objects where missing (they are the
 // operator's to change afterwards: an existing object is left as it is).
 func (d *Driver) ensureProxy(ctx context.Context, c kubernetes.Interface, o ProxyOptions) error {
 	sa, dep, svc := ProxyObjects(o)
