@@ -94,7 +94,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 
 // wait bounds every wait of the suite: generous, since a loaded machine
 // (a real control plane and its kwok nodes among other tests) is slow.
-const wait = 60 * time.Second
+const wait = 3 * time.Minute
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
@@ -113,7 +113,7 @@ func eventually(t *testing.T, what string, cond func() (bool, error)) {
 }
 
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), wait+30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
