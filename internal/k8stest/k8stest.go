@@ -412,7 +412,7 @@ func (c *Cluster) run(bin, name string, args ...string) error {
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group, and SIGKILL when the test binary dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startOnSpawner(cmd); err != nil {
 		f.Close()
 		return fmt.Errorf("k8stest: start %s: %w", name, err)
 	}
@@ -518,4 +518,34 @@ func (c *Cluster) WriteLog(text string) error {
 		err = cerr
 	}
 	return err
+}
+
+// Pdeathsig is sent when the OS thread that started a process exits, not
+// the process: Go ends a thread when a goroutine locked to it returns (as
+// PodNet's namespace thread does), and a component started from such a
+// thread would be killed with it, mid-test. So every component is started
+// from one goroutine locked to its thread for the life of the test binary.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startOnSpawner(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread lives as long as the binary
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawner.reqs <- spawnReq{cmd, done}
+	return <-done
 }
