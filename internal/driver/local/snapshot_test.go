@@ -29,6 +29,20 @@ func TestGroupsSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A group's status changes while its instance starts; compare listings
+	// only once every group is healthy, so both answer the same state.
+	for _, ref := range refs {
+		for {
+			gs, err := lt.d.ListGroups(ctx, ref)
+			if err == nil && len(gs) == 1 && gs[0].Status.Healthy == 1 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("group of %s never healthy: %+v, %v", ref, gs, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	snap := WithGroupsSnapshot(ctx)
 	for _, ref := range refs {
 		want, err := lt.d.ListGroups(ctx, ref)
