@@ -239,13 +239,19 @@ func readLog(ctx context.Context, path string, files int, q agentapi.LogQuery, e
 		if err := readAvail(); err != nil {
 			return err
 		}
-		// Rotated: finish the old file (done above), continue with the new one.
+		// Rotated: finish the old file, continue with the new one. The old
+		// file is read again here: a line may have gone into it after the
+		// read above and before the rotation.
 		st1, err1 := cur.Stat()
 		st2, err2 := os.Stat(path)
 		if err1 == nil && err2 == nil && !os.SameFile(st1, st2) {
 			nf, err := os.Open(path)
 			if err != nil {
 				continue
+			}
+			if err := readAvail(); err != nil {
+				nf.Close()
+				return err
 			}
 			cur.Close()
 			cur, pending = nf, nil
