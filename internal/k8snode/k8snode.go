@@ -416,7 +416,7 @@ func (n *Node) spawn(name, bin string, args ...string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := k8stest.StartPinned(cmd); err != nil { // Pdeathsig must outlive the caller's thread
 		f.Close()
 		return fmt.Errorf("k8snode: start %s: %w", name, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -412,7 +413,7 @@ func (c *Cluster) run(bin, name string, args ...string) error {
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group, and SIGKILL when the test binary dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startOnSpawner(cmd); err != nil {
+	if err := StartPinned(cmd); err != nil {
 		f.Close()
 		return fmt.Errorf("k8stest: start %s: %w", name, err)
 	}
@@ -524,7 +525,8 @@ func (c *Cluster) WriteLog(text string) error {
 // the process: Go ends a thread when a goroutine locked to it returns (as
 // PodNet's namespace thread does), and a component started from such a
 // thread would be killed with it, mid-test. So every component is started
-// from one goroutine locked to its thread for the life of the test binary.
+// from one goroutine locked to its thread for the life of the test binary,
+// by StartPinned (which internal/k8snode uses too).
 var spawner struct {
 	once sync.Once
 	reqs chan spawnReq
@@ -535,7 +537,9 @@ type spawnReq struct {
 	done chan error
 }
 
-func startOnSpawner(cmd *exec.Cmd) error {
+// StartPinned starts cmd from the spawner's thread, so a Pdeathsig set in
+// its SysProcAttr fires when the test binary exits, never earlier.
+func StartPinned(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnReq)
 		go func() {
@@ -548,4 +552,45 @@ func startOnSpawner(cmd *exec.Cmd) error {
 	done := make(chan error, 1)
 	spawner.reqs <- spawnReq{cmd, done}
 	return <-done
+}
+
+// Eventually polls cond every 50 ms until it holds, and fails the test
+// with what and cond's last error when it has not within 90 seconds (the
+// components of a cluster share 2 cores with the rest of the suite).
+func Eventually(t testing.TB, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 90s (last error: %v)", what, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ReadyEndpoints are the names of the pods behind a Service's
+// EndpointSlices whose endpoints are ready, sorted.
+func ReadyEndpoints(ctx context.Context, c kubernetes.Interface, namespace, service string) ([]string, error) {
+	sl, err := c.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + service})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range sl.Items {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && *ep.Conditions.Ready && ep.TargetRef != nil {
+				out = append(out, ep.TargetRef.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

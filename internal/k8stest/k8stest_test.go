@@ -34,24 +34,13 @@ func TestSmoke(t *testing.T) {
 	if _, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "2 ready replicas", func() (bool, error) {
+	Eventually(t, "2 ready replicas", func() (bool, error) {
 		got, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "smoke", metav1.GetOptions{})
 		return err == nil && got.Status.ReadyReplicas == 2, err
 	})
-	waitFor(t, ctx, "an EndpointSlice of 2 ready endpoints", func() (bool, error) {
-		sl, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=smoke"})
-		if err != nil {
-			return false, err
-		}
-		n := 0
-		for _, s := range sl.Items {
-			for _, e := range s.Endpoints {
-				if e.Conditions.Ready != nil && *e.Conditions.Ready {
-					n++
-				}
-			}
-		}
-		return n == 2, nil
+	Eventually(t, "an EndpointSlice of 2 ready endpoints", func() (bool, error) {
+		pods, err := ReadyEndpoints(ctx, c.Client, ns, "smoke")
+		return len(pods) == 2, err
 	})
 	zero := int32(0)
 	got, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "smoke", metav1.GetOptions{})
@@ -62,29 +51,10 @@ func TestSmoke(t *testing.T) {
 	if _, err := c.Client.AppsV1().Deployments(ns).Update(ctx, got, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the pods gone", func() (bool, error) {
+	Eventually(t, "the pods gone", func() (bool, error) {
 		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=smoke"})
 		return err == nil && len(pods.Items) == 0, err
 	})
-}
-
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: not within the deadline (last error: %v)", what, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // TestPodLogs: a pod's log is read through the API server's pods/log,
@@ -101,7 +71,7 @@ func TestPodLogs(t *testing.T) {
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the pod's log", func() (bool, error) {
+	Eventually(t, "the pod's log", func() (bool, error) {
 		b, err := c.Client.CoreV1().Pods("default").GetLogs("logger", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
 		return err == nil && string(b) == "listening on :8080\n", fmt.Errorf("%q, %v", b, err)
 	})

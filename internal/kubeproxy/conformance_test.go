@@ -184,7 +184,7 @@ func (cp *confProxy) send(t *testing.T, ref target.ServiceRef, n int) {
 	cp.once.Do(cp.startProxy)
 	ctx := context.Background()
 	host := naming.Service(ref.Service, ref.Environment, "localhost")
-	waitFor(t, "every pod's process answering, and the proxy routing "+host, func() (bool, error) {
+	k8stest.Eventually(t, "every pod's process answering, and the proxy routing "+host, func() (bool, error) {
 		pods, err := cp.kc.Client.CoreV1().Pods(cp.ns).List(ctx, metav1.ListOptions{LabelSelector: k8sdriver.LabelGroup})
 		if err != nil {
 			return false, err
@@ -219,7 +219,7 @@ func (cp *confProxy) send(t *testing.T, ref target.ServiceRef, n int) {
 	wg.Wait()
 	// Published: the replica's record counts every second up to now.
 	end := time.Now().Unix()
-	waitFor(t, "the requests published", func() (bool, error) {
+	k8stest.Eventually(t, "the requests published", func() (bool, error) {
 		l, err := cp.kc.Client.CoordinationV1().Leases(cp.ns).Get(ctx, k8sdriver.StatsLeasePrefix+"runway-proxy-0", metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -22,25 +22,6 @@ import (
 	"github.com/runwayhq/runway/internal/target"
 )
 
-func waitFor(t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60s (last: %v)", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestLoad: what the server pushes through the driver (traffic "runway":
 // weighted routes, a preview group, a headless Service per group) is, read
 // back from the cluster, the proxy's routing table: the service's host
@@ -92,7 +73,7 @@ func TestLoad(t *testing.T) {
 		return out, nil
 	}
 	var cfg proxy.Config
-	waitFor(t, "every pod in the routing table", func() (bool, error) {
+	k8stest.Eventually(t, "every pod in the routing table", func() (bool, error) {
 		cfg, err = Load(ctx, kc.Client, ns, "acme.test")
 		if err != nil {
 			return false, err
@@ -134,7 +115,7 @@ func TestLoad(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, "the proxy's targets", func() (bool, error) {
+	k8stest.Eventually(t, "the proxy's targets", func() (bool, error) {
 		got := map[string]bool{}
 		for _, ts := range p.Targets() {
 			if !ts.Retired {
@@ -156,7 +137,7 @@ func TestLoad(t *testing.T) {
 	if err := d.DeleteGroup(ctx, ref, canary, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deleted group out of the table", func() (bool, error) {
+	k8stest.Eventually(t, "the deleted group out of the table", func() (bool, error) {
 		cfg, err = Load(ctx, kc.Client, ns, "acme.test")
 		_, has := cfg.Groups[canary]
 		return err == nil && len(cfg.Routes) == 1 && len(cfg.Routes[0].Backends) == 1 && !has, err

@@ -123,25 +123,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func eventually(t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60s (last error: %v)", what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func release(n int) string { return fmt.Sprintf("01JK8S0000000000000000%04d", n) }
 
 func groupName(ref target.ServiceRef, n int) string {
@@ -150,7 +131,7 @@ func groupName(ref target.ServiceRef, n int) string {
 
 func healthy(t *testing.T, d *Driver, ref target.ServiceRef, group string, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("group %s: %d healthy", group, n), func() (bool, error) {
+	k8stest.Eventually(t, fmt.Sprintf("group %s: %d healthy", group, n), func() (bool, error) {
 		st, err := d.ObserveGroup(context.Background(), ref, group)
 		return st.Exists && st.Desired == n && st.Healthy == n && st.Starting == 0, err
 	})
@@ -223,7 +204,7 @@ func TestGroupLifecycle(t *testing.T) {
 		t.Errorf("secret %s owners %+v: want the Deployment %s", sec.Name, sec.OwnerReferences, dep.UID)
 	}
 	secretName := sec.Name
-	eventually(t, "one ReplicaSet of 2 ready pods", func() (bool, error) {
+	k8stest.Eventually(t, "one ReplicaSet of 2 ready pods", func() (bool, error) {
 		rs, err := e.admin.AppsV1().ReplicaSets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
 		if err != nil {
 			return false, err
@@ -267,7 +248,7 @@ func TestGroupLifecycle(t *testing.T) {
 	if err := d.EnsureGroup(ctx, target.GroupSpec{Ref: lref, Group: strings.Repeat("g", GroupNameMax+1), Release: release(3), Spec: spec(lref)}); err == nil {
 		t.Error("a group name over the budget was accepted")
 	}
-	eventually(t, "the long-named group's pod", func() (bool, error) {
+	k8stest.Eventually(t, "the long-named group's pod", func() (bool, error) {
 		ins, err := d.Instances(ctx, lref, long)
 		return len(ins) == 1 && len(ins[0].ID) <= 63, err
 	})
@@ -286,12 +267,12 @@ func TestGroupLifecycle(t *testing.T) {
 	if err := d.ScaleGroup(ctx, ref, g, 1, 0); err == nil {
 		t.Error("ScaleGroup of a missing group to 1 succeeded")
 	}
-	eventually(t, "the deleted group's pods gone", func() (bool, error) {
+	k8stest.Eventually(t, "the deleted group's pods gone", func() (bool, error) {
 		pods, err := e.admin.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + g})
 		return err == nil && len(pods.Items) == 0, err
 	})
 	// Its release's Secret goes with its last owner (the garbage collector).
-	eventually(t, "the release's Secret gone with its group", func() (bool, error) {
+	k8stest.Eventually(t, "the release's Secret gone with its group", func() (bool, error) {
 		_, err := e.admin.CoreV1().Secrets(e.ns).Get(ctx, secretName, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})
@@ -300,24 +281,6 @@ func TestGroupLifecycle(t *testing.T) {
 	if _, err := e.sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("the server's service account lists nodes: %v", err)
 	}
-}
-
-// readyEndpoints are the pod names behind the Service's EndpointSlices.
-func readyEndpoints(ctx context.Context, e *env) ([]string, error) {
-	sl, err := e.admin.DiscoveryV1().EndpointSlices(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + ServiceName(e.ref)})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, s := range sl.Items {
-		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready != nil && *ep.Conditions.Ready && ep.TargetRef != nil {
-				out = append(out, ep.TargetRef.Name)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 func podsOf(ctx context.Context, e *env, groups ...string) ([]string, error) {
@@ -341,9 +304,9 @@ func endpointsAre(t *testing.T, e *env, groups ...string) {
 	t.Helper()
 	ctx := ctxT(t)
 	var got, want []string
-	eventually(t, fmt.Sprintf("the Service's endpoints are the pods of %v", groups), func() (bool, error) {
+	k8stest.Eventually(t, fmt.Sprintf("the Service's endpoints are the pods of %v", groups), func() (bool, error) {
 		var err error
-		if got, err = readyEndpoints(ctx, e); err != nil {
+		if got, err = k8stest.ReadyEndpoints(ctx, e.admin, e.ns, ServiceName(e.ref)); err != nil {
 			return false, err
 		}
 		if want, err = podsOf(ctx, e, groups...); err != nil {
@@ -428,8 +391,8 @@ func TestServiceTraffic(t *testing.T) {
 	if got, _ := d.Routes(ctx, ref); len(got) != 0 {
 		t.Errorf("routes after deleting their group: %v", got)
 	}
-	eventually(t, "no endpoints", func() (bool, error) {
-		got, err := readyEndpoints(ctx, e)
+	k8stest.Eventually(t, "no endpoints", func() (bool, error) {
+		got, err := k8stest.ReadyEndpoints(ctx, e.admin, e.ns, ServiceName(e.ref))
 		return err == nil && len(got) == 0, err
 	})
 }
@@ -483,7 +446,7 @@ func TestTaskReattach(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res target.TaskResult
-	eventually(t, "the re-attached task done", func() (bool, error) {
+	k8stest.Eventually(t, "the re-attached task done", func() (bool, error) {
 		st, err := next.ObserveTask(ctx, ref, tk.ID)
 		res = st.Result
 		return st.Done, err
@@ -509,7 +472,7 @@ func TestTaskReattach(t *testing.T) {
 	if err := next.StartTask(ctx, long); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the long task's pod running", func() (bool, error) {
+	k8stest.Eventually(t, "the long task's pod running", func() (bool, error) {
 		pods, err := e.admin.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelTask + "=" + JobName(long.ID)})
 		if err != nil {
 			return false, err
@@ -529,7 +492,7 @@ func TestTaskReattach(t *testing.T) {
 	if err := next.StartTask(ctx, long); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the stopped task started again", func() (bool, error) { return runs(long.ID) == 2, nil })
+	k8stest.Eventually(t, "the stopped task started again", func() (bool, error) { return runs(long.ID) == 2, nil })
 	if err := next.StopTask(ctx, ref, long.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -596,20 +559,9 @@ func TestRunwayTrafficObjects(t *testing.T) {
 	if svc, err := e.admin.CoreV1().Services(e.ns).Get(ctx, ProxyName, metav1.GetOptions{}); err != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		t.Errorf("the proxy's Service: %+v, %v", svc, err)
 	}
-	eventually(t, "the proxy's pods ready behind its Service", func() (bool, error) {
-		sl, err := e.admin.DiscoveryV1().EndpointSlices(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + ProxyName})
-		if err != nil {
-			return false, err
-		}
-		n := 0
-		for _, s := range sl.Items {
-			for _, ep := range s.Endpoints {
-				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
-					n++
-				}
-			}
-		}
-		return n == 2, nil
+	k8stest.Eventually(t, "the proxy's pods ready behind its Service", func() (bool, error) {
+		pods, err := k8stest.ReadyEndpoints(ctx, e.admin, e.ns, ProxyName)
+		return len(pods) == 2, err
 	})
 	if c := d.Capabilities(); c.ReplicaRatio || !c.Preview || c.Check() != nil || c.NoStats ||
 		c.StatsWindowMin != StatsWindowMin || c.StatsWindowMax != StatsWindowMax {
@@ -648,7 +600,7 @@ func TestLogs(t *testing.T) {
 	}
 	first := ins[0].ID
 	var got []target.LogLine
-	eventually(t, "the pod's boot line", func() (bool, error) {
+	k8stest.Eventually(t, "the pod's boot line", func() (bool, error) {
 		got = nil
 		err := d.Logs(ctx, ref, target.LogQuery{Group: g, Filter: ref.Environment}, func(l target.LogLine) error { got = append(got, l); return nil })
 		return len(got) == 1, err
@@ -747,7 +699,7 @@ func TestCrashLoopCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st target.GroupStatus
-	eventually(t, "the crash loop observed", func() (bool, error) {
+	k8stest.Eventually(t, "the crash loop observed", func() (bool, error) {
 		st, err = d.ObserveGroup(ctx, ref, g)
 		return st.Unhealthy == 1 && st.Healthy == 1 && st.Terminated == 3, fmt.Errorf("%+v %v", st, err)
 	})
