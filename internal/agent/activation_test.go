@@ -71,7 +71,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 	}
 	c := agentapi.NewClient("http://"+apiAddr, "")
 	a1 := start()
-	waitFor(t, 20*time.Second, "the agent on the passed API socket", func() bool {
+	waitFor(t, 30*time.Second, "the agent on the passed API socket", func() bool {
 		h, err := c.Health(context.Background())
 		return err == nil && h.PID == a1.cmd.Process.Pid
 	})

@@ -130,7 +130,7 @@ func TestAgentAPI(t *testing.T) {
 		t.Errorf("groups after bad requests: %d", len(gs))
 	}
 
-	waitFor(t, 15*time.Second, "2 healthy instances pushed to the proxy", func() bool { return fp.healthyTargets("hello-r1") == 2 })
+	waitFor(t, 30*time.Second, "2 healthy instances pushed to the proxy", func() bool { return fp.healthyTargets("hello-r1") == 2 })
 	g, _ = c.Group(ctx, "hello-r1")
 	in := g.Instances[0]
 	got, err := c.Instance(ctx, "hello-r1", in.ID)
@@ -142,7 +142,7 @@ func TestAgentAPI(t *testing.T) {
 
 	// Logs (text and json), with filter.
 	var lines []agentapi.LogLine
-	waitFor(t, 5*time.Second, "startup log line", func() bool {
+	waitFor(t, 30*time.Second, "startup log line", func() bool {
 		lines = nil
 		c.Logs(ctx, "hello-r1", in.ID, agentapi.LogQuery{Filter: "listening"}, func(l agentapi.LogLine) error {
 			lines = append(lines, l)
@@ -287,7 +287,7 @@ func TestRoutesSurviveRestart(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].Backends[0].Group != "hello-r1" || rs[0].Hosts[0] != "hello.localhost" {
 		t.Fatalf("routes after restart: %+v %v", rs, err)
 	}
-	waitFor(t, 5*time.Second, "routes pushed to the proxy at start", func() bool {
+	waitFor(t, 30*time.Second, "routes pushed to the proxy at start", func() bool {
 		fp.mu.Lock()
 		defer fp.mu.Unlock()
 		return len(fp.routes) == 1

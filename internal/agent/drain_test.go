@@ -26,7 +26,7 @@ func TestDrainTimeoutOfTheCall(t *testing.T) {
 		if _, _, err := c.CreateGroup(ctx, helloSpec(g, mark, 1)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 15*time.Second, g+" healthy", func() bool {
+		waitFor(t, 30*time.Second, g+" healthy", func() bool {
 			st, err := c.Group(ctx, g)
 			return err == nil && st.Counts["healthy"] == 1
 		})
@@ -37,7 +37,7 @@ func TestDrainTimeoutOfTheCall(t *testing.T) {
 			Backends: []agentapi.Backend{{Group: group, Weight: 1}}}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "the route to "+group, func() bool {
+		waitFor(t, 30*time.Second, "the route to "+group, func() bool {
 			for _, ts := range p.Targets() {
 				if ts.Group == group && !ts.Retired {
 					return true

@@ -99,7 +99,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
 	c := agentapi.NewClient(url, "")
-	waitFor(t, 10*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
+	waitFor(t, 30*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
 	tok, err := os.ReadFile(filepath.Join(dir, TokenFileName))
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	var before []agentapi.InstanceStatus
-	waitFor(t, 15*time.Second, "3 healthy", func() bool {
+	waitFor(t, 30*time.Second, "3 healthy", func() bool {
 		g, err := c.Group(ctx, "hello-r1")
 		before = g.Instances
 		return err == nil && g.Counts["healthy"] == 3
@@ -150,9 +150,9 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 
 	// A new agent adopts the same pids.
 	a2 := runAgentBinary(t, mark, dir, addr, ports)
-	waitFor(t, 10*time.Second, "agent up again", func() bool { _, err := c.Health(ctx); return err == nil })
+	waitFor(t, 30*time.Second, "agent up again", func() bool { _, err := c.Health(ctx); return err == nil })
 	var after []agentapi.InstanceStatus
-	waitFor(t, 10*time.Second, "adopted instances healthy", func() bool {
+	waitFor(t, 30*time.Second, "adopted instances healthy", func() bool {
 		gs := statusJSON(t, dir, url)
 		if len(gs) != 1 || gs[0].Counts["healthy"] != 3 {
 			return false
@@ -167,7 +167,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 	}
 	// It keeps watching them: an adopted instance killed is replaced.
 	syscall.Kill(after[1].PID, syscall.SIGKILL)
-	waitFor(t, 15*time.Second, "killed instance replaced", func() bool {
+	waitFor(t, 30*time.Second, "killed instance replaced", func() bool {
 		in, err := c.Instance(ctx, "hello-r1", after[1].ID)
 		return err == nil && in.State == "healthy" && in.PID != after[1].PID && in.Restarts == 1
 	})
@@ -186,7 +186,7 @@ func TestKill9AgentReadoptsInstances(t *testing.T) {
 
 	// --stop-instances: adopted, then all stopped on SIGTERM.
 	a3 := runAgentBinary(t, mark, dir, addr, ports, "--stop-instances")
-	waitFor(t, 10*time.Second, "third agent healthy", func() bool {
+	waitFor(t, 30*time.Second, "third agent healthy", func() bool {
 		g, err := c.Group(ctx, "hello-r1")
 		return err == nil && g.Counts["healthy"] == 3
 	})

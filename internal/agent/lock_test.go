@@ -25,7 +25,7 @@ func TestTwoAgentsOneDataDir(t *testing.T) {
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
 	c := agentapi.NewClient("http://"+addr, "")
 	var h agentapi.Health
-	waitFor(t, 10*time.Second, "agent up", func() bool {
+	waitFor(t, 30*time.Second, "agent up", func() bool {
 		var err error
 		h, err = c.Health(context.Background())
 		return err == nil

@@ -38,7 +38,7 @@ func TestAgentDataDirMadePrivate(t *testing.T) {
 	}
 	id := st.Instances[0].ID
 	logPath := filepath.Join(dir, "logs", "perm-r1", id+".log")
-	waitFor(t, 10*time.Second, "the instance's first log line", func() bool {
+	waitFor(t, 30*time.Second, "the instance's first log line", func() bool {
 		st, err := os.Stat(logPath)
 		return err == nil && st.Size() > 0
 	})

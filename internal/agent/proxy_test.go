@@ -53,7 +53,7 @@ func runAgentWithProxy(t *testing.T, dir string, drain time.Duration) (*proxy.Pr
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, "proxy listening", func() bool { return p.HTTPAddr() != nil })
+	waitFor(t, 30*time.Second, "proxy listening", func() bool { return p.HTTPAddr() != nil })
 	return p, agentapi.NewClient(a.URL(), a.Token()), "http://" + p.HTTPAddr().String(), stop
 }
 
@@ -90,7 +90,7 @@ func TestDrainBeforeStop(t *testing.T) {
 		if _, _, err := c.CreateGroup(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 15*time.Second, s+" healthy", func() bool {
+		waitFor(t, 30*time.Second, s+" healthy", func() bool {
 			g, err := c.Group(ctx, s)
 			return err == nil && g.Counts["healthy"] == 2
 		})
@@ -99,7 +99,7 @@ func TestDrainBeforeStop(t *testing.T) {
 		Backends: []agentapi.Backend{{Group: "hello-a", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "route to a", func() bool {
+	waitFor(t, 30*time.Second, "route to a", func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == 200 && strings.Contains(body, "v1.0.0")
 	})
@@ -128,7 +128,7 @@ func TestDrainBeforeStop(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	waitFor(t, 5*time.Second, "slow requests in flight", func() bool {
+	waitFor(t, 30*time.Second, "slow requests in flight", func() bool {
 		var n int64
 		for _, ts := range p.Targets() {
 			if ts.Group == "hello-a" {
@@ -143,7 +143,7 @@ func TestDrainBeforeStop(t *testing.T) {
 		Backends: []agentapi.Backend{{Group: "hello-b", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "route to b", func() bool {
+	waitFor(t, 30*time.Second, "route to b", func() bool {
 		_, body, _ := proxyGet(proxyURL+"/", host)
 		return strings.Contains(body, "v2.0.0")
 	})
@@ -198,7 +198,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 		if _, _, err := c.CreateGroup(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 15*time.Second, s+" healthy", func() bool {
+		waitFor(t, 30*time.Second, s+" healthy", func() bool {
 			g, err := c.Group(ctx, s)
 			return err == nil && g.Counts["healthy"] == 1
 		})
@@ -214,7 +214,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 	if _, err := c.PutRoute(ctx, agentapi.Route{Environment: "development", Service: "api", Hosts: []string{host}, PathPrefix: "slow"}); err == nil {
 		t.Fatal("a path prefix without a leading / was accepted")
 	}
-	waitFor(t, 5*time.Second, "both routes", func() bool {
+	waitFor(t, 30*time.Second, "both routes", func() bool {
 		_, a, _ := proxyGet(proxyURL+"/", host)
 		_, b, _ := proxyGet(proxyURL+"/slow?ms=1", host)
 		return strings.Contains(a, "v1.0.0") && strings.Contains(b, "v9.0.0")
@@ -223,7 +223,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 	if err := c.SetMaintenance(ctx, webDev, "back at ten"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "maintenance page", func() bool {
+	waitFor(t, 30*time.Second, "maintenance page", func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "back at ten")
 	})
@@ -241,7 +241,7 @@ func TestPathPrefixAndMaintenance(t *testing.T) {
 	if err := c.SetMaintenance(ctx, webDev, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "maintenance off", func() bool {
+	waitFor(t, 30*time.Second, "maintenance off", func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == 200 && strings.Contains(body, "v1.0.0")
 	})

@@ -25,7 +25,7 @@ func createHealthy(t *testing.T, c *agentapi.Client, specs ...agentapi.GroupSpec
 		}
 	}
 	for _, s := range specs {
-		waitFor(t, 15*time.Second, s.Name+" healthy", func() bool {
+		waitFor(t, 30*time.Second, s.Name+" healthy", func() bool {
 			g, err := c.Group(ctx, s.Name)
 			return err == nil && g.Counts["healthy"] == s.Instances
 		})
@@ -41,7 +41,7 @@ func serviceSpec(name, mark, project, service, version string) agentapi.GroupSpe
 // waitServes waits until the proxy answers host with a body naming version.
 func waitServes(t *testing.T, proxyURL, host, version string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, host+" serving v"+version, func() bool {
+	waitFor(t, 30*time.Second, host+" serving v"+version, func() bool {
 		code, body, _ := proxyGet(proxyURL+"/", host)
 		return code == 200 && strings.Contains(body, "v"+version)
 	})
@@ -112,7 +112,7 @@ func TestRoutesOfProjectsPreviewsAndRestart(t *testing.T) {
 		}
 	}
 	for _, r := range routes {
-		waitFor(t, 5*time.Second, "counters of "+r.key.String(), func() bool {
+		waitFor(t, 30*time.Second, "counters of "+r.key.String(), func() bool {
 			cnt, err := c.Counters(ctx, r.key)
 			return err == nil && cnt.Served-before[r.key] == r.n
 		})
@@ -252,7 +252,7 @@ func TestRouteTheProxyCannotLoadIsRefused(t *testing.T) {
 		Backends: []agentapi.Backend{{Group: "api-r1", Weight: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "api under /slow", func() bool {
+	waitFor(t, 30*time.Second, "api under /slow", func() bool {
 		_, body, _ := proxyGet(proxyURL+"/slow?ms=1", host)
 		return strings.Contains(body, "v2.0.3")
 	})

@@ -48,7 +48,7 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	ctx := context.Background()
 	a1 := runAgentBinary(t, mark, dir, addr, ports)
 	c := agentapi.NewClient("http://"+addr, "")
-	waitFor(t, 10*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
+	waitFor(t, 30*time.Second, "agent up", func() bool { _, err := c.Health(ctx); return err == nil })
 	tok, err := os.ReadFile(filepath.Join(dir, TokenFileName))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestSetsidChildOfInstance(t *testing.T) {
 		ID           string
 		pid, sleeper int
 	}
-	waitFor(t, 15*time.Second, "2 healthy, each with its setsid sleep", func() bool {
+	waitFor(t, 30*time.Second, "2 healthy, each with its setsid sleep", func() bool {
 		g, err := c.Group(ctx, "setsid-r1")
 		if err != nil || g.Counts["healthy"] != 2 {
 			return false
@@ -96,12 +96,12 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	a1.cmd.Process.Signal(syscall.SIGKILL)
 	a1.wait(t)
 	syscall.Kill(kept.pid, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the main process gone", func() bool { return !alive(kept.pid) })
+	waitFor(t, 30*time.Second, "the main process gone", func() bool { return !alive(kept.pid) })
 	if !alive(kept.sleeper) {
 		t.Fatal("the setsid child died with its parent")
 	}
 	a2 := runAgentBinary(t, mark, dir, addr, ports, "--stop-instances")
-	waitFor(t, 15*time.Second, "a new healthy process for the instance", func() bool {
+	waitFor(t, 30*time.Second, "a new healthy process for the instance", func() bool {
 		in, err := c.Instance(ctx, "setsid-r1", kept.ID)
 		return err == nil && in.State == "healthy" && in.PID != kept.pid
 	})
@@ -109,7 +109,7 @@ func TestSetsidChildOfInstance(t *testing.T) {
 	if in.PID == kept.sleeper || in.Adopted {
 		t.Errorf("instance after the restart: %+v; the setsid child %d was adopted", in, kept.sleeper)
 	}
-	waitFor(t, 10*time.Second, "the old setsid child stopped", func() bool { return !alive(kept.sleeper) })
+	waitFor(t, 30*time.Second, "the old setsid child stopped", func() bool { return !alive(kept.sleeper) })
 	if err := c.DeleteGroup(ctx, "setsid-r1", true, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -305,7 +305,7 @@ func TestTasksRunConcurrentlyAndHaltAtOnce(t *testing.T) {
 		t.Fatalf("deploy sleepy: %v\n%s", err, out)
 	}
 	var sleepy *apiwire.Release
-	waitFor(t, 20*time.Second, "sleepy's hook to run", func() bool {
+	waitFor(t, 30*time.Second, "sleepy's hook to run", func() bool {
 		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "slow", Service: "sleepy"})
 		if err != nil || len(list) != 1 {
 			return false
@@ -340,7 +340,7 @@ func TestTasksRunConcurrentlyAndHaltAtOnce(t *testing.T) {
 	t.Logf("halt to FailureClean: %s", time.Since(halted).Round(time.Millisecond))
 	// The hook's process group is gone (the cluster's clean-up also checks
 	// that no process of the test is left).
-	waitFor(t, 5*time.Second, "the sleeping hook to be killed", func() bool {
+	waitFor(t, 30*time.Second, "the sleeping hook to be killed", func() bool {
 		for _, pid := range marked(c.mark) {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(b), "sleep") {
 				return false

@@ -429,7 +429,7 @@ func TestDockerSecrets(t *testing.T) {
 		t.Errorf("the failed hook's kept output %q: want its DB_PASSWORD line, without the value", redactFor(rel.Error, value))
 	}
 	var logs string
-	waitFor(t, 20*time.Second, "the instances' start lines in runway logs", func() bool {
+	waitFor(t, 30*time.Second, "the instances' start lines in runway logs", func() bool {
 		logs, _ = c.cli("logs", service, "--env", env)
 		return strings.Count(logs, "DB_PASSWORD=") >= 2
 	})

@@ -30,7 +30,7 @@ func TestFirstReleaseHostConflictEndsClean(t *testing.T) {
 		Health: agentapi.HealthCheck{Type: "http", Path: "/healthz", Interval: agentapi.Duration(200 * time.Millisecond)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the operator's instance", func() bool {
+	waitFor(t, 30*time.Second, "the operator's instance", func() bool {
 		g, err := c.agentAPI.Group(ctx, "other-manual")
 		return err == nil && len(g.Instances) == 1 && g.Instances[0].State == agentapi.StateHealthy
 	})

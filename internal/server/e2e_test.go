@@ -101,7 +101,7 @@ func TestStrategies(t *testing.T) {
 			group, pids := c.servingGroup(service)
 			// The new group ends at the desired count (spread: scaled down
 			// from 3) and runs no more processes than that.
-			waitFor(t, 20*time.Second, "the new group to run 2 instances", func() bool {
+			waitFor(t, 30*time.Second, "the new group to run 2 instances", func() bool {
 				gs := c.groups(service)
 				live := 0
 				for _, in := range gs[0].Instances {
@@ -353,7 +353,7 @@ func TestCrashSafety(t *testing.T) {
 			serving = version
 		}
 		c.onlyVersion(service, serving)
-		waitFor(t, 20*time.Second, "only the serving group to be left", func() bool {
+		waitFor(t, 30*time.Second, "only the serving group to be left", func() bool {
 			return len(c.groups(service)) == 1
 		})
 		c.servingGroup(service)
@@ -456,7 +456,7 @@ func TestCrashSafetyStrategies(t *testing.T) {
 				rel := c.crashAt(p.at, version, func(created time.Time) {
 					if p.expire {
 						deadline := created.Add(3 * time.Second)
-						waitFor(t, 10*time.Second, "deploy.timeout to pass", func() bool { return time.Now().After(deadline) })
+						waitFor(t, 30*time.Second, "deploy.timeout to pass", func() bool { return time.Now().After(deadline) })
 					}
 				})
 				done := c.wait(rel.ID, 60*time.Second)
@@ -471,7 +471,7 @@ func TestCrashSafetyStrategies(t *testing.T) {
 					t.Errorf("after the crash at %s the release record says served %d, failed %d", p.at, done.Served, done.Failed)
 				}
 				c.onlyVersion(service, serving)
-				waitFor(t, 20*time.Second, "only the serving group to be left", func() bool {
+				waitFor(t, 30*time.Second, "only the serving group to be left", func() bool {
 					return len(c.groups(service)) == 1
 				})
 				_, pids := c.servingGroup(service)
@@ -500,7 +500,7 @@ func TestLocks(t *testing.T) {
 	// v2 boots slowly, so the first release holds the lock for a while.
 	c.writeManifest(manifest{Env: map[string]string{"BOOT_DELAY": "1s"}})
 	first := c.submit(service, "2")
-	waitFor(t, 20*time.Second, "the first release to hold the lock", func() bool {
+	waitFor(t, 30*time.Second, "the first release to hold the lock", func() bool {
 		r, err := c.api.Release(context.Background(), first.ID)
 		return err == nil && r.State == "Deploy"
 	})

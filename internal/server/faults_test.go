@@ -62,7 +62,7 @@ func TestAgentStopped(t *testing.T) {
 
 	// A halt while the release waits for the agent.
 	rel := c.deployAPI("2")
-	waitFor(t, 10*time.Second, "release 2 to reach the agent", func() bool {
+	waitFor(t, 30*time.Second, "release 2 to reach the agent", func() bool {
 		r, err := c.api.Release(context.Background(), rel.ID)
 		return err == nil && r.State == "ValidateResources"
 	})

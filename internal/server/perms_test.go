@@ -46,7 +46,7 @@ func TestServerDataDirMadePrivate(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "the server's API", func() bool {
+	waitFor(t, 30*time.Second, "the server's API", func() bool {
 		resp, err := http.Get("http://" + s.Addr() + "/v1/health")
 		if err == nil {
 			resp.Body.Close()

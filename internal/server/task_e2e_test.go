@@ -24,14 +24,14 @@ func TestTaskSurvivesServerCrash(t *testing.T) {
 	if out, err := c.deployIn(dir, "migrating", "dev", "1"); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	waitFor(t, 20*time.Second, "the hook to start", func() bool {
+	waitFor(t, 30*time.Second, "the hook to start", func() bool {
 		b, _ := os.ReadFile(runs)
 		return strings.Contains(string(b), "started")
 	})
 	c.killServer()
 	c.startServer()
 	var rel *apiwire.Release
-	waitFor(t, 20*time.Second, "the release to be listed", func() bool {
+	waitFor(t, 30*time.Second, "the release to be listed", func() bool {
 		list, err := c.api.Releases(context.Background(), apiwire.ReleaseFilter{Project: "tasks", Service: "migrating"})
 		if err != nil || len(list) != 1 {
 			return false

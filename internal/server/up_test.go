@@ -180,9 +180,9 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	// sends their requests again, so none may be lost by a graceful stop.
 	fresh := startFreshLoad(c, 2)
 	t.Cleanup(func() { fresh.stop() })
-	waitFor(t, 10*time.Second, "traffic", func() bool { return sent() > 100 })
+	waitFor(t, 30*time.Second, "traffic", func() bool { return sent() > 100 })
 	if stopSlow != nil {
-		waitFor(t, 10*time.Second, "2 slow requests in flight in the agent", func() bool { return c.inFlight() >= 2 })
+		waitFor(t, 30*time.Second, "2 slow requests in flight in the agent", func() bool { return c.inFlight() >= 2 })
 	}
 	old := c.agentPID()
 	if old == 0 {
@@ -194,7 +194,7 @@ func agentRestart(t *testing.T, sig syscall.Signal) *loadtest.Result {
 	c.restartedPID("agent", c.agentPID, old)
 	// Traffic through the new agent for a while before counting.
 	before := sent()
-	waitFor(t, 20*time.Second, "traffic through the new agent", func() bool { return sent() > before+200 })
+	waitFor(t, 30*time.Second, "traffic through the new agent", func() bool { return sent() > before+200 })
 	cancel()
 	res := run.Wait()
 	fsent, ffailed, ffailures := fresh.stop()

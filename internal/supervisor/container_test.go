@@ -193,7 +193,7 @@ func TestContainerCrashLoop(t *testing.T) {
 		t.Fatalf("last exit %q, want exit status 1", in.LastExit)
 	}
 	var lines []string
-	waitFor(t, 10*time.Second, "the FATAL line in the instance's log", func() bool {
+	waitFor(t, 30*time.Second, "the FATAL line in the instance's log", func() bool {
 		lines = nil
 		_ = s.ReadLogs(context.Background(), "crash-c1", in.ID, agentapi.LogQuery{Filter: "FATAL"}, func(l agentapi.LogLine) error {
 			lines = append(lines, l.Stream+" "+l.Text)

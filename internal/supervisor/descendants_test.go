@@ -23,10 +23,10 @@ func setsidChildren(t *testing.T, s *Supervisor, name, mark string, n int, extra
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, name, 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s, name, 1) })
 	in := instanceByIndex(t, s, name, 0)
 	var children []int
-	waitFor(t, 5*time.Second, "children logged", func() bool {
+	waitFor(t, 30*time.Second, "children logged", func() bool {
 		children = children[:0]
 		s.ReadLogs(context.Background(), name, in.ID, agentapi.LogQuery{Filter: "child pid"}, func(l agentapi.LogLine) error {
 			pid, _ := strconv.Atoi(strings.TrimPrefix(l.Text, "child pid "))
@@ -72,11 +72,11 @@ func TestSetsidChildStopsWithInstance(t *testing.T) {
 
 	in, children = setsidChildren(t, s, "crashed", mark, 1)
 	syscall.Kill(in.PID, syscall.SIGKILL)
-	waitFor(t, 10*time.Second, "the crashed instance restarted", func() bool {
+	waitFor(t, 30*time.Second, "the crashed instance restarted", func() bool {
 		now := instanceByIndex(t, s, "crashed", 0)
 		return now.Restarts == 1 && now.PID != in.PID && now.PID > 0
 	})
-	waitFor(t, 5*time.Second, "the setsid child of the crashed process stopped", func() bool { return !procAlive(children[0]) })
+	waitFor(t, 30*time.Second, "the setsid child of the crashed process stopped", func() bool { return !procAlive(children[0]) })
 }
 
 // An instance whose main process died while no agent ran, leaving a setsid
@@ -94,18 +94,18 @@ func TestSetsidChildNeverAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(in.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the main process gone", func() bool { return !procAlive(in.PID) })
+	waitFor(t, 30*time.Second, "the main process gone", func() bool { return !procAlive(in.PID) })
 	if !procAlive(children[0]) {
 		t.Fatal("the setsid child died with the main process")
 	}
 
 	s2 := openSup(t, opts)
-	waitFor(t, 10*time.Second, "a new process healthy", func() bool { return allHealthy(s2, "web", 1) })
+	waitFor(t, 30*time.Second, "a new process healthy", func() bool { return allHealthy(s2, "web", 1) })
 	now := instanceByIndex(t, s2, "web", 0)
 	if now.PID == children[0] || now.Adopted || now.PID == in.PID {
 		t.Errorf("instance after restart: %+v; want a new process, not the setsid child %d", now, children[0])
 	}
-	waitFor(t, 5*time.Second, "the setsid child stopped", func() bool { return !procAlive(children[0]) })
+	waitFor(t, 30*time.Second, "the setsid child stopped", func() bool { return !procAlive(children[0]) })
 }
 
 // A setsid child that also cleared its environment carries no marker: the

@@ -39,7 +39,7 @@ func TestLogsOutliveTheirGroup(t *testing.T) {
 	}
 	g, _ := s.Group("crashy")
 	ids := []string{g.Instances[0].ID, g.Instances[1].ID}
-	waitFor(t, 10*time.Second, "both instances crashed once", func() bool {
+	waitFor(t, 30*time.Second, "both instances crashed once", func() bool {
 		for _, id := range ids {
 			if in, err := s.Instance("crashy", id); err != nil || in.Restarts == 0 {
 				return false
@@ -158,7 +158,7 @@ func TestRemovedInstanceLogsCapped(t *testing.T) {
 			t.Fatal(err)
 		}
 		newest := g.Instances[len(g.Instances)-1].ID // scale down stops the newest
-		waitFor(t, 10*time.Second, "the new instance's log", func() bool { return s.HasLogs("churn", newest) })
+		waitFor(t, 30*time.Second, "the new instance's log", func() bool { return s.HasLogs("churn", newest) })
 		if _, err := s.ScaleGroup(context.Background(), "churn", 1, 0); err != nil {
 			t.Fatal(err)
 		}

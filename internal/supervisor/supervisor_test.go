@@ -57,7 +57,7 @@ func TestStartHealthyInstances(t *testing.T) {
 	if len(st.Instances) != 3 {
 		t.Fatalf("instances = %d, want 3", len(st.Instances))
 	}
-	waitFor(t, 20*time.Second, "3 healthy instances", func() bool { return allHealthy(s, "web-r1", 3) })
+	waitFor(t, 30*time.Second, "3 healthy instances", func() bool { return allHealthy(s, "web-r1", 3) })
 	g, _ := s.Group("web-r1")
 	ports, pids, ids := map[int]bool{}, map[int]bool{}, map[string]bool{}
 	for _, in := range g.Instances {
@@ -105,7 +105,7 @@ func TestStartHealthyInstances(t *testing.T) {
 		t.Errorf("Snapshot = %+v, want one group with 3 targets", snap)
 	}
 	// CPU and memory come from /proc.
-	waitFor(t, 5*time.Second, "RSS sampled", func() bool {
+	waitFor(t, 30*time.Second, "RSS sampled", func() bool {
 		in := instanceByIndex(t, s, "web-r1", 0)
 		return in.RSSBytes > 0
 	})
@@ -134,12 +134,12 @@ func TestHealthFailingThenRecovering(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "mb", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s, "mb", 1) })
 	first := instanceByIndex(t, s, "mb", 0)
 	if err := os.WriteFile(sick, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "unhealthy instance replaced", func() bool {
+	waitFor(t, 30*time.Second, "unhealthy instance replaced", func() bool {
 		in := instanceByIndex(t, s, "mb", 0)
 		return in.Restarts >= 1 && strings.HasPrefix(in.LastExit, "unhealthy")
 	})
@@ -150,7 +150,7 @@ func TestHealthFailingThenRecovering(t *testing.T) {
 		t.Errorf("unhealthy process %d still running after replacement", first.PID)
 	}
 	os.Remove(sick)
-	waitFor(t, 10*time.Second, "healthy again", func() bool { return allHealthy(s, "mb", 1) })
+	waitFor(t, 30*time.Second, "healthy again", func() bool { return allHealthy(s, "mb", 1) })
 	if n := len(s.Snapshot()[0].Targets); n != 1 {
 		t.Errorf("recovered instance not routable: %d targets", n)
 	}
@@ -164,7 +164,7 @@ func TestCrashRestartsWithBackoff(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "5 restarts", func() bool { return instanceByIndex(t, s, "crash", 0).Restarts >= 5 })
+	waitFor(t, 30*time.Second, "5 restarts", func() bool { return instanceByIndex(t, s, "crash", 0).Restarts >= 5 })
 	in := instanceByIndex(t, s, "crash", 0)
 	if !in.CrashLoop || in.ConsecutiveFailures < 3 {
 		t.Errorf("crash loop not visible: %+v", in)
@@ -199,7 +199,7 @@ func TestStopTimeoutKillsProcessIgnoringSIGTERM(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "stubborn", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s, "stubborn", 1) })
 	pid := instanceByIndex(t, s, "stubborn", 0).PID
 	start := time.Now()
 	done, err := s.DeleteGroup("stubborn", 0)
@@ -226,10 +226,10 @@ func TestForkedChildrenDieWithInstance(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "forker", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s, "forker", 1) })
 	in := instanceByIndex(t, s, "forker", 0)
 	var children []int
-	waitFor(t, 5*time.Second, "3 children logged", func() bool {
+	waitFor(t, 30*time.Second, "3 children logged", func() bool {
 		children = children[:0]
 		s.ReadLogs(context.Background(), "forker", in.ID, agentapi.LogQuery{Filter: "child pid"}, func(l agentapi.LogLine) error {
 			pid, _ := strconv.Atoi(strings.TrimPrefix(l.Text, "child pid "))
@@ -266,10 +266,10 @@ func TestBootDelayLongerThanStartPeriod(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "slow instance replaced as unhealthy", func() bool {
+	waitFor(t, 30*time.Second, "slow instance replaced as unhealthy", func() bool {
 		return instanceByIndex(t, s, "slow", 0).Restarts >= 1
 	})
-	waitFor(t, 10*time.Second, "patient instance healthy", func() bool { return allHealthy(s, "patient", 1) })
+	waitFor(t, 30*time.Second, "patient instance healthy", func() bool { return allHealthy(s, "patient", 1) })
 	if in := instanceByIndex(t, s, "patient", 0); in.Restarts != 0 {
 		t.Errorf("patient instance restarted %d times; the start period should have covered the boot delay", in.Restarts)
 	}
@@ -288,7 +288,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	if _, _, err := s1.CreateGroup(helloSpec("web", mark, 2)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 2) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 2) })
 	before := s1.Groups()[0].Instances
 	if err := s1.Shutdown(context.Background(), false); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	if snap := s2.Snapshot(); len(snap) != 1 || snap[0].Group != "web" || len(snap[0].Targets) != 2 {
 		t.Errorf("targets right after Open: %+v, want the 2 adopted instances of web", snap)
 	}
-	waitFor(t, 10*time.Second, "adopted instances healthy", func() bool { return allHealthy(s2, "web", 2) })
+	waitFor(t, 30*time.Second, "adopted instances healthy", func() bool { return allHealthy(s2, "web", 2) })
 	after := s2.Groups()[0].Instances
 	for i := range before {
 		if after[i].ID != before[i].ID || after[i].PID != before[i].PID || !after[i].Adopted || after[i].Restarts != 0 {
@@ -313,7 +313,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	}
 	// Adopted processes are still watched: kill one, it is replaced.
 	syscall.Kill(after[0].PID, syscall.SIGKILL)
-	waitFor(t, 10*time.Second, "killed adopted instance replaced", func() bool {
+	waitFor(t, 30*time.Second, "killed adopted instance replaced", func() bool {
 		in := instanceByIndex(t, s2, "web", after[0].Index)
 		return in.State == agentapi.StateHealthy && in.PID != after[0].PID && in.Restarts == 1
 	})
@@ -329,11 +329,11 @@ func TestRecycledPidNotAdopted(t *testing.T) {
 	if _, _, err := s1.CreateGroup(helloSpec("web", mark, 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 1) })
 	old := s1.Groups()[0].Instances[0]
 	s1.Shutdown(context.Background(), false)
 	syscall.Kill(-old.PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "old instance gone", func() bool { return !procAlive(old.PID) })
+	waitFor(t, 30*time.Second, "old instance gone", func() bool { return !procAlive(old.PID) })
 
 	// Another process now holds a pid the state file claims for the
 	// instance (a recycled pid): same pid, other start time.
@@ -361,7 +361,7 @@ func TestRecycledPidNotAdopted(t *testing.T) {
 	os.WriteFile(path, b, 0o600)
 
 	s2 := openSup(t, opts)
-	waitFor(t, 10*time.Second, "a new instance process", func() bool { return allHealthy(s2, "web", 1) })
+	waitFor(t, 30*time.Second, "a new instance process", func() bool { return allHealthy(s2, "web", 1) })
 	in := s2.Groups()[0].Instances[0]
 	if in.PID == other.Process.Pid || in.Adopted {
 		t.Errorf("recycled pid %d adopted: %+v", other.Process.Pid, in)
@@ -399,10 +399,10 @@ func TestScaleDownStopsTheRightInstances(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "4 healthy", func() bool { return allHealthy(s, "web", 4) })
+	waitFor(t, 30*time.Second, "4 healthy", func() bool { return allHealthy(s, "web", 4) })
 	sick := instanceByIndex(t, s, "web", 1)
 	os.WriteFile(filepath.Join(dir, sick.ID), nil, 0o644)
-	waitFor(t, 10*time.Second, "instance 1 not healthy", func() bool {
+	waitFor(t, 30*time.Second, "instance 1 not healthy", func() bool {
 		return instanceByIndex(t, s, "web", 1).State != agentapi.StateHealthy
 	})
 	keep := []agentapi.InstanceStatus{instanceByIndex(t, s, "web", 0), instanceByIndex(t, s, "web", 2)}
@@ -463,7 +463,7 @@ func TestLogRotationAndRead(t *testing.T) {
 	}
 	in := instanceByIndex(t, s, "spam", 0)
 	path := s.logPath("spam", in.ID)
-	waitFor(t, 10*time.Second, "last spam lines logged", func() bool {
+	waitFor(t, 30*time.Second, "last spam lines logged", func() bool {
 		found := 0
 		s.ReadLogs(context.Background(), "spam", in.ID, agentapi.LogQuery{}, func(l agentapi.LogLine) error {
 			if strings.HasPrefix(l.Text, "spam line 002999") {
@@ -505,7 +505,7 @@ func TestLogRotationAndRead(t *testing.T) {
 	}
 	few := instanceByIndex(t, s, "few", 0)
 	var errs []string
-	waitFor(t, 10*time.Second, "3 stderr lines", func() bool {
+	waitFor(t, 30*time.Second, "3 stderr lines", func() bool {
 		errs = errs[:0]
 		s.ReadLogs(context.Background(), "few", few.ID, agentapi.LogQuery{Stream: "stderr", Filter: "spam"}, func(l agentapi.LogLine) error {
 			errs = append(errs, l.Text)
@@ -657,7 +657,7 @@ func TestResourceLimitsReported(t *testing.T) {
 	if st.Limits == "" || st.Limits == "none requested" {
 		t.Fatalf("limits state %q", st.Limits)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s, "limited", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s, "limited", 1) })
 	st, _ = s.Group("limited")
 	t.Logf("limits: %s", st.Limits)
 	if !strings.HasPrefix(st.Limits, "enforced") {
@@ -696,7 +696,7 @@ func TestOrphansOfDeletedGroupsStopped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool {
+	waitFor(t, 30*time.Second, "healthy", func() bool {
 		return allHealthy(s1, "keep", 1) && allHealthy(s1, "gone", 1) && allHealthy(s1, "deleting", 1)
 	})
 	pids := map[string]int{}
@@ -725,10 +725,10 @@ func TestOrphansOfDeletedGroupsStopped(t *testing.T) {
 	os.WriteFile(path, b, 0o600)
 
 	s2 := openSup(t, opts)
-	waitFor(t, 10*time.Second, "orphan and deleted group stopped", func() bool {
+	waitFor(t, 30*time.Second, "orphan and deleted group stopped", func() bool {
 		return !procAlive(pids["gone"]) && !procAlive(pids["deleting"])
 	})
-	waitFor(t, 10*time.Second, "deletion finished", func() bool {
+	waitFor(t, 30*time.Second, "deletion finished", func() bool {
 		_, err := s2.Group("deleting")
 		return errors.Is(err, ErrNotFound)
 	})
@@ -753,8 +753,8 @@ func TestTCPAndExecHealthChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "tcp and exec healthy", func() bool { return allHealthy(s, "tcp", 1) && allHealthy(s, "exec-ok", 1) })
-	waitFor(t, 10*time.Second, "failing exec check replaces the instance", func() bool {
+	waitFor(t, 30*time.Second, "tcp and exec healthy", func() bool { return allHealthy(s, "tcp", 1) && allHealthy(s, "exec-ok", 1) })
+	waitFor(t, 30*time.Second, "failing exec check replaces the instance", func() bool {
 		in := instanceByIndex(t, s, "exec-bad", 0)
 		return in.Restarts >= 1 && in.LastHealth != nil && !in.LastHealth.OK
 	})
@@ -774,7 +774,7 @@ func TestResourceLimitsNotEnforcedSaysWhy(t *testing.T) {
 	if !strings.HasPrefix(st.Limits, "limits not enforced: ") || !strings.Contains(st.Limits, opts.CgroupRoot) {
 		t.Errorf("limits %q: want 'limits not enforced: <why>'", st.Limits)
 	}
-	waitFor(t, 10*time.Second, "healthy without limits", func() bool { return allHealthy(s, "limited", 1) })
+	waitFor(t, 30*time.Second, "healthy without limits", func() bool { return allHealthy(s, "limited", 1) })
 }
 
 func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
@@ -787,7 +787,7 @@ func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
 	if _, _, err := s1.CreateGroup(helloSpec("web", mark, 3)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 3) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 3) })
 	before := s1.Groups()[0].Instances
 	s1.Shutdown(context.Background(), false)
 	// The previous agent recorded "scale to 1" and died before stopping.
@@ -800,7 +800,7 @@ func TestInterruptedScaleDownFinishedAtStart(t *testing.T) {
 	os.WriteFile(path, b, 0o600)
 
 	s2 := openSup(t, opts)
-	waitFor(t, 10*time.Second, "scaled down to 1", func() bool {
+	waitFor(t, 30*time.Second, "scaled down to 1", func() bool {
 		g, err := s2.Group("web")
 		return err == nil && len(g.Instances) == 1 && g.Counts[agentapi.StateHealthy] == 1
 	})
@@ -826,7 +826,7 @@ func TestBackoffResetsAfterHealthyPeriod(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "3 restarts", func() bool { return instanceByIndex(t, s, "flaky", 0).Restarts >= 3 })
+	waitFor(t, 30*time.Second, "3 restarts", func() bool { return instanceByIndex(t, s, "flaky", 0).Restarts >= 3 })
 	in := instanceByIndex(t, s, "flaky", 0)
 	if in.ConsecutiveFailures > 1 || in.CrashLoop {
 		t.Errorf("failures after healthy periods counted as consecutive: %+v", in)
@@ -852,7 +852,7 @@ func TestForeignListenerIsNotHealthy(t *testing.T) {
 	}
 	foreign := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })}
 	go foreign.Serve(ln)
-	waitFor(t, 10*time.Second, "the foreign listener detected", func() bool {
+	waitFor(t, 30*time.Second, "the foreign listener detected", func() bool {
 		cur := instanceByIndex(t, s, "booting", 0)
 		return cur.LastHealth != nil && strings.Contains(cur.LastHealth.Detail, "another program holds the port")
 	})
@@ -861,7 +861,7 @@ func TestForeignListenerIsNotHealthy(t *testing.T) {
 	}
 	foreign.Close()
 	// Once the port is free the instance binds it after its boot delay and turns healthy.
-	waitFor(t, 15*time.Second, "instance healthy on its own port", func() bool { return allHealthy(s, "booting", 1) })
+	waitFor(t, 30*time.Second, "instance healthy on its own port", func() bool { return allHealthy(s, "booting", 1) })
 }
 
 // The last known health is only a starting point: an adopted instance that
@@ -881,7 +881,7 @@ func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
 	if _, _, err := s1.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 1) })
+	waitFor(t, 30*time.Second, "healthy", func() bool { return allHealthy(s1, "web", 1) })
 	pid := s1.Groups()[0].Instances[0].PID
 	if err := s1.Shutdown(context.Background(), false); err != nil {
 		t.Fatal(err)
@@ -890,11 +890,11 @@ func TestAdoptedHealthyInstanceRechecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openSup(t, opts)
-	waitFor(t, 10*time.Second, "the adopted instance out of routing", func() bool {
+	waitFor(t, 30*time.Second, "the adopted instance out of routing", func() bool {
 		snap := s2.Snapshot()
 		return len(snap) == 1 && len(snap[0].Targets) == 0
 	})
-	waitFor(t, 10*time.Second, "the failing adopted instance replaced", func() bool {
+	waitFor(t, 30*time.Second, "the failing adopted instance replaced", func() bool {
 		in := s2.Groups()[0].Instances[0]
 		return in.PID != pid && in.Restarts >= 1
 	})
@@ -937,7 +937,7 @@ func TestSecretsWaitAndStayInMemory(t *testing.T) {
 	if err := s.SetSecrets("sec-r1", map[string]string{"DB": value}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "2 healthy instances", func() bool { return allHealthy(s, "sec-r1", 2) })
+	waitFor(t, 30*time.Second, "2 healthy instances", func() bool { return allHealthy(s, "sec-r1", 2) })
 	g, _ := s.Group("sec-r1")
 	if g.SecretsMissing {
 		t.Fatal("secrets_missing after they were set")
@@ -957,7 +957,7 @@ func TestSecretsWaitAndStayInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	waitFor(t, 10*time.Second, "the instance's log of its start", func() bool {
+	waitFor(t, 30*time.Second, "the instance's log of its start", func() bool {
 		logs.Reset()
 		_ = s.ReadLogs(context.Background(), "sec-r1", g.Instances[0].ID, agentapi.LogQuery{}, func(l agentapi.LogLine) error {
 			logs.WriteString(l.Text + "\n")
@@ -991,7 +991,7 @@ func TestEarlyProbeFailuresDoNotCount(t *testing.T) {
 	if _, _, err := s.CreateGroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "instance healthy", func() bool { return allHealthy(s, "early", 1) })
+	waitFor(t, 30*time.Second, "instance healthy", func() bool { return allHealthy(s, "early", 1) })
 	if in := instanceByIndex(t, s, "early", 0); in.Restarts != 0 {
 		t.Fatalf("instance restarted %d times: failed early probes counted", in.Restarts)
 	}
