@@ -84,6 +84,9 @@ apart from the database (runway server backup copies only the database).`,
 			if pg.StatementTimeout == 0 {
 				pg.StatementTimeout = -1 // 0 on the command line: the database's own default
 			}
+			if pg.IdleInTransactionTimeout == 0 {
+				pg.IdleInTransactionTimeout = -1
+			}
 			if claimTTL < 3*time.Second {
 				return UsageErrorf("--claim-ttl is %s; give at least 3s (claims are renewed every third of it)", claimTTL)
 			}
@@ -161,6 +164,7 @@ apart from the database (runway server backup copies only the database).`,
 	f.StringVar(&storeURL, "store", "", "postgres:// URL of a PostgreSQL database several servers share (default $RUNWAY_STORE, else SQLite in the data dir)")
 	f.StringVar(&replica, "replica", "", "this server's name among the servers sharing --store (default HOSTNAME/LISTEN)")
 	f.DurationVar(&claimTTL, "claim-ttl", 15*time.Second, "with --store: how long a replica's claim of a release (and of the schedulers) holds unless renewed; another replica takes over after it")
+	f.DurationVar(&pg.IdleInTransactionTimeout, "pg-idle-in-transaction-timeout", 5*time.Second, "with --store: PostgreSQL idle_in_transaction_session_timeout of every connection (a replica paused mid-transaction loses its session, and its locks, instead of blocking the others' takeover); 0 keeps the database's")
 	f.IntVar(&pg.MaxConns, "pg-max-conns", 20, "with --store: most connections this server opens to PostgreSQL")
 	f.DurationVar(&pg.StatementTimeout, "pg-statement-timeout", 10*time.Second, "with --store: PostgreSQL statement_timeout of every connection (a stuck statement fails instead of holding a release); 0 keeps the database's")
 	cmd.AddCommand(newServerBackupCmd(g), newServerResyncCmd(g), newServerMigrateCmd(g))

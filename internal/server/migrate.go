@@ -52,7 +52,7 @@ func Migrate(ctx context.Context, dataDir, dsn string) (*MigrateReport, error) {
 	if !before.OK {
 		return nil, fmt.Errorf("the audit log of %s does not verify: %s. Nothing was copied; see `runway audit verify` in docs/operations.md", dbPath, before.Problem)
 	}
-	dst, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{StatementTimeout: -1})
+	dst, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{StatementTimeout: -1, IdleInTransactionTimeout: -1})
 	if err != nil {
 		return nil, err
 	}

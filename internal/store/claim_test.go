@@ -168,3 +168,51 @@ func testConcurrentAudit(t *testing.T, k storeKind) {
 		prev = e.Hash
 	}
 }
+
+// TestClaimPastPausedTransaction: a replica paused in the middle of a
+// transaction that locked a release's row (as `kill -STOP` leaves it)
+// does not block another's claim of it: PostgreSQL ends the paused
+// session after IdleInTransactionTimeout, its locks with it, and the
+// paused one's transaction cannot commit when it wakes.
+func TestClaimPastPausedTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := storeKinds[1].location(t)
+	open := func(idle, ahead time.Duration) *SQLite {
+		now := func() time.Time { return time.Now().Add(ahead) }
+		s, err := OpenPostgres(ctx, dsn, PostgresOptions{Now: now, IdleInTransactionTimeout: idle, StatementTimeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	// other's clock is a minute ahead: a's claim has lapsed for it.
+	paused, other := open(300*time.Millisecond, 0), open(0, time.Minute)
+	r := &Release{ID: NewID(time.Now()), Environment: "e", Service: "s", Spec: []byte("{}"), Progress: Progress{State: "Validate"}}
+	if err := paused.CreateRelease(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := paused.ClaimRelease(ctx, r.ID, "a", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := paused.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE releases SET runner_until = runner_until WHERE id = $1`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	// a's transaction still holds the row.
+	epoch, err := other.ClaimRelease(ctx, r.ID, "b", time.Minute)
+	if err != nil || epoch != 2 {
+		t.Fatalf("claim past a paused transaction: epoch %d, %v", epoch, err)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("the paused session's transaction committed after its session was ended")
+	}
+	if got, err := other.GetRelease(ctx, r.ID); err != nil || got.Runner != "b" {
+		t.Errorf("runner %q, %v", got.Runner, err)
+	}
+}

@@ -183,9 +183,11 @@ func Unavailable(err error) bool {
 	if errors.As(err, &pe) {
 		// Class 08: connection exceptions; 57P01-57P03: the server shuts
 		// down or is starting; 57014: statement_timeout; 53300: too many
-		// connections.
+		// connections; 25P03: the session ended by
+		// idle_in_transaction_session_timeout (this server was paused mid-
+		// transaction: what it does next is fenced).
 		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
-			pe.Code == "57014" || pe.Code == "53300"
+			pe.Code == "57014" || pe.Code == "53300" || pe.Code == "25P03"
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {

@@ -26,6 +26,14 @@ type PostgresOptions struct {
 	// (10 s by default; 0 keeps the default, a negative value disables it):
 	// a stuck statement fails instead of holding a release runner forever.
 	StatementTimeout time.Duration
+	// IdleInTransactionTimeout is PostgreSQL's
+	// idle_in_transaction_session_timeout (5 s by default; 0 keeps the
+	// default, a negative value disables it): a server paused or cut off
+	// in the middle of a transaction has its session ended by PostgreSQL,
+	// so the row and advisory locks it held do not stop the other replicas
+	// from taking its releases over (its own next write is then refused by
+	// fencing).
+	IdleInTransactionTimeout time.Duration
 }
 
 // IsPostgresURL reports whether s names a PostgreSQL database
@@ -62,6 +70,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*DB, e
 	if opts.StatementTimeout == 0 {
 		opts.StatementTimeout = 10 * time.Second
 	}
+	if opts.IdleInTransactionTimeout == 0 {
+		opts.IdleInTransactionTimeout = 5 * time.Second
+	}
 	where := RedactURL(dsn)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -72,6 +83,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*DB, e
 	}
 	if opts.StatementTimeout > 0 {
 		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(opts.StatementTimeout.Milliseconds())
+	}
+	if opts.IdleInTransactionTimeout > 0 {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(opts.IdleInTransactionTimeout.Milliseconds())
 	}
 	cfg.RuntimeParams["application_name"] = "runway"
 	if cfg.ConnectTimeout == 0 {
