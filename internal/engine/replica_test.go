@@ -62,7 +62,10 @@ func TestReplicaTakeover(t *testing.T) {
 	}
 	a.Close() // a is gone: it neither renews nor scans any more
 	got, err := st.GetRelease(ctx, r.ID)
-	if err != nil || got.Runner != "a" || got.RunnerEpoch != 1 || got.Done {
+	// (Epoch 1 unless the machine is so loaded that a's claim lapsed while
+	// its runner was stopped and a's own scan took the release again: each
+	// such runner stopped at the same boundary.)
+	if err != nil || got.Runner != "a" || got.RunnerEpoch < 1 || got.Done {
 		t.Fatalf("on a: %+v %v", got, err)
 	}
 	b := New(st, Drivers{"local": sim}, opts("b"))
@@ -76,7 +79,7 @@ func TestReplicaTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done.State != string(StateSuccess) || done.Runner != "b" || done.RunnerEpoch != 2 {
+	if done.State != string(StateSuccess) || done.Runner != "b" || done.RunnerEpoch != got.RunnerEpoch+1 {
 		t.Fatalf("ended %s on %s at epoch %d: %s", done.State, done.Runner, done.RunnerEpoch, done.Error)
 	}
 	evs, err := st.ListEvents(ctx, r.ID)
@@ -96,8 +99,9 @@ func TestReplicaTakeover(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if resumed != 1 {
-		t.Errorf("resumed %d times, want once (by b)", resumed)
+	// Once by b, and once by each runner a started again on its own.
+	if resumed < 1 || int64(resumed) > got.RunnerEpoch {
+		t.Errorf("resumed %d times, want once by b (and at most once by each of a's %d later claims)", resumed, got.RunnerEpoch-1)
 	}
 }
 
