@@ -79,7 +79,7 @@ func TestReplicaTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done.State != string(StateSuccess) || done.Runner != "b" || done.RunnerEpoch != got.RunnerEpoch+1 {
+	if done.State != string(StateSuccess) || done.Runner != "b" || done.RunnerEpoch <= got.RunnerEpoch {
 		t.Fatalf("ended %s on %s at epoch %d: %s", done.State, done.Runner, done.RunnerEpoch, done.Error)
 	}
 	evs, err := st.ListEvents(ctx, r.ID)
@@ -99,9 +99,10 @@ func TestReplicaTakeover(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	// Once by b, and once by each runner a started again on its own.
-	if resumed < 1 || int64(resumed) > got.RunnerEpoch {
-		t.Errorf("resumed %d times, want once by b (and at most once by each of a's %d later claims)", resumed, got.RunnerEpoch-1)
+	// Once by b, and at most once by each later claim (a's of its stopped
+	// release, b's own if its claim lapsed on a loaded machine).
+	if resumed < 1 || int64(resumed) >= done.RunnerEpoch {
+		t.Errorf("resumed %d times, want once by b and at most once by each of the %d later claims", resumed, done.RunnerEpoch-2)
 	}
 }
 
