@@ -19,6 +19,10 @@ type crashScenario struct {
 	want State
 }
 
+// neverHealthyTimeout is deploy.timeout of the scenarios whose new group
+// never becomes healthy: every case waits it out.
+const neverHealthyTimeout = 2 * time.Second
+
 func crashScenarios() []crashScenario {
 	return []crashScenario{
 		{"blue_green with pre_deploy, preview and verify", func() config.Service {
@@ -32,8 +36,9 @@ func crashScenarios() []crashScenario {
 		{"rolling", func() config.Service { return service(strategy.Rolling, "v2") }, StateSuccess},
 		{"blue_green never healthy", func() config.Service {
 			s := service(strategy.BlueGreen, "v2", "FAKE_HEALTH", "never")
-			// Long enough to reach Deploy on a loaded machine (500 ms was not, once).
-			s.Deploy.Timeout = dur(time.Second)
+			// Long enough to reach every Deploy step on a loaded machine
+			// (500 ms was not, once; 1 s was not for recreate, once).
+			s.Deploy.Timeout = dur(neverHealthyTimeout)
 			return s
 		}, StateFailureClean},
 		{"rolling surge 0 unavailable 1 never healthy", func() config.Service {
@@ -41,14 +46,14 @@ func crashScenarios() []crashScenario {
 			// must grow it back before moving traffic.
 			s := service(strategy.Rolling, "v2", "FAKE_HEALTH", "never")
 			s.Deploy.Rolling = config.Rolling{MaxSurge: 0, MaxUnavailable: 1}
-			s.Deploy.Timeout = dur(time.Second)
+			s.Deploy.Timeout = dur(neverHealthyTimeout)
 			return s
 		}, StateFailureClean},
 		{"recreate never healthy", func() config.Service {
 			// The old group is deleted first: rollback re-creates it from
 			// the old release's record.
 			s := service(strategy.Recreate, "v2", "FAKE_HEALTH", "never")
-			s.Deploy.Timeout = dur(time.Second)
+			s.Deploy.Timeout = dur(neverHealthyTimeout)
 			return s
 		}, StateFailureClean},
 		{"canary failing analysis", func() config.Service {
