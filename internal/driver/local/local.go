@@ -50,6 +50,10 @@ type Driver struct {
 
 	// specOfGroup, when set, makes the agent's spec of a group (WithGroupSpec).
 	specOfGroup func(target.GroupSpec) agentapi.GroupSpec
+
+	// crashAfterTaskStart (tests) stops StartTask right after the process
+	// started, before its pid is recorded, as a server killed then would.
+	crashAfterTaskStart func() bool
 }
 
 var _ target.Target = (*Driver)(nil)

@@ -29,18 +29,23 @@ import (
 // the server and the next server re-attaches to it (ObserveTask reads the
 // files). Under DATA_DIR/tasks, per task id:
 //
-//	<id>.json  the record: running (pid and start time) or done (exit code, output)
+//	<id>.json  the record: starting, running (pid and start time) or done (exit code, output)
 //	<id>.out   the output of a running task
+//	<id>.lock  locked (flock) by the wrapper for as long as it lives
+//	<id>.pid   the wrapper's pid, written first
 //	<id>.exit  its exit code, written (atomically, by rename) as it ends
 //
-// A crash between starting the process and writing the record (a few
-// microseconds) is the one window in which a resumed release starts a task
-// a second time.
+// The record says "starting" before the process starts, and the server
+// holds the lock while it starts it: the wrapper inherits the lock, so a
+// server that crashed before it recorded the pid finds out from the lock
+// whether the task started (held, or the exit file there) or not (free,
+// no exit file), and starts it only then (settleStarting). A task is
+// never started twice.
 
 // taskRecord is a task's record. Records written before tasks re-attached
 // have no state: they are done.
 type taskRecord struct {
-	State string `json:"state,omitempty"` // "running", or "" when done
+	State string `json:"state,omitempty"` // "starting", "running", or "" when done
 	// Release is the task's release: its secrets are redacted from the
 	// output kept when it ends.
 	Release  string `json:"release,omitempty"`
@@ -51,14 +56,73 @@ type taskRecord struct {
 }
 
 const (
-	taskRunning = "running"
+	taskRunning  = "running"
+	taskStarting = "starting"
 	// maxTaskOutput is the tail of a task's output its result keeps.
 	maxTaskOutput = 4 << 10
 )
 
-// taskWrapper runs the task ("$@") and writes its exit status to $1 when it
-// ends (128+n for a signal).
-const taskWrapper = `f=$1; shift; "$@"; c=$?; printf '%s' "$c" > "$f.tmp" && mv "$f.tmp" "$f"`
+// taskWrapper writes its pid to $1.pid, runs the task ("$@", without the
+// lock's descriptor 3, which the wrapper keeps until it exits) and writes
+// the task's exit status to $1.exit when it ends (128+n for a signal).
+const taskWrapper = `f=$1; shift; echo $$ > "$f.pid.tmp" && mv "$f.pid.tmp" "$f.pid"; "$@" 3>&-; c=$?; printf '%s' "$c" > "$f.exit.tmp" && mv "$f.exit.tmp" "$f.exit"`
+
+// taskFiles are the files of a task besides its record.
+var taskFiles = []string{".out", ".exit", ".pid", ".lock"}
+
+// lockTask opens the task's lock file and tries to lock it: ok is false
+// when another process (a live wrapper) holds it.
+func (d *Driver) lockTask(id string) (f *os.File, ok bool, err error) {
+	f, err = os.OpenFile(d.taskPath(id, ".lock"), os.O_CREATE|os.O_RDWR, fsutil.FileMode)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("lock task %s: %w", id, err)
+	}
+	return f, true, nil
+}
+
+// settleStarting decides a task whose record says "starting" (a server
+// stopped between writing it and recording the started process): it
+// returns the task's record as running (its pid from the wrapper's pid
+// file; pid 0 when it ended already, its exit file there), the record
+// unchanged while the wrapper lives but has not written its pid yet, or
+// nil when the task never started (its record removed).
+func (d *Driver) settleStarting(id string, r *taskRecord) (*taskRecord, error) {
+	f, free, err := d.lockTask(id)
+	if err != nil {
+		return nil, err
+	}
+	if free {
+		// The wrapper is gone (it writes its exit file before it exits), or
+		// never ran.
+		defer f.Close()
+		if _, err := os.Stat(d.taskPath(id, ".exit")); err == nil {
+			done := taskRecord{State: taskRunning, Release: r.Release}
+			return &done, d.writeTask(id, done)
+		}
+		if err := os.Remove(d.taskPath(id, ".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	b, err := os.ReadFile(d.taskPath(id, ".pid"))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil || pid <= 0 {
+		return r, nil // the wrapper has only just started
+	}
+	start, err := procfs.ProcessStartTicks(pid)
+	if err != nil {
+		return r, nil
+	}
+	running := taskRecord{State: taskRunning, Release: r.Release, PID: pid, Start: start}
+	return &running, d.writeTask(id, running)
+}
 
 func (d *Driver) taskPath(id, ext string) string {
 	return filepath.Join(d.taskDir, safeName(id)+ext)
@@ -93,7 +157,11 @@ func (d *Driver) writeTask(id string, r taskRecord) error {
 func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 	unlock := d.taskLocks.Lock(t.ID)
 	defer unlock()
-	if r, err := d.readTask(t.ID); err != nil || r != nil {
+	r, err := d.readTask(t.ID)
+	if err == nil && r != nil && r.State == taskStarting {
+		r, err = d.settleStarting(t.ID, r)
+	}
+	if err != nil || r != nil {
 		return err
 	}
 	if len(t.Command) == 0 {
@@ -106,15 +174,27 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 		Release: t.Release, Version: t.Spec.Version, Instance: "task"}
 	argv := runenv.ExpandAll(t.Command, p.Values())
 	argv[0] = commandPath(t.Spec, argv[0])
-	exit := d.taskPath(t.ID, ".exit")
-	_ = os.Remove(exit)
+	for _, ext := range []string{".exit", ".pid"} {
+		if err := os.Remove(d.taskPath(t.ID, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	out, err := os.OpenFile(d.taskPath(t.ID, ".out"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fsutil.FileMode)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
+	lock, free, err := d.lockTask(t.ID)
+	if err != nil {
+		return err
+	}
+	if !free {
+		return fmt.Errorf("task %s: its lock file %s is held by another process", t.Name, d.taskPath(t.ID, ".lock"))
+	}
+	defer lock.Close() // the wrapper holds it on
 	// Not CommandContext: the task outlives the call, and the server.
-	cmd := exec.Command("/bin/sh", append([]string{"-c", taskWrapper, "sh", exit}, argv...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", taskWrapper, "sh", d.taskPath(t.ID, "")}, argv...)...)
+	cmd.ExtraFiles = []*os.File{lock} // descriptor 3
 	cmd.Dir = workDir(t.Spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	extra := []string{"RUNWAY_TASK=" + t.Name}
@@ -128,12 +208,19 @@ func (d *Driver) StartTask(ctx context.Context, t target.Task) error {
 	}
 	cmd.Env = runenv.Environ(p, t.Spec.Env, values, extra...)
 	cmd.Stdout, cmd.Stderr = out, out
+	if err := d.writeTask(t.ID, taskRecord{State: taskStarting, Release: t.Release}); err != nil {
+		return fmt.Errorf("record task %s: %w", t.Name, err)
+	}
 	if err := cmd.Start(); err != nil {
+		_ = os.Remove(d.taskPath(t.ID, ".json"))
 		return fmt.Errorf("start %s: %w", t.Name, err)
 	}
 	pid := cmd.Process.Pid
 	// Reaped here while this server lives; by init (or runway up) after.
 	go func() { _ = cmd.Wait() }()
+	if d.crashAfterTaskStart != nil && d.crashAfterTaskStart() {
+		return nil
+	}
 	start, err := procfs.ProcessStartTicks(pid)
 	if err == nil {
 		err = d.writeTask(t.ID, taskRecord{State: taskRunning, Release: t.Release, PID: pid, Start: start})
@@ -153,6 +240,14 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 	r, err := d.readTask(id)
 	if err != nil {
 		return target.TaskStatus{}, err
+	}
+	if r != nil && r.State == taskStarting {
+		if r, err = d.settleStarting(id, r); err != nil {
+			return target.TaskStatus{}, err
+		}
+		if r != nil && r.State == taskStarting {
+			return target.TaskStatus{}, nil // running: its wrapper holds the lock
+		}
 	}
 	if r == nil {
 		return target.TaskStatus{}, fmt.Errorf("task %s: %w", id, target.ErrTaskNotStarted)
@@ -190,8 +285,9 @@ func (d *Driver) ObserveTask(ctx context.Context, _ target.ServiceRef, id string
 	if err := d.writeTask(id, taskRecord{ExitCode: res.ExitCode, Output: res.Output}); err != nil {
 		return target.TaskStatus{}, err
 	}
-	_ = os.Remove(d.taskPath(id, ".out"))
-	_ = os.Remove(d.taskPath(id, ".exit"))
+	for _, ext := range taskFiles {
+		_ = os.Remove(d.taskPath(id, ext))
+	}
 	return target.TaskStatus{Done: true, Result: res}, nil
 }
 
@@ -201,6 +297,17 @@ func (d *Driver) StopTask(ctx context.Context, _ target.ServiceRef, id string) e
 	unlock := d.taskLocks.Lock(id)
 	defer unlock()
 	r, err := d.readTask(id)
+	for err == nil && r != nil && r.State == taskStarting {
+		// Its pid is known once the wrapper wrote it (at once), or the
+		// task never started.
+		if r, err = d.settleStarting(id, r); err == nil && r != nil && r.State == taskStarting {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("stop task %s: %w", id, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 	if err != nil || r == nil || r.State != taskRunning {
 		return err
 	}
@@ -214,7 +321,7 @@ func (d *Driver) StopTask(ctx context.Context, _ target.ServiceRef, id string) e
 			}
 		}
 	}
-	for _, ext := range []string{".out", ".exit", ".json"} {
+	for _, ext := range append(taskFiles, ".json") {
 		if err := os.Remove(d.taskPath(id, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
