@@ -685,6 +685,8 @@ func releaseMany(tb testing.TB, h *harness, n int) {
 			svc := service(strategy.BlueGreen, version)
 			svc.Name = fmt.Sprintf("svc-%03d", i)
 			svc.Deploy.ScaleDownDelay = dur(0)
+			// All at once on 2 cores: a loaded CI machine took over 10 s.
+			svc.Deploy.Timeout = dur(time.Minute)
 			r, err := h.eng.Submit(context.Background(), Request{Environment: "staging", Service: svc})
 			if err != nil {
 				tb.Fatal(err)
