@@ -681,14 +681,17 @@ func TestAlarmNotifies(t *testing.T) {
 	m.Env = nil
 	c.writeManifest(m)
 	mustState(t, c.deploy(service, "2"), "Success")
+	// (On a loaded machine the window may hold no request of the new
+	// group for a moment: ALERT → NO_DATA → OK is told as it happens.)
 	waitFor(t, 60*time.Second, "the OK notification", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) >= 2
+		return len(got) >= 2 && got[len(got)-1]["state"] == "OK"
 	})
 	mu.Lock()
-	if len(got) != 2 || got[1]["state"] != "OK" || got[1]["previous"] != "ALERT" {
-		t.Errorf("notifications received: %v, want one ALERT then one OK", got)
+	last := got[len(got)-1]
+	if len(got) == 2 && last["previous"] != "ALERT" || len(got) == 3 && (got[1]["state"] != "NO_DATA" || last["previous"] != "NO_DATA") || len(got) > 3 {
+		t.Errorf("notifications received: %v, want one ALERT then one OK (a NO_DATA between at most)", got)
 	}
 	mu.Unlock()
 	out, _ = c.cli("events", "--env", env, "--service", service)
